@@ -1,0 +1,132 @@
+import type { FieldError } from '../errors.js';
+import { type JsonObject, type JsonValue, jsonEquals } from '../json.js';
+
+export const FeatureTypes = ['boolean', 'metered', 'gauge', 'config'] as const;
+export type FeatureType = (typeof FeatureTypes)[number];
+
+export const FeatureStatuses = ['active', 'disabled'] as const;
+export type FeatureStatus = (typeof FeatureStatuses)[number];
+
+export const MeterAggregations = ['count', 'sum', 'max', 'unique_count', 'latest'] as const;
+export type MeterAggregation = (typeof MeterAggregations)[number];
+
+/** How usage events feed a metered feature. */
+export interface Meter {
+  eventType: string;
+  aggregation: MeterAggregation;
+  property: string | null;
+  filter: JsonObject | null;
+}
+
+/** A feature drawing from a credit pool: each unit used costs `perUnit` units of `pool`. */
+export interface CreditCost {
+  pool: string;
+  perUnit: number;
+}
+
+interface FeatureBase {
+  key: string;
+  name: string;
+  unit: string | null;
+  /** `disabled` is the kill switch: the feature is denied to everyone. */
+  status: FeatureStatus;
+  /** A flagd targeting rule (JsonLogic + fractional, sem_ver, starts_with, ends_with). */
+  targeting: JsonValue | null;
+  /** flagd-style named values a targeting rule may answer with; see `defaultVariants`. */
+  variants: JsonObject | null;
+}
+
+export interface BooleanFeature extends FeatureBase {
+  type: 'boolean';
+}
+export interface MeteredFeature extends FeatureBase {
+  type: 'metered';
+  meter: Meter | null;
+  creditCost: CreditCost | null;
+}
+export interface GaugeFeature extends FeatureBase {
+  type: 'gauge';
+}
+export interface ConfigFeature extends FeatureBase {
+  type: 'config';
+  /** When set, the feature is an enum: every plan, grant and variant value must be one of these. */
+  options: JsonValue[] | null;
+}
+export type Feature = BooleanFeature | MeteredFeature | GaugeFeature | ConfigFeature;
+
+/** Metered and gauge features are counted against a limit; the others are not. */
+export function isQuantityType(type: FeatureType): type is 'metered' | 'gauge' {
+  return type === 'metered' || type === 'gauge';
+}
+
+const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/** Catalog keys are stable slugs: lower case, digits, `_`, `.`, `-`, up to 64 characters. */
+export function validateKey(key: string, path: string): FieldError[] {
+  return keyPattern.test(key)
+    ? []
+    : [{ path, message: 'must be a slug: lower-case letters, digits, "_", "." or "-" (1-64 chars)' }];
+}
+
+/**
+ * The variants a targeting rule may name when the feature declares none. A rule may also
+ * answer `true`/`false` directly: flagd turns any answer into a variant name with toString().
+ */
+export function defaultVariants(feature: Pick<Feature, 'type'> & { options?: JsonValue[] | null }): JsonObject {
+  const onOff: JsonObject = { on: true, off: false, true: true, false: false };
+  if (feature.type === 'config' && feature.options) {
+    const variants: JsonObject = {};
+    for (const option of feature.options) variants[String(option)] = option;
+    return variants;
+  }
+  return feature.type === 'config' ? {} : onOff;
+}
+
+/** Whether `value` is allowed for a config feature (always, unless it has `options`). */
+export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): boolean {
+  return feature.options === null || feature.options.some((option) => jsonEquals(option, value));
+}
+
+/**
+ * Domain rules a well-formed feature must also satisfy. Shape and types are the contract's job;
+ * targeting rules are checked by `compileTargeting`.
+ */
+export function validateFeature(feature: Feature): FieldError[] {
+  const errors = validateKey(feature.key, '/key');
+  if (feature.type === 'config' && feature.options !== null && feature.options.length === 0) {
+    errors.push({ path: '/options', message: 'must list at least one option' });
+  }
+  if (feature.type === 'metered' && feature.creditCost) {
+    if (feature.creditCost.pool === feature.key) {
+      errors.push({ path: '/credit_cost/pool', message: 'a feature cannot draw from itself' });
+    }
+    if (!(feature.creditCost.perUnit > 0)) {
+      errors.push({ path: '/credit_cost/per_unit', message: 'must be greater than 0' });
+    }
+  }
+  if (feature.type === 'metered' && feature.meter) {
+    const { aggregation, property } = feature.meter;
+    if (aggregation !== 'count' && !property) {
+      errors.push({ path: '/meter/property', message: `is required for aggregation "${aggregation}"` });
+    }
+  }
+  for (const [name, value] of Object.entries(feature.variants ?? {})) {
+    const problem = variantProblem(feature, value);
+    if (problem) errors.push({ path: `/variants/${name}`, message: problem });
+  }
+  return errors;
+}
+
+function variantProblem(feature: Feature, value: JsonValue): string | null {
+  switch (feature.type) {
+    case 'boolean':
+      return typeof value === 'boolean' ? null : 'must be true or false for a boolean feature';
+    case 'metered':
+    case 'gauge':
+      return typeof value === 'boolean' || (typeof value === 'number' && Number.isInteger(value) && value >= 0)
+        ? null
+        : 'must be true, false or a non-negative integer limit';
+    case 'config':
+      return isAllowedConfigValue(feature, value) ? null : 'must be one of the feature options';
+  }
+}

@@ -1,0 +1,117 @@
+import type { PriceInterval } from '../catalog/plan.js';
+
+export const SubscriptionStatuses = ['trialing', 'active', 'past_due', 'paused', 'canceled', 'expired'] as const;
+export type SubscriptionStatus = (typeof SubscriptionStatuses)[number];
+
+/** Statuses in which a subscription's plan grants access. */
+export const LiveStatuses: ReadonlySet<SubscriptionStatus> = new Set(['trialing', 'active', 'past_due']);
+
+export const TrialEndActions = ['activate', 'cancel'] as const;
+export type TrialEndAction = (typeof TrialEndActions)[number];
+
+export interface AddOn {
+  planKey: string;
+  planVersion: number;
+  quantity: number;
+}
+
+/** A pending change to a subscription, applied at `at` (e.g. a downgrade at period end). */
+export interface ScheduledChange {
+  planKey: string;
+  at: number;
+}
+
+/** Times are epoch milliseconds. */
+export interface Subscription {
+  id: string;
+  customerId: string;
+  planKey: string;
+  planVersion: number;
+  status: SubscriptionStatus;
+  currentPeriodStart: number;
+  currentPeriodEnd: number;
+  trialEnd: number | null;
+  onTrialEnd: TrialEndAction;
+  cancelAt: number | null;
+  canceledAt: number | null;
+  endsAt: number | null;
+  scheduledChange: ScheduledChange | null;
+  addOns: AddOn[];
+  /** Who provisioned it: `api`, `stripe`, `crm`, ... */
+  source: string;
+  createdAt: number;
+}
+
+/**
+ * The status a subscription has at `now`, taking into account the instants already stored on it
+ * (cancel_at, ends_at, trial end). Access is decided from this, never from the stored status
+ * alone, so a cancellation at period end takes effect at that instant even before any job runs.
+ */
+export function effectiveStatus(subscription: Subscription, now: number): SubscriptionStatus {
+  const { status } = subscription;
+  if (!LiveStatuses.has(status)) return status;
+  if (subscription.cancelAt !== null && now >= subscription.cancelAt) return 'canceled';
+  if (subscription.endsAt !== null && now >= subscription.endsAt) return 'expired';
+  if (status === 'trialing' && subscription.trialEnd !== null && now >= subscription.trialEnd) {
+    return subscription.onTrialEnd === 'activate' ? 'active' : 'expired';
+  }
+  return status;
+}
+
+export function isLive(subscription: Subscription, now: number): boolean {
+  return LiveStatuses.has(effectiveStatus(subscription, now));
+}
+
+/** The instants after `now` at which `effectiveStatus` may change its answer. */
+export function statusBoundaries(subscription: Subscription, now: number): number[] {
+  const instants = [subscription.cancelAt, subscription.endsAt];
+  if (subscription.status === 'trialing') instants.push(subscription.trialEnd);
+  return instants.filter((t): t is number => t !== null && t > now);
+}
+
+const dayMs = 86_400_000;
+
+/**
+ * Adds `count` months or years to `anchor` the way billing systems do: the day of month is kept
+ * and clamped to the month's last day (Jan 31 + 1 month = Feb 28/29, + 2 months = Mar 31).
+ */
+export function addInterval(input: { anchor: number; interval: PriceInterval; count: number }): number {
+  const { anchor, interval, count } = input;
+  const start = new Date(anchor);
+  const months = interval === 'year' ? 12 * count : count;
+  const year = start.getUTCFullYear();
+  const month = start.getUTCMonth() + months;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const day = Math.min(start.getUTCDate(), lastDay);
+  return Date.UTC(
+    year,
+    month,
+    day,
+    start.getUTCHours(),
+    start.getUTCMinutes(),
+    start.getUTCSeconds(),
+    start.getUTCMilliseconds(),
+  );
+}
+
+/** The billing period (anchored at `anchor`, every `interval`) that contains `now`. */
+export function periodContaining(input: { anchor: number; interval: PriceInterval; now: number }): {
+  start: number;
+  end: number;
+} {
+  const { anchor, interval, now } = input;
+  if (now < anchor) return { start: anchor, end: addInterval({ anchor, interval, count: 1 }) };
+  // Estimate the number of whole periods, then correct: months differ in length.
+  const approx = interval === 'year' ? 365.2425 * dayMs : 30.436875 * dayMs;
+  let count = Math.max(0, Math.floor((now - anchor) / approx) - 1);
+  while (addInterval({ anchor, interval, count: count + 1 }) <= now) count++;
+  return {
+    start: addInterval({ anchor, interval, count }),
+    end: addInterval({ anchor, interval, count: count + 1 }),
+  };
+}
+
+/** Trial days to `now + days` in milliseconds. */
+export function trialEndFrom(input: { start: number; days: number }): number {
+  return input.start + input.days * dayMs;
+}

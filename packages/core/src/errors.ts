@@ -1,0 +1,73 @@
+/**
+ * Domain errors carry a kind (what went wrong, in domain terms) and a stable snake_case code.
+ * They know nothing about HTTP: the server maps `kind` to a status in one table.
+ */
+export const ErrorKinds = ['invalid', 'not_found', 'conflict', 'unauthenticated', 'forbidden', 'unavailable'] as const;
+export type ErrorKind = (typeof ErrorKinds)[number];
+
+export const ErrorCodes = {
+  validationFailed: 'validation_failed',
+  notFound: 'not_found',
+  featureNotFound: 'feature_not_found',
+  planNotFound: 'plan_not_found',
+  customerNotFound: 'customer_not_found',
+  subscriptionNotFound: 'subscription_not_found',
+  grantNotFound: 'grant_not_found',
+  apiKeyNotFound: 'api_key_not_found',
+  conflict: 'conflict',
+  featureExists: 'feature_exists',
+  featureTypeImmutable: 'feature_type_immutable',
+  planExists: 'plan_exists',
+  planAlreadyPublished: 'plan_already_published',
+  planNotPublished: 'plan_not_published',
+  planArchived: 'plan_archived',
+  planKindMismatch: 'plan_kind_mismatch',
+  subscriptionExists: 'subscription_exists',
+  subscriptionNotLive: 'subscription_not_live',
+  grantRevoked: 'grant_revoked',
+  idempotencyConflict: 'idempotency_conflict',
+  idempotencyInProgress: 'idempotency_in_progress',
+  unauthenticated: 'unauthenticated',
+  forbidden: 'forbidden',
+  unavailable: 'unavailable',
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** One problem with one input field; `path` is a JSON pointer into the request body. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class DomainError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: ErrorCode;
+  readonly errors: FieldError[] | undefined;
+
+  constructor(input: { kind: ErrorKind; code: ErrorCode; message: string; errors?: FieldError[] }) {
+    super(input.message);
+    this.name = 'DomainError';
+    this.kind = input.kind;
+    this.code = input.code;
+    this.errors = input.errors;
+  }
+}
+
+/** A validation failure naming every offending field at once. */
+export function invalid(errors: FieldError[], message?: string): DomainError {
+  const first = errors[0];
+  return new DomainError({
+    kind: 'invalid',
+    code: ErrorCodes.validationFailed,
+    message: message ?? (first ? `${first.path}: ${first.message}` : 'The request is invalid.'),
+    errors,
+  });
+}
+
+export function notFound(code: ErrorCode, message: string): DomainError {
+  return new DomainError({ kind: 'not_found', code, message });
+}
+
+export function conflict(code: ErrorCode, message: string, errors?: FieldError[]): DomainError {
+  return new DomainError({ kind: 'conflict', code, message, ...(errors ? { errors } : {}) });
+}

@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the sources of sibling packages, so `npm test` needs no build first.
+    alias: {
+      '@keymaster/core': src('core'),
+      '@keymaster/contract': src('contract'),
+    },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+  },
+});
