@@ -64,8 +64,8 @@ export function invalid(errors: FieldError[], message?: string): DomainError {
   });
 }
 
-export function notFound(code: ErrorCode, message: string): DomainError {
-  return new DomainError({ kind: 'not_found', code, message });
+export function notFound(code: ErrorCode, message: string, errors?: FieldError[]): DomainError {
+  return new DomainError({ kind: 'not_found', code, message, ...(errors ? { errors } : {}) });
 }
 
 export function conflict(code: ErrorCode, message: string, errors?: FieldError[]): DomainError {

@@ -1,0 +1,98 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { CatalogKey, CustomerId, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+
+export const reasons = [
+  'entitled',
+  'no_entitlement',
+  'limit_reached',
+  'feature_disabled',
+  'subscription_inactive',
+  'unknown_customer',
+  'unknown_feature',
+] as const;
+
+const TargetingContext = Type.Record(Type.String(), Type.Unsafe<unknown>({}), {
+  description: 'Evaluation context for targeting rules (e.g. `{"app_version": "2.3.0"}`); stored traits win.',
+  maxProperties: 100,
+});
+
+export const CheckRequest = Type.Object(
+  {
+    customer: CustomerId,
+    feature: Type.String({ minLength: 1, maxLength: 64 }),
+    quantity: Type.Optional(Type.Integer({ minimum: 0, description: 'Units about to be used; default 1.' })),
+    context: Type.Optional(TargetingContext),
+  },
+  { additionalProperties: false, description: 'May this customer use this feature (and `quantity` more of it)?' },
+);
+export type CheckRequest = Static<typeof CheckRequest>;
+
+const UpgradePlan = Type.Object({
+  key: Type.String(),
+  name: Type.String(),
+  kind: Type.String(),
+  price: Type.Unsafe<{ amount: number; currency: string; interval: string } | null>({
+    type: ['object', 'null'],
+    properties: { amount: { type: 'integer' }, currency: { type: 'string' }, interval: { type: 'string' } },
+  }),
+});
+
+export const Decision = Type.Object(
+  {
+    customer: Type.String(),
+    feature: Type.String(),
+    allowed: Type.Boolean(),
+    reason: StringEnum(reasons),
+    type: Nullable(Type.String()),
+    limit: Nullable(Type.Integer()),
+    usage: Nullable(Type.Number()),
+    balance: Nullable(Type.Number()),
+    unlimited: Type.Boolean(),
+    overage: Nullable(Type.String()),
+    value: JsonValue,
+    resets_at: Nullable(Type.String({ format: 'date-time' })),
+    upgrade: Type.Unsafe<{ plans: Static<typeof UpgradePlan>[] } | null>({
+      type: ['object', 'null'],
+      properties: { plans: { type: 'array', items: UpgradePlan } },
+      description: 'When denied and a published plan would allow it: the cheapest such plans.',
+    }),
+  },
+  { description: 'A decision; answered with 200 also when the answer is no.' },
+);
+export type Decision = Static<typeof Decision>;
+
+export const Entitlement = Type.Object({
+  feature: Type.String(),
+  type: Type.String(),
+  enabled: Type.Boolean(),
+  reason: StringEnum(reasons, { description: '`entitled` or why not.' }),
+  limit: Nullable(Type.Integer()),
+  unlimited: Type.Boolean(),
+  usage: Nullable(Type.Number()),
+  balance: Nullable(Type.Number()),
+  overage: Nullable(Type.String()),
+  reset: Nullable(Type.String()),
+  window: Nullable(Type.String()),
+  resets_at: Nullable(Type.String({ format: 'date-time' })),
+  value: JsonValue,
+  source: Nullable(Type.String({ description: 'plan, addon, targeting or grant.' })),
+});
+export type Entitlement = Static<typeof Entitlement>;
+
+export const CustomerEntitlements = Type.Object(
+  {
+    customer: Type.String(),
+    plan: Type.Unsafe<{ key: string; version: number } | null>({
+      type: ['object', 'null'],
+      properties: { key: { type: 'string' }, version: { type: 'integer' } },
+    }),
+    subscription_status: Nullable(Type.String()),
+    computed_at: Timestamp,
+    valid_until: Nullable(Timestamp),
+    entitlements: Type.Array(Entitlement),
+  },
+  { description: "A customer's full entitlement snapshot, for caches and portals." },
+);
+export type CustomerEntitlements = Static<typeof CustomerEntitlements>;
+
+export const EntitlementsQuery = Type.Object({ feature: Type.Optional(CatalogKey) }, { additionalProperties: false });

@@ -1,0 +1,107 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+
+export const featureTypes = ['boolean', 'metered', 'gauge', 'config'] as const;
+export const featureStatuses = ['active', 'disabled'] as const;
+export const meterAggregations = ['count', 'sum', 'max', 'unique_count', 'latest'] as const;
+
+const Meter = Type.Object(
+  {
+    event_type: Type.String({ minLength: 1, maxLength: 200, description: 'The usage event type this meter counts.' }),
+    aggregation: StringEnum(meterAggregations, { description: 'How events become usage.' }),
+    property: Type.Optional(
+      Type.String({ minLength: 1, description: 'The event property aggregated (not for count).' }),
+    ),
+    filter: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
+        description: 'Only events whose properties equal these values are counted.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Feeds a metered feature from usage events.' },
+);
+
+const CreditCost = Type.Object(
+  {
+    pool: CatalogKey,
+    per_unit: Type.Number({ exclusiveMinimum: 0, description: 'Pool units drawn per unit of this feature.' }),
+  },
+  { additionalProperties: false, description: 'Draw from a credit pool feature instead of a limit of its own.' },
+);
+
+const Targeting = Type.Unsafe<unknown>({
+  description:
+    'A flagd targeting rule (JsonLogic plus fractional, sem_ver, starts_with, ends_with) over the customer traits, ' +
+    'plan and caller context. It answers a variant name or a value; no answer falls through to the plan.',
+  examples: [{ if: [{ in: [{ var: 'country' }, ['DE', 'FR']] }, 'on', null] }],
+});
+
+const Variants = Type.Record(Type.String({ minLength: 1 }), JsonValue, {
+  description: 'Named values a targeting rule may answer with (flagd variants).',
+});
+
+const featureFields = {
+  name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  unit: Type.Optional(Type.String({ maxLength: 50, description: 'Unit of a metered or gauge feature, e.g. `calls`.' })),
+  status: Type.Optional(
+    StringEnum(featureStatuses, { description: '`disabled` is the kill switch: denied to everyone.' }),
+  ),
+  options: Type.Optional(Type.Array(JsonValue, { minItems: 1, description: 'Allowed values of a config feature.' })),
+  meter: Type.Optional(Meter),
+  credit_cost: Type.Optional(CreditCost),
+  targeting: Type.Optional(Targeting),
+  variants: Type.Optional(Variants),
+};
+
+export const FeatureCreate = Type.Object(
+  {
+    key: CatalogKey,
+    type: StringEnum(featureTypes, { description: 'boolean, metered (resets), gauge (current level) or config.' }),
+    ...featureFields,
+  },
+  { additionalProperties: false, description: 'A feature to add to the catalog.' },
+);
+export type FeatureCreate = Static<typeof FeatureCreate>;
+
+export const FeaturePatch = Type.Object(
+  {
+    name: Type.Optional(featureFields.name),
+    type: Type.Optional(StringEnum(featureTypes, { description: 'Cannot change; accepted when unchanged.' })),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    unit: Type.Optional(Nullable(Type.String({ maxLength: 50 }))),
+    status: featureFields.status,
+    options: Type.Optional(Type.Unsafe<unknown[] | null>({ type: ['array', 'null'], minItems: 1 })),
+    meter: Type.Optional(Type.Unsafe<Static<typeof Meter> | null>({ ...Meter, type: ['object', 'null'] })),
+    credit_cost: Type.Optional(
+      Type.Unsafe<Static<typeof CreditCost> | null>({ ...CreditCost, type: ['object', 'null'] }),
+    ),
+    targeting: Type.Optional(Targeting),
+    variants: Type.Optional(Type.Unsafe<Record<string, unknown> | null>({ ...Variants, type: ['object', 'null'] })),
+  },
+  { additionalProperties: false, description: 'Changes to a feature; `null` clears an optional field.' },
+);
+export type FeaturePatch = Static<typeof FeaturePatch>;
+
+export const Feature = Type.Object(
+  {
+    id: Type.String(),
+    key: Type.String(),
+    name: Type.String(),
+    description: Nullable(Type.String()),
+    type: StringEnum(featureTypes),
+    unit: Nullable(Type.String()),
+    status: StringEnum(featureStatuses),
+    options: Type.Unsafe<unknown[] | null>({ type: ['array', 'null'] }),
+    meter: Type.Unsafe<Static<typeof Meter> | null>({ ...Meter, type: ['object', 'null'] }),
+    credit_cost: Type.Unsafe<Static<typeof CreditCost> | null>({ ...CreditCost, type: ['object', 'null'] }),
+    targeting: JsonValue,
+    variants: Type.Unsafe<Record<string, unknown> | null>({ type: ['object', 'null'], additionalProperties: true }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { description: 'A feature of the catalog.' },
+);
+export type Feature = Static<typeof Feature>;
+
+export const FeatureParams = Type.Object({ key: Type.String() });

@@ -1,0 +1,56 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+
+export const grantModes = ['override', 'add'] as const;
+
+export const GrantCreate = Type.Object(
+  {
+    feature: CatalogKey,
+    mode: Type.Optional(
+      StringEnum(grantModes, {
+        description: '`override` (default) replaces the terms it sets; `add` adds to the limit.',
+      }),
+    ),
+    enabled: Type.Optional(Type.Boolean({ description: 'false takes the feature away from this customer.' })),
+    limit: Type.Optional(
+      Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 0, description: 'null = unlimited.' }),
+    ),
+    value: Type.Optional(JsonValue),
+    starts_at: Type.Optional(Timestamp),
+    expires_at: Type.Optional(Timestamp),
+    reason: Type.String({ minLength: 1, maxLength: 500, description: 'Why: kept for support and audits.' }),
+  },
+  { additionalProperties: false, description: 'A per-customer override of the plan.' },
+);
+export type GrantCreate = Static<typeof GrantCreate>;
+
+export const Grant = Type.Object(
+  {
+    id: Type.String(),
+    customer: Type.String(),
+    feature: Type.String(),
+    mode: StringEnum(grantModes),
+    enabled: Nullable(Type.Boolean()),
+    limit: Nullable(Type.Integer()),
+    unlimited: Type.Boolean({ description: 'Whether the grant sets an unlimited allowance.' }),
+    value: JsonValue,
+    starts_at: Nullable(Timestamp),
+    expires_at: Nullable(Timestamp),
+    reason: Type.String(),
+    active: Type.Boolean({ description: 'Whether it applies now.' }),
+    created_at: Timestamp,
+    revoked_at: Nullable(Timestamp),
+  },
+  { description: 'A per-customer override.' },
+);
+export type Grant = Static<typeof Grant>;
+
+export const GrantParams = Type.Object({ id: Type.String() });
+export const GrantListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    cursor: Type.Optional(Type.String()),
+    include_revoked: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,119 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+
+export const planKinds = ['base', 'addon'] as const;
+export const planStatuses = ['draft', 'published', 'archived'] as const;
+export const priceIntervals = ['month', 'year'] as const;
+export const resets = ['day', 'week', 'month', 'year', 'billing_period', 'never'] as const;
+export const overages = ['block', 'allow'] as const;
+
+export const Price = Type.Object(
+  {
+    amount: Type.Integer({ minimum: 0, description: 'In minor units (cents).' }),
+    currency: Type.String({ pattern: '^[a-z]{3}$', description: 'ISO 4217 code in lower case, e.g. `usd`.' }),
+    interval: StringEnum(priceIntervals),
+  },
+  { additionalProperties: false },
+);
+
+export const PlanEntitlementInput = Type.Object(
+  {
+    feature: CatalogKey,
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'Defaults to true.' })),
+    limit: Type.Optional(
+      Type.Unsafe<number | null>({
+        type: ['integer', 'null'],
+        minimum: 0,
+        description: 'Units per period (metered) or in total (gauge); null = unlimited. Required for those kinds.',
+      }),
+    ),
+    reset: Type.Optional(StringEnum(resets, { description: 'When metered usage resets; default billing_period.' })),
+    window: Type.Optional(Type.String({ description: 'A rolling window instead of a reset, e.g. `5h`, `7d`.' })),
+    overage: Type.Optional(StringEnum(overages, { description: '`block` (default) refuses past the limit.' })),
+    value: Type.Optional(JsonValue),
+  },
+  { additionalProperties: false },
+);
+
+const planFields = {
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  kind: Type.Optional(StringEnum(planKinds, { description: '`base` (default) or `addon`.' })),
+  price: Type.Optional(Price),
+  trial_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 730 })),
+  entitlements: Type.Array(PlanEntitlementInput, { maxItems: 500 }),
+};
+
+export const PlanCreate = Type.Object(
+  { key: CatalogKey, ...planFields },
+  { additionalProperties: false, description: 'A new plan, created as version 1 in draft.' },
+);
+export type PlanCreate = Static<typeof PlanCreate>;
+
+export const PlanPatch = Type.Object(
+  {
+    name: Type.Optional(planFields.name),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    kind: planFields.kind,
+    price: Type.Optional(Type.Unsafe<Static<typeof Price> | null>({ ...Price, type: ['object', 'null'] })),
+    trial_days: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 730 }))),
+    entitlements: Type.Optional(planFields.entitlements),
+  },
+  {
+    additionalProperties: false,
+    description: 'Edits the draft; after a publish it opens the next version as a draft.',
+  },
+);
+export type PlanPatch = Static<typeof PlanPatch>;
+
+export const PlanEntitlement = Type.Object({
+  feature: Type.String(),
+  enabled: Type.Boolean(),
+  limit: Nullable(Type.Integer()),
+  reset: Nullable(StringEnum(resets)),
+  window: Nullable(Type.String()),
+  overage: StringEnum(overages),
+  value: JsonValue,
+});
+
+export const Plan = Type.Object(
+  {
+    id: Type.String(),
+    key: Type.String(),
+    version: Type.Integer(),
+    status: StringEnum(planStatuses),
+    name: Type.String(),
+    description: Nullable(Type.String()),
+    kind: StringEnum(planKinds),
+    price: Type.Unsafe<Static<typeof Price> | null>({ ...Price, type: ['object', 'null'] }),
+    trial_days: Nullable(Type.Integer()),
+    entitlements: Type.Array(PlanEntitlement),
+    latest_version: Type.Integer({ description: 'The newest version of this plan, draft or not.' }),
+    published_version: Nullable(Type.Integer({ description: 'What new subscriptions get; null if none.' })),
+    created_at: Timestamp,
+    published_at: Nullable(Timestamp),
+    archived_at: Nullable(Timestamp),
+  },
+  { description: 'One version of a plan.' },
+);
+export type Plan = Static<typeof Plan>;
+
+export const PlanParams = Type.Object({ key: Type.String() });
+export const PlanQuery = Type.Object(
+  { version: Type.Optional(Type.Integer({ minimum: 1, description: 'A specific version; default the latest.' })) },
+  { additionalProperties: false },
+);
+export const PlanListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    cursor: Type.Optional(Type.String()),
+    status: Type.Optional(
+      StringEnum(planStatuses, { description: 'Only plans whose latest version has this status.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const PublishRequest = Type.Object(
+  { version: Type.Optional(Type.Integer({ minimum: 1, description: 'Defaults to the current draft.' })) },
+  { additionalProperties: false },
+);

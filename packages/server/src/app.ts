@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import type { Clock } from './clock.js';
+import type { DatabaseHandle } from './db/database.js';
+import { requireApiKey } from './http/auth.js';
+import { registerIdempotency } from './http/idempotency.js';
+import { type Metrics, registerRequestMetrics } from './http/metrics.js';
+import { handleError, sendProblem } from './http/problems.js';
+import { validatorCompiler } from './http/validation.js';
+import { apiKeyRoutes } from './modules/api-keys/routes.js';
+import type { ApiKeyService } from './modules/api-keys/service.js';
+import { customerRoutes } from './modules/customers/routes.js';
+import type { CustomerService } from './modules/customers/service.js';
+import { entitlementRoutes } from './modules/entitlements/routes.js';
+import type { EntitlementService } from './modules/entitlements/service.js';
+import { featureRoutes } from './modules/features/routes.js';
+import type { FeatureService } from './modules/features/service.js';
+import { grantRoutes } from './modules/grants/routes.js';
+import type { GrantService } from './modules/grants/service.js';
+import { planRoutes } from './modules/plans/routes.js';
+import type { PlanService } from './modules/plans/service.js';
+import { subscriptionRoutes } from './modules/subscriptions/routes.js';
+import type { SubscriptionService } from './modules/subscriptions/service.js';
+
+export interface Services {
+  features: FeatureService;
+  plans: PlanService;
+  customers: CustomerService;
+  subscriptions: SubscriptionService;
+  grants: GrantService;
+  entitlements: EntitlementService;
+  apiKeys: ApiKeyService;
+}
+
+export interface AppDeps {
+  services: Services;
+  database: DatabaseHandle;
+  clock: Clock;
+  metrics: Metrics;
+  /** Reads the change feed up to now: called after every write, before it answers. */
+  syncChanges: () => Promise<void>;
+  bodyLimitBytes: number;
+  logger: FastifyBaseLogger | boolean | { level: string };
+  version: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A POST that changes nothing (a check): no change-feed catch-up after it. */
+    readOnly?: boolean;
+  }
+}
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+/** Builds the HTTP app without listening: tests inject requests, main.ts listens. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(typeof deps.logger === 'object' && 'child' in deps.logger
+      ? { loggerInstance: deps.logger }
+      : { logger: deps.logger }),
+    bodyLimit: deps.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler());
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, {
+      status: 404,
+      code: 'not_found',
+      detail: `No route ${request.method} ${request.url}.`,
+    }),
+  );
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Keymaster API',
+        version: deps.version,
+        description:
+          'Entitlement management: features, plans, customers, subscriptions, grants and checks. ' +
+          'Authenticate with `Authorization: Bearer <secret key>`. Errors are RFC 9457 problem documents.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
+    try {
+      await sql`select 1`.execute(deps.database.db);
+      return { status: 'ready', database: deps.database.dialect };
+    } catch (error) {
+      request.log.warn({ err: error }, 'readiness check failed');
+      return sendProblem(request, reply, {
+        status: 503,
+        code: 'unavailable',
+        detail: 'The database is not reachable.',
+      });
+    }
+  });
+
+  await app.register(async (api) => {
+    api.addHook(
+      'onRequest',
+      requireApiKey((secret) => deps.services.apiKeys.authenticate(secret)),
+    );
+    registerIdempotency(api, { db: deps.database.db, clock: deps.clock });
+    // A write is visible to this node's checks as soon as it has answered: catch the cache up
+    // with the change feed before the response leaves.
+    api.addHook('onSend', async (request, reply, payload) => {
+      const writes = request.method !== 'GET' && request.method !== 'HEAD' && !request.routeOptions.config.readOnly;
+      if (writes && reply.statusCode < 400) await deps.syncChanges();
+      return payload;
+    });
+    registerRequestMetrics(api, deps.metrics);
+    const { services, clock } = deps;
+    await api.register(featureRoutes, { features: services.features });
+    await api.register(planRoutes, { plans: services.plans });
+    await api.register(customerRoutes, { customers: services.customers });
+    await api.register(subscriptionRoutes, { subscriptions: services.subscriptions, clock });
+    await api.register(grantRoutes, { grants: services.grants, clock });
+    await api.register(entitlementRoutes, { entitlements: services.entitlements });
+    await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+  });
+
+  return app;
+}

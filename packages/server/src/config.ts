@@ -1,0 +1,61 @@
+import { type DatabaseTarget, databaseTarget } from './db/database.js';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly database: DatabaseTarget;
+  readonly dataDir: string;
+  /** Accepted as an admin secret key from the first start (containers, tests). */
+  readonly adminKey: string | undefined;
+  readonly logLevel: string;
+  /** How often each node reads the change feed for writes made by other nodes. */
+  readonly feedPollMs: number;
+  /** How many customers' snapshots each node keeps in memory. */
+  readonly cacheSize: number;
+  readonly bodyLimitBytes: number;
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads and validates the environment, reporting every problem at once. The only reader of
+ * process.env: everything else receives the frozen result.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+  const dataDir = env.KEYMASTER_DATA_DIR || './data';
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^(postgres(ql)?|sqlite):/.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// URL (or sqlite:<file>)');
+  }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!logLevels.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}`);
+  const adminKey = env.KEYMASTER_ADMIN_KEY || undefined;
+  if (adminKey !== undefined && adminKey.length < 16)
+    problems.push('KEYMASTER_ADMIN_KEY must be at least 16 characters');
+  const config: Config = {
+    port: int('PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    database: databaseTarget({ databaseUrl, dataDir }),
+    dataDir,
+    adminKey,
+    logLevel,
+    feedPollMs: int('KEYMASTER_FEED_POLL_MS', 200, 10, 10_000),
+    cacheSize: int('KEYMASTER_CACHE_SIZE', 100_000, 100, 10_000_000),
+    bodyLimitBytes: int('KEYMASTER_BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
+  };
+  if (problems.length > 0) {
+    throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return Object.freeze(config);
+}

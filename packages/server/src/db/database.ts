@@ -1,0 +1,100 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  type Transaction,
+} from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** A database handle or a transaction in its place: stores accept either. */
+export type Db = Kysely<Database> | Transaction<Database>;
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget =
+  | { dialect: 'sqlite'; file: string }
+  | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number | undefined };
+
+/** Where the data lives: PostgreSQL when DATABASE_URL is a postgres URL, else SQLite in the data dir. */
+export function databaseTarget(input: { databaseUrl: string | undefined; dataDir: string }): DatabaseTarget {
+  if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
+    return { dialect: 'postgres', url: input.databaseUrl };
+  }
+  if (input.databaseUrl?.startsWith('sqlite:')) {
+    return { dialect: 'sqlite', file: input.databaseUrl.slice('sqlite:'.length).replace(/^\/\//, '') };
+  }
+  return { dialect: 'sqlite', file: join(input.dataDir, 'keymaster.db') };
+}
+
+export function openDatabase(target: DatabaseTarget): DatabaseHandle {
+  if (target.dialect === 'sqlite') return openSqlite(target.file);
+  return openPostgres(target);
+}
+
+function openSqlite(file: string): DatabaseHandle {
+  if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
+  const sqlite = new SqliteDatabase(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/**
+ * SQLite transactions that start as writers (BEGIN IMMEDIATE). A deferred transaction that reads
+ * and then writes fails with SQLITE_BUSY at once when another process wrote in between, without
+ * waiting for busy_timeout; taking the write lock up front makes several processes on one file
+ * queue instead of failing.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #settings: SqliteDialectConfig;
+  constructor(settings: SqliteDialectConfig) {
+    super(settings);
+    this.#settings = settings;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#settings);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+function openPostgres(target: {
+  url: string;
+  schema?: string | undefined;
+  poolSize?: number | undefined;
+}): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: target.poolSize ?? 10,
+    // Epoch-ms times are BIGINT; they fit a JS number exactly, so read them as numbers.
+    types: {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
+    },
+    ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}

@@ -1,0 +1,77 @@
+import { type Kysely, sql } from 'kysely';
+import type { Dialect } from './database.js';
+
+/**
+ * The only dialect-specific SQL in Keymaster. Everything else goes through Kysely's portable
+ * builder; what cannot (auto-increment keys, triggers) lives here, once per dialect.
+ */
+
+/** An auto-incrementing 64-bit primary key column type. */
+export function serialPrimaryKey(dialect: Dialect) {
+  return dialect === 'postgres' ? sql`bigserial primary key` : sql`integer primary key autoincrement`;
+}
+
+/** Which change-feed scope a table's writes belong to, and the column naming the customer. */
+export interface FeedSource {
+  table: string;
+  scope: 'catalog' | 'customer' | 'api_keys';
+  customerColumn?: string;
+  /** Only these columns' updates matter (e.g. not an API key's last_used_at). */
+  updateOf?: string[];
+}
+
+/**
+ * Triggers that append to `changes` on every write to a source table, in the writer's own
+ * transaction. This is what makes cache invalidation one mechanism: any code path — a service,
+ * a later module, the CLI, a hand-written SQL fix — that writes these tables is announced to
+ * every node, and nothing is announced that rolled back.
+ */
+export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: Dialect; sources: FeedSource[] }) {
+  const { db, dialect, sources } = input;
+  if (dialect === 'postgres') {
+    await sql`
+      create or replace function keymaster_feed() returns trigger language plpgsql as $$
+      declare
+        row_data jsonb;
+      begin
+        if TG_ARGV[1] is null then
+          insert into changes (scope, customer_id) values (TG_ARGV[0], null);
+        else
+          row_data := case when TG_OP = 'DELETE' then to_jsonb(OLD) else to_jsonb(NEW) end;
+          insert into changes (scope, customer_id) values (TG_ARGV[0], row_data ->> TG_ARGV[1]);
+        end if;
+        return null;
+      end $$`.execute(db);
+    for (const source of sources) {
+      const events = source.updateOf
+        ? `insert or delete or update of ${source.updateOf.join(', ')}`
+        : 'insert or update or delete';
+      const args = source.customerColumn ? `'${source.scope}', '${source.customerColumn}'` : `'${source.scope}'`;
+      const level = source.customerColumn ? 'row' : 'statement';
+      await sql
+        .raw(
+          `create trigger ${source.table}_feed after ${events} on ${source.table} for each ${level} execute function keymaster_feed(${args})`,
+        )
+        .execute(db);
+    }
+    return;
+  }
+  for (const source of sources) {
+    for (const event of ['insert', 'update', 'delete'] as const) {
+      const row = event === 'delete' ? 'OLD' : 'NEW';
+      const customer = source.customerColumn ? `${row}.${source.customerColumn}` : 'null';
+      const on = event === 'update' && source.updateOf ? `update of ${source.updateOf.join(', ')}` : event;
+      await sql
+        .raw(
+          `create trigger ${source.table}_feed_${event} after ${on} on ${source.table} for each row begin insert into changes (scope, customer_id) values ('${source.scope}', ${customer}); end`,
+        )
+        .execute(db);
+    }
+  }
+}
+
+/** Whether a write failed on a unique constraint (the loser of a race to create the same thing). */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

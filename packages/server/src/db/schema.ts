@@ -1,0 +1,131 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The database as Kysely sees it. Portable column types only: text ids, integer epoch-ms times,
+ * JSON as text, integer quantities; the same rows work on SQLite and PostgreSQL.
+ */
+export interface Database {
+  features: FeatureTable;
+  plans: PlanTable;
+  plan_versions: PlanVersionTable;
+  customers: CustomerTable;
+  subscriptions: SubscriptionTable;
+  grants: GrantTable;
+  api_keys: ApiKeyTable;
+  idempotency_keys: IdempotencyKeyTable;
+  changes: ChangeTable;
+}
+
+export interface FeatureTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  type: string;
+  unit: string | null;
+  status: string;
+  options: string | null;
+  meter: string | null;
+  credit_cost: string | null;
+  targeting: string | null;
+  variants: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PlanTable {
+  key: string;
+  created_at: number;
+}
+
+export interface PlanVersionTable {
+  id: string;
+  plan_key: string;
+  version: number;
+  status: string;
+  name: string;
+  description: string | null;
+  kind: string;
+  price_amount: number | null;
+  price_currency: string | null;
+  price_interval: string | null;
+  trial_days: number | null;
+  entitlements: string;
+  created_at: number;
+  updated_at: number;
+  published_at: number | null;
+  archived_at: number | null;
+}
+
+export interface CustomerTable {
+  id: string;
+  name: string | null;
+  email: string | null;
+  traits: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SubscriptionTable {
+  id: string;
+  customer_id: string;
+  plan_key: string;
+  plan_version: number;
+  status: string;
+  current_period_start: number;
+  current_period_end: number;
+  /** month or year: the plan version's price interval, fixed for the subscription's life. */
+  billing_interval: string;
+  trial_end: number | null;
+  on_trial_end: string;
+  cancel_at: number | null;
+  canceled_at: number | null;
+  ends_at: number | null;
+  scheduled_change: string | null;
+  add_ons: string;
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GrantTable {
+  id: string;
+  customer_id: string;
+  feature: string;
+  mode: string;
+  /** JSON `{enabled?, limit?, value?}`: JSON keeps "not set" apart from null (= unlimited). */
+  terms: string;
+  starts_at: number | null;
+  expires_at: number | null;
+  reason: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  name: string | null;
+  prefix: string;
+  secret_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface IdempotencyKeyTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  state: string;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+/** The change feed: one row per write that can change an answer, written by triggers. */
+export interface ChangeTable {
+  seq: Generated<number>;
+  scope: string;
+  customer_id: string | null;
+}

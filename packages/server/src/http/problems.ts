@@ -1,0 +1,118 @@
+import { DomainError, type ErrorKind, type FieldError } from '@keymaster/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+/** The one table from domain error kinds to HTTP statuses. */
+const statusByKind: Record<ErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unauthenticated: 401,
+  forbidden: 403,
+  unavailable: 503,
+};
+
+const titles: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export interface ProblemInput {
+  status: number;
+  code: string;
+  detail: string;
+  errors?: FieldError[] | undefined;
+}
+
+/** Sends an RFC 9457 problem document. */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
+  return reply
+    .status(problem.status)
+    .type('application/problem+json')
+    .send({
+      type: `https://keymaster.dev/problems/${problem.code}`,
+      title: titles[problem.status] ?? 'Error',
+      status: problem.status,
+      detail: problem.detail,
+      code: problem.code,
+      request_id: String(request.id),
+      ...(problem.errors ? { errors: problem.errors } : {}),
+    });
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** Ajv's errors as field errors with JSON pointers into the request body. */
+function fieldErrors(errors: AjvError[], part: string): FieldError[] {
+  const prefix = part === 'body' ? '' : `/${part}`;
+  return errors.map((error) => {
+    if (error.keyword === 'required') {
+      return { path: `${prefix}${error.instancePath}/${String(error.params.missingProperty)}`, message: 'is required' };
+    }
+    if (error.keyword === 'additionalProperty' || error.keyword === 'additionalProperties') {
+      return {
+        path: `${prefix}${error.instancePath}/${String(error.params.additionalProperty)}`,
+        message: 'is not a known field',
+      };
+    }
+    if (error.keyword === 'enum') {
+      const allowed = (error.params.allowedValues as unknown[] | undefined)?.map((v) => JSON.stringify(v)).join(', ');
+      return { path: `${prefix}${error.instancePath}`, message: `must be one of ${allowed}` };
+    }
+    return { path: `${prefix}${error.instancePath}` || '/', message: error.message ?? 'is invalid' };
+  });
+}
+
+/** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
+export function handleError(error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof DomainError) {
+    return sendProblem(request, reply, {
+      status: statusByKind[error.kind],
+      code: error.code,
+      detail: error.message,
+      errors: error.errors,
+    });
+  }
+  const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
+  if (fastifyError.validation) {
+    const errors = fieldErrors(fastifyError.validation, fastifyError.validationContext ?? 'body');
+    return sendProblem(request, reply, {
+      status: 400,
+      code: 'validation_failed',
+      detail: errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+      errors,
+    });
+  }
+  const status = fastifyError.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code =
+      status === 413
+        ? 'payload_too_large'
+        : status === 415
+          ? 'unsupported_media_type'
+          : status === 400
+            ? 'malformed_request'
+            : 'bad_request';
+    return sendProblem(request, reply, { status, code, detail: error.message });
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(request, reply, {
+    status: 500,
+    code: 'internal',
+    detail: 'Something went wrong on our side; the request id identifies it in the logs.',
+  });
+}

@@ -1,0 +1,117 @@
+import type { ApiKey as ApiKeyJson } from '@keymaster/contract';
+import { conflict, ErrorCodes, notFound } from '@keymaster/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Database } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { toIso } from '../../json-column.js';
+import { displayPrefix, generateSecret, hashSecret } from './secrets.js';
+import {
+  type ApiKeyRow,
+  countKeys,
+  findKey,
+  insertKey,
+  listActiveKeys,
+  listKeys,
+  revokeKey,
+  touchKey,
+} from './store.js';
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;
+
+/** The caller a request was authenticated as. */
+export interface Principal {
+  keyId: string;
+}
+
+/** The id under which KEYMASTER_ADMIN_KEY authenticates; it lives in the environment, not the table. */
+export const environmentKeyId = 'key_env_admin';
+
+export function toApiKey(row: ApiKeyRow): ApiKeyJson {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: toIso(row.created_at),
+    last_used_at: toIso(row.last_used_at),
+    revoked_at: toIso(row.revoked_at),
+  };
+}
+
+/**
+ * Secret API keys. Active keys are held in memory by hash, so authenticating a request is one
+ * hash and one map lookup; the change feed reloads them when any node creates or revokes one.
+ */
+export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; adminKey: string | undefined }) {
+  const { db, clock } = deps;
+  let byHash = new Map<string, Principal>();
+  const adminHash = deps.adminKey ? hashSecret(deps.adminKey) : undefined;
+  const lastTouched = new Map<string, number>();
+
+  async function reload(): Promise<void> {
+    const rows = await listActiveKeys(db);
+    const next = new Map<string, Principal>(rows.map((row) => [row.secret_hash, { keyId: row.id }]));
+    if (adminHash) next.set(adminHash, { keyId: environmentKeyId });
+    byHash = next;
+  }
+
+  return {
+    reload,
+
+    /** The principal for a presented secret, or undefined: never says why. */
+    authenticate(secret: string): Principal | undefined {
+      const principal = byHash.get(hashSecret(secret));
+      if (principal && principal.keyId !== environmentKeyId) {
+        // last_used_at is advisory: written at most once a minute per key, never awaited.
+        const now = clock.now();
+        if (now - (lastTouched.get(principal.keyId) ?? 0) > 60_000) {
+          lastTouched.set(principal.keyId, now);
+          touchKey(db, { id: principal.keyId, at: now }).catch(() => lastTouched.delete(principal.keyId));
+        }
+      }
+      return principal;
+    },
+
+    async create(input: { name: string | undefined }): Promise<{ key: ApiKeyRow; secret: string }> {
+      const secret = generateSecret();
+      const key: ApiKeyRow = {
+        id: newId('key'),
+        name: input.name ?? null,
+        prefix: displayPrefix(secret),
+        secret_hash: hashSecret(secret),
+        created_at: clock.now(),
+        last_used_at: null,
+        revoked_at: null,
+      };
+      await insertKey(db, key);
+      await reload();
+      return { key, secret };
+    },
+
+    list(page: { after: string | undefined; limit: number }): Promise<ApiKeyRow[]> {
+      return listKeys(db, page);
+    },
+
+    /** Revokes by id or by the listed prefix; a prefix that matches several keys is refused. */
+    async revoke(idOrPrefix: string): Promise<ApiKeyRow> {
+      const matches = await findKey(db, idOrPrefix);
+      const key = matches[0];
+      if (!key) throw notFound(ErrorCodes.apiKeyNotFound, `No API key has id or prefix "${idOrPrefix}".`);
+      if (matches.length > 1) throw conflict(ErrorCodes.conflict, `"${idOrPrefix}" matches several keys; use the id.`);
+      const at = clock.now();
+      await revokeKey(db, { id: key.id, at });
+      await reload();
+      return { ...key, revoked_at: key.revoked_at ?? at };
+    },
+
+    /**
+     * On first start with no key at all and none in the environment, creates one so the operator
+     * can get in; returns its secret, to be printed once.
+     */
+    async bootstrap(): Promise<string | undefined> {
+      if (deps.adminKey || (await countKeys(db)) > 0) return undefined;
+      const { secret } = await this.create({ name: 'admin (created on first start)' });
+      return secret;
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/schema.js';
+
+/** What a change means to whoever caches answers. */
+export interface ChangeListener {
+  catalogChanged(): void;
+  customerChanged(customerId: string): void;
+  apiKeysChanged(): void;
+  /** The follower lost track (it fell behind the retained feed): drop everything cached. */
+  reset(): void;
+}
+
+interface Logger {
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Follows the `changes` table that triggers append to in every writer's transaction, and tells
+ * the listener. Every node polls it (a change made on another node is seen within one poll
+ * interval), and a node that has just written calls `sync()` before answering, so its own
+ * writes are visible to its next check at once.
+ *
+ * Polling a table rather than LISTEN/NOTIFY: NOTIFY takes a global lock at commit that
+ * serialises all committing writers under load, and a missed notification is lost for good.
+ *
+ * Sequence numbers are handed out at insert time but become visible at commit, so on PostgreSQL
+ * a lower number can appear after a higher one. The follower therefore remembers holes below
+ * the highest number seen and keeps looking for them; a hole still empty after `gapTimeoutMs`
+ * belonged to a transaction that rolled back (its number is never reused).
+ */
+export class ChangeFeed {
+  private cursor = 0;
+  private readonly seen = new Set<number>();
+  private readonly gaps = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private lastPrune = 0;
+
+  constructor(
+    private readonly deps: {
+      db: Kysely<Database>;
+      listener: ChangeListener;
+      pollMs: number;
+      logger: Logger;
+      /** Monotonic milliseconds, for gap timeouts only. */
+      monotonicNow?: () => number;
+      gapTimeoutMs?: number;
+      retain?: number;
+    },
+  ) {}
+
+  /** Starts following from the current end of the feed: earlier changes are already in the data. */
+  async start(): Promise<void> {
+    const row = await this.deps.db
+      .selectFrom('changes')
+      .select((eb) => eb.fn.max('seq').as('max'))
+      .executeTakeFirst();
+    this.cursor = Number(row?.max ?? 0);
+    this.timer = setInterval(() => {
+      this.sync().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'change feed poll failed'));
+    }, this.deps.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Reads everything committed so far. Concurrent callers share one read; a caller arriving while
+   * a read is in flight gets the next one, which starts after its own write committed.
+   */
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.poll().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    if (!this.queued) {
+      this.queued = this.running.then(
+        () => this.takeQueued(),
+        () => this.takeQueued(),
+      );
+    }
+    return this.queued;
+  }
+
+  private takeQueued(): Promise<void> {
+    this.queued = undefined;
+    return this.sync();
+  }
+
+  private async poll(): Promise<void> {
+    const now = this.monotonic();
+    for (;;) {
+      const rows = await this.deps.db
+        .selectFrom('changes')
+        .select(['seq', 'scope', 'customer_id'])
+        .where('seq', '>', this.cursor)
+        .orderBy('seq')
+        .limit(1000)
+        .execute();
+      let expected = this.cursor + 1;
+      for (const row of rows) {
+        const seq = Number(row.seq);
+        for (; expected < seq; expected++) {
+          if (!this.seen.has(expected) && !this.gaps.has(expected)) this.gaps.set(expected, now);
+        }
+        expected = seq + 1;
+        if (this.seen.has(seq)) continue;
+        this.seen.add(seq);
+        this.gaps.delete(seq);
+        this.apply(row.scope, row.customer_id);
+      }
+      this.advance(now);
+      if (rows.length < 1000) break;
+    }
+    await this.pruneOccasionally(now);
+  }
+
+  private advance(now: number): void {
+    const timeout = this.deps.gapTimeoutMs ?? 30_000;
+    for (;;) {
+      const next = this.cursor + 1;
+      if (this.seen.delete(next)) {
+        this.cursor = next;
+        continue;
+      }
+      const since = this.gaps.get(next);
+      if (since !== undefined && now - since >= timeout) {
+        this.gaps.delete(next);
+        this.cursor = next;
+        continue;
+      }
+      break;
+    }
+  }
+
+  private apply(scope: string, customerId: string | null): void {
+    const { listener } = this.deps;
+    if (scope === 'catalog') listener.catalogChanged();
+    else if (scope === 'customer' && customerId !== null) listener.customerChanged(customerId);
+    else if (scope === 'api_keys') listener.apiKeysChanged();
+  }
+
+  /** Keeps the feed short; a follower that fell behind what was pruned starts over. */
+  private async pruneOccasionally(now: number): Promise<void> {
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    const retain = this.deps.retain ?? 100_000;
+    const { db } = this.deps;
+    const bounds = await db
+      .selectFrom('changes')
+      .select((eb) => [eb.fn.min('seq').as('min'), eb.fn.max('seq').as('max')])
+      .executeTakeFirst();
+    const min = Number(bounds?.min ?? 0);
+    const max = Number(bounds?.max ?? 0);
+    if (min > this.cursor + 1 && this.gaps.size === 0 && max > this.cursor) {
+      this.deps.listener.reset();
+      this.cursor = max;
+      this.seen.clear();
+    }
+    if (max - min > retain * 2)
+      await db
+        .deleteFrom('changes')
+        .where('seq', '<', max - retain)
+        .execute();
+  }
+
+  private monotonic(): number {
+    return this.deps.monotonicNow ? this.deps.monotonicNow() : performance.now();
+  }
+}

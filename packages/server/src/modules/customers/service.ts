@@ -1,0 +1,62 @@
+import type { CustomerUpsert } from '@keymaster/contract';
+import { ErrorCodes, type JsonObject, notFound } from '@keymaster/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import { isUniqueViolation } from '../../db/dialect-sql.js';
+import type { Database } from '../../db/schema.js';
+import type { CustomerRecord } from './convert.js';
+import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
+
+export type CustomerService = ReturnType<typeof createCustomerService>;
+
+export function createCustomerService(deps: { db: Kysely<Database>; clock: Clock }) {
+  const { db, clock } = deps;
+
+  async function upsertOnce(input: { id: string; body: CustomerUpsert }) {
+    const now = clock.now();
+    return db.transaction().execute(async (tx) => {
+      const current = await findCustomer(tx, input.id);
+      const { body } = input;
+      const customer: CustomerRecord = {
+        id: input.id,
+        name: body.name !== undefined ? body.name : (current?.name ?? null),
+        email: body.email !== undefined ? body.email : (current?.email ?? null),
+        traits: body.traits !== undefined ? (body.traits as JsonObject) : (current?.traits ?? {}),
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+      };
+      if (current) await updateCustomer(tx, customer);
+      else await insertCustomer(tx, customer);
+      return { customer, created: !current };
+    });
+  }
+
+  return {
+    /** Creates the customer, or updates the fields the body sets (traits are replaced whole). */
+    async upsert(input: { id: string; body: CustomerUpsert }): Promise<{ customer: CustomerRecord; created: boolean }> {
+      try {
+        return await upsertOnce(input);
+      } catch (error) {
+        // Two first PUTs raced; the loser's write is now an update.
+        if (isUniqueViolation(error)) return upsertOnce(input);
+        throw error;
+      }
+    },
+
+    async get(id: string): Promise<CustomerRecord> {
+      const customer = await findCustomer(db, id);
+      if (!customer) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
+      return customer;
+    },
+
+    async list(page: { after: string | undefined; limit: number }): Promise<CustomerRecord[]> {
+      return listCustomers(db, page);
+    },
+
+    /** GDPR erasure: the customer, their subscriptions and grants are deleted, not flagged. */
+    async erase(id: string): Promise<void> {
+      const erased = await db.transaction().execute((tx) => eraseCustomer(tx, id));
+      if (!erased) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
+    },
+  };
+}

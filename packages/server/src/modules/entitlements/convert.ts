@@ -1,0 +1,76 @@
+import type { Decision as ApiDecision, CustomerEntitlements as ApiEntitlements } from '@keymaster/contract';
+import {
+  type CustomerEntitlements,
+  type Decision,
+  type Entitlement,
+  isQuantityType,
+  usagePeriod,
+} from '@keymaster/core';
+import { toIso } from '../../json-column.js';
+
+export function toApiDecision(decision: Decision): ApiDecision {
+  return {
+    customer: decision.customer,
+    feature: decision.feature,
+    allowed: decision.allowed,
+    reason: decision.reason,
+    type: decision.type,
+    limit: decision.limit,
+    usage: decision.usage,
+    balance: decision.balance,
+    unlimited: decision.unlimited,
+    overage: decision.overage,
+    value: decision.value,
+    resets_at: decision.resetsAt === null ? null : new Date(decision.resetsAt).toISOString(),
+    upgrade: decision.upgrade,
+  };
+}
+
+function toApiEntitlement(input: {
+  entitlement: Entitlement;
+  usage: number;
+  now: number;
+}): ApiEntitlements['entitlements'][number] {
+  const { entitlement: e, usage, now } = input;
+  const counted = isQuantityType(e.type);
+  const period = e.enabled && e.reset !== null ? usagePeriod({ reset: e.reset, now, billing: e.billing }) : null;
+  return {
+    feature: e.feature,
+    type: e.type,
+    enabled: e.enabled,
+    reason: e.enabled ? 'entitled' : (e.denial ?? 'no_entitlement'),
+    limit: e.limit,
+    unlimited: e.unlimited,
+    usage: counted ? usage : null,
+    balance: counted && e.enabled && e.limit !== null ? Math.max(0, e.limit - usage) : null,
+    overage: e.overage,
+    reset: e.reset,
+    window: e.window,
+    resets_at: period ? toIso(period.end) : null,
+    value: e.value,
+    source: e.source,
+  };
+}
+
+export function toApiEntitlements(input: {
+  resolved: CustomerEntitlements;
+  now: number;
+  usageOf: (feature: string) => number;
+  only?: string | undefined;
+}): ApiEntitlements {
+  const { resolved, now } = input;
+  const entitlements = [...resolved.entitlements.values()]
+    .filter((e) => input.only === undefined || e.feature === input.only)
+    .map((entitlement) => toApiEntitlement({ entitlement, usage: input.usageOf(entitlement.feature), now }));
+  return {
+    customer: resolved.customerId,
+    plan:
+      resolved.planKey !== null && resolved.planVersion !== null
+        ? { key: resolved.planKey, version: resolved.planVersion }
+        : null,
+    subscription_status: resolved.subscriptionStatus,
+    computed_at: toIso(now),
+    valid_until: Number.isFinite(resolved.validUntil) ? toIso(resolved.validUntil) : null,
+    entitlements,
+  };
+}

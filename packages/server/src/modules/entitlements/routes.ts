@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { CheckRequest, CustomerEntitlements, CustomerParams, Decision, EntitlementsQuery } from '@keymaster/contract';
+import { problemResponses, security } from '../../http/route-helpers.js';
+import { toApiDecision, toApiEntitlements } from './convert.js';
+import type { EntitlementService } from './service.js';
+
+const tags = ['Entitlements'];
+
+export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementService }> = async (
+  app,
+  { entitlements },
+) => {
+  app.post(
+    '/v1/check',
+    {
+      config: { readOnly: true },
+      schema: {
+        tags,
+        security,
+        summary: 'Check an entitlement',
+        description:
+          'May this customer use this feature (and `quantity` more of it)? Read-only; answers 200 with `allowed: false` and a `reason` when not.',
+        body: CheckRequest,
+        response: { 200: Decision, ...problemResponses },
+      },
+    },
+    (request, reply) => {
+      const decision = entitlements.check(request.body);
+      if (decision instanceof Promise) return decision.then(toApiDecision);
+      // Answered without a promise hop when the customer is cached.
+      return reply.send(toApiDecision(decision)) as unknown as undefined;
+    },
+  );
+
+  app.get(
+    '/v1/customers/:id/entitlements',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "A customer's entitlements",
+        description: 'Every feature resolved for the customer now: the snapshot SDKs cache and portals show.',
+        params: CustomerParams,
+        querystring: EntitlementsQuery,
+        response: { 200: CustomerEntitlements, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { resolved, now } = await entitlements.snapshot(request.params.id);
+      return toApiEntitlements({ resolved, now, usageOf: () => 0, only: request.query.feature });
+    },
+  );
+};

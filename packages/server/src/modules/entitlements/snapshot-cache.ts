@@ -1,0 +1,147 @@
+import { type Catalog, type CustomerEntitlements, type CustomerState, resolve } from '@keymaster/core';
+import type { ChangeListener } from '../changes/change-feed.js';
+
+/** One customer's cached state and, lazily, its resolution against the current catalog. */
+export interface CustomerEntry {
+  /** null: the customer does not exist (cached too, so unknown ids cost no round trip). */
+  readonly state: CustomerState | null;
+  resolved: CustomerEntitlements | null;
+  resolvedWith: number;
+}
+
+interface Loading<T> {
+  promise: Promise<T>;
+  stale: boolean;
+}
+
+/**
+ * The in-memory snapshots that `check` answers from. Customer state and the catalog are loaded
+ * once and dropped when the change feed reports a write to them; resolution is redone without
+ * touching the database when the catalog changes or time passes a boundary (a grant expires).
+ *
+ * A load that was in flight when its data changed is not cached: its answer may predate the
+ * write, and the next caller must not be handed it.
+ */
+export class SnapshotCache implements ChangeListener {
+  private catalog: Catalog | undefined;
+  private catalogVersion = 0;
+  private catalogLoading: Loading<Catalog> | undefined;
+  private readonly customers = new Map<string, CustomerEntry>();
+  private readonly loading = new Map<string, Loading<CustomerEntry>>();
+  private keysChanged: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: {
+      loadCatalog: () => Promise<Catalog>;
+      loadCustomer: (customerId: string) => Promise<CustomerState | null>;
+      capacity: number;
+      onMiss?: () => void;
+    },
+  ) {}
+
+  /** Registers who else cares about the feed (the API key registry). */
+  onApiKeysChanged(listener: () => void): void {
+    this.keysChanged = listener;
+  }
+
+  get size(): number {
+    return this.customers.size;
+  }
+
+  getCatalog(): Catalog | Promise<Catalog> {
+    if (this.catalog) return this.catalog;
+    if (this.catalogLoading) return this.catalogLoading.promise;
+    const loading: Loading<Catalog> = {
+      stale: false,
+      promise: this.deps.loadCatalog().then(
+        (catalog) => {
+          if (this.catalogLoading === loading) this.catalogLoading = undefined;
+          if (!loading.stale) this.catalog = catalog;
+          return catalog;
+        },
+        (error: unknown) => {
+          if (this.catalogLoading === loading) this.catalogLoading = undefined;
+          throw error;
+        },
+      ),
+    };
+    this.catalogLoading = loading;
+    return loading.promise;
+  }
+
+  getCustomer(customerId: string): CustomerEntry | Promise<CustomerEntry> {
+    const cached = this.customers.get(customerId);
+    if (cached) return cached;
+    const inFlight = this.loading.get(customerId);
+    if (inFlight) return inFlight.promise;
+    this.deps.onMiss?.();
+    const loading: Loading<CustomerEntry> = {
+      stale: false,
+      promise: this.deps.loadCustomer(customerId).then(
+        (state) => {
+          if (this.loading.get(customerId) === loading) this.loading.delete(customerId);
+          const entry: CustomerEntry = { state, resolved: null, resolvedWith: -1 };
+          if (!loading.stale) this.remember(customerId, entry);
+          return entry;
+        },
+        (error: unknown) => {
+          if (this.loading.get(customerId) === loading) this.loading.delete(customerId);
+          throw error;
+        },
+      ),
+    };
+    this.loading.set(customerId, loading);
+    return loading.promise;
+  }
+
+  /** The entry's resolution at `now`, recomputed (in memory) only when it may have changed. */
+  entitlements(input: { entry: CustomerEntry; catalog: Catalog; now: number }): CustomerEntitlements | null {
+    const { entry, catalog, now } = input;
+    if (!entry.state) return null;
+    const version = catalog === this.catalog ? this.catalogVersion : -2;
+    if (entry.resolved && entry.resolvedWith === version && now < entry.resolved.validUntil) return entry.resolved;
+    const resolved = resolve({ catalog, state: entry.state, now });
+    if (version >= 0) {
+      entry.resolved = resolved;
+      entry.resolvedWith = version;
+    }
+    return resolved;
+  }
+
+  catalogChanged(): void {
+    this.catalog = undefined;
+    this.catalogVersion++;
+    if (this.catalogLoading) this.catalogLoading.stale = true;
+    this.catalogLoading = undefined;
+  }
+
+  customerChanged(customerId: string): void {
+    this.customers.delete(customerId);
+    const inFlight = this.loading.get(customerId);
+    if (inFlight) {
+      inFlight.stale = true;
+      this.loading.delete(customerId);
+    }
+  }
+
+  apiKeysChanged(): void {
+    this.keysChanged?.();
+  }
+
+  reset(): void {
+    this.catalogChanged();
+    this.customers.clear();
+    for (const loading of this.loading.values()) loading.stale = true;
+    this.loading.clear();
+    this.keysChanged?.();
+  }
+
+  private remember(customerId: string, entry: CustomerEntry): void {
+    if (this.customers.size >= this.deps.capacity) {
+      // Evict the oldest entry: insertion order is a fair proxy for age, and costs nothing per hit.
+      const oldest = this.customers.keys().next();
+      if (!oldest.done) this.customers.delete(oldest.value);
+    }
+    this.customers.set(customerId, entry);
+  }
+}

@@ -1,0 +1,27 @@
+import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core';
+import type { Db } from '../../db/database.js';
+import { findCustomer } from '../customers/store.js';
+import { listAllFeatures } from '../features/store.js';
+import { listCurrentGrants } from '../grants/store.js';
+import { listNonDraftPlanVersions } from '../plans/store.js';
+import { findCurrentSubscription } from '../subscriptions/store.js';
+
+/** Everything resolution needs about the catalog, in one read. */
+export async function loadCatalog(db: Db): Promise<Catalog> {
+  const [features, planVersions] = await Promise.all([listAllFeatures(db), listNonDraftPlanVersions(db)]);
+  return buildCatalog({ features, planVersions });
+}
+
+/** Everything resolution needs about one customer, or null when Keymaster does not know them. */
+export async function loadCustomerState(
+  db: Db,
+  input: { customerId: string; now: number },
+): Promise<CustomerState | null> {
+  const customer = await findCustomer(db, input.customerId);
+  if (!customer) return null;
+  const [subscription, grants] = await Promise.all([
+    findCurrentSubscription(db, input.customerId),
+    listCurrentGrants(db, input),
+  ]);
+  return { customer, subscription: subscription ?? null, grants };
+}

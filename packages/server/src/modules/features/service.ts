@@ -1,0 +1,83 @@
+import type { FeatureCreate, FeaturePatch } from '@keymaster/contract';
+import {
+  compileTargeting,
+  conflict,
+  ErrorCodes,
+  type FieldError,
+  invalid,
+  notFound,
+  validateFeature,
+} from '@keymaster/core';
+import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/dialect-sql.js';
+import { newId } from '../../ids.js';
+import { type FeatureRecord, fromApiFeature, toFeatureBody } from './convert.js';
+import { findFeature, insertFeature, listFeatures, updateFeature } from './store.js';
+
+export type FeatureService = ReturnType<typeof createFeatureService>;
+
+export function createFeatureService(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
+
+  async function check(feature: FeatureRecord): Promise<void> {
+    const errors: FieldError[] = [...validateFeature(feature), ...compileTargeting(feature).errors];
+    if (feature.type === 'metered' && feature.creditCost) {
+      const pool = await findFeature(db, feature.creditCost.pool);
+      if (pool?.type !== 'metered') {
+        errors.push({ path: '/credit_cost/pool', message: `"${feature.creditCost.pool}" is not a metered feature` });
+      }
+    }
+    if (errors.length > 0) throw invalid(errors);
+  }
+
+  return {
+    async create(body: FeatureCreate): Promise<FeatureRecord> {
+      const now = clock.now();
+      const feature = fromApiFeature({ body, id: newId('feat'), createdAt: now, updatedAt: now });
+      await check(feature);
+      try {
+        await insertFeature(db, feature);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw conflict(ErrorCodes.featureExists, `Feature "${body.key}" already exists.`);
+        throw error;
+      }
+      return feature;
+    },
+
+    async get(key: string): Promise<FeatureRecord> {
+      const feature = await findFeature(db, key);
+      if (!feature) throw notFound(ErrorCodes.featureNotFound, `Feature "${key}" does not exist.`);
+      return feature;
+    },
+
+    async list(page: { after: string | undefined; limit: number }): Promise<FeatureRecord[]> {
+      return listFeatures(db, page);
+    },
+
+    /** Applies a patch to the whole feature and validates the result as if it were created so. */
+    async patch(input: { key: string; patch: FeaturePatch }): Promise<FeatureRecord> {
+      const current = await this.get(input.key);
+      const { patch } = input;
+      if (patch.type !== undefined && patch.type !== current.type) {
+        throw conflict(ErrorCodes.featureTypeImmutable, `A feature's type cannot change (it is ${current.type}).`, [
+          { path: '/type', message: `cannot change from ${current.type}` },
+        ]);
+      }
+      const body: Record<string, unknown> = { ...toFeatureBody(current) };
+      for (const [field, value] of Object.entries(patch)) {
+        if (value === null) delete body[field];
+        else if (value !== undefined) body[field] = value;
+      }
+      const next = fromApiFeature({
+        body: body as FeatureCreate,
+        id: current.id,
+        createdAt: current.createdAt,
+        updatedAt: clock.now(),
+      });
+      await check(next);
+      await updateFeature(db, next);
+      return next;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import type { GrantCreate } from '@keymaster/contract';
+import { ErrorCodes, type Grant, invalid, type JsonValue, notFound, validateGrant } from '@keymaster/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Database } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { fromIso } from '../../json-column.js';
+import { findCustomer } from '../customers/store.js';
+import { findFeature } from '../features/store.js';
+import { findGrant, insertGrant, listGrants, revokeGrant } from './store.js';
+
+export type GrantService = ReturnType<typeof createGrantService>;
+
+export function createGrantService(deps: { db: Kysely<Database>; clock: Clock }) {
+  const { db, clock } = deps;
+  return {
+    async create(input: { customerId: string; body: GrantCreate }): Promise<Grant> {
+      const { body, customerId } = input;
+      const now = clock.now();
+      return db.transaction().execute(async (tx) => {
+        if (!(await findCustomer(tx, customerId))) {
+          throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
+        }
+        const feature = await findFeature(tx, body.feature);
+        if (!feature) throw invalid([{ path: '/feature', message: `unknown feature "${body.feature}"` }]);
+        const grant: Grant = {
+          id: newId('grt'),
+          customerId,
+          feature: body.feature,
+          mode: body.mode ?? 'override',
+          enabled: body.enabled,
+          limit: body.limit,
+          value: body.value as JsonValue | undefined,
+          startsAt: fromIso(body.starts_at),
+          expiresAt: fromIso(body.expires_at),
+          reason: body.reason,
+          createdAt: now,
+          revokedAt: null,
+        };
+        const errors = validateGrant({ grant, feature });
+        if (grant.expiresAt !== null && grant.expiresAt <= now) {
+          errors.push({ path: '/expires_at', message: 'must be in the future' });
+        }
+        if (errors.length > 0) throw invalid(errors);
+        await insertGrant(tx, grant);
+        return grant;
+      });
+    },
+
+    async list(page: { customerId: string; after: string | undefined; limit: number; includeRevoked: boolean }) {
+      if (!(await findCustomer(db, page.customerId))) {
+        throw notFound(ErrorCodes.customerNotFound, `Customer "${page.customerId}" does not exist.`);
+      }
+      return listGrants(db, page);
+    },
+
+    /** Revokes a grant; revoking one already revoked answers the same grant (DELETE is idempotent). */
+    async revoke(id: string): Promise<Grant> {
+      return db.transaction().execute(async (tx) => {
+        const grant = await findGrant(tx, id);
+        if (!grant) throw notFound(ErrorCodes.grantNotFound, `Grant "${id}" does not exist.`);
+        if (grant.revokedAt !== null) return grant;
+        const at = clock.now();
+        await revokeGrant(tx, { id, at });
+        return { ...grant, revokedAt: at };
+      });
+    },
+  };
+}

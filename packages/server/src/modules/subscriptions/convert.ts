@@ -1,0 +1,109 @@
+import type { Subscription as ApiSubscription } from '@keymaster/contract';
+import {
+  type AddOn,
+  effectiveStatus,
+  isLive,
+  periodContaining,
+  type ScheduledChange,
+  type Subscription,
+} from '@keymaster/core';
+import type { Selectable } from 'kysely';
+import type { SubscriptionTable } from '../../db/schema.js';
+import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
+
+export type SubscriptionRecord = Subscription & { updatedAt: number; interval: 'month' | 'year' };
+
+type AddOnJson = { plan: string; plan_version: number; quantity: number };
+type ScheduledChangeJson = { plan: string; at: number };
+
+export function fromDbSubscription(row: Selectable<SubscriptionTable>): SubscriptionRecord {
+  const change = fromJsonColumn<ScheduledChangeJson>(row.scheduled_change);
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    planKey: row.plan_key,
+    planVersion: row.plan_version,
+    status: row.status as Subscription['status'],
+    currentPeriodStart: row.current_period_start,
+    currentPeriodEnd: row.current_period_end,
+    trialEnd: row.trial_end,
+    onTrialEnd: row.on_trial_end as Subscription['onTrialEnd'],
+    cancelAt: row.cancel_at,
+    canceledAt: row.canceled_at,
+    endsAt: row.ends_at,
+    scheduledChange: change && ({ planKey: change.plan, at: change.at } satisfies ScheduledChange),
+    addOns: (JSON.parse(row.add_ons) as AddOnJson[]).map(
+      (a): AddOn => ({ planKey: a.plan, planVersion: a.plan_version, quantity: a.quantity }),
+    ),
+    source: row.source,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    interval: row.billing_interval as SubscriptionRecord['interval'],
+  };
+}
+
+export function toDbSubscription(subscription: SubscriptionRecord): SubscriptionTable {
+  return {
+    id: subscription.id,
+    customer_id: subscription.customerId,
+    plan_key: subscription.planKey,
+    plan_version: subscription.planVersion,
+    status: subscription.status,
+    current_period_start: subscription.currentPeriodStart,
+    current_period_end: subscription.currentPeriodEnd,
+    billing_interval: subscription.interval,
+    trial_end: subscription.trialEnd,
+    on_trial_end: subscription.onTrialEnd,
+    cancel_at: subscription.cancelAt,
+    canceled_at: subscription.canceledAt,
+    ends_at: subscription.endsAt,
+    scheduled_change: toJsonColumn(
+      subscription.scheduledChange && {
+        plan: subscription.scheduledChange.planKey,
+        at: subscription.scheduledChange.at,
+      },
+    ),
+    add_ons: JSON.stringify(
+      subscription.addOns.map(
+        (a): AddOnJson => ({ plan: a.planKey, plan_version: a.planVersion, quantity: a.quantity }),
+      ),
+    ),
+    source: subscription.source,
+    created_at: subscription.createdAt,
+    updated_at: subscription.updatedAt,
+  };
+}
+
+/** The billing period containing `now` for a live subscription: periods follow the anchor. */
+export function currentPeriod(subscription: SubscriptionRecord, now: number): { start: number; end: number } {
+  if (!isLive(subscription, now) || now < subscription.currentPeriodEnd) {
+    return { start: subscription.currentPeriodStart, end: subscription.currentPeriodEnd };
+  }
+  return periodContaining({ anchor: subscription.currentPeriodStart, interval: subscription.interval, now });
+}
+
+export function toApiSubscription(subscription: SubscriptionRecord, now: number): ApiSubscription {
+  const period = currentPeriod(subscription, now);
+  return {
+    id: subscription.id,
+    customer: subscription.customerId,
+    plan: subscription.planKey,
+    plan_version: subscription.planVersion,
+    status: effectiveStatus(subscription, now),
+    current_period_start: toIso(period.start),
+    current_period_end: toIso(period.end),
+    trial_end: toIso(subscription.trialEnd),
+    on_trial_end: subscription.onTrialEnd,
+    cancel_at: toIso(subscription.cancelAt),
+    canceled_at: toIso(subscription.canceledAt),
+    ends_at: toIso(subscription.endsAt),
+    scheduled_change: subscription.scheduledChange && {
+      plan: subscription.scheduledChange.planKey,
+      at: toIso(subscription.scheduledChange.at),
+    },
+    add_ons: subscription.addOns.map((a) => ({ plan: a.planKey, plan_version: a.planVersion, quantity: a.quantity })),
+    source: subscription.source,
+    created_at: toIso(subscription.createdAt),
+    updated_at: toIso(subscription.updatedAt),
+  };
+}

@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from './app.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { type DatabaseHandle, openDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { pruneIdempotencyKeys } from './http/idempotency.js';
+import { createMetrics } from './http/metrics.js';
+import { createApiKeyService } from './modules/api-keys/service.js';
+import { ChangeFeed } from './modules/changes/change-feed.js';
+import { createCustomerService } from './modules/customers/service.js';
+import { createEntitlementService } from './modules/entitlements/service.js';
+import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
+import { loadCatalog, loadCustomerState } from './modules/entitlements/store.js';
+import { createFeatureService } from './modules/features/service.js';
+import { createGrantService } from './modules/grants/service.js';
+import { createPlanService } from './modules/plans/service.js';
+import { createSubscriptionService } from './modules/subscriptions/service.js';
+
+export interface Keymaster {
+  app: FastifyInstance;
+  database: DatabaseHandle;
+  services: Awaited<ReturnType<typeof createServices>>;
+  /** A secret created on this first start (no key existed and none was configured), to print once. */
+  bootstrapSecret: string | undefined;
+  close(): Promise<void>;
+}
+
+export const version: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function createServices(input: { database: DatabaseHandle; clock: Clock; config: Config }) {
+  const { database, clock, config } = input;
+  const db = database.db;
+  const metrics = createMetrics({ cacheSize: () => cache.size });
+  const cache: SnapshotCache = new SnapshotCache({
+    loadCatalog: () => loadCatalog(db),
+    loadCustomer: (customerId) => loadCustomerState(db, { customerId, now: clock.now() }),
+    capacity: config.cacheSize,
+    onMiss: () => metrics.cacheMisses.inc(),
+  });
+  const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
+  return {
+    metrics,
+    cache,
+    features: createFeatureService({ db, clock }),
+    plans: createPlanService({ db, clock }),
+    customers: createCustomerService({ db, clock }),
+    subscriptions: createSubscriptionService({ db, clock }),
+    grants: createGrantService({ db, clock }),
+    entitlements: createEntitlementService({ cache, clock }),
+    apiKeys,
+  };
+}
+
+/**
+ * Opens the database, migrates it, wires the services, follows the change feed and builds the
+ * app. Listening is the caller's business.
+ */
+export async function createKeymaster(input: {
+  config: Config;
+  clock: Clock;
+  logger?: boolean | { level: string };
+}): Promise<Keymaster> {
+  const { config, clock } = input;
+  const database = openDatabase(config.database);
+  try {
+    await migrateToLatest(database);
+    const services = createServices({ database, clock, config });
+    const logger = pino({ level: input.logger === false ? 'silent' : config.logLevel });
+    const feed = new ChangeFeed({ db: database.db, listener: services.cache, pollMs: config.feedPollMs, logger });
+    services.cache.onApiKeysChanged(() => {
+      services.apiKeys.reload().catch((error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'));
+    });
+    await feed.start();
+    await services.apiKeys.reload();
+    const bootstrapSecret = await services.apiKeys.bootstrap();
+    const app = await buildApp({
+      services,
+      database,
+      clock,
+      metrics: services.metrics,
+      syncChanges: () => feed.sync(),
+      bodyLimitBytes: config.bodyLimitBytes,
+      logger,
+      version,
+    });
+    const pruner = setInterval(() => {
+      pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
+        logger.warn({ err: error }, 'pruning idempotency keys failed'),
+      );
+    }, 600_000);
+    pruner.unref();
+    return {
+      app,
+      database,
+      services,
+      bootstrapSecret,
+      async close() {
+        clearInterval(pruner);
+        feed.stop();
+        await app.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
