@@ -146,7 +146,8 @@ function resolveWith(input: {
     denial: null,
     limit: quantity ? terms.limit : null,
     unlimited: quantity && terms.limit === null,
-    reset: feature.type === 'metered' ? (terms.reset ?? 'billing_period') : null,
+    // A rolling window replaces the calendar reset; reporting both would announce a reset that never comes.
+    reset: feature.type === 'metered' && terms.window === null ? (terms.reset ?? 'billing_period') : null,
     window: feature.type === 'metered' ? terms.window : null,
     overage: quantity ? terms.overage : null,
     value: feature.type === 'config' ? terms.value : null,
@@ -200,7 +201,11 @@ function applyTargeting(
   terms: Terms | null,
   answer: JsonValue,
 ): { terms: Terms | null; blocked: boolean } {
-  if (answer === false) return { terms: offTerms('targeting'), blocked: true };
+  if (answer === false) {
+    // Off, but the lower terms are kept: an override grant that switches the feature back on then
+    // inherits the plan's reset, window and overage instead of defaults.
+    return { terms: { ...(terms ?? offTerms('targeting')), enabled: false, source: 'targeting' }, blocked: true };
+  }
   const base = terms ?? offTerms('targeting');
   switch (feature.type) {
     case 'boolean':
