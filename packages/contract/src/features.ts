@@ -32,7 +32,8 @@ const CreditCost = Type.Object(
 const Targeting = Type.Unsafe<unknown>({
   description:
     'A flagd targeting rule (JsonLogic plus fractional, sem_ver, starts_with, ends_with) over the customer traits, ' +
-    'plan and caller context. It answers a variant name or a value; no answer falls through to the plan.',
+    'plan and caller context. It answers a variant name: "on"/"off" (or true/false) for any feature, an option of a ' +
+    'config enum, or a name declared in `variants` (e.g. a limit). No answer falls through to the plan.',
   examples: [{ if: [{ in: [{ var: 'country' }, ['DE', 'FR']] }, 'on', null] }],
 });
 

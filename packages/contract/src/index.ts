@@ -1,4 +1,5 @@
 export * from './api-keys.js';
+export * from './catalog.js';
 export * from './customers.js';
 export * from './entitlements.js';
 export * from './features.js';

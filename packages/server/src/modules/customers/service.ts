@@ -1,20 +1,20 @@
 import type { CustomerUpsert } from '@keymaster/contract';
 import { ErrorCodes, type JsonObject, notFound } from '@keymaster/core';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { withTransaction } from '../../db/transaction.js';
+import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import type { Database } from '../../db/schema.js';
 import type { CustomerRecord } from './convert.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
 
 export type CustomerService = ReturnType<typeof createCustomerService>;
 
-export function createCustomerService(deps: { db: Kysely<Database>; clock: Clock }) {
+export function createCustomerService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
   async function upsertOnce(input: { id: string; body: CustomerUpsert }) {
     const now = clock.now();
-    return db.transaction().execute(async (tx) => {
+    return withTransaction(db, async (tx) => {
       const current = await findCustomer(tx, input.id);
       const { body } = input;
       const customer: CustomerRecord = {
@@ -55,7 +55,7 @@ export function createCustomerService(deps: { db: Kysely<Database>; clock: Clock
 
     /** GDPR erasure: the customer, their subscriptions and grants are deleted, not flagged. */
     async erase(id: string): Promise<void> {
-      const erased = await db.transaction().execute((tx) => eraseCustomer(tx, id));
+      const erased = await withTransaction(db, (tx) => eraseCustomer(tx, id));
       if (!erased) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
     },
   };

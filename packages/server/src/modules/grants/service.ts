@@ -1,8 +1,8 @@
 import type { GrantCreate } from '@keymaster/contract';
 import { ErrorCodes, type Grant, invalid, type JsonValue, notFound, validateGrant } from '@keymaster/core';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
-import type { Database } from '../../db/schema.js';
+import { withTransaction } from '../../db/transaction.js';
+import type { Db } from '../../db/database.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
@@ -11,13 +11,13 @@ import { findGrant, insertGrant, listGrants, revokeGrant } from './store.js';
 
 export type GrantService = ReturnType<typeof createGrantService>;
 
-export function createGrantService(deps: { db: Kysely<Database>; clock: Clock }) {
+export function createGrantService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
     async create(input: { customerId: string; body: GrantCreate }): Promise<Grant> {
       const { body, customerId } = input;
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         if (!(await findCustomer(tx, customerId))) {
           throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
         }
@@ -56,7 +56,7 @@ export function createGrantService(deps: { db: Kysely<Database>; clock: Clock })
 
     /** Revokes a grant; revoking one already revoked answers the same grant (DELETE is idempotent). */
     async revoke(id: string): Promise<Grant> {
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const grant = await findGrant(tx, id);
         if (!grant) throw notFound(ErrorCodes.grantNotFound, `Grant "${id}" does not exist.`);
         if (grant.revokedAt !== null) return grant;

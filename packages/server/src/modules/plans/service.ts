@@ -1,10 +1,9 @@
 import type { PlanCreate, PlanPatch } from '@keymaster/contract';
 import { conflict, ErrorCodes, type Feature, invalid, notFound, validatePlan } from '@keymaster/core';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import type { Database } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { listAllFeatures } from '../features/store.js';
 import { fromApiPlanFields, type PlanRecord, toPlanBody } from './convert.js';
@@ -28,7 +27,7 @@ function view(versions: PlanRecord[], plan: PlanRecord): PlanView {
   };
 }
 
-export function createPlanService(deps: { db: Kysely<Database>; clock: Clock }) {
+export function createPlanService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
   async function validated(input: { db: Db; key: string; body: Omit<PlanCreate, 'key'> }) {
@@ -48,7 +47,7 @@ export function createPlanService(deps: { db: Kysely<Database>; clock: Clock }) 
   return {
     async create(body: PlanCreate): Promise<PlanView> {
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const fields = await validated({ db: tx, key: body.key, body });
         const plan: PlanRecord = {
           id: newId('planv'),
@@ -107,7 +106,7 @@ export function createPlanService(deps: { db: Kysely<Database>; clock: Clock }) 
      */
     async patch(input: { key: string; patch: PlanPatch }): Promise<PlanView> {
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const versions = await versionsOf(tx, input.key);
         const latest = versions.at(-1)!;
         if (input.patch.kind !== undefined && input.patch.kind !== latest.kind) {
@@ -153,7 +152,7 @@ export function createPlanService(deps: { db: Kysely<Database>; clock: Clock }) 
     /** Publishes the draft (or the given version, which must be the draft). It is immutable from then on. */
     async publish(input: { key: string; version?: number | undefined }): Promise<PlanView> {
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const versions = await versionsOf(tx, input.key);
         const target =
           input.version === undefined
@@ -184,7 +183,7 @@ export function createPlanService(deps: { db: Kysely<Database>; clock: Clock }) 
     /** Takes a plan off sale: its published versions stop taking new subscriptions; existing ones continue. */
     async archive(key: string): Promise<PlanView> {
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const versions = await versionsOf(tx, key);
         const published = versions.filter((v) => v.status === 'published');
         if (published.length === 0) {

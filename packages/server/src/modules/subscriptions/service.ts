@@ -11,11 +11,10 @@ import {
   notFound,
   trialEndFrom,
 } from '@keymaster/core';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import type { Database } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
@@ -63,7 +62,7 @@ async function planOnSale(input: { db: Db; key: string; kind: 'base' | 'addon'; 
   return published;
 }
 
-export function createSubscriptionService(deps: { db: Kysely<Database>; clock: Clock }) {
+export function createSubscriptionService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
   /**
@@ -84,7 +83,7 @@ export function createSubscriptionService(deps: { db: Kysely<Database>; clock: C
       const { body, customerId } = input;
       const now = clock.now();
       try {
-        return await db.transaction().execute(async (tx) => {
+        return await withTransaction(db, async (tx) => {
           if (!(await findCustomer(tx, customerId))) {
             throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
           }
@@ -159,7 +158,7 @@ export function createSubscriptionService(deps: { db: Kysely<Database>; clock: C
     /** Cancels now (access ends at once) or at the end of the current period. */
     async cancel(input: { id: string; body: CancelRequest }): Promise<SubscriptionRecord> {
       const now = clock.now();
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const subscription = await findSubscription(tx, input.id);
         if (!subscription)
           throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${input.id}" does not exist.`);
