@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DatabaseHandle, openDatabase } from '../../db/database.js';
+import { migrateToLatest } from '../../db/migrate.js';
+import {
+  createTestDatabase,
+  describeEachDialect,
+  type TestDatabase,
+  testDialects,
+} from '../../test-support/databases.js';
+import { ChangeFeed, type ChangeListener } from './change-feed.js';
+
+function recorder() {
+  const seen: string[] = [];
+  const listener: ChangeListener = {
+    catalogChanged: () => seen.push('catalog'),
+    customerChanged: (id) => seen.push(`customer:${id}`),
+    apiKeysChanged: () => seen.push('api_keys'),
+    reset: () => seen.push('reset'),
+  };
+  return { seen, listener };
+}
+
+const silent = { warn() {} };
+const customerRow = (id: string) => ({ id, name: null, email: null, traits: '{}', created_at: 0, updated_at: 0 });
+
+describeEachDialect('change feed', (dialect) => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.target);
+    await migrateToLatest(handle);
+  });
+  afterAll(async () => {
+    await handle.close();
+    await database.drop();
+  });
+
+  it('reports writes to every source table, by scope, and only committed ones', async () => {
+    const { seen, listener } = recorder();
+    const feed = new ChangeFeed({ db: handle.db, listener, pollMs: 60_000, logger: silent });
+    await feed.start();
+    await handle.db.insertInto('customers').values(customerRow('c1')).execute();
+    await handle.db
+      .transaction()
+      .execute(async (tx) => {
+        await tx.insertInto('customers').values(customerRow('rolled-back')).execute();
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    await handle.db.updateTable('customers').set({ name: 'C1' }).where('id', '=', 'c1').execute();
+    await handle.db
+      .insertInto('features')
+      .values({
+        id: 'feat_1',
+        key: 'sso',
+        name: 'SSO',
+        description: null,
+        type: 'boolean',
+        unit: null,
+        status: 'active',
+        options: null,
+        meter: null,
+        credit_cost: null,
+        targeting: null,
+        variants: null,
+        created_at: 0,
+        updated_at: 0,
+      })
+      .execute();
+    await feed.sync();
+    feed.stop();
+    expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog']);
+  });
+});
+
+// Only PostgreSQL lets two writers' commits interleave, which is what the gap handling is for.
+describe.skipIf(!testDialects.includes('postgres'))('change feed on PostgreSQL', () => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    handle = openDatabase(database.target);
+    await migrateToLatest(handle);
+  });
+  afterAll(async () => {
+    await handle.close();
+    await database.drop();
+  });
+
+  it('does not skip a change whose transaction commits after a later one', async () => {
+    const { seen, listener } = recorder();
+    const feed = new ChangeFeed({ db: handle.db, listener, pollMs: 60_000, logger: silent });
+    await feed.start();
+    let releaseSlow: () => void = () => {};
+    const slowMayCommit = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    let slowInserted: () => void = () => {};
+    const slowHasInserted = new Promise<void>((resolve) => {
+      slowInserted = resolve;
+    });
+    // The slow transaction takes the lower sequence number but commits last.
+    const slow = handle.db.transaction().execute(async (tx) => {
+      await tx.insertInto('customers').values(customerRow('slow')).execute();
+      slowInserted();
+      await slowMayCommit;
+    });
+    await slowHasInserted;
+    await handle.db.insertInto('customers').values(customerRow('fast')).execute();
+    await feed.sync();
+    expect(seen).toEqual(['customer:fast']);
+    releaseSlow();
+    await slow;
+    await feed.sync();
+    feed.stop();
+    expect(seen).toEqual(['customer:fast', 'customer:slow']);
+  });
+});

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openDatabase } from '../../db/database.js';
+import { migrateToLatest } from '../../db/migrate.js';
+import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
+
+const adminKey = 'km_sk_multi_node_admin_key_0001';
+
+async function call(server: ServerProcess, method: string, path: string, body?: unknown, key = adminKey) {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+/** Polls `probe` until it holds, and answers how long that took. */
+async function timeUntil(probe: () => Promise<boolean>, limitMs = 5000): Promise<number> {
+  const start = performance.now();
+  while (!(await probe())) {
+    if (performance.now() - start > limitMs) throw new Error(`not seen within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return performance.now() - start;
+}
+
+describeEachDialect('two server processes on one database', (dialect) => {
+  let database: TestDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    // Migrate once up front; both processes then start on a ready schema.
+    const handle = openDatabase(database.target);
+    await migrateToLatest(handle);
+    await handle.close();
+    [a, b] = await Promise.all([
+      startServerProcess({ target: database.target, adminKey }),
+      startServerProcess({ target: database.target, adminKey }),
+    ]);
+    expect((await call(a, 'POST', '/v1/features', { key: 'sso', name: 'SSO', type: 'boolean' })).status).toBe(201);
+    expect(
+      (await call(a, 'POST', '/v1/plans', { key: 'team', name: 'Team', entitlements: [{ feature: 'sso' }] })).status,
+    ).toBe(201);
+    expect((await call(a, 'POST', '/v1/plans/team/publish')).status).toBe(200);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await database?.drop();
+  });
+
+  it('sees a write made through the other node within one second, once its cache is warm', async () => {
+    await call(a, 'PUT', '/v1/customers/acme', {});
+    await call(a, 'POST', '/v1/customers/acme/subscriptions', { plan: 'team' });
+    const allowedOnB = async () =>
+      (await call(b, 'POST', '/v1/check', { customer: 'acme', feature: 'sso' })).json.allowed === true;
+    await timeUntil(allowedOnB);
+    expect(await allowedOnB()).toBe(true); // now cached on b
+
+    const { json: subscriptions } = await call(a, 'GET', '/v1/customers/acme/subscriptions');
+    const id = (subscriptions.data as { id: string }[])[0]!.id;
+    expect((await call(a, 'POST', `/v1/subscriptions/${id}/cancel`, { when: 'now' })).status).toBe(200);
+    // The writing node sees its own write at once.
+    expect((await call(a, 'POST', '/v1/check', { customer: 'acme', feature: 'sso' })).json.reason).toBe(
+      'subscription_inactive',
+    );
+    const elapsed = await timeUntil(async () => !(await allowedOnB()));
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('propagates the kill switch and API key revocation to the other node within one second', async () => {
+    await call(a, 'PUT', '/v1/customers/globex', {});
+    await call(a, 'POST', '/v1/customers/globex/subscriptions', { plan: 'team' });
+    const reasonOnB = async () =>
+      (await call(b, 'POST', '/v1/check', { customer: 'globex', feature: 'sso' })).json.reason;
+    await timeUntil(async () => (await reasonOnB()) === 'entitled');
+    await call(a, 'PATCH', '/v1/features/sso', { status: 'disabled' });
+    expect(await timeUntil(async () => (await reasonOnB()) === 'feature_disabled')).toBeLessThan(1000);
+
+    const created = await call(a, 'POST', '/v1/api-keys', { name: 'temporary' });
+    const secret = created.json.secret as string;
+    await timeUntil(async () => (await call(b, 'GET', '/v1/features', undefined, secret)).status === 200);
+    await call(a, 'DELETE', `/v1/api-keys/${created.json.id as string}`);
+    expect(
+      await timeUntil(async () => (await call(b, 'GET', '/v1/features', undefined, secret)).status === 401),
+    ).toBeLessThan(1000);
+  });
+
+  it('keeps one live subscription per customer when both nodes race to create it', async () => {
+    await call(a, 'PUT', '/v1/customers/initech', {});
+    const attempts = Array.from({ length: 20 }, (_, i) =>
+      call(i % 2 === 0 ? a : b, 'POST', '/v1/customers/initech/subscriptions', { plan: 'team' }),
+    );
+    const statuses = (await Promise.all(attempts)).map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+  });
+});
