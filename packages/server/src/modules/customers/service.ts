@@ -1,9 +1,9 @@
 import type { CustomerUpsert } from '@keymaster/contract';
 import { ErrorCodes, type JsonObject, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
+import { withTransaction } from '../../db/transaction.js';
 import type { CustomerRecord } from './convert.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
 

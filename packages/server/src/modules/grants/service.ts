@@ -1,8 +1,8 @@
 import type { GrantCreate } from '@keymaster/contract';
 import { ErrorCodes, type Grant, invalid, type JsonValue, notFound, validateGrant } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
+import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';

@@ -1,9 +1,9 @@
 import type { PlanCreate, PlanPatch } from '@keymaster/contract';
 import { conflict, ErrorCodes, type Feature, invalid, notFound, validatePlan } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
+import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { listAllFeatures } from '../features/store.js';
 import { fromApiPlanFields, type PlanRecord, toPlanBody } from './convert.js';

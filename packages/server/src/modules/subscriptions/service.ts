@@ -12,9 +12,9 @@ import {
   trialEndFrom,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import { withTransaction } from '../../db/transaction.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
+import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
