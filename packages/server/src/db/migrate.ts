@@ -1,4 +1,4 @@
-import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely';
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { DatabaseHandle, Dialect } from './database.js';
 import { initial } from './migrations/0001-initial.js';
 
@@ -18,7 +18,17 @@ class StaticMigrationProvider implements MigrationProvider {
 
 /** Brings the schema up to date; safe to run concurrently from several processes (Kysely locks). */
 export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db: handle.db, provider: new StaticMigrationProvider(handle.dialect) });
+  // Kysely looks for its bookkeeping tables in every schema unless told which one: name the
+  // connection's own, or another application's (or test's) schema could be taken for ours.
+  const schema =
+    handle.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema
+      : undefined;
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: new StaticMigrationProvider(handle.dialect),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const result = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
