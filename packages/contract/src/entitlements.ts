@@ -1,15 +1,8 @@
+import { Reasons } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, CustomerId, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const reasons = [
-  'entitled',
-  'no_entitlement',
-  'limit_reached',
-  'feature_disabled',
-  'subscription_inactive',
-  'unknown_customer',
-  'unknown_feature',
-] as const;
+const reasons = Reasons;
 
 const TargetingContext = Type.Record(Type.String(), Type.Unsafe<unknown>({}), {
   description: 'Evaluation context for targeting rules (e.g. `{"app_version": "2.3.0"}`); stored traits win.',

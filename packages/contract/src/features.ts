@@ -1,9 +1,10 @@
+import { FeatureStatuses, FeatureTypes, MeterAggregations } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const featureTypes = ['boolean', 'metered', 'gauge', 'config'] as const;
-export const featureStatuses = ['active', 'disabled'] as const;
-export const meterAggregations = ['count', 'sum', 'max', 'unique_count', 'latest'] as const;
+const featureTypes = FeatureTypes;
+const featureStatuses = FeatureStatuses;
+const meterAggregations = MeterAggregations;
 
 const Meter = Type.Object(
   {

@@ -1,7 +1,8 @@
+import { GrantModes } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const grantModes = ['override', 'add'] as const;
+const grantModes = GrantModes;
 
 export const GrantCreate = Type.Object(
   {

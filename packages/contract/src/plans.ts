@@ -1,11 +1,12 @@
+import { Overages, PlanKinds, PlanStatuses, PriceIntervals, Resets } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const planKinds = ['base', 'addon'] as const;
-export const planStatuses = ['draft', 'published', 'archived'] as const;
-export const priceIntervals = ['month', 'year'] as const;
-export const resets = ['day', 'week', 'month', 'year', 'billing_period', 'never'] as const;
-export const overages = ['block', 'allow'] as const;
+const planKinds = PlanKinds;
+const planStatuses = PlanStatuses;
+const priceIntervals = PriceIntervals;
+const resets = Resets;
+const overages = Overages;
 
 export const Price = Type.Object(
   {

@@ -1,8 +1,9 @@
+import { SubscriptionStatuses, TrialEndActions } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const subscriptionStatuses = ['trialing', 'active', 'past_due', 'paused', 'canceled', 'expired'] as const;
-export const trialEndActions = ['activate', 'cancel'] as const;
+const subscriptionStatuses = SubscriptionStatuses;
+const trialEndActions = TrialEndActions;
 export const whens = ['now', 'period_end'] as const;
 
 export const SubscriptionCreate = Type.Object(
