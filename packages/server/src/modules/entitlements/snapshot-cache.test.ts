@@ -1,0 +1,105 @@
+import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core';
+import { describe, expect, it } from 'vitest';
+import { SnapshotCache } from './snapshot-cache.js';
+
+/** A loader whose answers the test releases by hand, to interleave loads with invalidations. */
+function controlledLoader<T>() {
+  const pending: { resolve: (value: T) => void }[] = [];
+  let calls = 0;
+  return {
+    load: () => {
+      calls++;
+      return new Promise<T>((resolve) => pending.push({ resolve }));
+    },
+    release: (value: T) => pending.shift()?.resolve(value),
+    get calls() {
+      return calls;
+    },
+  };
+}
+
+const state = (name: string): CustomerState => ({
+  customer: { id: 'acme', name, email: null, traits: {} },
+  subscription: null,
+  grants: [],
+});
+const catalog: Catalog = buildCatalog({ features: [], planVersions: [] });
+
+function cacheWith(customers: ReturnType<typeof controlledLoader<CustomerState | null>>) {
+  return new SnapshotCache({ loadCatalog: async () => catalog, loadCustomer: customers.load, capacity: 2 });
+}
+
+describe('SnapshotCache', () => {
+  it('loads a customer once for concurrent callers and then answers from memory', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    const cache = cacheWith(customers);
+    const first = cache.getCustomer('acme');
+    const second = cache.getCustomer('acme');
+    customers.release(state('v1'));
+    expect((await first).state?.customer.name).toBe('v1');
+    expect((await second).state?.customer.name).toBe('v1');
+    const cached = cache.getCustomer('acme');
+    expect(cached).not.toBeInstanceOf(Promise);
+    expect(customers.calls).toBe(1);
+  });
+
+  it('does not keep a load that was in flight when the customer changed', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    const cache = cacheWith(customers);
+    const stale = cache.getCustomer('acme');
+    cache.customerChanged('acme'); // a write committed while the read was running
+    const fresh = cache.getCustomer('acme'); // must not join the stale read
+    expect(customers.calls).toBe(2);
+    customers.release(state('before the write'));
+    customers.release(state('after the write'));
+    expect((await stale).state?.customer.name).toBe('before the write');
+    expect((await fresh).state?.customer.name).toBe('after the write');
+    const cached = cache.getCustomer('acme') as Awaited<typeof fresh>;
+    expect(cached.state?.customer.name).toBe('after the write');
+  });
+
+  it('caches unknown customers too, until one is created', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    const cache = cacheWith(customers);
+    const unknown = cache.getCustomer('ghost');
+    customers.release(null);
+    expect((await unknown).state).toBeNull();
+    expect(cache.getCustomer('ghost')).not.toBeInstanceOf(Promise);
+    cache.customerChanged('ghost');
+    expect(cache.getCustomer('ghost')).toBeInstanceOf(Promise);
+  });
+
+  it('re-resolves in memory when the catalog changes, without reloading the customer', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    let catalogLoads = 0;
+    const cache = new SnapshotCache({
+      loadCatalog: async () => {
+        catalogLoads++;
+        return buildCatalog({ features: [], planVersions: [] });
+      },
+      loadCustomer: customers.load,
+      capacity: 10,
+    });
+    const loading = cache.getCustomer('acme');
+    customers.release(state('v1'));
+    const entry = await loading;
+    const first = cache.entitlements({ entry, catalog: await cache.getCatalog(), now: 0 });
+    cache.catalogChanged();
+    const second = cache.entitlements({ entry, catalog: await cache.getCatalog(), now: 0 });
+    expect(second).not.toBe(first);
+    expect(catalogLoads).toBe(2);
+    expect(customers.calls).toBe(1);
+  });
+
+  it('evicts the oldest customer beyond its capacity', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    const cache = cacheWith(customers);
+    for (const id of ['a', 'b', 'c']) {
+      const loading = cache.getCustomer(id);
+      customers.release(state(id));
+      await loading;
+    }
+    expect(cache.size).toBe(2);
+    expect(cache.getCustomer('a')).toBeInstanceOf(Promise);
+  });
+});
