@@ -64,6 +64,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ? { loggerInstance: deps.logger }
       : { logger: deps.logger }),
     bodyLimit: deps.bodyLimitBytes,
+    // Customer ids may be 255 characters; longer ones reach the schema and get a 400 naming them.
+    routerOptions: { maxParamLength: 1024 },
+    // Errors Fastify raises before routing (a malformed URL) answer as problems too.
+    frameworkErrors: (error, request, reply) =>
+      sendProblem(request, reply, { status: 400, code: 'malformed_request', detail: error.message }),
     requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];

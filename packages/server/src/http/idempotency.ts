@@ -8,6 +8,10 @@ import type { Database } from '../db/schema.js';
 import { sendProblem } from './problems.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Response fields shown once and never stored for an Idempotency-Key replay. */
+    secretFields?: readonly string[];
+  }
   interface FastifyRequest {
     idempotency: { scope: string; key: string } | undefined;
   }
@@ -21,8 +25,9 @@ const abandonedMs = 60_000;
  * `Idempotency-Key` on every POST: the first response to a (key, caller) is stored and replayed
  * for 24 hours to a repeat with the same body; a different body is a 409 `idempotency_conflict`,
  * a repeat while the first is still running a 409 `idempotency_in_progress`. Responses of 5xx are
- * not kept, so a retry after a server error runs again. Requests that fail validation never
- * reach this hook and are not recorded.
+ * not kept, so a retry after a server error runs again. Requests that fail validation are not
+ * recorded either, so the corrected retry can reuse the key: schema failures never reach this
+ * hook, and a 400 from the service (an unknown feature, say) is dropped like a 5xx.
  */
 export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Database>; clock: Clock }) {
   const { db, clock } = deps;
@@ -106,18 +111,27 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
     if (!record) return payload;
     request.idempotency = undefined;
     const where = db.deleteFrom('idempotency_keys').where('scope', '=', record.scope).where('key', '=', record.key);
-    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+    if (reply.statusCode >= 500 || reply.statusCode === 400 || typeof payload !== 'string') {
       await where.execute();
       return payload;
     }
+    const secret = request.routeOptions.config.secretFields;
+    const stored = secret ? withoutFields(payload, secret) : payload;
     await db
       .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: reply.statusCode, response_body: payload })
+      .set({ state: 'done', response_status: reply.statusCode, response_body: stored })
       .where('scope', '=', record.scope)
       .where('key', '=', record.key)
       .execute();
     return payload;
   });
+}
+
+/** A response body without the fields that must never be stored (a new API key's secret). */
+function withoutFields(payload: string, fields: readonly string[]): string {
+  const body = JSON.parse(payload) as Record<string, unknown>;
+  for (const field of fields) delete body[field];
+  return JSON.stringify(body);
 }
 
 function replay(reply: FastifyReply, status: number, body: string) {

@@ -8,8 +8,10 @@ export function encodeCursor(sortKey: string): string {
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (decoded.length === 0 || encodeCursor(decoded) !== cursor) {
-    throw invalid([{ path: '/cursor', message: 'is not a cursor this API returned' }]);
+  // Sort keys never hold control characters; a NUL would also be a 500 on PostgreSQL.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  if (decoded.length === 0 || encodeCursor(decoded) !== cursor || /[\u0000-\u001f]/.test(decoded)) {
+    throw invalid([{ path: '/querystring/cursor', message: 'is not a cursor this API returned' }]);
   }
   return decoded;
 }

@@ -36,6 +36,7 @@ export interface ProblemInput {
 /** Sends an RFC 9457 problem document. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   return reply
+    .header('x-request-id', request.id)
     .status(problem.status)
     .type('application/problem+json')
     .send({

@@ -1,8 +1,63 @@
-import Ajv, { type Options } from 'ajv';
+import Ajv, { type ErrorObject, type Format, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
 
 const shared: Options = { allErrors: true, removeAdditional: false, useDefaults: false, strict: false };
+
+/**
+ * RFC 3339 as ajv-formats checks it, and also an instant JavaScript can hold: a leap second
+ * (`23:59:60`) passes RFC 3339 but `Date.parse` makes it NaN, which no column can store.
+ */
+function dateTimeFormat(): Format {
+  // ajv-formats' full-mode definition: `{ validate, compare }`.
+  const rfc3339 = addFormats.default.get('date-time') as { validate: (value: string) => boolean };
+  return { type: 'string', validate: (value: string) => rfc3339.validate(value) && Number.isFinite(Date.parse(value)) };
+}
+
+const maxDepth = 32;
+
+/**
+ * What no schema here says but every input must respect: no NUL characters in any string or
+ * property name (PostgreSQL text cannot hold them: a 500 on one dialect, stored on the other),
+ * and no nesting deeper than `maxDepth` (free-form JSON such as traits or a targeting context is
+ * walked and serialised recursively; a 100,000-deep array would overflow the stack). Walked with
+ * an explicit stack for the same reason.
+ */
+function inputErrors(data: unknown): ErrorObject[] {
+  const errors: ErrorObject[] = [];
+  const error = (path: string, message: string) =>
+    errors.push({ instancePath: path, keyword: 'input', schemaPath: '', params: {}, message });
+  const pending: { value: unknown; path: string; depth: number }[] = [{ value: data, path: '', depth: 0 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, path, depth } = next;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) error(path, 'must not contain NUL characters');
+    } else if (value !== null && typeof value === 'object') {
+      if (depth >= maxDepth) {
+        error(path, `must not nest deeper than ${maxDepth} levels`);
+        continue;
+      }
+      for (const [key, item] of Object.entries(value)) {
+        const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+        if (key.includes('\u0000')) error(path, 'must not contain NUL characters in property names');
+        pending.push({ value: item, path: at, depth: depth + 1 });
+      }
+    }
+  }
+  return errors;
+}
+
+/**
+ * Fastify reads `.errors` from the function it called, not from Ajv's, so every validator here
+ * answers `{ value }` or `{ error }` rather than a bare boolean (which would let invalid input
+ * through with no errors attached).
+ */
+function answer(validate: ValidateFunction, data: unknown) {
+  const valid = validate(data);
+  const errors = [...(valid ? [] : (validate.errors ?? [])), ...inputErrors(data)];
+  if (errors.length === 0) return { value: data };
+  return { error: Object.assign(new Error('The request is invalid'), { validation: errors }) };
+}
 
 /**
  * Request validation. Bodies are validated exactly as sent: no type coercion (a "5" is not a
@@ -12,16 +67,15 @@ const shared: Options = { allErrors: true, removeAdditional: false, useDefaults:
 export function validatorCompiler(): FastifySchemaCompiler<FastifySchema> {
   const strictAjv = addFormats.default(new Ajv.default({ ...shared, coerceTypes: false }));
   const coercingAjv = addFormats.default(new Ajv.default({ ...shared, coerceTypes: 'array', useDefaults: true }));
+  for (const ajv of [strictAjv, coercingAjv]) ajv.addFormat('date-time', dateTimeFormat());
   return ({ schema, httpPart }) => {
-    if (httpPart !== 'body') return coercingAjv.compile(schema as object);
+    if (httpPart !== 'body') {
+      const validate = coercingAjv.compile(schema as object);
+      return (data: unknown) => answer(validate, data);
+    }
     const validate = strictAjv.compile(schema as object);
-    // A POST without a body (`curl -X POST .../publish`) is an empty object, when that is valid.
-    return (data: unknown) => {
-      if (data !== undefined) return validate(data);
-      const empty = {};
-      return validate(empty)
-        ? { value: empty }
-        : { error: Object.assign(new Error('body is required'), { validation: validate.errors }) };
-    };
+    // Fastify hands an absent body in as null: a POST without one (`curl -X POST .../publish`)
+    // is validated as `{}`.
+    return (data: unknown) => answer(validate, data === undefined || data === null ? {} : data);
   };
 }

@@ -6,16 +6,22 @@ import { createTestDatabase, type TestDialect } from './databases.js';
 
 export const testAdminKey = 'km_sk_test_admin_key_0123456789';
 
+export type TestResponse = LightMyRequestResponse & { json<T = Record<string, unknown>>(): T };
+
 export interface TestServer {
   keymaster: Keymaster;
   clock: ReturnType<typeof manualClock>;
-  /** An authenticated request; `body` is sent as JSON. */
+  /**
+   * An authenticated request. `body` is sent as JSON, or as is when it is a string (set
+   * `content-type` yourself then). A header set to `undefined` is not sent at all. A 5xx answer
+   * throws: Keymaster never answers 500 to anything a client can send.
+   */
   request(input: {
     method: InjectOptions['method'];
     url: string;
     body?: unknown;
-    headers?: Record<string, string>;
-  }): Promise<LightMyRequestResponse & { json<T = Record<string, unknown>>(): T }>;
+    headers?: Record<string, string | undefined>;
+  }): Promise<TestResponse>;
   close(): Promise<void>;
 }
 
@@ -35,13 +41,22 @@ export async function startTestServer(input: {
   return {
     keymaster,
     clock,
-    request: ({ method, url, body, headers }) =>
-      keymaster.app.inject({
+    async request({ method, url, body, headers }) {
+      const sent: Record<string, string> = {};
+      for (const [name, value] of Object.entries({ authorization: `Bearer ${testAdminKey}`, ...headers })) {
+        if (value !== undefined) sent[name] = value;
+      }
+      const response = await keymaster.app.inject({
         method,
         url,
-        headers: { authorization: `Bearer ${testAdminKey}`, ...headers },
+        headers: sent,
         ...(body !== undefined ? { payload: body as InjectOptions['payload'] } : {}),
-      }) as never,
+      });
+      if (response.statusCode >= 500) {
+        throw new Error(`${method} ${url} answered ${response.statusCode}: ${response.body}`);
+      }
+      return response as TestResponse;
+    },
     async close() {
       await keymaster.close();
       await database.drop();

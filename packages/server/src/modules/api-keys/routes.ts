@@ -10,6 +10,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
   app.post(
     '/v1/api-keys',
     {
+      config: { secretFields: ['secret'] },
       schema: {
         tags,
         security,

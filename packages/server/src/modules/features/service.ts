@@ -20,8 +20,22 @@ export type FeatureService = ReturnType<typeof createFeatureService>;
 export function createFeatureService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
-  async function check(feature: FeatureRecord): Promise<void> {
-    const errors: FieldError[] = [...validateFeature(feature), ...compileTargeting(feature).errors];
+  /** Fields only some types have: dropping them silently would store less than was asked for. */
+  function typeMismatches(body: FeatureCreate): FieldError[] {
+    const only = { options: 'config', meter: 'metered', credit_cost: 'metered' } as const;
+    return Object.entries(only).flatMap(([field, type]) =>
+      body[field as keyof typeof only] !== undefined && body.type !== type
+        ? [{ path: `/${field}`, message: `only ${type} features have ${field}; "${body.key}" is ${body.type}` }]
+        : [],
+    );
+  }
+
+  async function check(feature: FeatureRecord, body: FeatureCreate): Promise<void> {
+    const errors: FieldError[] = [
+      ...typeMismatches(body),
+      ...validateFeature(feature),
+      ...compileTargeting(feature).errors,
+    ];
     if (feature.type === 'metered' && feature.creditCost) {
       const pool = await findFeature(db, feature.creditCost.pool);
       if (pool?.type !== 'metered') {
@@ -35,7 +49,7 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
     async create(body: FeatureCreate): Promise<FeatureRecord> {
       const now = clock.now();
       const feature = fromApiFeature({ body, id: newId('feat'), createdAt: now, updatedAt: now });
-      await check(feature);
+      await check(feature, body);
       try {
         await insertFeature(db, feature);
       } catch (error) {
@@ -75,7 +89,7 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
         createdAt: current.createdAt,
         updatedAt: clock.now(),
       });
-      await check(next);
+      await check(next, body as FeatureCreate);
       await updateFeature(db, next);
       return next;
     },

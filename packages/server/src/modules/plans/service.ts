@@ -34,6 +34,10 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
     const fields = fromApiPlanFields(input.body);
     const features = new Map<string, Feature>((await listAllFeatures(input.db)).map((f) => [f.key, f]));
     const errors = validatePlan({ plan: { key: input.key, ...fields }, features });
+    // Amounts are 64-bit columns read back as JS numbers: beyond 2^53 they overflow or lose cents.
+    if (fields.price && !Number.isSafeInteger(fields.price.amount)) {
+      errors.push({ path: '/price/amount', message: `must be at most ${Number.MAX_SAFE_INTEGER}` });
+    }
     if (errors.length > 0) throw invalid(errors);
     return { ...fields, entitlements: fields.entitlements.map((e) => ({ ...e, limit: e.limit ?? null })) };
   }

@@ -1,0 +1,249 @@
+import type { ApiKeyCreated, Grant } from '@keymaster/contract';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectStatus, grantBody, planBody, seedCatalog, seedCustomer, uniqueKey } from '../test-support/builders.js';
+import { describeEachDialect } from '../test-support/databases.js';
+import { expectProblem } from '../test-support/expect-problem.js';
+import { startTestServer, type TestResponse, type TestServer } from '../test-support/server.js';
+import { storedState } from '../test-support/stored-state.js';
+
+const hour = 3_600_000;
+
+describeEachDialect('Idempotency-Key', (dialect) => {
+  let server: TestServer;
+  const start = Date.parse('2026-01-15T12:00:00.000Z');
+  beforeAll(async () => {
+    server = await startTestServer({ dialect, start: new Date(start).toISOString() });
+    await seedCatalog(server);
+  });
+  afterAll(() => server.close());
+  afterEach(() => server.clock.set(start));
+
+  const post = (url: string, body: unknown, key: string, headers: Record<string, string> = {}) =>
+    server.request({ method: 'POST', url, body, headers: { 'idempotency-key': key, ...headers } });
+  const grantsOf = async (customer: string) =>
+    expectStatus<{ data: Grant[] }>(
+      await server.request({ method: 'GET', url: `/v1/customers/${customer}/grants?include_revoked=true` }),
+      200,
+    ).data;
+  const expectReplay = (first: TestResponse, again: TestResponse) => {
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.statusCode).toBe(first.statusCode);
+    expect(again.body).toBe(first.body);
+    expect(again.headers['content-type']).toBe(first.headers['content-type']);
+  };
+
+  describe('the same key with the same body', () => {
+    it('answers the first response again and creates nothing more', async () => {
+      const { id } = await seedCustomer(server, { plan: 'free' });
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'api_calls', mode: 'add', limit: 100 });
+      const first = await post(`/v1/customers/${id}/grants`, body, key);
+      expect(first.statusCode, first.body).toBe(201);
+      const state = await storedState(server);
+      server.clock.advance(5000);
+      const again = await post(`/v1/customers/${id}/grants`, body, key);
+      expectReplay(first, again);
+      expect(await storedState(server)).toEqual(state);
+      expect(await grantsOf(id)).toHaveLength(1);
+    });
+
+    it('replays a subscription instead of refusing the second as a duplicate', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const first = await post(`/v1/customers/${id}/subscriptions`, { plan: 'pro' }, key);
+      expect(first.statusCode, first.body).toBe(201);
+      const again = await post(`/v1/customers/${id}/subscriptions`, { plan: 'pro' }, key);
+      expectReplay(first, again);
+      const list = expectStatus<{ data: unknown[] }>(
+        await server.request({ method: 'GET', url: `/v1/customers/${id}/subscriptions` }),
+        200,
+      );
+      expect(list.data).toHaveLength(1);
+    });
+
+    it('ignores the order of fields in the body', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const first = await post(`/v1/customers/${id}/grants`, { feature: 'sso', enabled: true, reason: 'x' }, key);
+      const again = await post(`/v1/customers/${id}/grants`, { reason: 'x', enabled: true, feature: 'sso' }, key);
+      expectReplay(first, again);
+    });
+
+    it('replays an answered conflict too: the outcome of a request that ran is kept', async () => {
+      const plan = planBody();
+      expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body: plan }), 201);
+      expectStatus(await server.request({ method: 'POST', url: `/v1/plans/${plan.key}/publish` }), 200);
+      const key = uniqueKey('idem');
+      const first = await post(`/v1/plans/${plan.key}/publish`, {}, key);
+      expectProblem(first, { status: 409, code: 'plan_already_published' });
+      const again = await post(`/v1/plans/${plan.key}/publish`, {}, key);
+      expectReplay(first, again);
+    });
+
+    it('keeps the answer for 24 hours, then runs the request again', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true });
+      const first = await post(`/v1/customers/${id}/grants`, body, key);
+      server.clock.set(start + 24 * hour - 1);
+      expectReplay(first, await post(`/v1/customers/${id}/grants`, body, key));
+      server.clock.set(start + 24 * hour);
+      const later = await post(`/v1/customers/${id}/grants`, body, key);
+      expect(later.statusCode, later.body).toBe(201);
+      expect(later.headers['idempotent-replayed']).toBeUndefined();
+      expect(await grantsOf(id)).toHaveLength(2);
+    });
+  });
+
+  describe('the same key with a different request', () => {
+    it('is a 409 idempotency_conflict that changes nothing', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      expectStatus(await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'api_calls', limit: 10 }), key), 201);
+      const state = await storedState(server);
+      const conflict = await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'api_calls', limit: 20 }), key);
+      expectProblem(conflict, { status: 409, code: 'idempotency_conflict' });
+      expect(conflict.headers['idempotent-replayed']).toBeUndefined();
+      // Another path with the same body is a different request as well.
+      const { id: other } = await seedCustomer(server);
+      const before = await storedState(server);
+      expectProblem(await post(`/v1/customers/${other}/grants`, grantBody({ feature: 'api_calls', limit: 10 }), key), {
+        status: 409,
+        code: 'idempotency_conflict',
+      });
+      expect(await storedState(server)).toEqual(before);
+      expect(before.grants).toEqual(state.grants);
+    });
+  });
+
+  describe('what is not recorded', () => {
+    it('a body that fails schema validation: the corrected retry with the same key runs', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      expectProblem(await post(`/v1/customers/${id}/grants`, { feature: 'sso', enabled: 'yes', reason: 'x' }, key), {
+        status: 400,
+        code: 'validation_failed',
+        path: '/enabled',
+      });
+      const fixed = await post(`/v1/customers/${id}/grants`, { feature: 'sso', enabled: true, reason: 'x' }, key);
+      expect(fixed.statusCode, fixed.body).toBe(201);
+      expect(fixed.headers['idempotent-replayed']).toBeUndefined();
+    });
+
+    it('a body that fails domain validation: the corrected retry with the same key runs', async () => {
+      const key = uniqueKey('idem');
+      const body = planBody({ entitlements: [{ feature: 'teleportation' }] });
+      expectProblem(await post('/v1/plans', body, key), {
+        status: 400,
+        code: 'validation_failed',
+        path: '/entitlements/0/feature',
+      });
+      const fixed = await post('/v1/plans', { ...body, entitlements: [{ feature: 'sso' }] }, key);
+      expect(fixed.statusCode, fixed.body).toBe(201);
+    });
+
+    it('a request refused for authentication', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true });
+      expectProblem(await post(`/v1/customers/${id}/grants`, body, key, { authorization: 'Bearer nope' }), {
+        status: 401,
+        code: 'unauthenticated',
+      });
+      expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
+    });
+
+    it('requests other than POST: the header is ignored', async () => {
+      const key = uniqueKey('idem');
+      const first = await server.request({
+        method: 'PUT',
+        url: '/v1/customers/idem-put',
+        body: { name: 'One' },
+        headers: { 'idempotency-key': key },
+      });
+      const second = await server.request({
+        method: 'PUT',
+        url: '/v1/customers/idem-put',
+        body: { name: 'Two' },
+        headers: { 'idempotency-key': key },
+      });
+      expect([first.statusCode, second.statusCode]).toEqual([201, 200]);
+      expect(second.headers['idempotent-replayed']).toBeUndefined();
+      expect(second.json()).toMatchObject({ name: 'Two' });
+    });
+  });
+
+  describe('scope and lifecycle', () => {
+    it('never stores a new API key secret: a replay answers the key without it', async () => {
+      const key = uniqueKey('idem');
+      const first = await post('/v1/api-keys', { name: 'ci' }, key);
+      const created = expectStatus<ApiKeyCreated>(first, 201);
+      expect(created.secret).toMatch(/^km_sk_/);
+      const stored = await server.keymaster.database.db
+        .selectFrom('idempotency_keys')
+        .select('response_body')
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+      expect(stored.response_body).not.toContain(created.secret);
+      const again = await post('/v1/api-keys', { name: 'ci' }, key);
+      expect(again.statusCode).toBe(201);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      const { secret: _secret, ...withoutSecret } = created;
+      expect(again.json()).toEqual(withoutSecret);
+    });
+
+    it('belongs to the API key that sent it: another key with the same Idempotency-Key runs afresh', async () => {
+      const { id } = await seedCustomer(server);
+      const other = expectStatus<ApiKeyCreated>(
+        await server.request({ method: 'POST', url: '/v1/api-keys', body: {} }),
+        201,
+      );
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true });
+      const mine = await post(`/v1/customers/${id}/grants`, body, key);
+      const theirs = await post(`/v1/customers/${id}/grants`, body, key, { authorization: `Bearer ${other.secret}` });
+      expect([mine.statusCode, theirs.statusCode]).toEqual([201, 201]);
+      expect(theirs.json<Grant>().id).not.toBe(mine.json<Grant>().id);
+      expect(await grantsOf(id)).toHaveLength(2);
+    });
+
+    it('answers 409 idempotency_in_progress while the first is running, and takes over an abandoned one', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true });
+      expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
+      // Put the record back the way it is while its request runs (or after its process died).
+      const { db } = server.keymaster.database;
+      const running = { state: 'in_progress', response_status: null, response_body: null };
+      await db
+        .updateTable('idempotency_keys')
+        .set({ ...running, created_at: start })
+        .where('key', '=', key)
+        .execute();
+      expectProblem(await post(`/v1/customers/${id}/grants`, body, key), {
+        status: 409,
+        code: 'idempotency_in_progress',
+      });
+      server.clock.set(start + 61_000);
+      const takenOver = await post(`/v1/customers/${id}/grants`, body, key);
+      expect(takenOver.statusCode, takenOver.body).toBe(201);
+      expect(takenOver.headers['idempotent-replayed']).toBeUndefined();
+      expect(await grantsOf(id)).toHaveLength(2);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['longer than 255 characters', 'k'.repeat(256)],
+    ])('refuses a key that is %s, naming the header', async (_name, key) => {
+      const { id } = await seedCustomer(server);
+      const before = await storedState(server);
+      expectProblem(await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'sso', enabled: true }), key), {
+        status: 400,
+        code: 'validation_failed',
+        path: '/headers/idempotency-key',
+      });
+      expect(await storedState(server)).toEqual(before);
+    });
+  });
+});
