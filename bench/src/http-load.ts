@@ -1,0 +1,90 @@
+import autocannon from 'autocannon';
+import { machineBusyMicros } from './machine-cpu.js';
+import { round } from './stats.js';
+
+/** One HTTP request the load generator sends in turn with the others, encoded once up front. */
+export interface RequestSpec {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+}
+
+/** The same settings are used for a subject and its baseline: only the server differs. */
+export interface LoadSettings {
+  connections: number;
+  pipelining: number;
+  durationSeconds: number;
+  /** A run of the same shape before the measured one, whose figures are thrown away. */
+  warmupSeconds: number;
+}
+
+export interface LoadResult {
+  /** Successful (2xx) responses per second over the measured run. */
+  requestsPerSecond: number;
+  requests: number;
+  /** From autocannon, which records latency in whole milliseconds. */
+  latencyMs: { mean: number; p50: number; p99: number };
+  /** CPU used by the server process and by this (load generator) process, as % of one core. */
+  serverCpuPercent: number;
+  loaderCpuPercent: number;
+  /** CPU used by every other process on the machine meanwhile (null off Linux): should be near 0. */
+  otherCpuPercent: number | null;
+}
+
+/**
+ * Drives `url` with autocannon from this process and measures how busy both sides were: a server
+ * below ~95% CPU while the loader is at ~100% means the load generator, not the server, set the
+ * pace, and the figure is a floor. Any error, timeout or non-2xx answer fails the run, so a
+ * throughput figure is never made of refusals.
+ */
+export async function runLoad(input: {
+  url: string;
+  requests: readonly RequestSpec[];
+  headers: Record<string, string>;
+  settings: LoadSettings;
+  serverCpuMicros: () => Promise<number>;
+}): Promise<LoadResult> {
+  const { settings } = input;
+  // autocannon writes its encoded buffers into the request objects: hand each run its own copies.
+  const run = (duration: number) =>
+    autocannon({
+      url: input.url,
+      connections: settings.connections,
+      pipelining: settings.pipelining,
+      headers: input.headers,
+      requests: input.requests.map((r) => ({ ...r })),
+      duration,
+    });
+  if (settings.warmupSeconds > 0) await run(settings.warmupSeconds);
+
+  const serverBefore = await input.serverCpuMicros();
+  const machineBefore = machineBusyMicros();
+  const loaderBefore = process.cpuUsage();
+  const started = performance.now();
+  const result = await run(settings.durationSeconds);
+  const wallMicros = (performance.now() - started) * 1000;
+  const loader = process.cpuUsage(loaderBefore);
+  const machineAfter = machineBusyMicros();
+  const serverMicros = (await input.serverCpuMicros()) - serverBefore;
+  const loaderMicros = loader.user + loader.system;
+  const otherMicros =
+    machineBefore === null || machineAfter === null
+      ? null
+      : Math.max(0, machineAfter - machineBefore - serverMicros - loaderMicros);
+
+  const failures = result.errors + result.timeouts + result.non2xx;
+  if (failures > 0 || result['2xx'] === 0) {
+    throw new Error(
+      `load run against ${input.url} failed: ${result['2xx']} ok, ${result.non2xx} non-2xx, ` +
+        `${result.errors} errors, ${result.timeouts} timeouts`,
+    );
+  }
+  return {
+    requestsPerSecond: round(result['2xx'] / result.duration),
+    requests: result['2xx'],
+    latencyMs: { mean: round(result.latency.mean), p50: result.latency.p50, p99: result.latency.p99 },
+    serverCpuPercent: round((serverMicros / wallMicros) * 100),
+    loaderCpuPercent: round((loaderMicros / wallMicros) * 100),
+    otherCpuPercent: otherMicros === null ? null : round((otherMicros / wallMicros) * 100),
+  };
+}

@@ -1,0 +1,110 @@
+/** Just enough of a client to seed a Keymaster server through its public API. */
+export interface KeymasterApi {
+  url: string;
+  headers: Record<string, string>;
+  call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+export function keymasterApi(input: { url: string; adminKey: string }): KeymasterApi {
+  const headers = { authorization: `Bearer ${input.adminKey}`, 'content-type': 'application/json' };
+  return {
+    url: input.url,
+    headers,
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const response = await fetch(new URL(path, input.url), {
+        method,
+        headers: body === undefined ? { authorization: headers.authorization } : headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+      return (text ? JSON.parse(text) : null) as T;
+    },
+  };
+}
+
+/** The catalog every HTTP benchmark runs on: a realistic handful of features and three plans. */
+export const benchFeatures = [
+  { key: 'api_calls', name: 'API calls', type: 'metered', unit: 'calls' },
+  { key: 'exports', name: 'Exports', type: 'metered', unit: 'exports' },
+  { key: 'seats', name: 'Seats', type: 'gauge', unit: 'seats' },
+  { key: 'sso', name: 'Single sign-on', type: 'boolean' },
+  { key: 'audit_log', name: 'Audit log', type: 'boolean' },
+  { key: 'support_tier', name: 'Support tier', type: 'config', options: ['email', 'priority', 'dedicated'] },
+] as const;
+
+export const benchPlans = [
+  {
+    key: 'starter',
+    name: 'Starter',
+    price: { amount: 900, currency: 'usd', interval: 'month' },
+    entitlements: [
+      { feature: 'api_calls', limit: 1_000, reset: 'month' },
+      { feature: 'exports', limit: 10, reset: 'month' },
+      { feature: 'seats', limit: 3 },
+      { feature: 'support_tier', value: 'email' },
+    ],
+  },
+  {
+    key: 'pro',
+    name: 'Pro',
+    price: { amount: 4900, currency: 'usd', interval: 'month' },
+    entitlements: [
+      { feature: 'api_calls', limit: 100_000, reset: 'month' },
+      { feature: 'exports', limit: 1_000, reset: 'month' },
+      { feature: 'seats', limit: 20 },
+      { feature: 'sso' },
+      { feature: 'support_tier', value: 'priority' },
+    ],
+  },
+  {
+    key: 'business',
+    name: 'Business',
+    price: { amount: 19900, currency: 'usd', interval: 'month' },
+    entitlements: [
+      { feature: 'api_calls', limit: null, reset: 'month' },
+      { feature: 'exports', limit: null, reset: 'month' },
+      { feature: 'seats', limit: null },
+      { feature: 'sso' },
+      { feature: 'audit_log' },
+      { feature: 'support_tier', value: 'dedicated' },
+    ],
+  },
+] as const;
+
+/** Creates the features and publishes the plans. */
+export async function seedCatalog(api: KeymasterApi): Promise<void> {
+  for (const feature of benchFeatures) await api.call('POST', '/v1/features', feature);
+  for (const plan of benchPlans) {
+    await api.call('POST', '/v1/plans', plan);
+    await api.call('POST', `/v1/plans/${plan.key}/publish`);
+  }
+}
+
+/** Creates customers subscribed to `plan` through the API, `concurrency` at a time. */
+export async function seedCustomers(input: {
+  api: KeymasterApi;
+  ids: readonly string[];
+  plan: string;
+  concurrency: number;
+}): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < input.ids.length) {
+      const id = input.ids[next++]!;
+      await input.api.call('PUT', `/v1/customers/${encodeURIComponent(id)}`, { name: `Customer ${id}` });
+      await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/subscriptions`, { plan: input.plan });
+    }
+  };
+  await Promise.all(Array.from({ length: input.concurrency }, worker));
+}
+
+/** Customer ids the benchmarks use: `cus-000042`. */
+export function customerId(index: number): string {
+  return `cus-${String(index).padStart(6, '0')}`;
+}
+
+/** A check of a metered feature the customer is entitled to: answered `allowed: true`. */
+export function checkRequest(customer: string) {
+  return { method: 'POST' as const, path: '/v1/check', body: JSON.stringify({ customer, feature: 'api_calls' }) };
+}

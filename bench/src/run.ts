@@ -1,0 +1,107 @@
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { benchCheckThroughput } from './check-throughput.js';
+import { benchCustomerScale } from './customer-scale.js';
+import { runDecideBench } from './decide-bench.js';
+import type { LoadSettings } from './http-load.js';
+import { describeMachine } from './machine.js';
+import { type BenchResults, toMarkdown, toText } from './report.js';
+import { round } from './stats.js';
+
+const benchmarks = ['http', 'decide', 'scale'] as const;
+type Benchmark = (typeof benchmarks)[number];
+
+const usage = `Usage: npm run bench -- [--quick] [--only http,decide,scale] [--profile]
+
+  --quick   a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
+  --only    run only the named benchmarks (default: all); writes *.partial.*
+  --profile write a V8 CPU profile of every server under test to bench/profiles/
+
+A full run writes bench/results.json and bench/RESULTS.md.`;
+
+const args = process.argv.slice(2);
+const { values } = parseArgs({
+  args,
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    help: { type: 'boolean' },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...benchmarks];
+const unknown = only.filter((name) => !benchmarks.includes(name as Benchmark));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}\n\n${usage}`);
+  process.exit(2);
+}
+const selected = (name: Benchmark) => only.includes(name);
+const quick = values.quick;
+
+// One load shape for every HTTP measurement, subject and baseline alike.
+const load: LoadSettings = quick
+  ? { connections: 50, pipelining: 10, durationSeconds: 2, warmupSeconds: 1 }
+  : { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 };
+const settings = {
+  load,
+  http: { customers: quick ? 200 : 1_000 },
+  decide: quick
+    ? { calls: 500_000, resolveCalls: 50_000, batches: 100, warmupCalls: 50_000 }
+    : { calls: 5_000_000, resolveCalls: 500_000, batches: 500, warmupCalls: 500_000 },
+  scale: quick
+    ? { small: 1_000, large: 10_000, checked: 200, coldProbes: 100, latencySeconds: 1 }
+    : { small: 1_000, large: 100_000, checked: 500, coldProbes: 250, latencySeconds: 5 },
+};
+
+const command =
+  process.env.npm_lifecycle_event === 'bench'
+    ? `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
+    : `node bench/dist/run.js${args.length > 0 ? ` ${args.join(' ')}` : ''}`;
+const results: BenchResults = {
+  command,
+  quick,
+  startedAt: new Date().toISOString(),
+  machine: describeMachine(),
+  loadAverageAtStart: round(loadavg()[0]!),
+  settings,
+};
+if (results.loadAverageAtStart > 0.5) {
+  console.error(`Warning: load average ${results.loadAverageAtStart} before the run: other work is using the cores.`);
+}
+const log = (line: string) => console.error(`  ${line}`);
+const profiles = fileURLToPath(new URL('../profiles', import.meta.url));
+const serverExecArgv = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [];
+
+if (selected('http')) {
+  console.error('HTTP check throughput vs bare node:http');
+  results.checkThroughput = await benchCheckThroughput({
+    settings: load,
+    customers: settings.http.customers,
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('decide')) {
+  console.error('In-process decide and resolve');
+  results.decide = runDecideBench(settings.decide);
+}
+if (selected('scale')) {
+  console.error(`Check vs customers stored (${settings.scale.small} vs ${settings.scale.large})`);
+  results.customerScale = await benchCustomerScale({ settings: load, ...settings.scale, serverExecArgv, log });
+}
+
+console.log(`\n${toText(results)}\n`);
+// Only a full run of everything replaces the published figures; other runs keep theirs apart.
+const stem = quick ? '.quick' : only.length < benchmarks.length || values.profile ? '.partial' : '';
+const name = `results${stem}`;
+const markdown = `RESULTS${stem}.md`;
+writeFileSync(new URL(`../${name}.json`, import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(new URL(`../${markdown}`, import.meta.url), toMarkdown(results));
+console.log(`Wrote bench/${name}.json and bench/${markdown}.`);
+if (values.profile) console.log(`Server CPU profiles: ${profiles} (open in Chrome DevTools or speedscope).`);
