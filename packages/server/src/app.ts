@@ -1,15 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
 import { requireApiKey } from './http/auth.js';
+import { createFastCheck, isCheckRequest } from './http/fast-check.js';
 import { registerIdempotency } from './http/idempotency.js';
-import { type Metrics, registerRequestMetrics } from './http/metrics.js';
+import { type Metrics, registerRequestMetrics, requestObserver } from './http/metrics.js';
 import { handleError, sendProblem } from './http/problems.js';
+import { requestIdFor } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
@@ -55,11 +58,17 @@ declare module 'fastify' {
   }
 }
 
-const requestIdPattern = /^[\w.:-]{1,128}$/;
-
 /** Builds the HTTP app without listening: tests inject requests, main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const observe = requestObserver(deps.metrics);
+  let fastCheck: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
+    // Checks go straight to their own handler (see fast-check.ts); everything else to the router.
+    serverFactory: (route) =>
+      createServer((req, res) => {
+        if (fastCheck && isCheckRequest(req)) fastCheck(req, res);
+        else route(req, res);
+      }),
     ...(typeof deps.logger === 'object' && 'child' in deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: deps.logger }),
@@ -70,10 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) =>
       sendProblem(request, reply, { status: 400, code: 'malformed_request', detail: error.message }),
     requestIdHeader: false,
-    genReqId: (request) => {
-      const incoming = request.headers['x-request-id'];
-      return typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: (request) => requestIdFor(request.headers['x-request-id']),
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -141,7 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (writes && reply.statusCode < 400) await deps.syncChanges();
       return payload;
     });
-    registerRequestMetrics(api, deps.metrics);
+    registerRequestMetrics(api, { metrics: deps.metrics, observe });
     const { services, clock } = deps;
     await api.register(featureRoutes, { features: services.features });
     await api.register(planRoutes, { plans: services.plans });
@@ -152,5 +158,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
   });
 
+  fastCheck = createFastCheck({
+    authenticate: (secret) => deps.services.apiKeys.authenticate(secret),
+    check: (request) => deps.services.entitlements.check(request),
+    bodyLimitBytes: deps.bodyLimitBytes,
+    observe,
+    logger: app.log as unknown as Logger,
+  });
   return app;
 }

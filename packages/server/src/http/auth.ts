@@ -1,11 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../modules/api-keys/service.js';
-import { sendProblem } from './problems.js';
+import { sendProblem, unauthenticatedProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
   }
+}
+
+/** The principal an `Authorization: Bearer <key>` header authenticates, if any. */
+export function principalFrom(
+  header: string | undefined,
+  authenticate: (secret: string) => Principal | undefined,
+): Principal | undefined {
+  return header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer '
+    ? authenticate(header.slice(7).trim())
+    : undefined;
 }
 
 /**
@@ -14,18 +24,10 @@ declare module 'fastify' {
  */
 export function requireApiKey(authenticate: (secret: string) => Principal | undefined) {
   return (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const header = request.headers.authorization;
-    const principal =
-      header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer '
-        ? authenticate(header.slice(7).trim())
-        : undefined;
+    const principal = principalFrom(request.headers.authorization, authenticate);
     if (!principal) {
       reply.header('www-authenticate', 'Bearer realm="keymaster"');
-      sendProblem(request, reply, {
-        status: 401,
-        code: 'unauthenticated',
-        detail: 'A valid API key is required: send it as "Authorization: Bearer <key>".',
-      });
+      sendProblem(request, reply, unauthenticatedProblem);
       return;
     }
     request.principal = principal;

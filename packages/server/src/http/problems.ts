@@ -33,24 +33,53 @@ export interface ProblemInput {
   errors?: FieldError[] | undefined;
 }
 
+/** An RFC 9457 problem document: the body of every error answer. */
+export function problemDocument(problem: ProblemInput & { requestId: string }) {
+  return {
+    type: `https://keymaster.dev/problems/${problem.code}`,
+    title: titles[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.detail,
+    code: problem.code,
+    request_id: problem.requestId,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+  };
+}
+
 /** Sends an RFC 9457 problem document. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   return reply
     .header('x-request-id', request.id)
     .status(problem.status)
     .type('application/problem+json')
-    .send({
-      type: `https://keymaster.dev/problems/${problem.code}`,
-      title: titles[problem.status] ?? 'Error',
-      status: problem.status,
-      detail: problem.detail,
-      code: problem.code,
-      request_id: String(request.id),
-      ...(problem.errors ? { errors: problem.errors } : {}),
-    });
+    .send(problemDocument({ ...problem, requestId: String(request.id) }));
 }
 
-interface AjvError {
+/** The answer to input that fails its schema: every offending field, by JSON pointer. */
+export function validationProblem(errors: AjvError[], part: string): ProblemInput {
+  const fields = fieldErrors(errors, part);
+  return {
+    status: 400,
+    code: 'validation_failed',
+    detail: fields.map((e) => `${e.path}: ${e.message}`).join('; '),
+    errors: fields,
+  };
+}
+
+/** What a request without a valid key is told: the same, whatever was wrong with the key. */
+export const unauthenticatedProblem: ProblemInput = {
+  status: 401,
+  code: 'unauthenticated',
+  detail: 'A valid API key is required: send it as "Authorization: Bearer <key>".',
+};
+
+export const internalProblem: ProblemInput = {
+  status: 500,
+  code: 'internal',
+  detail: 'Something went wrong on our side; the request id identifies it in the logs.',
+};
+
+export interface AjvError {
   instancePath: string;
   keyword: string;
   message?: string;
@@ -90,13 +119,11 @@ export function handleError(error: FastifyError | DomainError | Error, request: 
   }
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fastifyError.validation) {
-    const errors = fieldErrors(fastifyError.validation, fastifyError.validationContext ?? 'body');
-    return sendProblem(request, reply, {
-      status: 400,
-      code: 'validation_failed',
-      detail: errors.map((e) => `${e.path}: ${e.message}`).join('; '),
-      errors,
-    });
+    return sendProblem(
+      request,
+      reply,
+      validationProblem(fastifyError.validation, fastifyError.validationContext ?? 'body'),
+    );
   }
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
@@ -111,9 +138,5 @@ export function handleError(error: FastifyError | DomainError | Error, request: 
     return sendProblem(request, reply, { status, code, detail: error.message });
   }
   request.log.error({ err: error }, 'unhandled error');
-  return sendProblem(request, reply, {
-    status: 500,
-    code: 'internal',
-    detail: 'Something went wrong on our side; the request id identifies it in the logs.',
-  });
+  return sendProblem(request, reply, internalProblem);
 }

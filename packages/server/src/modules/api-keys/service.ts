@@ -45,6 +45,10 @@ export function toApiKey(row: ApiKeyRow): ApiKeyJson {
 export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; adminKey: string | undefined }) {
   const { db, clock } = deps;
   let byHash = new Map<string, Principal>();
+  // Secrets recently presented, so a busy key is not hashed on every request. Cleared with every
+  // reload, so a revoked key stops working as soon as this node learns of the revocation.
+  let recent = new Map<string, Principal>();
+  const recentLimit = 1000;
   const adminHash = deps.adminKey ? hashSecret(deps.adminKey) : undefined;
   const lastTouched = new Map<string, number>();
 
@@ -53,6 +57,7 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
     const next = new Map<string, Principal>(rows.map((row) => [row.secret_hash, { keyId: row.id }]));
     if (adminHash) next.set(adminHash, { keyId: environmentKeyId });
     byHash = next;
+    recent = new Map();
   }
 
   return {
@@ -60,7 +65,13 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
 
     /** The principal for a presented secret, or undefined: never says why. */
     authenticate(secret: string): Principal | undefined {
-      const principal = byHash.get(hashSecret(secret));
+      let principal = recent.get(secret);
+      if (!principal) {
+        principal = byHash.get(hashSecret(secret));
+        if (!principal) return undefined;
+        if (recent.size >= recentLimit) recent.clear();
+        recent.set(secret, principal);
+      }
       if (principal && principal.keyId !== environmentKeyId) {
         // last_used_at is advisory: written at most once a minute per key, never awaited.
         const now = clock.now();

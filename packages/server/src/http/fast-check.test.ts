@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { seedCatalog, seedCustomer } from '../test-support/builders.js';
+import { describeEachDialect } from '../test-support/databases.js';
+import { startTestServer, type TestServer, testAdminKey } from '../test-support/server.js';
+
+interface Case {
+  name: string;
+  body?: string;
+  headers?: Record<string, string>;
+  url?: string;
+}
+
+/**
+ * Checks over a real socket are served by the fast handler, in-process `inject` calls by the
+ * Fastify route. Both must answer every request identically: same status, headers that matter
+ * and body (the request id is pinned so the bodies can be compared whole).
+ */
+describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify route', (dialect) => {
+  let server: TestServer;
+  let base: string;
+  beforeAll(async () => {
+    server = await startTestServer({ dialect });
+    await seedCatalog(server);
+    await seedCustomer(server, { id: 'acme', plan: 'pro' });
+    await seedCustomer(server, { id: 'globex', plan: 'free' });
+    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = server.keymaster.app.server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+  afterAll(() => server.close());
+
+  const json = (value: unknown) => JSON.stringify(value);
+  const cases: Case[] = [
+    { name: 'entitled', body: json({ customer: 'acme', feature: 'sso' }) },
+    { name: 'no entitlement with an upgrade', body: json({ customer: 'globex', feature: 'sso' }) },
+    { name: 'limit reached', body: json({ customer: 'globex', feature: 'seats', quantity: 4 }) },
+    { name: 'config value', body: json({ customer: 'acme', feature: 'support_tier' }) },
+    { name: 'unknown customer', body: json({ customer: 'nobody', feature: 'sso' }) },
+    { name: 'unknown feature', body: json({ customer: 'acme', feature: 'nothing' }) },
+    { name: 'with a context', body: json({ customer: 'acme', feature: 'sso', context: { app_version: '1.0.0' } }) },
+    { name: 'a query string', body: json({ customer: 'acme', feature: 'sso' }), url: '/v1/check?x=1' },
+    { name: 'a missing field', body: json({ customer: 'acme' }) },
+    { name: 'an unknown field', body: json({ customer: 'acme', feature: 'sso', plan: 'pro' }) },
+    { name: 'a wrong type', body: json({ customer: 'acme', feature: 'sso', quantity: '5' }) },
+    { name: 'a negative quantity', body: json({ customer: 'acme', feature: 'sso', quantity: -1 }) },
+    { name: 'an array body', body: json([1, 2]) },
+    { name: 'no body', body: '' },
+    { name: 'a NUL in the customer', body: json({ customer: 'a\u0000b', feature: 'sso' }) },
+    { name: 'a text/plain body', body: 'hello', headers: { 'content-type': 'text/plain' } },
+    { name: 'an XML body', body: '<check/>', headers: { 'content-type': 'application/xml' } },
+    { name: 'no key', body: json({ customer: 'acme', feature: 'sso' }), headers: { authorization: '' } },
+    {
+      name: 'a wrong key',
+      body: json({ customer: 'acme', feature: 'sso' }),
+      headers: { authorization: 'Bearer nope' },
+    },
+    {
+      name: 'a Basic scheme',
+      body: json({ customer: 'acme', feature: 'sso' }),
+      headers: { authorization: `Basic ${testAdminKey}` },
+    },
+    { name: 'a body over the limit', body: json({ customer: 'acme', feature: 'x'.repeat(1_100_000) }) },
+  ];
+
+  it.each(cases)('$name', async ({ body, headers, url }) => {
+    const all: Record<string, string> = {
+      authorization: `Bearer ${testAdminKey}`,
+      'content-type': 'application/json',
+      'x-request-id': 'parity-test',
+      ...headers,
+    };
+    for (const [name, value] of Object.entries(all)) if (value === '') delete all[name];
+    const viaSocket = await fetch(`${base}${url ?? '/v1/check'}`, { method: 'POST', headers: all, body: body ?? '' });
+    const viaRouter = await server.keymaster.app.inject({
+      method: 'POST',
+      url: url ?? '/v1/check',
+      headers: all,
+      payload: body ?? '',
+    });
+    const socketBody = await viaSocket.text();
+    expect(viaSocket.status, socketBody).toBe(viaRouter.statusCode);
+    expect(viaSocket.headers.get('content-type')).toBe(viaRouter.headers['content-type']);
+    expect(viaSocket.headers.get('x-request-id')).toBe('parity-test');
+    expect(viaSocket.headers.get('www-authenticate')).toBe(viaRouter.headers['www-authenticate'] ?? null);
+    const routed = viaRouter.json() as Record<string, unknown>;
+    const direct = JSON.parse(socketBody) as Record<string, unknown>;
+    if (viaRouter.statusCode < 400 || direct.code === 'validation_failed') expect(direct).toEqual(routed);
+    else expect({ code: direct.code, status: direct.status }).toEqual({ code: routed.code, status: routed.status });
+  });
+});
