@@ -6,7 +6,10 @@ import type { JsonObject, JsonValue } from '../json.js';
 
 /** A feature's targeting rule, compiled once per catalog version and evaluated per customer. */
 export interface CompiledTargeting {
-  /** The value the rule picks for this context, or undefined when it picks nothing. */
+  /**
+   * The value the rule picks for this context, or undefined when it picks nothing. The context is
+   * only read (flagd copies it): `resolve` hands the same one to every rule of a customer.
+   */
   evaluate(context: JsonObject): JsonValue | undefined;
 }
 
@@ -68,7 +71,7 @@ export function targetingContext(input: {
 }): JsonObject {
   const { customer } = input;
   return {
-    ...(input.callerContext ?? {}),
+    ...input.callerContext,
     ...customer.traits,
     targetingKey: customer.id,
     customer: { id: customer.id, name: customer.name, email: customer.email, traits: customer.traits },
