@@ -126,6 +126,7 @@ export function buildEntitlement(overrides: Partial<Entitlement> = {}): Entitlem
     value: null,
     source: 'plan',
     billing: null,
+    period: null,
     ...overrides,
   };
 }

@@ -65,7 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Checks go straight to their own handler (see fast-check.ts); everything else to the router.
     serverFactory: (route) =>
-      createServer((req, res) => {
+      createServer({ noDelay: true }, (req, res) => {
         if (fastCheck && isCheckRequest(req)) fastCheck(req, res);
         else route(req, res);
       }),

@@ -69,7 +69,11 @@ export function decide(input: {
   else reason = 'entitled';
   const allowed = reason === 'entitled';
   const period =
-    e.reset !== null && e.enabled ? usagePeriod({ reset: e.reset, now: input.now, billing: e.billing }) : null;
+    e.period !== null && input.now >= e.period.start && input.now < e.period.end
+      ? e.period
+      : e.reset !== null && e.enabled
+        ? usagePeriod({ reset: e.reset, now: input.now, billing: e.billing })
+        : null;
   return {
     customer: input.customer,
     feature: e.feature,

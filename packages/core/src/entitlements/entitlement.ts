@@ -2,7 +2,7 @@ import type { FeatureType } from '../catalog/feature.js';
 import type { Overage, Reset } from '../catalog/plan.js';
 import type { SubscriptionStatus } from '../customers/subscription.js';
 import type { JsonValue } from '../json.js';
-import type { BillingAnchor } from './periods.js';
+import type { BillingAnchor, Period } from './periods.js';
 
 /** Where the deciding terms of an entitlement came from. */
 export type EntitlementSource = 'plan' | 'addon' | 'targeting' | 'grant';
@@ -26,6 +26,11 @@ export interface Entitlement {
   source: EntitlementSource | null;
   /** The subscription's billing cycle, for `billing_period` resets. */
   billing: BillingAnchor | null;
+  /**
+   * The usage period containing the instant of resolution, for a metered feature that resets:
+   * computed once here rather than on every decision (the snapshot expires at its end).
+   */
+  period: Period | null;
 }
 
 /** Every feature's entitlement for one customer, valid until `validUntil` (epoch ms). */

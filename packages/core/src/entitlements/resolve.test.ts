@@ -692,7 +692,14 @@ describe('resolve: the snapshot', () => {
       grants: Partial<Grant>[];
       until: number;
     }[] = [
-      { name: 'nothing scheduled', subscription: {}, grants: [], until: Number.POSITIVE_INFINITY },
+      // The catalog's metered feature resets monthly: its period end is always a boundary.
+      { name: 'only the usage period rolls over', subscription: {}, grants: [], until: Date.UTC(2026, 6, 1) },
+      {
+        name: 'nothing at all without a subscription',
+        subscription: null,
+        grants: [],
+        until: Number.POSITIVE_INFINITY,
+      },
       { name: 'a scheduled cancellation', subscription: { cancelAt: at(20) }, grants: [], until: at(20) },
       { name: 'a contract end', subscription: { endsAt: at(25) }, grants: [], until: at(25) },
       {

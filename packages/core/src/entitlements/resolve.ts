@@ -12,7 +12,7 @@ import {
 } from '../customers/subscription.js';
 import type { JsonObject, JsonValue } from '../json.js';
 import type { CustomerEntitlements, Denial, Entitlement, EntitlementSource } from './entitlement.js';
-import type { BillingAnchor } from './periods.js';
+import { type BillingAnchor, usagePeriod } from './periods.js';
 import { targetingContext } from './targeting.js';
 
 /** Everything resolution reads about one customer; loaded by the caller, handed in whole. */
@@ -38,12 +38,15 @@ export function resolve(input: {
 }): CustomerEntitlements {
   const run = startResolution(input);
   const entitlements = new Map<string, Entitlement>();
+  // The earliest boundary, kept as we go rather than gathered into one array for Math.min. A usage
+  // period's end is one: the snapshot is resolved again when the period rolls over.
+  let validUntil = Number.POSITIVE_INFINITY;
   for (const feature of input.catalog.features.values()) {
-    entitlements.set(feature.key, resolveWith(run, feature));
+    const entitlement = resolveWith(run, feature);
+    if (entitlement.period !== null && entitlement.period.end < validUntil) validUntil = entitlement.period.end;
+    entitlements.set(feature.key, entitlement);
   }
   const { subscription, grants } = input.state;
-  // The earliest boundary, kept as we go rather than gathered into one array for Math.min.
-  let validUntil = Number.POSITIVE_INFINITY;
   if (subscription) validUntil = earliest(validUntil, statusBoundaries(subscription, input.now));
   for (const grant of grants) validUntil = earliest(validUntil, grantBoundaries(grant, input.now));
   const { plan } = run;
@@ -183,6 +186,8 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
     return denied(feature, reason, plan.billing);
   }
   const quantity = isQuantityType(feature.type);
+  // A rolling window replaces the calendar reset; reporting both would announce a reset that never comes.
+  const reset = feature.type === 'metered' && terms.window === null ? (terms.reset ?? 'billing_period') : null;
   return {
     feature: feature.key,
     type: feature.type,
@@ -190,13 +195,13 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
     denial: null,
     limit: quantity ? terms.limit : null,
     unlimited: quantity && terms.limit === null,
-    // A rolling window replaces the calendar reset; reporting both would announce a reset that never comes.
-    reset: feature.type === 'metered' && terms.window === null ? (terms.reset ?? 'billing_period') : null,
+    reset,
     window: feature.type === 'metered' ? terms.window : null,
     overage: quantity ? terms.overage : null,
     value: feature.type === 'config' ? terms.value : null,
     source: terms.source,
     billing: plan.billing,
+    period: reset === null ? null : usagePeriod({ reset, now: run.now, billing: plan.billing }),
   };
 }
 
@@ -214,6 +219,7 @@ function denied(feature: Feature, denial: Denial, billing: BillingAnchor | null)
     value: null,
     source: null,
     billing,
+    period: null,
   };
 }
 

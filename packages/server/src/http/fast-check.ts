@@ -17,7 +17,7 @@ import {
   validationProblem,
 } from './problems.js';
 import { requestIdFor } from './request-id.js';
-import { validatorCompiler } from './validation.js';
+import { bodyValidator } from './validation.js';
 
 /** Whether a raw request is a check: the only route served outside Fastify's router. */
 export function isCheckRequest(request: IncomingMessage): boolean {
@@ -40,12 +40,10 @@ export function createFastCheck(deps: {
   observe: RequestObserver;
   logger: Logger;
 }) {
-  const validate = validatorCompiler()({
-    schema: CheckRequest,
-    httpPart: 'body',
-    method: 'POST',
-    url: '/v1/check',
-  }) as (data: unknown) => { value?: CheckRequest; error?: { validation: AjvError[] } };
+  const validate = bodyValidator(CheckRequest) as (
+    data: unknown,
+    text?: string,
+  ) => { value?: CheckRequest; error?: { validation: AjvError[] } };
   const serialize = fastJson(DecisionSchema);
 
   // The helpers below take positional arguments: they run on every check, and building an
@@ -126,11 +124,12 @@ export function createFastCheck(deps: {
         const detail = `Unsupported Media Type: ${type}`;
         return sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
       }
-      let text = '';
+      // Bodies are small: keep the first chunk as is and concatenate only when there are more.
+      let first: Buffer | undefined;
+      let rest: Buffer[] | undefined;
       let size = 0;
-      req.setEncoding('utf8');
-      req.on('data', (chunk: string) => {
-        size += Buffer.byteLength(chunk);
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
         if (size > deps.bodyLimitBytes) {
           req.removeAllListeners('data');
           req.removeAllListeners('end');
@@ -138,9 +137,11 @@ export function createFastCheck(deps: {
           sendProblem(res, requestId, started, tooLarge);
           return;
         }
-        text += chunk;
+        if (first === undefined) first = chunk;
+        else (rest ??= [first]).push(chunk);
       });
       req.on('end', () => {
+        const text = rest ? Buffer.concat(rest).toString('utf8') : first ? first.toString('utf8') : '';
         try {
           // A text/plain body is a string to the schema (and so never a valid check), as in Fastify.
           if (!json)

@@ -48,13 +48,48 @@ function inputErrors(data: unknown): ErrorObject[] {
 }
 
 /**
+ * Whether parsed JSON text could hold a NUL or nest past `maxDepth`; when the text is at hand and
+ * it cannot, the walk is skipped (it allocates per node, and checks are the hot path).
+ */
+function mayNeedWalk(text: string | undefined): boolean {
+  if (text === undefined) return true;
+  if (text.includes('\\u0000')) return true;
+  let open = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 123 || c === 91) open++; // { and [
+  }
+  return open >= maxDepth;
+}
+
+/** A body validator for handlers outside Fastify: `text` is the JSON the body was parsed from. */
+export function bodyValidator(schema: object) {
+  const validate = strictBodyAjv().compile(schema);
+  return (data: unknown, text?: string) => answer(validate, data === undefined || data === null ? {} : data, text);
+}
+
+let sharedStrictAjv: Ajv.default | undefined;
+function strictBodyAjv(): Ajv.default {
+  sharedStrictAjv ??= withFormats(new Ajv.default({ ...shared, coerceTypes: false }));
+  return sharedStrictAjv;
+}
+
+function withFormats(ajv: Ajv.default): Ajv.default {
+  addFormats.default(ajv);
+  ajv.addFormat('date-time', dateTimeFormat());
+  return ajv;
+}
+
+/**
  * Fastify reads `.errors` from the function it called, not from Ajv's, so every validator here
  * answers `{ value }` or `{ error }` rather than a bare boolean (which would let invalid input
  * through with no errors attached).
  */
-function answer(validate: ValidateFunction, data: unknown) {
+function answer(validate: ValidateFunction, data: unknown, text?: string) {
   const valid = validate(data);
-  const errors = [...(valid ? [] : (validate.errors ?? [])), ...inputErrors(data)];
+  const walk = mayNeedWalk(text);
+  if (valid && !walk) return { value: data };
+  const errors = [...(valid ? [] : (validate.errors ?? [])), ...(walk ? inputErrors(data) : [])];
   if (errors.length === 0) return { value: data };
   return { error: Object.assign(new Error('The request is invalid'), { validation: errors }) };
 }
@@ -65,9 +100,8 @@ function answer(validate: ValidateFunction, data: unknown) {
  * parameters arrive as text, so there types are coerced.
  */
 export function validatorCompiler(): FastifySchemaCompiler<FastifySchema> {
-  const strictAjv = addFormats.default(new Ajv.default({ ...shared, coerceTypes: false }));
-  const coercingAjv = addFormats.default(new Ajv.default({ ...shared, coerceTypes: 'array', useDefaults: true }));
-  for (const ajv of [strictAjv, coercingAjv]) ajv.addFormat('date-time', dateTimeFormat());
+  const strictAjv = strictBodyAjv();
+  const coercingAjv = withFormats(new Ajv.default({ ...shared, coerceTypes: 'array', useDefaults: true }));
   return ({ schema, httpPart }) => {
     if (httpPart !== 'body') {
       const validate = coercingAjv.compile(schema as object);

@@ -8,6 +8,18 @@ import {
 } from '@keymaster/core';
 import { toIso } from '../../json-column.js';
 
+// Most checks share a handful of reset instants (the start of next month...): remember the last
+// one formatted rather than formatting it on every check.
+let lastResetMs = Number.NaN;
+let lastResetIso = '';
+function resetIso(ms: number): string {
+  if (ms !== lastResetMs) {
+    lastResetIso = new Date(ms).toISOString();
+    lastResetMs = ms;
+  }
+  return lastResetIso;
+}
+
 export function toApiDecision(decision: Decision): ApiDecision {
   return {
     customer: decision.customer,
@@ -21,7 +33,7 @@ export function toApiDecision(decision: Decision): ApiDecision {
     unlimited: decision.unlimited,
     overage: decision.overage,
     value: decision.value,
-    resets_at: decision.resetsAt === null ? null : new Date(decision.resetsAt).toISOString(),
+    resets_at: decision.resetsAt === null ? null : resetIso(decision.resetsAt),
     upgrade: decision.upgrade,
   };
 }

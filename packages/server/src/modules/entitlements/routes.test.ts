@@ -326,7 +326,8 @@ describeEachDialect('entitlements routes', (dialect) => {
         await server.request({ method: 'GET', url: `/v1/customers/${id}/entitlements?feature=sso` }),
         200,
       );
-      expect(snapshot.valid_until).toBeNull();
+      // The plan's api_calls allowance resets monthly: the snapshot holds until the next reset.
+      expect(snapshot.valid_until).toBe('2026-02-01T00:00:00.000Z');
       expect(snapshot.entitlements).toEqual([
         {
           feature: 'sso',
