@@ -11,3 +11,5 @@ export * from './entitlements/resolve.js';
 export * from './entitlements/targeting.js';
 export * from './errors.js';
 export * from './json.js';
+export * from './metering/event.js';
+export * from './metering/meter.js';
