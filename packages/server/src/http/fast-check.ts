@@ -114,15 +114,19 @@ export function createFastCheck(deps: {
     try {
       if (!principalFrom(req.headers.authorization, deps.authenticate)) {
         res.setHeader('www-authenticate', 'Bearer realm="keymaster"');
-        return sendProblem(res, requestId, started, unauthenticatedProblem);
+        sendProblem(res, requestId, started, unauthenticatedProblem);
+        return;
       }
       const type = req.headers['content-type'];
-      if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimitBytes)
-        return sendProblem(res, requestId, started, tooLarge);
+      if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimitBytes) {
+        sendProblem(res, requestId, started, tooLarge);
+        return;
+      }
       const json = type === undefined || /^application\/json\s*(;|$)/i.test(type);
       if (!json && !/^text\/plain\s*(;|$)/i.test(type ?? '')) {
         const detail = `Unsupported Media Type: ${type}`;
-        return sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
+        sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
+        return;
       }
       // Bodies are small: keep the first chunk as is and concatenate only when there are more.
       let first: Buffer | undefined;
@@ -138,7 +142,8 @@ export function createFastCheck(deps: {
           return;
         }
         if (first === undefined) first = chunk;
-        else (rest ??= [first]).push(chunk);
+        else if (rest === undefined) rest = [first, chunk];
+        else rest.push(chunk);
       });
       req.on('end', () => {
         const text = rest ? Buffer.concat(rest).toString('utf8') : first ? first.toString('utf8') : '';
