@@ -2,6 +2,7 @@ export * from './api-keys.js';
 export * from './catalog.js';
 export * from './customers.js';
 export * from './entitlements.js';
+export * from './events.js';
 export * from './features.js';
 export * from './grants.js';
 export * from './plans.js';

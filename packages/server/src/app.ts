@@ -20,6 +20,8 @@ import { customerRoutes } from './modules/customers/routes.js';
 import type { CustomerService } from './modules/customers/service.js';
 import { entitlementRoutes } from './modules/entitlements/routes.js';
 import type { EntitlementService } from './modules/entitlements/service.js';
+import { eventRoutes } from './modules/events/routes.js';
+import type { EventService } from './modules/events/service.js';
 import { featureRoutes } from './modules/features/routes.js';
 import type { FeatureService } from './modules/features/service.js';
 import { grantRoutes } from './modules/grants/routes.js';
@@ -37,6 +39,7 @@ export interface Services {
   grants: GrantService;
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
+  events: EventService;
 }
 
 export interface AppDeps {
@@ -156,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(grantRoutes, { grants: services.grants, clock });
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+    await api.register(eventRoutes, { events: services.events });
   });
 
   fastCheck = createFastCheck({

@@ -14,6 +14,7 @@ import { createCustomerService } from './modules/customers/service.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCatalog, loadCustomerState } from './modules/entitlements/store.js';
+import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
@@ -53,6 +54,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     grants: createGrantService({ db, clock }),
     entitlements: createEntitlementService({ cache, clock }),
     apiKeys,
+    events: createEventService({ db, clock }),
   };
 }
 

@@ -1,11 +1,13 @@
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { DatabaseHandle, Dialect } from './database.js';
 import { initial } from './migrations/0001-initial.js';
+import { events } from './migrations/0002-events.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initial(dialect),
+    '0002-events': events(),
   };
 }
 

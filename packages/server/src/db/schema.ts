@@ -14,6 +14,7 @@ export interface Database {
   api_keys: ApiKeyTable;
   idempotency_keys: IdempotencyKeyTable;
   changes: ChangeTable;
+  events: EventTable;
 }
 
 export interface FeatureTable {
@@ -128,4 +129,15 @@ export interface ChangeTable {
   seq: Generated<number>;
   scope: string;
   customer_id: string | null;
+}
+
+/** A usage event, stored once: `(source, id)` is its identity. */
+export interface EventTable {
+  source: string;
+  id: string;
+  customer_id: string;
+  type: string;
+  timestamp: number;
+  properties: string;
+  received_at: number;
 }
