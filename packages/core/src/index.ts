@@ -13,3 +13,4 @@ export * from './errors.js';
 export * from './json.js';
 export * from './metering/event.js';
 export * from './metering/meter.js';
+export * from './metering/usage.js';

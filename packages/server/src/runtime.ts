@@ -19,6 +19,7 @@ import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
+import { readUsage } from './modules/usage/store.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -52,9 +53,17 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     customers: createCustomerService({ db, clock }),
     subscriptions: createSubscriptionService({ db, clock }),
     grants: createGrantService({ db, clock }),
-    entitlements: createEntitlementService({ cache, clock }),
+    entitlements: createEntitlementService({ cache, clock, readUsage: (span) => readUsage(db, span) }),
     apiKeys,
-    events: createEventService({ db, clock }),
+    events: createEventService({
+      db,
+      clock,
+      catalog: () => cache.getCatalog(),
+      entitlementsOf: async (customerId) => {
+        const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
+        return cache.entitlements({ entry, catalog, now: clock.now() });
+      },
+    }),
   };
 }
 

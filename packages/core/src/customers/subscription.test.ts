@@ -158,7 +158,8 @@ describe('periodContaining', () => {
     ['yearly, from a leap day', '2028-02-29', 'year', '2030-03-01', '2030-02-28', '2031-02-28'],
     ['a century ahead', '2026-01-31T10:00Z', 'month', '2126-02-28T09:59Z', '2126-01-31T10:00Z', '2126-02-28T10:00Z'],
     ['a millennium ahead, yearly', '2028-02-29', 'year', '3028-03-01', '3028-02-29', '3029-02-28'],
-    ['before the anchor: the first period', '2026-06-01', 'month', '2026-05-20', '2026-06-01', '2026-07-01'],
+    ['before the anchor: the period before the first', '2026-06-01', 'month', '2026-05-20', '2026-05-01', '2026-06-01'],
+    ['well before the anchor, month-end clamped', '2026-01-31', 'month', '2025-11-15', '2025-10-31', '2025-11-30'],
   ] as const)('%s', (_name, anchor, interval, at, start, end) => {
     const period = periodContaining({ anchor: utc(anchor), interval, now: utc(at) });
     expect({ start: iso(period.start), end: iso(period.end) }).toEqual({ start: iso(utc(start)), end: iso(utc(end)) });

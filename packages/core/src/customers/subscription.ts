@@ -100,7 +100,16 @@ export function periodContaining(input: { anchor: number; interval: PriceInterva
   end: number;
 } {
   const { anchor, interval, now } = input;
-  if (now < anchor) return { start: anchor, end: addInterval({ anchor, interval, count: 1 }) };
+  if (now < anchor) {
+    // Periods run backwards from the anchor too: a late event dated before the subscription
+    // started belongs to the period before its first one, not to the first.
+    let count = -1;
+    while (addInterval({ anchor, interval, count }) > now) count--;
+    return {
+      start: addInterval({ anchor, interval, count }),
+      end: addInterval({ anchor, interval, count: count + 1 }),
+    };
+  }
   // Estimate the number of whole periods, then correct: months differ in length.
   const approx = interval === 'year' ? 365.2425 * dayMs : 30.436875 * dayMs;
   let count = Math.max(0, Math.floor((now - anchor) / approx) - 1);

@@ -2,12 +2,14 @@ import { type Migration, type MigrationProvider, type MigrationResultSet, Migrat
 import type { DatabaseHandle, Dialect } from './database.js';
 import { initial } from './migrations/0001-initial.js';
 import { events } from './migrations/0002-events.js';
+import { usage } from './migrations/0003-usage.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initial(dialect),
     '0002-events': events(),
+    '0003-usage': usage(dialect),
   };
 }
 

@@ -15,6 +15,8 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   changes: ChangeTable;
   events: EventTable;
+  usage_counters: UsageCounterTable;
+  usage_distinct: UsageDistinctTable;
 }
 
 export interface FeatureTable {
@@ -140,4 +142,23 @@ export interface EventTable {
   timestamp: number;
   properties: string;
   received_at: number;
+}
+
+/** Usage of one metered feature by one customer in one period (or one-minute bucket). */
+export interface UsageCounterTable {
+  customer_id: string;
+  feature: string;
+  period_start: number;
+  value: number;
+  /** For `latest` meters: when the value was observed. */
+  latest_at: number | null;
+  updated_at: number;
+}
+
+/** A value seen by a `unique_count` meter in a period. */
+export interface UsageDistinctTable {
+  customer_id: string;
+  feature: string;
+  period_start: number;
+  value: string;
 }

@@ -46,8 +46,13 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
       },
     },
     async (request) => {
-      const { resolved, now } = await entitlements.snapshot(request.params.id);
-      return toApiEntitlements({ resolved, now, usageOf: () => 0, only: request.query.feature });
+      const { resolved, now, usage } = await entitlements.snapshot(request.params.id);
+      return toApiEntitlements({
+        resolved,
+        now,
+        usageOf: (feature) => usage.get(feature) ?? 0,
+        only: request.query.feature,
+      });
     },
   );
 };

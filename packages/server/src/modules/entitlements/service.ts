@@ -12,6 +12,7 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
+import { type UsageSpan, usageSpan } from './usage-lookup.js';
 
 export type EntitlementService = ReturnType<typeof createEntitlementService>;
 
@@ -21,10 +22,33 @@ const noCandidates: [] = [];
  * Answers checks from the snapshot cache: load (only on a miss) → decide. A cached customer
  * costs no database round trip and no promise: the answer is computed synchronously.
  */
-export function createEntitlementService(deps: { cache: SnapshotCache; clock: Clock }) {
+/** Reads a usage span from storage (a cache miss). */
+export type UsageReader = (input: { customerId: string } & UsageSpan) => Promise<number>;
+
+export function createEntitlementService(deps: { cache: SnapshotCache; clock: Clock; readUsage: UsageReader }) {
   const { cache, clock } = deps;
 
-  function decideWith(input: { catalog: Catalog; entry: CustomerEntry; request: CheckRequest }): Decision {
+  /** The usage an entitlement is decided against: from the entry when known, else read once. */
+  function usageOf(input: {
+    entry: CustomerEntry;
+    customerId: string;
+    span: UsageSpan | null;
+  }): number | Promise<number> {
+    const { entry, span } = input;
+    if (span === null) return 0;
+    const known = entry.usage.get(span.key);
+    if (known !== undefined) return known;
+    return deps.readUsage({ customerId: input.customerId, ...span }).then((value) => {
+      entry.usage.set(span.key, value);
+      return value;
+    });
+  }
+
+  function decideWith(input: {
+    catalog: Catalog;
+    entry: CustomerEntry;
+    request: CheckRequest;
+  }): Decision | Promise<Decision> {
     const { catalog, entry, request } = input;
     const feature = catalog.features.get(request.feature);
     if (!feature)
@@ -37,18 +61,20 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
       request.context !== undefined && catalog.targeting.has(feature.key)
         ? resolveFeature({ catalog, state: entry.state, feature, now, callerContext: request.context as JsonObject })
         : resolved.entitlements.get(feature.key)!;
-    return decide({
-      customer: request.customer,
-      entitlement,
-      // Usage is counted by metering; until a feature has recorded usage it is zero.
-      usage: 0,
-      quantity: request.quantity ?? 1,
-      now,
-      upgrades: {
-        candidates: catalog.upgradeCandidates.get(feature.key) ?? noCandidates,
-        currentPlanKey: resolved.planKey,
-      },
-    });
+    const decideAt = (usage: number) =>
+      decide({
+        customer: request.customer,
+        entitlement,
+        usage,
+        quantity: request.quantity ?? 1,
+        now,
+        upgrades: {
+          candidates: catalog.upgradeCandidates.get(feature.key) ?? noCandidates,
+          currentPlanKey: resolved.planKey,
+        },
+      });
+    const usage = usageOf({ entry, customerId: request.customer, span: usageSpan({ catalog, entitlement, now }) });
+    return typeof usage === 'number' ? decideAt(usage) : usage.then(decideAt);
   }
 
   return {
@@ -59,13 +85,23 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
       return Promise.all([catalog, entry]).then(([c, e]) => decideWith({ catalog: c, entry: e, request }));
     },
 
-    /** The customer's full snapshot at this instant; 404 for a customer Keymaster does not know. */
-    async snapshot(customerId: string): Promise<{ resolved: CustomerEntitlements; now: number }> {
+    /**
+     * The customer's full snapshot at this instant, with each metered feature's usage; 404 for a
+     * customer Keymaster does not know.
+     */
+    async snapshot(
+      customerId: string,
+    ): Promise<{ resolved: CustomerEntitlements; now: number; usage: Map<string, number> }> {
       const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
       const now = clock.now();
       const resolved = cache.entitlements({ entry, catalog, now });
       if (!resolved) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
-      return { resolved, now };
+      const usage = new Map<string, number>();
+      for (const entitlement of resolved.entitlements.values()) {
+        const span = usageSpan({ catalog, entitlement, now });
+        if (span) usage.set(entitlement.feature, await usageOf({ entry, customerId, span }));
+      }
+      return { resolved, now, usage };
     },
   };
 }

@@ -7,6 +7,12 @@ export interface CustomerEntry {
   readonly state: CustomerState | null;
   resolved: CustomerEntitlements | null;
   resolvedWith: number;
+  /**
+   * Metered usage read so far, by feature and period (see usage-lookup.ts). It lives and dies
+   * with the entry: a counter write is announced on the change feed like any other, which drops
+   * the entry, so a cached figure is never older than the last write this node has heard of.
+   */
+  readonly usage: Map<string, number>;
 }
 
 interface Loading<T> {
@@ -80,7 +86,7 @@ export class SnapshotCache implements ChangeListener {
       promise: this.deps.loadCustomer(customerId).then(
         (state) => {
           if (this.loading.get(customerId) === loading) this.loading.delete(customerId);
-          const entry: CustomerEntry = { state, resolved: null, resolvedWith: -1 };
+          const entry: CustomerEntry = { state, resolved: null, resolvedWith: -1, usage: new Map() };
           if (!loading.stale) this.remember(customerId, entry);
           return entry;
         },

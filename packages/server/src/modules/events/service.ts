@@ -1,8 +1,20 @@
 import type { IngestResult } from '@keymaster/contract';
-import { type FieldError, readCloudEvent, readEvent, type UsageEvent } from '@keymaster/core';
+import {
+  type Catalog,
+  type CustomerEntitlements,
+  contributions,
+  counterPeriodStart,
+  type FieldError,
+  type MeterContribution,
+  metersByEventType,
+  readCloudEvent,
+  readEvent,
+  type UsageEvent,
+} from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { applyCounterChanges, type CounterChange } from '../usage/store.js';
 import { eventKey, existingCustomers, insertNewEvents } from './store.js';
 
 export type EventService = ReturnType<typeof createEventService>;
@@ -13,42 +25,125 @@ function describe(errors: FieldError[]): string {
   return errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
 }
 
+const meterIndexes = new WeakMap<Catalog, ReturnType<typeof metersByEventType>>();
+function metersOf(catalog: Catalog) {
+  let index = meterIndexes.get(catalog);
+  if (!index) {
+    index = metersByEventType(catalog.features.values());
+    meterIndexes.set(catalog, index);
+  }
+  return index;
+}
+
+/** Adds one event's contribution to the batch's combined change for that counter. */
+function combine(input: {
+  changes: Map<string, CounterChange>;
+  event: UsageEvent;
+  contribution: MeterContribution;
+  periodStart: number;
+}): void {
+  const { changes, event, contribution, periodStart } = input;
+  const key = `${event.customerId}\u0000${contribution.feature}\u0000${periodStart}`;
+  let change = changes.get(key);
+  if (!change) {
+    change = {
+      customerId: event.customerId,
+      feature: contribution.feature,
+      periodStart,
+      aggregation: contribution.aggregation,
+      amount: contribution.aggregation === 'max' || contribution.aggregation === 'latest' ? contribution.amount : 0,
+      observedAt: event.timestamp,
+      distinct: new Set(),
+    };
+    changes.set(key, change);
+    if (change.aggregation === 'max' || change.aggregation === 'latest') return;
+  }
+  switch (change.aggregation) {
+    case 'count':
+    case 'sum':
+      change.amount += contribution.amount;
+      break;
+    case 'max':
+      change.amount = Math.max(change.amount, contribution.amount);
+      break;
+    case 'latest':
+      if (event.timestamp >= change.observedAt) {
+        change.amount = contribution.amount;
+        change.observedAt = event.timestamp;
+      }
+      break;
+    case 'unique_count':
+      if (contribution.distinct !== null) change.distinct.add(contribution.distinct);
+      break;
+  }
+}
+
 /**
  * Usage event ingestion. Each event is read on its own, so a bad one is reported by its index
  * and the rest are stored. Events for customers Keymaster does not know are rejected and not
  * stored (PUT the customer first): usage that nobody can be entitled to would otherwise pile up
- * unseen. The answer is given only after the batch is committed.
+ * unseen. New events and the usage they add to each metered feature's counter (in the period
+ * the event's own time falls in) are written in one transaction, and the answer is given only
+ * after it commits: a duplicate adds nothing, a crash loses nothing acknowledged.
+ *
+ * A feature counts an event only while the customer is entitled to it (its period comes from
+ * the entitlement's reset or window).
  */
-export function createEventService(deps: { db: Db; clock: Clock }) {
+export function createEventService(deps: {
+  db: Db;
+  clock: Clock;
+  catalog: () => Catalog | Promise<Catalog>;
+  entitlementsOf: (customerId: string) => Promise<CustomerEntitlements | null>;
+}) {
   const { db, clock } = deps;
   return {
     async ingest(input: { events: unknown[]; format: EventFormat }): Promise<IngestResult> {
       const now = clock.now();
       const read = input.format === 'cloudevents' ? readCloudEvent : readEvent;
       const rejected: IngestResult['rejected'] = [];
-      const valid: { index: number; event: UsageEvent }[] = [];
+      const catalog = await deps.catalog();
+      const meters = metersOf(catalog);
+      const valid: { index: number; event: UsageEvent; adds: MeterContribution[] }[] = [];
       input.events.forEach((raw, index) => {
         const result = read({ raw, now });
-        if ('errors' in result) rejected.push({ index, error: describe(result.errors) });
-        else valid.push({ index, event: result.event });
+        if ('errors' in result) return rejected.push({ index, error: describe(result.errors) });
+        const counted = contributions({ event: result.event, meters: meters.get(result.event.type) ?? [] });
+        if ('error' in counted) return rejected.push({ index, error: counted.error });
+        valid.push({ index, event: result.event, adds: counted.contributions });
       });
+      const known = await existingCustomers(db, [...new Set(valid.map((v) => v.event.customerId))]);
+      const storable = valid.filter(({ index, event }) => {
+        if (known.has(event.customerId)) return true;
+        rejected.push({ index, error: `unknown customer "${event.customerId}"` });
+        return false;
+      });
+      rejected.sort((a, b) => a.index - b.index);
+      // Entitlements are read before the transaction: on SQLite it holds the only connection.
+      const entitlements = new Map<string, CustomerEntitlements | null>();
+      for (const { event, adds } of storable) {
+        if (adds.length > 0 && !entitlements.has(event.customerId)) {
+          entitlements.set(event.customerId, await deps.entitlementsOf(event.customerId));
+        }
+      }
       return withTransaction(db, async (tx) => {
-        const known = await existingCustomers(tx, [...new Set(valid.map((v) => v.event.customerId))]);
-        const storable: UsageEvent[] = [];
-        for (const { index, event } of valid) {
-          if (known.has(event.customerId)) storable.push(event);
-          else rejected.push({ index, error: `unknown customer "${event.customerId}"` });
-        }
-        const inserted = await insertNewEvents(tx, { events: storable, receivedAt: now });
-        rejected.sort((a, b) => a.index - b.index);
-        // A repeat within the batch is a duplicate too: only its first occurrence is stored.
+        const inserted = await insertNewEvents(tx, { events: storable.map((v) => v.event), receivedAt: now });
         let accepted = 0;
-        const seen = new Set<string>();
-        for (const event of storable) {
+        const counted = new Set<string>();
+        const changes = new Map<string, CounterChange>();
+        for (const { event, adds } of storable) {
           const key = eventKey(event.source, event.id);
-          if (inserted.has(key) && !seen.has(key)) accepted++;
-          seen.add(key);
+          // A repeat within the batch is a duplicate too: only its first occurrence counts.
+          if (!inserted.has(key) || counted.has(key)) continue;
+          counted.add(key);
+          accepted++;
+          for (const contribution of adds) {
+            const entitlement = entitlements.get(event.customerId)?.entitlements.get(contribution.feature);
+            if (!entitlement?.enabled) continue;
+            const periodStart = counterPeriodStart({ entitlement, at: event.timestamp });
+            combine({ changes, event, contribution, periodStart });
+          }
         }
+        await applyCounterChanges(tx, { changes: changes.values(), now });
         return { accepted, duplicates: storable.length - accepted, rejected };
       });
     },

@@ -1,0 +1,140 @@
+import type { MeterAggregation } from '@keymaster/core';
+import type { Db } from '../../db/database.js';
+
+/** The change one batch makes to one counter, already combined across the batch's events. */
+export interface CounterChange {
+  customerId: string;
+  feature: string;
+  periodStart: number;
+  aggregation: MeterAggregation;
+  /** count / sum: the amount to add; max: the largest amount seen; latest: the newest amount. */
+  amount: number;
+  /** latest: when `amount` was observed. */
+  observedAt: number;
+  /** unique_count: the distinct values seen. */
+  distinct: Set<string>;
+}
+
+/**
+ * Applies a batch's counter changes, each in one upsert so concurrent batches compose (no
+ * read-then-write): sums add, maxima keep the larger, `latest` keeps the newest observation, and
+ * `unique_count` adds only the values the distinct table had not seen in that period.
+ */
+export async function applyCounterChanges(
+  db: Db,
+  input: { changes: Iterable<CounterChange>; now: number },
+): Promise<void> {
+  for (const change of input.changes) {
+    let amount = change.amount;
+    if (change.aggregation === 'unique_count') {
+      const values = [...change.distinct];
+      if (values.length === 0) continue;
+      const inserted = await db
+        .insertInto('usage_distinct')
+        .values(
+          values.map((value) => ({
+            customer_id: change.customerId,
+            feature: change.feature,
+            period_start: change.periodStart,
+            value,
+          })),
+        )
+        .onConflict((oc) => oc.doNothing())
+        .returning('value')
+        .execute();
+      if (inserted.length === 0) continue;
+      amount = inserted.length;
+    }
+    const row = {
+      customer_id: change.customerId,
+      feature: change.feature,
+      period_start: change.periodStart,
+      value: amount,
+      latest_at: change.aggregation === 'latest' ? change.observedAt : null,
+      updated_at: input.now,
+    };
+    await db
+      .insertInto('usage_counters')
+      .values(row)
+      .onConflict((oc) =>
+        oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
+          const stored = eb.ref('usage_counters.value');
+          const incoming = eb.ref('excluded.value');
+          switch (change.aggregation) {
+            case 'max':
+              return {
+                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+                updated_at: input.now,
+              };
+            case 'latest': {
+              const newer = eb.or([
+                eb('usage_counters.latest_at', 'is', null),
+                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
+              ]);
+              return {
+                value: eb.case().when(newer).then(incoming).else(stored).end(),
+                latest_at: eb
+                  .case()
+                  .when(newer)
+                  .then(eb.ref('excluded.latest_at'))
+                  .else(eb.ref('usage_counters.latest_at'))
+                  .end(),
+                updated_at: input.now,
+              };
+            }
+            default:
+              return { value: eb(stored, '+', incoming), updated_at: input.now };
+          }
+        }),
+      )
+      .execute();
+  }
+}
+
+/**
+ * A metered feature's usage over the counters whose period starts in [from, to]: one counter for
+ * a calendar or billing period (from = to), the one-minute buckets of a rolling window otherwise.
+ * Buckets combine as their aggregation does: sums add, maxima take the largest, `latest` takes
+ * the newest, and `unique_count` counts values distinct across the whole window.
+ */
+export async function readUsage(
+  db: Db,
+  input: { customerId: string; feature: string; aggregation: MeterAggregation; from: number; to: number },
+): Promise<number> {
+  const { customerId, feature, from, to } = input;
+  const counters = db
+    .selectFrom('usage_counters')
+    .where('customer_id', '=', customerId)
+    .where('feature', '=', feature)
+    .where('period_start', '>=', from)
+    .where('period_start', '<=', to);
+  switch (input.aggregation) {
+    case 'max': {
+      const row = await counters.select((eb) => eb.fn.max('value').as('usage')).executeTakeFirst();
+      return Number(row?.usage ?? 0);
+    }
+    case 'latest': {
+      const row = await counters.select('value').orderBy('latest_at', 'desc').limit(1).executeTakeFirst();
+      return Number(row?.value ?? 0);
+    }
+    case 'unique_count': {
+      if (from === to) {
+        const row = await counters.select('value').executeTakeFirst();
+        return Number(row?.value ?? 0);
+      }
+      const row = await db
+        .selectFrom('usage_distinct')
+        .where('customer_id', '=', customerId)
+        .where('feature', '=', feature)
+        .where('period_start', '>=', from)
+        .where('period_start', '<=', to)
+        .select((eb) => eb.fn.count<number>('value').distinct().as('usage'))
+        .executeTakeFirst();
+      return Number(row?.usage ?? 0);
+    }
+    default: {
+      const row = await counters.select((eb) => eb.fn.sum<number>('value').as('usage')).executeTakeFirst();
+      return Number(row?.usage ?? 0);
+    }
+  }
+}
