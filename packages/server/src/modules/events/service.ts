@@ -104,13 +104,16 @@ export function createEventService(deps: {
       const catalog = await deps.catalog();
       const meters = metersOf(catalog);
       const valid: { index: number; event: UsageEvent; adds: MeterContribution[] }[] = [];
-      input.events.forEach((raw, index) => {
+      for (const [index, raw] of input.events.entries()) {
         const result = read({ raw, now });
-        if ('errors' in result) return rejected.push({ index, error: describe(result.errors) });
+        if ('errors' in result) {
+          rejected.push({ index, error: describe(result.errors) });
+          continue;
+        }
         const counted = contributions({ event: result.event, meters: meters.get(result.event.type) ?? [] });
-        if ('error' in counted) return rejected.push({ index, error: counted.error });
-        valid.push({ index, event: result.event, adds: counted.contributions });
-      });
+        if ('error' in counted) rejected.push({ index, error: counted.error });
+        else valid.push({ index, event: result.event, adds: counted.contributions });
+      }
       const known = await existingCustomers(db, [...new Set(valid.map((v) => v.event.customerId))]);
       const storable = valid.filter(({ index, event }) => {
         if (known.has(event.customerId)) return true;
