@@ -9,3 +9,4 @@ export * from './plans.js';
 export * from './problem.js';
 export * from './schema-helpers.js';
 export * from './subscriptions.js';
+export * from './usage.js';

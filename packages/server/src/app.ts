@@ -30,6 +30,8 @@ import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
+import { usageRoutes } from './modules/usage/routes.js';
+import type { UsageService } from './modules/usage/service.js';
 
 export interface Services {
   features: FeatureService;
@@ -40,6 +42,7 @@ export interface Services {
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
   events: EventService;
+  usage: UsageService;
 }
 
 export interface AppDeps {
@@ -160,6 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(eventRoutes, { events: services.events });
+    await api.register(usageRoutes, { usage: services.usage });
   });
 
   fastCheck = createFastCheck({

@@ -19,6 +19,7 @@ import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
+import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
 
 export interface Keymaster {
@@ -55,6 +56,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     grants: createGrantService({ db, clock }),
     entitlements: createEntitlementService({ cache, clock, readUsage: (span) => readUsage(db, span) }),
     apiKeys,
+    usage: createUsageService({ db, clock }),
     events: createEventService({
       db,
       clock,

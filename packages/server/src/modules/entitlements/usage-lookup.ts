@@ -19,10 +19,15 @@ export interface UsageSpan {
 /**
  * The counters a metered entitlement's usage is read from at `now`: the current period's counter,
  * or the one-minute buckets of a rolling window (a bucket counts while any of it is inside the
- * window). Null for what is not counted (booleans, configs, gauges, denied features).
+ * window), or a gauge's one level. Null for what is not counted (booleans, configs, denied
+ * metered features).
  */
 export function usageSpan(input: { catalog: Catalog; entitlement: Entitlement; now: number }): UsageSpan | null {
   const { entitlement: e, now } = input;
+  if (e.type === 'gauge') {
+    // A gauge's level counts whether or not the customer is entitled: seats exist either way.
+    return { key: `${e.feature}\u0000g`, feature: e.feature, aggregation: 'sum', from: 0, to: 0 };
+  }
   if (e.type !== 'metered' || !e.enabled) return null;
   const feature = input.catalog.features.get(e.feature);
   const aggregation = feature?.type === 'metered' && feature.meter ? feature.meter.aggregation : 'sum';

@@ -138,3 +138,56 @@ export async function readUsage(
     }
   }
 }
+
+/** Where a gauge's level lives: one counter that never resets. */
+export const gaugePeriodStart = 0;
+
+/**
+ * Sets a gauge, or moves it by `delta` — in one conditional statement, so concurrent adjustments
+ * compose and none can take the level below zero. Answers the new level, or null when the change
+ * would have made it negative (nothing is written then).
+ */
+export async function adjustGauge(
+  db: Db,
+  input: { customerId: string; feature: string; set?: number | undefined; delta?: number | undefined; now: number },
+): Promise<number | null> {
+  const delta = input.delta ?? 0;
+  if (input.set === undefined && delta < 0) {
+    // Lowering needs a level to lower: an update, never an insert of a negative level.
+    const lowered = await db
+      .updateTable('usage_counters')
+      .set((eb) => ({ value: eb('value', '+', delta), updated_at: input.now }))
+      .where('customer_id', '=', input.customerId)
+      .where('feature', '=', input.feature)
+      .where('period_start', '=', gaugePeriodStart)
+      .where((eb) => eb(eb('value', '+', delta), '>=', 0))
+      .returning('value')
+      .executeTakeFirst();
+    return lowered ? Number(lowered.value) : null;
+  }
+  const start = input.set ?? delta;
+  if (start < 0) return null;
+  const row = await db
+    .insertInto('usage_counters')
+    .values({
+      customer_id: input.customerId,
+      feature: input.feature,
+      period_start: gaugePeriodStart,
+      value: start,
+      latest_at: null,
+      updated_at: input.now,
+    })
+    .onConflict((oc) => {
+      const target = oc.columns(['customer_id', 'feature', 'period_start']);
+      if (input.set !== undefined) return target.doUpdateSet({ value: input.set, updated_at: input.now });
+      return target
+        .doUpdateSet((eb) => ({
+          value: eb(eb.ref('usage_counters.value'), '+', input.delta ?? 0),
+          updated_at: input.now,
+        }))
+        .where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', input.delta ?? 0), '>=', 0));
+    })
+    .returning('value')
+    .executeTakeFirst();
+  return row ? Number(row.value) : null;
+}
