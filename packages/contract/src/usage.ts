@@ -23,3 +23,17 @@ export const GaugeLevel = Type.Object(
   { description: "A gauge's current level." },
 );
 export type GaugeLevel = Static<typeof GaugeLevel>;
+
+/** Atomic check-and-record: the usage is recorded only when allowed. */
+export const ConsumeRequest = Type.Object(
+  {
+    customer: Type.String({ pattern: '^[^\\s/]{1,255}$' }),
+    feature: CatalogKey,
+    quantity: Type.Optional(Type.Integer({ minimum: 1, description: 'Units to use; default 1.' })),
+    idempotency_key: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'A retried consume with the same key counts once.' }),
+    ),
+  },
+  { additionalProperties: false, description: 'Use `quantity` units of a metered feature, if allowed.' },
+);
+export type ConsumeRequest = Static<typeof ConsumeRequest>;

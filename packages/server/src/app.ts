@@ -30,6 +30,7 @@ import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
+import type { ConsumeService } from './modules/usage/consume.js';
 import { usageRoutes } from './modules/usage/routes.js';
 import type { UsageService } from './modules/usage/service.js';
 
@@ -43,6 +44,7 @@ export interface Services {
   apiKeys: ApiKeyService;
   events: EventService;
   usage: UsageService;
+  consume: ConsumeService;
 }
 
 export interface AppDeps {
@@ -163,7 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(eventRoutes, { events: services.events });
-    await api.register(usageRoutes, { usage: services.usage });
+    await api.register(usageRoutes, { usage: services.usage, consume: services.consume });
   });
 
   fastCheck = createFastCheck({

@@ -19,6 +19,7 @@ import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
+import { createConsumeService } from './modules/usage/consume.js';
 import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
 
@@ -46,6 +47,11 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     onMiss: () => metrics.cacheMisses.inc(),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
+  /** The catalog and a customer's resolved entitlements now, from the cache. */
+  const snapshot = async (customerId: string) => {
+    const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
+    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
+  };
   return {
     metrics,
     cache,
@@ -57,14 +63,12 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     entitlements: createEntitlementService({ cache, clock, readUsage: (span) => readUsage(db, span) }),
     apiKeys,
     usage: createUsageService({ db, clock }),
+    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
     events: createEventService({
       db,
       clock,
       catalog: () => cache.getCatalog(),
-      entitlementsOf: async (customerId) => {
-        const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
-        return cache.entitlements({ entry, catalog, now: clock.now() });
-      },
+      entitlementsOf: async (customerId) => (await snapshot(customerId)).resolved,
     }),
   };
 }

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Dialect } from './database.js';
+import type { Db, Dialect } from './database.js';
 
 /**
  * The only dialect-specific SQL in Keymaster. Everything else goes through Kysely's portable
@@ -74,4 +74,14 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * Serialises writers of one (customer, feature) until the transaction ends — what a limit over a
+ * rolling window needs, because its usage spans several counters. PostgreSQL takes an advisory
+ * lock; SQLite needs nothing more, as its write transactions already run one at a time.
+ */
+export async function lockUsage(input: { db: Db; dialect: Dialect; key: string }): Promise<void> {
+  if (input.dialect !== 'postgres') return;
+  await sql`select pg_advisory_xact_lock(hashtextextended(cast(${input.key} as text), 0))`.execute(input.db);
 }

@@ -3,6 +3,7 @@ import type { DatabaseHandle, Dialect } from './database.js';
 import { initial } from './migrations/0001-initial.js';
 import { events } from './migrations/0002-events.js';
 import { usage } from './migrations/0003-usage.js';
+import { consumptions } from './migrations/0004-consumptions.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -10,6 +11,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0001-initial': initial(dialect),
     '0002-events': events(),
     '0003-usage': usage(dialect),
+    '0004-consumptions': consumptions(),
   };
 }
 

@@ -17,6 +17,7 @@ export interface Database {
   events: EventTable;
   usage_counters: UsageCounterTable;
   usage_distinct: UsageDistinctTable;
+  consumptions: ConsumptionTable;
 }
 
 export interface FeatureTable {
@@ -161,4 +162,14 @@ export interface UsageDistinctTable {
   feature: string;
   period_start: number;
   value: string;
+}
+
+/** A consume's answer, kept under its idempotency key. */
+export interface ConsumptionTable {
+  customer_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  /** The decision as JSON; null while the first attempt is still running. */
+  response: string | null;
+  created_at: number;
 }

@@ -1,11 +1,34 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CustomerParams, GaugeLevel, GaugeUpdate } from '@keymaster/contract';
+import { ConsumeRequest, CustomerParams, Decision, GaugeLevel, GaugeUpdate } from '@keymaster/contract';
 import { problemResponses, security } from '../../http/route-helpers.js';
+import { toApiDecision } from '../entitlements/convert.js';
+import type { ConsumeService } from './consume.js';
 import type { UsageService } from './service.js';
 
 const tags = ['Usage'];
 
-export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = async (app, { usage }) => {
+export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService; consume: ConsumeService }> = async (
+  app,
+  { usage, consume },
+) => {
+  app.post(
+    '/v1/consume',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Consume units of a metered feature',
+        description:
+          'Atomic check-and-record: the units are recorded only when allowed, and concurrent consumes never pass a ' +
+          '`block` limit, on any number of nodes. An allowed answer already includes the quantity in `usage`. ' +
+          'A retry with the same `idempotency_key` counts once and answers the same.',
+        body: ConsumeRequest,
+        response: { 200: Decision, ...problemResponses },
+      },
+    },
+    async (request) => toApiDecision(await consume.consume(request.body)),
+  );
+
   app.post(
     '/v1/customers/:id/usage',
     {

@@ -191,3 +191,45 @@ export async function adjustGauge(
     .executeTakeFirst();
   return row ? Number(row.value) : null;
 }
+
+/**
+ * Records `quantity` units in one counter if that keeps it within `limit` (null: no limit), in a
+ * single conditional upsert — never a read-then-write that two callers could both pass. Answers
+ * the counter's new value, or null when the units would pass the limit (nothing is written).
+ */
+export async function addWithinLimit(
+  db: Db,
+  input: {
+    customerId: string;
+    feature: string;
+    periodStart: number;
+    quantity: number;
+    limit: number | null;
+    now: number;
+  },
+): Promise<number | null> {
+  const { limit, quantity } = input;
+  if (limit !== null && quantity > limit) return null;
+  const row = await db
+    .insertInto('usage_counters')
+    .values({
+      customer_id: input.customerId,
+      feature: input.feature,
+      period_start: input.periodStart,
+      value: quantity,
+      latest_at: null,
+      updated_at: input.now,
+    })
+    .onConflict((oc) => {
+      const update = oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
+        value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
+        updated_at: input.now,
+      }));
+      return limit === null
+        ? update
+        : update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
+    })
+    .returning('value')
+    .executeTakeFirst();
+  return row ? Number(row.value) : null;
+}

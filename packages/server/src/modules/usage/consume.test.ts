@@ -1,0 +1,143 @@
+import type { Decision } from '@keymaster/contract';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expectStatus, seedCustomer, uniqueKey } from '../../test-support/builders.js';
+import { describeEachDialect } from '../../test-support/databases.js';
+import { expectProblem } from '../../test-support/expect-problem.js';
+import { startTestServer, type TestServer } from '../../test-support/server.js';
+
+describeEachDialect('POST /v1/consume', (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ dialect, start: '2026-06-15T12:00:00.000Z' });
+    const features = [
+      { key: 'calls', name: 'Calls', type: 'metered' },
+      { key: 'soft_calls', name: 'Soft calls', type: 'metered' },
+      { key: 'free_calls', name: 'Unlimited calls', type: 'metered' },
+      { key: 'burst', name: 'Burst', type: 'metered' },
+      { key: 'exports', name: 'Exports', type: 'metered' },
+      { key: 'sso', name: 'SSO', type: 'boolean' },
+    ];
+    for (const body of features) expectStatus(await server.request({ method: 'POST', url: '/v1/features', body }), 201);
+    const plan = {
+      key: 'team',
+      name: 'Team',
+      entitlements: [
+        { feature: 'calls', limit: 30, reset: 'month' },
+        { feature: 'soft_calls', limit: 2, reset: 'month', overage: 'allow' },
+        { feature: 'free_calls', limit: null, reset: 'month' },
+        { feature: 'burst', limit: 3, window: '1h' },
+        { feature: 'sso' },
+      ],
+    };
+    expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body: plan }), 201);
+    expectStatus(await server.request({ method: 'POST', url: '/v1/plans/team/publish' }), 200);
+  });
+  afterAll(() => server.close());
+
+  const consume = (body: Record<string, unknown>) => server.request({ method: 'POST', url: '/v1/consume', body });
+  const ok = async (body: Record<string, unknown>) => expectStatus<Decision>(await consume(body), 200);
+  const check = async (customer: string, feature: string) =>
+    expectStatus<Decision>(
+      await server.request({ method: 'POST', url: '/v1/check', body: { customer, feature, quantity: 0 } }),
+      200,
+    );
+  const customer = async () => (await seedCustomer(server, { plan: 'team' })).id;
+
+  it('records units when allowed, with usage including them, and refuses past the limit recording nothing', async () => {
+    const id = await customer();
+    expect(await ok({ customer: id, feature: 'calls', quantity: 25 })).toMatchObject({
+      allowed: true,
+      reason: 'entitled',
+      usage: 25,
+      balance: 5,
+      limit: 30,
+    });
+    expect(await ok({ customer: id, feature: 'calls', quantity: 6 })).toMatchObject({
+      allowed: false,
+      reason: 'limit_reached',
+      usage: 25,
+    });
+    expect(await ok({ customer: id, feature: 'calls', quantity: 5 })).toMatchObject({
+      allowed: true,
+      usage: 30,
+      balance: 0,
+    });
+    expect(await check(id, 'calls')).toMatchObject({ usage: 30 });
+  });
+
+  it('never over-grants under many concurrent callers, and records every granted unit', async () => {
+    const id = await customer();
+    const answers = await Promise.all(Array.from({ length: 100 }, () => ok({ customer: id, feature: 'calls' })));
+    expect(answers.filter((a) => a.allowed)).toHaveLength(30);
+    expect(await check(id, 'calls')).toMatchObject({ usage: 30 });
+  });
+
+  it('counts a retried consume once, answering the same', async () => {
+    const id = await customer();
+    const key = uniqueKey('consume');
+    const first = await ok({ customer: id, feature: 'calls', quantity: 4, idempotency_key: key });
+    const again = await ok({ customer: id, feature: 'calls', quantity: 4, idempotency_key: key });
+    expect(again).toEqual(first);
+    expect(await check(id, 'calls')).toMatchObject({ usage: 4 });
+    expectProblem(await consume({ customer: id, feature: 'calls', quantity: 5, idempotency_key: key }), {
+      status: 409,
+      code: 'idempotency_conflict',
+      path: '/idempotency_key',
+    });
+  });
+
+  it('records past the limit when overage is allowed, and always when unlimited', async () => {
+    const id = await customer();
+    expect(await ok({ customer: id, feature: 'soft_calls', quantity: 3 })).toMatchObject({
+      allowed: true,
+      usage: 3,
+      limit: 2,
+    });
+    expect(await ok({ customer: id, feature: 'free_calls', quantity: 1_000_000 })).toMatchObject({
+      allowed: true,
+      unlimited: true,
+      usage: 1_000_000,
+    });
+  });
+
+  it('enforces a rolling window and frees it as time passes', async () => {
+    const id = await customer();
+    expect(await ok({ customer: id, feature: 'burst', quantity: 3 })).toMatchObject({ allowed: true, usage: 3 });
+    expect(await ok({ customer: id, feature: 'burst' })).toMatchObject({
+      allowed: false,
+      reason: 'limit_reached',
+      usage: 3,
+    });
+    server.clock.advance(61 * 60_000);
+    try {
+      expect(await ok({ customer: id, feature: 'burst' })).toMatchObject({ allowed: true, usage: 1 });
+    } finally {
+      server.clock.set(Date.parse('2026-06-15T12:00:00.000Z'));
+    }
+  });
+
+  it('answers without recording for a feature the customer is not entitled to, or an unknown one', async () => {
+    const id = await customer();
+    expect(await ok({ customer: id, feature: 'exports' })).toMatchObject({ allowed: false, reason: 'no_entitlement' });
+    expect(await check(id, 'exports')).toMatchObject({ usage: 0, allowed: false });
+    expect(await ok({ customer: 'nobody', feature: 'calls' })).toMatchObject({
+      allowed: false,
+      reason: 'unknown_customer',
+    });
+    expect(await ok({ customer: id, feature: 'nothing' })).toMatchObject({ allowed: false, reason: 'unknown_feature' });
+  });
+
+  it.each([
+    ['a negative quantity', { quantity: -1 }, '/quantity'],
+    ['a zero quantity', { quantity: 0 }, '/quantity'],
+    ['a fractional quantity', { quantity: 1.5 }, '/quantity'],
+    ['a boolean feature', { feature: 'sso' }, '/feature'],
+  ])('refuses %s with 400 naming the field', async (_name, change, path) => {
+    const id = await customer();
+    expectProblem(await consume({ customer: id, feature: 'calls', ...change }), {
+      status: 400,
+      code: 'validation_failed',
+      path,
+    });
+  });
+});

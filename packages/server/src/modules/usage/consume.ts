@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import type { ConsumeRequest } from '@keymaster/contract';
+import {
+  type Catalog,
+  type CustomerEntitlements,
+  conflict,
+  type Decision,
+  decide,
+  ErrorCodes,
+  invalid,
+  unknownDecision,
+} from '@keymaster/core';
+import type { Clock } from '../../clock.js';
+import type { Db, Dialect } from '../../db/database.js';
+import { lockUsage } from '../../db/dialect-sql.js';
+import { withTransaction } from '../../db/transaction.js';
+import { type UsageSpan, usageSpan } from '../entitlements/usage-lookup.js';
+import { addWithinLimit, readUsage } from './store.js';
+
+export type ConsumeService = ReturnType<typeof createConsumeService>;
+
+/**
+ * Atomic check-and-record. The decision to grant is the database's, not this node's: the units
+ * are added by a conditional upsert that refuses to pass the limit, so any number of concurrent
+ * callers on any number of nodes can never over-grant, and every granted unit is recorded.
+ * Rolling windows span several counters; there the (customer, feature) is locked for the
+ * transaction and the window's sum read under the lock.
+ */
+export function createConsumeService(deps: {
+  db: Db;
+  dialect: Dialect;
+  clock: Clock;
+  snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+}) {
+  const { db, clock } = deps;
+
+  async function record(input: {
+    tx: Db;
+    request: ConsumeRequest;
+    span: UsageSpan;
+    limit: number | null;
+    windowed: boolean;
+    now: number;
+  }): Promise<{ granted: boolean; usage: number }> {
+    const { tx, request, span, limit, now } = input;
+    const quantity = request.quantity ?? 1;
+    const customerId = request.customer;
+    if (input.windowed) {
+      await lockUsage({ db: tx, dialect: deps.dialect, key: `${customerId}/${span.feature}` });
+      const used = await readUsage(tx, { customerId, ...span });
+      if (limit !== null && used + quantity > limit) return { granted: false, usage: used };
+      const value = await addWithinLimit(tx, {
+        customerId,
+        feature: span.feature,
+        periodStart: span.to,
+        quantity,
+        limit: null,
+        now,
+      });
+      return { granted: value !== null, usage: used + quantity };
+    }
+    const value = await addWithinLimit(tx, {
+      customerId,
+      feature: span.feature,
+      periodStart: span.from,
+      quantity,
+      limit,
+      now,
+    });
+    if (value !== null) return { granted: true, usage: value };
+    return { granted: false, usage: await readUsage(tx, { customerId, ...span }) };
+  }
+
+  return {
+    async consume(request: ConsumeRequest): Promise<Decision> {
+      const { catalog, resolved } = await deps.snapshot(request.customer);
+      const feature = catalog.features.get(request.feature);
+      if (!feature)
+        return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_feature' });
+      if (!resolved)
+        return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_customer' });
+      if (feature.type !== 'metered') {
+        throw invalid([
+          { path: '/feature', message: `"${feature.key}" is ${feature.type}: only metered features are consumed` },
+        ]);
+      }
+      const now = clock.now();
+      const entitlement = resolved.entitlements.get(feature.key)!;
+      const quantity = request.quantity ?? 1;
+      const upgrades = {
+        candidates: catalog.upgradeCandidates.get(feature.key) ?? [],
+        currentPlanKey: resolved.planKey,
+      };
+      const span = usageSpan({ catalog, entitlement, now });
+      if (!entitlement.enabled || span === null) {
+        return decide({ customer: request.customer, entitlement, usage: 0, quantity, now, upgrades });
+      }
+      const limit = entitlement.limit === null || entitlement.overage === 'allow' ? null : entitlement.limit;
+      const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
+      return withTransaction(db, async (tx) => {
+        if (request.idempotency_key !== undefined) {
+          const claimed = await tx
+            .insertInto('consumptions')
+            .values({
+              customer_id: request.customer,
+              idempotency_key: request.idempotency_key,
+              request_hash: hash,
+              response: null,
+              created_at: now,
+            })
+            .onConflict((oc) => oc.doNothing())
+            .returning('idempotency_key')
+            .executeTakeFirst();
+          if (!claimed) {
+            const earlier = await tx
+              .selectFrom('consumptions')
+              .select(['request_hash', 'response'])
+              .where('customer_id', '=', request.customer)
+              .where('idempotency_key', '=', request.idempotency_key)
+              .executeTakeFirstOrThrow();
+            if (earlier.request_hash !== hash || earlier.response === null) {
+              throw conflict(
+                ErrorCodes.idempotencyConflict,
+                'This idempotency_key was already used for another consume.',
+                [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
+              );
+            }
+            return JSON.parse(earlier.response) as Decision;
+          }
+        }
+        const { granted, usage } = await record({
+          tx,
+          request,
+          span,
+          limit,
+          windowed: entitlement.window !== null,
+          now,
+        });
+        // An allowed consume reports usage after its own units; a refused one, usage as it stands.
+        const decision = decide({
+          customer: request.customer,
+          entitlement,
+          usage: granted ? usage - quantity : usage,
+          quantity,
+          now,
+          upgrades,
+        });
+        const answer: Decision = granted
+          ? {
+              ...decision,
+              allowed: true,
+              reason: 'entitled',
+              usage,
+              balance: decision.limit === null ? null : Math.max(0, decision.limit - usage),
+              upgrade: null,
+            }
+          : decision;
+        if (request.idempotency_key !== undefined) {
+          await tx
+            .updateTable('consumptions')
+            .set({ response: JSON.stringify(answer) })
+            .where('customer_id', '=', request.customer)
+            .where('idempotency_key', '=', request.idempotency_key)
+            .execute();
+        }
+        return answer;
+      });
+    },
+  };
+}
