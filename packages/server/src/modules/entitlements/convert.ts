@@ -1,11 +1,5 @@
 import type { Decision as ApiDecision, CustomerEntitlements as ApiEntitlements } from '@keymaster/contract';
-import {
-  type CustomerEntitlements,
-  type Decision,
-  type Entitlement,
-  isQuantityType,
-  usagePeriod,
-} from '@keymaster/core';
+import { type CustomerEntitlements, type Decision, decide, type Entitlement } from '@keymaster/core';
 import { toIso } from '../../json-column.js';
 
 // Most checks share a handful of reset instants (the start of next month...): remember the last
@@ -38,28 +32,31 @@ export function toApiDecision(decision: Decision): ApiDecision {
   };
 }
 
+/**
+ * One entitlement as the snapshot shows it: the decision on using nothing more (quantity 0), so
+ * its reason, balance and reset are exactly what a check would report.
+ */
 function toApiEntitlement(input: {
   entitlement: Entitlement;
   usage: number;
   now: number;
 }): ApiEntitlements['entitlements'][number] {
-  const { entitlement: e, usage, now } = input;
-  const counted = isQuantityType(e.type);
-  const period = e.enabled && e.reset !== null ? usagePeriod({ reset: e.reset, now, billing: e.billing }) : null;
+  const { entitlement: e } = input;
+  const decision = decide({ customer: '', entitlement: e, usage: input.usage, quantity: 0, now: input.now });
   return {
     feature: e.feature,
     type: e.type,
     enabled: e.enabled,
-    reason: e.enabled ? 'entitled' : (e.denial ?? 'no_entitlement'),
-    limit: e.limit,
-    unlimited: e.unlimited,
-    usage: counted ? usage : null,
-    balance: counted && e.enabled && e.limit !== null ? Math.max(0, e.limit - usage) : null,
-    overage: e.overage,
+    reason: decision.reason,
+    limit: decision.limit,
+    unlimited: decision.unlimited,
+    usage: decision.usage,
+    balance: decision.balance,
+    overage: decision.overage,
     reset: e.reset,
     window: e.window,
-    resets_at: period ? toIso(period.end) : null,
-    value: e.value,
+    resets_at: decision.resetsAt === null ? null : resetIso(decision.resetsAt),
+    value: decision.value,
     source: e.source,
   };
 }

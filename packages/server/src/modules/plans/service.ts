@@ -27,6 +27,29 @@ function view(versions: PlanRecord[], plan: PlanRecord): PlanView {
   };
 }
 
+/** A new draft version with validated fields. */
+function newDraft(input: {
+  key: string;
+  version: number;
+  fields: Omit<
+    PlanRecord,
+    'id' | 'key' | 'version' | 'status' | 'createdAt' | 'updatedAt' | 'publishedAt' | 'archivedAt'
+  >;
+  now: number;
+}): PlanRecord {
+  return {
+    id: newId('planv'),
+    key: input.key,
+    version: input.version,
+    status: 'draft',
+    ...input.fields,
+    createdAt: input.now,
+    updatedAt: input.now,
+    publishedAt: null,
+    archivedAt: null,
+  };
+}
+
 export function createPlanService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
@@ -53,17 +76,7 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
       const now = clock.now();
       return withTransaction(db, async (tx) => {
         const fields = await validated({ db: tx, key: body.key, body });
-        const plan: PlanRecord = {
-          id: newId('planv'),
-          key: body.key,
-          version: 1,
-          status: 'draft',
-          ...fields,
-          createdAt: now,
-          updatedAt: now,
-          publishedAt: null,
-          archivedAt: null,
-        };
+        const plan = newDraft({ key: body.key, version: 1, fields, now });
         try {
           await insertPlan(tx, { key: body.key, createdAt: now });
         } catch (error) {
@@ -131,17 +144,7 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
           await updatePlanVersion(tx, plan);
           return view([...versions.slice(0, -1), plan], plan);
         }
-        const plan: PlanRecord = {
-          id: newId('planv'),
-          key: input.key,
-          version: latest.version + 1,
-          status: 'draft',
-          ...fields,
-          createdAt: now,
-          updatedAt: now,
-          publishedAt: null,
-          archivedAt: null,
-        };
+        const plan = newDraft({ key: input.key, version: latest.version + 1, fields, now });
         try {
           await insertPlanVersion(tx, plan);
         } catch (error) {
