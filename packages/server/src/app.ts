@@ -31,6 +31,8 @@ import type { PlanService } from './modules/plans/service.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
 import type { ConsumeService } from './modules/usage/consume.js';
+import { reservationRoutes } from './modules/usage/reservation-routes.js';
+import type { ReservationService } from './modules/usage/reservations.js';
 import { usageRoutes } from './modules/usage/routes.js';
 import type { UsageService } from './modules/usage/service.js';
 
@@ -45,6 +47,7 @@ export interface Services {
   events: EventService;
   usage: UsageService;
   consume: ConsumeService;
+  reservations: ReservationService;
 }
 
 export interface AppDeps {
@@ -166,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(eventRoutes, { events: services.events });
     await api.register(usageRoutes, { usage: services.usage, consume: services.consume });
+    await api.register(reservationRoutes, { reservations: services.reservations });
   });
 
   fastCheck = createFastCheck({

@@ -20,6 +20,7 @@ import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import { createConsumeService } from './modules/usage/consume.js';
+import { createReservationService } from './modules/usage/reservations.js';
 import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
 
@@ -64,6 +65,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
+    reservations: createReservationService({ db, dialect: database.dialect, clock, snapshot }),
     events: createEventService({
       db,
       clock,
@@ -111,6 +113,13 @@ export async function createKeymaster(input: {
       );
     }, 600_000);
     pruner.unref();
+    // Expired holds give their units back within a second; every node sweeps, each hold once.
+    const sweeper = setInterval(() => {
+      services.reservations
+        .expireDue()
+        .catch((error: unknown) => logger.warn({ err: error }, 'expiring reservations failed'));
+    }, 1000);
+    sweeper.unref();
     return {
       app,
       database,
@@ -118,6 +127,7 @@ export async function createKeymaster(input: {
       bootstrapSecret,
       async close() {
         clearInterval(pruner);
+        clearInterval(sweeper);
         feed.stop();
         await app.close();
         await database.close();

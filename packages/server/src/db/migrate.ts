@@ -4,6 +4,7 @@ import { initial } from './migrations/0001-initial.js';
 import { events } from './migrations/0002-events.js';
 import { usage } from './migrations/0003-usage.js';
 import { consumptions } from './migrations/0004-consumptions.js';
+import { reservations } from './migrations/0005-reservations.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -12,6 +13,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0002-events': events(),
     '0003-usage': usage(dialect),
     '0004-consumptions': consumptions(),
+    '0005-reservations': reservations(),
   };
 }
 

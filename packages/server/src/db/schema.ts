@@ -18,6 +18,7 @@ export interface Database {
   usage_counters: UsageCounterTable;
   usage_distinct: UsageDistinctTable;
   consumptions: ConsumptionTable;
+  reservations: ReservationTable;
 }
 
 export interface FeatureTable {
@@ -172,4 +173,19 @@ export interface ConsumptionTable {
   /** The decision as JSON; null while the first attempt is still running. */
   response: string | null;
   created_at: number;
+}
+
+/** A hold on usage, settled by commit, release or expiry. */
+export interface ReservationTable {
+  id: string;
+  customer_id: string;
+  feature: string;
+  /** The counter the held units were added to. */
+  period_start: number;
+  quantity: number;
+  status: string;
+  committed_quantity: number | null;
+  expires_at: number;
+  created_at: number;
+  settled_at: number | null;
 }

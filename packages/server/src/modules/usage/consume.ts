@@ -12,10 +12,9 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
-import { lockUsage } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
-import { type UsageSpan, usageSpan } from '../entitlements/usage-lookup.js';
-import { addWithinLimit, readUsage } from './store.js';
+import { usageSpan } from '../entitlements/usage-lookup.js';
+import { grantUnits } from './grant-units.js';
 
 export type ConsumeService = ReturnType<typeof createConsumeService>;
 
@@ -33,43 +32,6 @@ export function createConsumeService(deps: {
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
 }) {
   const { db, clock } = deps;
-
-  async function record(input: {
-    tx: Db;
-    request: ConsumeRequest;
-    span: UsageSpan;
-    limit: number | null;
-    windowed: boolean;
-    now: number;
-  }): Promise<{ granted: boolean; usage: number }> {
-    const { tx, request, span, limit, now } = input;
-    const quantity = request.quantity ?? 1;
-    const customerId = request.customer;
-    if (input.windowed) {
-      await lockUsage({ db: tx, dialect: deps.dialect, key: `${customerId}/${span.feature}` });
-      const used = await readUsage(tx, { customerId, ...span });
-      if (limit !== null && used + quantity > limit) return { granted: false, usage: used };
-      const value = await addWithinLimit(tx, {
-        customerId,
-        feature: span.feature,
-        periodStart: span.to,
-        quantity,
-        limit: null,
-        now,
-      });
-      return { granted: value !== null, usage: used + quantity };
-    }
-    const value = await addWithinLimit(tx, {
-      customerId,
-      feature: span.feature,
-      periodStart: span.from,
-      quantity,
-      limit,
-      now,
-    });
-    if (value !== null) return { granted: true, usage: value };
-    return { granted: false, usage: await readUsage(tx, { customerId, ...span }) };
-  }
 
   return {
     async consume(request: ConsumeRequest): Promise<Decision> {
@@ -128,10 +90,12 @@ export function createConsumeService(deps: {
             return JSON.parse(earlier.response) as Decision;
           }
         }
-        const { granted, usage } = await record({
+        const { granted, usage } = await grantUnits({
           tx,
-          request,
+          dialect: deps.dialect,
+          customerId: request.customer,
           span,
+          quantity,
           limit,
           windowed: entitlement.window !== null,
           now,

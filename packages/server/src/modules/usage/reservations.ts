@@ -1,0 +1,213 @@
+import type { ReservationCommit, ReservationCreate } from '@keymaster/contract';
+import {
+  type Catalog,
+  type CustomerEntitlements,
+  conflict,
+  type Decision,
+  decide,
+  ErrorCodes,
+  invalid,
+  notFound,
+  unknownDecision,
+} from '@keymaster/core';
+import type { Selectable } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { Db, Dialect } from '../../db/database.js';
+import type { ReservationTable } from '../../db/schema.js';
+import { withTransaction } from '../../db/transaction.js';
+import { newId } from '../../ids.js';
+import { usageSpan } from '../entitlements/usage-lookup.js';
+import { grantUnits } from './grant-units.js';
+import { readUsage } from './store.js';
+
+export type ReservationService = ReturnType<typeof createReservationService>;
+
+export type ReservationRow = Selectable<ReservationTable>;
+
+export interface ReservationAnswer {
+  row: ReservationRow | null;
+  request: { customer: string; feature: string; quantity: number };
+  decision: Decision;
+}
+
+/** Moves a reservation's counter by `delta` units (negative to give units back). */
+async function adjustCounter(tx: Db, input: { row: ReservationRow; delta: number; now: number }): Promise<void> {
+  if (input.delta === 0) return;
+  await tx
+    .updateTable('usage_counters')
+    .set((eb) => ({ value: eb('value', '+', input.delta), updated_at: input.now }))
+    .where('customer_id', '=', input.row.customer_id)
+    .where('feature', '=', input.row.feature)
+    .where('period_start', '=', input.row.period_start)
+    .execute();
+}
+
+/**
+ * Reservations hold units for work whose final cost is not known yet (an LLM call, an export).
+ * A hold is granted exactly as a consume is — the database refuses it past a `block` limit — and
+ * its units count as used from then on. Committing records the actual quantity instead (which
+ * may be more than held: the work was done); releasing gives the units back; a hold nobody
+ * settles gives them back when it expires. Settling claims the reservation with one conditional
+ * update, so a reservation is settled once, whichever node or sweeper gets there first.
+ */
+export function createReservationService(deps: {
+  db: Db;
+  dialect: Dialect;
+  clock: Clock;
+  snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+}) {
+  const { db, clock } = deps;
+
+  /** The decision as it stands for the reservation's customer and feature, using nothing more. */
+  async function standing(input: { tx: Db; customer: string; feature: string; now: number }): Promise<Decision> {
+    const { catalog, resolved } = await deps.snapshot(input.customer);
+    const entitlement = resolved?.entitlements.get(input.feature);
+    if (!resolved || !entitlement) {
+      return unknownDecision({
+        customer: input.customer,
+        feature: input.feature,
+        reason: resolved ? 'unknown_feature' : 'unknown_customer',
+      });
+    }
+    const span = usageSpan({ catalog, entitlement, now: input.now });
+    const usage = span ? await readUsage(input.tx, { customerId: input.customer, ...span }) : 0;
+    return decide({ customer: input.customer, entitlement, usage, quantity: 0, now: input.now });
+  }
+
+  async function settle(input: {
+    id: string;
+    status: 'committed' | 'released';
+    quantity?: number | undefined;
+  }): Promise<ReservationAnswer> {
+    const now = clock.now();
+    const existing = await db.selectFrom('reservations').selectAll().where('id', '=', input.id).executeTakeFirst();
+    if (!existing) throw notFound(ErrorCodes.notFound, `Reservation "${input.id}" does not exist.`);
+    const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
+    const row = await withTransaction(db, async (tx) => {
+      const claimed = await tx
+        .updateTable('reservations')
+        .set({
+          status: input.status,
+          committed_quantity: input.status === 'committed' ? (input.quantity ?? Number(existing.quantity)) : null,
+          settled_at: now,
+        })
+        .where('id', '=', input.id)
+        .where('status', '=', 'held')
+        .where('expires_at', '>', now)
+        .returningAll()
+        .executeTakeFirst();
+      if (!claimed) return null;
+      const held = Number(claimed.quantity);
+      const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
+      await adjustCounter(tx, { row: claimed, delta, now });
+      return claimed;
+    });
+    if (!row) {
+      const state = existing.status === 'held' ? 'expired' : existing.status;
+      throw conflict(ErrorCodes.conflict, `Reservation "${input.id}" is already ${state}.`);
+    }
+    return {
+      row,
+      request,
+      decision: await standing({ tx: db, customer: request.customer, feature: request.feature, now }),
+    };
+  }
+
+  return {
+    async create(body: ReservationCreate): Promise<ReservationAnswer> {
+      const request = { customer: body.customer, feature: body.feature, quantity: body.quantity };
+      const { catalog, resolved } = await deps.snapshot(body.customer);
+      const feature = catalog.features.get(body.feature);
+      if (!feature) return { row: null, request, decision: unknownDecision({ ...body, reason: 'unknown_feature' }) };
+      if (!resolved) return { row: null, request, decision: unknownDecision({ ...body, reason: 'unknown_customer' }) };
+      if (feature.type !== 'metered') {
+        throw invalid([
+          { path: '/feature', message: `"${feature.key}" is ${feature.type}: only metered features are reserved` },
+        ]);
+      }
+      const now = clock.now();
+      const entitlement = resolved.entitlements.get(feature.key)!;
+      const upgrades = {
+        candidates: catalog.upgradeCandidates.get(feature.key) ?? [],
+        currentPlanKey: resolved.planKey,
+      };
+      const span = usageSpan({ catalog, entitlement, now });
+      if (!entitlement.enabled || span === null) {
+        return {
+          row: null,
+          request,
+          decision: decide({ customer: body.customer, entitlement, usage: 0, quantity: body.quantity, now, upgrades }),
+        };
+      }
+      const limit = entitlement.limit === null || entitlement.overage === 'allow' ? null : entitlement.limit;
+      return withTransaction(db, async (tx) => {
+        const grant = await grantUnits({
+          tx,
+          dialect: deps.dialect,
+          customerId: body.customer,
+          span,
+          quantity: body.quantity,
+          limit,
+          windowed: entitlement.window !== null,
+          now,
+        });
+        const before = grant.granted ? grant.usage - body.quantity : grant.usage;
+        const decision = decide({
+          customer: body.customer,
+          entitlement,
+          usage: before,
+          quantity: body.quantity,
+          now,
+          upgrades,
+        });
+        if (!grant.granted) return { row: null, request, decision };
+        const row: ReservationRow = {
+          id: newId('rsv'),
+          customer_id: body.customer,
+          feature: body.feature,
+          period_start: grant.periodStart,
+          quantity: body.quantity,
+          status: 'held',
+          committed_quantity: null,
+          expires_at: now + (body.ttl_seconds ?? 300) * 1000,
+          created_at: now,
+          settled_at: null,
+        };
+        await tx.insertInto('reservations').values(row).execute();
+        const held: Decision = {
+          ...decision,
+          allowed: true,
+          reason: 'entitled',
+          usage: grant.usage,
+          balance: decision.limit === null ? null : Math.max(0, decision.limit - grant.usage),
+          upgrade: null,
+        };
+        return { row, request, decision: held };
+      });
+    },
+
+    commit(input: { id: string; body: ReservationCommit }): Promise<ReservationAnswer> {
+      return settle({ id: input.id, status: 'committed', quantity: input.body.quantity });
+    },
+
+    release(id: string): Promise<ReservationAnswer> {
+      return settle({ id, status: 'released' });
+    },
+
+    /** Gives back the units of holds past their expiry; safe to run on every node at once. */
+    async expireDue(): Promise<number> {
+      const now = clock.now();
+      return withTransaction(db, async (tx) => {
+        const expired = await tx
+          .updateTable('reservations')
+          .set({ status: 'expired', settled_at: now })
+          .where('status', '=', 'held')
+          .where('expires_at', '<=', now)
+          .returningAll()
+          .execute();
+        for (const row of expired) await adjustCounter(tx, { row, delta: -Number(row.quantity), now });
+        return expired.length;
+      });
+    },
+  };
+}
