@@ -1,20 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeRequest } from '@keymaster/contract';
-import {
-  type Catalog,
-  type CustomerEntitlements,
-  conflict,
-  type Decision,
-  decide,
-  ErrorCodes,
-  invalid,
-  unknownDecision,
-} from '@keymaster/core';
+import { type Catalog, type CustomerEntitlements, conflict, type Decision, decide, ErrorCodes } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
-import { usageSpan } from '../entitlements/usage-lookup.js';
 import { grantUnits } from './grant-units.js';
+import { grantedDecision, meteredTarget } from './metered-target.js';
 
 export type ConsumeService = ReturnType<typeof createConsumeService>;
 
@@ -36,28 +27,19 @@ export function createConsumeService(deps: {
   return {
     async consume(request: ConsumeRequest): Promise<Decision> {
       const { catalog, resolved } = await deps.snapshot(request.customer);
-      const feature = catalog.features.get(request.feature);
-      if (!feature)
-        return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_feature' });
-      if (!resolved)
-        return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_customer' });
-      if (feature.type !== 'metered') {
-        throw invalid([
-          { path: '/feature', message: `"${feature.key}" is ${feature.type}: only metered features are consumed` },
-        ]);
-      }
       const now = clock.now();
-      const entitlement = resolved.entitlements.get(feature.key)!;
       const quantity = request.quantity ?? 1;
-      const upgrades = {
-        candidates: catalog.upgradeCandidates.get(feature.key) ?? [],
-        currentPlanKey: resolved.planKey,
-      };
-      const span = usageSpan({ catalog, entitlement, now });
-      if (!entitlement.enabled || span === null) {
-        return decide({ customer: request.customer, entitlement, usage: 0, quantity, now, upgrades });
-      }
-      const limit = entitlement.limit === null || entitlement.overage === 'allow' ? null : entitlement.limit;
+      const gate = meteredTarget({
+        catalog,
+        resolved,
+        customer: request.customer,
+        feature: request.feature,
+        quantity,
+        now,
+        verb: 'consumed',
+      });
+      if ('answer' in gate) return gate.answer;
+      const { entitlement, span, limit, upgrades } = gate.target;
       const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
       return withTransaction(db, async (tx) => {
         if (request.idempotency_key !== undefined) {
@@ -109,16 +91,7 @@ export function createConsumeService(deps: {
           now,
           upgrades,
         });
-        const answer: Decision = granted
-          ? {
-              ...decision,
-              allowed: true,
-              reason: 'entitled',
-              usage,
-              balance: decision.limit === null ? null : Math.max(0, decision.limit - usage),
-              upgrade: null,
-            }
-          : decision;
+        const answer: Decision = granted ? grantedDecision(decision, usage) : decision;
         if (request.idempotency_key !== undefined) {
           await tx
             .updateTable('consumptions')

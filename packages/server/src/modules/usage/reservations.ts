@@ -6,7 +6,6 @@ import {
   type Decision,
   decide,
   ErrorCodes,
-  invalid,
   notFound,
   unknownDecision,
 } from '@keymaster/core';
@@ -18,6 +17,7 @@ import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { usageSpan } from '../entitlements/usage-lookup.js';
 import { grantUnits } from './grant-units.js';
+import { grantedDecision, meteredTarget } from './metered-target.js';
 import { readUsage } from './store.js';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
@@ -117,29 +117,18 @@ export function createReservationService(deps: {
     async create(body: ReservationCreate): Promise<ReservationAnswer> {
       const request = { customer: body.customer, feature: body.feature, quantity: body.quantity };
       const { catalog, resolved } = await deps.snapshot(body.customer);
-      const feature = catalog.features.get(body.feature);
-      if (!feature) return { row: null, request, decision: unknownDecision({ ...body, reason: 'unknown_feature' }) };
-      if (!resolved) return { row: null, request, decision: unknownDecision({ ...body, reason: 'unknown_customer' }) };
-      if (feature.type !== 'metered') {
-        throw invalid([
-          { path: '/feature', message: `"${feature.key}" is ${feature.type}: only metered features are reserved` },
-        ]);
-      }
       const now = clock.now();
-      const entitlement = resolved.entitlements.get(feature.key)!;
-      const upgrades = {
-        candidates: catalog.upgradeCandidates.get(feature.key) ?? [],
-        currentPlanKey: resolved.planKey,
-      };
-      const span = usageSpan({ catalog, entitlement, now });
-      if (!entitlement.enabled || span === null) {
-        return {
-          row: null,
-          request,
-          decision: decide({ customer: body.customer, entitlement, usage: 0, quantity: body.quantity, now, upgrades }),
-        };
-      }
-      const limit = entitlement.limit === null || entitlement.overage === 'allow' ? null : entitlement.limit;
+      const gate = meteredTarget({
+        catalog,
+        resolved,
+        customer: body.customer,
+        feature: body.feature,
+        quantity: body.quantity,
+        now,
+        verb: 'reserved',
+      });
+      if ('answer' in gate) return { row: null, request, decision: gate.answer };
+      const { entitlement, span, limit, upgrades } = gate.target;
       return withTransaction(db, async (tx) => {
         const grant = await grantUnits({
           tx,
@@ -174,15 +163,7 @@ export function createReservationService(deps: {
           settled_at: null,
         };
         await tx.insertInto('reservations').values(row).execute();
-        const held: Decision = {
-          ...decision,
-          allowed: true,
-          reason: 'entitled',
-          usage: grant.usage,
-          balance: decision.limit === null ? null : Math.max(0, decision.limit - grant.usage),
-          upgrade: null,
-        };
-        return { row, request, decision: held };
+        return { row, request, decision: grantedDecision(decision, grant.usage) };
       });
     },
 
