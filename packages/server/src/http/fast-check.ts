@@ -93,7 +93,7 @@ export function createFastCheck(deps: {
         return sendProblem(res, requestId, started, { status: 400, code: 'malformed_request', detail });
       }
     }
-    const validated = validate(data);
+    const validated = validate(data, text);
     if (validated.error)
       return sendProblem(res, requestId, started, validationProblem(validated.error.validation, 'body'));
     const decision = deps.check(validated.value!);
