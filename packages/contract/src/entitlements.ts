@@ -1,4 +1,4 @@
-import { Reasons } from '@keymaster/core';
+import { maxQuantity, Reasons } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, CustomerId, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
@@ -13,7 +13,9 @@ export const CheckRequest = Type.Object(
   {
     customer: CustomerId,
     feature: Type.String({ minLength: 1, maxLength: 64 }),
-    quantity: Type.Optional(Type.Integer({ minimum: 0, description: 'Units about to be used; default 1.' })),
+    quantity: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: maxQuantity, description: 'Units about to be used; default 1.' }),
+    ),
     context: Type.Optional(TargetingContext),
   },
   { additionalProperties: false, description: 'May this customer use this feature (and `quantity` more of it)?' },

@@ -1,3 +1,4 @@
+import { maxQuantity } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { Decision } from './entitlements.js';
 import { CatalogKey } from './schema-helpers.js';
@@ -6,9 +7,13 @@ import { CatalogKey } from './schema-helpers.js';
 export const GaugeUpdate = Type.Object(
   {
     feature: CatalogKey,
-    set: Type.Optional(Type.Number({ minimum: 0, description: 'The new level.' })),
+    set: Type.Optional(Type.Number({ minimum: 0, maximum: maxQuantity, description: 'The new level.' })),
     delta: Type.Optional(
-      Type.Number({ description: 'A change to the level, e.g. 1 when a seat is added, -1 when removed.' }),
+      Type.Number({
+        minimum: -maxQuantity,
+        maximum: maxQuantity,
+        description: 'A change to the level, e.g. 1 when a seat is added, -1 when removed.',
+      }),
     ),
   },
   { additionalProperties: false, description: 'Exactly one of `set` or `delta`.' },
@@ -30,7 +35,9 @@ export const ConsumeRequest = Type.Object(
   {
     customer: Type.String({ pattern: '^[^\\s/]{1,255}$' }),
     feature: CatalogKey,
-    quantity: Type.Optional(Type.Integer({ minimum: 1, description: 'Units to use; default 1.' })),
+    quantity: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: maxQuantity, description: 'Units to use; default 1.' }),
+    ),
     idempotency_key: Type.Optional(
       Type.String({ minLength: 1, maxLength: 255, description: 'A retried consume with the same key counts once.' }),
     ),
@@ -43,7 +50,7 @@ export const ReservationCreate = Type.Object(
   {
     customer: Type.String({ pattern: '^[^\\s/]{1,255}$' }),
     feature: CatalogKey,
-    quantity: Type.Integer({ minimum: 1, description: 'Units to hold.' }),
+    quantity: Type.Integer({ minimum: 1, maximum: maxQuantity, description: 'Units to hold.' }),
     ttl_seconds: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -60,7 +67,11 @@ export type ReservationCreate = Static<typeof ReservationCreate>;
 export const ReservationCommit = Type.Object(
   {
     quantity: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'The actual units used; default the held quantity.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: maxQuantity,
+        description: 'The actual units used; default the held quantity.',
+      }),
     ),
   },
   { additionalProperties: false },

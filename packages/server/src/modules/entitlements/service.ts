@@ -34,12 +34,14 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
     customerId: string;
     span: UsageSpan | null;
   }): number | Promise<number> {
-    const { entry, span } = input;
+    const { span } = input;
     if (span === null) return 0;
-    const known = entry.usage.get(span.key);
+    // The map as it is now: a usage change while the read is out replaces it (see CustomerEntry).
+    const usage = input.entry.usage;
+    const known = usage.get(span.key);
     if (known !== undefined) return known;
     return deps.readUsage({ customerId: input.customerId, ...span }).then((value) => {
-      entry.usage.set(span.key, value);
+      usage.set(span.key, value);
       return value;
     });
   }
