@@ -90,4 +90,15 @@ export const CustomerEntitlements = Type.Object(
 );
 export type CustomerEntitlements = Static<typeof CustomerEntitlements>;
 
-export const EntitlementsQuery = Type.Object({ feature: Type.Optional(CatalogKey) }, { additionalProperties: false });
+export const EntitlementsQuery = Type.Object(
+  {
+    feature: Type.Optional(CatalogKey),
+    at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'A past instant: what the customer was entitled to then (support and audits).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);

@@ -3,6 +3,7 @@ export * from './catalog/feature.js';
 export * from './catalog/plan.js';
 export * from './customers/customer.js';
 export * from './customers/grant.js';
+export * from './customers/lifecycle.js';
 export * from './customers/subscription.js';
 export * from './entitlements/decide.js';
 export * from './entitlements/entitlement.js';

@@ -30,6 +30,7 @@ import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
+import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import type { ConsumeService } from './modules/usage/consume.js';
 import { reservationRoutes } from './modules/usage/reservation-routes.js';
 import type { ReservationService } from './modules/usage/reservations.js';
@@ -60,6 +61,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   logger: FastifyBaseLogger | boolean | { level: string };
   version: string;
+  /** Present with KEYMASTER_TEST_CLOCK=true: the simulated-time routes. */
+  testClock?: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
 }
 
 declare module 'fastify' {
@@ -163,7 +166,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(featureRoutes, { features: services.features });
     await api.register(planRoutes, { plans: services.plans });
     await api.register(customerRoutes, { customers: services.customers });
-    await api.register(subscriptionRoutes, { subscriptions: services.subscriptions, clock });
+    if (deps.testClock) await api.register(testClockRoutes, deps.testClock);
+    await api.register(subscriptionRoutes, {
+      subscriptions: services.subscriptions,
+      clock,
+      database: deps.database.db,
+    });
     await api.register(grantRoutes, { grants: services.grants, clock });
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });

@@ -6,6 +6,7 @@ import { usage } from './migrations/0003-usage.js';
 import { consumptions } from './migrations/0004-consumptions.js';
 import { reservations } from './migrations/0005-reservations.js';
 import { usageScope } from './migrations/0006-usage-scope.js';
+import { lifecycle } from './migrations/0009-lifecycle.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -16,6 +17,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0004-consumptions': consumptions(),
     '0005-reservations': reservations(),
     '0006-usage-scope': usageScope(dialect),
+    '0009-lifecycle': lifecycle(dialect),
   };
 }
 
@@ -39,7 +41,13 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     provider: new StaticMigrationProvider(handle.dialect),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const result = await migrator.migrateToLatest();
+  let result = await migrator.migrateToLatest();
+  // Kysely finds its bookkeeping table by listing the tables of every schema in the database;
+  // a schema another application (or a parallel test suite) drops during that listing makes
+  // PostgreSQL answer "schema does not exist" for a schema that is not ours. Look again.
+  for (let attempt = 0; attempt < 5 && isOtherSchemaDropped(result.error, schema); attempt++) {
+    result = await migrator.migrateToLatest();
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${String(result.error)}`, {
@@ -47,4 +55,9 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     });
   }
   return result;
+}
+
+function isOtherSchemaDropped(error: unknown, ours: string | undefined): boolean {
+  if (!(error instanceof Error) || (error as { code?: string }).code !== '3F000') return false;
+  return ours === undefined || !error.message.includes(`"${ours}"`);
 }

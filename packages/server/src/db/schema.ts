@@ -19,6 +19,8 @@ export interface Database {
   usage_distinct: UsageDistinctTable;
   consumptions: ConsumptionTable;
   reservations: ReservationTable;
+  subscription_history: SubscriptionHistoryTable;
+  domain_events: DomainEventTable;
 }
 
 export interface FeatureTable {
@@ -79,9 +81,15 @@ export interface SubscriptionTable {
   status: string;
   current_period_start: number;
   current_period_end: number;
-  /** month or year: the plan version's price interval, fixed for the subscription's life. */
+  /** month or year: the base plan's price interval (changes only with the plan). */
   billing_interval: string;
+  billing_anchor: number;
   trial_end: number | null;
+  trial_notice_sent: number;
+  grace_ends_at: number | null;
+  resumes_at: number | null;
+  /** When the scheduler next has something to do with it; null: never. */
+  next_due_at: number | null;
   on_trial_end: string;
   cancel_at: number | null;
   canceled_at: number | null;
@@ -188,4 +196,32 @@ export interface ReservationTable {
   expires_at: number;
   created_at: number;
   settled_at: number | null;
+}
+
+/** One change to a subscription: who made it, when, why, and the subscription before and after. */
+export interface SubscriptionHistoryTable {
+  seq: Generated<number>;
+  subscription_id: string;
+  customer_id: string;
+  /** When the change took effect (a step's due instant; the request time for API changes). */
+  at: number;
+  action: string;
+  actor: string;
+  reason: string | null;
+  before: string | null;
+  after: string;
+  recorded_at: number;
+}
+
+/** The outbox: domain events written with the change they describe, delivered later. */
+export interface DomainEventTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  customer_id: string;
+  subscription_id: string | null;
+  occurred_at: number;
+  data: string;
+  created_at: number;
+  delivered_at: number | null;
 }

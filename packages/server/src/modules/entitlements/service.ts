@@ -2,11 +2,14 @@ import type { CheckRequest } from '@keymaster/contract';
 import {
   type Catalog,
   type CustomerEntitlements,
+  type CustomerState,
   type Decision,
   decide,
   ErrorCodes,
+  invalid,
   type JsonObject,
   notFound,
+  resolve,
   resolveFeature,
   unknownDecision,
 } from '@keymaster/core';
@@ -25,7 +28,13 @@ const noCandidates: [] = [];
 /** Reads a usage span from storage (a cache miss). */
 export type UsageReader = (input: { customerId: string } & UsageSpan) => Promise<number>;
 
-export function createEntitlementService(deps: { cache: SnapshotCache; clock: Clock; readUsage: UsageReader }) {
+export function createEntitlementService(deps: {
+  cache: SnapshotCache;
+  clock: Clock;
+  readUsage: UsageReader;
+  /** The customer as they stood at a past instant (see loadCustomerStateAt). */
+  loadStateAt: (customerId: string, at: number) => Promise<CustomerState | null>;
+}) {
   const { cache, clock } = deps;
 
   /** The usage an entitlement is decided against: from the entry when known, else read once. */
@@ -104,6 +113,27 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
         if (span) usage.set(entitlement.feature, await usageOf({ entry, customerId, span }));
       }
       return { resolved, now, usage };
+    },
+
+    /**
+     * What the customer was entitled to at a past instant: their subscription as its history
+     * says it stood then, the grants they had by then, today's catalog (published plan versions
+     * never change). Usage is what was recorded for the period containing that instant.
+     */
+    async snapshotAt(
+      customerId: string,
+      at: number,
+    ): Promise<{ resolved: CustomerEntitlements; now: number; usage: Map<string, number> }> {
+      if (at > clock.now()) throw invalid([{ path: '/querystring/at', message: 'must not be in the future' }]);
+      const [catalog, state] = await Promise.all([cache.getCatalog(), deps.loadStateAt(customerId, at)]);
+      if (!state) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
+      const resolved = resolve({ catalog, state, now: at });
+      const usage = new Map<string, number>();
+      for (const entitlement of resolved.entitlements.values()) {
+        const span = usageSpan({ catalog, entitlement, now: at });
+        if (span) usage.set(entitlement.feature, await deps.readUsage({ customerId, ...span }));
+      }
+      return { resolved, now: at, usage };
     },
   };
 }
