@@ -65,7 +65,13 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
-    reservations: createReservationService({ db, dialect: database.dialect, clock, snapshot }),
+    reservations: createReservationService({
+      db,
+      dialect: database.dialect,
+      clock,
+      snapshot,
+      catalog: () => cache.getCatalog(),
+    }),
     events: createEventService({
       db,
       clock,

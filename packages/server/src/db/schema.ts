@@ -19,6 +19,7 @@ export interface Database {
   usage_distinct: UsageDistinctTable;
   consumptions: ConsumptionTable;
   reservations: ReservationTable;
+  usage_history: UsageHistoryTable;
 }
 
 export interface FeatureTable {
@@ -188,4 +189,18 @@ export interface ReservationTable {
   expires_at: number;
   created_at: number;
   settled_at: number | null;
+}
+
+/** What a metered counter's changes added in one UTC hour (see migration 0007). */
+export interface UsageHistoryTable {
+  customer_id: string;
+  feature: string;
+  /** The start of the UTC hour. */
+  bucket_start: number;
+  /** The counter (`usage_counters.period_start`) the usage went to. */
+  period_start: number;
+  value: number;
+  /** For `latest` meters: when the value was observed. */
+  latest_at: number | null;
+  updated_at: number;
 }
