@@ -20,6 +20,7 @@ import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import { createConsumeService } from './modules/usage/consume.js';
+import { createHistoryService } from './modules/usage/history.js';
 import { createReservationService } from './modules/usage/reservations.js';
 import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
@@ -72,6 +73,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
       snapshot,
       catalog: () => cache.getCatalog(),
     }),
+    history: createHistoryService({ db, clock, snapshot }),
     events: createEventService({
       db,
       clock,

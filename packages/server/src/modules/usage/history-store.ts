@@ -1,4 +1,4 @@
-import type { HistoryRow, MeterAggregation } from '@keymaster/core';
+import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 
 /**
@@ -138,4 +138,49 @@ export async function readHistory(
     .groupBy('bucket_start')
     .execute();
   return rows.map((row) => ({ hour: Number(row.bucket_start), value: Number(row.value), latestAt: null }));
+}
+
+/**
+ * A `unique_count` meter's history over a rolling window, from the distinct values themselves:
+ * each value that one-minute buckets starting in `periods` (inclusive) saw counts once, in the
+ * hour of the first of them — what `readUsage` counts for a window, spread over hours in [from, to).
+ */
+export async function readWindowDistinctHistory(
+  db: Db,
+  input: { customerId: string; feature: string; from: number; to: number; periods: { from: number; to: number } },
+): Promise<HistoryRow[]> {
+  const firsts = db
+    .selectFrom('usage_distinct')
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('period_start', '>=', input.periods.from)
+    .where('period_start', '<=', input.periods.to)
+    .groupBy('value')
+    .select((eb) => eb.fn.min('period_start').as('first_seen'));
+  const rows = await db
+    .selectFrom(firsts.as('firsts'))
+    .select((eb) => [
+      eb(eb.ref('firsts.first_seen'), '-', eb(eb.ref('firsts.first_seen'), '%', hourMs)).as('hour'),
+      eb.fn.countAll<number>().as('value'),
+    ])
+    .groupBy('hour')
+    .execute();
+  return rows
+    .map((row) => ({ hour: Number(row.hour), value: Number(row.value), latestAt: null }))
+    .filter((row) => row.hour >= input.from && row.hour < input.to);
+}
+
+/** The first hour with history for one counter (a usage that never resets), or null when none. */
+export async function firstHistoryHour(
+  db: Db,
+  input: { customerId: string; feature: string; periodStart: number },
+): Promise<number | null> {
+  const row = await db
+    .selectFrom('usage_history')
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('period_start', '=', input.periodStart)
+    .select((eb) => eb.fn.min('bucket_start').as('first'))
+    .executeTakeFirst();
+  return row?.first === null || row?.first === undefined ? null : Number(row.first);
 }
