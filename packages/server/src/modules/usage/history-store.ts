@@ -24,57 +24,71 @@ export function historyMode(aggregation: MeterAggregation): HistoryChange['mode'
   return aggregation === 'max' || aggregation === 'latest' ? aggregation : 'add';
 }
 
+// 7 values a row: 400 rows stay well inside SQLite's and PostgreSQL's bind-parameter limits.
+const rowsPerStatement = 400;
+
 /**
- * Records history changes, each in one upsert so concurrent writers compose as the counters'
- * own upserts do (no read-then-write). Callers run this in the transaction that changes the
- * counter: an hour never holds usage that its counter does not, nor the other way round.
+ * Records history changes in as few statements as the modes allow (one upsert per mode and 400
+ * rows), so concurrent writers compose as the counters' own upserts do (no read-then-write).
+ * Callers run this in the transaction that changes the counter: an hour never holds usage that
+ * its counter does not, nor the other way round. At most one change per hour and counter in a
+ * call (an upsert may touch a row once), as a batch's combined changes are.
  */
 export async function recordHistory(db: Db, input: { changes: Iterable<HistoryChange>; now: number }): Promise<void> {
+  const byMode = new Map<HistoryChange['mode'], HistoryChange[]>();
   for (const change of input.changes) {
     if (change.mode === 'add' && change.amount === 0) continue;
-    await db
-      .insertInto('usage_history')
-      .values({
+    const list = byMode.get(change.mode) ?? [];
+    list.push(change);
+    byMode.set(change.mode, list);
+  }
+  for (const [mode, changes] of byMode) {
+    for (let start = 0; start < changes.length; start += rowsPerStatement) {
+      const rows = changes.slice(start, start + rowsPerStatement).map((change) => ({
         customer_id: change.customerId,
         feature: change.feature,
         bucket_start: change.bucketStart,
         period_start: change.periodStart,
         value: change.amount,
-        latest_at: change.mode === 'latest' ? change.observedAt : null,
+        latest_at: mode === 'latest' ? change.observedAt : null,
         updated_at: input.now,
-      })
-      .onConflict((oc) =>
-        oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
-          const stored = eb.ref('usage_history.value');
-          const incoming = eb.ref('excluded.value');
-          switch (change.mode) {
-            case 'max':
-              return {
-                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-                updated_at: input.now,
-              };
-            case 'latest': {
-              const newer = eb.or([
-                eb('usage_history.latest_at', 'is', null),
-                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
-              ]);
-              return {
-                value: eb.case().when(newer).then(incoming).else(stored).end(),
-                latest_at: eb
-                  .case()
-                  .when(newer)
-                  .then(eb.ref('excluded.latest_at'))
-                  .else(eb.ref('usage_history.latest_at'))
-                  .end(),
-                updated_at: input.now,
-              };
+      }));
+      await db
+        .insertInto('usage_history')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
+            const stored = eb.ref('usage_history.value');
+            const incoming = eb.ref('excluded.value');
+            switch (mode) {
+              case 'max':
+                return {
+                  value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+                  updated_at: input.now,
+                };
+              case 'latest': {
+                const newer = eb.or([
+                  eb('usage_history.latest_at', 'is', null),
+                  eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
+                ]);
+                return {
+                  value: eb.case().when(newer).then(incoming).else(stored).end(),
+                  latest_at: eb
+                    .case()
+                    .when(newer)
+                    .then(eb.ref('excluded.latest_at'))
+                    .else(eb.ref('usage_history.latest_at'))
+                    .end(),
+                  updated_at: input.now,
+                };
+              }
+              default:
+                return { value: eb(stored, '+', incoming), updated_at: input.now };
             }
-            default:
-              return { value: eb(stored, '+', incoming), updated_at: input.now };
-          }
-        }),
-      )
-      .execute();
+          }),
+        )
+        .execute();
+    }
   }
 }
 

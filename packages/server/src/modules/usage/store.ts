@@ -35,9 +35,9 @@ export async function applyCounterChanges(
   db: Db,
   input: { changes: Iterable<CounterChange>; now: number },
 ): Promise<void> {
+  const history: HistoryChange[] = [];
   for (const change of input.changes) {
     let amount = change.amount;
-    const history: HistoryChange[] = [];
     const hourChange = (bucketStart: number, hour: HourChange): HistoryChange => ({
       customerId: change.customerId,
       feature: change.feature,
@@ -116,8 +116,8 @@ export async function applyCounterChanges(
         }),
       )
       .execute();
-    await recordHistory(db, { changes: history, now: input.now });
   }
+  await recordHistory(db, { changes: history, now: input.now });
 }
 
 /**
