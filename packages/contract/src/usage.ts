@@ -95,13 +95,17 @@ export const UsageHistoryQuery = Type.Object(
     from: Type.Optional(
       Type.String({
         format: 'date-time',
-        description: "Start (rounded down to a bucket); default: the start of the customer's current usage period.",
+        description:
+          "Start (rounded down to a bucket); default: the start of the customer's current usage period (a rolling " +
+          "window's start; for usage that never resets, its first hour).",
       }),
     ),
     to: Type.Optional(
       Type.String({
         format: 'date-time',
-        description: 'End, exclusive (rounded up to a bucket); default: the end of the current usage period.',
+        description:
+          'End, exclusive (rounded up to a bucket); default: the end of the current usage period (for a rolling ' +
+          'window or usage that never resets, the end of the current bucket).',
       }),
     ),
     granularity: Type.Optional(
