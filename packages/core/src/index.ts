@@ -13,5 +13,6 @@ export * from './entitlements/targeting.js';
 export * from './errors.js';
 export * from './json.js';
 export * from './metering/event.js';
+export * from './metering/history.js';
 export * from './metering/meter.js';
 export * from './metering/usage.js';

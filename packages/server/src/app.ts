@@ -32,6 +32,7 @@ import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import type { ConsumeService } from './modules/usage/consume.js';
+import type { HistoryService } from './modules/usage/history.js';
 import { reservationRoutes } from './modules/usage/reservation-routes.js';
 import type { ReservationService } from './modules/usage/reservations.js';
 import { usageRoutes } from './modules/usage/routes.js';
@@ -49,6 +50,7 @@ export interface Services {
   usage: UsageService;
   consume: ConsumeService;
   reservations: ReservationService;
+  history: HistoryService;
 }
 
 export interface AppDeps {
@@ -176,7 +178,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(eventRoutes, { events: services.events });
-    await api.register(usageRoutes, { usage: services.usage, consume: services.consume });
+    await api.register(usageRoutes, {
+      usage: services.usage,
+      consume: services.consume,
+      history: services.history,
+    });
     await api.register(reservationRoutes, { reservations: services.reservations });
   });
 

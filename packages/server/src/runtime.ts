@@ -22,6 +22,7 @@ import { createScheduler, type Scheduler } from './modules/subscriptions/schedul
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createConsumeService } from './modules/usage/consume.js';
+import { createHistoryService } from './modules/usage/history.js';
 import { createReservationService } from './modules/usage/reservations.js';
 import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
@@ -79,7 +80,14 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
-    reservations: createReservationService({ db, dialect: database.dialect, clock, snapshot }),
+    reservations: createReservationService({
+      db,
+      dialect: database.dialect,
+      clock,
+      snapshot,
+      catalog: () => cache.getCatalog(),
+    }),
+    history: createHistoryService({ db, clock, snapshot }),
     events: createEventService({
       db,
       clock,

@@ -21,6 +21,7 @@ export interface Database {
   reservations: ReservationTable;
   subscription_history: SubscriptionHistoryTable;
   domain_events: DomainEventTable;
+  usage_history: UsageHistoryTable;
 }
 
 export interface FeatureTable {
@@ -224,4 +225,18 @@ export interface DomainEventTable {
   data: string;
   created_at: number;
   delivered_at: number | null;
+}
+
+/** What a metered counter's changes added in one UTC hour (see migration 0007). */
+export interface UsageHistoryTable {
+  customer_id: string;
+  feature: string;
+  /** The start of the UTC hour. */
+  bucket_start: number;
+  /** The counter (`usage_counters.period_start`) the usage went to. */
+  period_start: number;
+  value: number;
+  /** For `latest` meters: when the value was observed. */
+  latest_at: number | null;
+  updated_at: number;
 }

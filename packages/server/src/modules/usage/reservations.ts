@@ -6,6 +6,8 @@ import {
   type Decision,
   decide,
   ErrorCodes,
+  historyHour,
+  type MeterAggregation,
   notFound,
   unknownDecision,
 } from '@keymaster/core';
@@ -17,6 +19,7 @@ import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { usageSpan } from '../entitlements/usage-lookup.js';
 import { grantUnits } from './grant-units.js';
+import { historyMode, lowerHistory, recordHistory } from './history-store.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
 import { readUsage } from './store.js';
 
@@ -30,16 +33,47 @@ export interface ReservationAnswer {
   decision: Decision;
 }
 
-/** Moves a reservation's counter by `delta` units (negative to give units back). */
-async function adjustCounter(tx: Db, input: { row: ReservationRow; delta: number; now: number }): Promise<void> {
-  if (input.delta === 0) return;
-  await tx
+/** The aggregation a feature's usage is counted by (features without a meter add, as consumes do). */
+function aggregationOf(catalog: Catalog, feature: string): MeterAggregation {
+  const found = catalog.features.get(feature);
+  return found?.type === 'metered' && found.meter ? found.meter.aggregation : 'sum';
+}
+
+/**
+ * Moves a reservation's counter by `delta` units (negative to give units back), and its usage
+ * history with it: the units stay in the hour they were held in (committed: the actual quantity;
+ * released or expired: nothing), so the hours always add up to the counter check reads. For a
+ * `max` or `latest` meter the history holds the counter's level instead.
+ */
+async function adjustCounter(
+  tx: Db,
+  input: { row: ReservationRow; delta: number; aggregation: MeterAggregation; now: number },
+): Promise<void> {
+  const { row, delta, now } = input;
+  if (delta === 0) return;
+  const counter = await tx
     .updateTable('usage_counters')
-    .set((eb) => ({ value: eb('value', '+', input.delta), updated_at: input.now }))
-    .where('customer_id', '=', input.row.customer_id)
-    .where('feature', '=', input.row.feature)
-    .where('period_start', '=', input.row.period_start)
-    .execute();
+    .set((eb) => ({ value: eb('value', '+', delta), updated_at: now }))
+    .where('customer_id', '=', row.customer_id)
+    .where('feature', '=', row.feature)
+    .where('period_start', '=', row.period_start)
+    .returning('value')
+    .executeTakeFirst();
+  if (!counter) return;
+  const mode = historyMode(input.aggregation);
+  const target = { customerId: row.customer_id, feature: row.feature, periodStart: row.period_start };
+  if (mode === 'max' && delta < 0) {
+    await lowerHistory(tx, { ...target, level: Number(counter.value), now });
+    return;
+  }
+  const change = {
+    ...target,
+    bucketStart: historyHour(mode === 'add' ? Number(row.created_at) : now),
+    mode,
+    amount: mode === 'add' ? delta : Number(counter.value),
+    observedAt: now,
+  };
+  await recordHistory(tx, { changes: [change], now });
 }
 
 /**
@@ -55,6 +89,7 @@ export function createReservationService(deps: {
   dialect: Dialect;
   clock: Clock;
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+  catalog: () => Catalog | Promise<Catalog>;
 }) {
   const { db, clock } = deps;
 
@@ -83,6 +118,8 @@ export function createReservationService(deps: {
     const existing = await db.selectFrom('reservations').selectAll().where('id', '=', input.id).executeTakeFirst();
     if (!existing) throw notFound(ErrorCodes.notFound, `Reservation "${input.id}" does not exist.`);
     const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
+    // Read before the transaction: on SQLite it holds the only connection.
+    const aggregation = aggregationOf(await deps.catalog(), existing.feature);
     const row = await withTransaction(db, async (tx) => {
       const claimed = await tx
         .updateTable('reservations')
@@ -99,7 +136,7 @@ export function createReservationService(deps: {
       if (!claimed) return null;
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
-      await adjustCounter(tx, { row: claimed, delta, now });
+      await adjustCounter(tx, { row: claimed, delta, aggregation, now });
       return claimed;
     });
     if (!row) {
@@ -178,6 +215,7 @@ export function createReservationService(deps: {
     /** Gives back the units of holds past their expiry; safe to run on every node at once. */
     async expireDue(): Promise<number> {
       const now = clock.now();
+      const catalog = await deps.catalog();
       return withTransaction(db, async (tx) => {
         const expired = await tx
           .updateTable('reservations')
@@ -186,7 +224,10 @@ export function createReservationService(deps: {
           .where('expires_at', '<=', now)
           .returningAll()
           .execute();
-        for (const row of expired) await adjustCounter(tx, { row, delta: -Number(row.quantity), now });
+        for (const row of expired) {
+          const aggregation = aggregationOf(catalog, row.feature);
+          await adjustCounter(tx, { row, delta: -Number(row.quantity), aggregation, now });
+        }
         return expired.length;
       });
     },

@@ -1,5 +1,12 @@
 import type { MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
+import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
+
+/** What a batch adds to one hour of a counter, combined as the counter combines. */
+export interface HourChange {
+  amount: number;
+  observedAt: number;
+}
 
 /** The change one batch makes to one counter, already combined across the batch's events. */
 export interface CounterChange {
@@ -11,23 +18,36 @@ export interface CounterChange {
   amount: number;
   /** latest: when `amount` was observed. */
   observedAt: number;
-  /** unique_count: the distinct values seen. */
-  distinct: Set<string>;
+  /** unique_count: the distinct values seen, each with the hour of its earliest event in the batch. */
+  distinct: Map<string, number>;
+  /** The same change by the UTC hour of the events' timestamps (count, sum, max, latest). */
+  hours: Map<number, HourChange>;
 }
 
 /**
  * Applies a batch's counter changes, each in one upsert so concurrent batches compose (no
  * read-then-write): sums add, maxima keep the larger, `latest` keeps the newest observation, and
- * `unique_count` adds only the values the distinct table had not seen in that period.
+ * `unique_count` adds only the values the distinct table had not seen in that period. Each
+ * change's hours go to the usage history in the same transaction (the caller's); a new unique
+ * value counts in the hour of the event that brought it.
  */
 export async function applyCounterChanges(
   db: Db,
   input: { changes: Iterable<CounterChange>; now: number },
 ): Promise<void> {
+  const history: HistoryChange[] = [];
   for (const change of input.changes) {
     let amount = change.amount;
+    const hourChange = (bucketStart: number, hour: HourChange): HistoryChange => ({
+      customerId: change.customerId,
+      feature: change.feature,
+      periodStart: change.periodStart,
+      bucketStart,
+      mode: historyMode(change.aggregation),
+      ...hour,
+    });
     if (change.aggregation === 'unique_count') {
-      const values = [...change.distinct];
+      const values = [...change.distinct.keys()];
       if (values.length === 0) continue;
       const inserted = await db
         .insertInto('usage_distinct')
@@ -44,6 +64,14 @@ export async function applyCounterChanges(
         .execute();
       if (inserted.length === 0) continue;
       amount = inserted.length;
+      const newByHour = new Map<number, number>();
+      for (const { value } of inserted) {
+        const hour = change.distinct.get(value)!;
+        newByHour.set(hour, (newByHour.get(hour) ?? 0) + 1);
+      }
+      for (const [hour, count] of newByHour) history.push(hourChange(hour, { amount: count, observedAt: hour }));
+    } else {
+      for (const [hour, hourly] of change.hours) history.push(hourChange(hour, hourly));
     }
     const row = {
       customer_id: change.customerId,
@@ -89,6 +117,7 @@ export async function applyCounterChanges(
       )
       .execute();
   }
+  await recordHistory(db, { changes: history, now: input.now });
 }
 
 /**
