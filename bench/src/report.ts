@@ -209,7 +209,9 @@ function tables(results: BenchResults): Table[] {
       rows: [
         row('alone', ingesting.alone, '1', ''),
         ...ingesting.runs.map((r) =>
-          row(`while ingesting into ${r.events}`, r.checks, `${r.ratio}`, fmt(r.ingestion.eventsPerSecond)),
+          r.checks
+            ? row(`while ingesting into ${r.events}`, r.checks, `${r.ratio}`, fmt(r.ingestion.eventsPerSecond))
+            : [`while ingesting into ${r.events}`, 'failed', '', '', '', '', fmt(r.ingestion.eventsPerSecond), '0'],
         ),
       ],
       note:
@@ -276,7 +278,13 @@ function summary(results: BenchResults): string[] {
   if (ingesting) {
     lines.push(
       `Checks while ingesting ${fmt(ingesting.batchesPerSecond * ingesting.batchSize)} events/s: ` +
-        ingesting.runs.map((r) => `${r.ratio}× the throughput alone (events into ${r.events})`).join(', ') +
+        ingesting.runs
+          .map((r) =>
+            r.checks
+              ? `${r.ratio}× the throughput alone (events into ${r.events})`
+              : `checks failed (${r.failure}) while ingesting into ${r.events}`,
+          )
+          .join(', ') +
         `; target ≥ ${targets.checkWhileIngesting}×.`,
     );
   }
