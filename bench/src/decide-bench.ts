@@ -110,6 +110,8 @@ export function benchCustomer(planKey: string): CustomerState {
       cancelAt: null,
       canceledAt: null,
       endsAt: null,
+      onEndsAt: 'expire',
+      contractMonths: null,
       graceEndsAt: null,
       resumesAt: null,
       scheduledChange: null,

@@ -119,3 +119,56 @@ export const PublishRequest = Type.Object(
   { version: Type.Optional(Type.Integer({ minimum: 1, description: 'Defaults to the current draft.' })) },
   { additionalProperties: false },
 );
+
+export const PlanMigrationRequest = Type.Object(
+  {
+    from_version: Type.Integer({ minimum: 1, description: 'Subscribers on this version are moved.' }),
+    to_version: Type.Integer({ minimum: 1, description: 'A published version of the same plan.' }),
+    when: Type.Optional(
+      StringEnum(['now', 'period_end'] as const, {
+        description: "`period_end` (default): at each subscriber's period end, shown as `scheduled_change` until then.",
+      }),
+    ),
+    dry_run: Type.Optional(Type.Boolean({ description: 'Report what would change, change nothing (default false).' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'Moves grandfathered subscribers from one version of a plan to another.',
+  },
+);
+export type PlanMigrationRequest = Static<typeof PlanMigrationRequest>;
+
+const MigrationTerms = Type.Object({
+  enabled: Type.Boolean(),
+  limit: Nullable(Type.Integer()),
+  value: JsonValue,
+});
+
+export const PlanMigrationResult = Type.Object(
+  {
+    plan: Type.String(),
+    from_version: Type.Integer(),
+    to_version: Type.Integer(),
+    when: Type.String(),
+    dry_run: Type.Boolean(),
+    affected: Type.Integer({ description: 'Subscriptions on `from_version` that are live or paused.' }),
+    applied: Type.Integer({ description: 'Subscriptions moved (or scheduled to move); 0 on a dry run.' }),
+    customers: Type.Array(
+      Type.Object({
+        customer: Type.String(),
+        subscription: Type.String(),
+        gains: Type.Array(Type.String(), { description: 'Features they would get that they do not have.' }),
+        losses: Type.Array(Type.String(), { description: 'Features they have that they would lose.' }),
+        changes: Type.Array(Type.Object({ feature: Type.String(), from: MigrationTerms, to: MigrationTerms })),
+        over_limit: Type.Array(Type.Object({ feature: Type.String(), usage: Type.Number(), limit: Type.Integer() }), {
+          description: 'Where current usage (or a gauge level) would exceed the new limit.',
+        }),
+        skipped: Nullable(
+          Type.String({ description: 'Why this subscription was not moved (e.g. another change is scheduled).' }),
+        ),
+      }),
+    ),
+  },
+  { description: 'What a plan migration changes, per customer.' },
+);
+export type PlanMigrationResult = Static<typeof PlanMigrationResult>;

@@ -1,9 +1,10 @@
-import { SubscriptionStatuses, TrialEndActions } from '@keymaster/core';
+import { ContractEndActions, SubscriptionStatuses, TrialEndActions } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
 const subscriptionStatuses = SubscriptionStatuses;
 const trialEndActions = TrialEndActions;
+const contractEndActions = ContractEndActions;
 export const whens = ['now', 'period_end'] as const;
 
 export const SubscriptionCreate = Type.Object(
@@ -23,6 +24,11 @@ export const SubscriptionCreate = Type.Object(
       ),
     ),
     ends_at: Type.Optional(Timestamp),
+    on_ends_at: Type.Optional(
+      StringEnum(contractEndActions, {
+        description: '`expire` (default) at `ends_at`, or `renew` for another term of the same length.',
+      }),
+    ),
     allow_repeat_trial: Type.Optional(
       Type.Boolean({
         description: 'Allow a trial of a plan this customer has already trialed (one per plan by default).',
@@ -111,6 +117,7 @@ export const SubscriptionUpdate = Type.Object(
       StringEnum(trialEndActions, { description: '`activate` once a payment method is on file.' }),
     ),
     ends_at: Type.Optional(Nullable(Timestamp)),
+    on_ends_at: Type.Optional(StringEnum(contractEndActions)),
     reason: Type.Optional(Reason),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -131,6 +138,7 @@ export const Subscription = Type.Object(
     cancel_at: Nullable(Timestamp),
     canceled_at: Nullable(Timestamp),
     ends_at: Nullable(Timestamp),
+    on_ends_at: StringEnum(contractEndActions),
     grace_ends_at: Nullable(Timestamp),
     resumes_at: Nullable(Timestamp),
     scheduled_change: Type.Unsafe<{ plan: string; plan_version: number; at: string } | null>({

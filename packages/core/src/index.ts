@@ -5,6 +5,7 @@ export * from './customers/customer.js';
 export * from './customers/grant.js';
 export * from './customers/lifecycle.js';
 export * from './customers/subscription.js';
+export * from './entitlements/changes.js';
 export * from './entitlements/decide.js';
 export * from './entitlements/entitlement.js';
 export * from './entitlements/periods.js';

@@ -67,6 +67,8 @@ describe('README example', () => {
     cancelAt: null,
     canceledAt: null,
     endsAt: null,
+    onEndsAt: 'expire',
+    contractMonths: null,
     graceEndsAt: null,
     resumesAt: null,
     scheduledChange: null,

@@ -88,6 +88,8 @@ export function buildSubscription(overrides: Partial<Subscription> = {}): Subscr
     cancelAt: null,
     canceledAt: null,
     endsAt: null,
+    onEndsAt: 'expire',
+    contractMonths: null,
     graceEndsAt: null,
     resumesAt: null,
     scheduledChange: null,

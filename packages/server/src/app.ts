@@ -28,6 +28,7 @@ import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
+import type { PlanMigration } from './modules/subscriptions/plan-migration.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
@@ -43,6 +44,7 @@ export interface Services {
   plans: PlanService;
   customers: CustomerService;
   subscriptions: SubscriptionService;
+  planMigration: PlanMigration;
   grants: GrantService;
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
@@ -80,11 +82,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let fastCheck: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
     // Checks go straight to their own handler (see fast-check.ts); everything else to the router.
-    serverFactory: (route) =>
-      createServer({ noDelay: true }, (req, res) => {
+    serverFactory: (route) => {
+      const server = createServer({ noDelay: true }, (req, res) => {
         if (fastCheck && isCheckRequest(req)) fastCheck(req, res);
         else route(req, res);
-      }),
+      });
+      // Fastify's own default, which a custom server does not get: longer than the idle timeout
+      // of common load balancers (60 s), so a connection is never closed just as a client reuses it.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
     ...(typeof deps.logger === 'object' && 'child' in deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: deps.logger }),
@@ -171,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.testClock) await api.register(testClockRoutes, deps.testClock);
     await api.register(subscriptionRoutes, {
       subscriptions: services.subscriptions,
+      planMigration: services.planMigration,
       clock,
       database: deps.database.db,
     });

@@ -18,6 +18,7 @@ import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createPlanMigration } from './modules/subscriptions/plan-migration.js';
 import { createScheduler, type Scheduler } from './modules/subscriptions/scheduler.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
@@ -58,6 +59,20 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
     return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
   };
+  const entitlements = createEntitlementService({
+    cache,
+    clock,
+    readUsage: (span) => readUsage(db, span),
+    loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
+  });
+  const planMigration = createPlanMigration({
+    db,
+    dialect: database.dialect,
+    clock,
+    catalog: () => cache.getCatalog(),
+    customerState: async (customerId) => (await cache.getCustomer(customerId)).state,
+    usageOf: async (customerId) => (await entitlements.snapshot(customerId)).usage,
+  });
   return {
     metrics,
     cache,
@@ -71,12 +86,8 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
       lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
     }),
     grants: createGrantService({ db, clock }),
-    entitlements: createEntitlementService({
-      cache,
-      clock,
-      readUsage: (span) => readUsage(db, span),
-      loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
-    }),
+    entitlements,
+    planMigration,
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),

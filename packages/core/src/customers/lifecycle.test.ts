@@ -215,6 +215,17 @@ describe('what time does: dueStep', () => {
     expect(iso(after.currentPeriodStart)).toBe('2026-07-01T00:00:00.000Z');
   });
 
+  it('starts a new cycle when a scheduled change moves to another billing interval', () => {
+    const at = utc('2026-07-01T00:00:00Z');
+    const subscription = buildSubscription({
+      scheduledChange: { planKey: 'enterprise', planVersion: 1, interval: 'year', at },
+    });
+    const { subscription: after, steps } = playUntil(subscription, at);
+    expect(steps.map((s) => s.kind)).toEqual(['scheduled_change']);
+    expect(after).toMatchObject({ interval: 'year', billingAnchor: at, currentPeriodStart: at });
+    expect(iso(after.currentPeriodEnd)).toBe('2027-07-01T00:00:00.000Z');
+  });
+
   it('suspends a past-due subscription when its grace period runs out, and keeps renewing meanwhile', () => {
     const subscription = buildSubscription({ status: 'past_due', graceEndsAt: utc('2026-07-05T00:00:00Z') });
     expect(effectiveStatus(subscription, utc('2026-07-04T00:00:00Z'))).toBe('past_due');
@@ -233,6 +244,18 @@ describe('what time does: dueStep', () => {
     expect(steps.map((s) => s.kind)).toEqual(['resume']);
     expect(after).toMatchObject({ status: 'active', billingAnchor: resumesAt, currentPeriodStart: resumesAt });
     expect(iso(after.currentPeriodEnd)).toBe('2026-09-10T00:00:00.000Z');
+  });
+
+  it('renews a contract that renews by its terms, for another term of the same length', () => {
+    const subscription = buildSubscription({
+      endsAt: utc('2026-12-01T00:00:00Z'),
+      onEndsAt: 'renew',
+      contractMonths: 6,
+    });
+    expect(effectiveStatus(subscription, utc('2027-01-01T00:00:00Z'))).toBe('active');
+    const { subscription: after, steps } = playUntil(subscription, utc('2026-12-01T00:00:00Z'));
+    expect(steps.filter((s) => s.kind === 'contract_end')).toHaveLength(1);
+    expect(after).toMatchObject({ status: 'active', endsAt: utc('2027-06-01T00:00:00Z') });
   });
 
   it('expires at the contract end', () => {

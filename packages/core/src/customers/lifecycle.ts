@@ -194,6 +194,12 @@ function applyStep(before: Subscription, kind: StepKind, at: number): LifecycleS
         'entitlements.updated',
       ]);
     case 'contract_end':
+      if (before.onEndsAt === 'renew') {
+        const months = before.contractMonths ?? 12;
+        return step({ ...before, endsAt: addInterval({ anchor: at, interval: 'month', count: months }) }, [
+          'subscription.updated',
+        ]);
+      }
       return step({ ...before, status: 'expired', scheduledChange: null }, [
         'subscription.expired',
         'entitlements.updated',
@@ -208,9 +214,19 @@ function applyStep(before: Subscription, kind: StepKind, at: number): LifecycleS
       return step(resumed(before, at), ['subscription.updated', 'entitlements.updated']);
     case 'scheduled_change': {
       const change = before.scheduledChange!;
+      // A new billing interval starts a new cycle at the change; the same one runs on.
+      const cycle =
+        change.interval === before.interval
+          ? {}
+          : {
+              billingAnchor: at,
+              currentPeriodStart: at,
+              currentPeriodEnd: addInterval({ anchor: at, interval: change.interval, count: 1 }),
+            };
       return step(
         {
           ...before,
+          ...cycle,
           planKey: change.planKey,
           planVersion: change.planVersion,
           interval: change.interval,

@@ -9,6 +9,10 @@ export const LiveStatuses: ReadonlySet<SubscriptionStatus> = new Set(['trialing'
 export const TrialEndActions = ['activate', 'cancel'] as const;
 export type TrialEndAction = (typeof TrialEndActions)[number];
 
+/** What happens at a contract's `endsAt`: it expires, or renews for another term of the same length. */
+export const ContractEndActions = ['expire', 'renew'] as const;
+export type ContractEndAction = (typeof ContractEndActions)[number];
+
 export interface AddOn {
   planKey: string;
   planVersion: number;
@@ -49,6 +53,10 @@ export interface Subscription {
   cancelAt: number | null;
   canceledAt: number | null;
   endsAt: number | null;
+  /** At `endsAt`: expire, or renew for another `contractMonths`. */
+  onEndsAt: ContractEndAction;
+  /** The contract's term in whole months (from its start to `endsAt`), for renewals. */
+  contractMonths: number | null;
   /** While past_due: when access is suspended unless paid first. */
   graceEndsAt: number | null;
   /** While paused: when it resumes by itself (null: only on request). */
@@ -68,18 +76,30 @@ export interface Subscription {
 export function effectiveStatus(subscription: Subscription, now: number): SubscriptionStatus {
   const { status } = subscription;
   if (status === 'paused' && subscription.resumesAt !== null && now >= subscription.resumesAt) {
-    if (subscription.endsAt !== null && now >= subscription.endsAt) return 'expired';
+    if (contractEnded(subscription, now)) return 'expired';
     return 'active';
   }
   if (!LiveStatuses.has(status)) return status;
   if (subscription.cancelAt !== null && now >= subscription.cancelAt) return 'canceled';
-  if (subscription.endsAt !== null && now >= subscription.endsAt) return 'expired';
+  if (contractEnded(subscription, now)) return 'expired';
   if (status === 'trialing' && subscription.trialEnd !== null && now >= subscription.trialEnd) {
     return subscription.onTrialEnd === 'activate' ? 'active' : 'expired';
   }
   // Past due beyond its grace period: suspended (paused) until paid.
   if (status === 'past_due' && subscription.graceEndsAt !== null && now >= subscription.graceEndsAt) return 'paused';
   return status;
+}
+
+/** Whether a contract that expires at its end has reached it (one that renews never ends by itself). */
+function contractEnded(subscription: Subscription, now: number): boolean {
+  return subscription.endsAt !== null && now >= subscription.endsAt && subscription.onEndsAt === 'expire';
+}
+
+/** Whole months from `start` to `end` (at least 1): a contract's term, renewed as such. */
+export function contractMonthsBetween(start: number, end: number): number {
+  let months = 1;
+  while (addInterval({ anchor: start, interval: 'month', count: months + 1 }) <= end) months++;
+  return months;
 }
 
 export function isLive(subscription: Subscription, now: number): boolean {

@@ -89,6 +89,8 @@ export interface SubscriptionTable {
   trial_notice_sent: number;
   grace_ends_at: number | null;
   resumes_at: number | null;
+  on_ends_at: string;
+  contract_months: number | null;
   /** When the scheduler next has something to do with it; null: never. */
   next_due_at: number | null;
   on_trial_end: string;

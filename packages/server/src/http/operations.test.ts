@@ -18,6 +18,10 @@ describeEachDialect('operations', (dialect) => {
 
   const anonymous = { authorization: undefined };
 
+  it('keeps idle keep-alive connections longer than load balancers do (60 s)', () => {
+    expect(server.keymaster.app.server.keepAliveTimeout).toBeGreaterThan(60_000);
+  });
+
   describe('health', () => {
     it('GET /healthz answers ok without a key', async () => {
       const response = await server.request({ method: 'GET', url: '/healthz', headers: anonymous });

@@ -19,6 +19,11 @@ export function lifecycle(dialect: Dialect): Migration {
         .execute();
       await db.schema.alterTable('subscriptions').addColumn('grace_ends_at', 'bigint').execute();
       await db.schema.alterTable('subscriptions').addColumn('resumes_at', 'bigint').execute();
+      await db.schema
+        .alterTable('subscriptions')
+        .addColumn('on_ends_at', 'text', (c) => c.notNull().defaultTo('expire'))
+        .execute();
+      await db.schema.alterTable('subscriptions').addColumn('contract_months', 'integer').execute();
       // Existing subscriptions are looked at once by the scheduler, which then stores the real instant.
       await db.schema.alterTable('subscriptions').addColumn('next_due_at', 'bigint').execute();
       await sql`update subscriptions set next_due_at = 0 where status in ('trialing', 'active', 'past_due', 'paused')`.execute(

@@ -36,6 +36,8 @@ export function fromDbSubscription(row: Selectable<SubscriptionTable>): Subscrip
     interval: row.billing_interval as PriceInterval,
     billingAnchor: row.billing_anchor,
     trialNoticeSent: row.trial_notice_sent !== 0,
+    onEndsAt: row.on_ends_at as Subscription['onEndsAt'],
+    contractMonths: row.contract_months,
     graceEndsAt: row.grace_ends_at,
     resumesAt: row.resumes_at,
     scheduledChange:
@@ -68,6 +70,8 @@ export function toDbSubscription(subscription: SubscriptionRecord): Subscription
     billing_anchor: subscription.billingAnchor,
     trial_end: subscription.trialEnd,
     trial_notice_sent: subscription.trialNoticeSent ? 1 : 0,
+    on_ends_at: subscription.onEndsAt,
+    contract_months: subscription.contractMonths,
     grace_ends_at: subscription.graceEndsAt,
     resumes_at: subscription.resumesAt,
     next_due_at: nextDueAt(subscription),
@@ -118,6 +122,7 @@ export function toApiSubscription(subscription: SubscriptionRecord, now: number)
     cancel_at: toIso(subscription.cancelAt),
     canceled_at: toIso(subscription.canceledAt),
     ends_at: toIso(subscription.endsAt),
+    on_ends_at: subscription.onEndsAt,
     grace_ends_at: toIso(subscription.graceEndsAt),
     resumes_at: toIso(subscription.resumesAt),
     scheduled_change: subscription.scheduledChange && {

@@ -274,6 +274,27 @@ describeEachDialect('subscription lifecycle with the test clock', (dialect) => {
     });
   });
 
+  it('renews a contract at its end when its terms say so, for the same term', async () => {
+    const start = server.clock.now();
+    const endsAt = Date.UTC(2030, 0, 1);
+    server.clock.set(Math.max(start, Date.UTC(2029, 6, 1)));
+    const { subscription } = await subscribe('pro', { ends_at: iso(endsAt), on_ends_at: 'renew' });
+    expect(subscription).toMatchObject({ on_ends_at: 'renew', ends_at: iso(endsAt) });
+    await advance(endsAt + day);
+    expect(await get(subscription.id)).toMatchObject({ status: 'active', ends_at: iso(Date.UTC(2030, 6, 1)) });
+    const patched = expectStatus<Subscription>(
+      await server.request({
+        method: 'PATCH',
+        url: `/v1/subscriptions/${subscription.id}`,
+        body: { on_ends_at: 'expire' },
+      }),
+      200,
+    );
+    expect(patched.on_ends_at).toBe('expire');
+    await advance(Date.UTC(2030, 6, 1));
+    expect(await get(subscription.id)).toMatchObject({ status: 'expired' });
+  });
+
   it('expires at the contract end date', async () => {
     const endsAt = server.clock.now() + 45 * day;
     const { customer, subscription } = await subscribe('pro', { ends_at: iso(endsAt) });
@@ -320,6 +341,70 @@ describeEachDialect('subscription lifecycle with the test clock', (dialect) => {
     );
   });
 
+  it('migrates grandfathered subscribers to a new version: a dry run first, then at period end', async () => {
+    const key = uniqueKey('team');
+    const v1 = {
+      key,
+      name: 'Team',
+      price: { amount: 2000, currency: 'usd', interval: 'month' },
+      entitlements: [{ feature: 'sso' }, { feature: 'seats', limit: 10 }],
+    };
+    expectStatus(await post('/v1/plans', v1), 201);
+    expectStatus(await post(`/v1/plans/${key}/publish`), 200);
+    const a = await subscribe(key);
+    const b = await subscribe(key);
+    expectStatus(await post(`/v1/customers/${a.customer}/usage`, { feature: 'seats', set: 8 }), 200);
+    const v2 = {
+      entitlements: [
+        { feature: 'seats', limit: 5 },
+        { feature: 'calls', limit: 50, reset: 'month' },
+      ],
+    };
+    expectStatus(await server.request({ method: 'PATCH', url: `/v1/plans/${key}`, body: v2 }), 200);
+    const migrate = (body: object) => post(`/v1/plans/${key}/migrate`, { from_version: 1, to_version: 2, ...body });
+    expectProblem(await migrate({ dry_run: true }), { status: 409, code: 'plan_not_published', path: '/to_version' });
+    expectStatus(await post(`/v1/plans/${key}/publish`), 200);
+
+    const dry = expectStatus<{ affected: number; applied: number; customers: Record<string, unknown>[] }>(
+      await migrate({ dry_run: true, when: 'now' }),
+      200,
+    );
+    expect(dry).toMatchObject({ affected: 2, applied: 0 });
+    const forA = dry.customers.find((c) => c.customer === a.customer);
+    expect(forA).toEqual({
+      customer: a.customer,
+      subscription: a.subscription.id,
+      gains: ['calls'],
+      losses: ['sso'],
+      changes: [
+        {
+          feature: 'seats',
+          from: { enabled: true, limit: 10, value: null },
+          to: { enabled: true, limit: 5, value: null },
+        },
+      ],
+      over_limit: [{ feature: 'seats', usage: 8, limit: 5 }],
+      skipped: null,
+    });
+    expect(dry.customers.find((c) => c.customer === b.customer)).toMatchObject({ over_limit: [] });
+    expect(await get(a.subscription.id)).toMatchObject({ plan_version: 1, scheduled_change: null });
+
+    const real = expectStatus<{ applied: number }>(await migrate({}), 200);
+    expect(real.applied).toBe(2);
+    expect(await get(b.subscription.id)).toMatchObject({
+      plan_version: 1,
+      scheduled_change: { plan: key, plan_version: 2, at: b.subscription.current_period_end },
+    });
+    expect(await check(b.customer, 'sso')).toMatchObject({ allowed: true }); // still v1 until then
+    await advance(Date.parse(b.subscription.current_period_end));
+    expect(await get(b.subscription.id)).toMatchObject({ plan_version: 2, scheduled_change: null });
+    expect(await check(b.customer, 'sso')).toMatchObject({ allowed: false });
+    expect(await check(a.customer, 'seats')).toMatchObject({ allowed: false, usage: 8, limit: 5 });
+    const steps = (await history(a.subscription.id)).map((h) => [h.action, h.actor]);
+    expect(steps).toContainEqual(['migrate', expect.stringMatching(/^key:/)]);
+    expect((await migrate({})).json()).toMatchObject({ affected: 0, applied: 0 });
+  });
+
   describe('refusals', () => {
     it('refuses a transition the state machine does not allow, naming the state', async () => {
       const { subscription } = await subscribe('pro');
@@ -327,6 +412,18 @@ describeEachDialect('subscription lifecycle with the test clock', (dialect) => {
         status: 409,
         code: 'invalid_transition',
         detail: /is active/,
+      });
+    });
+
+    it('refuses a migration between the same version, or of a plan that does not exist', async () => {
+      expectProblem(await post('/v1/plans/basic/migrate', { from_version: 1, to_version: 1 }), {
+        status: 400,
+        code: 'validation_failed',
+        path: '/to_version',
+      });
+      expectProblem(await post('/v1/plans/nope/migrate', { from_version: 1, to_version: 2 }), {
+        status: 404,
+        code: 'plan_not_found',
       });
     });
 

@@ -62,6 +62,7 @@ describeEachDialect('subscriptions routes', (dialect) => {
         cancel_at: null,
         canceled_at: null,
         ends_at: null,
+        on_ends_at: 'expire',
         grace_ends_at: null,
         resumes_at: null,
         scheduled_change: null,

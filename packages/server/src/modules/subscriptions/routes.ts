@@ -9,6 +9,9 @@ import {
   PageQuery,
   PastDueRequest,
   PauseRequest,
+  PlanMigrationRequest,
+  PlanMigrationResult,
+  PlanParams,
   Subscription,
   SubscriptionCreate,
   SubscriptionParams,
@@ -21,6 +24,7 @@ import type { Db } from '../../db/database.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiSubscription } from './convert.js';
+import type { PlanMigration } from './plan-migration.js';
 import type { SubscriptionService } from './service.js';
 import { listHistory } from './store.js';
 import type { Actor } from './transitions.js';
@@ -29,9 +33,29 @@ const tags = ['Subscriptions'];
 
 export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
   subscriptions: SubscriptionService;
+  planMigration: PlanMigration;
   clock: Clock;
   database: Db;
-}> = async (app, { subscriptions, clock, database }) => {
+}> = async (app, { subscriptions, planMigration, clock, database }) => {
+  app.post(
+    '/v1/plans/:key/migrate',
+    {
+      schema: {
+        tags: ['Plans'],
+        security,
+        summary: "Migrate a plan version's subscribers",
+        description:
+          "Moves subscribers from `from_version` to `to_version` (published), now or at each one's period end. " +
+          'With `dry_run`, changes nothing and lists per customer what they gain, lose and see change, and where ' +
+          'their current usage would exceed a new limit.',
+        params: PlanParams,
+        body: PlanMigrationRequest,
+        response: { 200: PlanMigrationResult, ...problemResponses },
+      },
+    },
+    async (request) => planMigration.migrate({ key: request.params.key, body: request.body, actor: actorOf(request) }),
+  );
+
   app.post(
     '/v1/customers/:id/subscriptions',
     {

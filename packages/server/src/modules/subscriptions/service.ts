@@ -12,6 +12,7 @@ import {
   type AddOn,
   addInterval,
   conflict,
+  contractMonthsBetween,
   type DomainEventType,
   defaultChangeTiming,
   ErrorCodes,
@@ -106,31 +107,29 @@ export function createSubscriptionService(deps: {
    * action starts from the true state), check the machine allows the action from there, apply it,
    * and store it with its history and events — all in one transaction.
    */
-  async function act(input: {
-    id: string;
-    action: SubscriptionAction;
-    actor: Actor;
-    reason: string | undefined;
+  async function act(
+    request: { id: string; body: { reason?: string | undefined }; actor: Actor },
+    action: SubscriptionAction,
     apply: (
       current: SubscriptionRecord,
       next: { status: SubscriptionStatus; now: number; tx: Db },
-    ) => Promise<Outcome> | Outcome;
-  }): Promise<SubscriptionRecord> {
+    ) => Promise<Outcome> | Outcome,
+  ): Promise<SubscriptionRecord> {
     const now = clock.now();
     return withTransaction(db, async (tx) => {
-      const stored = await lockSubscription(tx, { dialect, id: input.id });
-      if (!stored) throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${input.id}" does not exist.`);
+      const stored = await lockSubscription(tx, { dialect, id: request.id });
+      if (!stored) throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${request.id}" does not exist.`);
       const current = await catchUp(tx, { subscription: stored, now });
-      const status = requireAction(current, input.action, now);
-      const outcome = await input.apply(current, { status, now, tx });
+      const status = requireAction(current, action, now);
+      const outcome = await apply(current, { status, now, tx });
       const after: SubscriptionRecord = { ...outcome.after, updatedAt: now };
       await updateSubscription(tx, after);
       await recordChange(tx, {
         before: current,
         after,
-        action: input.action,
-        actor: input.actor,
-        reason: input.reason ?? null,
+        action,
+        actor: request.actor,
+        reason: request.body.reason ?? null,
         at: now,
         now,
         events: outcome.events,
@@ -237,6 +236,8 @@ export function createSubscriptionService(deps: {
             cancelAt: null,
             canceledAt: null,
             endsAt,
+            onEndsAt: body.on_ends_at ?? 'expire',
+            contractMonths: endsAt === null ? null : contractMonthsBetween(now, endsAt),
             graceEndsAt: null,
             resumesAt: null,
             scheduledChange: null,
@@ -282,36 +283,25 @@ export function createSubscriptionService(deps: {
     /** Cancels now (access ends at once) or at the end of the current period (undoable until then). */
     cancel(input: { id: string; body: CancelRequest; actor: Actor }): Promise<SubscriptionRecord> {
       const now = (input.body.when ?? 'now') === 'now';
-      return act({
-        id: input.id,
-        action: now ? 'cancel' : 'schedule_cancel',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current, next) =>
-          now
-            ? {
-                after: { ...current, status: 'canceled', canceledAt: next.now, cancelAt: null, scheduledChange: null },
-                events: ['subscription.canceled', 'entitlements.updated'],
-              }
-            : { after: { ...current, cancelAt: currentPeriod(current, next.now).end }, events: updated },
-      });
+      return act(input, now ? 'cancel' : 'schedule_cancel', (current, next) =>
+        now
+          ? {
+              after: { ...current, status: 'canceled', canceledAt: next.now, cancelAt: null, scheduledChange: null },
+              events: ['subscription.canceled', 'entitlements.updated'],
+            }
+          : { after: { ...current, cancelAt: currentPeriod(current, next.now).end }, events: updated },
+      );
     },
 
     /** Takes back a cancellation at period end that has not happened yet. */
     undoCancel(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'undo_cancel',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current) => {
-          if (current.cancelAt === null) {
-            throw conflict(ErrorCodes.invalidTransition, `Subscription "${current.id}" has no cancellation to undo.`, [
-              { path: '/cancel_at', message: 'is not set' },
-            ]);
-          }
-          return { after: { ...current, cancelAt: null }, events: updated };
-        },
+      return act(input, 'undo_cancel', (current) => {
+        if (current.cancelAt === null) {
+          throw conflict(ErrorCodes.invalidTransition, `Subscription "${current.id}" has no cancellation to undo.`, [
+            { path: '/cancel_at', message: 'is not set' },
+          ]);
+        }
+        return { after: { ...current, cancelAt: null }, events: updated };
       });
     },
 
@@ -321,150 +311,126 @@ export function createSubscriptionService(deps: {
      * default — shown as `scheduled_change` until then). A second change replaces a scheduled one.
      */
     change(input: { id: string; body: ChangeRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'change_plan',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: async (current, { now, tx }) => {
-          const target = await planOnSale({ db: tx, key: input.body.plan, kind: 'base', path: '/plan' });
-          const planVersions = await findPlanVersions(tx, current.planKey);
-          const currentPlan = planVersions.find((v) => v.version === current.planVersion);
-          if (target.key === current.planKey && target.version === current.planVersion) {
-            if (current.scheduledChange === null) {
-              throw invalid([{ path: '/plan', message: `already on ${target.key} v${target.version}` }]);
-            }
-            // Changing back to the plan it is on: the scheduled change is dropped.
-            return { after: { ...current, scheduledChange: null }, events: updated };
+      return act(input, 'change_plan', async (current, { now, tx }) => {
+        const target = await planOnSale({ db: tx, key: input.body.plan, kind: 'base', path: '/plan' });
+        const planVersions = await findPlanVersions(tx, current.planKey);
+        const currentPlan = planVersions.find((v) => v.version === current.planVersion);
+        if (target.key === current.planKey && target.version === current.planVersion) {
+          if (current.scheduledChange === null) {
+            throw invalid([{ path: '/plan', message: `already on ${target.key} v${target.version}` }]);
           }
-          const when = input.body.when ?? defaultChangeTiming({ current: currentPlan, target });
-          const interval = target.price?.interval ?? 'month';
-          if (when === 'period_end') {
-            const at = currentPeriod(current, now).end;
-            return {
-              after: {
-                ...current,
-                scheduledChange: { planKey: target.key, planVersion: target.version, interval, at },
-              },
-              events: updated,
-            };
-          }
-          // A change of billing interval starts a new period now; otherwise the period runs on.
-          const period =
-            interval === current.interval
-              ? {}
-              : {
-                  billingAnchor: now,
-                  currentPeriodStart: now,
-                  currentPeriodEnd: addInterval({ anchor: now, interval, count: 1 }),
-                };
+          // Changing back to the plan it is on: the scheduled change is dropped.
+          return { after: { ...current, scheduledChange: null }, events: updated };
+        }
+        const when = input.body.when ?? defaultChangeTiming({ current: currentPlan, target });
+        const interval = target.price?.interval ?? 'month';
+        if (when === 'period_end') {
+          const at = currentPeriod(current, now).end;
           return {
             after: {
               ...current,
-              ...period,
-              planKey: target.key,
-              planVersion: target.version,
-              interval,
-              scheduledChange: null,
+              scheduledChange: { planKey: target.key, planVersion: target.version, interval, at },
             },
-            events: accessChanged,
+            events: updated,
           };
-        },
+        }
+        // A change of billing interval starts a new period now; otherwise the period runs on.
+        const period =
+          interval === current.interval
+            ? {}
+            : {
+                billingAnchor: now,
+                currentPeriodStart: now,
+                currentPeriodEnd: addInterval({ anchor: now, interval, count: 1 }),
+              };
+        return {
+          after: {
+            ...current,
+            ...period,
+            planKey: target.key,
+            planVersion: target.version,
+            interval,
+            scheduledChange: null,
+          },
+          events: accessChanged,
+        };
       });
     },
 
     /** Marks a trial as converted (paid) now, or a past-due subscription as paid. */
     activate(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'activate',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current) => ({
-          after: { ...current, status: 'active', graceEndsAt: null },
-          events: current.status === 'trialing' ? ['trial.ended', 'subscription.updated'] : updated,
-        }),
-      });
+      return act(input, 'activate', (current) => ({
+        after: { ...current, status: 'active', graceEndsAt: null },
+        events: current.status === 'trialing' ? ['trial.ended', 'subscription.updated'] : updated,
+      }));
     },
 
     /** Payment failed: access continues for the grace period, then the subscription is suspended. */
     markPastDue(input: { id: string; body: PastDueRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'mark_past_due',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current, { now }) => {
-          const graceDays = input.body.grace_days ?? deps.lifecycle.pastDueGraceDays;
-          return { after: { ...current, status: 'past_due', graceEndsAt: now + graceDays * dayMs }, events: updated };
-        },
+      return act(input, 'mark_past_due', (current, { now }) => {
+        const graceDays = input.body.grace_days ?? deps.lifecycle.pastDueGraceDays;
+        return { after: { ...current, status: 'past_due', graceEndsAt: now + graceDays * dayMs }, events: updated };
       });
     },
 
     pause(input: { id: string; body: PauseRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'pause',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current, { now }) => {
-          const resumesAt = fromIso(input.body.resumes_at);
-          if (resumesAt !== null && resumesAt <= now) {
-            throw invalid([{ path: '/resumes_at', message: 'must be in the future' }]);
-          }
-          return { after: { ...current, status: 'paused', resumesAt, graceEndsAt: null }, events: accessChanged };
-        },
+      return act(input, 'pause', (current, { now }) => {
+        const resumesAt = fromIso(input.body.resumes_at);
+        if (resumesAt !== null && resumesAt <= now) {
+          throw invalid([{ path: '/resumes_at', message: 'must be in the future' }]);
+        }
+        return { after: { ...current, status: 'paused', resumesAt, graceEndsAt: null }, events: accessChanged };
       });
     },
 
     resume(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'resume',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current, { now }) => ({ after: { ...current, ...resumed(current, now) }, events: accessChanged }),
-      });
+      return act(input, 'resume', (current, { now }) => ({
+        after: { ...current, ...resumed(current, now) },
+        events: accessChanged,
+      }));
     },
 
     /** Attaches an add-on (its latest published version), changes its quantity, or detaches it (0). */
     setAddOn(input: { id: string; body: AddOnUpdate; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'update_add_ons',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: async (current, { tx }) => {
-          const { plan, quantity } = input.body;
-          const attached = current.addOns.find((a) => a.planKey === plan);
-          const others = current.addOns.filter((a) => a.planKey !== plan);
-          if (quantity === 0) {
-            if (!attached) throw invalid([{ path: '/plan', message: `"${plan}" is not attached` }]);
-            return { after: { ...current, addOns: others }, events: accessChanged };
-          }
-          const version =
-            attached?.planVersion ?? (await planOnSale({ db: tx, key: plan, kind: 'addon', path: '/plan' })).version;
-          return {
-            after: { ...current, addOns: [...others, { planKey: plan, planVersion: version, quantity }] },
-            events: accessChanged,
-          };
-        },
+      return act(input, 'update_add_ons', async (current, { tx }) => {
+        const { plan, quantity } = input.body;
+        const attached = current.addOns.find((a) => a.planKey === plan);
+        const others = current.addOns.filter((a) => a.planKey !== plan);
+        if (quantity === 0) {
+          if (!attached) throw invalid([{ path: '/plan', message: `"${plan}" is not attached` }]);
+          return { after: { ...current, addOns: others }, events: accessChanged };
+        }
+        const version =
+          attached?.planVersion ?? (await planOnSale({ db: tx, key: plan, kind: 'addon', path: '/plan' })).version;
+        return {
+          after: { ...current, addOns: [...others, { planKey: plan, planVersion: version, quantity }] },
+          events: accessChanged,
+        };
       });
     },
 
     /** Edits terms: what happens at trial end (`activate` once a payment method is on file), the contract end. */
     update(input: { id: string; body: SubscriptionUpdate; actor: Actor }): Promise<SubscriptionRecord> {
-      return act({
-        id: input.id,
-        action: 'update_terms',
-        actor: input.actor,
-        reason: input.body.reason,
-        apply: (current, { now }) => {
-          const { on_trial_end: onTrialEnd, ends_at: endsAtIso } = input.body;
-          const endsAt = endsAtIso === undefined ? current.endsAt : endsAtIso === null ? null : fromIso(endsAtIso);
-          if (endsAt !== null && endsAt <= now) throw invalid([{ path: '/ends_at', message: 'must be in the future' }]);
-          return { after: { ...current, onTrialEnd: onTrialEnd ?? current.onTrialEnd, endsAt }, events: updated };
-        },
+      return act(input, 'update_terms', (current, { now }) => {
+        const { on_trial_end: onTrialEnd, ends_at: endsAtIso, on_ends_at: onEndsAt } = input.body;
+        const endsAt = endsAtIso === undefined ? current.endsAt : endsAtIso === null ? null : fromIso(endsAtIso);
+        if (endsAt !== null && endsAt <= now) throw invalid([{ path: '/ends_at', message: 'must be in the future' }]);
+        const contractMonths =
+          endsAt === null
+            ? null
+            : endsAtIso === undefined
+              ? current.contractMonths
+              : contractMonthsBetween(now, endsAt);
+        return {
+          after: {
+            ...current,
+            onTrialEnd: onTrialEnd ?? current.onTrialEnd,
+            endsAt,
+            onEndsAt: onEndsAt ?? current.onEndsAt,
+            contractMonths,
+          },
+          events: updated,
+        };
       });
     },
   };
