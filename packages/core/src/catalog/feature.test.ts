@@ -65,6 +65,16 @@ describe('validateFeature', () => {
       errors: [problem('/credit_cost/per_unit', 'greater than 0')],
     },
     {
+      name: 'a credit cost on a max meter',
+      feature: buildFeature({
+        type: 'metered',
+        key: 'gpt',
+        meter: { eventType: 'call', aggregation: 'max', property: 'tokens', filter: null },
+        creditCost: { pool: 'credits', perUnit: 1 },
+      }),
+      errors: [problem('/meter/aggregation', 'count or sum')],
+    },
+    {
       name: 'a fractional credit cost',
       feature: buildFeature({ type: 'metered', key: 'gpt', creditCost: { pool: 'credits', perUnit: 0.25 } }),
       errors: [],
