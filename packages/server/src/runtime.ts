@@ -68,6 +68,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     reservations: createReservationService({ db, dialect: database.dialect, clock, snapshot }),
     events: createEventService({
       db,
+      dialect: database.dialect,
       clock,
       catalog: () => cache.getCatalog(),
       entitlementsOf: async (customerId) => (await snapshot(customerId)).resolved,

@@ -5,6 +5,7 @@ import { events } from './migrations/0002-events.js';
 import { usage } from './migrations/0003-usage.js';
 import { consumptions } from './migrations/0004-consumptions.js';
 import { reservations } from './migrations/0005-reservations.js';
+import { credits } from './migrations/0008-credits.js';
 
 /** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
 function migrations(dialect: Dialect): Record<string, Migration> {
@@ -14,6 +15,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0003-usage': usage(dialect),
     '0004-consumptions': consumptions(),
     '0005-reservations': reservations(),
+    // 0006 and 0007 are taken by work on other branches; Kysely runs migrations in name order.
+    '0008-credits': credits(dialect),
   };
 }
 

@@ -46,11 +46,11 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
       },
     },
     async (request) => {
-      const { resolved, now, usage } = await entitlements.snapshot(request.params.id);
+      const { resolved, now, decisions } = await entitlements.snapshot(request.params.id);
       return toApiEntitlements({
         resolved,
         now,
-        usageOf: (feature) => usage.get(feature) ?? 0,
+        decisionOf: (feature) => decisions.get(feature)!,
         only: request.query.feature,
       });
     },

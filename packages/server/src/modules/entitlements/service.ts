@@ -2,6 +2,7 @@ import type { CheckRequest } from '@keymaster/contract';
 import {
   type Catalog,
   type CustomerEntitlements,
+  creditPoolOf,
   type Decision,
   decide,
   ErrorCodes,
@@ -11,6 +12,7 @@ import {
   unknownDecision,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
+import { countedAs } from './counted-as.js';
 import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
 import { type UsageSpan, usageSpan } from './usage-lookup.js';
 
@@ -73,6 +75,15 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
           currentPlanKey: resolved.planKey,
         },
       });
+    if (creditPoolOf(feature) !== null) {
+      // A feature drawing from a credit pool answers from the pool's counter, in pool units.
+      const counted = countedAs({ catalog, resolved, entitlement, customer: request.customer, now, upgrades: true });
+      const quantity = request.quantity ?? 1;
+      const poolUsage = usageOf({ entry, customerId: request.customer, span: counted.span });
+      return typeof poolUsage === 'number'
+        ? counted.decideAt({ usage: poolUsage, quantity })
+        : poolUsage.then((usage) => counted.decideAt({ usage, quantity }));
+    }
     const usage = usageOf({ entry, customerId: request.customer, span: usageSpan({ catalog, entitlement, now }) });
     return typeof usage === 'number' ? decideAt(usage) : usage.then(decideAt);
   }
@@ -86,22 +97,24 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
     },
 
     /**
-     * The customer's full snapshot at this instant, with each metered feature's usage; 404 for a
-     * customer Keymaster does not know.
+     * The customer's full snapshot at this instant: each feature's decision on using nothing more
+     * (quantity 0), so its reason, usage and balance are what a check reports — a feature drawing
+     * from a credit pool in the pool's figures. 404 for a customer Keymaster does not know.
      */
     async snapshot(
       customerId: string,
-    ): Promise<{ resolved: CustomerEntitlements; now: number; usage: Map<string, number> }> {
+    ): Promise<{ resolved: CustomerEntitlements; now: number; decisions: Map<string, Decision> }> {
       const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
       const now = clock.now();
       const resolved = cache.entitlements({ entry, catalog, now });
       if (!resolved) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
-      const usage = new Map<string, number>();
+      const decisions = new Map<string, Decision>();
       for (const entitlement of resolved.entitlements.values()) {
-        const span = usageSpan({ catalog, entitlement, now });
-        if (span) usage.set(entitlement.feature, await usageOf({ entry, customerId, span }));
+        const counted = countedAs({ catalog, resolved, entitlement, customer: customerId, now, upgrades: false });
+        const usage = counted.span ? await usageOf({ entry, customerId, span: counted.span }) : 0;
+        decisions.set(entitlement.feature, counted.decideAt({ usage, quantity: 0 }));
       }
-      return { resolved, now, usage };
+      return { resolved, now, decisions };
     },
   };
 }

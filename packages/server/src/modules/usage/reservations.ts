@@ -3,19 +3,22 @@ import {
   type Catalog,
   type CustomerEntitlements,
   conflict,
+  creditsLeft,
   type Decision,
-  decide,
   ErrorCodes,
   notFound,
+  settleCredits,
   unknownDecision,
 } from '@keymaster/core';
 import type { Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
+import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { usageSpan } from '../entitlements/usage-lookup.js';
+import { countedAs } from '../entitlements/counted-as.js';
+import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
 import { grantUnits } from './grant-units.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
 import { readUsage } from './store.js';
@@ -30,16 +33,37 @@ export interface ReservationAnswer {
   decision: Decision;
 }
 
-/** Moves a reservation's counter by `delta` units (negative to give units back). */
-async function adjustCounter(tx: Db, input: { row: ReservationRow; delta: number; now: number }): Promise<void> {
-  if (input.delta === 0) return;
-  await tx
+/**
+ * Moves a reservation's counter by `delta` units of the feature (negative to give units back):
+ * `delta × per_unit` of the pool for a feature drawing from one. When credit grants paid for the
+ * hold, whatever the move takes past (or brings back below) the allowance in force then is drawn
+ * from (or refilled into) them, under the same lock consumes take.
+ */
+async function adjustCounter(
+  tx: Db,
+  input: { dialect: Dialect; row: ReservationRow; delta: number; now: number },
+): Promise<void> {
+  const { row, now } = input;
+  const delta = input.delta * Number(row.per_unit ?? 1);
+  if (delta === 0) return;
+  const feature = row.counter_feature ?? row.feature;
+  const allowance = row.credit_allowance === null ? null : Number(row.credit_allowance);
+  if (allowance !== null) {
+    await lockUsage({ db: tx, dialect: input.dialect, key: `${row.customer_id}/${feature}` });
+  }
+  const moved = await tx
     .updateTable('usage_counters')
-    .set((eb) => ({ value: eb('value', '+', input.delta), updated_at: input.now }))
-    .where('customer_id', '=', input.row.customer_id)
-    .where('feature', '=', input.row.feature)
-    .where('period_start', '=', input.row.period_start)
-    .execute();
+    .set((eb) => ({ value: eb('value', '+', delta), updated_at: now }))
+    .where('customer_id', '=', row.customer_id)
+    .where('feature', '=', feature)
+    .where('period_start', '=', row.period_start)
+    .returning('value')
+    .executeTakeFirst();
+  if (allowance === null || !moved) return;
+  const after = Number(moved.value);
+  const balances = await loadCreditBalances(tx, { customerId: row.customer_id, feature, now });
+  const { draws } = settleCredits({ allowance, before: after - delta, after, balances });
+  await applyCreditDraws(tx, { draws, now });
 }
 
 /**
@@ -69,9 +93,25 @@ export function createReservationService(deps: {
         reason: resolved ? 'unknown_feature' : 'unknown_customer',
       });
     }
-    const span = usageSpan({ catalog, entitlement, now: input.now });
-    const usage = span ? await readUsage(input.tx, { customerId: input.customer, ...span }) : 0;
-    return decide({ customer: input.customer, entitlement, usage, quantity: 0, now: input.now });
+    const counted = countedAs({
+      catalog,
+      resolved,
+      entitlement,
+      customer: input.customer,
+      now: input.now,
+      upgrades: false,
+    });
+    const usage = counted.span ? await readUsage(input.tx, { customerId: input.customer, ...counted.span }) : 0;
+    const credits = counted.span
+      ? creditsLeft(
+          await loadCreditBalances(input.tx, {
+            customerId: input.customer,
+            feature: counted.counter.feature,
+            now: input.now,
+          }),
+        )
+      : undefined;
+    return counted.decideAt({ usage, quantity: 0, credits });
   }
 
   async function settle(input: {
@@ -99,7 +139,7 @@ export function createReservationService(deps: {
       if (!claimed) return null;
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
-      await adjustCounter(tx, { row: claimed, delta, now });
+      await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, now });
       return claimed;
     });
     if (!row) {
@@ -128,27 +168,22 @@ export function createReservationService(deps: {
         verb: 'reserved',
       });
       if ('answer' in gate) return { row: null, request, decision: gate.answer };
-      const { entitlement, span, limit, upgrades } = gate.target;
+      const { counted, span, cost, limit, allowance, credited } = gate.target;
       return withTransaction(db, async (tx) => {
         const grant = await grantUnits({
           tx,
           dialect: deps.dialect,
           customerId: body.customer,
           span,
-          quantity: body.quantity,
+          quantity: cost,
           limit,
-          windowed: entitlement.window !== null,
+          allowance,
+          credited,
+          windowed: counted.counter.window !== null,
           now,
         });
-        const before = grant.granted ? grant.usage - body.quantity : grant.usage;
-        const decision = decide({
-          customer: body.customer,
-          entitlement,
-          usage: before,
-          quantity: body.quantity,
-          now,
-          upgrades,
-        });
+        const before = grant.granted ? grant.usage - cost : grant.usage;
+        const decision = counted.decideAt({ usage: before, quantity: body.quantity, credits: grant.credits });
         if (!grant.granted) return { row: null, request, decision };
         const row: ReservationRow = {
           id: newId('rsv'),
@@ -161,9 +196,12 @@ export function createReservationService(deps: {
           expires_at: now + (body.ttl_seconds ?? 300) * 1000,
           created_at: now,
           settled_at: null,
+          counter_feature: counted.pooled ? counted.counter.feature : null,
+          per_unit: counted.pooled ? counted.perUnit : null,
+          credit_allowance: credited ? allowance : null,
         };
         await tx.insertInto('reservations').values(row).execute();
-        return { row, request, decision: grantedDecision(decision, grant.usage) };
+        return { row, request, decision: grantedDecision(decision, { usage: grant.usage, spent: cost }) };
       });
     },
 
@@ -186,7 +224,9 @@ export function createReservationService(deps: {
           .where('expires_at', '<=', now)
           .returningAll()
           .execute();
-        for (const row of expired) await adjustCounter(tx, { row, delta: -Number(row.quantity), now });
+        for (const row of expired) {
+          await adjustCounter(tx, { dialect: deps.dialect, row, delta: -Number(row.quantity), now });
+        }
         return expired.length;
       });
     },
