@@ -15,7 +15,8 @@ import { addWithinLimit, readUsage } from './store.js';
  * `credited` (the customer has one-off credit grants on this feature): the (customer, feature)
  * is locked, the grants' balances read, and the units fit when the period's allowance left plus
  * the credits cover them; what falls beyond `allowance` is then drawn from the grants in draw
- * order, in the same transaction. `credits` answers what the grants have left after it.
+ * order, in the same transaction. `credits` answers what the grants had before this request, as
+ * read under the lock: the decision before it is made with them.
  */
 export async function grantUnits(input: {
   tx: Db;
@@ -71,9 +72,7 @@ export async function grantUnits(input: {
   if (!credited) return { granted: true, usage: after, periodStart };
   const { draws } = settleCredits({ allowance, before, after, balances });
   await applyCreditDraws(tx, { draws, now });
-  let drawn = 0;
-  for (const draw of draws) drawn += draw.units;
-  return { granted: true, usage: after, periodStart, credits: credits - drawn };
+  return { granted: true, usage: after, periodStart, credits };
 }
 
 function refused(input: { usage: number; periodStart: number; credited: boolean; credits: number }) {
