@@ -137,6 +137,7 @@ describe('validateFeature', () => {
         problem('/key', 'slug'),
         problem('/credit_cost/pool', 'itself'),
         problem('/credit_cost/per_unit', 'greater than 0'),
+        problem('/meter/aggregation', 'count or sum'),
         problem('/meter/property', '"max"'),
       ],
     },
