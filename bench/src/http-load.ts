@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { machineBusyMicros } from './machine-cpu.js';
+import { type CpuShares, startCpuMeter } from './cpu-meter.js';
 import { round } from './stats.js';
 
 /** One HTTP request the load generator sends in turn with the others, encoded once up front. */
@@ -18,17 +18,12 @@ export interface LoadSettings {
   warmupSeconds: number;
 }
 
-export interface LoadResult {
+export interface LoadResult extends CpuShares {
   /** Successful (2xx) responses per second over the measured run. */
   requestsPerSecond: number;
   requests: number;
   /** From autocannon, which records latency in whole milliseconds. */
   latencyMs: { mean: number; p50: number; p99: number };
-  /** CPU used by the server process and by this (load generator) process, as % of one core. */
-  serverCpuPercent: number;
-  loaderCpuPercent: number;
-  /** CPU used by every other process on the machine meanwhile (null off Linux): should be near 0. */
-  otherCpuPercent: number | null;
 }
 
 /**
@@ -57,20 +52,9 @@ export async function runLoad(input: {
     });
   if (settings.warmupSeconds > 0) await run(settings.warmupSeconds);
 
-  const serverBefore = await input.serverCpuMicros();
-  const machineBefore = machineBusyMicros();
-  const loaderBefore = process.cpuUsage();
-  const started = performance.now();
+  const cpu = await startCpuMeter(input.serverCpuMicros);
   const result = await run(settings.durationSeconds);
-  const wallMicros = (performance.now() - started) * 1000;
-  const loader = process.cpuUsage(loaderBefore);
-  const machineAfter = machineBusyMicros();
-  const serverMicros = (await input.serverCpuMicros()) - serverBefore;
-  const loaderMicros = loader.user + loader.system;
-  const otherMicros =
-    machineBefore === null || machineAfter === null
-      ? null
-      : Math.max(0, machineAfter - machineBefore - serverMicros - loaderMicros);
+  const shares = await cpu.stop();
 
   const failures = result.errors + result.timeouts + result.non2xx;
   if (failures > 0 || result['2xx'] === 0) {
@@ -83,8 +67,6 @@ export async function runLoad(input: {
     requestsPerSecond: round(result['2xx'] / result.duration),
     requests: result['2xx'],
     latencyMs: { mean: round(result.latency.mean), p50: result.latency.p50, p99: result.latency.p99 },
-    serverCpuPercent: round((serverMicros / wallMicros) * 100),
-    loaderCpuPercent: round((loaderMicros / wallMicros) * 100),
-    otherCpuPercent: otherMicros === null ? null : round((otherMicros / wallMicros) * 100),
+    ...shares,
   };
 }

@@ -25,7 +25,14 @@ export function keymasterApi(input: { url: string; adminKey: string }): Keymaste
 
 /** The catalog every HTTP benchmark runs on: a realistic handful of features and three plans. */
 export const benchFeatures = [
-  { key: 'api_calls', name: 'API calls', type: 'metered', unit: 'calls' },
+  {
+    key: 'api_calls',
+    name: 'API calls',
+    type: 'metered',
+    unit: 'calls',
+    // Fed by usage events as well as by consume: the ingestion benchmarks count into it.
+    meter: { event_type: 'api_call', aggregation: 'count' },
+  },
   { key: 'exports', name: 'Exports', type: 'metered', unit: 'exports' },
   { key: 'seats', name: 'Seats', type: 'gauge', unit: 'seats' },
   { key: 'sso', name: 'Single sign-on', type: 'boolean' },
@@ -81,12 +88,19 @@ export async function seedCatalog(api: KeymasterApi): Promise<void> {
   }
 }
 
-/** Creates customers subscribed to `plan` through the API, `concurrency` at a time. */
+/** The event type the benchmark catalog's `api_calls` meter counts. */
+export const meteredEventType = 'api_call';
+
+/**
+ * Creates customers subscribed to `plan` through the API, `concurrency` at a time, each with
+ * `grant` (a grant request body) when given.
+ */
 export async function seedCustomers(input: {
   api: KeymasterApi;
   ids: readonly string[];
   plan: string;
   concurrency: number;
+  grant?: Record<string, unknown>;
 }): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -94,6 +108,7 @@ export async function seedCustomers(input: {
       const id = input.ids[next++]!;
       await input.api.call('PUT', `/v1/customers/${encodeURIComponent(id)}`, { name: `Customer ${id}` });
       await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/subscriptions`, { plan: input.plan });
+      if (input.grant) await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/grants`, input.grant);
     }
   };
   await Promise.all(Array.from({ length: input.concurrency }, worker));
@@ -108,3 +123,11 @@ export function customerId(index: number): string {
 export function checkRequest(customer: string) {
   return { method: 'POST' as const, path: '/v1/check', body: JSON.stringify({ customer, feature: 'api_calls' }) };
 }
+
+/** A consume of one unit of the metered feature: allowed while the customer's limit lasts. */
+export function consumeRequest(customer: string) {
+  return { method: 'POST' as const, path: '/v1/consume', body: JSON.stringify({ customer, feature: 'api_calls' }) };
+}
+
+/** A grant that lifts `api_calls` far above anything a benchmark consumes, keeping the limit check. */
+export const largeLimitGrant = { feature: 'api_calls', limit: 1_000_000_000, reason: 'benchmark' };

@@ -1,7 +1,11 @@
+import type { BatchLoadResult } from './batch-load.js';
 import type { CheckThroughputResult } from './check-throughput.js';
+import type { CheckWhileIngestingResult } from './check-while-ingesting.js';
+import type { ConsumeThroughputResult } from './consume-throughput.js';
 import type { CustomerScaleResult, ScalePoint } from './customer-scale.js';
 import type { DecideBenchResult } from './decide-bench.js';
-import type { LoadSettings } from './http-load.js';
+import type { LoadResult, LoadSettings } from './http-load.js';
+import type { IngestThroughputResult } from './ingest-throughput.js';
 import type { Machine } from './machine.js';
 
 export interface BenchResults {
@@ -15,7 +19,18 @@ export interface BenchResults {
   checkThroughput?: CheckThroughputResult;
   decide?: DecideBenchResult;
   customerScale?: CustomerScaleResult;
+  ingest?: IngestThroughputResult;
+  consume?: ConsumeThroughputResult;
+  checkWhileIngesting?: CheckWhileIngestingResult;
 }
+
+/** Absolute targets from the spec (the metering ones are rates, not ratios). */
+export const targets = {
+  ingestSqlite: 100_000,
+  consumeSqlite: 30_000,
+  consumePostgresHot: 5_000,
+  checkWhileIngesting: 0.9,
+} as const;
 
 interface Table {
   title: string;
@@ -109,6 +124,101 @@ function tables(results: BenchResults): Table[] {
         `miss: first check of ${fmt(scale.large.cold.samples)} uncached customers, loaded from SQLite.`,
     });
   }
+  const ingest = results.ingest;
+  if (ingest) {
+    const row = (name: string, r: BatchLoadResult, target: string) => [
+      name,
+      fmt(r.eventsPerSecond),
+      fmt(r.accepted),
+      fmt(r.duplicates),
+      fmt(r.latencyMs.p50),
+      fmt(r.latencyMs.p99),
+      pct(r.serverCpuPercent),
+      pct(r.loaderCpuPercent),
+      pct(r.otherCpuPercent),
+      target,
+    ];
+    const { settings } = ingest;
+    out.push({
+      title: 'Event ingestion, POST /v1/events',
+      header: [
+        'database, events',
+        'events/s',
+        'accepted',
+        'duplicates',
+        'p50 ms',
+        'p99 ms',
+        'server CPU',
+        'loader CPU',
+        'other CPU',
+        'target',
+      ],
+      rows: ingest.points.map((p) =>
+        row(
+          `${p.database}, ${p.variant === 'unique' ? 'all new' : `${fmt(p.duplicateShare * 100)}% repeated`}`,
+          p.load,
+          p.database === 'sqlite' && p.variant === 'unique' ? `>= ${fmt(targets.ingestSqlite)}` : '',
+        ),
+      ),
+      note:
+        `${fmt(ingest.batchSize)}-event batches over ${fmt(ingest.customers)} customers, every event counted by a meter; ` +
+        `${settings.clients} concurrent clients, each sending its next batch when the last has answered; ` +
+        `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s. events/s = (accepted + duplicates) / s.`,
+    });
+  }
+  const consume = results.consume;
+  if (consume) {
+    const target = (p: ConsumeThroughputResult['points'][number]) =>
+      p.database === 'sqlite'
+        ? `>= ${fmt(targets.consumeSqlite)}`
+        : p.customers === 1
+          ? `>= ${fmt(targets.consumePostgresHot)}`
+          : '';
+    out.push({
+      title: 'Consume throughput, POST /v1/consume',
+      header: ['database', 'customers', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'loader CPU', 'other CPU', 'target'],
+      rows: consume.points.map((p) => [
+        p.database,
+        fmt(p.customers),
+        fmt(p.load.requestsPerSecond),
+        fmt(p.load.latencyMs.p50),
+        fmt(p.load.latencyMs.p99),
+        pct(p.load.serverCpuPercent),
+        pct(p.load.loaderCpuPercent),
+        pct(p.load.otherCpuPercent),
+        target(p),
+      ]),
+      note: `${consume.settings.connections} connections, no pipelining, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s; one unit per consume, every one allowed (limit raised by a grant, still enforced).`,
+    });
+  }
+  const ingesting = results.checkWhileIngesting;
+  if (ingesting) {
+    const row = (name: string, r: LoadResult, ratio: string, events: string) => [
+      name,
+      fmt(r.requestsPerSecond),
+      fmt(r.latencyMs.p50),
+      fmt(r.latencyMs.p99),
+      pct(r.serverCpuPercent),
+      pct(r.otherCpuPercent),
+      events,
+      ratio,
+    ];
+    out.push({
+      title: 'Check throughput while ingesting',
+      header: ['checks', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'other CPU', 'events/s', 'ratio to alone'],
+      rows: [
+        row('alone', ingesting.alone, '1', ''),
+        ...ingesting.runs.map((r) =>
+          r.checks
+            ? row(`while ingesting into ${r.events}`, r.checks, `${r.ratio}`, fmt(r.ingestion.eventsPerSecond))
+            : [`while ingesting into ${r.events}`, 'failed', '', '', '', '', fmt(r.ingestion.eventsPerSecond), '0'],
+        ),
+      ],
+      note:
+        `The check load of the first table over ${fmt(ingesting.customers)} cached customers; ingestion meanwhile: ` +
+        `${ingesting.batchesPerSecond} batches/s of ${fmt(ingesting.batchSize)} events from 2 clients, SQLite. Target: ratio >= ${targets.checkWhileIngesting}.`,
+    });
+  }
   return out;
 }
 
@@ -136,6 +246,46 @@ function summary(results: BenchResults): string[] {
       `Checks with ${fmt(large.storedCustomers)} vs ${fmt(small.storedCustomers)} customers stored: ` +
         `${scale.throughputRatio}× the throughput, warm p50 ${fmt(large.warm.p50Us)} vs ${fmt(small.warm.p50Us)} µs, ` +
         `p99 ${fmt(large.warm.p99Us)} vs ${fmt(small.warm.p99Us)} µs; cache miss p50 ${fmt(large.cold.p50Us)} vs ${fmt(small.cold.p50Us)} µs.`,
+    );
+  }
+  const ingest = results.ingest;
+  if (ingest) {
+    lines.push(
+      `Event ingestion (1,000-event batches, ${ingest.settings.clients} clients): ` +
+        ingest.points
+          .map(
+            (p) =>
+              `${p.database}${p.variant === 'unique' ? '' : `, ${fmt(p.duplicateShare * 100)}% repeated`} ${fmt(p.load.eventsPerSecond)} events/s`,
+          )
+          .join('; ') +
+        `; target ≥ ${fmt(targets.ingestSqlite)} events/s on SQLite.`,
+    );
+  }
+  const consume = results.consume;
+  if (consume) {
+    lines.push(
+      'Consume: ' +
+        consume.points
+          .map(
+            (p) =>
+              `${p.database}, ${p.customers === 1 ? 'one hot customer' : `${fmt(p.customers)} customers`} ${fmt(p.load.requestsPerSecond)}/s`,
+          )
+          .join('; ') +
+        `; targets ≥ ${fmt(targets.consumeSqlite)}/s on SQLite, ≥ ${fmt(targets.consumePostgresHot)}/s per hot customer on PostgreSQL.`,
+    );
+  }
+  const ingesting = results.checkWhileIngesting;
+  if (ingesting) {
+    lines.push(
+      `Checks while ingesting ${fmt(ingesting.batchesPerSecond * ingesting.batchSize)} events/s: ` +
+        ingesting.runs
+          .map((r) =>
+            r.checks
+              ? `${r.ratio}× the throughput alone (events into ${r.events})`
+              : `checks failed (${r.failure}) while ingesting into ${r.events}`,
+          )
+          .join(', ') +
+        `; target ≥ ${targets.checkWhileIngesting}×.`,
     );
   }
   return lines;

@@ -3,21 +3,28 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchCheckThroughput } from './check-throughput.js';
+import { benchCheckWhileIngesting } from './check-while-ingesting.js';
+import { benchConsumeThroughput } from './consume-throughput.js';
 import { benchCustomerScale } from './customer-scale.js';
 import { runDecideBench } from './decide-bench.js';
 import type { LoadSettings } from './http-load.js';
+import { benchIngestThroughput } from './ingest-throughput.js';
 import { describeMachine } from './machine.js';
 import { type BenchResults, toMarkdown, toText } from './report.js';
+import { databaseChoices } from './seeded-server.js';
 import { round } from './stats.js';
 
-const benchmarks = ['http', 'decide', 'scale'] as const;
+const benchmarks = ['http', 'decide', 'scale', 'ingest', 'consume', 'check-while-ingesting'] as const;
 type Benchmark = (typeof benchmarks)[number];
 
-const usage = `Usage: npm run bench -- [--quick] [--only http,decide,scale] [--profile]
+const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}] [--postgres <url>] [--profile]
 
-  --quick   a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
-  --only    run only the named benchmarks (default: all); writes *.partial.*
-  --profile write a V8 CPU profile of every server under test to bench/profiles/
+  --quick    a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
+  --only     run only the named benchmarks (default: all); writes *.partial.*
+  --postgres also run ingest and consume on PostgreSQL, each server in a fresh schema of this
+             database (dropped afterwards); default: BENCH_DATABASE_URL; without either they
+             run on SQLite only
+  --profile  write a V8 CPU profile of every server under test to bench/profiles/
 
 A full run writes bench/results.json and bench/RESULTS.md.`;
 
@@ -28,6 +35,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    postgres: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -43,6 +51,13 @@ if (unknown.length > 0) {
 }
 const selected = (name: Benchmark) => only.includes(name);
 const quick = values.quick;
+const postgresUrl = values.postgres || process.env.BENCH_DATABASE_URL || undefined;
+if (postgresUrl && !/^postgres(ql)?:\/\//.test(postgresUrl)) {
+  console.error(`--postgres must be a postgres:// URL\n\n${usage}`);
+  process.exit(2);
+}
+// Servers under test get their database from the benchmark, never from the inherited environment.
+delete process.env.BENCH_DATABASE_URL;
 
 // One load shape for every HTTP measurement, subject and baseline alike.
 const load: LoadSettings = quick
@@ -57,12 +72,26 @@ const settings = {
   scale: quick
     ? { small: 1_000, large: 10_000, checked: 200, coldProbes: 100, latencySeconds: 1 }
     : { small: 1_000, large: 100_000, checked: 500, coldProbes: 250, latencySeconds: 5 },
+  ingest: {
+    customers: quick ? 200 : 1_000,
+    batchSize: 1_000,
+    duplicateShare: 0.9,
+    load: quick
+      ? { clients: 4, durationSeconds: 3, warmupSeconds: 1 }
+      : { clients: 4, durationSeconds: 10, warmupSeconds: 2 },
+  },
+  // Consumes are writes: no pipelining (a hot row on PostgreSQL would queue 500 requests deep).
+  consume: { customers: quick ? 200 : 1_000, load: { ...load, pipelining: 1 } },
+  checkWhileIngesting: { customers: quick ? 200 : 1_000, batchSize: 1_000, batchesPerSecond: 10 },
+  postgres: postgresUrl ? 'yes (--postgres or BENCH_DATABASE_URL)' : 'not measured: no --postgres URL',
 };
 
+// The command is written to the results: never a database password.
+const shown = args.map((arg) => arg.replace(/^(postgres(?:ql)?:\/\/[^:@/]+:)[^@]*@/, '$1***@')).join(' ');
 const command =
   process.env.npm_lifecycle_event === 'bench'
-    ? `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
-    : `node bench/dist/run.js${args.length > 0 ? ` ${args.join(' ')}` : ''}`;
+    ? `npm run bench${args.length > 0 ? ` -- ${shown}` : ''}`
+    : `node bench/dist/run.js${args.length > 0 ? ` ${shown}` : ''}`;
 const results: BenchResults = {
   command,
   quick,
@@ -94,6 +123,40 @@ if (selected('decide')) {
 if (selected('scale')) {
   console.error(`Check vs customers stored (${settings.scale.small} vs ${settings.scale.large})`);
   results.customerScale = await benchCustomerScale({ settings: load, ...settings.scale, serverExecArgv, log });
+}
+
+if (!postgresUrl && (selected('ingest') || selected('consume'))) {
+  console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ingest and consume run on SQLite only.');
+}
+if (selected('ingest')) {
+  console.error('Event ingestion, 1,000-event batches');
+  const { load: ingestLoad, ...ingest } = settings.ingest;
+  results.ingest = await benchIngestThroughput({
+    ...ingest,
+    settings: ingestLoad,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('consume')) {
+  console.error('Consume throughput, one hot customer and many');
+  results.consume = await benchConsumeThroughput({
+    settings: settings.consume.load,
+    customers: settings.consume.customers,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('check-while-ingesting')) {
+  console.error('Check throughput while ingesting');
+  results.checkWhileIngesting = await benchCheckWhileIngesting({
+    settings: load,
+    ...settings.checkWhileIngesting,
+    serverExecArgv,
+    log,
+  });
 }
 
 console.log(`\n${toText(results)}\n`);

@@ -1,23 +1,43 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKeymaster, loadConfig, systemClock } from '@keymaster/server';
+import { type Config, createKeymaster, loadConfig, openDatabase, systemClock } from '@keymaster/server';
 import { type CloneCustomersArgs, cloneCustomers } from './clone-customers.js';
 import { serveCommands } from './serve-commands.js';
 
 /**
  * A Keymaster server under test, in its own process so that it does not share a core with the
- * load generator: SQLite in a fresh temporary directory, the real HTTP stack, the system clock.
- * The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment.
+ * load generator: SQLite in a fresh temporary directory — or, when BENCH_SERVER_DATABASE_URL (set by the parent) is a
+ * postgres:// URL, a fresh schema in that database, dropped on stop — the real HTTP stack, the
+ * system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'keymaster-bench-'));
-const config = loadConfig({
+const loaded = loadConfig({
   KEYMASTER_DATA_DIR: dataDir,
   KEYMASTER_ADMIN_KEY: process.env.KEYMASTER_ADMIN_KEY,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   HOST: '127.0.0.1',
   PORT: '0',
 });
+const postgresUrl = process.env.BENCH_SERVER_DATABASE_URL;
+const schema = postgresUrl ? `km_bench_${randomBytes(6).toString('hex')}` : undefined;
+
+/** Runs one statement outside Keymaster's own pool (creating or dropping the bench schema). */
+async function adminStatement(url: string, statement: (db: ReturnType<typeof openDatabase>['db']) => Promise<unknown>) {
+  const admin = openDatabase({ dialect: 'postgres', url, poolSize: 1 });
+  try {
+    await statement(admin.db);
+  } finally {
+    await admin.close();
+  }
+}
+
+let config: Config = loaded;
+if (postgresUrl && schema) {
+  await adminStatement(postgresUrl, (db) => db.schema.createSchema(schema).execute());
+  config = { ...loaded, database: { dialect: 'postgres', url: postgresUrl, schema } };
+}
 const keymaster = await createKeymaster({ config, clock: systemClock });
 const address = await keymaster.app.listen({ host: config.host, port: config.port });
 
@@ -25,6 +45,9 @@ await serveCommands({
   port: Number(new URL(address).port),
   async close() {
     await keymaster.close();
+    if (postgresUrl && schema) {
+      await adminStatement(postgresUrl, (db) => db.schema.dropSchema(schema).ifExists().cascade().execute());
+    }
     rmSync(dataDir, { recursive: true, force: true });
   },
   handlers: {

@@ -1,4 +1,4 @@
-import { Reasons } from '@keymaster/core';
+import { maxQuantity, Reasons } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, CustomerId, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
@@ -13,7 +13,9 @@ export const CheckRequest = Type.Object(
   {
     customer: CustomerId,
     feature: Type.String({ minLength: 1, maxLength: 64 }),
-    quantity: Type.Optional(Type.Integer({ minimum: 0, description: 'Units about to be used; default 1.' })),
+    quantity: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: maxQuantity, description: 'Units about to be used; default 1.' }),
+    ),
     context: Type.Optional(TargetingContext),
   },
   { additionalProperties: false, description: 'May this customer use this feature (and `quantity` more of it)?' },
@@ -103,4 +105,15 @@ export const CustomerEntitlements = Type.Object(
 );
 export type CustomerEntitlements = Static<typeof CustomerEntitlements>;
 
-export const EntitlementsQuery = Type.Object({ feature: Type.Optional(CatalogKey) }, { additionalProperties: false });
+export const EntitlementsQuery = Type.Object(
+  {
+    feature: Type.Optional(CatalogKey),
+    at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'A past instant: what the customer was entitled to then (support and audits).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);

@@ -1,4 +1,4 @@
-import { GrantModes } from '@keymaster/core';
+import { GrantModes, maxQuantity } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
@@ -17,7 +17,12 @@ export const GrantCreate = Type.Object(
     ),
     enabled: Type.Optional(Type.Boolean({ description: 'false takes the feature away from this customer.' })),
     limit: Type.Optional(
-      Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 0, description: 'null = unlimited.' }),
+      Type.Unsafe<number | null>({
+        type: ['integer', 'null'],
+        minimum: 0,
+        maximum: maxQuantity,
+        description: 'null = unlimited.',
+      }),
     ),
     value: Type.Optional(JsonValue),
     starts_at: Type.Optional(Timestamp),

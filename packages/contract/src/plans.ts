@@ -1,4 +1,4 @@
-import { Overages, PlanKinds, PlanStatuses, PriceIntervals, Resets } from '@keymaster/core';
+import { maxQuantity, Overages, PlanKinds, PlanStatuses, PriceIntervals, Resets } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
@@ -25,6 +25,7 @@ export const PlanEntitlementInput = Type.Object(
       Type.Unsafe<number | null>({
         type: ['integer', 'null'],
         minimum: 0,
+        maximum: maxQuantity,
         description: 'Units per period (metered) or in total (gauge); null = unlimited. Required for those kinds.',
       }),
     ),

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   planKindMismatch: 'plan_kind_mismatch',
   subscriptionExists: 'subscription_exists',
   subscriptionNotLive: 'subscription_not_live',
+  invalidTransition: 'invalid_transition',
+  trialAlreadyUsed: 'trial_already_used',
   grantRevoked: 'grant_revoked',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',

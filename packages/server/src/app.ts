@@ -30,7 +30,9 @@ import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
+import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import type { ConsumeService } from './modules/usage/consume.js';
+import type { HistoryService } from './modules/usage/history.js';
 import { reservationRoutes } from './modules/usage/reservation-routes.js';
 import type { ReservationService } from './modules/usage/reservations.js';
 import { usageRoutes } from './modules/usage/routes.js';
@@ -48,6 +50,7 @@ export interface Services {
   usage: UsageService;
   consume: ConsumeService;
   reservations: ReservationService;
+  history: HistoryService;
 }
 
 export interface AppDeps {
@@ -60,6 +63,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   logger: FastifyBaseLogger | boolean | { level: string };
   version: string;
+  /** Present with KEYMASTER_TEST_CLOCK=true: the simulated-time routes. */
+  testClock?: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
 }
 
 declare module 'fastify' {
@@ -163,12 +168,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(featureRoutes, { features: services.features });
     await api.register(planRoutes, { plans: services.plans });
     await api.register(customerRoutes, { customers: services.customers });
-    await api.register(subscriptionRoutes, { subscriptions: services.subscriptions, clock });
+    if (deps.testClock) await api.register(testClockRoutes, deps.testClock);
+    await api.register(subscriptionRoutes, {
+      subscriptions: services.subscriptions,
+      clock,
+      database: deps.database.db,
+    });
     await api.register(grantRoutes, { grants: services.grants, clock });
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(eventRoutes, { events: services.events });
-    await api.register(usageRoutes, { usage: services.usage, consume: services.consume });
+    await api.register(usageRoutes, {
+      usage: services.usage,
+      consume: services.consume,
+      history: services.history,
+    });
     await api.register(reservationRoutes, { reservations: services.reservations });
   });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { systemClock } from './clock.js';
+import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -36,7 +36,10 @@ program
   .description('Start the HTTP server (migrates the database first).')
   .option('--demo', 'on an empty database, apply the demo catalog and demo customers')
   .action(async (options: { demo?: boolean }) => {
-    const keymaster = await serve({ config: config(), clock: systemClock, demo: options.demo ?? false });
+    const settings = config();
+    // Simulated time starts at the real time and then moves only when told to.
+    const clock = settings.testClock ? manualClock(Date.now()) : systemClock;
+    const keymaster = await serve({ config: settings, clock, demo: options.demo ?? false });
     const stop = async () => {
       await keymaster.close();
       process.exit(0);

@@ -13,6 +13,14 @@ export interface Config {
   /** How many customers' snapshots each node keeps in memory. */
   readonly cacheSize: number;
   readonly bodyLimitBytes: number;
+  /** How often each node looks for subscription transitions that fell due. */
+  readonly schedulerPollMs: number;
+  /** Days a past-due subscription keeps access before it is suspended. */
+  readonly pastDueGraceDays: number;
+  /** Simulated time: the clock stands still until `POST /v1/test-clock/advance` moves it. */
+  readonly testClock: boolean;
+  /** The plan customers without a live subscription get (e.g. `free`); none when unset. */
+  readonly fallbackPlan: string | undefined;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -33,6 +41,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }
     return value;
   };
+  const flag = (name: string) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
+    if (raw === 'true' || raw === '1') return true;
+    problems.push(`${name} must be true or false, got "${raw}"`);
+    return false;
+  };
   const dataDir = env.KEYMASTER_DATA_DIR || './data';
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl && !/^(postgres(ql)?|sqlite):/.test(databaseUrl)) {
@@ -43,6 +58,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const adminKey = env.KEYMASTER_ADMIN_KEY || undefined;
   if (adminKey !== undefined && adminKey.length < 16)
     problems.push('KEYMASTER_ADMIN_KEY must be at least 16 characters');
+  const fallbackPlan = env.KEYMASTER_FALLBACK_PLAN || undefined;
+  if (fallbackPlan !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(fallbackPlan)) {
+    problems.push(`KEYMASTER_FALLBACK_PLAN must be a plan key, got "${fallbackPlan}"`);
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -53,6 +72,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     feedPollMs: int('KEYMASTER_FEED_POLL_MS', 200, 10, 10_000),
     cacheSize: int('KEYMASTER_CACHE_SIZE', 100_000, 100, 10_000_000),
     bodyLimitBytes: int('KEYMASTER_BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
+    schedulerPollMs: int('KEYMASTER_SCHEDULER_POLL_MS', 1000, 10, 60_000),
+    pastDueGraceDays: int('KEYMASTER_PAST_DUE_GRACE_DAYS', 7, 0, 365),
+    testClock: flag('KEYMASTER_TEST_CLOCK'),
+    fallbackPlan,
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -13,13 +13,16 @@ import { ChangeFeed } from './modules/changes/change-feed.js';
 import { createCustomerService } from './modules/customers/service.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
-import { loadCatalog, loadCustomerState } from './modules/entitlements/store.js';
+import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
 import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createScheduler, type Scheduler } from './modules/subscriptions/scheduler.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
+import type { SettableClock } from './modules/test-clock/routes.js';
 import { createConsumeService } from './modules/usage/consume.js';
+import { createHistoryService } from './modules/usage/history.js';
 import { createReservationService } from './modules/usage/reservations.js';
 import { createUsageService } from './modules/usage/service.js';
 import { readUsage } from './modules/usage/store.js';
@@ -28,6 +31,8 @@ export interface Keymaster {
   app: FastifyInstance;
   database: DatabaseHandle;
   services: Awaited<ReturnType<typeof createServices>>;
+  /** Runs due subscription transitions; started on every node. */
+  scheduler: Scheduler;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
@@ -42,7 +47,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
   const cache: SnapshotCache = new SnapshotCache({
-    loadCatalog: () => loadCatalog(db),
+    loadCatalog: () => loadCatalog(db, { fallbackPlan: config.fallbackPlan }),
     loadCustomer: (customerId) => loadCustomerState(db, { customerId, now: clock.now() }),
     capacity: config.cacheSize,
     onMiss: () => metrics.cacheMisses.inc(),
@@ -59,13 +64,30 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
     customers: createCustomerService({ db, clock }),
-    subscriptions: createSubscriptionService({ db, clock }),
+    subscriptions: createSubscriptionService({
+      db,
+      dialect: database.dialect,
+      clock,
+      lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
+    }),
     grants: createGrantService({ db, clock }),
-    entitlements: createEntitlementService({ cache, clock, readUsage: (span) => readUsage(db, span) }),
+    entitlements: createEntitlementService({
+      cache,
+      clock,
+      readUsage: (span) => readUsage(db, span),
+      loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
+    }),
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
-    reservations: createReservationService({ db, dialect: database.dialect, clock, snapshot }),
+    reservations: createReservationService({
+      db,
+      dialect: database.dialect,
+      clock,
+      snapshot,
+      catalog: () => cache.getCatalog(),
+    }),
+    history: createHistoryService({ db, clock, snapshot }),
     events: createEventService({
       db,
       dialect: database.dialect,
@@ -96,6 +118,18 @@ export async function createKeymaster(input: {
       services.apiKeys.reload().catch((error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'));
     });
     await feed.start();
+    const scheduler = createScheduler({ db: database.db, dialect: database.dialect, clock, logger });
+    let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
+    if (config.testClock) {
+      if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
+      testClock = {
+        clock: clock as SettableClock,
+        runDue: async (now) => {
+          await scheduler.runDue(now);
+          await services.reservations.expireDue();
+        },
+      };
+    }
     await services.apiKeys.reload();
     const bootstrapSecret = await services.apiKeys.bootstrap();
     const app = await buildApp({
@@ -107,7 +141,9 @@ export async function createKeymaster(input: {
       bodyLimitBytes: config.bodyLimitBytes,
       logger,
       version,
+      testClock,
     });
+    scheduler.start(config.schedulerPollMs);
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -125,8 +161,10 @@ export async function createKeymaster(input: {
       app,
       database,
       services,
+      scheduler,
       bootstrapSecret,
       async close() {
+        await scheduler.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();

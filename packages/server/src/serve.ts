@@ -29,6 +29,7 @@ async function seedDemo(keymaster: Keymaster, clock: Clock): Promise<string[]> {
     await keymaster.services.subscriptions.create({
       customerId: customer.id,
       body: { plan: customer.plan, trial_days: 0 },
+      actor: 'demo',
     });
   }
   return [...applied.changes.map(describeChange), ...demoCustomers.map((c) => `+ customer ${c.id} on ${c.plan}`)];

@@ -22,9 +22,19 @@ export interface Catalog {
   /** Per feature, the latest published versions of plans that enable it, by monthly price. */
   readonly upgradeCandidates: ReadonlyMap<string, readonly UpgradeCandidate[]>;
   planVersion(key: string, version: number): PlanVersion | undefined;
+  /**
+   * What a customer without a live subscription (none, paused, canceled, expired) gets: the
+   * latest published version of the configured fallback plan (e.g. `free`), or null for nothing.
+   */
+  readonly fallback: PlanVersion | null;
 }
 
-export function buildCatalog(input: { features: Iterable<Feature>; planVersions: Iterable<PlanVersion> }): Catalog {
+export function buildCatalog(input: {
+  features: Iterable<Feature>;
+  planVersions: Iterable<PlanVersion>;
+  /** The key of the plan customers fall back to without a live subscription. */
+  fallbackPlan?: string | null;
+}): Catalog {
   const features = new Map<string, Feature>();
   const targeting = new Map<string, CompiledTargeting>();
   for (const feature of input.features) {
@@ -48,6 +58,7 @@ export function buildCatalog(input: { features: Iterable<Feature>; planVersions:
     latestPublished,
     upgradeCandidates: indexUpgrades(latestPublished.values()),
     planVersion: (key, version) => versions.get(`${key}@${version}`),
+    fallback: input.fallbackPlan ? (latestPublished.get(input.fallbackPlan) ?? null) : null,
   };
 }
 

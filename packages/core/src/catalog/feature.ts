@@ -54,6 +54,13 @@ export interface ConfigFeature extends FeatureBase {
 }
 export type Feature = BooleanFeature | MeteredFeature | GaugeFeature | ConfigFeature;
 
+/**
+ * The largest quantity, limit, level or event amount Keymaster takes: 2^53 − 1, exact in every
+ * JSON client and in both databases. Larger figures would round, or overflow a counter to
+ * infinity (a 500 on PostgreSQL, a silent `null` in answers on SQLite).
+ */
+export const maxQuantity = Number.MAX_SAFE_INTEGER;
+
 /** Metered and gauge features are counted against a limit; the others are not. */
 export function isQuantityType(type: FeatureType): type is 'metered' | 'gauge' {
   return type === 'metered' || type === 'gauge';

@@ -15,9 +15,14 @@ export interface AddOn {
   quantity: number;
 }
 
-/** A pending change to a subscription, applied at `at` (e.g. a downgrade at period end). */
+/**
+ * A pending plan change, applied at `at` (a downgrade at period end). The version is fixed when
+ * the change is scheduled: what the customer agreed to is what they get.
+ */
 export interface ScheduledChange {
   planKey: string;
+  planVersion: number;
+  interval: PriceInterval;
   at: number;
 }
 
@@ -30,11 +35,24 @@ export interface Subscription {
   status: SubscriptionStatus;
   currentPeriodStart: number;
   currentPeriodEnd: number;
+  /** How often the subscription renews (the base plan's price interval; monthly without a price). */
+  interval: PriceInterval;
+  /**
+   * The instant periods are counted from: period n runs from anchor + n intervals, so a Jan 31
+   * start renews on Feb 28 and then Mar 31 (never drifting to the 28th).
+   */
+  billingAnchor: number;
   trialEnd: number | null;
+  /** Whether `trial.ending` has been emitted for this trial. */
+  trialNoticeSent: boolean;
   onTrialEnd: TrialEndAction;
   cancelAt: number | null;
   canceledAt: number | null;
   endsAt: number | null;
+  /** While past_due: when access is suspended unless paid first. */
+  graceEndsAt: number | null;
+  /** While paused: when it resumes by itself (null: only on request). */
+  resumesAt: number | null;
   scheduledChange: ScheduledChange | null;
   addOns: AddOn[];
   /** Who provisioned it: `api`, `stripe`, `crm`, ... */
@@ -49,12 +67,18 @@ export interface Subscription {
  */
 export function effectiveStatus(subscription: Subscription, now: number): SubscriptionStatus {
   const { status } = subscription;
+  if (status === 'paused' && subscription.resumesAt !== null && now >= subscription.resumesAt) {
+    if (subscription.endsAt !== null && now >= subscription.endsAt) return 'expired';
+    return 'active';
+  }
   if (!LiveStatuses.has(status)) return status;
   if (subscription.cancelAt !== null && now >= subscription.cancelAt) return 'canceled';
   if (subscription.endsAt !== null && now >= subscription.endsAt) return 'expired';
   if (status === 'trialing' && subscription.trialEnd !== null && now >= subscription.trialEnd) {
     return subscription.onTrialEnd === 'activate' ? 'active' : 'expired';
   }
+  // Past due beyond its grace period: suspended (paused) until paid.
+  if (status === 'past_due' && subscription.graceEndsAt !== null && now >= subscription.graceEndsAt) return 'paused';
   return status;
 }
 
@@ -64,8 +88,10 @@ export function isLive(subscription: Subscription, now: number): boolean {
 
 /** The instants after `now` at which `effectiveStatus` may change its answer. */
 export function statusBoundaries(subscription: Subscription, now: number): number[] {
-  const instants = [subscription.cancelAt, subscription.endsAt];
+  const instants = [subscription.cancelAt, subscription.endsAt, subscription.scheduledChange?.at ?? null];
   if (subscription.status === 'trialing') instants.push(subscription.trialEnd);
+  if (subscription.status === 'past_due') instants.push(subscription.graceEndsAt);
+  if (subscription.status === 'paused') instants.push(subscription.resumesAt);
   return instants.filter((t): t is number => t !== null && t > now);
 }
 

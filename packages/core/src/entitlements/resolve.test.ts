@@ -670,15 +670,18 @@ describe('resolve: the snapshot', () => {
     expect([snapshot.planKey, snapshot.planVersion, snapshot.subscriptionStatus]).toEqual([null, null, null]);
   });
 
-  it('anchors billing-period resets on the current period and the plan price interval', () => {
+  it("anchors billing-period resets on the subscription's billing anchor and interval", () => {
     const billingOf = (subscription: Subscription | null) =>
       resolve({ catalog, now, state: { customer: buildCustomer(), subscription, grants: [] } }).entitlements.get(
         'api_calls',
       )?.billing;
-    const start = utc('2026-06-01T00:00:00Z');
-    expect(billingOf(buildSubscription({ currentPeriodStart: start }))).toEqual({ anchor: start, interval: 'month' });
-    expect(billingOf(buildSubscription({ planKey: 'enterprise', currentPeriodStart: start }))).toEqual({
-      anchor: start,
+    const anchor = utc('2026-01-31T00:00:00Z');
+    // The anchor, not the current period's start: a Jan 31 start whose period now starts May 31
+    // after a Feb 28 renewal must keep counting from the 31st.
+    const renewed = { billingAnchor: anchor, currentPeriodStart: utc('2026-05-31T00:00:00Z') };
+    expect(billingOf(buildSubscription(renewed))).toEqual({ anchor, interval: 'month' });
+    expect(billingOf(buildSubscription({ ...renewed, planKey: 'enterprise', interval: 'year' }))).toEqual({
+      anchor,
       interval: 'year',
     });
     expect(billingOf(null)).toBeNull();
@@ -779,5 +782,41 @@ describe('resolveFeature', () => {
       }).enabled;
     expect(answer('enterprise', {})).toBe(true);
     expect(answer('pro', { plan: 'enterprise', subscription_status: 'active' })).toBe(false);
+  });
+});
+
+describe('resolve: the fallback plan', () => {
+  const withFallback = buildCatalog({ features, planVersions, fallbackPlan: 'free' });
+  const snapshotOf = (subscription: Subscription | null) =>
+    resolve({ catalog: withFallback, now, state: { customer: buildCustomer(), subscription, grants: [] } });
+
+  it.each([
+    ['no subscription', null],
+    ['a canceled one', buildSubscription({ status: 'canceled' })],
+    ['a paused one', buildSubscription({ status: 'paused' })],
+    ['one whose cancellation at period end has passed', buildSubscription({ cancelAt: now - 1 })],
+  ])('gives the fallback plan to a customer with %s', (_name, subscription) => {
+    const snapshot = snapshotOf(subscription);
+    expect(snapshot.planKey).toBe('free');
+    expect(snapshot.entitlements.get('api_calls')).toMatchObject({ enabled: true, limit: 100, source: 'plan' });
+    // What the fallback lacks is not an inactive subscription: it is not in the plan they have.
+    expect(snapshot.entitlements.get('sso')).toMatchObject({ enabled: false, denial: 'no_entitlement' });
+  });
+
+  it('leaves a live subscription on its own plan', () => {
+    const snapshot = snapshotOf(buildSubscription({ planKey: 'pro' }));
+    expect(snapshot.planKey).toBe('pro');
+    expect(snapshot.entitlements.get('sso')).toMatchObject({ enabled: true });
+  });
+
+  it('falls back to nothing when the configured plan is not published', () => {
+    const missing = buildCatalog({ features, planVersions, fallbackPlan: 'nope' });
+    expect(missing.fallback).toBeNull();
+    const snapshot = resolve({
+      catalog: missing,
+      now,
+      state: { customer: buildCustomer(), subscription: null, grants: [] },
+    });
+    expect(snapshot.entitlements.get('api_calls')).toMatchObject({ enabled: false });
   });
 });

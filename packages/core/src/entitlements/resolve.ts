@@ -52,8 +52,8 @@ export function resolve(input: {
   const { plan } = run;
   return {
     customerId: input.state.customer.id,
-    planKey: plan.subscription?.planKey ?? null,
-    planVersion: plan.subscription?.planVersion ?? null,
+    planKey: plan.base?.key ?? plan.subscription?.planKey ?? null,
+    planVersion: plan.base?.version ?? plan.subscription?.planVersion ?? null,
     subscriptionStatus: plan.status,
     entitlements,
     validUntil,
@@ -121,8 +121,21 @@ interface PlanLayer {
 
 function planLayer(input: { catalog: Catalog; state: CustomerState; now: number }): PlanLayer {
   const { subscription } = input.state;
+  const { fallback } = input.catalog;
   if (!subscription) {
-    return { subscription: null, status: null, live: false, base: null, addOns: [], billing: null };
+    // Without a subscription, the fallback plan if there is one; its usage resets are calendar
+    // ones (a billing-period reset has no period to follow and never resets).
+    return { subscription: null, status: null, live: fallback !== null, base: fallback, addOns: [], billing: null };
+  }
+  if (fallback && !isLive(subscription, input.now)) {
+    return {
+      subscription,
+      status: effectiveStatus(subscription, input.now),
+      live: true,
+      base: fallback,
+      addOns: [],
+      billing: null,
+    };
   }
   const base = input.catalog.planVersion(subscription.planKey, subscription.planVersion) ?? null;
   const addOns: PlanLayer['addOns'] = [];
@@ -136,7 +149,7 @@ function planLayer(input: { catalog: Catalog; state: CustomerState; now: number 
     live: isLive(subscription, input.now),
     base,
     addOns,
-    billing: { anchor: subscription.currentPeriodStart, interval: base?.price?.interval ?? 'month' },
+    billing: { anchor: subscription.billingAnchor, interval: subscription.interval },
   };
 }
 
@@ -163,7 +176,7 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
   if (rule) {
     run.targetingContext ??= targetingContext({
       customer: run.state.customer,
-      planKey: plan.subscription?.planKey ?? null,
+      planKey: plan.base?.key ?? plan.subscription?.planKey ?? null,
       subscriptionStatus: plan.status,
       callerContext: run.callerContext,
     });

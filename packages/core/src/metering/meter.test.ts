@@ -70,6 +70,7 @@ describe('readMeter', () => {
     ['a non-numeric sum', meter({}), event({ tokens: 'many' })],
     ['a missing sum property', meter({}), event({})],
     ['a negative sum', meter({}), event({ tokens: -1 })],
+    ['an amount no counter can add exactly', meter({}), event({ tokens: 1e308 })],
     ['an infinite max', meter({ aggregation: 'max' }), event({ tokens: '1e999' })],
     ['a missing unique value', meter({ aggregation: 'unique_count', property: 'user' }), event({})],
   ])('refuses %s with a reason', (_name, m, e) => {

@@ -1,4 +1,4 @@
-import type { Meter } from '../catalog/feature.js';
+import { type Meter, maxQuantity } from '../catalog/feature.js';
 import { type JsonValue, jsonEquals } from '../json.js';
 import type { UsageEvent } from './event.js';
 
@@ -39,6 +39,9 @@ export function readMeter(input: { meter: Meter; event: UsageEvent }): MeterRead
     typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
   if (!Number.isFinite(amount)) {
     return { kind: 'invalid', message: `property "${property}" must be a number for ${meter.aggregation}` };
+  }
+  if (Math.abs(amount) > maxQuantity) {
+    return { kind: 'invalid', message: `property "${property}" must be at most ${maxQuantity} in size` };
   }
   if (meter.aggregation === 'sum' && amount < 0) {
     return { kind: 'invalid', message: `property "${property}" must not be negative for sum` };

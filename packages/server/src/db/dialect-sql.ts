@@ -14,7 +14,8 @@ export function serialPrimaryKey(dialect: Dialect) {
 /** Which change-feed scope a table's writes belong to, and the column naming the customer. */
 export interface FeedSource {
   table: string;
-  scope: 'catalog' | 'customer' | 'api_keys';
+  /** `usage`: a customer's balances moved — their cached counters are stale, nothing else is. */
+  scope: 'catalog' | 'customer' | 'usage' | 'api_keys';
   customerColumn?: string;
   /** Only these columns' updates matter (e.g. not an API key's last_used_at). */
   updateOf?: string[];
@@ -67,6 +68,18 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
         )
         .execute(db);
     }
+  }
+}
+
+/** Removes the triggers `createFeedTriggers` put on a table (before re-creating them differently). */
+export async function dropFeedTriggers(input: { db: Kysely<unknown>; dialect: Dialect; table: string }) {
+  const { db, dialect, table } = input;
+  if (dialect === 'postgres') {
+    await sql.raw(`drop trigger if exists ${table}_feed on ${table}`).execute(db);
+    return;
+  }
+  for (const event of ['insert', 'update', 'delete'] as const) {
+    await sql.raw(`drop trigger if exists ${table}_feed_${event}`).execute(db);
   }
 }
 

@@ -5,30 +5,43 @@ import { events } from './migrations/0002-events.js';
 import { usage } from './migrations/0003-usage.js';
 import { consumptions } from './migrations/0004-consumptions.js';
 import { reservations } from './migrations/0005-reservations.js';
+import { usageScope } from './migrations/0006-usage-scope.js';
+import { usageHistory } from './migrations/0007-usage-history.js';
 import { credits } from './migrations/0008-credits.js';
+import { lifecycle } from './migrations/0009-lifecycle.js';
 
-/** Numbered migrations, in order. Add a file per change; never edit one that has shipped. */
-function migrations(dialect: Dialect): Record<string, Migration> {
+/**
+ * Numbered migrations, run in the order of their names. Add a file per change; never edit one
+ * that has shipped. A number may land after a database has run a later one (0008 did: databases
+ * that ran 0009 before the credits branch merged), and then runs on the next start (see
+ * `allowUnorderedMigrations`), so each migration must stand on its own, not on its predecessor.
+ */
+export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initial(dialect),
     '0002-events': events(),
     '0003-usage': usage(dialect),
     '0004-consumptions': consumptions(),
     '0005-reservations': reservations(),
-    // 0006 and 0007 are taken by work on other branches; Kysely runs migrations in name order.
+    '0006-usage-scope': usageScope(dialect),
+    '0007-usage-history': usageHistory(),
     '0008-credits': credits(dialect),
+    '0009-lifecycle': lifecycle(dialect),
   };
 }
 
 class StaticMigrationProvider implements MigrationProvider {
-  constructor(private readonly dialect: Dialect) {}
+  constructor(private readonly list: Record<string, Migration>) {}
   async getMigrations() {
-    return migrations(this.dialect);
+    return this.list;
   }
 }
 
 /** Brings the schema up to date; safe to run concurrently from several processes (Kysely locks). */
-export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationResultSet> {
+export async function migrateToLatest(
+  handle: DatabaseHandle,
+  input: { migrations?: Record<string, Migration> } = {},
+): Promise<MigrationResultSet> {
   // Kysely looks for its bookkeeping tables in every schema unless told which one: name the
   // connection's own, or another application's (or test's) schema could be taken for ours.
   const schema =
@@ -37,10 +50,19 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
       : undefined;
   const migrator = new Migrator({
     db: handle.db,
-    provider: new StaticMigrationProvider(handle.dialect),
+    provider: new StaticMigrationProvider(input.migrations ?? migrations(handle.dialect)),
+    // A migration numbered below one already run (it was reserved on another branch and merged
+    // later) is run rather than refused as "corrupted migrations".
+    allowUnorderedMigrations: true,
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const result = await migrator.migrateToLatest();
+  let result = await migrator.migrateToLatest();
+  // Kysely finds its bookkeeping table by listing the tables of every schema in the database;
+  // a schema another application (or a parallel test suite) drops during that listing makes
+  // PostgreSQL answer "schema does not exist" for a schema that is not ours. Look again.
+  for (let attempt = 0; attempt < 5 && isOtherSchemaDropped(result.error, schema); attempt++) {
+    result = await migrator.migrateToLatest();
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${String(result.error)}`, {
@@ -48,4 +70,9 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<Migration
     });
   }
   return result;
+}
+
+function isOtherSchemaDropped(error: unknown, ours: string | undefined): boolean {
+  if (!(error instanceof Error) || (error as { code?: string }).code !== '3F000') return false;
+  return ours === undefined || !error.message.includes(`"${ours}"`);
 }

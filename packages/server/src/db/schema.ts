@@ -20,6 +20,9 @@ export interface Database {
   consumptions: ConsumptionTable;
   reservations: ReservationTable;
   credit_balances: CreditBalanceTable;
+  subscription_history: SubscriptionHistoryTable;
+  domain_events: DomainEventTable;
+  usage_history: UsageHistoryTable;
 }
 
 export interface FeatureTable {
@@ -80,9 +83,15 @@ export interface SubscriptionTable {
   status: string;
   current_period_start: number;
   current_period_end: number;
-  /** month or year: the plan version's price interval, fixed for the subscription's life. */
+  /** month or year: the base plan's price interval (changes only with the plan). */
   billing_interval: string;
+  billing_anchor: number;
   trial_end: number | null;
+  trial_notice_sent: number;
+  grace_ends_at: number | null;
+  resumes_at: number | null;
+  /** When the scheduler next has something to do with it; null: never. */
+  next_due_at: number | null;
   on_trial_end: string;
   cancel_at: number | null;
   canceled_at: number | null;
@@ -203,5 +212,47 @@ export interface CreditBalanceTable {
   customer_id: string;
   feature: string;
   remaining: number;
+  updated_at: number;
+}
+
+/** One change to a subscription: who made it, when, why, and the subscription before and after. */
+export interface SubscriptionHistoryTable {
+  seq: Generated<number>;
+  subscription_id: string;
+  customer_id: string;
+  /** When the change took effect (a step's due instant; the request time for API changes). */
+  at: number;
+  action: string;
+  actor: string;
+  reason: string | null;
+  before: string | null;
+  after: string;
+  recorded_at: number;
+}
+
+/** The outbox: domain events written with the change they describe, delivered later. */
+export interface DomainEventTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  customer_id: string;
+  subscription_id: string | null;
+  occurred_at: number;
+  data: string;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+/** What a metered counter's changes added in one UTC hour (see migration 0007). */
+export interface UsageHistoryTable {
+  customer_id: string;
+  feature: string;
+  /** The start of the UTC hour. */
+  bucket_start: number;
+  /** The counter (`usage_counters.period_start`) the usage went to. */
+  period_start: number;
+  value: number;
+  /** For `latest` meters: when the value was observed. */
+  latest_at: number | null;
   updated_at: number;
 }

@@ -47,6 +47,7 @@ const v1Routes = [
   'GET /v1/customers/{id}/grants',
   'DELETE /v1/grants/{id}',
   'GET /v1/customers/{id}/entitlements',
+  'GET /v1/customers/{id}/usage',
   'POST /v1/check',
   'POST /v1/api-keys',
   'GET /v1/api-keys',
@@ -143,6 +144,8 @@ describeEachDialect('OpenAPI document', (dialect) => {
       expectDocumented(await get(`/v1/customers/${id}/subscriptions`), 'GET /v1/customers/{id}/subscriptions');
       expectDocumented(await get(`/v1/subscriptions/${subscription!.id}`), 'GET /v1/subscriptions/{id}');
       expectDocumented(await get(`/v1/customers/${id}/entitlements`), 'GET /v1/customers/{id}/entitlements');
+      expectDocumented(await get(`/v1/customers/${id}/usage?feature=api_calls`), 'GET /v1/customers/{id}/usage');
+      expectDocumented(await get(`/v1/customers/${id}/usage?feature=seats`), 'GET /v1/customers/{id}/usage');
       expectDocumented(
         await server.request({ method: 'POST', url: '/v1/check', body: { customer: id, feature: 'api_calls' } }),
         'POST /v1/check',

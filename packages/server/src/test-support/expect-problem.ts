@@ -8,7 +8,7 @@ import type { TestResponse } from './server.js';
  */
 export function expectProblem(
   response: TestResponse,
-  expected: { status: number; code: string; path?: string },
+  expected: { status: number; code: string; path?: string; detail?: RegExp },
 ): Problem {
   expect(response.statusCode, response.body).toBe(expected.status);
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -23,6 +23,7 @@ export function expectProblem(
     ...(problem.errors !== undefined ? { errors: problem.errors } : {}),
   });
   expect(problem.detail.length).toBeGreaterThan(0);
+  if (expected.detail !== undefined) expect(problem.detail).toMatch(expected.detail);
   if (expected.path !== undefined) {
     expect(
       problem.errors?.map((e) => e.path),

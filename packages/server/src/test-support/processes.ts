@@ -72,7 +72,8 @@ export async function startServerProcess(input: { target: DatabaseTarget; adminK
     child,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Exited already: with a code, or killed by a signal (SIGKILL in crash tests).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

@@ -14,6 +14,7 @@ function recorder() {
   const listener: ChangeListener = {
     catalogChanged: () => seen.push('catalog'),
     customerChanged: (id) => seen.push(`customer:${id}`),
+    usageChanged: (id) => seen.push(`usage:${id}`),
     apiKeysChanged: () => seen.push('api_keys'),
     reset: () => seen.push('reset'),
   };
@@ -68,9 +69,13 @@ describeEachDialect('change feed', (dialect) => {
         updated_at: 0,
       })
       .execute();
+    await handle.db
+      .insertInto('usage_counters')
+      .values({ customer_id: 'c1', feature: 'calls', period_start: 0, value: 1, latest_at: null, updated_at: 0 })
+      .execute();
     await feed.sync();
     feed.stop();
-    expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog']);
+    expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1']);
   });
 });
 

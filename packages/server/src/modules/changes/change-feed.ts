@@ -5,6 +5,8 @@ import type { Database } from '../../db/schema.js';
 export interface ChangeListener {
   catalogChanged(): void;
   customerChanged(customerId: string): void;
+  /** The customer's usage counters moved; what else is known about the customer still holds. */
+  usageChanged(customerId: string): void;
   apiKeysChanged(): void;
   /** The follower lost track (it fell behind the retained feed): drop everything cached. */
   reset(): void;
@@ -143,6 +145,7 @@ export class ChangeFeed {
     const { listener } = this.deps;
     if (scope === 'catalog') listener.catalogChanged();
     else if (scope === 'customer' && customerId !== null) listener.customerChanged(customerId);
+    else if (scope === 'usage' && customerId !== null) listener.usageChanged(customerId);
     else if (scope === 'api_keys') listener.apiKeysChanged();
   }
 

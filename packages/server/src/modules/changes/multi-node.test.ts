@@ -45,6 +45,14 @@ describeEachDialect('two server processes on one database', (dialect) => {
       (await call(a, 'POST', '/v1/plans', { key: 'team', name: 'Team', entitlements: [{ feature: 'sso' }] })).status,
     ).toBe(201);
     expect((await call(a, 'POST', '/v1/plans/team/publish')).status).toBe(200);
+    expect((await call(a, 'POST', '/v1/features', { key: 'calls', name: 'Calls', type: 'metered' })).status).toBe(201);
+    const metered = {
+      key: 'metered',
+      name: 'Metered',
+      entitlements: [{ feature: 'calls', limit: 10, reset: 'month' }],
+    };
+    expect((await call(a, 'POST', '/v1/plans', metered)).status).toBe(201);
+    expect((await call(a, 'POST', '/v1/plans/metered/publish')).status).toBe(200);
   }, 60_000);
 
   afterAll(async () => {
@@ -68,6 +76,19 @@ describeEachDialect('two server processes on one database', (dialect) => {
       'subscription_inactive',
     );
     const elapsed = await timeUntil(async () => !(await allowedOnB()));
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('shows usage recorded through one node on the other within one second', async () => {
+    await call(a, 'PUT', '/v1/customers/hooli', {});
+    await call(a, 'POST', '/v1/customers/hooli/subscriptions', { plan: 'metered' });
+    const usageOnB = async () =>
+      (await call(b, 'POST', '/v1/check', { customer: 'hooli', feature: 'calls', quantity: 0 })).json.usage;
+    await timeUntil(async () => (await usageOnB()) === 0); // cached on b
+    expect(
+      (await call(a, 'POST', '/v1/consume', { customer: 'hooli', feature: 'calls', quantity: 3 })).json,
+    ).toMatchObject({ allowed: true, usage: 3 });
+    const elapsed = await timeUntil(async () => (await usageOnB()) === 3);
     expect(elapsed).toBeLessThan(1000);
   });
 

@@ -39,14 +39,21 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
         tags,
         security,
         summary: "A customer's entitlements",
-        description: 'Every feature resolved for the customer now: the snapshot SDKs cache and portals show.',
+        description:
+          'Every feature resolved for the customer now: the snapshot SDKs cache and portals show. With `at`, what ' +
+          'they were entitled to at that past instant (their subscription as its history recorded it, the grants ' +
+          "they had by then, today's catalog; usage as recorded for the period containing it).",
         params: CustomerParams,
         querystring: EntitlementsQuery,
         response: { 200: CustomerEntitlements, ...problemResponses },
       },
     },
     async (request) => {
-      const { resolved, now, decisions } = await entitlements.snapshot(request.params.id);
+      const { at } = request.query;
+      const { resolved, now, decisions } =
+        at === undefined
+          ? await entitlements.snapshot(request.params.id)
+          : await entitlements.snapshotAt(request.params.id, Date.parse(at));
       return toApiEntitlements({
         resolved,
         now,

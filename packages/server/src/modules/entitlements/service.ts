@@ -2,12 +2,15 @@ import type { CheckRequest } from '@keymaster/contract';
 import {
   type Catalog,
   type CustomerEntitlements,
+  type CustomerState,
   creditPoolOf,
   type Decision,
   decide,
   ErrorCodes,
+  invalid,
   type JsonObject,
   notFound,
+  resolve,
   resolveFeature,
   unknownDecision,
 } from '@keymaster/core';
@@ -27,7 +30,13 @@ const noCandidates: [] = [];
 /** Reads a usage span from storage (a cache miss). */
 export type UsageReader = (input: { customerId: string } & UsageSpan) => Promise<number>;
 
-export function createEntitlementService(deps: { cache: SnapshotCache; clock: Clock; readUsage: UsageReader }) {
+export function createEntitlementService(deps: {
+  cache: SnapshotCache;
+  clock: Clock;
+  readUsage: UsageReader;
+  /** The customer as they stood at a past instant (see loadCustomerStateAt). */
+  loadStateAt: (customerId: string, at: number) => Promise<CustomerState | null>;
+}) {
   const { cache, clock } = deps;
 
   /** The usage an entitlement is decided against: from the entry when known, else read once. */
@@ -36,12 +45,14 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
     customerId: string;
     span: UsageSpan | null;
   }): number | Promise<number> {
-    const { entry, span } = input;
+    const { span } = input;
     if (span === null) return 0;
-    const known = entry.usage.get(span.key);
+    // The map as it is now: a usage change while the read is out replaces it (see CustomerEntry).
+    const usage = input.entry.usage;
+    const known = usage.get(span.key);
     if (known !== undefined) return known;
     return deps.readUsage({ customerId: input.customerId, ...span }).then((value) => {
-      entry.usage.set(span.key, value);
+      usage.set(span.key, value);
       return value;
     });
   }
@@ -115,6 +126,42 @@ export function createEntitlementService(deps: { cache: SnapshotCache; clock: Cl
         decisions.set(entitlement.feature, counted.decideAt({ usage, quantity: 0 }));
       }
       return { resolved, now, decisions };
+    },
+
+    /**
+     * What the customer was entitled to at a past instant: their subscription as its history
+     * says it stood then, the grants they had by then, today's catalog (published plan versions
+     * never change). Each feature's decision is made as the snapshot's is (quantity 0, a feature
+     * drawing from a credit pool in the pool's figures), against the usage recorded for the
+     * period containing that instant; one-off credit grants count with what is left of them now
+     * (balances keep no history).
+     */
+    async snapshotAt(
+      customerId: string,
+      at: number,
+    ): Promise<{ resolved: CustomerEntitlements; now: number; decisions: Map<string, Decision> }> {
+      if (at > clock.now()) throw invalid([{ path: '/querystring/at', message: 'must not be in the future' }]);
+      const [catalog, state] = await Promise.all([cache.getCatalog(), deps.loadStateAt(customerId, at)]);
+      if (!state) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
+      const resolved = resolve({ catalog, state, now: at });
+      const decisions = new Map<string, Decision>();
+      // Several drawing features share their pool's counter: read each span once.
+      const read = new Map<string, Promise<number>>();
+      for (const entitlement of resolved.entitlements.values()) {
+        const counted = countedAs({ catalog, resolved, entitlement, customer: customerId, now: at, upgrades: false });
+        const { span } = counted;
+        let usage = 0;
+        if (span) {
+          let pending = read.get(span.key);
+          if (!pending) {
+            pending = deps.readUsage({ customerId, ...span });
+            read.set(span.key, pending);
+          }
+          usage = await pending;
+        }
+        decisions.set(entitlement.feature, counted.decideAt({ usage, quantity: 0 }));
+      }
+      return { resolved, now: at, decisions };
     },
   };
 }

@@ -91,6 +91,25 @@ describe('SnapshotCache', () => {
     expect(customers.calls).toBe(1);
   });
 
+  it('drops only the balances on a usage change, keeping the customer and its resolution', async () => {
+    const customers = controlledLoader<CustomerState | null>();
+    const cache = cacheWith(customers);
+    const loading = cache.getCustomer('acme');
+    customers.release(state('v1'));
+    const entry = await loading;
+    const resolved = cache.entitlements({ entry, catalog: await cache.getCatalog(), now: 0 });
+    const before = entry.usage;
+    before.set('calls', 5);
+    cache.usageChanged('acme');
+    cache.usageChanged('not-cached'); // nothing to drop
+    const after = cache.getCustomer('acme');
+    expect(after).toBe(entry);
+    expect(entry.usage).not.toBe(before); // a read still out lands in the old map, not this one
+    expect(entry.usage.size).toBe(0);
+    expect(cache.entitlements({ entry, catalog: await cache.getCatalog(), now: 0 })).toBe(resolved);
+    expect(customers.calls).toBe(1);
+  });
+
   it('evicts the oldest customer beyond its capacity', async () => {
     const customers = controlledLoader<CustomerState | null>();
     const cache = cacheWith(customers);

@@ -8,11 +8,13 @@ export interface CustomerEntry {
   resolved: CustomerEntitlements | null;
   resolvedWith: number;
   /**
-   * Metered usage read so far, by feature and period (see usage-lookup.ts). It lives and dies
-   * with the entry: a counter write is announced on the change feed like any other, which drops
-   * the entry, so a cached figure is never older than the last write this node has heard of.
+   * Usage read so far, by feature and period (see usage-lookup.ts). A counter write is announced
+   * on the change feed as a `usage` change, which swaps in an empty map: the customer's state and
+   * resolution stay, and the next check re-reads only the counter it needs. A read that was in
+   * flight at the swap lands in the map it started from, never in the new one, so a cached
+   * figure is never older than the last write this node has heard of.
    */
-  readonly usage: Map<string, number>;
+  usage: Map<string, number>;
 }
 
 interface Loading<T> {
@@ -128,6 +130,11 @@ export class SnapshotCache implements ChangeListener {
       inFlight.stale = true;
       this.loading.delete(customerId);
     }
+  }
+
+  usageChanged(customerId: string): void {
+    const cached = this.customers.get(customerId);
+    if (cached) cached.usage = new Map();
   }
 
   apiKeysChanged(): void {

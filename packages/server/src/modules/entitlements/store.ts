@@ -2,14 +2,14 @@ import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core'
 import type { Db } from '../../db/database.js';
 import { findCustomer } from '../customers/store.js';
 import { listAllFeatures } from '../features/store.js';
-import { listCurrentGrants } from '../grants/store.js';
+import { listCurrentGrants, listGrantsGivenBy } from '../grants/store.js';
 import { listNonDraftPlanVersions } from '../plans/store.js';
-import { findCurrentSubscription } from '../subscriptions/store.js';
+import { findCurrentSubscription, findSubscriptionAt } from '../subscriptions/store.js';
 
 /** Everything resolution needs about the catalog, in one read. */
-export async function loadCatalog(db: Db): Promise<Catalog> {
+export async function loadCatalog(db: Db, input: { fallbackPlan?: string | undefined } = {}): Promise<Catalog> {
   const [features, planVersions] = await Promise.all([listAllFeatures(db), listNonDraftPlanVersions(db)]);
-  return buildCatalog({ features, planVersions });
+  return buildCatalog({ features, planVersions, fallbackPlan: input.fallbackPlan ?? null });
 }
 
 /** Everything resolution needs about one customer, or null when Keymaster does not know them. */
@@ -23,5 +23,20 @@ export async function loadCustomerState(
     findCurrentSubscription(db, input.customerId),
     listCurrentGrants(db, input),
   ]);
+  return { customer, subscription: subscription ?? null, grants };
+}
+
+/**
+ * The customer as they stood at a past instant: their subscription rebuilt from its history and
+ * the grants they had been given by then. The customer record and traits are today's (they keep
+ * no history), and so is the catalog; plan versions are immutable once published.
+ */
+export async function loadCustomerStateAt(
+  db: Db,
+  input: { customerId: string; at: number },
+): Promise<CustomerState | null> {
+  const customer = await findCustomer(db, input.customerId);
+  if (!customer) return null;
+  const [subscription, grants] = await Promise.all([findSubscriptionAt(db, input), listGrantsGivenBy(db, input)]);
   return { customer, subscription: subscription ?? null, grants };
 }

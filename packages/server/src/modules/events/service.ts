@@ -7,6 +7,8 @@ import {
   creditPoolOf,
   type Entitlement,
   type FieldError,
+  historyHour,
+  type MeterAggregation,
   type MeterContribution,
   metersByEventType,
   poolCost,
@@ -18,7 +20,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { recordWithCredits } from '../usage/grant-units.js';
-import { applyCounterChanges, type CounterChange } from '../usage/store.js';
+import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
 import { eventKey, existingCustomers, insertNewEvents } from './store.js';
 
 export type EventService = ReturnType<typeof createEventService>;
@@ -39,7 +41,26 @@ function metersOf(catalog: Catalog) {
   return index;
 }
 
-/** Adds one event's contribution to the batch's combined change for that counter. */
+/** Folds one reading into what a batch has so far for a counter or an hour of it. */
+function fold(input: {
+  aggregation: MeterAggregation;
+  so: HourChange | undefined;
+  amount: number;
+  at: number;
+}): HourChange {
+  const { so, amount, at } = input;
+  if (!so) return { amount, observedAt: at };
+  switch (input.aggregation) {
+    case 'max':
+      return { amount: Math.max(so.amount, amount), observedAt: so.observedAt };
+    case 'latest':
+      return at >= so.observedAt ? { amount, observedAt: at } : so;
+    default:
+      return { amount: so.amount + amount, observedAt: so.observedAt };
+  }
+}
+
+/** Adds one event's contribution to the batch's combined change for that counter and its hour. */
 function combine(input: {
   changes: Map<string, CounterChange>;
   event: UsageEvent;
@@ -48,38 +69,33 @@ function combine(input: {
 }): void {
   const { changes, event, contribution, periodStart } = input;
   const key = `${event.customerId}\u0000${contribution.feature}\u0000${periodStart}`;
+  const { aggregation, amount } = contribution;
+  const at = event.timestamp;
+  const hour = historyHour(at);
   let change = changes.get(key);
   if (!change) {
     change = {
       customerId: event.customerId,
       feature: contribution.feature,
       periodStart,
-      aggregation: contribution.aggregation,
-      amount: contribution.aggregation === 'max' || contribution.aggregation === 'latest' ? contribution.amount : 0,
-      observedAt: event.timestamp,
-      distinct: new Set(),
+      aggregation,
+      amount: aggregation === 'unique_count' ? 0 : amount,
+      observedAt: at,
+      distinct: new Map(),
+      hours: new Map(),
     };
     changes.set(key, change);
-    if (change.aggregation === 'max' || change.aggregation === 'latest') return;
+  } else if (aggregation !== 'unique_count') {
+    const total = fold({ aggregation, so: change, amount, at });
+    change.amount = total.amount;
+    change.observedAt = total.observedAt;
   }
-  switch (change.aggregation) {
-    case 'count':
-    case 'sum':
-      change.amount += contribution.amount;
-      break;
-    case 'max':
-      change.amount = Math.max(change.amount, contribution.amount);
-      break;
-    case 'latest':
-      if (event.timestamp >= change.observedAt) {
-        change.amount = contribution.amount;
-        change.observedAt = event.timestamp;
-      }
-      break;
-    case 'unique_count':
-      if (contribution.distinct !== null) change.distinct.add(contribution.distinct);
-      break;
+  if (aggregation === 'unique_count') {
+    const value = contribution.distinct;
+    if (value !== null) change.distinct.set(value, Math.min(change.distinct.get(value) ?? hour, hour));
+    return;
   }
+  change.hours.set(hour, fold({ aggregation, so: change.hours.get(hour), amount, at }));
 }
 
 /**
@@ -185,7 +201,8 @@ export function createEventService(deps: {
           }
         }
         // Counters of customers with one-off credits go through the credit-drawing path; the rest
-        // are applied in bulk.
+        // are applied in bulk. Both write each counter's hours to the usage history (a pool's
+        // hours hold what every drawing feature's events cost it).
         const plain: CounterChange[] = [];
         for (const change of changes.values()) {
           const counter = entitlements.get(change.customerId)?.entitlements.get(change.feature);
@@ -201,6 +218,7 @@ export function createEventService(deps: {
             feature: change.feature,
             periodStart: change.periodStart,
             amount: change.amount,
+            hours: change.hours,
             allowance: counter.limit,
             now,
           });

@@ -8,8 +8,9 @@ export async function existingCustomers(db: Db, ids: string[]): Promise<Set<stri
   return new Set(rows.map((row) => row.id));
 }
 
-// 7 values a row: 500 rows stay well inside SQLite's and PostgreSQL's bind-parameter limits.
-const rowsPerStatement = 500;
+// 7 values a row: a whole batch of 1,000 (7,000 values) stays inside SQLite's (32,766) and
+// PostgreSQL's (65,535) bind-parameter limits, and one statement costs one compile and prepare.
+const rowsPerStatement = 1000;
 
 /**
  * Stores the events that are not stored yet and answers which ones were new. The primary key

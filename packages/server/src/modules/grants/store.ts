@@ -27,6 +27,16 @@ export async function listCurrentGrants(db: Db, input: { customerId: string; now
   return rows.map(fromDbGrant);
 }
 
+/** Every grant the customer had been given by `at`, revoked and expired ones included (resolution judges them at `at`). */
+export async function listGrantsGivenBy(db: Db, input: { customerId: string; at: number }): Promise<Grant[]> {
+  const rows = await selectGrants(db)
+    .where('grants.customer_id', '=', input.customerId)
+    .where('grants.created_at', '<=', input.at)
+    .orderBy('grants.id')
+    .execute();
+  return rows.map(fromDbGrant);
+}
+
 export async function listGrants(
   db: Db,
   page: { customerId: string; after: string | undefined; limit: number; includeRevoked: boolean },

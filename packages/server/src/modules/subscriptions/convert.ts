@@ -3,6 +3,8 @@ import {
   type AddOn,
   effectiveStatus,
   isLive,
+  nextDueAt,
+  type PriceInterval,
   periodContaining,
   type ScheduledChange,
   type Subscription,
@@ -11,10 +13,10 @@ import type { Selectable } from 'kysely';
 import type { SubscriptionTable } from '../../db/schema.js';
 import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
 
-export type SubscriptionRecord = Subscription & { updatedAt: number; interval: 'month' | 'year' };
+export type SubscriptionRecord = Subscription & { updatedAt: number };
 
 type AddOnJson = { plan: string; plan_version: number; quantity: number };
-type ScheduledChangeJson = { plan: string; at: number };
+type ScheduledChangeJson = { plan: string; plan_version: number; interval: PriceInterval; at: number };
 
 export function fromDbSubscription(row: Selectable<SubscriptionTable>): SubscriptionRecord {
   const change = fromJsonColumn<ScheduledChangeJson>(row.scheduled_change);
@@ -31,14 +33,25 @@ export function fromDbSubscription(row: Selectable<SubscriptionTable>): Subscrip
     cancelAt: row.cancel_at,
     canceledAt: row.canceled_at,
     endsAt: row.ends_at,
-    scheduledChange: change && ({ planKey: change.plan, at: change.at } satisfies ScheduledChange),
+    interval: row.billing_interval as PriceInterval,
+    billingAnchor: row.billing_anchor,
+    trialNoticeSent: row.trial_notice_sent !== 0,
+    graceEndsAt: row.grace_ends_at,
+    resumesAt: row.resumes_at,
+    scheduledChange:
+      change &&
+      ({
+        planKey: change.plan,
+        planVersion: change.plan_version,
+        interval: change.interval,
+        at: change.at,
+      } satisfies ScheduledChange),
     addOns: (JSON.parse(row.add_ons) as AddOnJson[]).map(
       (a): AddOn => ({ planKey: a.plan, planVersion: a.plan_version, quantity: a.quantity }),
     ),
     source: row.source,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-    interval: row.billing_interval as SubscriptionRecord['interval'],
   };
 }
 
@@ -52,16 +65,24 @@ export function toDbSubscription(subscription: SubscriptionRecord): Subscription
     current_period_start: subscription.currentPeriodStart,
     current_period_end: subscription.currentPeriodEnd,
     billing_interval: subscription.interval,
+    billing_anchor: subscription.billingAnchor,
     trial_end: subscription.trialEnd,
+    trial_notice_sent: subscription.trialNoticeSent ? 1 : 0,
+    grace_ends_at: subscription.graceEndsAt,
+    resumes_at: subscription.resumesAt,
+    next_due_at: nextDueAt(subscription),
     on_trial_end: subscription.onTrialEnd,
     cancel_at: subscription.cancelAt,
     canceled_at: subscription.canceledAt,
     ends_at: subscription.endsAt,
     scheduled_change: toJsonColumn(
-      subscription.scheduledChange && {
-        plan: subscription.scheduledChange.planKey,
-        at: subscription.scheduledChange.at,
-      },
+      subscription.scheduledChange &&
+        ({
+          plan: subscription.scheduledChange.planKey,
+          plan_version: subscription.scheduledChange.planVersion,
+          interval: subscription.scheduledChange.interval,
+          at: subscription.scheduledChange.at,
+        } satisfies ScheduledChangeJson),
     ),
     add_ons: JSON.stringify(
       subscription.addOns.map(
@@ -79,7 +100,7 @@ export function currentPeriod(subscription: SubscriptionRecord, now: number): { 
   if (!isLive(subscription, now) || now < subscription.currentPeriodEnd) {
     return { start: subscription.currentPeriodStart, end: subscription.currentPeriodEnd };
   }
-  return periodContaining({ anchor: subscription.currentPeriodStart, interval: subscription.interval, now });
+  return periodContaining({ anchor: subscription.billingAnchor, interval: subscription.interval, now });
 }
 
 export function toApiSubscription(subscription: SubscriptionRecord, now: number): ApiSubscription {
@@ -97,8 +118,11 @@ export function toApiSubscription(subscription: SubscriptionRecord, now: number)
     cancel_at: toIso(subscription.cancelAt),
     canceled_at: toIso(subscription.canceledAt),
     ends_at: toIso(subscription.endsAt),
+    grace_ends_at: toIso(subscription.graceEndsAt),
+    resumes_at: toIso(subscription.resumesAt),
     scheduled_change: subscription.scheduledChange && {
       plan: subscription.scheduledChange.planKey,
+      plan_version: subscription.scheduledChange.planVersion,
       at: toIso(subscription.scheduledChange.at),
     },
     add_ons: subscription.addOns.map((a) => ({ plan: a.planKey, plan_version: a.planVersion, quantity: a.quantity })),

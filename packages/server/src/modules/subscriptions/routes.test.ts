@@ -62,6 +62,8 @@ describeEachDialect('subscriptions routes', (dialect) => {
         cancel_at: null,
         canceled_at: null,
         ends_at: null,
+        grace_ends_at: null,
+        resumes_at: null,
         scheduled_change: null,
         add_ons: [],
         source: 'api',

@@ -1,25 +1,37 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
+  AddOnUpdate,
   CancelRequest,
+  ChangeRequest,
   CustomerParams,
+  HistoryEntry,
   Page,
   PageQuery,
+  PastDueRequest,
+  PauseRequest,
   Subscription,
   SubscriptionCreate,
   SubscriptionParams,
+  SubscriptionUpdate,
+  TransitionRequest,
 } from '@keymaster/contract';
+import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/database.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiSubscription } from './convert.js';
 import type { SubscriptionService } from './service.js';
+import { listHistory } from './store.js';
+import type { Actor } from './transitions.js';
 
 const tags = ['Subscriptions'];
 
 export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
   subscriptions: SubscriptionService;
   clock: Clock;
-}> = async (app, { subscriptions, clock }) => {
+  database: Db;
+}> = async (app, { subscriptions, clock, database }) => {
   app.post(
     '/v1/customers/:id/subscriptions',
     {
@@ -35,7 +47,11 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request, reply) => {
-      const subscription = await subscriptions.create({ customerId: request.params.id, body: request.body });
+      const subscription = await subscriptions.create({
+        customerId: request.params.id,
+        body: request.body,
+        actor: actorOf(request),
+      });
       return reply.status(201).send(toApiSubscription(subscription, clock.now()));
     },
   );
@@ -79,20 +95,150 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
     async (request) => toApiSubscription(await subscriptions.get(request.params.id), clock.now()),
   );
 
-  app.post(
-    '/v1/subscriptions/:id/cancel',
+  /** The transitions: each is a POST on the subscription answering it as it now stands. */
+  const transitions = [
+    {
+      path: 'cancel',
+      summary: 'Cancel a subscription',
+      description:
+        '`when: now` (default) ends access at once; `period_end` at the end of the current period, undoable ' +
+        'with `undo-cancel` until then.',
+      body: CancelRequest,
+      run: subscriptions.cancel,
+    },
+    {
+      path: 'undo-cancel',
+      summary: 'Undo a cancellation at period end',
+      description: 'Takes back a `period_end` cancellation that has not happened yet.',
+      body: TransitionRequest,
+      run: subscriptions.undoCancel,
+    },
+    {
+      path: 'change',
+      summary: 'Change plan (upgrade or downgrade)',
+      description:
+        "Moves to another base plan's latest published version. Upgrades apply now (the period and its usage " +
+        'carry over); downgrades default to the period end and show as `scheduled_change` until then; a second ' +
+        'change replaces a scheduled one. Nothing is deleted when a gauge ends above the new cap: adding more is ' +
+        'refused until it is back under.',
+      body: ChangeRequest,
+      run: subscriptions.change,
+    },
+    {
+      path: 'activate',
+      summary: 'Mark as paid',
+      description: 'Converts a trial to active now, or settles a past-due subscription.',
+      body: TransitionRequest,
+      run: subscriptions.activate,
+    },
+    {
+      path: 'past-due',
+      summary: 'Mark as past due',
+      description: 'Access continues for the grace period (`grace_days`), then the subscription is suspended (paused).',
+      body: PastDueRequest,
+      run: subscriptions.markPastDue,
+    },
+    {
+      path: 'pause',
+      summary: 'Pause',
+      description: 'Access stops (or falls back to the fallback plan) until resumed, or until `resumes_at`.',
+      body: PauseRequest,
+      run: subscriptions.pause,
+    },
+    {
+      path: 'resume',
+      summary: 'Resume a paused subscription',
+      description: 'Access returns now, and a new billing period starts now.',
+      body: TransitionRequest,
+      run: subscriptions.resume,
+    },
+    {
+      path: 'add-ons',
+      summary: 'Attach, resize or detach an add-on',
+      description: 'Sets the quantity of an add-on plan on the subscription; quantity 0 detaches it.',
+      body: AddOnUpdate,
+      run: subscriptions.setAddOn,
+    },
+  ] as const;
+
+  for (const transition of transitions) {
+    app.post(
+      `/v1/subscriptions/:id/${transition.path}`,
+      {
+        schema: {
+          tags,
+          security,
+          summary: transition.summary,
+          description: transition.description,
+          params: SubscriptionParams,
+          body: transition.body,
+          response: { 200: Subscription, ...problemResponses },
+        },
+      },
+      async (request) => {
+        const run = transition.run as (input: {
+          id: string;
+          body: object;
+          actor: Actor;
+        }) => ReturnType<typeof subscriptions.get>;
+        const body = (request.body ?? {}) as object;
+        return toApiSubscription(await run({ id: request.params.id, body, actor: actorOf(request) }), clock.now());
+      },
+    );
+  }
+
+  app.patch(
+    '/v1/subscriptions/:id',
     {
       schema: {
         tags,
         security,
-        summary: 'Cancel a subscription',
-        description: '`when: now` (default) ends access at once; `period_end` at the end of the current period.',
+        summary: "Edit a subscription's terms",
+        description:
+          '`on_trial_end: activate` once a payment method is on file (the trial then converts at its end); ' +
+          '`ends_at` sets or clears the contract end.',
         params: SubscriptionParams,
-        body: CancelRequest,
+        body: SubscriptionUpdate,
         response: { 200: Subscription, ...problemResponses },
       },
     },
     async (request) =>
-      toApiSubscription(await subscriptions.cancel({ id: request.params.id, body: request.body ?? {} }), clock.now()),
+      toApiSubscription(
+        await subscriptions.update({ id: request.params.id, body: request.body, actor: actorOf(request) }),
+        clock.now(),
+      ),
+  );
+
+  app.get(
+    '/v1/subscriptions/:id/history',
+    {
+      config: { readOnly: true },
+      schema: {
+        tags,
+        security,
+        summary: "A subscription's history",
+        description:
+          'Every change, newest first: what happened, when it took effect, who did it (`key:<id>` or `scheduler`), ' +
+          'why, and the subscription before and after.',
+        params: SubscriptionParams,
+        querystring: PageQuery,
+        response: { 200: Page(HistoryEntry, 'A page of history entries.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      await subscriptions.get(request.params.id);
+      const limit = request.query.limit ?? 20;
+      const rows = await listHistory(database, {
+        subscriptionId: request.params.id,
+        before: decodeCursor(request.query.cursor),
+        limit: limit + 1,
+      });
+      return toPage({ rows, limit, sortKey: (r) => r.cursor, convert: (r) => r.entry });
+    },
   );
 };
+
+/** Who is making a request, as history records it. */
+function actorOf(request: FastifyRequest): Actor {
+  return request.principal ? `key:${request.principal.keyId}` : 'unknown';
+}

@@ -1,6 +1,8 @@
-import { LiveStatuses } from '@keymaster/core';
+import type { HistoryEntry } from '@keymaster/contract';
+import { invalid, isLive, LiveStatuses } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { fromDbSubscription, type SubscriptionRecord, toDbSubscription } from './convert.js';
+import { toIso } from '../../json-column.js';
+import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
 
 export async function findSubscription(db: Db, id: string): Promise<SubscriptionRecord | undefined> {
   const row = await db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
@@ -53,4 +55,56 @@ export async function insertSubscription(db: Db, subscription: SubscriptionRecor
 export async function updateSubscription(db: Db, subscription: SubscriptionRecord): Promise<void> {
   const { id, ...changes } = toDbSubscription(subscription);
   await db.updateTable('subscriptions').set(changes).where('id', '=', id).execute();
+}
+
+/** A subscription's history, newest first, keyed for cursor pagination by sequence number. */
+export async function listHistory(
+  db: Db,
+  page: { subscriptionId: string; before: string | undefined; limit: number },
+): Promise<{ cursor: string; entry: HistoryEntry }[]> {
+  let query = db
+    .selectFrom('subscription_history')
+    .selectAll()
+    .where('subscription_id', '=', page.subscriptionId)
+    .orderBy('seq', 'desc')
+    .limit(page.limit);
+  if (page.before !== undefined) {
+    if (!/^\d{1,15}$/.test(page.before)) {
+      throw invalid([{ path: '/querystring/cursor', message: 'is not a cursor this API returned' }]);
+    }
+    query = query.where('seq', '<', Number(page.before));
+  }
+  return (await query.execute()).map((row) => ({
+    cursor: String(row.seq),
+    entry: {
+      at: toIso(row.at),
+      action: row.action,
+      actor: row.actor,
+      reason: row.reason,
+      before: row.before === null ? null : toApiSubscription(fromDbSubscription(JSON.parse(row.before)), row.at),
+      after: toApiSubscription(fromDbSubscription(JSON.parse(row.after)), row.at),
+    },
+  }));
+}
+
+/**
+ * The customer's subscription as it stood at `at`, rebuilt from the history: of every
+ * subscription's last recorded state at or before then, the one live at that instant, else the
+ * newest. Undefined when they had none yet.
+ */
+export async function findSubscriptionAt(
+  db: Db,
+  input: { customerId: string; at: number },
+): Promise<SubscriptionRecord | undefined> {
+  const rows = await db
+    .selectFrom('subscription_history')
+    .select(['subscription_id', 'after'])
+    .where('customer_id', '=', input.customerId)
+    .where('at', '<=', input.at)
+    .orderBy('seq')
+    .execute();
+  const latest = new Map<string, SubscriptionRecord>();
+  for (const row of rows) latest.set(row.subscription_id, fromDbSubscription(JSON.parse(row.after)));
+  const states = [...latest.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
+  return states.find((s) => isLive(s, input.at)) ?? states[0];
 }

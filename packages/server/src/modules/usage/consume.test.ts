@@ -131,6 +131,7 @@ describeEachDialect('POST /v1/consume', (dialect) => {
     ['a negative quantity', { quantity: -1 }, '/quantity'],
     ['a zero quantity', { quantity: 0 }, '/quantity'],
     ['a fractional quantity', { quantity: 1.5 }, '/quantity'],
+    ['a quantity past 2^53 - 1 (it would overflow the counter)', { quantity: 1e308 }, '/quantity'],
     ['a boolean feature', { feature: 'sso' }, '/feature'],
   ])('refuses %s with 400 naming the field', async (_name, change, path) => {
     const id = await customer();

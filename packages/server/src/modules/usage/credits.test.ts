@@ -223,6 +223,95 @@ describeEachDialect('credit pools and one-off credits', (dialect) => {
     expect(grants.data[0]).toMatchObject({ mode: 'credit', limit: 23, remaining: 3 });
   });
 
+  describe('usage history of a pool', () => {
+    interface History {
+      feature: string;
+      current_period: boolean;
+      total: number;
+      buckets: { start: string; usage: number }[];
+    }
+    const history = async (id: string, query: string) =>
+      expectStatus<History>(await server.request({ method: 'GET', url: `/v1/customers/${id}/usage?${query}` }), 200);
+    /** The pool's hourly history this period, and check's usage of the pool: they must agree. */
+    const poolFigures = async (id: string) => {
+      const hours = await history(id, 'feature=credits&granularity=hour');
+      const summed = hours.buckets.reduce((sum, bucket) => sum + bucket.usage, 0);
+      const checked = await check(id, 'credits', 0);
+      return { total: hours.total, summed, usage: checked.usage, currentPeriod: hours.current_period };
+    };
+
+    it('adds up to the pool usage check reports after consumes of two drawing features', async () => {
+      const id = await customer();
+      try {
+        expect(await consume(id, 'gpt4', 3)).toMatchObject({ allowed: true, usage: 15 });
+        server.clock.set(start + 2 * 3_600_000);
+        expect(await consume(id, 'mini', 7)).toMatchObject({ allowed: true, usage: 22 });
+        expect(await consume(id, 'gpt4', 2)).toMatchObject({ allowed: true, usage: 32 });
+        // Refused: nothing recorded, in the counter or its history.
+        expect(await consume(id, 'gpt4', 100)).toMatchObject({ allowed: false, usage: 32 });
+        expect(await poolFigures(id)).toEqual({ total: 32, summed: 32, usage: 32, currentPeriod: true });
+        const hours = await history(id, 'feature=credits&granularity=hour');
+        const used = hours.buckets.filter((bucket) => bucket.usage !== 0);
+        expect(used).toEqual([
+          expect.objectContaining({ start: '2026-06-15T12:00:00.000Z', usage: 15 }),
+          expect.objectContaining({ start: '2026-06-15T14:00:00.000Z', usage: 17 }),
+        ]);
+        // A drawing feature keeps no history of its own to ask for: its usage is the pool's.
+        await expectProblem(await server.request({ method: 'GET', url: `/v1/customers/${id}/usage?feature=gpt4` }), {
+          status: 400,
+          code: 'validation_failed',
+          path: '/querystring/feature',
+          detail: /draws from the credit pool "credits"/,
+        });
+      } finally {
+        server.clock.set(start);
+      }
+    });
+
+    it('stays in step through holds, events and one-off credits drawn and refilled', async () => {
+      const id = await customer();
+      const credit = await grantCredits(id, { limit: 50 });
+      const completion = (model: string, properties: Record<string, unknown> = {}) => ({
+        id: uniqueKey('evt'),
+        customer: id,
+        type: 'completion',
+        properties: { model, ...properties },
+      });
+      // Events of both drawing features: 2 × 5 + 60 = 70 credits.
+      expectStatus<IngestResult>(
+        await post('/v1/events', {
+          events: [completion('gpt4'), completion('gpt4'), completion('mini', { tokens: 60 })],
+        }),
+        200,
+      );
+      expect(await poolFigures(id)).toMatchObject({ total: 70, summed: 70, usage: 70 });
+      // A hold of 8 × 5 = 40 takes the pool past its allowance of 100 (10 credits drawn) ...
+      const held = expectStatus<Reservation>(
+        await post('/v1/reservations', { customer: id, feature: 'gpt4', quantity: 8 }),
+        201,
+      );
+      expect(await poolFigures(id)).toMatchObject({ total: 110, summed: 110, usage: 110 });
+      // ... committed for 3 (15 credits): back under the allowance, the credits refilled.
+      expectStatus(await post(`/v1/reservations/${held.id}/commit`, { quantity: 3 }), 200);
+      expect(await poolFigures(id)).toMatchObject({ total: 85, summed: 85, usage: 85 });
+      const released = expectStatus<Reservation>(
+        await post('/v1/reservations', { customer: id, feature: 'mini', quantity: 30 }),
+        201,
+      );
+      expectStatus(await post(`/v1/reservations/${released.id}/release`, {}), 200);
+      // Past the allowance with a consume: 85 + 40 = 125, 25 credits drawn.
+      expect(await consume(id, 'mini', 40)).toMatchObject({ allowed: true, usage: 125 });
+      // More events past the allowance, drawn from the credits too: 125 + 5 = 130.
+      expectStatus<IngestResult>(await post('/v1/events', { events: [completion('gpt4')] }), 200);
+      expect(await poolFigures(id)).toMatchObject({ total: 130, summed: 130, usage: 130 });
+      const grants = expectStatus<{ data: Grant[] }>(
+        await server.request({ method: 'GET', url: `/v1/customers/${id}/grants` }),
+        200,
+      );
+      expect(grants.data.find((g) => g.id === credit.id)).toMatchObject({ remaining: 20 });
+    });
+  });
+
   describe('one-off credits over time', () => {
     it('are used after the plan allowance, survive the monthly reset, then expire', async () => {
       const id = await customer();

@@ -1,16 +1,45 @@
-import { creditsLeft, settleCredits } from '@keymaster/core';
+import { creditsLeft, historyHour, settleCredits } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { lockUsage } from '../../db/dialect-sql.js';
 import type { UsageSpan } from '../entitlements/usage-lookup.js';
 import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
-import { addWithinLimit, readUsage } from './store.js';
+import { historyMode, recordHistory } from './history-store.js';
+import { addWithinLimit, type HourChange, readUsage } from './store.js';
+
+/**
+ * Puts granted units in the usage history, in the hour they were granted: added, or — for a
+ * `max` or `latest` meter, whose history holds readings — the counter's level after the units.
+ */
+async function recordGranted(input: {
+  tx: Db;
+  customerId: string;
+  span: UsageSpan;
+  periodStart: number;
+  quantity: number;
+  counter: number;
+  now: number;
+}): Promise<void> {
+  const mode = historyMode(input.span.aggregation);
+  const change = {
+    customerId: input.customerId,
+    feature: input.span.feature,
+    periodStart: input.periodStart,
+    bucketStart: historyHour(input.now),
+    mode,
+    amount: mode === 'add' ? input.quantity : input.counter,
+    observedAt: input.now,
+  };
+  await recordHistory(input.tx, { changes: [change], now: input.now });
+}
 
 /**
  * Records `quantity` units against a limit (null: none) if they fit, and answers whether they
  * were granted, the usage after (or as it stands, when refused) and the counter they went to.
  * Consumes and reservations both grant through here, so both share one rule: the database
  * decides, with one conditional upsert — or, for a rolling window whose usage spans several
- * counters, under a lock on the (customer, feature) held for the transaction.
+ * counters, under a lock on the (customer, feature) held for the transaction. Granted units go
+ * to the usage history of the counter they went to (a pool's, for a feature drawing from one) in
+ * the same transaction; drawing one-off credits changes no counter, so no history.
  *
  * `credited` (the customer has one-off credit grants on this feature): the (customer, feature)
  * is locked, the grants' balances read, and the units fit when the period's allowance left plus
@@ -42,12 +71,20 @@ export async function grantUnits(input: {
   let before: number;
   let after: number;
   let periodStart: number;
+  let counter: number | null;
   if (input.windowed) {
     before = await readUsage(tx, { customerId, ...span });
     const fits =
       limit === null || before + quantity <= limit || (credited && quantity <= Math.max(0, limit - before) + credits);
     if (!fits) return refused({ usage: before, periodStart: span.to, credited, credits });
-    await addWithinLimit(tx, { customerId, feature: span.feature, periodStart: span.to, quantity, limit: null, now });
+    counter = await addWithinLimit(tx, {
+      customerId,
+      feature: span.feature,
+      periodStart: span.to,
+      quantity,
+      limit: null,
+      now,
+    });
     after = before + quantity;
     periodStart = span.to;
   } else {
@@ -65,10 +102,12 @@ export async function grantUnits(input: {
       return refused({ usage, periodStart: span.from, credited, credits });
     }
     // The upsert is atomic, so the value before it is exactly the value after less what it added.
+    counter = value;
     after = value;
     before = value - quantity;
     periodStart = span.from;
   }
+  await recordGranted({ tx, customerId, span, periodStart, quantity, counter: counter ?? quantity, now });
   if (!credited) return { granted: true, usage: after, periodStart };
   const { draws } = settleCredits({ allowance, before, after, balances });
   await applyCreditDraws(tx, { draws, now });
@@ -84,7 +123,8 @@ function refused(input: { usage: number; periodStart: number; credited: boolean;
 /**
  * Records units that are not asked for but reported (usage events): added whatever the limit,
  * with what passes the period's `allowance` drawn from the customer's one-off credit grants, under
- * the same lock consumes take — so credits pay for metered usage as they do for consumes.
+ * the same lock consumes take — so credits pay for metered usage as they do for consumes. Only
+ * for `count` and `sum` meters: the units go to the usage history as they add to the counter.
  */
 export async function recordWithCredits(input: {
   tx: Db;
@@ -93,6 +133,8 @@ export async function recordWithCredits(input: {
   feature: string;
   periodStart: number;
   amount: number;
+  /** The amount by the UTC hour of the events' timestamps (it adds up to `amount`), for the history. */
+  hours: ReadonlyMap<number, HourChange>;
   allowance: number;
   now: number;
 }): Promise<void> {
@@ -107,6 +149,16 @@ export async function recordWithCredits(input: {
     now,
   });
   if (after === null) return;
+  const history = [...input.hours].map(([bucketStart, hour]) => ({
+    customerId,
+    feature,
+    periodStart: input.periodStart,
+    bucketStart,
+    mode: 'add' as const,
+    amount: hour.amount,
+    observedAt: hour.observedAt,
+  }));
+  await recordHistory(tx, { changes: history, now });
   const balances = await loadCreditBalances(tx, { customerId, feature, now });
   const { draws } = settleCredits({ allowance: input.allowance, before: after - input.amount, after, balances });
   await applyCreditDraws(tx, { draws, now });

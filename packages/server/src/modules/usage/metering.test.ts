@@ -155,6 +155,24 @@ describeEachDialect('meters: events become usage that checks report', (dialect) 
     expect(await check(id, 'active_users')).toMatchObject({ usage: 3, allowed: false, reason: 'limit_reached' });
   });
 
+  it("applies one batch to many customers' counters of every kind, each counter on its own", async () => {
+    const ids = await Promise.all([customer(), customer(), customer()]);
+    await send(
+      ids.flatMap((id, n) => [
+        ...Array.from({ length: n + 1 }, () => event(id, 'api_call')),
+        event(id, 'jobs', { running: 10 - n }),
+        event(id, 'storage', { gb: n * 10 }),
+        ...Array.from({ length: n + 1 }, (_, k) => event(id, 'login', { user: `u${k}` })),
+      ]),
+    );
+    for (const [n, id] of ids.entries()) {
+      expect(await check(id, 'api_calls', 0)).toMatchObject({ usage: n + 1 });
+      expect(await check(id, 'peak_jobs', 0)).toMatchObject({ usage: 10 - n });
+      expect(await check(id, 'storage', 0)).toMatchObject({ usage: n * 10 });
+      expect(await check(id, 'active_users', 0)).toMatchObject({ usage: n + 1 });
+    }
+  });
+
   describe('time', () => {
     it('resets a monthly allowance at the month boundary', async () => {
       const id = await customer();

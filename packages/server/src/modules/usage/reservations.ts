@@ -6,6 +6,8 @@ import {
   creditsLeft,
   type Decision,
   ErrorCodes,
+  historyHour,
+  type MeterAggregation,
   notFound,
   settleCredits,
   unknownDecision,
@@ -20,6 +22,7 @@ import { newId } from '../../ids.js';
 import { countedAs } from '../entitlements/counted-as.js';
 import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
 import { grantUnits } from './grant-units.js';
+import { historyMode, lowerHistory, recordHistory } from './history-store.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
 import { readUsage } from './store.js';
 
@@ -34,14 +37,27 @@ export interface ReservationAnswer {
 }
 
 /**
+ * The aggregation of the counter a reservation holds units on (the pool's, for a feature drawing
+ * from one; features without a meter add, as consumes do).
+ */
+function aggregationOf(catalog: Catalog, row: Pick<ReservationRow, 'feature' | 'counter_feature'>): MeterAggregation {
+  const found = catalog.features.get(row.counter_feature ?? row.feature);
+  return found?.type === 'metered' && found.meter ? found.meter.aggregation : 'sum';
+}
+
+/**
  * Moves a reservation's counter by `delta` units of the feature (negative to give units back):
  * `delta × per_unit` of the pool for a feature drawing from one. When credit grants paid for the
  * hold, whatever the move takes past (or brings back below) the allowance in force then is drawn
- * from (or refilled into) them, under the same lock consumes take.
+ * from (or refilled into) them, under the same lock consumes take. The counter's usage history
+ * moves with it: the units stay in the hour they were held in (committed: the actual cost;
+ * released or expired: nothing), so the hours always add up to the counter check reads — the
+ * pool's, for a drawing feature. For a `max` or `latest` meter the history holds the counter's
+ * level instead.
  */
 async function adjustCounter(
   tx: Db,
-  input: { dialect: Dialect; row: ReservationRow; delta: number; now: number },
+  input: { dialect: Dialect; row: ReservationRow; delta: number; aggregation: MeterAggregation; now: number },
 ): Promise<void> {
   const { row, now } = input;
   const delta = input.delta * Number(row.per_unit ?? 1);
@@ -59,11 +75,42 @@ async function adjustCounter(
     .where('period_start', '=', row.period_start)
     .returning('value')
     .executeTakeFirst();
-  if (allowance === null || !moved) return;
+  if (!moved) return;
   const after = Number(moved.value);
+  await moveHistory(tx, { row, feature, delta, counter: after, aggregation: input.aggregation, now });
+  if (allowance === null) return;
   const balances = await loadCreditBalances(tx, { customerId: row.customer_id, feature, now });
   const { draws } = settleCredits({ allowance, before: after - delta, after, balances });
   await applyCreditDraws(tx, { draws, now });
+}
+
+/** What `adjustCounter` does to the counter's usage history. */
+async function moveHistory(
+  tx: Db,
+  input: {
+    row: ReservationRow;
+    feature: string;
+    delta: number;
+    counter: number;
+    aggregation: MeterAggregation;
+    now: number;
+  },
+): Promise<void> {
+  const { row, delta, counter, now } = input;
+  const mode = historyMode(input.aggregation);
+  const target = { customerId: row.customer_id, feature: input.feature, periodStart: row.period_start };
+  if (mode === 'max' && delta < 0) {
+    await lowerHistory(tx, { ...target, level: counter, now });
+    return;
+  }
+  const change = {
+    ...target,
+    bucketStart: historyHour(mode === 'add' ? Number(row.created_at) : now),
+    mode,
+    amount: mode === 'add' ? delta : counter,
+    observedAt: now,
+  };
+  await recordHistory(tx, { changes: [change], now });
 }
 
 /**
@@ -79,6 +126,7 @@ export function createReservationService(deps: {
   dialect: Dialect;
   clock: Clock;
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+  catalog: () => Catalog | Promise<Catalog>;
 }) {
   const { db, clock } = deps;
 
@@ -123,6 +171,8 @@ export function createReservationService(deps: {
     const existing = await db.selectFrom('reservations').selectAll().where('id', '=', input.id).executeTakeFirst();
     if (!existing) throw notFound(ErrorCodes.notFound, `Reservation "${input.id}" does not exist.`);
     const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
+    // Read before the transaction: on SQLite it holds the only connection.
+    const aggregation = aggregationOf(await deps.catalog(), existing);
     const row = await withTransaction(db, async (tx) => {
       const claimed = await tx
         .updateTable('reservations')
@@ -139,7 +189,7 @@ export function createReservationService(deps: {
       if (!claimed) return null;
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
-      await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, now });
+      await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, aggregation, now });
       return claimed;
     });
     if (!row) {
@@ -216,6 +266,7 @@ export function createReservationService(deps: {
     /** Gives back the units of holds past their expiry; safe to run on every node at once. */
     async expireDue(): Promise<number> {
       const now = clock.now();
+      const catalog = await deps.catalog();
       return withTransaction(db, async (tx) => {
         const expired = await tx
           .updateTable('reservations')
@@ -225,7 +276,8 @@ export function createReservationService(deps: {
           .returningAll()
           .execute();
         for (const row of expired) {
-          await adjustCounter(tx, { dialect: deps.dialect, row, delta: -Number(row.quantity), now });
+          const aggregation = aggregationOf(catalog, row);
+          await adjustCounter(tx, { dialect: deps.dialect, row, delta: -Number(row.quantity), aggregation, now });
         }
         return expired.length;
       });

@@ -1,5 +1,12 @@
 import type { MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
+import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
+
+/** What a batch adds to one hour of a counter, combined as the counter combines. */
+export interface HourChange {
+  amount: number;
+  observedAt: number;
+}
 
 /** The change one batch makes to one counter, already combined across the batch's events. */
 export interface CounterChange {
@@ -11,84 +18,162 @@ export interface CounterChange {
   amount: number;
   /** latest: when `amount` was observed. */
   observedAt: number;
-  /** unique_count: the distinct values seen. */
-  distinct: Set<string>;
+  /** unique_count: the distinct values seen, each with the hour of its earliest event in the batch. */
+  distinct: Map<string, number>;
+  /** The same change by the UTC hour of the events' timestamps (count, sum, max, latest). */
+  hours: Map<number, HourChange>;
+}
+
+type UpsertKind = 'add' | 'max' | 'latest';
+
+/** Counter rows a statement: 6 values each, well inside both databases' bind-parameter limits. */
+const countersPerStatement = 500;
+/** Distinct-value rows a statement (4 values each). */
+const distinctPerStatement = 1000;
+
+function counterKey(customerId: string, feature: string, periodStart: number): string {
+  return `${customerId}\u0000${feature}\u0000${periodStart}`;
+}
+
+function byCounter(a: CounterChange, b: CounterChange): number {
+  if (a.customerId !== b.customerId) return a.customerId < b.customerId ? -1 : 1;
+  if (a.feature !== b.feature) return a.feature < b.feature ? -1 : 1;
+  return a.periodStart - b.periodStart;
 }
 
 /**
- * Applies a batch's counter changes, each in one upsert so concurrent batches compose (no
- * read-then-write): sums add, maxima keep the larger, `latest` keeps the newest observation, and
- * `unique_count` adds only the values the distinct table had not seen in that period.
+ * Applies a batch's counter changes in a few multi-row upserts (one per kind of update, in
+ * chunks) so concurrent batches compose (no read-then-write): sums add, maxima keep the larger,
+ * `latest` keeps the newest observation, and `unique_count` adds only the values the distinct
+ * table had not seen in that period. A batch touches hundreds of counters; one statement each
+ * cost more than the rest of the batch. Rows go in one order (customer, feature, period, value),
+ * so two batches sharing counters lock them in the same order and cannot deadlock on PostgreSQL.
+ * Each change's hours go to the usage history in the same transaction (the caller's); a new
+ * unique value counts in the hour of the event that brought it.
  */
 export async function applyCounterChanges(
   db: Db,
   input: { changes: Iterable<CounterChange>; now: number },
 ): Promise<void> {
-  for (const change of input.changes) {
+  const changes = [...input.changes].sort(byCounter);
+  const newlySeen = await insertDistinctValues(db, changes);
+  const rows: Record<UpsertKind, CounterRow[]> = { add: [], max: [], latest: [] };
+  const history: HistoryChange[] = [];
+  for (const change of changes) {
     let amount = change.amount;
+    const hourChange = (bucketStart: number, hour: HourChange): HistoryChange => ({
+      customerId: change.customerId,
+      feature: change.feature,
+      periodStart: change.periodStart,
+      bucketStart,
+      mode: historyMode(change.aggregation),
+      ...hour,
+    });
     if (change.aggregation === 'unique_count') {
-      const values = [...change.distinct];
+      const values = newlySeen.get(counterKey(change.customerId, change.feature, change.periodStart)) ?? [];
       if (values.length === 0) continue;
-      const inserted = await db
-        .insertInto('usage_distinct')
-        .values(
-          values.map((value) => ({
-            customer_id: change.customerId,
-            feature: change.feature,
-            period_start: change.periodStart,
-            value,
-          })),
-        )
-        .onConflict((oc) => oc.doNothing())
-        .returning('value')
-        .execute();
-      if (inserted.length === 0) continue;
-      amount = inserted.length;
+      amount = values.length;
+      const newByHour = new Map<number, number>();
+      for (const value of values) {
+        const hour = change.distinct.get(value)!;
+        newByHour.set(hour, (newByHour.get(hour) ?? 0) + 1);
+      }
+      for (const [hour, count] of newByHour) history.push(hourChange(hour, { amount: count, observedAt: hour }));
+    } else {
+      for (const [hour, hourly] of change.hours) history.push(hourChange(hour, hourly));
     }
-    const row = {
+    const kind: UpsertKind = change.aggregation === 'max' ? 'max' : change.aggregation === 'latest' ? 'latest' : 'add';
+    rows[kind].push({
       customer_id: change.customerId,
       feature: change.feature,
       period_start: change.periodStart,
       value: amount,
       latest_at: change.aggregation === 'latest' ? change.observedAt : null,
       updated_at: input.now,
-    };
-    await db
-      .insertInto('usage_counters')
-      .values(row)
-      .onConflict((oc) =>
-        oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
-          const stored = eb.ref('usage_counters.value');
-          const incoming = eb.ref('excluded.value');
-          switch (change.aggregation) {
-            case 'max':
-              return {
-                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-                updated_at: input.now,
-              };
-            case 'latest': {
-              const newer = eb.or([
-                eb('usage_counters.latest_at', 'is', null),
-                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
-              ]);
-              return {
-                value: eb.case().when(newer).then(incoming).else(stored).end(),
-                latest_at: eb
-                  .case()
-                  .when(newer)
-                  .then(eb.ref('excluded.latest_at'))
-                  .else(eb.ref('usage_counters.latest_at'))
-                  .end(),
-                updated_at: input.now,
-              };
-            }
-            default:
-              return { value: eb(stored, '+', incoming), updated_at: input.now };
-          }
-        }),
-      )
-      .execute();
+    });
   }
+  for (const kind of ['add', 'max', 'latest'] as const) {
+    const all = rows[kind];
+    for (let start = 0; start < all.length; start += countersPerStatement) {
+      await upsertCounters(db, { kind, rows: all.slice(start, start + countersPerStatement), now: input.now });
+    }
+  }
+  await recordHistory(db, { changes: history, now: input.now });
+}
+
+interface CounterRow {
+  customer_id: string;
+  feature: string;
+  period_start: number;
+  value: number;
+  latest_at: number | null;
+  updated_at: number;
+}
+
+/** Stores the unique_count values not seen before and answers which were new, per counter. */
+async function insertDistinctValues(db: Db, changes: CounterChange[]): Promise<Map<string, string[]>> {
+  const newlySeen = new Map<string, string[]>();
+  const rows: { customer_id: string; feature: string; period_start: number; value: string }[] = [];
+  for (const change of changes) {
+    if (change.aggregation !== 'unique_count') continue;
+    for (const value of [...change.distinct.keys()].sort()) {
+      rows.push({ customer_id: change.customerId, feature: change.feature, period_start: change.periodStart, value });
+    }
+  }
+  for (let start = 0; start < rows.length; start += distinctPerStatement) {
+    const inserted = await db
+      .insertInto('usage_distinct')
+      .values(rows.slice(start, start + distinctPerStatement))
+      .onConflict((oc) => oc.doNothing())
+      .returning(['customer_id', 'feature', 'period_start', 'value'])
+      .execute();
+    for (const row of inserted) {
+      const key = counterKey(row.customer_id, row.feature, Number(row.period_start));
+      const values = newlySeen.get(key);
+      if (values) values.push(row.value);
+      else newlySeen.set(key, [row.value]);
+    }
+  }
+  return newlySeen;
+}
+
+async function upsertCounters(db: Db, input: { kind: UpsertKind; rows: CounterRow[]; now: number }): Promise<void> {
+  const { kind, now } = input;
+  await db
+    .insertInto('usage_counters')
+    .values(input.rows)
+    .onConflict((oc) =>
+      oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
+        const stored = eb.ref('usage_counters.value');
+        const incoming = eb.ref('excluded.value');
+        switch (kind) {
+          case 'max':
+            return {
+              value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+              updated_at: now,
+            };
+          case 'latest': {
+            const newer = eb.or([
+              eb('usage_counters.latest_at', 'is', null),
+              eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
+            ]);
+            return {
+              value: eb.case().when(newer).then(incoming).else(stored).end(),
+              latest_at: eb
+                .case()
+                .when(newer)
+                .then(eb.ref('excluded.latest_at'))
+                .else(eb.ref('usage_counters.latest_at'))
+                .end(),
+              updated_at: now,
+            };
+          }
+          case 'add':
+            return { value: eb(stored, '+', incoming), updated_at: now };
+        }
+      }),
+    )
+    .execute();
 }
 
 /**

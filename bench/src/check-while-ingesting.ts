@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { type BatchLoadResult, runBatchLoad } from './batch-load.js';
+import { eventBatchBody } from './event-batches.js';
+import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
+import { checkRequest, meteredEventType } from './keymaster-api.js';
+import { startSeededKeymaster } from './seeded-server.js';
+import { round } from './stats.js';
+
+export interface IngestingRun {
+  /** Whose usage the events feed: the customers being checked, or as many others. */
+  events: 'checked customers' | 'other customers';
+  /** null when the check load failed: checks starved past autocannon's 10 s timeout. */
+  checks: LoadResult | null;
+  failure: string | null;
+  ingestion: BatchLoadResult;
+  /** Check req/s over the same check load with nothing else running (0 when it failed). */
+  ratio: number;
+}
+
+export interface CheckWhileIngestingResult {
+  customers: number;
+  batchSize: number;
+  batchesPerSecond: number;
+  alone: LoadResult;
+  runs: IngestingRun[];
+}
+
+/**
+ * Check throughput (the HTTP check load of benchmark 1, warm cache) alone, then while a steady
+ * stream of event batches is ingested by the same server: into the very customers being checked
+ * (each batch updates their usage counters, which drops their cached snapshots) and into as many
+ * other customers (the pure cost of sharing the process with ingestion). The ratios compare each
+ * with the run alone, in the same process on the same data.
+ */
+export async function benchCheckWhileIngesting(input: {
+  settings: LoadSettings;
+  customers: number;
+  batchSize: number;
+  batchesPerSecond: number;
+  serverExecArgv: readonly string[];
+  log: (line: string) => void;
+}): Promise<CheckWhileIngestingResult> {
+  const { server, api, ids } = await startSeededKeymaster({
+    ...input,
+    target: { database: 'sqlite' },
+    customers: input.customers * 2,
+  });
+  try {
+    const checked = ids.slice(0, input.customers);
+    const others = ids.slice(input.customers);
+    const requests = checked.map(checkRequest);
+    for (const request of requests) await api.call('POST', request.path, JSON.parse(request.body));
+    const checks = () =>
+      runLoad({
+        url: server.url,
+        requests,
+        headers: api.headers,
+        settings: input.settings,
+        serverCpuMicros: server.cpuMicros,
+      });
+
+    input.log('checks alone');
+    const alone = await checks();
+    const runs: IngestingRun[] = [];
+    for (const events of ['checked customers', 'other customers'] as const) {
+      const spec = {
+        runId: randomBytes(4).toString('hex'),
+        customers: events === 'checked customers' ? checked : others,
+        size: input.batchSize,
+        type: meteredEventType,
+        duplicateShare: 0,
+      };
+      input.log(`checks while ingesting ${input.batchesPerSecond} batches/s into ${events}`);
+      let done: () => void = () => undefined;
+      const until = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      const ingesting = runBatchLoad({
+        url: server.url,
+        path: '/v1/events',
+        headers: api.headers,
+        body: (sequence) => eventBatchBody(spec, sequence),
+        settings: {
+          clients: 2,
+          warmupSeconds: 0,
+          durationSeconds: 3_600,
+          batchesPerSecond: input.batchesPerSecond,
+        },
+        serverCpuMicros: server.cpuMicros,
+        until,
+      });
+      // Checks that time out behind ingestion are a result, not a broken benchmark: record them.
+      const result = await checks().then(
+        (load) => ({ load, failure: null }),
+        (error: unknown) => ({ load: null, failure: error instanceof Error ? error.message : String(error) }),
+      );
+      done();
+      const ingestion = await ingesting;
+      runs.push({
+        events,
+        checks: result.load,
+        failure: result.failure,
+        ingestion,
+        ratio: result.load ? round(result.load.requestsPerSecond / alone.requestsPerSecond) : 0,
+      });
+    }
+    return {
+      customers: input.customers,
+      batchSize: input.batchSize,
+      batchesPerSecond: input.batchesPerSecond,
+      alone,
+      runs,
+    };
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,54 @@
+import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
+import { consumeRequest, largeLimitGrant } from './keymaster-api.js';
+import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
+
+export interface ConsumePoint {
+  database: BenchDatabase;
+  /** How many customers the consumes rotate over: 1 is one hot counter row. */
+  customers: number;
+  load: LoadResult;
+}
+
+export interface ConsumeThroughputResult {
+  settings: LoadSettings;
+  points: ConsumePoint[];
+}
+
+/**
+ * `POST /v1/consume` over HTTP: one unit of `api_calls` per request, every one allowed (each
+ * customer's limit is lifted to a billion by a grant, so the conditional upsert still checks a
+ * limit), first all on one hot customer, then rotating over many.
+ */
+export async function benchConsumeThroughput(input: {
+  targets: readonly DatabaseChoice[];
+  customers: number;
+  settings: LoadSettings;
+  serverExecArgv: readonly string[];
+  log: (line: string) => void;
+}): Promise<ConsumeThroughputResult> {
+  const points: ConsumePoint[] = [];
+  for (const target of input.targets) {
+    const { server, api, ids } = await startSeededKeymaster({ ...input, target, grant: largeLimitGrant });
+    try {
+      for (const customers of [ids.slice(0, 1), ids]) {
+        input.log(`${target.database}, ${customers.length} customer(s): consume load`);
+        const load = await runLoad({
+          url: server.url,
+          requests: customers.map(consumeRequest),
+          headers: api.headers,
+          settings: input.settings,
+          serverCpuMicros: server.cpuMicros,
+        });
+        points.push({ database: target.database, customers: customers.length, load });
+      }
+      const last = await api.call<{ allowed: boolean }>('POST', '/v1/consume', {
+        customer: ids[0],
+        feature: 'api_calls',
+      });
+      if (!last.allowed) throw new Error(`consumes were refused, the figures count refusals: ${JSON.stringify(last)}`);
+    } finally {
+      await server.stop();
+    }
+  }
+  return { settings: input.settings, points };
+}

@@ -1,0 +1,200 @@
+import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
+import type { Db } from '../../db/database.js';
+
+/**
+ * A change to one hour of one counter's history. `add`: units added (negative to give units
+ * back); `max`: a reading the hour keeps if it is the largest; `latest`: a reading the hour keeps
+ * if it was observed last.
+ */
+export interface HistoryChange {
+  customerId: string;
+  feature: string;
+  /** The counter the usage went to (`usage_counters.period_start`). */
+  periodStart: number;
+  /** The start of the UTC hour. */
+  bucketStart: number;
+  mode: 'add' | 'max' | 'latest';
+  amount: number;
+  /** latest: when `amount` was observed. */
+  observedAt: number;
+}
+
+/** How a change to a counter of this aggregation is kept in its hour. */
+export function historyMode(aggregation: MeterAggregation): HistoryChange['mode'] {
+  return aggregation === 'max' || aggregation === 'latest' ? aggregation : 'add';
+}
+
+// 7 values a row: 400 rows stay well inside SQLite's and PostgreSQL's bind-parameter limits.
+const rowsPerStatement = 400;
+
+/**
+ * Records history changes in as few statements as the modes allow (one upsert per mode and 400
+ * rows), so concurrent writers compose as the counters' own upserts do (no read-then-write).
+ * Callers run this in the transaction that changes the counter: an hour never holds usage that
+ * its counter does not, nor the other way round. At most one change per hour and counter in a
+ * call (an upsert may touch a row once), as a batch's combined changes are.
+ */
+export async function recordHistory(db: Db, input: { changes: Iterable<HistoryChange>; now: number }): Promise<void> {
+  const byMode = new Map<HistoryChange['mode'], HistoryChange[]>();
+  for (const change of input.changes) {
+    if (change.mode === 'add' && change.amount === 0) continue;
+    const list = byMode.get(change.mode) ?? [];
+    list.push(change);
+    byMode.set(change.mode, list);
+  }
+  for (const [mode, changes] of byMode) {
+    for (let start = 0; start < changes.length; start += rowsPerStatement) {
+      const rows = changes.slice(start, start + rowsPerStatement).map((change) => ({
+        customer_id: change.customerId,
+        feature: change.feature,
+        bucket_start: change.bucketStart,
+        period_start: change.periodStart,
+        value: change.amount,
+        latest_at: mode === 'latest' ? change.observedAt : null,
+        updated_at: input.now,
+      }));
+      await db
+        .insertInto('usage_history')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
+            const stored = eb.ref('usage_history.value');
+            const incoming = eb.ref('excluded.value');
+            switch (mode) {
+              case 'max':
+                return {
+                  value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+                  updated_at: input.now,
+                };
+              case 'latest': {
+                const newer = eb.or([
+                  eb('usage_history.latest_at', 'is', null),
+                  eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
+                ]);
+                return {
+                  value: eb.case().when(newer).then(incoming).else(stored).end(),
+                  latest_at: eb
+                    .case()
+                    .when(newer)
+                    .then(eb.ref('excluded.latest_at'))
+                    .else(eb.ref('usage_history.latest_at'))
+                    .end(),
+                  updated_at: input.now,
+                };
+              }
+              default:
+                return { value: eb(stored, '+', incoming), updated_at: input.now };
+            }
+          }),
+        )
+        .execute();
+    }
+  }
+}
+
+/**
+ * Lowers every hour of one counter that holds more than `level` to it: what a `max` counter's
+ * history needs when the counter itself goes down (a released hold), so that the largest hour
+ * is still the counter.
+ */
+export async function lowerHistory(
+  db: Db,
+  input: { customerId: string; feature: string; periodStart: number; level: number; now: number },
+): Promise<void> {
+  await db
+    .updateTable('usage_history')
+    .set({ value: input.level, updated_at: input.now })
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('period_start', '=', input.periodStart)
+    .where('value', '>', input.level)
+    .execute();
+}
+
+/**
+ * One customer's stored hours of a feature in [from, to), one row per hour; only the hours of
+ * counters whose period starts in `periods` ([from, to], inclusive, as `readUsage` reads them)
+ * when given. Hours of several counters (a billing period starting mid-hour, a rolling window's
+ * minutes) are combined here for the aggregations that add or take the largest; `latest` keeps
+ * every row, for the caller to pick the last observation.
+ */
+export async function readHistory(
+  db: Db,
+  input: {
+    customerId: string;
+    feature: string;
+    aggregation: MeterAggregation;
+    from: number;
+    to: number;
+    periods: { from: number; to: number } | null;
+  },
+): Promise<HistoryRow[]> {
+  let query = db
+    .selectFrom('usage_history')
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('bucket_start', '>=', input.from)
+    .where('bucket_start', '<', input.to);
+  if (input.periods) {
+    query = query.where('period_start', '>=', input.periods.from).where('period_start', '<=', input.periods.to);
+  }
+  const mode = historyMode(input.aggregation);
+  if (mode === 'latest') {
+    const rows = await query.select(['bucket_start', 'value', 'latest_at']).execute();
+    return rows.map((row) => ({
+      hour: Number(row.bucket_start),
+      value: Number(row.value),
+      latestAt: row.latest_at === null ? null : Number(row.latest_at),
+    }));
+  }
+  const rows = await query
+    .select((eb) => ['bucket_start', (mode === 'max' ? eb.fn.max('value') : eb.fn.sum<number>('value')).as('value')])
+    .groupBy('bucket_start')
+    .execute();
+  return rows.map((row) => ({ hour: Number(row.bucket_start), value: Number(row.value), latestAt: null }));
+}
+
+/**
+ * A `unique_count` meter's history over a rolling window, from the distinct values themselves:
+ * each value that one-minute buckets starting in `periods` (inclusive) saw counts once, in the
+ * hour of the first of them — what `readUsage` counts for a window, spread over hours in [from, to).
+ */
+export async function readWindowDistinctHistory(
+  db: Db,
+  input: { customerId: string; feature: string; from: number; to: number; periods: { from: number; to: number } },
+): Promise<HistoryRow[]> {
+  const firsts = db
+    .selectFrom('usage_distinct')
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('period_start', '>=', input.periods.from)
+    .where('period_start', '<=', input.periods.to)
+    .groupBy('value')
+    .select((eb) => eb.fn.min('period_start').as('first_seen'));
+  const rows = await db
+    .selectFrom(firsts.as('firsts'))
+    .select((eb) => [
+      eb(eb.ref('firsts.first_seen'), '-', eb(eb.ref('firsts.first_seen'), '%', hourMs)).as('hour'),
+      eb.fn.countAll<number>().as('value'),
+    ])
+    .groupBy('hour')
+    .execute();
+  return rows
+    .map((row) => ({ hour: Number(row.hour), value: Number(row.value), latestAt: null }))
+    .filter((row) => row.hour >= input.from && row.hour < input.to);
+}
+
+/** The first hour with history for one counter (a usage that never resets), or null when none. */
+export async function firstHistoryHour(
+  db: Db,
+  input: { customerId: string; feature: string; periodStart: number },
+): Promise<number | null> {
+  const row = await db
+    .selectFrom('usage_history')
+    .where('customer_id', '=', input.customerId)
+    .where('feature', '=', input.feature)
+    .where('period_start', '=', input.periodStart)
+    .select((eb) => eb.fn.min('bucket_start').as('first'))
+    .executeTakeFirst();
+  return row?.first === null || row?.first === undefined ? null : Number(row.first);
+}
