@@ -133,6 +133,7 @@ export function benchCustomer(planKey: string): CustomerState {
         reason: 'goodwill',
         createdAt: Date.parse('2026-06-01T00:00:00Z'),
         revokedAt: null,
+        remaining: null,
       },
     ],
   };

@@ -32,6 +32,15 @@ const UpgradePlan = Type.Object({
   }),
 });
 
+const PoolCost = Type.Unsafe<{ pool: string; per_unit: number } | null>({
+  type: ['object', 'null'],
+  properties: { pool: { type: 'string' }, per_unit: { type: 'number' } },
+  required: ['pool', 'per_unit'],
+  description:
+    'For a feature drawing from a credit pool: the pool and the pool units one unit costs. `limit`, `usage`, ' +
+    "`balance`, `overage` and `resets_at` are then the pool's, in its units. Null for other features.",
+});
+
 export const Decision = Type.Object(
   {
     customer: Type.String(),
@@ -41,7 +50,11 @@ export const Decision = Type.Object(
     type: Nullable(Type.String()),
     limit: Nullable(Type.Integer()),
     usage: Nullable(Type.Number()),
-    balance: Nullable(Type.Number()),
+    balance: Nullable(
+      Type.Number({
+        description: 'What is left: the period allowance not used yet plus units left on one-off `credit` grants.',
+      }),
+    ),
     unlimited: Type.Boolean(),
     overage: Nullable(Type.String()),
     value: JsonValue,
@@ -51,6 +64,7 @@ export const Decision = Type.Object(
       properties: { plans: { type: 'array', items: UpgradePlan } },
       description: 'When denied and a published plan would allow it: the cheapest such plans.',
     }),
+    credit_cost: PoolCost,
   },
   { description: 'A decision; answered with 200 also when the answer is no.' },
 );
@@ -71,6 +85,7 @@ export const Entitlement = Type.Object({
   resets_at: Nullable(Type.String({ format: 'date-time' })),
   value: JsonValue,
   source: Nullable(Type.String({ description: 'plan, addon, targeting or grant.' })),
+  credit_cost: PoolCost,
 });
 export type Entitlement = Static<typeof Entitlement>;
 

@@ -9,7 +9,10 @@ export const GrantCreate = Type.Object(
     feature: CatalogKey,
     mode: Type.Optional(
       StringEnum(grantModes, {
-        description: '`override` (default) replaces the terms it sets; `add` adds to the limit.',
+        description:
+          '`override` (default) replaces the terms it sets; `add` adds `limit` units to the limit of every ' +
+          'period while active; `credit` gives a one-off balance of `limit` units of a metered feature (a credit ' +
+          'pool), drawn after the period allowance and kept across resets until used or expired.',
       }),
     ),
     enabled: Type.Optional(Type.Boolean({ description: 'false takes the feature away from this customer.' })),
@@ -46,6 +49,9 @@ export const Grant = Type.Object(
     active: Type.Boolean({ description: 'Whether it applies now.' }),
     created_at: Timestamp,
     revoked_at: Nullable(Timestamp),
+    remaining: Nullable(
+      Type.Number({ description: 'For `credit` grants: the units not used yet. Null for other modes.' }),
+    ),
   },
   { description: 'A per-customer override.' },
 );

@@ -114,6 +114,7 @@ export function buildGrant(overrides: Partial<Grant> & { feature: string }): Gra
     reason: 'support ticket',
     createdAt: utc('2026-06-01T00:00:00Z'),
     revokedAt: null,
+    remaining: null,
     ...overrides,
   };
 }
@@ -134,6 +135,7 @@ export function buildEntitlement(overrides: Partial<Entitlement> = {}): Entitlem
     source: 'plan',
     billing: null,
     period: null,
+    credits: 0,
     ...overrides,
   };
 }

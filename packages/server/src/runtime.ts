@@ -71,7 +71,13 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     clock,
     catalog: () => cache.getCatalog(),
     customerState: async (customerId) => (await cache.getCustomer(customerId)).state,
-    usageOf: async (customerId) => (await entitlements.snapshot(customerId)).usage,
+    usageOf: async (customerId) => {
+      const usage = new Map<string, number>();
+      for (const [feature, decision] of (await entitlements.snapshot(customerId)).decisions) {
+        if (decision.usage !== null) usage.set(feature, decision.usage);
+      }
+      return usage;
+    },
   });
   return {
     metrics,
@@ -101,6 +107,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     history: createHistoryService({ db, clock, snapshot }),
     events: createEventService({
       db,
+      dialect: database.dialect,
       clock,
       catalog: () => cache.getCatalog(),
       entitlementsOf: async (customerId) => (await snapshot(customerId)).resolved,

@@ -65,6 +65,16 @@ describe('validateFeature', () => {
       errors: [problem('/credit_cost/per_unit', 'greater than 0')],
     },
     {
+      name: 'a credit cost on a max meter',
+      feature: buildFeature({
+        type: 'metered',
+        key: 'gpt',
+        meter: { eventType: 'call', aggregation: 'max', property: 'tokens', filter: null },
+        creditCost: { pool: 'credits', perUnit: 1 },
+      }),
+      errors: [problem('/meter/aggregation', 'count or sum')],
+    },
+    {
       name: 'a fractional credit cost',
       feature: buildFeature({ type: 'metered', key: 'gpt', creditCost: { pool: 'credits', perUnit: 0.25 } }),
       errors: [],
@@ -127,6 +137,7 @@ describe('validateFeature', () => {
         problem('/key', 'slug'),
         problem('/credit_cost/pool', 'itself'),
         problem('/credit_cost/per_unit', 'greater than 0'),
+        problem('/meter/aggregation', 'count or sum'),
         problem('/meter/property', '"max"'),
       ],
     },

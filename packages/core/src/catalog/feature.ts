@@ -110,6 +110,11 @@ export function validateFeature(feature: Feature): FieldError[] {
     if (!(feature.creditCost.perUnit > 0)) {
       errors.push({ path: '/credit_cost/per_unit', message: 'must be greater than 0' });
     }
+    // A pool counts credits spent: only a meter that adds up (count, sum) can spend them.
+    const aggregation = feature.meter?.aggregation;
+    if (aggregation !== undefined && aggregation !== 'count' && aggregation !== 'sum') {
+      errors.push({ path: '/meter/aggregation', message: 'must be count or sum for a feature drawing from a pool' });
+    }
   }
   if (feature.type === 'metered' && feature.meter) {
     const { aggregation, property } = feature.meter;

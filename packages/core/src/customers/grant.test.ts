@@ -101,6 +101,31 @@ describe('validateGrant', () => {
       grant: grant({ mode: 'add', limit: -5 }),
       errors: [problem('/limit', 'positive number of units'), problem('/limit', 'non-negative integer')],
     },
+    { name: 'one-off credits', feature: metered, grant: grant({ mode: 'credit', limit: 5000 }), errors: [] },
+    {
+      name: 'credits on a gauge',
+      feature: gauge,
+      grant: grant({ mode: 'credit', limit: 5 }),
+      errors: [problem('/mode', '"credit" needs a metered feature')],
+    },
+    {
+      name: 'credits to a feature drawing from a pool',
+      feature: buildFeature({ type: 'metered', key: 'gpt4', creditCost: { pool: 'credits', perUnit: 5 } }),
+      grant: grant({ mode: 'credit', limit: 5 }),
+      errors: [problem('/feature', 'grant credits to the pool')],
+    },
+    {
+      name: 'unlimited credits',
+      feature: metered,
+      grant: grant({ mode: 'credit', limit: null }),
+      errors: [problem('/limit', 'positive number of units')],
+    },
+    {
+      name: 'credits that disable',
+      feature: metered,
+      grant: grant({ mode: 'credit', limit: 5, enabled: false }),
+      errors: [problem('/enabled', 'cannot disable')],
+    },
     {
       name: 'an add that disables',
       feature: metered,

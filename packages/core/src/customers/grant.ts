@@ -2,13 +2,15 @@ import { type Feature, isAllowedConfigValue, isQuantityType } from '../catalog/f
 import type { FieldError } from '../errors.js';
 import type { JsonValue } from '../json.js';
 
-export const GrantModes = ['override', 'add'] as const;
+export const GrantModes = ['override', 'add', 'credit'] as const;
 export type GrantMode = (typeof GrantModes)[number];
 
 /**
  * A per-customer exception to the plan. `override` replaces whatever the plan and targeting say
  * for the terms it sets (a term left undefined keeps the layer below); `add` adds `limit` units to
- * the limit the customer otherwise has — one-off credits, an extra seat pack.
+ * the limit the customer otherwise has, in every period while it is active — an extra seat pack,
+ * a standing bonus; `credit` gives a one-off balance of `limit` units of a metered feature, used
+ * once and kept across period resets until it runs out or expires (see entitlements/README.md).
  */
 export interface Grant {
   id: string;
@@ -23,6 +25,8 @@ export interface Grant {
   reason: string;
   createdAt: number;
   revokedAt: number | null;
+  /** For `credit` grants: the units not used yet (kept by the store as they are drawn); else null. */
+  remaining: number | null;
 }
 
 /** Whether a grant applies at `now`: started, not expired, not revoked. */
@@ -46,6 +50,23 @@ export function validateGrant(input: {
   const { grant, feature } = input;
   const errors: FieldError[] = [];
   const quantity = isQuantityType(feature.type);
+  if (grant.mode === 'credit') {
+    if (feature.type !== 'metered') {
+      errors.push({
+        path: '/mode',
+        message: `"credit" needs a metered feature; "${feature.key}" is ${feature.type}`,
+      });
+    } else if (feature.creditCost) {
+      errors.push({
+        path: '/feature',
+        message: `"${feature.key}" draws from the pool "${feature.creditCost.pool}": grant credits to the pool`,
+      });
+    }
+    if (typeof grant.limit !== 'number' || grant.limit <= 0) {
+      errors.push({ path: '/limit', message: 'a "credit" grant needs a positive number of units' });
+    }
+    if (grant.enabled === false) errors.push({ path: '/enabled', message: 'a "credit" grant cannot disable' });
+  }
   if (grant.mode === 'add') {
     if (!quantity) {
       errors.push({

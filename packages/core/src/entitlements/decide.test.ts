@@ -21,6 +21,7 @@ const uncounted: Omit<Decision, 'allowed' | 'reason' | 'type'> = {
   value: null,
   resetsAt: null,
   upgrade: null,
+  creditCost: null,
 };
 
 const denied = (denial: Entitlement['denial'], type: Entitlement['type'] = 'metered') =>

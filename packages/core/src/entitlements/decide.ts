@@ -1,5 +1,5 @@
 import type { UpgradeCandidate } from '../catalog/catalog.js';
-import { type FeatureType, isQuantityType } from '../catalog/feature.js';
+import { type CreditCost, type FeatureType, isQuantityType } from '../catalog/feature.js';
 import type { Overage, PlanVersion } from '../catalog/plan.js';
 import type { JsonValue } from '../json.js';
 import type { Entitlement } from './entitlement.js';
@@ -35,6 +35,11 @@ export interface Decision {
   /** When metered usage next resets (epoch ms), if it does. */
   resetsAt: number | null;
   upgrade: { plans: UpgradePlan[] } | null;
+  /**
+   * For a feature drawing from a credit pool: the pool and what one unit costs. `limit`, `usage`,
+   * `balance`, `overage` and `resetsAt` are then the pool's, in the pool's units. Null otherwise.
+   */
+  creditCost: CreditCost | null;
 }
 
 /** Where to look for a better plan when the answer is no. */
@@ -63,10 +68,12 @@ export function decide(input: {
 }): Decision {
   const { entitlement: e, usage, quantity } = input;
   const counted = isQuantityType(e.type);
+  const credits = counted && e.limit !== null ? e.credits : 0;
   let reason: Reason;
   if (!e.enabled) reason = e.denial ?? 'no_entitlement';
-  else if (counted && e.limit !== null && e.overage !== 'allow' && usage + quantity > e.limit) reason = 'limit_reached';
-  else reason = 'entitled';
+  else if (counted && e.limit !== null && e.overage !== 'allow' && exceeds(e.limit, credits, usage, quantity)) {
+    reason = 'limit_reached';
+  } else reason = 'entitled';
   const allowed = reason === 'entitled';
   const period =
     e.period !== null && input.now >= e.period.start && input.now < e.period.end
@@ -82,14 +89,26 @@ export function decide(input: {
     type: e.type,
     limit: e.limit,
     usage: counted ? usage : null,
-    balance: counted && e.enabled && e.limit !== null ? Math.max(0, e.limit - usage) : null,
+    balance: counted && e.enabled && e.limit !== null ? Math.max(0, e.limit - usage) + credits : null,
     unlimited: e.unlimited,
     overage: e.overage,
     value: e.value,
     resetsAt: period ? period.end : null,
     upgrade:
       allowed || reason === 'feature_disabled' || !input.upgrades ? null : suggest(e, usage + quantity, input.upgrades),
+    creditCost: null,
   };
+}
+
+/**
+ * Whether `quantity` more does not fit. Without credits: `usage + quantity > limit` (so a period
+ * already past its limit refuses even "may I at all"). With credits: what is left of the period's
+ * allowance plus the credits must cover it — usage past the allowance was paid by credits already.
+ * Positional for speed.
+ */
+function exceeds(limit: number, credits: number, usage: number, quantity: number): boolean {
+  if (credits === 0) return usage + quantity > limit;
+  return quantity > Math.max(0, limit - usage) + credits;
 }
 
 /** The answer for a customer or feature Keymaster does not know. */
@@ -112,6 +131,7 @@ export function unknownDecision(input: {
     value: null,
     resetsAt: null,
     upgrade: null,
+    creditCost: null,
   };
 }
 

@@ -31,6 +31,11 @@ export interface Entitlement {
    * computed once here rather than on every decision (the snapshot expires at its end).
    */
   period: Period | null;
+  /**
+   * Units left on the customer's active one-off credit grants for this feature, on top of the
+   * period's allowance and drawn after it (metered, limited, enabled entitlements; else 0).
+   */
+  credits: number;
 }
 
 /** Every feature's entitlement for one customer, valid until `validUntil` (epoch ms). */

@@ -186,13 +186,21 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
 
   let override: Grant | undefined;
   let added = 0;
+  let credits = 0;
+  let credited = false;
   for (const grant of run.state.grants) {
     if (grant.feature !== feature.key || !isGrantActive(grant, run.now)) continue;
     if (grant.mode === 'add') added += grant.limit ?? 0;
-    else if (!override || grant.createdAt >= override.createdAt) override = grant;
+    else if (grant.mode === 'credit') {
+      credited = true;
+      credits += Math.max(0, grant.remaining ?? grant.limit ?? 0);
+    } else if (!override || grant.createdAt >= override.createdAt) override = grant;
   }
   if (override) ({ terms, blocked } = applyOverride(feature, terms, override));
   if (added > 0 && !blocked) terms = applyAddition(terms, added);
+  // One-off credits with nothing below them are an allowance of their own, nothing per period
+  // (used up, they still say so: `limit_reached` rather than `no_entitlement`).
+  if (credited && !blocked && !terms?.enabled && feature.type === 'metered') terms = applyAddition(terms, 0);
 
   if (!terms?.enabled) {
     const reason: Denial = blocked || plan.live || !plan.subscription ? 'no_entitlement' : 'subscription_inactive';
@@ -215,6 +223,7 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
     source: terms.source,
     billing: plan.billing,
     period: reset === null ? null : usagePeriod({ reset, now: run.now, billing: plan.billing }),
+    credits: feature.type === 'metered' && terms.limit !== null ? credits : 0,
   };
 }
 
@@ -233,6 +242,7 @@ function denied(feature: Feature, denial: Denial, billing: BillingAnchor | null)
     source: null,
     billing,
     period: null,
+    credits: 0,
   };
 }
 
@@ -307,7 +317,10 @@ function applyOverride(feature: Feature, terms: Terms | null, grant: Grant): { t
   return { terms: copyTerms(base, 'grant', true, limit, value), blocked: false };
 }
 
-/** `add` grants raise the limit; with nothing below them they are the whole allowance. */
+/**
+ * `add` grants raise the limit; with nothing below them they are the whole allowance (a limit of
+ * 0 and one-off credits on top, for `credit` grants alone).
+ */
 function applyAddition(terms: Terms | null, added: number): Terms {
   if (!terms?.enabled) {
     // The defaults of `offTerms`, switched on with the added units and no reset.

@@ -7,12 +7,13 @@ import { consumptions } from './migrations/0004-consumptions.js';
 import { reservations } from './migrations/0005-reservations.js';
 import { usageScope } from './migrations/0006-usage-scope.js';
 import { usageHistory } from './migrations/0007-usage-history.js';
+import { credits } from './migrations/0008-credits.js';
 import { lifecycle } from './migrations/0009-lifecycle.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
- * that has shipped. Numbers may be reserved by changes still on other branches (0008 is): such a
- * migration can land after a database has run a later one, and then runs on the next start (see
+ * that has shipped. A number may land after a database has run a later one (0008 did: databases
+ * that ran 0009 before the credits branch merged), and then runs on the next start (see
  * `allowUnorderedMigrations`), so each migration must stand on its own, not on its predecessor.
  */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -24,6 +25,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0005-reservations': reservations(),
     '0006-usage-scope': usageScope(dialect),
     '0007-usage-history': usageHistory(),
+    '0008-credits': credits(dialect),
     '0009-lifecycle': lifecycle(dialect),
   };
 }

@@ -19,6 +19,7 @@ export interface Database {
   usage_distinct: UsageDistinctTable;
   consumptions: ConsumptionTable;
   reservations: ReservationTable;
+  credit_balances: CreditBalanceTable;
   subscription_history: SubscriptionHistoryTable;
   domain_events: DomainEventTable;
   usage_history: UsageHistoryTable;
@@ -199,6 +200,21 @@ export interface ReservationTable {
   expires_at: number;
   created_at: number;
   settled_at: number | null;
+  /** The counter the units are held on: the pool for a feature drawing from one; null = `feature`. */
+  counter_feature: string | null;
+  /** Units of the counter per unit held (the pool cost); null = 1. */
+  per_unit: number | null;
+  /** The allowance in force when credit grants paid for the hold; null when none could. */
+  credit_allowance: number | null;
+}
+
+/** What is left of one `credit` grant. */
+export interface CreditBalanceTable {
+  grant_id: string;
+  customer_id: string;
+  feature: string;
+  remaining: number;
+  updated_at: number;
 }
 
 /** One change to a subscription: who made it, when, why, and the subscription before and after. */

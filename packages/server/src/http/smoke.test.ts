@@ -53,6 +53,7 @@ describeEachDialect('smoke', (dialect) => {
       value: null,
       resets_at: '2026-02-01T00:00:00.000Z',
       upgrade: null,
+      credit_cost: null,
     });
   });
 });

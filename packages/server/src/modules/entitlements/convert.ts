@@ -1,5 +1,5 @@
 import type { Decision as ApiDecision, CustomerEntitlements as ApiEntitlements } from '@keymaster/contract';
-import { type CustomerEntitlements, type Decision, decide, type Entitlement } from '@keymaster/core';
+import type { CustomerEntitlements, Decision, Entitlement } from '@keymaster/core';
 import { toIso } from '../../json-column.js';
 
 // Most checks share a handful of reset instants (the start of next month...): remember the last
@@ -29,6 +29,7 @@ export function toApiDecision(decision: Decision): ApiDecision {
     value: decision.value,
     resets_at: decision.resetsAt === null ? null : resetIso(decision.resetsAt),
     upgrade: decision.upgrade,
+    credit_cost: decision.creditCost && { pool: decision.creditCost.pool, per_unit: decision.creditCost.perUnit },
   };
 }
 
@@ -38,11 +39,9 @@ export function toApiDecision(decision: Decision): ApiDecision {
  */
 function toApiEntitlement(input: {
   entitlement: Entitlement;
-  usage: number;
-  now: number;
+  decision: Decision;
 }): ApiEntitlements['entitlements'][number] {
-  const { entitlement: e } = input;
-  const decision = decide({ customer: '', entitlement: e, usage: input.usage, quantity: 0, now: input.now });
+  const { entitlement: e, decision } = input;
   return {
     feature: e.feature,
     type: e.type,
@@ -58,19 +57,21 @@ function toApiEntitlement(input: {
     resets_at: decision.resetsAt === null ? null : resetIso(decision.resetsAt),
     value: decision.value,
     source: e.source,
+    credit_cost: decision.creditCost && { pool: decision.creditCost.pool, per_unit: decision.creditCost.perUnit },
   };
 }
 
 export function toApiEntitlements(input: {
   resolved: CustomerEntitlements;
   now: number;
-  usageOf: (feature: string) => number;
+  /** Each feature's decision on quantity 0 (see the entitlement service's snapshot). */
+  decisionOf: (feature: string) => Decision;
   only?: string | undefined;
 }): ApiEntitlements {
   const { resolved, now } = input;
   const entitlements = [...resolved.entitlements.values()]
     .filter((e) => input.only === undefined || e.feature === input.only)
-    .map((entitlement) => toApiEntitlement({ entitlement, usage: input.usageOf(entitlement.feature), now }));
+    .map((entitlement) => toApiEntitlement({ entitlement, decision: input.decisionOf(entitlement.feature) }));
   return {
     customer: resolved.customerId,
     plan:

@@ -64,6 +64,7 @@ describeEachDialect('entitlements routes', (dialect) => {
         value: null,
         resets_at: '2026-02-01T00:00:00.000Z',
         upgrade: null,
+        credit_cost: null,
       } satisfies Decision);
     });
 
@@ -108,6 +109,7 @@ describeEachDialect('entitlements routes', (dialect) => {
         value: null,
         resets_at: null,
         upgrade: upgradeTo('pro', 'enterprise'),
+        credit_cost: null,
       });
       // Without any subscription, base plans are offered but add-ons are not.
       const { id: bare } = await seedCustomer(server);
@@ -192,6 +194,7 @@ describeEachDialect('entitlements routes', (dialect) => {
         value: null,
         resets_at: null,
         upgrade: null,
+        credit_cost: null,
       };
       expect(await check(server, { customer: 'nobody', feature: 'sso' })).toEqual({
         customer: 'nobody',
@@ -314,6 +317,7 @@ describeEachDialect('entitlements routes', (dialect) => {
         resets_at: '2026-02-01T00:00:00.000Z',
         value: null,
         source: 'plan',
+        credit_cost: null,
       });
       expect(byFeature.seats).toMatchObject({ enabled: true, limit: 15, source: 'plan', reset: null });
       expect(byFeature.support_tier).toMatchObject({ enabled: true, value: 'priority', usage: null });
@@ -344,6 +348,7 @@ describeEachDialect('entitlements routes', (dialect) => {
           resets_at: null,
           value: null,
           source: null,
+          credit_cost: null,
         },
       ]);
     });

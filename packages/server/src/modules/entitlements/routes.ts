@@ -50,14 +50,14 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
     },
     async (request) => {
       const { at } = request.query;
-      const { resolved, now, usage } =
+      const { resolved, now, decisions } =
         at === undefined
           ? await entitlements.snapshot(request.params.id)
           : await entitlements.snapshotAt(request.params.id, Date.parse(at));
       return toApiEntitlements({
         resolved,
         now,
-        usageOf: (feature) => usage.get(feature) ?? 0,
+        decisionOf: (feature) => decisions.get(feature)!,
         only: request.query.feature,
       });
     },

@@ -3,6 +3,7 @@ import {
   type Catalog,
   type CustomerEntitlements,
   type CustomerState,
+  creditPoolOf,
   type Decision,
   decide,
   ErrorCodes,
@@ -14,6 +15,7 @@ import {
   unknownDecision,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
+import { countedAs } from './counted-as.js';
 import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
 import { type UsageSpan, usageSpan } from './usage-lookup.js';
 
@@ -84,6 +86,15 @@ export function createEntitlementService(deps: {
           currentPlanKey: resolved.planKey,
         },
       });
+    if (creditPoolOf(feature) !== null) {
+      // A feature drawing from a credit pool answers from the pool's counter, in pool units.
+      const counted = countedAs({ catalog, resolved, entitlement, customer: request.customer, now, upgrades: true });
+      const quantity = request.quantity ?? 1;
+      const poolUsage = usageOf({ entry, customerId: request.customer, span: counted.span });
+      return typeof poolUsage === 'number'
+        ? counted.decideAt({ usage: poolUsage, quantity })
+        : poolUsage.then((usage) => counted.decideAt({ usage, quantity }));
+    }
     const usage = usageOf({ entry, customerId: request.customer, span: usageSpan({ catalog, entitlement, now }) });
     return typeof usage === 'number' ? decideAt(usage) : usage.then(decideAt);
   }
@@ -97,43 +108,60 @@ export function createEntitlementService(deps: {
     },
 
     /**
-     * The customer's full snapshot at this instant, with each metered feature's usage; 404 for a
-     * customer Keymaster does not know.
+     * The customer's full snapshot at this instant: each feature's decision on using nothing more
+     * (quantity 0), so its reason, usage and balance are what a check reports — a feature drawing
+     * from a credit pool in the pool's figures. 404 for a customer Keymaster does not know.
      */
     async snapshot(
       customerId: string,
-    ): Promise<{ resolved: CustomerEntitlements; now: number; usage: Map<string, number> }> {
+    ): Promise<{ resolved: CustomerEntitlements; now: number; decisions: Map<string, Decision> }> {
       const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
       const now = clock.now();
       const resolved = cache.entitlements({ entry, catalog, now });
       if (!resolved) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
-      const usage = new Map<string, number>();
+      const decisions = new Map<string, Decision>();
       for (const entitlement of resolved.entitlements.values()) {
-        const span = usageSpan({ catalog, entitlement, now });
-        if (span) usage.set(entitlement.feature, await usageOf({ entry, customerId, span }));
+        const counted = countedAs({ catalog, resolved, entitlement, customer: customerId, now, upgrades: false });
+        const usage = counted.span ? await usageOf({ entry, customerId, span: counted.span }) : 0;
+        decisions.set(entitlement.feature, counted.decideAt({ usage, quantity: 0 }));
       }
-      return { resolved, now, usage };
+      return { resolved, now, decisions };
     },
 
     /**
      * What the customer was entitled to at a past instant: their subscription as its history
      * says it stood then, the grants they had by then, today's catalog (published plan versions
-     * never change). Usage is what was recorded for the period containing that instant.
+     * never change). Each feature's decision is made as the snapshot's is (quantity 0, a feature
+     * drawing from a credit pool in the pool's figures), against the usage recorded for the
+     * period containing that instant; one-off credit grants count with what is left of them now
+     * (balances keep no history).
      */
     async snapshotAt(
       customerId: string,
       at: number,
-    ): Promise<{ resolved: CustomerEntitlements; now: number; usage: Map<string, number> }> {
+    ): Promise<{ resolved: CustomerEntitlements; now: number; decisions: Map<string, Decision> }> {
       if (at > clock.now()) throw invalid([{ path: '/querystring/at', message: 'must not be in the future' }]);
       const [catalog, state] = await Promise.all([cache.getCatalog(), deps.loadStateAt(customerId, at)]);
       if (!state) throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist.`);
       const resolved = resolve({ catalog, state, now: at });
-      const usage = new Map<string, number>();
+      const decisions = new Map<string, Decision>();
+      // Several drawing features share their pool's counter: read each span once.
+      const read = new Map<string, Promise<number>>();
       for (const entitlement of resolved.entitlements.values()) {
-        const span = usageSpan({ catalog, entitlement, now: at });
-        if (span) usage.set(entitlement.feature, await deps.readUsage({ customerId, ...span }));
+        const counted = countedAs({ catalog, resolved, entitlement, customer: customerId, now: at, upgrades: false });
+        const { span } = counted;
+        let usage = 0;
+        if (span) {
+          let pending = read.get(span.key);
+          if (!pending) {
+            pending = deps.readUsage({ customerId, ...span });
+            read.set(span.key, pending);
+          }
+          usage = await pending;
+        }
+        decisions.set(entitlement.feature, counted.decideAt({ usage, quantity: 0 }));
       }
-      return { resolved, now: at, usage };
+      return { resolved, now: at, decisions };
     },
   };
 }

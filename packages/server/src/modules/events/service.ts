@@ -4,18 +4,22 @@ import {
   type CustomerEntitlements,
   contributions,
   counterPeriodStart,
+  creditPoolOf,
+  type Entitlement,
   type FieldError,
   historyHour,
   type MeterAggregation,
   type MeterContribution,
   metersByEventType,
+  poolCost,
   readCloudEvent,
   readEvent,
   type UsageEvent,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import type { Db } from '../../db/database.js';
+import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { recordWithCredits } from '../usage/grant-units.js';
 import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
 import { eventKey, existingCustomers, insertNewEvents } from './store.js';
 
@@ -95,6 +99,31 @@ function combine(input: {
 }
 
 /**
+ * What an event's contribution to a feature drawing from a credit pool adds to the pool: its
+ * amount times the cost per unit, counted in the pool's own period — while the pool is on.
+ */
+function poolContribution(input: {
+  catalog: Catalog;
+  resolved: CustomerEntitlements;
+  contribution: MeterContribution;
+}): { pool: Entitlement; contribution: MeterContribution } | null {
+  const feature = input.catalog.features.get(input.contribution.feature);
+  const cost = feature ? creditPoolOf(feature) : null;
+  if (!cost) return null;
+  const pool = input.resolved.entitlements.get(cost.pool);
+  if (!pool?.enabled) return null;
+  return {
+    pool,
+    contribution: {
+      feature: cost.pool,
+      aggregation: 'sum',
+      amount: poolCost({ perUnit: cost.perUnit, quantity: input.contribution.amount }),
+      distinct: null,
+    },
+  };
+}
+
+/**
  * Usage event ingestion. Each event is read on its own, so a bad one is reported by its index
  * and the rest are stored. Events for customers Keymaster does not know are rejected and not
  * stored (PUT the customer first): usage that nobody can be entitled to would otherwise pile up
@@ -103,10 +132,13 @@ function combine(input: {
  * after it commits: a duplicate adds nothing, a crash loses nothing acknowledged.
  *
  * A feature counts an event only while the customer is entitled to it (its period comes from
- * the entitlement's reset or window).
+ * the entitlement's reset or window). A feature drawing from a credit pool also adds `amount ×
+ * per_unit` to the pool (while both are on); usage past the allowance of a customer with one-off
+ * credit grants is drawn from them, as a consume would.
  */
 export function createEventService(deps: {
   db: Db;
+  dialect: Dialect;
   clock: Clock;
   catalog: () => Catalog | Promise<Catalog>;
   entitlementsOf: (customerId: string) => Promise<CustomerEntitlements | null>;
@@ -155,14 +187,43 @@ export function createEventService(deps: {
           if (!inserted.has(key) || counted.has(key)) continue;
           counted.add(key);
           accepted++;
+          const resolved = entitlements.get(event.customerId);
           for (const contribution of adds) {
-            const entitlement = entitlements.get(event.customerId)?.entitlements.get(contribution.feature);
+            const entitlement = resolved?.entitlements.get(contribution.feature);
             if (!entitlement?.enabled) continue;
             const periodStart = counterPeriodStart({ entitlement, at: event.timestamp });
             combine({ changes, event, contribution, periodStart });
+            const drawn = poolContribution({ catalog, resolved: resolved!, contribution });
+            if (drawn) {
+              const poolStart = counterPeriodStart({ entitlement: drawn.pool, at: event.timestamp });
+              combine({ changes, event, contribution: drawn.contribution, periodStart: poolStart });
+            }
           }
         }
-        await applyCounterChanges(tx, { changes: changes.values(), now });
+        // Counters of customers with one-off credits go through the credit-drawing path; the rest
+        // are applied in bulk. Both write each counter's hours to the usage history (a pool's
+        // hours hold what every drawing feature's events cost it).
+        const plain: CounterChange[] = [];
+        for (const change of changes.values()) {
+          const counter = entitlements.get(change.customerId)?.entitlements.get(change.feature);
+          const summed = change.aggregation === 'count' || change.aggregation === 'sum';
+          if (!counter || counter.limit === null || counter.credits <= 0 || !summed) {
+            plain.push(change);
+            continue;
+          }
+          await recordWithCredits({
+            tx,
+            dialect: deps.dialect,
+            customerId: change.customerId,
+            feature: change.feature,
+            periodStart: change.periodStart,
+            amount: change.amount,
+            hours: change.hours,
+            allowance: counter.limit,
+            now,
+          });
+        }
+        await applyCounterChanges(tx, { changes: plain, now });
         return { accepted, duplicates: storable.length - accepted, rejected };
       });
     },

@@ -13,7 +13,7 @@ import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { newId } from '../../ids.js';
 import { type FeatureRecord, fromApiFeature, toFeatureBody } from './convert.js';
-import { findFeature, insertFeature, listFeatures, updateFeature } from './store.js';
+import { findDrawingFeature, findFeature, insertFeature, listFeatures, updateFeature } from './store.js';
 
 export type FeatureService = ReturnType<typeof createFeatureService>;
 
@@ -40,6 +40,25 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
       const pool = await findFeature(db, feature.creditCost.pool);
       if (pool?.type !== 'metered') {
         errors.push({ path: '/credit_cost/pool', message: `"${feature.creditCost.pool}" is not a metered feature` });
+      } else if (pool.creditCost) {
+        // One level only: a use is charged to one pool, in one transaction, under one lock.
+        errors.push({
+          path: '/credit_cost/pool',
+          message: `"${pool.key}" draws from "${pool.creditCost.pool}" itself`,
+        });
+      } else if (pool.meter && pool.meter.aggregation !== 'count' && pool.meter.aggregation !== 'sum') {
+        errors.push({
+          path: '/credit_cost/pool',
+          message: `"${pool.key}" counts by ${pool.meter.aggregation}, not a sum`,
+        });
+      }
+    }
+    if (feature.type === 'metered' && (feature.creditCost || feature.meter)) {
+      const drawing = await findDrawingFeature(db, feature.key);
+      if (drawing && feature.creditCost) {
+        errors.push({ path: '/credit_cost', message: `"${drawing}" draws from "${feature.key}": a pool cannot draw` });
+      } else if (drawing && feature.meter && !['count', 'sum'].includes(feature.meter.aggregation)) {
+        errors.push({ path: '/meter/aggregation', message: `must be count or sum: "${drawing}" draws from this pool` });
       }
     }
     if (errors.length > 0) throw invalid(errors);

@@ -28,3 +28,14 @@ export async function updateFeature(db: Db, feature: FeatureRecord): Promise<voi
   const { id: _id, key: _key, created_at: _created, ...changes } = toDbFeature(feature);
   await db.updateTable('features').set(changes).where('key', '=', feature.key).execute();
 }
+
+/** A feature drawing from `pool` (`credit_cost.pool`), if any: the first by key. */
+export async function findDrawingFeature(db: Db, pool: string): Promise<string | undefined> {
+  const rows = await db
+    .selectFrom('features')
+    .selectAll()
+    .where('credit_cost', 'is not', null)
+    .orderBy('key')
+    .execute();
+  return rows.map(fromDbFeature).find((f) => f.type === 'metered' && f.creditCost?.pool === pool)?.key;
+}

@@ -6,7 +6,7 @@ import { toIso } from '../../json-column.js';
 
 type TermsJson = { enabled?: boolean; limit?: number | null; value?: JsonValue };
 
-export function fromDbGrant(row: Selectable<GrantTable>): Grant {
+export function fromDbGrant(row: Selectable<GrantTable> & { remaining?: number | null }): Grant {
   const terms = JSON.parse(row.terms) as TermsJson;
   return {
     id: row.id,
@@ -21,6 +21,7 @@ export function fromDbGrant(row: Selectable<GrantTable>): Grant {
     reason: row.reason,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    remaining: row.mode === 'credit' ? Number(row.remaining ?? 0) : null,
   };
 }
 
@@ -59,5 +60,6 @@ export function toApiGrant(grant: Grant, now: number): ApiGrant {
     active: isGrantActive(grant, now),
     created_at: toIso(grant.createdAt),
     revoked_at: toIso(grant.revokedAt),
+    remaining: grant.remaining,
   };
 }

@@ -52,6 +52,7 @@ describeEachDialect('grants routes', (dialect) => {
         active: true,
         created_at: nowIso(server),
         revoked_at: null,
+        remaining: null,
       });
       expect(await check(server, { customer: id, feature: 'sso' })).toMatchObject({
         allowed: true,

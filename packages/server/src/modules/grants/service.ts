@@ -36,6 +36,7 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
           reason: body.reason,
           createdAt: now,
           revokedAt: null,
+          remaining: body.mode === 'credit' && typeof body.limit === 'number' ? body.limit : null,
         };
         const errors = validateGrant({ grant, feature });
         if (grant.expiresAt !== null && grant.expiresAt <= now) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeRequest } from '@keymaster/contract';
-import { type Catalog, type CustomerEntitlements, conflict, type Decision, decide, ErrorCodes } from '@keymaster/core';
+import { type Catalog, type CustomerEntitlements, conflict, type Decision, ErrorCodes } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
@@ -14,7 +14,9 @@ export type ConsumeService = ReturnType<typeof createConsumeService>;
  * are added by a conditional upsert that refuses to pass the limit, so any number of concurrent
  * callers on any number of nodes can never over-grant, and every granted unit is recorded.
  * Rolling windows span several counters; there the (customer, feature) is locked for the
- * transaction and the window's sum read under the lock.
+ * transaction and the window's sum read under the lock. A feature drawing from a credit pool
+ * records `quantity × per_unit` on the pool's counter (and nothing on its own); a customer with
+ * one-off credit grants on the counter has them drawn once the period's allowance is used up.
  */
 export function createConsumeService(deps: {
   db: Db;
@@ -39,7 +41,7 @@ export function createConsumeService(deps: {
         verb: 'consumed',
       });
       if ('answer' in gate) return gate.answer;
-      const { entitlement, span, limit, upgrades } = gate.target;
+      const { counted, span, cost, limit, allowance, credited } = gate.target;
       const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
       return withTransaction(db, async (tx) => {
         if (request.idempotency_key !== undefined) {
@@ -72,26 +74,21 @@ export function createConsumeService(deps: {
             return JSON.parse(earlier.response) as Decision;
           }
         }
-        const { granted, usage } = await grantUnits({
+        const { granted, usage, credits } = await grantUnits({
           tx,
           dialect: deps.dialect,
           customerId: request.customer,
           span,
-          quantity,
+          quantity: cost,
           limit,
-          windowed: entitlement.window !== null,
+          allowance,
+          credited,
+          windowed: counted.counter.window !== null,
           now,
         });
         // An allowed consume reports usage after its own units; a refused one, usage as it stands.
-        const decision = decide({
-          customer: request.customer,
-          entitlement,
-          usage: granted ? usage - quantity : usage,
-          quantity,
-          now,
-          upgrades,
-        });
-        const answer: Decision = granted ? grantedDecision(decision, usage) : decision;
+        const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
+        const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
         if (request.idempotency_key !== undefined) {
           await tx
             .updateTable('consumptions')

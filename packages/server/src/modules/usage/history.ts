@@ -1,6 +1,7 @@
 import {
   type Catalog,
   type CustomerEntitlements,
+  creditPoolOf,
   type Entitlement,
   ErrorCodes,
   type FieldError,
@@ -99,6 +100,17 @@ export function createHistoryService(deps: {
             message:
               `"${feature.key}" is ${feature.type}: history is kept for metered features only` +
               (feature.type === 'gauge' ? ' (a gauge has one current level: POST /v1/check reports it)' : ''),
+          },
+        ]);
+      }
+      const cost = creditPoolOf(feature);
+      if (cost) {
+        throw invalid([
+          {
+            path: at('feature'),
+            message:
+              `"${feature.key}" draws from the credit pool "${cost.pool}": its usage is counted, and kept in ` +
+              `history, on the pool (ask for feature=${cost.pool})`,
           },
         ]);
       }

@@ -3,21 +3,24 @@ import {
   type Catalog,
   type CustomerEntitlements,
   conflict,
+  creditsLeft,
   type Decision,
-  decide,
   ErrorCodes,
   historyHour,
   type MeterAggregation,
   notFound,
+  settleCredits,
   unknownDecision,
 } from '@keymaster/core';
 import type { Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
+import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { usageSpan } from '../entitlements/usage-lookup.js';
+import { countedAs } from '../entitlements/counted-as.js';
+import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
 import { grantUnits } from './grant-units.js';
 import { historyMode, lowerHistory, recordHistory } from './history-store.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
@@ -33,44 +36,78 @@ export interface ReservationAnswer {
   decision: Decision;
 }
 
-/** The aggregation a feature's usage is counted by (features without a meter add, as consumes do). */
-function aggregationOf(catalog: Catalog, feature: string): MeterAggregation {
-  const found = catalog.features.get(feature);
+/**
+ * The aggregation of the counter a reservation holds units on (the pool's, for a feature drawing
+ * from one; features without a meter add, as consumes do).
+ */
+function aggregationOf(catalog: Catalog, row: Pick<ReservationRow, 'feature' | 'counter_feature'>): MeterAggregation {
+  const found = catalog.features.get(row.counter_feature ?? row.feature);
   return found?.type === 'metered' && found.meter ? found.meter.aggregation : 'sum';
 }
 
 /**
- * Moves a reservation's counter by `delta` units (negative to give units back), and its usage
- * history with it: the units stay in the hour they were held in (committed: the actual quantity;
- * released or expired: nothing), so the hours always add up to the counter check reads. For a
- * `max` or `latest` meter the history holds the counter's level instead.
+ * Moves a reservation's counter by `delta` units of the feature (negative to give units back):
+ * `delta × per_unit` of the pool for a feature drawing from one. When credit grants paid for the
+ * hold, whatever the move takes past (or brings back below) the allowance in force then is drawn
+ * from (or refilled into) them, under the same lock consumes take. The counter's usage history
+ * moves with it: the units stay in the hour they were held in (committed: the actual cost;
+ * released or expired: nothing), so the hours always add up to the counter check reads — the
+ * pool's, for a drawing feature. For a `max` or `latest` meter the history holds the counter's
+ * level instead.
  */
 async function adjustCounter(
   tx: Db,
-  input: { row: ReservationRow; delta: number; aggregation: MeterAggregation; now: number },
+  input: { dialect: Dialect; row: ReservationRow; delta: number; aggregation: MeterAggregation; now: number },
 ): Promise<void> {
-  const { row, delta, now } = input;
+  const { row, now } = input;
+  const delta = input.delta * Number(row.per_unit ?? 1);
   if (delta === 0) return;
-  const counter = await tx
+  const feature = row.counter_feature ?? row.feature;
+  const allowance = row.credit_allowance === null ? null : Number(row.credit_allowance);
+  if (allowance !== null) {
+    await lockUsage({ db: tx, dialect: input.dialect, key: `${row.customer_id}/${feature}` });
+  }
+  const moved = await tx
     .updateTable('usage_counters')
     .set((eb) => ({ value: eb('value', '+', delta), updated_at: now }))
     .where('customer_id', '=', row.customer_id)
-    .where('feature', '=', row.feature)
+    .where('feature', '=', feature)
     .where('period_start', '=', row.period_start)
     .returning('value')
     .executeTakeFirst();
-  if (!counter) return;
+  if (!moved) return;
+  const after = Number(moved.value);
+  await moveHistory(tx, { row, feature, delta, counter: after, aggregation: input.aggregation, now });
+  if (allowance === null) return;
+  const balances = await loadCreditBalances(tx, { customerId: row.customer_id, feature, now });
+  const { draws } = settleCredits({ allowance, before: after - delta, after, balances });
+  await applyCreditDraws(tx, { draws, now });
+}
+
+/** What `adjustCounter` does to the counter's usage history. */
+async function moveHistory(
+  tx: Db,
+  input: {
+    row: ReservationRow;
+    feature: string;
+    delta: number;
+    counter: number;
+    aggregation: MeterAggregation;
+    now: number;
+  },
+): Promise<void> {
+  const { row, delta, counter, now } = input;
   const mode = historyMode(input.aggregation);
-  const target = { customerId: row.customer_id, feature: row.feature, periodStart: row.period_start };
+  const target = { customerId: row.customer_id, feature: input.feature, periodStart: row.period_start };
   if (mode === 'max' && delta < 0) {
-    await lowerHistory(tx, { ...target, level: Number(counter.value), now });
+    await lowerHistory(tx, { ...target, level: counter, now });
     return;
   }
   const change = {
     ...target,
     bucketStart: historyHour(mode === 'add' ? Number(row.created_at) : now),
     mode,
-    amount: mode === 'add' ? delta : Number(counter.value),
+    amount: mode === 'add' ? delta : counter,
     observedAt: now,
   };
   await recordHistory(tx, { changes: [change], now });
@@ -104,9 +141,25 @@ export function createReservationService(deps: {
         reason: resolved ? 'unknown_feature' : 'unknown_customer',
       });
     }
-    const span = usageSpan({ catalog, entitlement, now: input.now });
-    const usage = span ? await readUsage(input.tx, { customerId: input.customer, ...span }) : 0;
-    return decide({ customer: input.customer, entitlement, usage, quantity: 0, now: input.now });
+    const counted = countedAs({
+      catalog,
+      resolved,
+      entitlement,
+      customer: input.customer,
+      now: input.now,
+      upgrades: false,
+    });
+    const usage = counted.span ? await readUsage(input.tx, { customerId: input.customer, ...counted.span }) : 0;
+    const credits = counted.span
+      ? creditsLeft(
+          await loadCreditBalances(input.tx, {
+            customerId: input.customer,
+            feature: counted.counter.feature,
+            now: input.now,
+          }),
+        )
+      : undefined;
+    return counted.decideAt({ usage, quantity: 0, credits });
   }
 
   async function settle(input: {
@@ -119,7 +172,7 @@ export function createReservationService(deps: {
     if (!existing) throw notFound(ErrorCodes.notFound, `Reservation "${input.id}" does not exist.`);
     const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
     // Read before the transaction: on SQLite it holds the only connection.
-    const aggregation = aggregationOf(await deps.catalog(), existing.feature);
+    const aggregation = aggregationOf(await deps.catalog(), existing);
     const row = await withTransaction(db, async (tx) => {
       const claimed = await tx
         .updateTable('reservations')
@@ -136,7 +189,7 @@ export function createReservationService(deps: {
       if (!claimed) return null;
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
-      await adjustCounter(tx, { row: claimed, delta, aggregation, now });
+      await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, aggregation, now });
       return claimed;
     });
     if (!row) {
@@ -165,27 +218,22 @@ export function createReservationService(deps: {
         verb: 'reserved',
       });
       if ('answer' in gate) return { row: null, request, decision: gate.answer };
-      const { entitlement, span, limit, upgrades } = gate.target;
+      const { counted, span, cost, limit, allowance, credited } = gate.target;
       return withTransaction(db, async (tx) => {
         const grant = await grantUnits({
           tx,
           dialect: deps.dialect,
           customerId: body.customer,
           span,
-          quantity: body.quantity,
+          quantity: cost,
           limit,
-          windowed: entitlement.window !== null,
+          allowance,
+          credited,
+          windowed: counted.counter.window !== null,
           now,
         });
-        const before = grant.granted ? grant.usage - body.quantity : grant.usage;
-        const decision = decide({
-          customer: body.customer,
-          entitlement,
-          usage: before,
-          quantity: body.quantity,
-          now,
-          upgrades,
-        });
+        const before = grant.granted ? grant.usage - cost : grant.usage;
+        const decision = counted.decideAt({ usage: before, quantity: body.quantity, credits: grant.credits });
         if (!grant.granted) return { row: null, request, decision };
         const row: ReservationRow = {
           id: newId('rsv'),
@@ -198,9 +246,12 @@ export function createReservationService(deps: {
           expires_at: now + (body.ttl_seconds ?? 300) * 1000,
           created_at: now,
           settled_at: null,
+          counter_feature: counted.pooled ? counted.counter.feature : null,
+          per_unit: counted.pooled ? counted.perUnit : null,
+          credit_allowance: credited ? allowance : null,
         };
         await tx.insertInto('reservations').values(row).execute();
-        return { row, request, decision: grantedDecision(decision, grant.usage) };
+        return { row, request, decision: grantedDecision(decision, { usage: grant.usage, spent: cost }) };
       });
     },
 
@@ -225,8 +276,8 @@ export function createReservationService(deps: {
           .returningAll()
           .execute();
         for (const row of expired) {
-          const aggregation = aggregationOf(catalog, row.feature);
-          await adjustCounter(tx, { row, delta: -Number(row.quantity), aggregation, now });
+          const aggregation = aggregationOf(catalog, row);
+          await adjustCounter(tx, { dialect: deps.dialect, row, delta: -Number(row.quantity), aggregation, now });
         }
         return expired.length;
       });

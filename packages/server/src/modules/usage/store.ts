@@ -281,6 +281,10 @@ export async function adjustGauge(
  * Records `quantity` units in one counter if that keeps it within `limit` (null: no limit), in a
  * single conditional upsert — never a read-then-write that two callers could both pass. Answers
  * the counter's new value, or null when the units would pass the limit (nothing is written).
+ *
+ * With `credits` (units left on one-off credit grants, read under the usage lock): the units fit
+ * when what is left of the limit plus the credits covers them — `value + quantity <= max(value,
+ * limit) + credits`, since usage already past the limit was paid by credits.
  */
 export async function addWithinLimit(
   db: Db,
@@ -290,11 +294,13 @@ export async function addWithinLimit(
     periodStart: number;
     quantity: number;
     limit: number | null;
+    credits?: number;
     now: number;
   },
 ): Promise<number | null> {
   const { limit, quantity } = input;
-  if (limit !== null && quantity > limit) return null;
+  const credits = input.credits ?? 0;
+  if (limit !== null && quantity > limit + credits) return null;
   const row = await db
     .insertInto('usage_counters')
     .values({
@@ -310,9 +316,15 @@ export async function addWithinLimit(
         value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
         updated_at: input.now,
       }));
-      return limit === null
-        ? update
-        : update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
+      if (limit === null) return update;
+      if (credits <= 0) {
+        return update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
+      }
+      return update.where((eb) => {
+        const stored = eb.ref('usage_counters.value');
+        const allowance = eb.case().when(stored, '>', limit).then(stored).else(eb.val(limit)).end();
+        return eb(eb(stored, '+', eb.ref('excluded.value')), '<=', eb(allowance, '+', credits));
+      });
     })
     .returning('value')
     .executeTakeFirst();
