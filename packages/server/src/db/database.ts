@@ -53,8 +53,32 @@ function openSqlite(file: string): DatabaseHandle {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/** Prepared statements kept per connection; past this, the least recently prepared one goes. */
+const statementCacheSize = 512;
+
+/**
+ * Kysely prepares every query anew; preparing (parsing and planning) costs more than running a
+ * small statement, and the same few statements run on every check, consume and batch. The
+ * connection keeps them by SQL text instead. SQLite re-prepares a kept statement by itself when
+ * the schema changes under it.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (statement) return statement;
+      statement = sqlite.prepare(sql);
+      if (statements.size >= statementCacheSize) statements.delete(statements.keys().next().value!);
+      statements.set(sql, statement);
+      return statement;
+    },
+  };
 }
 
 /**
