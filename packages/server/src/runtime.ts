@@ -10,7 +10,10 @@ import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
+import { loadTokenSecret } from './modules/customer-tokens/secret.js';
+import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
+import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
@@ -18,6 +21,8 @@ import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createStreamService } from './modules/stream/service.js';
+import { StreamHub } from './modules/stream/stream-hub.js';
 import { createScheduler, type Scheduler } from './modules/subscriptions/scheduler.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
@@ -42,7 +47,13 @@ export const version: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-function createServices(input: { database: DatabaseHandle; clock: Clock; config: Config }) {
+function createServices(input: {
+  database: DatabaseHandle;
+  clock: Clock;
+  config: Config;
+  tokenSecret: Uint8Array;
+  logger: pino.Logger;
+}) {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
@@ -58,9 +69,30 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
     return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
   };
+  const entitlements = createEntitlementService({
+    cache,
+    clock,
+    readUsage: (span) => readUsage(db, span),
+    loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
+  });
+  /** Whether a customer exists, from the cache (the change feed drops it on erasure). */
+  const customerExists = (customerId: string) => {
+    const entry = cache.getCustomer(customerId);
+    return entry instanceof Promise ? entry.then((e) => e.state !== null) : entry.state !== null;
+  };
   return {
     metrics,
     cache,
+    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerExists }),
+    streamHub: new StreamHub({
+      heartbeatMs: config.streamHeartbeatMs,
+      logger: input.logger,
+      snapshot: async (customerId) => {
+        if (!(await customerExists(customerId))) return null;
+        const { resolved, now, usage } = await entitlements.snapshot(customerId);
+        return toApiEntitlements({ resolved, now, usageOf: (feature) => usage.get(feature) ?? 0 });
+      },
+    }),
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
     customers: createCustomerService({ db, clock }),
@@ -71,12 +103,7 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
       lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
     }),
     grants: createGrantService({ db, clock }),
-    entitlements: createEntitlementService({
-      cache,
-      clock,
-      readUsage: (span) => readUsage(db, span),
-      loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
-    }),
+    entitlements,
     apiKeys,
     usage: createUsageService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
@@ -110,9 +137,22 @@ export async function createKeymaster(input: {
   const database = openDatabase(config.database);
   try {
     await migrateToLatest(database);
-    const services = createServices({ database, clock, config });
     const logger = pino({ level: input.logger === false ? 'silent' : config.logLevel });
-    const feed = new ChangeFeed({ db: database.db, listener: services.cache, pollMs: config.feedPollMs, logger });
+    const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
+    const services = createServices({ database, clock, config, tokenSecret, logger });
+    const feed = new ChangeFeed({
+      db: database.db,
+      listener: services.cache,
+      pollMs: config.feedPollMs,
+      logger,
+      retain: config.feedRetain,
+    });
+    feed.observe(services.streamHub);
+    const streams = createStreamService({
+      db: database.db,
+      sync: () => feed.sync(),
+      position: () => feed.position,
+    });
     services.cache.onApiKeysChanged(() => {
       services.apiKeys.reload().catch((error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'));
     });
@@ -137,6 +177,8 @@ export async function createKeymaster(input: {
       clock,
       metrics: services.metrics,
       syncChanges: () => feed.sync(),
+      streams: { hub: services.streamHub, service: streams, heartbeatMs: config.streamHeartbeatMs },
+      corsOrigins: config.corsOrigins,
       bodyLimitBytes: config.bodyLimitBytes,
       logger,
       version,

@@ -8,6 +8,7 @@ import { reservations } from './migrations/0005-reservations.js';
 import { usageScope } from './migrations/0006-usage-scope.js';
 import { usageHistory } from './migrations/0007-usage-history.js';
 import { lifecycle } from './migrations/0009-lifecycle.js';
+import { customerTokens } from './migrations/0010-customer-tokens.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -25,6 +26,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0006-usage-scope': usageScope(dialect),
     '0007-usage-history': usageHistory(),
     '0009-lifecycle': lifecycle(dialect),
+    '0010-customer-tokens': customerTokens(),
   };
 }
 
