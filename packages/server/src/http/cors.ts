@@ -31,11 +31,10 @@ export function corsDelegator(origins: readonly string[]) {
 export function corsHeaders(origins: readonly string[]): (origin: string | undefined) => Record<string, string> {
   if (origins.length === 0) return () => ({});
   const any = origins.includes('*');
-  const vary = { vary: 'Origin' };
+  // As @fastify/cors: Vary and the exposed headers always; the origin only when it is allowed.
+  const base = { vary: 'Origin', 'access-control-expose-headers': exposedHeaders };
   return (origin) => {
     const allowed = any ? '*' : origin !== undefined && origins.includes(origin) ? origin : undefined;
-    return allowed === undefined
-      ? vary
-      : { vary: 'Origin', 'access-control-allow-origin': allowed, 'access-control-expose-headers': exposedHeaders };
+    return allowed === undefined ? base : { ...base, 'access-control-allow-origin': allowed };
   };
 }
