@@ -8,6 +8,7 @@ import { type DatabaseHandle, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
+import { serializeRequest } from './http/request-log.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
@@ -137,7 +138,10 @@ export async function createKeymaster(input: {
   const database = openDatabase(config.database);
   try {
     await migrateToLatest(database);
-    const logger = pino({ level: input.logger === false ? 'silent' : config.logLevel });
+    const logger = pino({
+      level: input.logger === false ? 'silent' : config.logLevel,
+      serializers: { req: serializeRequest },
+    });
     const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
     const services = createServices({ database, clock, config, tokenSecret, logger });
     const feed = new ChangeFeed({

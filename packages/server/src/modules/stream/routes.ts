@@ -36,6 +36,8 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/v1/stream',
     {
+      // A HEAD would hold a connection open for a body that never comes.
+      exposeHeadRoute: false,
       config: { customerScope: 'query.customer', queryToken: true },
       schema: {
         tags: ['Stream'],
