@@ -25,6 +25,15 @@ export const GrantCreate = Type.Object(
       }),
     ),
     value: Type.Optional(JsonValue),
+    rollover_cap: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: maxQuantity,
+        description:
+          'For an `add` grant of a metered feature: at each renewal, what is left of its units in the period that ' +
+          'ended carries into the next period as one-off credits (expiring at that period end), at most this many.',
+      }),
+    ),
     starts_at: Type.Optional(Timestamp),
     expires_at: Type.Optional(Timestamp),
     reason: Type.String({ minLength: 1, maxLength: 500, description: 'Why: kept for support and audits.' }),
@@ -47,6 +56,7 @@ export const Grant = Type.Object(
     expires_at: Nullable(Timestamp),
     reason: Type.String(),
     active: Type.Boolean({ description: 'Whether it applies now.' }),
+    rollover_cap: Nullable(Type.Integer()),
     created_at: Timestamp,
     revoked_at: Nullable(Timestamp),
     remaining: Nullable(

@@ -1,5 +1,6 @@
 export * from './api-keys.js';
 export * from './catalog.js';
+export * from './customer-tokens.js';
 export * from './customers.js';
 export * from './entitlements.js';
 export * from './events.js';
@@ -8,5 +9,6 @@ export * from './grants.js';
 export * from './plans.js';
 export * from './problem.js';
 export * from './schema-helpers.js';
+export * from './stream.js';
 export * from './subscriptions.js';
 export * from './usage.js';

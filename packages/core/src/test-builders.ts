@@ -114,6 +114,7 @@ export function buildGrant(overrides: Partial<Grant> & { feature: string }): Gra
     reason: 'support ticket',
     createdAt: utc('2026-06-01T00:00:00Z'),
     revokedAt: null,
+    rolloverCap: null,
     remaining: null,
     ...overrides,
   };

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -7,7 +8,8 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
-import { requireApiKey } from './http/auth.js';
+import { createAuthenticator, enforceCustomerScope, requireAuth } from './http/auth.js';
+import { corsDelegator, corsHeaders } from './http/cors.js';
 import { createFastCheck, isCheckRequest } from './http/fast-check.js';
 import { registerIdempotency } from './http/idempotency.js';
 import { type Metrics, registerRequestMetrics, requestObserver } from './http/metrics.js';
@@ -16,6 +18,8 @@ import { requestIdFor } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
+import { customerTokenRoutes } from './modules/customer-tokens/routes.js';
+import type { CustomerTokenService } from './modules/customer-tokens/service.js';
 import { customerRoutes } from './modules/customers/routes.js';
 import type { CustomerService } from './modules/customers/service.js';
 import { entitlementRoutes } from './modules/entitlements/routes.js';
@@ -28,6 +32,9 @@ import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
+import { streamRoutes } from './modules/stream/routes.js';
+import type { StreamService } from './modules/stream/service.js';
+import type { StreamHub } from './modules/stream/stream-hub.js';
 import type { PlanMigration } from './modules/subscriptions/plan-migration.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
@@ -48,6 +55,7 @@ export interface Services {
   grants: GrantService;
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
+  customerTokens: CustomerTokenService;
   events: EventService;
   usage: UsageService;
   consume: ConsumeService;
@@ -62,6 +70,10 @@ export interface AppDeps {
   metrics: Metrics;
   /** Reads the change feed up to now: called after every write, before it answers. */
   syncChanges: () => Promise<void>;
+  /** `GET /v1/stream`: this node's open streams and how they resume. */
+  streams: { hub: StreamHub; service: StreamService; heartbeatMs: number };
+  /** Origins browsers may call the customer-token routes from (KEYMASTER_CORS_ORIGINS). */
+  corsOrigins: readonly string[];
   bodyLimitBytes: number;
   logger: FastifyBaseLogger | boolean | { level: string };
   version: string;
@@ -140,6 +152,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Before authentication: a browser's preflight carries no credentials.
+  if (deps.corsOrigins.length > 0) await app.register(cors, { delegator: corsDelegator(deps.corsOrigins) });
+  const authenticate = createAuthenticator({
+    apiKey: (secret) => deps.services.apiKeys.authenticate(secret),
+    customerToken: (token) => deps.services.customerTokens.verify(token),
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -158,10 +176,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(async (api) => {
-    api.addHook(
-      'onRequest',
-      requireApiKey((secret) => deps.services.apiKeys.authenticate(secret)),
-    );
+    api.addHook('onRequest', requireAuth(authenticate));
+    api.addHook('preHandler', enforceCustomerScope);
     registerIdempotency(api, { db: deps.database.db, clock: deps.clock });
     // A write is visible to this node's checks as soon as it has answered: catch the cache up
     // with the change feed before the response leaves.
@@ -185,6 +201,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(grantRoutes, { grants: services.grants, clock });
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+    await api.register(customerTokenRoutes, { customerTokens: services.customerTokens });
+    await api.register(streamRoutes, {
+      hub: deps.streams.hub,
+      streams: deps.streams.service,
+      heartbeatMs: deps.streams.heartbeatMs,
+    });
     await api.register(eventRoutes, { events: services.events });
     await api.register(usageRoutes, {
       usage: services.usage,
@@ -195,7 +217,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   fastCheck = createFastCheck({
-    authenticate: (secret) => deps.services.apiKeys.authenticate(secret),
+    authenticate,
+    corsHeaders: corsHeaders(deps.corsOrigins),
     check: (request) => deps.services.entitlements.check(request),
     bodyLimitBytes: deps.bodyLimitBytes,
     observe,

@@ -21,6 +21,14 @@ export interface Config {
   readonly testClock: boolean;
   /** The plan customers without a live subscription get (e.g. `free`); none when unset. */
   readonly fallbackPlan: string | undefined;
+  /** How many changes the feed keeps: how far back a stream client can resume (see README). */
+  readonly feedRetain: number;
+  /** How often an open `GET /v1/stream` gets a comment line, so proxies keep it open. */
+  readonly streamHeartbeatMs: number;
+  /** Signs customer tokens when set; otherwise a key generated once and kept in the database. */
+  readonly tokenSecret: string | undefined;
+  /** Origins browsers may call the customer-token routes from; empty: no CORS at all. */
+  readonly corsOrigins: readonly string[];
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -62,6 +70,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (fallbackPlan !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(fallbackPlan)) {
     problems.push(`KEYMASTER_FALLBACK_PLAN must be a plan key, got "${fallbackPlan}"`);
   }
+  const tokenSecret = env.KEYMASTER_TOKEN_SECRET || undefined;
+  if (tokenSecret !== undefined && tokenSecret.length < 32)
+    problems.push('KEYMASTER_TOKEN_SECRET must be at least 32 characters');
+  const corsOrigins = (env.KEYMASTER_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin))
+      problems.push(`KEYMASTER_CORS_ORIGINS must list origins like https://app.example.com (or *), got "${origin}"`);
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -76,6 +95,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     pastDueGraceDays: int('KEYMASTER_PAST_DUE_GRACE_DAYS', 7, 0, 365),
     testClock: flag('KEYMASTER_TEST_CLOCK'),
     fallbackPlan,
+    feedRetain: int('KEYMASTER_FEED_RETAIN', 100_000, 1000, 100_000_000),
+    streamHeartbeatMs: int('KEYMASTER_STREAM_HEARTBEAT_MS', 15_000, 10, 300_000),
+    tokenSecret,
+    corsOrigins: Object.freeze(corsOrigins),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -8,16 +8,23 @@ import { type DatabaseHandle, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
+import { serializeRequest } from './http/request-log.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
+import { loadTokenSecret } from './modules/customer-tokens/secret.js';
+import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
+import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
 import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
+import { createRollover } from './modules/grants/rollover.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createStreamService } from './modules/stream/service.js';
+import { StreamHub } from './modules/stream/stream-hub.js';
 import { createPlanMigration } from './modules/subscriptions/plan-migration.js';
 import { createScheduler, type Scheduler } from './modules/subscriptions/scheduler.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
@@ -43,7 +50,13 @@ export const version: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-function createServices(input: { database: DatabaseHandle; clock: Clock; config: Config }) {
+function createServices(input: {
+  database: DatabaseHandle;
+  clock: Clock;
+  config: Config;
+  tokenSecret: Uint8Array;
+  logger: pino.Logger;
+}) {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
@@ -65,7 +78,9 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
     readUsage: (span) => readUsage(db, span),
     loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
   });
+  const rollover = createRollover({ catalog: () => cache.getCatalog() });
   const planMigration = createPlanMigration({
+    onRenewal: rollover,
     db,
     dialect: database.dialect,
     clock,
@@ -79,9 +94,24 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
       return usage;
     },
   });
+  /** Whether a customer exists, from the cache (the change feed drops it on erasure). */
+  const customerExists = (customerId: string) => {
+    const entry = cache.getCustomer(customerId);
+    return entry instanceof Promise ? entry.then((e) => e.state !== null) : entry.state !== null;
+  };
   return {
     metrics,
     cache,
+    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerExists }),
+    streamHub: new StreamHub({
+      heartbeatMs: config.streamHeartbeatMs,
+      logger: input.logger,
+      snapshot: async (customerId) => {
+        if (!(await customerExists(customerId))) return null;
+        const { resolved, now, decisions } = await entitlements.snapshot(customerId);
+        return toApiEntitlements({ resolved, now, decisionOf: (feature) => decisions.get(feature)! });
+      },
+    }),
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
     customers: createCustomerService({ db, clock }),
@@ -90,7 +120,9 @@ function createServices(input: { database: DatabaseHandle; clock: Clock; config:
       dialect: database.dialect,
       clock,
       lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
+      onRenewal: rollover,
     }),
+    rollover,
     grants: createGrantService({ db, clock }),
     entitlements,
     planMigration,
@@ -128,14 +160,36 @@ export async function createKeymaster(input: {
   const database = openDatabase(config.database);
   try {
     await migrateToLatest(database);
-    const services = createServices({ database, clock, config });
-    const logger = pino({ level: input.logger === false ? 'silent' : config.logLevel });
-    const feed = new ChangeFeed({ db: database.db, listener: services.cache, pollMs: config.feedPollMs, logger });
+    const logger = pino({
+      level: input.logger === false ? 'silent' : config.logLevel,
+      serializers: { req: serializeRequest },
+    });
+    const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
+    const services = createServices({ database, clock, config, tokenSecret, logger });
+    const feed = new ChangeFeed({
+      db: database.db,
+      listener: services.cache,
+      pollMs: config.feedPollMs,
+      logger,
+      retain: config.feedRetain,
+    });
+    feed.observe(services.streamHub);
+    const streams = createStreamService({
+      db: database.db,
+      sync: () => feed.sync(),
+      position: () => feed.position,
+    });
     services.cache.onApiKeysChanged(() => {
       services.apiKeys.reload().catch((error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'));
     });
     await feed.start();
-    const scheduler = createScheduler({ db: database.db, dialect: database.dialect, clock, logger });
+    const scheduler = createScheduler({
+      db: database.db,
+      dialect: database.dialect,
+      clock,
+      logger,
+      onRenewal: services.rollover,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -155,6 +209,8 @@ export async function createKeymaster(input: {
       clock,
       metrics: services.metrics,
       syncChanges: () => feed.sync(),
+      streams: { hub: services.streamHub, service: streams, heartbeatMs: config.streamHeartbeatMs },
+      corsOrigins: config.corsOrigins,
       bodyLimitBytes: config.bodyLimitBytes,
       logger,
       version,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Feature } from '../catalog/feature.js';
 import type { FieldError } from '../errors.js';
 import { buildFeature, buildGrant, utc } from '../test-builders.js';
-import { type Grant, grantBoundaries, isGrantActive, validateGrant } from './grant.js';
+import { type Grant, grantBoundaries, isGrantActive, rolloverCarries, validateGrant } from './grant.js';
 
 const now = utc('2026-06-15T12:00:00Z');
 const problem = (path: string, fragment: string): FieldError => ({ path, message: expect.stringContaining(fragment) });
@@ -190,5 +190,55 @@ describe('validateGrant', () => {
 
   it.each(cases)('$name', ({ feature, grant, errors }) => {
     expect(validateGrant({ grant, feature })).toEqual(errors);
+  });
+});
+
+describe('rolloverCarries', () => {
+  const add = (id: string, limit: number, rolloverCap: number | null, createdAt: number) =>
+    buildGrant({ id, feature: 'api_calls', mode: 'add', limit, rolloverCap, createdAt });
+  const carries = (input: Parameters<typeof rolloverCarries>[0]) =>
+    rolloverCarries(input).map((c) => [c.grant.id, c.carry]);
+
+  it.each([
+    // limit = allowance 100 + grants; usage draws the allowance first, then grants oldest first.
+    { name: 'nothing used beyond the allowance: all of it carries, up to the cap', usage: 80, expected: [['a', 50]] },
+    { name: 'part of the grant used', usage: 130, expected: [['a', 20]] },
+    { name: 'the grant used up', usage: 150, expected: [] },
+    { name: 'usage past the whole limit (overage)', usage: 400, expected: [] },
+  ])('$name', ({ usage, expected }) => {
+    expect(carries({ limit: 150, usage, addGrants: [add('a', 50, 80, 1)] })).toEqual(expected);
+  });
+
+  it('caps what carries, and draws older grants first', () => {
+    const grants = [add('newer', 40, 10, 2), add('older', 30, 100, 1)];
+    // allowance 100, older 30, newer 40 = 170; 115 used: 15 of older, none of newer.
+    expect(carries({ limit: 170, usage: 115, addGrants: grants })).toEqual([
+      ['older', 15],
+      ['newer', 10],
+    ]);
+  });
+
+  it('carries nothing from a grant without a cap, or on an unlimited feature', () => {
+    expect(carries({ limit: 150, usage: 0, addGrants: [add('a', 50, null, 1)] })).toEqual([]);
+    expect(carries({ limit: null, usage: 0, addGrants: [add('a', 50, 10, 1)] })).toEqual([]);
+  });
+});
+
+describe('validateGrant: rollover_cap', () => {
+  const metered = buildFeature({ type: 'metered', key: 'api_calls' });
+  it.each([
+    ['on an override', { mode: 'override' as const, limit: 10 }, metered],
+    ['on a gauge', { mode: 'add' as const, limit: 10 }, buildFeature({ type: 'gauge', key: 'seats' })],
+  ])('refuses a rollover cap %s', (_name, grant, feature) => {
+    const errors = validateGrant({
+      grant: { ...buildGrant({ feature: feature.key, ...grant }), rolloverCap: 5 },
+      feature,
+    });
+    expect(errors.map((e) => e.path)).toContain('/rollover_cap');
+  });
+
+  it('takes one on an add grant of a metered feature', () => {
+    const grant = buildGrant({ feature: 'api_calls', mode: 'add', limit: 10, rolloverCap: 5 });
+    expect(validateGrant({ grant, feature: metered })).toEqual([]);
   });
 });

@@ -27,6 +27,12 @@ export interface Grant {
   revokedAt: number | null;
   /** For `credit` grants: the units not used yet (kept by the store as they are drawn); else null. */
   remaining: number | null;
+  /**
+   * For `add` grants on metered features: at each renewal, what is left of this grant's units in
+   * the period that ended is carried into the next period as one-off credits, at most this many.
+   * Null: nothing carries over.
+   */
+  rolloverCap: number | null;
 }
 
 /** Whether a grant applies at `now`: started, not expired, not revoked. */
@@ -44,11 +50,19 @@ export function grantBoundaries(grant: Grant, now: number): number[] {
 
 /** Checks a new grant against its feature; returns every problem at once. */
 export function validateGrant(input: {
-  grant: Pick<Grant, 'mode' | 'enabled' | 'limit' | 'value' | 'startsAt' | 'expiresAt'>;
+  grant: Pick<Grant, 'mode' | 'enabled' | 'limit' | 'value' | 'startsAt' | 'expiresAt'> &
+    Partial<Pick<Grant, 'rolloverCap'>>;
   feature: Feature;
 }): FieldError[] {
   const { grant, feature } = input;
   const errors: FieldError[] = [];
+  if (grant.rolloverCap !== undefined && grant.rolloverCap !== null) {
+    if (grant.mode !== 'add' || feature.type !== 'metered') {
+      errors.push({ path: '/rollover_cap', message: 'only an "add" grant of a metered feature rolls over' });
+    } else if (!Number.isInteger(grant.rolloverCap) || grant.rolloverCap < 0) {
+      errors.push({ path: '/rollover_cap', message: 'must be a non-negative integer' });
+    }
+  }
   const quantity = isQuantityType(feature.type);
   if (grant.mode === 'credit') {
     if (feature.type !== 'metered') {
@@ -100,4 +114,34 @@ export function validateGrant(input: {
     errors.push({ path: '/expires_at', message: 'must be after starts_at' });
   }
   return errors;
+}
+
+/**
+ * What rolls over at the end of a period from `add` grants with a rollover cap. Usage draws the
+ * plan's own allowance first, then the `add` grants in the order they were given; what is left of
+ * a rolling grant carries over, up to its cap. `limit` is the period's whole limit (allowance and
+ * every active `add` grant); an unlimited feature has nothing to carry.
+ */
+export function rolloverCarries(input: {
+  limit: number | null;
+  usage: number;
+  /** The active `add` grants on the feature, any order. */
+  addGrants: readonly Grant[];
+}): { grant: Grant; carry: number }[] {
+  if (input.limit === null) return [];
+  const grants = [...input.addGrants].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  const added = grants.reduce((sum, g) => sum + (g.limit ?? 0), 0);
+  // Units of usage left to pay for after the plan's own allowance.
+  let beyond = Math.max(0, input.usage - Math.max(0, input.limit - added));
+  const carries: { grant: Grant; carry: number }[] = [];
+  for (const grant of grants) {
+    const units = grant.limit ?? 0;
+    const used = Math.min(units, beyond);
+    beyond -= used;
+    if (grant.rolloverCap !== null && grant.rolloverCap > 0) {
+      const carry = Math.min(units - used, grant.rolloverCap);
+      if (carry > 0) carries.push({ grant, carry });
+    }
+  }
+  return carries;
 }

@@ -9,6 +9,7 @@ import { usageScope } from './migrations/0006-usage-scope.js';
 import { usageHistory } from './migrations/0007-usage-history.js';
 import { credits } from './migrations/0008-credits.js';
 import { lifecycle } from './migrations/0009-lifecycle.js';
+import { customerTokens } from './migrations/0010-customer-tokens.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -27,6 +28,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007-usage-history': usageHistory(),
     '0008-credits': credits(dialect),
     '0009-lifecycle': lifecycle(dialect),
+    '0010-customer-tokens': customerTokens(),
   };
 }
 

@@ -14,6 +14,7 @@ export interface Database {
   api_keys: ApiKeyTable;
   idempotency_keys: IdempotencyKeyTable;
   changes: ChangeTable;
+  settings: SettingTable;
   events: EventTable;
   usage_counters: UsageCounterTable;
   usage_distinct: UsageDistinctTable;
@@ -145,6 +146,13 @@ export interface ChangeTable {
   seq: Generated<number>;
   scope: string;
   customer_id: string | null;
+}
+
+/** A server-wide setting all nodes share (see migration 0010). */
+export interface SettingTable {
+  key: string;
+  value: string;
+  created_at: number;
 }
 
 /** A usage event, stored once: `(source, id)` is its identity. */

@@ -1,36 +1,140 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../modules/api-keys/service.js';
-import { sendProblem, unauthenticatedProblem } from './problems.js';
+import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
+import { type ProblemInput, sendProblem, unauthenticatedProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
   }
+  interface FastifyContextConfig {
+    /**
+     * Where the customer a request is about is named, on the few routes a customer token may
+     * call; a customer token is refused on every route without it.
+     */
+    customerScope?: 'params.id' | 'body.customer' | 'query.customer';
+    /** The credential may come as `?access_token=` (EventSource cannot send headers). */
+    queryToken?: boolean;
+  }
 }
 
-/** The principal an `Authorization: Bearer <key>` header authenticates, if any. */
-export function principalFrom(
-  header: string | undefined,
-  authenticate: (secret: string) => Principal | undefined,
-): Principal | undefined {
+/** Who a credential authenticates, or the problem to answer with (and whether to challenge). */
+export type AuthOutcome = { principal: Principal } | { problem: ProblemInput };
+
+/** Resolves a bearer credential: synchronously for secret keys (the hot path), async for tokens. */
+export type Authenticator = (credential: string | undefined) => AuthOutcome | Promise<AuthOutcome>;
+
+const tokenProblems: Record<Exclude<TokenVerdict, { valid: true }>['reason'], ProblemInput> = {
+  invalid: unauthenticatedProblem,
+  expired: {
+    status: 401,
+    code: 'token_expired',
+    detail: 'The customer token has expired: ask your backend for a new one.',
+  },
+  revoked: {
+    status: 401,
+    code: 'token_revoked',
+    detail: 'The customer this token was issued for no longer exists.',
+  },
+};
+
+export const customerTokenForbidden: ProblemInput = {
+  status: 403,
+  code: 'customer_token_forbidden',
+  detail:
+    "A customer token may only read its customer's entitlements, check and stream; this route needs a secret API key.",
+};
+
+/** The answer when a customer token names a customer other than its own. */
+export function customerMismatch(input: { token: string; requested: string | undefined }): ProblemInput {
+  return {
+    status: 403,
+    code: 'customer_mismatch',
+    detail:
+      input.requested === undefined
+        ? `A customer token must name its customer: add ?customer=${encodeURIComponent(input.token)}.`
+        : `This customer token is for customer "${input.token}"; it cannot read customer "${input.requested}".`,
+  };
+}
+
+/** The credential of an `Authorization: Bearer <credential>` header, if there is one. */
+export function bearerCredential(header: string | undefined): string | undefined {
   return header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer '
-    ? authenticate(header.slice(7).trim())
+    ? header.slice(7).trim()
     : undefined;
 }
 
-/**
- * Every /v1 route needs a secret key as `Authorization: Bearer <key>`. A missing, malformed,
- * unknown or revoked key all get the same answer, so the response never hints which it was.
- */
-export function requireApiKey(authenticate: (secret: string) => Principal | undefined) {
-  return (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const principal = principalFrom(request.headers.authorization, authenticate);
-    if (!principal) {
-      reply.header('www-authenticate', 'Bearer realm="keymaster"');
-      sendProblem(request, reply, unauthenticatedProblem);
-      return;
+export function createAuthenticator(deps: {
+  apiKey: (secret: string) => Principal | undefined;
+  customerToken: (token: string) => Promise<TokenVerdict>;
+}): Authenticator {
+  const unauthenticated: AuthOutcome = { problem: unauthenticatedProblem };
+  return (credential) => {
+    if (credential === undefined || credential === '') return unauthenticated;
+    if (!looksLikeCustomerToken(credential)) {
+      const principal = deps.apiKey(credential);
+      return principal ? { principal } : unauthenticated;
     }
-    request.principal = principal;
-    done();
+    return deps
+      .customerToken(credential)
+      .then((verdict) =>
+        verdict.valid
+          ? { principal: { keyId: `token:${verdict.tokenId}`, customer: verdict.customer } }
+          : { problem: tokenProblems[verdict.reason] },
+      );
   };
+}
+
+/** Answers a failed authentication; 401s carry the Bearer challenge. */
+function refuse(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): void {
+  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="keymaster"');
+  sendProblem(request, reply, problem);
+}
+
+/**
+ * Every /v1 route needs a credential: a secret key, or on the routes that declare a
+ * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
+ * same answer, so the response never hints which it was.
+ */
+export function requireAuth(authenticate: Authenticator) {
+  return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+    const config = request.routeOptions.config;
+    let credential = bearerCredential(request.headers.authorization);
+    if (credential === undefined && config.queryToken) {
+      // Only customer tokens travel in URLs (which end up in logs and histories); never secret keys.
+      const fromQuery = (request.query as { access_token?: unknown } | undefined)?.access_token;
+      if (typeof fromQuery === 'string' && looksLikeCustomerToken(fromQuery)) credential = fromQuery;
+    }
+    const finish = (outcome: AuthOutcome) => {
+      if ('problem' in outcome) return refuse(request, reply, outcome.problem);
+      if (outcome.principal.customer !== undefined && config.customerScope === undefined)
+        return refuse(request, reply, customerTokenForbidden);
+      request.principal = outcome.principal;
+      done();
+    };
+    const outcome = authenticate(credential);
+    if (outcome instanceof Promise) outcome.then(finish, done);
+    else finish(outcome);
+  };
+}
+
+/**
+ * After validation: a customer token reads only its own customer, named where the route's
+ * `customerScope` says.
+ */
+export function enforceCustomerScope(request: FastifyRequest, reply: FastifyReply, done: () => void) {
+  const token = request.principal?.customer;
+  if (token === undefined) return done();
+  const where = request.routeOptions.config.customerScope;
+  const requested =
+    where === 'params.id'
+      ? (request.params as { id?: string }).id
+      : where === 'body.customer'
+        ? (request.body as { customer?: string } | undefined)?.customer
+        : (request.query as { customer?: string }).customer;
+  if (requested !== token) {
+    sendProblem(request, reply, customerMismatch({ token, requested }));
+    return;
+  }
+  done();
 }

@@ -8,7 +8,11 @@ interface Case {
   body?: string;
   headers?: Record<string, string>;
   url?: string;
+  /** Sent as the bearer credential instead of the admin key. */
+  credential?: 'token' | 'expired token' | 'forged token';
 }
+
+const origin = 'https://app.example.com';
 
 /**
  * Checks over a real socket are served by the fast handler, in-process `inject` calls by the
@@ -18,11 +22,28 @@ interface Case {
 describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify route', (dialect) => {
   let server: TestServer;
   let base: string;
+  const credentials: Record<NonNullable<Case['credential']>, string> = {
+    token: '',
+    'expired token': '',
+    'forged token': '',
+  };
   beforeAll(async () => {
-    server = await startTestServer({ dialect });
+    server = await startTestServer({ dialect, env: { KEYMASTER_CORS_ORIGINS: origin } });
     await seedCatalog(server);
     await seedCustomer(server, { id: 'acme', plan: 'pro' });
     await seedCustomer(server, { id: 'globex', plan: 'free' });
+    const mint = async (ttl: number) =>
+      (
+        await server.request({
+          method: 'POST',
+          url: '/v1/customer-tokens',
+          body: { customer: 'acme', ttl_seconds: ttl },
+        })
+      ).json<{ token: string }>().token;
+    credentials['expired token'] = await mint(60);
+    server.clock.advance(61_000);
+    credentials.token = await mint(3600);
+    credentials['forged token'] = `${credentials.token.slice(0, -4)}AAAA`;
     await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
     const address = server.keymaster.app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -60,11 +81,31 @@ describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify
       headers: { authorization: `Basic ${testAdminKey}` },
     },
     { name: 'a body over the limit', body: json({ customer: 'acme', feature: 'x'.repeat(1_100_000) }) },
+    { name: 'from an allowed origin', body: json({ customer: 'acme', feature: 'sso' }), headers: { origin } },
+    {
+      name: 'from another origin',
+      body: json({ customer: 'acme', feature: 'sso' }),
+      headers: { origin: 'https://x.test' },
+    },
+    { name: 'a customer token, its customer', body: json({ customer: 'acme', feature: 'sso' }), credential: 'token' },
+    {
+      name: 'a customer token, another customer',
+      body: json({ customer: 'globex', feature: 'sso' }),
+      credential: 'token',
+      headers: { origin },
+    },
+    { name: 'a customer token, an invalid body', body: json({ customer: 'globex' }), credential: 'token' },
+    {
+      name: 'an expired customer token',
+      body: json({ customer: 'acme', feature: 'sso' }),
+      credential: 'expired token',
+    },
+    { name: 'a forged customer token', body: json({ customer: 'acme', feature: 'sso' }), credential: 'forged token' },
   ];
 
-  it.each(cases)('$name', async ({ body, headers, url }) => {
+  it.each(cases)('$name', async ({ body, headers, url, credential }) => {
     const all: Record<string, string> = {
-      authorization: `Bearer ${testAdminKey}`,
+      authorization: `Bearer ${credential ? credentials[credential] : testAdminKey}`,
       'content-type': 'application/json',
       'x-request-id': 'parity-test',
       ...headers,
@@ -82,9 +123,13 @@ describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify
     expect(viaSocket.headers.get('content-type')).toBe(viaRouter.headers['content-type']);
     expect(viaSocket.headers.get('x-request-id')).toBe('parity-test');
     expect(viaSocket.headers.get('www-authenticate')).toBe(viaRouter.headers['www-authenticate'] ?? null);
+    for (const name of ['vary', 'access-control-allow-origin', 'access-control-expose-headers']) {
+      expect(viaSocket.headers.get(name), name).toBe(viaRouter.headers[name] ?? null);
+    }
     const routed = viaRouter.json() as Record<string, unknown>;
     const direct = JSON.parse(socketBody) as Record<string, unknown>;
-    if (viaRouter.statusCode < 400 || direct.code === 'validation_failed') expect(direct).toEqual(routed);
+    if (viaRouter.statusCode < 400 || direct.code === 'validation_failed' || viaRouter.statusCode === 403)
+      expect(direct).toEqual(routed);
     else expect({ code: direct.code, status: direct.status }).toEqual({ code: routed.code, status: routed.status });
   });
 });

@@ -4,18 +4,10 @@ import type { Decision } from '@keymaster/core';
 import fastJson from 'fast-json-stringify';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
-import type { Principal } from '../modules/api-keys/service.js';
 import { toApiDecision } from '../modules/entitlements/convert.js';
-import { principalFrom } from './auth.js';
+import { type Authenticator, type AuthOutcome, bearerCredential, customerMismatch } from './auth.js';
 import type { RequestObserver } from './metrics.js';
-import {
-  type AjvError,
-  internalProblem,
-  type ProblemInput,
-  problemDocument,
-  unauthenticatedProblem,
-  validationProblem,
-} from './problems.js';
+import { type AjvError, internalProblem, type ProblemInput, problemDocument, validationProblem } from './problems.js';
 import { requestIdFor } from './request-id.js';
 import { bodyValidator } from './validation.js';
 
@@ -34,7 +26,10 @@ export function isCheckRequest(request: IncomingMessage): boolean {
  * service, conversion and problem documents. A parity test holds the two to identical answers.
  */
 export function createFastCheck(deps: {
-  authenticate: (secret: string) => Principal | undefined;
+  /** The same authenticator as the Fastify hook: secret keys synchronously, customer tokens not. */
+  authenticate: Authenticator;
+  /** The CORS headers @fastify/cors would add (see cors.ts). */
+  corsHeaders: (origin: string | undefined) => Record<string, string>;
   check: (request: CheckRequest) => Decision | Promise<Decision>;
   bodyLimitBytes: number;
   observe: RequestObserver;
@@ -52,6 +47,8 @@ export function createFastCheck(deps: {
   const problemType = 'application/problem+json; charset=utf-8';
 
   function send(res: ServerResponse, requestId: string, started: number, status: number, body: string, type: string) {
+    const cors = deps.corsHeaders(res.req.headers.origin);
+    for (const name in cors) res.setHeader(name, cors[name]!);
     res.writeHead(status, {
       'content-type': type,
       'content-length': Buffer.byteLength(body),
@@ -83,7 +80,13 @@ export function createFastCheck(deps: {
     sendProblem(res, requestId, started, internalProblem);
   }
 
-  function answer(res: ServerResponse, requestId: string, started: number, text: string | undefined) {
+  function answer(
+    res: ServerResponse,
+    requestId: string,
+    started: number,
+    text: string | undefined,
+    scope: string | undefined,
+  ) {
     let data: unknown;
     if (text !== undefined && text !== '') {
       try {
@@ -96,7 +99,10 @@ export function createFastCheck(deps: {
     const validated = validate(data, text);
     if (validated.error)
       return sendProblem(res, requestId, started, validationProblem(validated.error.validation, 'body'));
-    const decision = deps.check(validated.value!);
+    const request = validated.value!;
+    if (scope !== undefined && request.customer !== scope)
+      return sendProblem(res, requestId, started, customerMismatch({ token: scope, requested: request.customer }));
+    const decision = deps.check(request);
     if (!(decision instanceof Promise)) {
       return send(res, requestId, started, 200, serialize(toApiDecision(decision)), jsonType);
     }
@@ -108,59 +114,74 @@ export function createFastCheck(deps: {
 
   const tooLarge: ProblemInput = { status: 413, code: 'payload_too_large', detail: 'Request body is too large' };
 
+  /** The rest of a check once its credential is known. */
+  function proceed(req: IncomingMessage, res: ServerResponse, requestId: string, started: number, auth: AuthOutcome) {
+    if ('problem' in auth) {
+      if (auth.problem.status === 401) res.setHeader('www-authenticate', 'Bearer realm="keymaster"');
+      sendProblem(res, requestId, started, auth.problem);
+      return;
+    }
+    // A customer token may check only its own customer (compared once the body is read).
+    const scope = auth.principal.customer;
+    const type = req.headers['content-type'];
+    if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimitBytes) {
+      sendProblem(res, requestId, started, tooLarge);
+      return;
+    }
+    const json = type === undefined || /^application\/json\s*(;|$)/i.test(type);
+    if (!json && !/^text\/plain\s*(;|$)/i.test(type ?? '')) {
+      const detail = `Unsupported Media Type: ${type}`;
+      sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
+      return;
+    }
+    // Bodies are small: keep the first chunk as is and concatenate only when there are more.
+    let first: Buffer | undefined;
+    let rest: Buffer[] | undefined;
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > deps.bodyLimitBytes) {
+        req.removeAllListeners('data');
+        req.removeAllListeners('end');
+        req.resume();
+        sendProblem(res, requestId, started, tooLarge);
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else if (rest === undefined) rest = [first, chunk];
+      else rest.push(chunk);
+    });
+    req.on('end', () => {
+      const text = rest ? Buffer.concat(rest).toString('utf8') : first ? first.toString('utf8') : '';
+      try {
+        // A text/plain body is a string to the schema (and so never a valid check), as in Fastify.
+        if (!json)
+          return sendProblem(
+            res,
+            requestId,
+            started,
+            validationProblem(validate(text).error?.validation ?? [], 'body'),
+          );
+        answer(res, requestId, started, type === undefined && text === '' ? undefined : text, scope);
+      } catch (error) {
+        fail(res, requestId, started, error);
+      }
+    });
+  }
+
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const requestId = requestIdFor(req.headers['x-request-id']);
     try {
-      if (!principalFrom(req.headers.authorization, deps.authenticate)) {
-        res.setHeader('www-authenticate', 'Bearer realm="keymaster"');
-        sendProblem(res, requestId, started, unauthenticatedProblem);
-        return;
+      const auth = deps.authenticate(bearerCredential(req.headers.authorization));
+      if (auth instanceof Promise) {
+        auth.then(
+          (outcome) => proceed(req, res, requestId, started, outcome),
+          (error: unknown) => fail(res, requestId, started, error),
+        );
+      } else {
+        proceed(req, res, requestId, started, auth);
       }
-      const type = req.headers['content-type'];
-      if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimitBytes) {
-        sendProblem(res, requestId, started, tooLarge);
-        return;
-      }
-      const json = type === undefined || /^application\/json\s*(;|$)/i.test(type);
-      if (!json && !/^text\/plain\s*(;|$)/i.test(type ?? '')) {
-        const detail = `Unsupported Media Type: ${type}`;
-        sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
-        return;
-      }
-      // Bodies are small: keep the first chunk as is and concatenate only when there are more.
-      let first: Buffer | undefined;
-      let rest: Buffer[] | undefined;
-      let size = 0;
-      req.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > deps.bodyLimitBytes) {
-          req.removeAllListeners('data');
-          req.removeAllListeners('end');
-          req.resume();
-          sendProblem(res, requestId, started, tooLarge);
-          return;
-        }
-        if (first === undefined) first = chunk;
-        else if (rest === undefined) rest = [first, chunk];
-        else rest.push(chunk);
-      });
-      req.on('end', () => {
-        const text = rest ? Buffer.concat(rest).toString('utf8') : first ? first.toString('utf8') : '';
-        try {
-          // A text/plain body is a string to the schema (and so never a valid check), as in Fastify.
-          if (!json)
-            return sendProblem(
-              res,
-              requestId,
-              started,
-              validationProblem(validate(text).error?.validation ?? [], 'body'),
-            );
-          answer(res, requestId, started, type === undefined && text === '' ? undefined : text);
-        } catch (error) {
-          fail(res, requestId, started, error);
-        }
-      });
     } catch (error) {
       fail(res, requestId, started, error);
     }

@@ -52,6 +52,8 @@ const v1Routes = [
   'POST /v1/api-keys',
   'GET /v1/api-keys',
   'DELETE /v1/api-keys/{id}',
+  'POST /v1/customer-tokens',
+  'GET /v1/stream',
 ];
 
 describeEachDialect('OpenAPI document', (dialect) => {

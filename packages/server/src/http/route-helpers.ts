@@ -10,7 +10,8 @@ const problem = (description: string) => ({
 /** Problem responses every authenticated route can give, for the OpenAPI document. */
 export const problemResponses = {
   400: problem('The request is invalid; `errors` names each field.'),
-  401: problem('No valid API key.'),
+  401: problem('No valid API key (or customer token).'),
+  403: problem('A customer token used outside its customer or on a route it does not open.'),
   404: problem('Not found.'),
   409: problem('Conflicts with the current state (or an Idempotency-Key reuse).'),
 };

@@ -21,7 +21,10 @@ export type ApiKeyService = ReturnType<typeof createApiKeyService>;
 
 /** The caller a request was authenticated as. */
 export interface Principal {
+  /** The secret key's id, or `token:<id>` for a customer token. */
   keyId: string;
+  /** Set for a customer token: the only customer this caller may read. */
+  customer?: string;
 }
 
 /** The id under which KEYMASTER_ADMIN_KEY authenticates; it lives in the environment, not the table. */

@@ -12,6 +12,26 @@ export interface ChangeListener {
   reset(): void;
 }
 
+/** One change as read from the feed, for observers that forward changes rather than react. */
+export interface FeedChange {
+  seq: number;
+  scope: string;
+  customerId: string | null;
+  /**
+   * The feed's position after this change: every change up to it has been handed out (or
+   * belonged to a transaction that rolled back). Equal to `seq` unless a lower number is still
+   * outstanding, which on PostgreSQL happens while a transaction that drew it has not committed.
+   */
+  position: number;
+}
+
+/** Sees every change in the order this node reads them (the stream). */
+export interface ChangeObserver {
+  changed(change: FeedChange): void;
+  /** The feed lost track (see ChangeListener.reset); `position` is where it starts over. */
+  reset(position: number): void;
+}
+
 interface Logger {
   warn(obj: object, msg: string): void;
 }
@@ -38,6 +58,7 @@ export class ChangeFeed {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private lastPrune = 0;
+  private readonly observers: ChangeObserver[] = [];
 
   constructor(
     private readonly deps: {
@@ -63,6 +84,16 @@ export class ChangeFeed {
       this.sync().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'change feed poll failed'));
     }, this.deps.pollMs);
     this.timer.unref();
+  }
+
+  /** Observers are told after the listener, so a cache they read from is already up to date. */
+  observe(observer: ChangeObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** Every change up to this number has been read (see FeedChange.position). */
+  get position(): number {
+    return this.cursor;
   }
 
   stop(): void {
@@ -116,6 +147,12 @@ export class ChangeFeed {
         this.seen.add(seq);
         this.gaps.delete(seq);
         this.apply(row.scope, row.customer_id);
+        if (this.observers.length > 0) {
+          // Advanced per row so each change carries the position a client may resume from.
+          this.advance(now);
+          const change = { seq, scope: row.scope, customerId: row.customer_id, position: this.cursor };
+          for (const observer of this.observers) observer.changed(change);
+        }
       }
       this.advance(now);
       if (rows.length < 1000) break;
@@ -149,7 +186,11 @@ export class ChangeFeed {
     else if (scope === 'api_keys') listener.apiKeysChanged();
   }
 
-  /** Keeps the feed short; a follower that fell behind what was pruned starts over. */
+  /**
+   * Keeps the feed between `retain` and twice that many changes; a follower that fell behind
+   * what was pruned starts over. The retained changes are also what a stream client can resume
+   * across (see modules/stream).
+   */
   private async pruneOccasionally(now: number): Promise<void> {
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
@@ -165,6 +206,7 @@ export class ChangeFeed {
       this.deps.listener.reset();
       this.cursor = max;
       this.seen.clear();
+      for (const observer of this.observers) observer.reset(max);
     }
     if (max - min > retain * 2)
       await db

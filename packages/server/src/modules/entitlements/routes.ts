@@ -13,7 +13,7 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
   app.post(
     '/v1/check',
     {
-      config: { readOnly: true },
+      config: { readOnly: true, customerScope: 'body.customer' },
       schema: {
         tags,
         security,
@@ -35,6 +35,7 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: Entitl
   app.get(
     '/v1/customers/:id/entitlements',
     {
+      config: { customerScope: 'params.id' },
       schema: {
         tags,
         security,

@@ -4,7 +4,7 @@ import type { Selectable } from 'kysely';
 import type { GrantTable } from '../../db/schema.js';
 import { toIso } from '../../json-column.js';
 
-type TermsJson = { enabled?: boolean; limit?: number | null; value?: JsonValue };
+type TermsJson = { enabled?: boolean; limit?: number | null; value?: JsonValue; rollover_cap?: number };
 
 export function fromDbGrant(row: Selectable<GrantTable> & { remaining?: number | null }): Grant {
   const terms = JSON.parse(row.terms) as TermsJson;
@@ -22,6 +22,7 @@ export function fromDbGrant(row: Selectable<GrantTable> & { remaining?: number |
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
     remaining: row.mode === 'credit' ? Number(row.remaining ?? 0) : null,
+    rolloverCap: terms.rollover_cap ?? null,
   };
 }
 
@@ -30,6 +31,7 @@ export function toDbGrant(grant: Grant): GrantTable {
   if (grant.enabled !== undefined) terms.enabled = grant.enabled;
   if (grant.limit !== undefined) terms.limit = grant.limit;
   if (grant.value !== undefined) terms.value = grant.value;
+  if (grant.rolloverCap !== null) terms.rollover_cap = grant.rolloverCap;
   return {
     id: grant.id,
     customer_id: grant.customerId,
@@ -61,5 +63,6 @@ export function toApiGrant(grant: Grant, now: number): ApiGrant {
     created_at: toIso(grant.createdAt),
     revoked_at: toIso(grant.revokedAt),
     remaining: grant.remaining,
+    rollover_cap: grant.rolloverCap,
   };
 }

@@ -53,6 +53,7 @@ describeEachDialect('grants routes', (dialect) => {
         created_at: nowIso(server),
         revoked_at: null,
         remaining: null,
+        rollover_cap: null,
       });
       expect(await check(server, { customer: id, feature: 'sso' })).toMatchObject({
         allowed: true,

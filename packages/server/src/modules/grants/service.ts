@@ -37,6 +37,7 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
           createdAt: now,
           revokedAt: null,
           remaining: body.mode === 'credit' && typeof body.limit === 'number' ? body.limit : null,
+          rolloverCap: body.rollover_cap ?? null,
         };
         const errors = validateGrant({ grant, feature });
         if (grant.expiresAt !== null && grant.expiresAt <= now) {

@@ -127,6 +127,39 @@ describeEachDialect('subscription lifecycle with the test clock', (dialect) => {
     expect(steps).toContain('trial_end');
   });
 
+  it('rolls what is left of an add grant over at renewal, up to its cap, as credits for the next period', async () => {
+    const { customer, subscription } = await subscribe('pro');
+    const grant = { feature: 'calls', mode: 'add', limit: 50, rollover_cap: 30, reason: 'launch bonus' };
+    expectStatus(await post(`/v1/customers/${customer}/grants`, grant), 201);
+    // 1,000 from the plan, then 10 of the grant's 50: 40 left, 30 carry over.
+    expect(await consume(customer, 1010)).toMatchObject({ allowed: true, usage: 1010, limit: 1050 });
+    await advance(Date.parse(subscription.current_period_end));
+    const renewed = await get(subscription.id);
+    const grants = expectStatus<{ data: Record<string, unknown>[] }>(
+      await server.request({ method: 'GET', url: `/v1/customers/${customer}/grants` }),
+      200,
+    ).data;
+    const carried = grants.filter((g) => g.mode === 'credit');
+    expect(carried).toEqual([
+      expect.objectContaining({
+        feature: 'calls',
+        limit: 30,
+        remaining: 30,
+        starts_at: renewed.current_period_start,
+        expires_at: renewed.current_period_end,
+        reason: expect.stringContaining('rollover'),
+      }),
+    ]);
+    expect(await check(customer, 'calls', 0)).toMatchObject({ usage: 0, balance: 1080 });
+    // Exactly once: a later run of the scheduler finds nothing more to carry.
+    await later(day);
+    const again = expectStatus<{ data: Record<string, unknown>[] }>(
+      await server.request({ method: 'GET', url: `/v1/customers/${customer}/grants` }),
+      200,
+    ).data;
+    expect(again.filter((g) => g.mode === 'credit')).toHaveLength(1);
+  });
+
   it('ends an unpaid trial at its end, and gives no second trial of the same plan', async () => {
     const { customer, subscription } = await subscribe('basic');
     await advance(Date.parse(subscription.trial_end!));

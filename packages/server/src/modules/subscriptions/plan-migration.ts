@@ -13,6 +13,7 @@ import {
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import type { RenewalHook } from '../grants/rollover.js';
 import { findPlanVersions } from '../plans/store.js';
 import { currentPeriod, fromDbSubscription, type SubscriptionRecord } from './convert.js';
 import { updateSubscription } from './store.js';
@@ -36,6 +37,7 @@ export function createPlanMigration(deps: {
   customerState: (customerId: string) => Promise<CustomerState | null>;
   /** Current usage (or gauge level) by feature, as checks report it. */
   usageOf: (customerId: string) => Promise<Map<string, number>>;
+  onRenewal?: RenewalHook | undefined;
 }) {
   const { db, dialect, clock } = deps;
 
@@ -116,7 +118,7 @@ export function createPlanMigration(deps: {
         entry.skipped = await withTransaction(db, async (tx) => {
           const locked = await lockSubscription(tx, { dialect, id: subscription.id });
           if (!locked) return 'no longer exists';
-          const current = await catchUp(tx, { subscription: locked, now });
+          const current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal });
           if (current.planKey !== key || current.planVersion !== body.from_version) return 'no longer on from_version';
           if (current.status === 'canceled' || current.status === 'expired') return `is ${current.status}`;
           if (current.scheduledChange !== null) return `a change to ${current.scheduledChange.planKey} is scheduled`;

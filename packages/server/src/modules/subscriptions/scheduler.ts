@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import type { RenewalHook } from '../grants/rollover.js';
 import { updateSubscription } from './store.js';
 import { catchUp, lockSubscription } from './transitions.js';
 
@@ -19,7 +20,13 @@ const batchSize = 100;
  * (PostgreSQL: `for update skip locked`) and re-checked as still due, so with any number of
  * nodes every step runs exactly once.
  */
-export function createScheduler(deps: { db: Db; dialect: Dialect; clock: Clock; logger: Logger }) {
+export function createScheduler(deps: {
+  db: Db;
+  dialect: Dialect;
+  clock: Clock;
+  logger: Logger;
+  onRenewal?: RenewalHook | undefined;
+}) {
   const { db, dialect } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
@@ -43,7 +50,7 @@ export function createScheduler(deps: { db: Db; dialect: Dialect; clock: Clock; 
         const advanced = await withTransaction(db, async (tx) => {
           const subscription = await lockSubscription(tx, { dialect, id, dueBy: now });
           if (!subscription) return false; // another node has it, or has done it
-          await updateSubscription(tx, await catchUp(tx, { subscription, now }));
+          await updateSubscription(tx, await catchUp(tx, { subscription, now, onRenewal: deps.onRenewal }));
           return true;
         });
         if (advanced) done++;

@@ -34,6 +34,7 @@ import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
+import type { RenewalHook } from '../grants/rollover.js';
 import type { PlanRecord } from '../plans/convert.js';
 import { findPlanVersions } from '../plans/store.js';
 import { currentPeriod, type SubscriptionRecord } from './convert.js';
@@ -99,6 +100,8 @@ export function createSubscriptionService(deps: {
   dialect: Dialect;
   clock: Clock;
   lifecycle: LifecycleConfig;
+  /** Runs in each renewal's transaction (rollover). */
+  onRenewal?: RenewalHook | undefined;
 }) {
   const { db, dialect, clock } = deps;
 
@@ -119,7 +122,7 @@ export function createSubscriptionService(deps: {
     return withTransaction(db, async (tx) => {
       const stored = await lockSubscription(tx, { dialect, id: request.id });
       if (!stored) throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${request.id}" does not exist.`);
-      const current = await catchUp(tx, { subscription: stored, now });
+      const current = await catchUp(tx, { subscription: stored, now, onRenewal: deps.onRenewal });
       const status = requireAction(current, action, now);
       const outcome = await apply(current, { status, now, tx });
       const after: SubscriptionRecord = { ...outcome.after, updatedAt: now };
@@ -147,7 +150,7 @@ export function createSubscriptionService(deps: {
     const stored = await findStoredLiveSubscription(tx, customerId);
     if (!stored) return undefined;
     const locked = (await lockSubscription(tx, { dialect, id: stored.id })) ?? stored;
-    const current = await catchUp(tx, { subscription: locked, now });
+    const current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal });
     if (current !== locked) await updateSubscription(tx, current);
     const status = effectiveStatus(current, now);
     return LiveStatuses.has(status) || status === 'paused' ? current : undefined;

@@ -1,6 +1,7 @@
 import { type DomainEventType, dueStep } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { newId } from '../../ids.js';
+import type { RenewalHook } from '../grants/rollover.js';
 import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
 
 /** Who made a change: `key:<id>` for an API key, `scheduler` for time. */
@@ -93,7 +94,7 @@ export async function lockSubscription(
  */
 export async function catchUp(
   tx: Db,
-  input: { subscription: SubscriptionRecord; now: number },
+  input: { subscription: SubscriptionRecord; now: number; onRenewal?: RenewalHook | undefined },
 ): Promise<SubscriptionRecord> {
   let current = input.subscription;
   let steps = 0;
@@ -110,6 +111,7 @@ export async function catchUp(
       now: input.now,
       events: step.events,
     });
+    if (step.kind === 'renewal') await input.onRenewal?.(tx, { before: current, after, at: step.at, now: input.now });
     current = after;
   }
   return current;

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openDatabase } from '../../db/database.js';
+import { migrateToLatest } from '../../db/migrate.js';
+import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
+import { openSse, type SseEvent, type SseStream } from '../../test-support/sse-client.js';
+
+const adminKey = 'km_sk_stream_nodes_admin_key_01';
+
+async function call(server: ServerProcess, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${adminKey}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+const customerEvent = (customer: string) => (event: SseEvent) =>
+  event.event === 'customer' && (event.data as { customer: string }).customer === customer;
+
+describeEachDialect('GET /v1/stream across two server processes', (dialect) => {
+  let database: TestDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  const streams: SseStream[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    const handle = openDatabase(database.target);
+    await migrateToLatest(handle);
+    await handle.close();
+    [a, b] = await Promise.all([
+      startServerProcess({ target: database.target, adminKey }),
+      startServerProcess({ target: database.target, adminKey }),
+    ]);
+    expect((await call(a, 'POST', '/v1/features', { key: 'sso', name: 'SSO', type: 'boolean' })).status).toBe(201);
+    expect((await call(a, 'PUT', '/v1/customers/acme', {})).status).toBe(201);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const sse of streams) sse.close();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await database?.drop();
+  });
+
+  it('delivers a change made through node A to a stream on node B within one second', async () => {
+    const sse = await openSse({
+      url: `${b.url}/v1/stream?customer=acme`,
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    streams.push(sse);
+    const started = performance.now();
+    expect(
+      (await call(a, 'POST', '/v1/customers/acme/grants', { feature: 'sso', enabled: true, reason: 'nodes' })).status,
+    ).toBe(201);
+    const event = await sse.next(customerEvent('acme'), 3000);
+    expect(performance.now() - started).toBeLessThan(1000);
+    const snapshot = (event.data as { entitlements: { entitlements: { feature: string; enabled: boolean }[] } })
+      .entitlements;
+    expect(snapshot.entitlements.find((e) => e.feature === 'sso')?.enabled).toBe(true);
+  });
+
+  it('resumes on node B from an id node A handed out, with a token node A minted', async () => {
+    const minted = await call(a, 'POST', '/v1/customer-tokens', { customer: 'acme' });
+    expect(minted.status).toBe(201);
+    const token = minted.json.token as string;
+    const onA = await openSse({ url: `${a.url}/v1/stream?customer=acme&access_token=${token}` });
+    streams.push(onA);
+    expect(onA.status).toBe(200);
+    await call(a, 'PATCH', '/v1/features/sso', { name: 'Single sign-on' });
+    const seen = await onA.next((e) => e.event === 'catalog');
+    onA.close();
+
+    await call(a, 'PUT', '/v1/customers/acme', { name: 'Acme' });
+    const onB = await openSse({
+      url: `${b.url}/v1/stream?customer=acme&access_token=${token}`,
+      headers: { 'last-event-id': seen.id! },
+    });
+    streams.push(onB);
+    expect(onB.status).toBe(200);
+    const missed = await onB.next();
+    expect(missed.event).toBe('customer');
+    expect(Number(missed.id)).toBeGreaterThan(Number(seen.id));
+  });
+});

@@ -1,0 +1,91 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { StreamHeaders, StreamQuery } from '@keymaster/contract';
+import { problemResponses, security } from '../../http/route-helpers.js';
+import type { StreamService } from './service.js';
+import { sseRetry } from './sse.js';
+import type { StreamHub } from './stream-hub.js';
+
+const description = `Server-sent events (\`text/event-stream\`) of every change that affects entitlements or balances, made
+through any server process on this database. Each event's \`data\` is one line of JSON:
+
+- \`ready\` — first, once subscribed: \`{"customer", "heartbeat_ms"}\`. Fetch snapshots after it; nothing after it is missed.
+- \`catalog\` — features or plans changed: refetch (every customer's entitlements may differ).
+- \`customer\` — the customer's subscriptions, grants or record changed: \`{"customer", "entitlements"}\` with the fresh
+  snapshot (as \`GET /v1/customers/{id}/entitlements\` answers), or \`entitlements: null\` when there is none (erased, or
+  it could not be computed: refetch).
+- \`usage\` — the customer's balances moved: the same payload as \`customer\`.
+- \`reset\` — the stream cannot say what changed (the resume point is too old, or the client fell too far behind):
+  refetch everything.
+
+Comment lines (\`: keepalive\`) are sent every \`KEYMASTER_STREAM_HEARTBEAT_MS\` (15 s). Each event's \`id\` is a
+change-feed position, valid on every node: reconnect with \`Last-Event-ID\` (EventSource does this itself) to receive
+exactly what was missed. Several quick changes to one customer may arrive as one event. A customer token must name its
+customer (\`?customer=\`) and may be passed as \`?access_token=\` because EventSource cannot send headers.`;
+
+export const streamRoutes: FastifyPluginAsyncTypebox<{
+  hub: StreamHub;
+  streams: StreamService;
+  heartbeatMs: number;
+}> = async (app, { hub, streams, heartbeatMs }) => {
+  // Open streams would keep the server from closing: end them first.
+  app.addHook('preClose', (done) => {
+    hub.closeAll();
+    done();
+  });
+
+  app.get(
+    '/v1/stream',
+    {
+      // A HEAD would hold a connection open for a body that never comes.
+      exposeHeadRoute: false,
+      config: { customerScope: 'query.customer', queryToken: true },
+      schema: {
+        tags: ['Stream'],
+        security,
+        summary: 'Stream changes (server-sent events)',
+        description,
+        querystring: StreamQuery,
+        headers: StreamHeaders,
+        response: {
+          200: {
+            description: 'An endless `text/event-stream`; see the events above.',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const customer = request.query.customer;
+      const header = request.headers['last-event-id'];
+      const connection = hub.open({ res: reply.raw, customer });
+      let plan: Awaited<ReturnType<StreamService['prepare']>>;
+      try {
+        plan = await streams.prepare({
+          connection,
+          customer,
+          lastEventId: header === undefined ? undefined : Number(header),
+        });
+      } catch (error) {
+        connection.close();
+        throw error;
+      }
+      reply.hijack();
+      if (connection.isClosed) return;
+      reply.raw.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string | string[] | number>),
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        // nginx buffers responses unless told otherwise, which would hold events back.
+        'x-accel-buffering': 'no',
+      });
+      reply.raw.write(sseRetry(2000));
+      connection.start({
+        id: plan.readyId,
+        data: { customer: customer ?? null, heartbeat_ms: heartbeatMs },
+        skip: plan.skip,
+      });
+    },
+  );
+};
