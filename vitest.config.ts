@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@keymaster/core': src('core'),
       '@keymaster/contract': src('contract'),
+      '@keymaster/sdk': src('sdk'),
     },
   },
   test: {

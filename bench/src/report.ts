@@ -7,6 +7,7 @@ import type { DecideBenchResult } from './decide-bench.js';
 import type { LoadResult, LoadSettings } from './http-load.js';
 import type { IngestThroughputResult } from './ingest-throughput.js';
 import type { Machine } from './machine.js';
+import type { SdkCheckResult } from './sdk-check.js';
 
 export interface BenchResults {
   command: string;
@@ -18,6 +19,7 @@ export interface BenchResults {
   settings: { load: LoadSettings; [benchmark: string]: unknown };
   checkThroughput?: CheckThroughputResult;
   decide?: DecideBenchResult;
+  sdkCheck?: SdkCheckResult;
   customerScale?: CustomerScaleResult;
   ingest?: IngestThroughputResult;
   consume?: ConsumeThroughputResult;
@@ -75,6 +77,24 @@ function tables(results: BenchResults): Table[] {
       header: ['case', 'calls', 'ns/call', 'batch p50 ns', 'batch p99 ns'],
       rows: decide.cases.map((c) => [c.name, fmt(c.calls), fmt(c.nsPerCall), fmt(c.batchP50Ns), fmt(c.batchP99Ns)]),
       note: `${decide.features} features, ${decide.plans} plans. Batch percentiles are over the per-call mean of each batch.`,
+    });
+  }
+  const sdk = results.sdkCheck;
+  if (sdk) {
+    out.push({
+      title: 'SDK local check',
+      header: ['customers cached', 'calls', 'ns/call', 'batch p50 ns', 'batch p99 ns', 'bytes/customer'],
+      rows: [
+        [
+          fmt(sdk.customers),
+          fmt(sdk.calls),
+          fmt(sdk.nsPerCall),
+          fmt(sdk.batchP50Ns),
+          fmt(sdk.batchP99Ns),
+          fmt(sdk.bytesPerCustomer),
+        ],
+      ],
+      note: 'Six features per customer; target p99 < 1,000 ns. Batch percentiles are over the per-call mean of each batch.',
     });
   }
   const scale = results.customerScale;
@@ -237,6 +257,13 @@ function summary(results: BenchResults): string[] {
     lines.push(
       decide.cases.map((c) => `${c.name}: ${fmt(c.nsPerCall)} ns/call (batch p99 ${fmt(c.batchP99Ns)} ns)`).join('; ') +
         '.',
+    );
+  }
+  const sdk = results.sdkCheck;
+  if (sdk) {
+    lines.push(
+      `SDK local check, ${fmt(sdk.customers)} customers cached: ${fmt(sdk.nsPerCall)} ns/call, batch p99 ` +
+        `${fmt(sdk.batchP99Ns)} ns (target < 1,000 ns); ${fmt(sdk.bytesPerCustomer)} bytes per cached customer.`,
     );
   }
   const scale = results.customerScale;

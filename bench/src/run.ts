@@ -11,10 +11,11 @@ import type { LoadSettings } from './http-load.js';
 import { benchIngestThroughput } from './ingest-throughput.js';
 import { describeMachine } from './machine.js';
 import { type BenchResults, toMarkdown, toText } from './report.js';
+import { runSdkCheckBench } from './sdk-check.js';
 import { databaseChoices } from './seeded-server.js';
 import { round } from './stats.js';
 
-const benchmarks = ['http', 'decide', 'scale', 'ingest', 'consume', 'check-while-ingesting'] as const;
+const benchmarks = ['http', 'decide', 'sdk-check', 'scale', 'ingest', 'consume', 'check-while-ingesting'] as const;
 type Benchmark = (typeof benchmarks)[number];
 
 const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}] [--postgres <url>] [--profile]
@@ -69,6 +70,9 @@ const settings = {
   decide: quick
     ? { calls: 500_000, resolveCalls: 50_000, batches: 100, warmupCalls: 50_000 }
     : { calls: 5_000_000, resolveCalls: 500_000, batches: 500, warmupCalls: 500_000 },
+  sdkCheck: quick
+    ? { customers: 10_000, calls: 2_000_000, batches: 200 }
+    : { customers: 10_000, calls: 20_000_000, batches: 1000 },
   scale: quick
     ? { small: 1_000, large: 10_000, checked: 200, coldProbes: 100, latencySeconds: 1 }
     : { small: 1_000, large: 100_000, checked: 500, coldProbes: 250, latencySeconds: 5 },
@@ -119,6 +123,10 @@ if (selected('http')) {
 if (selected('decide')) {
   console.error('In-process decide and resolve');
   results.decide = runDecideBench(settings.decide);
+}
+if (selected('sdk-check')) {
+  console.error('SDK local check, customers cached');
+  results.sdkCheck = await runSdkCheckBench(settings.sdkCheck);
 }
 if (selected('scale')) {
   console.error(`Check vs customers stored (${settings.scale.small} vs ${settings.scale.large})`);

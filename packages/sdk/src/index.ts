@@ -1,0 +1,14 @@
+export { createKeymaster, Keymaster, type SyncStatus } from './client.js';
+export type {
+  Decision,
+  DecisionReason,
+  DecisionSource,
+  FailureMode,
+  FailurePolicy,
+  FallbackReason,
+} from './decision.js';
+export { KeymasterError } from './errors.js';
+export type { SentEvent, TrackError, TrackingOptions, UsageEvent } from './event-tracker.js';
+export type { Fetch } from './http.js';
+export type { Clock, KeymasterOptions } from './options.js';
+export { type SseEvent, SseParser } from './sse-parser.js';
