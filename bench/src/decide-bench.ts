@@ -134,7 +134,7 @@ export function benchCustomer(planKey: string): CustomerState {
         createdAt: Date.parse('2026-06-01T00:00:00Z'),
         revokedAt: null,
         remaining: null,
-      rolloverCap: null,
+        rolloverCap: null,
       },
     ],
   };

@@ -27,6 +27,10 @@ export interface FeatureSlot {
   mode: typeof always | typeof never | typeof compare;
   usage: number;
   limit: number;
+  /** One-off credits left on top of the allowance (drawn after it); 0 without. */
+  credits: number;
+  /** Units of the counter one unit costs: a credit pool's `per_unit`, else 1. */
+  perUnit: number;
   allowed: Decision;
   denied: Decision;
   staleAllowed: Decision | null;
@@ -75,11 +79,19 @@ function toCoreEntitlement(entry: SnapshotEntry): CoreEntitlement {
     source: entry.source as EntitlementSource | null,
     billing: null,
     period: null,
+    credits: creditsOf(entry),
   };
+}
+
+/** Credits left, read back from the snapshot: its balance beyond what the allowance leaves. */
+function creditsOf(entry: SnapshotEntry): number {
+  if (entry.limit === null || entry.balance === null) return 0;
+  return Math.max(0, entry.balance - Math.max(0, entry.limit - (entry.usage ?? 0)));
 }
 
 function freezeDecision(input: {
   decision: ReturnType<typeof decide>;
+  creditCost: SnapshotEntry['credit_cost'];
   resetsAt: string | null;
   asOf: string;
   stale: boolean;
@@ -99,6 +111,7 @@ function freezeDecision(input: {
     value: d.value,
     resets_at: input.resetsAt,
     upgrade: null,
+    credit_cost: input.creditCost,
     source: 'cache',
     stale: input.stale,
     as_of: input.asOf,
@@ -119,9 +132,12 @@ export function buildSlot(input: {
   const { entry } = input;
   const entitlement = toCoreEntitlement(entry);
   const usage = input.usage ?? entry.usage ?? 0;
+  // A feature drawing from a credit pool is decided in the pool's units, as the server does.
+  const perUnit = entry.credit_cost?.per_unit ?? 1;
   const at = (quantity: number) =>
     freezeDecision({
-      decision: decide({ customer: input.customer, entitlement, usage, quantity, now: 0 }),
+      decision: decide({ customer: input.customer, entitlement, usage, quantity: quantity * perUnit, now: 0 }),
+      creditCost: entry.credit_cost ?? null,
       resetsAt: entry.resets_at,
       asOf: input.asOf,
       stale: false,
@@ -133,6 +149,8 @@ export function buildSlot(input: {
     mode,
     usage,
     limit: entry.limit ?? Number.POSITIVE_INFINITY,
+    credits: entitlement.credits,
+    perUnit,
     allowed: none.allowed ? none : most,
     denied: none.allowed ? most : none,
     staleAllowed: null,
@@ -145,6 +163,8 @@ function fixedSlot(decision: Decision): FeatureSlot {
     mode: decision.allowed ? always : never,
     usage: 0,
     limit: 0,
+    credits: 0,
+    perUnit: 1,
     allowed: decision,
     denied: decision,
     staleAllowed: null,
@@ -152,9 +172,18 @@ function fixedSlot(decision: Decision): FeatureSlot {
   };
 }
 
+/**
+ * Core's own test (decide.ts): without credits `usage + quantity > limit`, so a period already past
+ * its limit refuses even quantity 0; with credits, what the allowance leaves plus the credits.
+ */
+function exceeds(slot: FeatureSlot, quantity: number): boolean {
+  if (slot.credits === 0) return slot.usage + quantity > slot.limit;
+  return quantity > Math.max(0, slot.limit - slot.usage) + slot.credits;
+}
+
 /** The answer a slot gives to `quantity`, fresh or marked stale (stale copies made once). */
 export function answer(slot: FeatureSlot, quantity: number, stale: boolean): Decision {
-  const ok = slot.mode === always || (slot.mode === compare && !(slot.usage + quantity > slot.limit));
+  const ok = slot.mode === always || (slot.mode === compare && !exceeds(slot, quantity * slot.perUnit));
   if (!stale) return ok ? slot.allowed : slot.denied;
   if (ok) {
     if (slot.staleAllowed === null) slot.staleAllowed = Object.freeze({ ...slot.allowed, stale: true });
@@ -244,6 +273,7 @@ export function missingSlot(input: {
       value: null,
       resets_at: null,
       upgrade: null,
+      credit_cost: null,
       source: 'cache',
       stale: false,
       as_of: customer.asOf,

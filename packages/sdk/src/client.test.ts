@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { expectStatus, grantBody, planBody, seedCustomer } from '../../server/src/test-support/builders.js';
 import { createKeymaster, type KeymasterOptions, type TrackError } from './index.js';
 import { eventually, startFaultProxy, startLiveServer, testAdminKey } from './test-support/live-server.js';
@@ -190,6 +190,10 @@ describe('@keymaster/sdk against a real server [sqlite]', () => {
 
   it('polls when the server has no stream, and picks up a grant change', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'free' });
+    proxy.missing.push('/v1/stream'); // as a server without the stream route answers
+    onTestFinished(() => {
+      proxy.missing.length = 0;
+    });
     const km = client({ stream: true, pollIntervalMs: 100 });
     await km.load(id);
     expect(km.check(id, 'sso').allowed).toBe(false);

@@ -343,6 +343,7 @@ export class Keymaster {
           overage: decision.overage,
           reset: null,
           window: null,
+          credit_cost: decision.credit_cost,
           resets_at: decision.resets_at,
           value: decision.value,
           source: null,

@@ -68,6 +68,7 @@ export function fallbackDecision(input: {
     value: null,
     resets_at: null,
     upgrade: null,
+    credit_cost: null,
     source: 'fallback',
     stale: true,
     as_of: null,

@@ -37,6 +37,8 @@ export async function startFaultProxy(target: string): Promise<{
   url: string;
   faults: Fault[];
   fallback: Fault;
+  /** Path prefixes the proxy answers 404 for, as a server without those routes would. */
+  missing: string[];
   log: { method: string; path: string; body: string; fault: Fault['kind'] }[];
   close(): Promise<void>;
 }> {
@@ -44,6 +46,7 @@ export async function startFaultProxy(target: string): Promise<{
   const state = {
     faults: [] as Fault[],
     fallback: { kind: 'pass' } as Fault,
+    missing: [] as string[],
     log: [] as { method: string; path: string; body: string; fault: Fault['kind'] }[],
   };
   const open = new Set<ServerResponse>();
@@ -52,7 +55,8 @@ export async function startFaultProxy(target: string): Promise<{
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const fault = state.faults.shift() ?? state.fallback;
+      const absent = state.missing.some((prefix) => (req.url ?? '').startsWith(prefix));
+      const fault: Fault = absent ? { kind: 'status', status: 404 } : (state.faults.shift() ?? state.fallback);
       state.log.push({ method: req.method ?? '', path: req.url ?? '', body: body.toString(), fault: fault.kind });
       if (fault.kind === 'status') {
         res.writeHead(fault.status, { 'content-type': 'application/problem+json' });
@@ -107,6 +111,9 @@ export async function startFaultProxy(target: string): Promise<{
     },
     set fallback(value: Fault) {
       state.fallback = value;
+    },
+    get missing() {
+      return state.missing;
     },
     log: state.log,
     async close() {
