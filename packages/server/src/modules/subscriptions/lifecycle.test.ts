@@ -183,6 +183,32 @@ describeEachDialect('subscription lifecycle with the test clock', (dialect) => {
     );
   });
 
+  it('resets monthly usage on an annual plan every month, and renews once a year', async () => {
+    const key = uniqueKey('annual');
+    const annual = {
+      key,
+      name: 'Annual',
+      price: { amount: 100_000, currency: 'usd', interval: 'year' },
+      entitlements: [{ feature: 'calls', limit: 100, reset: 'month' }],
+    };
+    expectStatus(await post('/v1/plans', annual), 201);
+    expectStatus(await post(`/v1/plans/${key}/publish`), 200);
+    const { customer, subscription } = await subscribe(key);
+    const start = Date.parse(subscription.current_period_start);
+    expect(Date.parse(subscription.current_period_end)).toBeGreaterThan(start + 364 * day);
+    expect(await consume(customer, 60)).toMatchObject({ usage: 60 });
+    const nextMonth = new Date(start);
+    nextMonth.setUTCMonth(nextMonth.getUTCMonth() + 1, 1);
+    nextMonth.setUTCHours(0, 0, 0, 0);
+    await advance(nextMonth.getTime());
+    expect(await check(customer, 'calls', 0)).toMatchObject({ usage: 0, limit: 100 });
+    expect((await get(subscription.id)).current_period_start).toBe(subscription.current_period_start);
+    await advance(Date.parse(subscription.current_period_end));
+    const renewed = await get(subscription.id);
+    expect(renewed.current_period_start).toBe(subscription.current_period_end);
+    expect((await history(subscription.id)).filter((h) => h.action === 'renewal')).toHaveLength(1);
+  });
+
   it('upgrades mid-period at once: the usage counted so far carries over', async () => {
     const { customer, subscription } = await subscribe('basic', { trial_days: 0 });
     expect(await consume(customer, 80)).toMatchObject({ usage: 80, balance: 20 });
