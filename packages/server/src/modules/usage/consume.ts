@@ -50,9 +50,10 @@ export function createConsumeService(deps: {
       });
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
       return transaction(async (tx) => {
         if (request.idempotency_key !== undefined) {
+          // Only a consume with a key needs its request's fingerprint.
+          const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
           const claimed = await tx
             .insertInto('consumptions')
             .values({
