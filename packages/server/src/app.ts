@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
 import { createAuthenticator, enforceCustomerScope, requireAuth } from './http/auth.js';
 import { corsDelegator, corsHeaders } from './http/cors.js';
-import { createFastCheck, isCheckRequest } from './http/fast-check.js';
+import { createFastCheck, createFastConsume, isCheckRequest, isConsumeRequest } from './http/fast-check.js';
 import { registerIdempotency } from './http/idempotency.js';
 import { type Metrics, registerRequestMetrics, requestObserver } from './http/metrics.js';
 import { handleError, sendProblem } from './http/problems.js';
@@ -92,11 +92,14 @@ declare module 'fastify' {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const observe = requestObserver(deps.metrics);
   let fastCheck: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let fastConsume: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
-    // Checks go straight to their own handler (see fast-check.ts); everything else to the router.
+    // Checks and consumes go straight to their own handlers (see fast-check.ts); everything
+    // else to the router.
     serverFactory: (route) => {
       const server = createServer({ noDelay: true }, (req, res) => {
         if (fastCheck && isCheckRequest(req)) fastCheck(req, res);
+        else if (fastConsume && isConsumeRequest(req)) fastConsume(req, res);
         else route(req, res);
       });
       // Fastify's own default, which a custom server does not get: longer than the idle timeout
@@ -220,6 +223,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticate,
     corsHeaders: corsHeaders(deps.corsOrigins),
     check: (request) => deps.services.entitlements.check(request),
+    bodyLimitBytes: deps.bodyLimitBytes,
+    observe,
+    logger: app.log as unknown as Logger,
+  });
+  // @fastify/cors, once registered, still adds `Vary: Origin` to the routes it disables.
+  const noCors: Record<string, string> = deps.corsOrigins.length > 0 ? { vary: 'Origin' } : {};
+  fastConsume = createFastConsume({
+    authenticate,
+    // Not a browser route (see cors.ts): no CORS headers, as @fastify/cors answers it.
+    corsHeaders: () => noCors,
+    consume: (request) => deps.services.consume.consume(request),
+    afterWrite: deps.syncChanges,
     bodyLimitBytes: deps.bodyLimitBytes,
     observe,
     logger: app.log as unknown as Logger,

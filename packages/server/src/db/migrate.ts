@@ -10,6 +10,7 @@ import { usageHistory } from './migrations/0007-usage-history.js';
 import { credits } from './migrations/0008-credits.js';
 import { lifecycle } from './migrations/0009-lifecycle.js';
 import { customerTokens } from './migrations/0010-customer-tokens.js';
+import { eventsIndex } from './migrations/0011-events-index.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -29,6 +30,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0008-credits': credits(dialect),
     '0009-lifecycle': lifecycle(dialect),
     '0010-customer-tokens': customerTokens(),
+    '0011-events-index': eventsIndex(),
   };
 }
 

@@ -1,13 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CheckRequest, Decision as DecisionSchema } from '@keymaster/contract';
-import type { Decision } from '@keymaster/core';
+import { CheckRequest, ConsumeRequest, Decision as DecisionSchema } from '@keymaster/contract';
+import { type Decision, DomainError } from '@keymaster/core';
+import type { TSchema } from '@sinclair/typebox';
 import fastJson from 'fast-json-stringify';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import { toApiDecision } from '../modules/entitlements/convert.js';
-import { type Authenticator, type AuthOutcome, bearerCredential, customerMismatch } from './auth.js';
+import {
+  type Authenticator,
+  type AuthOutcome,
+  bearerCredential,
+  customerMismatch,
+  customerTokenForbidden,
+} from './auth.js';
 import type { RequestObserver } from './metrics.js';
-import { type AjvError, internalProblem, type ProblemInput, problemDocument, validationProblem } from './problems.js';
+import {
+  type AjvError,
+  domainProblem,
+  internalProblem,
+  type ProblemInput,
+  problemDocument,
+  validationProblem,
+} from './problems.js';
 import { requestIdFor } from './request-id.js';
 import { bodyValidator } from './validation.js';
 
@@ -15,6 +29,51 @@ import { bodyValidator } from './validation.js';
 export function isCheckRequest(request: IncomingMessage): boolean {
   const url = request.url ?? '';
   return request.method === 'POST' && (url === '/v1/check' || url.startsWith('/v1/check?'));
+}
+
+/**
+ * Whether a raw request is a consume the fast handler serves: one without an `Idempotency-Key`
+ * header (those go through the router, whose hook stores and replays the response; a consume's
+ * own `idempotency_key` field is the service's and works on both).
+ */
+export function isConsumeRequest(request: IncomingMessage): boolean {
+  const url = request.url ?? '';
+  return (
+    request.method === 'POST' &&
+    (url === '/v1/consume' || url.startsWith('/v1/consume?')) &&
+    request.headers['idempotency-key'] === undefined
+  );
+}
+
+/**
+ * `POST /v1/consume` on the same plain handler as checks: a consume is a check that writes, and
+ * the router's per-request work was as much CPU as the consume's own statements. Differences
+ * from a check, as in the Fastify route: customer tokens are refused (the route declares no
+ * customer scope); domain errors (an idempotency conflict) answer their problem; and a granted
+ * or refused answer leaves only after the change feed has been read up to the write (the
+ * router's onSend hook), so this node's next check sees it.
+ */
+export function createFastConsume(deps: {
+  authenticate: Authenticator;
+  corsHeaders: (origin: string | undefined) => Record<string, string>;
+  consume: (request: ConsumeRequest) => Promise<Decision>;
+  /** Reads the change feed up to now; runs after a successful consume, before it answers. */
+  afterWrite: () => Promise<void>;
+  bodyLimitBytes: number;
+  observe: RequestObserver;
+  logger: Logger;
+}) {
+  return createFastHandler<ConsumeRequest>({
+    ...deps,
+    route: '/v1/consume',
+    schema: ConsumeRequest,
+    tokens: 'forbidden',
+    run: (request) =>
+      deps.consume(request).then(async (decision) => {
+        await deps.afterWrite();
+        return decision;
+      }),
+  });
 }
 
 /**
@@ -35,10 +94,32 @@ export function createFastCheck(deps: {
   observe: RequestObserver;
   logger: Logger;
 }) {
-  const validate = bodyValidator(CheckRequest) as (
+  return createFastHandler<CheckRequest>({
+    ...deps,
+    route: '/v1/check',
+    schema: CheckRequest,
+    tokens: 'scoped',
+    run: deps.check,
+  });
+}
+
+function createFastHandler<Body extends { customer: string }>(deps: {
+  route: string;
+  schema: TSchema;
+  /** scoped: a customer token may name only its own customer; forbidden: tokens are refused. */
+  tokens: 'scoped' | 'forbidden';
+  authenticate: Authenticator;
+  corsHeaders: (origin: string | undefined) => Record<string, string>;
+  run: (request: Body) => Decision | Promise<Decision>;
+  bodyLimitBytes: number;
+  observe: RequestObserver;
+  logger: Logger;
+}) {
+  const route = deps.route;
+  const validate = bodyValidator(deps.schema) as (
     data: unknown,
     text?: string,
-  ) => { value?: CheckRequest; error?: { validation: AjvError[] } };
+  ) => { value?: Body; error?: { validation: AjvError[] } };
   const serialize = fastJson(DecisionSchema);
 
   // The helpers below take positional arguments: they run on every check, and building an
@@ -56,12 +137,12 @@ export function createFastCheck(deps: {
     });
     res.end(body);
     const seconds = (performance.now() - started) / 1000;
-    deps.observe({ method: 'POST', route: '/v1/check', status, seconds });
+    deps.observe({ method: 'POST', route, status, seconds });
     if (deps.logger.isLevelEnabled?.('info')) {
       deps.logger.info(
         {
           reqId: requestId,
-          req: { method: 'POST', url: '/v1/check' },
+          req: { method: 'POST', url: route },
           res: { statusCode: status },
           responseTime: seconds * 1000,
         },
@@ -76,6 +157,7 @@ export function createFastCheck(deps: {
   }
 
   function fail(res: ServerResponse, requestId: string, started: number, error: unknown) {
+    if (error instanceof DomainError) return sendProblem(res, requestId, started, domainProblem(error));
     deps.logger.error({ err: error, reqId: requestId }, 'unhandled error');
     sendProblem(res, requestId, started, internalProblem);
   }
@@ -102,7 +184,7 @@ export function createFastCheck(deps: {
     const request = validated.value!;
     if (scope !== undefined && request.customer !== scope)
       return sendProblem(res, requestId, started, customerMismatch({ token: scope, requested: request.customer }));
-    const decision = deps.check(request);
+    const decision = deps.run(request);
     if (!(decision instanceof Promise)) {
       return send(res, requestId, started, 200, serialize(toApiDecision(decision)), jsonType);
     }
@@ -123,6 +205,10 @@ export function createFastCheck(deps: {
     }
     // A customer token may check only its own customer (compared once the body is read).
     const scope = auth.principal.customer;
+    if (scope !== undefined && deps.tokens === 'forbidden') {
+      sendProblem(res, requestId, started, customerTokenForbidden);
+      return;
+    }
     const type = req.headers['content-type'];
     if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimitBytes) {
       sendProblem(res, requestId, started, tooLarge);

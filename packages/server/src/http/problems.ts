@@ -108,14 +108,14 @@ function fieldErrors(errors: AjvError[], part: string): FieldError[] {
 }
 
 /** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
+/** The problem a domain error answers as (the same in the router and the fast handlers). */
+export function domainProblem(error: DomainError): ProblemInput {
+  return { status: statusByKind[error.kind], code: error.code, detail: error.message, errors: error.errors };
+}
+
 export function handleError(error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof DomainError) {
-    return sendProblem(request, reply, {
-      status: statusByKind[error.kind],
-      code: error.code,
-      detail: error.message,
-      errors: error.errors,
-    });
+    return sendProblem(request, reply, domainProblem(error));
   }
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fastifyError.validation) {

@@ -72,6 +72,21 @@ describeEachDialect('POST /v1/consume', (dialect) => {
     expect(await check(id, 'calls')).toMatchObject({ usage: 30 });
   });
 
+  it('answers concurrent consumes alone: a conflicting one fails without failing the others', async () => {
+    const id = await customer();
+    const key = uniqueKey('consume');
+    await ok({ customer: id, feature: 'calls', quantity: 2, idempotency_key: key });
+    // Sent together, these share a transaction on SQLite (group commit), each in its own savepoint.
+    const answers = await Promise.all([
+      consume({ customer: id, feature: 'calls' }),
+      consume({ customer: id, feature: 'calls', quantity: 3, idempotency_key: key }),
+      consume({ customer: id, feature: 'calls', quantity: 5 }),
+      consume({ customer: id, feature: 'calls', quantity: 2, idempotency_key: key }),
+    ]);
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 409, 200, 200]);
+    expect(await check(id, 'calls')).toMatchObject({ usage: 8 });
+  });
+
   it('counts a retried consume once, answering the same', async () => {
     const id = await customer();
     const key = uniqueKey('consume');

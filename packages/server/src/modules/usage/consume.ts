@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeRequest } from '@keymaster/contract';
 import { type Catalog, type CustomerEntitlements, conflict, type Decision, ErrorCodes } from '@keymaster/core';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
+import { createGroupCommit } from '../../db/group-commit.js';
+import type { Database } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { grantUnits } from './grant-units.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
@@ -25,6 +28,11 @@ export function createConsumeService(deps: {
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
 }) {
   const { db, clock } = deps;
+  // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint
+  // (see group-commit.ts). PostgreSQL, or a service built on a caller's transaction: one each.
+  const group = deps.dialect === 'sqlite' && !db.isTransaction ? createGroupCommit(db as Kysely<Database>) : undefined;
+  const transaction = <T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
+    group ? group.run(work) : withTransaction(db, work);
 
   return {
     async consume(request: ConsumeRequest): Promise<Decision> {
@@ -42,9 +50,10 @@ export function createConsumeService(deps: {
       });
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
-      return withTransaction(db, async (tx) => {
+      return transaction(async (tx) => {
         if (request.idempotency_key !== undefined) {
+          // Only a consume with a key needs its request's fingerprint.
+          const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
           const claimed = await tx
             .insertInto('consumptions')
             .values({

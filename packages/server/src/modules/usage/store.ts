@@ -1,5 +1,6 @@
 import type { MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
+import { precompiled } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
 
 /** What a batch adds to one hour of a counter, combined as the counter combines. */
@@ -277,6 +278,83 @@ export async function adjustGauge(
   return row ? Number(row.value) : null;
 }
 
+function addCounterQuery(
+  db: Db,
+  customerId: string,
+  feature: string,
+  periodStart: number,
+  quantity: number,
+  latestAt: null,
+  now: number,
+  updatedAt: number,
+) {
+  return db
+    .insertInto('usage_counters')
+    .values({
+      customer_id: customerId,
+      feature,
+      period_start: periodStart,
+      value: quantity,
+      latest_at: latestAt,
+      updated_at: now,
+    })
+    .onConflict((oc) =>
+      oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
+        value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
+        updated_at: updatedAt,
+      })),
+    );
+}
+
+/** Adds units to a counter whatever it holds; answers the new value. Parameters in SQL order. */
+const addUnlimited = precompiled(
+  (
+    db: Db,
+    customerId: string,
+    feature: string,
+    periodStart: number,
+    quantity: number,
+    latestAt: null,
+    now: number,
+    updatedAt: number,
+  ) => addCounterQuery(db, customerId, feature, periodStart, quantity, latestAt, now, updatedAt).returning('value'),
+);
+
+/** Adds units to a counter only if that keeps it within `limit`; answers the new value, or no row. */
+const addLimited = precompiled(
+  (
+    db: Db,
+    customerId: string,
+    feature: string,
+    periodStart: number,
+    quantity: number,
+    latestAt: null,
+    now: number,
+    updatedAt: number,
+    limit: number,
+  ) =>
+    db
+      .insertInto('usage_counters')
+      .values({
+        customer_id: customerId,
+        feature,
+        period_start: periodStart,
+        value: quantity,
+        latest_at: latestAt,
+        updated_at: now,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['customer_id', 'feature', 'period_start'])
+          .doUpdateSet((eb) => ({
+            value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
+            updated_at: updatedAt,
+          }))
+          .where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit)),
+      )
+      .returning('value'),
+);
+
 /**
  * Records `quantity` units in one counter if that keeps it within `limit` (null: no limit), in a
  * single conditional upsert — never a read-then-write that two callers could both pass. Answers
@@ -301,6 +379,29 @@ export async function addWithinLimit(
   const { limit, quantity } = input;
   const credits = input.credits ?? 0;
   if (limit !== null && quantity > limit + credits) return null;
+  // The common cases (no limit; a limit without credits) run precompiled: they are every
+  // consume's and reservation's statement.
+  const query =
+    limit === null
+      ? addUnlimited(db, input.customerId, input.feature, input.periodStart, quantity, null, input.now, input.now)
+      : credits <= 0
+        ? addLimited(
+            db,
+            input.customerId,
+            input.feature,
+            input.periodStart,
+            quantity,
+            null,
+            input.now,
+            input.now,
+            limit,
+          )
+        : null;
+  if (query) {
+    const result = await db.executeQuery<{ value: number }>(query);
+    const first = result.rows[0];
+    return first ? Number(first.value) : null;
+  }
   const row = await db
     .insertInto('usage_counters')
     .values({
@@ -311,21 +412,19 @@ export async function addWithinLimit(
       latest_at: null,
       updated_at: input.now,
     })
-    .onConflict((oc) => {
-      const update = oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
-        value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
-        updated_at: input.now,
-      }));
-      if (limit === null) return update;
-      if (credits <= 0) {
-        return update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
-      }
-      return update.where((eb) => {
-        const stored = eb.ref('usage_counters.value');
-        const allowance = eb.case().when(stored, '>', limit).then(stored).else(eb.val(limit)).end();
-        return eb(eb(stored, '+', eb.ref('excluded.value')), '<=', eb(allowance, '+', credits));
-      });
-    })
+    .onConflict((oc) =>
+      oc
+        .columns(['customer_id', 'feature', 'period_start'])
+        .doUpdateSet((eb) => ({
+          value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
+          updated_at: input.now,
+        }))
+        .where((eb) => {
+          const stored = eb.ref('usage_counters.value');
+          const allowance = eb.case().when(stored, '>', limit).then(stored).else(eb.val(limit)).end();
+          return eb(eb(stored, '+', eb.ref('excluded.value')), '<=', eb(allowance, '+', credits));
+        }),
+    )
     .returning('value')
     .executeTakeFirst();
   return row ? Number(row.value) : null;

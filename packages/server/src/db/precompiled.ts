@@ -1,0 +1,30 @@
+import { type Compilable, CompiledQuery } from 'kysely';
+import type { Db } from './database.js';
+
+/**
+ * A hot statement compiled once per database (dialect) instead of built and compiled on every
+ * call: building Kysely's query tree and compiling it cost more CPU than SQLite takes to run a
+ * small upsert. `build` makes the query with the call's values; the first call on a database
+ * compiles it and keeps the SQL text, later calls only bind `parameters` — which must be the
+ * values in the order the compiled query takes them. The first compile checks that they are,
+ * so a query whose shape and parameter list drift apart fails at once (in tests), not silently.
+ * Only for queries whose SQL text does not depend on the values (no lists of varying length).
+ */
+export function precompiled<Params extends readonly unknown[]>(
+  build: (db: Db, ...params: Params) => Compilable,
+): (db: Db, ...params: Params) => CompiledQuery {
+  // Keyed by the executor's adapter: a database and its transactions share one.
+  const texts = new WeakMap<object, string>();
+  return (db, ...params) => {
+    const adapter = db.getExecutor().adapter;
+    const text = texts.get(adapter);
+    if (text !== undefined) return CompiledQuery.raw(text, params as unknown as unknown[]);
+    const compiled = build(db, ...params).compile();
+    const expected = compiled.parameters;
+    if (expected.length !== params.length || expected.some((value, i) => value !== params[i])) {
+      throw new Error(`precompiled query: parameters out of order for ${compiled.sql}`);
+    }
+    texts.set(adapter, compiled.sql);
+    return compiled;
+  };
+}
