@@ -102,6 +102,37 @@ describeEachDialect('flags import/export', (dialect) => {
       // The imported features are live: the API serves them, evaluated as flagd would.
       const customer = 'cus_flags';
       await server.request({ method: 'PUT', url: `/v1/customers/${customer}`, body: { name: 'Flags' } });
+      if (name === 'testkit-flags.json') {
+        // Evaluated over OFREP, imported flags answer what flagd answers for them.
+        const value = async (key: string, context: Record<string, unknown> = {}) => {
+          const response = await server.request({
+            method: 'POST',
+            url: `/ofrep/v1/evaluate/flags/${key}`,
+            body: { context: { targetingKey: customer, ...context } },
+          });
+          return expectStatus<{ value?: unknown; reason: string }>(response, 200);
+        };
+        await expect.poll(async () => (await value('string-flag')).value, { timeout: 5000 }).toBe('hi');
+        const ballmer = { email: 'ballmer@macrosoft.com' };
+        const cases: [string, Record<string, unknown>, unknown][] = [
+          ['boolean-flag', {}, true],
+          ['integer-flag', {}, 10],
+          ['float-flag', {}, 0.5],
+          ['object-flag', {}, { showImages: true, title: 'Check out these pics!', imagesPerPage: 100 }],
+          ['some-email-targeted-flag', ballmer, 'hi'],
+          ['some-email-targeted-flag', {}, 'bye'],
+          ['starts-ends-flag', { id: 'abcdef' }, 'prefix'],
+          ['equal-greater-lesser-version-flag', { version: '2.0.0' }, 'equal'],
+          ['boolean-zero-flag', {}, false],
+          ['disabled-boolean-flag', {}, false],
+          ['integer-zero-flag', {}, 0],
+          ['string-zero-flag', {}, ''],
+          ['object-zero-flag', {}, {}],
+          ['integer-targeted-zero-flag', ballmer, 0],
+        ];
+        for (const [key, context, expected] of cases) expect((await value(key, context)).value, key).toEqual(expected);
+        expect((await value('disabled-string-flag')).reason).toBe('DISABLED');
+      }
       if (mapped.includes('boolean-flag')) {
         const evaluate = () =>
           server.request({
