@@ -12,7 +12,8 @@ import type { FastifyRequest } from 'fastify';
 const browserPath =
   /^\/(v1\/(check|stream|customers\/[^/?]+\/entitlements)|ofrep\/v1\/evaluate\/flags(\/[^/?]+)?)(\?|$)/;
 
-const exposedHeaders = 'x-request-id';
+// ETag: OFREP's bulk evaluation is revalidated with If-None-Match (the web provider polls it).
+const exposedHeaders = 'x-request-id, etag';
 
 /** Options for @fastify/cors's delegator: the browser routes get CORS, the rest none. */
 export function corsDelegator(origins: readonly string[]) {
