@@ -30,6 +30,7 @@ import { featureRoutes } from './modules/features/routes.js';
 import type { FeatureService } from './modules/features/service.js';
 import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
+import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { streamRoutes } from './modules/stream/routes.js';
@@ -203,6 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await api.register(grantRoutes, { grants: services.grants, clock });
     await api.register(entitlementRoutes, { entitlements: services.entitlements });
+    await api.register(ofrepRoutes, { entitlements: services.entitlements });
     await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
     await api.register(customerTokenRoutes, { customerTokens: services.customerTokens });
     await api.register(streamRoutes, {

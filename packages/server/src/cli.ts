@@ -8,6 +8,8 @@ import { migrateToLatest } from './db/migrate.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
+import { parseFlagdFile } from './modules/flags/flagd-file.js';
+import { createFlagsService } from './modules/flags/service.js';
 import { version } from './runtime.js';
 import { serve } from './serve.js';
 
@@ -131,6 +133,41 @@ catalog
         `${result.changes.length} ${verb}, ${result.unchanged} unchanged.${options.dryRun ? ' (dry run: nothing written)' : ''}`,
       );
     });
+  });
+
+const flags = program.command('flags').description('Import and export features as flagd flag definitions.');
+flags
+  .command('import')
+  .description(
+    'Create or update a feature per flag of a flagd file (boolean flags: boolean features; others: config). ' +
+      'Idempotent, in one transaction; flags that cannot map are listed and skipped.',
+  )
+  .argument('<file>', 'a flagd flag-definition file (JSON)')
+  .option('--dry-run', 'print what would change and change nothing')
+  .action(async (file: string, options: { dryRun?: boolean }) => {
+    const parsed = parseFlagdFile({ text: readFileSync(file, 'utf8'), name: file });
+    await withDatabase(async ({ db }) => {
+      const service = createFlagsService({ db, clock: systemClock });
+      const result = options.dryRun ? await service.plan(parsed) : await service.import(parsed);
+      for (const change of result.changes) console.log(describeChange(change));
+      for (const { key, reason } of result.unmapped) console.log(`! flag ${key} skipped: ${reason}`);
+      const verb = options.dryRun ? 'would change' : 'changed';
+      console.log(
+        `${result.changes.length} ${verb}, ${result.unchanged} unchanged, ${result.unmapped.length} skipped.` +
+          (options.dryRun ? ' (dry run: nothing written)' : ''),
+      );
+    });
+  });
+flags
+  .command('export')
+  .description('Write the boolean and config features as a flagd flag-definition file (JSON).')
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(async (options: { output?: string }) => {
+    const { file, unmapped } = await withDatabase(({ db }) => createFlagsService({ db, clock: systemClock }).export());
+    for (const { key, reason } of unmapped) console.error(`! feature ${key} not exported: ${reason}`);
+    const text = `${JSON.stringify(file, null, 2)}\n`;
+    if (options.output) writeFileSync(options.output, text);
+    else process.stdout.write(text);
   });
 
 program.parseAsync().catch((error: unknown) => {

@@ -12,7 +12,7 @@ declare module 'fastify' {
      * Where the customer a request is about is named, on the few routes a customer token may
      * call; a customer token is refused on every route without it.
      */
-    customerScope?: 'params.id' | 'body.customer' | 'query.customer';
+    customerScope?: 'params.id' | 'body.customer' | 'query.customer' | 'body.context.targetingKey';
     /** The credential may come as `?access_token=` (EventSource cannot send headers). */
     queryToken?: boolean;
   }
@@ -131,7 +131,9 @@ export function enforceCustomerScope(request: FastifyRequest, reply: FastifyRepl
       ? (request.params as { id?: string }).id
       : where === 'body.customer'
         ? (request.body as { customer?: string } | undefined)?.customer
-        : (request.query as { customer?: string }).customer;
+        : where === 'body.context.targetingKey'
+          ? (request.body as { context?: { targetingKey?: string } } | undefined)?.context?.targetingKey
+          : (request.query as { customer?: string }).customer;
   if (requested !== token) {
     sendProblem(request, reply, customerMismatch({ token, requested }));
     return;

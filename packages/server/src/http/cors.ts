@@ -2,16 +2,18 @@ import type { FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyRequest } from 'fastify';
 
 /**
- * CORS for the routes a browser may call with a customer token — entitlements, check and the
- * stream — and for no other: secret keys belong on servers, and a browser calling any other route
+ * CORS for the routes a browser may call with a customer token — entitlements, check, the
+ * stream and OFREP evaluation — and for no other: secret keys belong on servers, and a browser calling any other route
  * is a mistake CORS should surface, not hide. Off unless KEYMASTER_CORS_ORIGINS lists origins.
  *
  * `POST /v1/check` over a socket is answered outside Fastify (fast-check.ts), so the headers
  * are computed here once for both: `corsHeaders` mirrors what @fastify/cors sends.
  */
-const browserPath = /^\/v1\/(check|stream|customers\/[^/?]+\/entitlements)(\?|$)/;
+const browserPath =
+  /^\/(v1\/(check|stream|customers\/[^/?]+\/entitlements)|ofrep\/v1\/evaluate\/flags(\/[^/?]+)?)(\?|$)/;
 
-const exposedHeaders = 'x-request-id';
+// ETag: OFREP's bulk evaluation is revalidated with If-None-Match (the web provider polls it).
+const exposedHeaders = 'x-request-id, etag';
 
 /** Options for @fastify/cors's delegator: the browser routes get CORS, the rest none. */
 export function corsDelegator(origins: readonly string[]) {

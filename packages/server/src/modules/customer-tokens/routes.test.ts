@@ -249,7 +249,13 @@ describeEachDialect('customer tokens', (dialect) => {
       });
 
     it('answers preflights for the browser routes from an allowed origin', async () => {
-      for (const url of ['/v1/check', `/v1/customers/${acme}/entitlements`, `/v1/stream?customer=${acme}`]) {
+      for (const url of [
+        '/v1/check',
+        `/v1/customers/${acme}/entitlements`,
+        `/v1/stream?customer=${acme}`,
+        '/ofrep/v1/evaluate/flags',
+        '/ofrep/v1/evaluate/flags/sso',
+      ]) {
         const response = await preflight(url, origin);
         expect(response.status, url).toBe(204);
         expect(response.headers.get('access-control-allow-origin')).toBe(origin);
@@ -271,7 +277,7 @@ describeEachDialect('customer tokens', (dialect) => {
         headers: { ...as(token), origin },
       });
       expect(entitlements.headers.get('access-control-allow-origin')).toBe(origin);
-      expect(entitlements.headers.get('access-control-expose-headers')).toBe('x-request-id');
+      expect(entitlements.headers.get('access-control-expose-headers')).toBe('x-request-id, etag');
       const checked = await fetch(`${base}/v1/check`, {
         method: 'POST',
         headers: { ...as(token), origin, 'content-type': 'application/json' },

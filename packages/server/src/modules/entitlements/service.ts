@@ -6,7 +6,10 @@ import {
   creditPoolOf,
   type Decision,
   decide,
+  type Entitlement,
+  type EntitlementSource,
   ErrorCodes,
+  type Feature,
   invalid,
   type JsonObject,
   notFound,
@@ -57,6 +60,21 @@ export function createEntitlementService(deps: {
     });
   }
 
+  /** The entitlement a check decides from: re-resolved when caller context meets a targeting rule. */
+  function entitlementFor(input: {
+    catalog: Catalog;
+    entry: CustomerEntry;
+    resolved: CustomerEntitlements;
+    feature: Feature;
+    request: CheckRequest;
+    now: number;
+  }): Entitlement {
+    const { catalog, entry, feature, request, now } = input;
+    return request.context !== undefined && catalog.targeting.has(feature.key) && entry.state
+      ? resolveFeature({ catalog, state: entry.state, feature, now, callerContext: request.context as JsonObject })
+      : input.resolved.entitlements.get(feature.key)!;
+  }
+
   function decideWith(input: {
     catalog: Catalog;
     entry: CustomerEntry;
@@ -70,10 +88,7 @@ export function createEntitlementService(deps: {
       return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_customer' });
     const now = clock.now();
     const resolved = cache.entitlements({ entry, catalog, now })!;
-    const entitlement =
-      request.context !== undefined && catalog.targeting.has(feature.key)
-        ? resolveFeature({ catalog, state: entry.state, feature, now, callerContext: request.context as JsonObject })
-        : resolved.entitlements.get(feature.key)!;
+    const entitlement = entitlementFor({ catalog, entry, resolved, feature, request, now });
     const decideAt = (usage: number) =>
       decide({
         customer: request.customer,
@@ -105,6 +120,26 @@ export function createEntitlementService(deps: {
       const entry = cache.getCustomer(request.customer);
       if (!(catalog instanceof Promise) && !(entry instanceof Promise)) return decideWith({ catalog, entry, request });
       return Promise.all([catalog, entry]).then(([c, e]) => decideWith({ catalog: c, entry: e, request }));
+    },
+
+    /**
+     * A check together with the layer whose terms decided it (`source`, null when nothing did),
+     * for answers that report where a value came from (OFREP). Unknown features and customers
+     * answer the check's `unknown_*` decision.
+     */
+    async explain(request: CheckRequest): Promise<{ decision: Decision; source: EntitlementSource | null }> {
+      const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(request.customer)]);
+      const decision = await decideWith({ catalog, entry, request });
+      const feature = catalog.features.get(request.feature);
+      if (!feature || !entry.state) return { decision, source: null };
+      const now = clock.now();
+      const resolved = cache.entitlements({ entry, catalog, now })!;
+      return { decision, source: entitlementFor({ catalog, entry, resolved, feature, request, now }).source };
+    },
+
+    /** The keys of every feature in the catalog, in key order. */
+    async featureKeys(): Promise<string[]> {
+      return [...(await cache.getCatalog()).features.keys()].sort();
     },
 
     /**

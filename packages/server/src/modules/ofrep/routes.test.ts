@@ -1,0 +1,210 @@
+import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { OpenFeature } from '@openfeature/server-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectStatus, featureBody, seedCatalog, seedCustomer, uniqueKey } from '../../test-support/builders.js';
+import { describeEachDialect } from '../../test-support/databases.js';
+import { startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
+
+describeEachDialect('OFREP', (dialect) => {
+  let server: TestServer;
+  let pro: string;
+  let free: string;
+  beforeAll(async () => {
+    server = await startTestServer({ dialect });
+    await seedCatalog(server);
+    pro = (await seedCustomer(server, { plan: 'pro', traits: { country: 'DE' } })).id;
+    free = (await seedCustomer(server, { plan: 'free' })).id;
+  });
+  afterAll(() => server.close());
+
+  const evaluate = (key: string, body: unknown, headers?: Record<string, string>) =>
+    server.request({ method: 'POST', url: `/ofrep/v1/evaluate/flags/${key}`, body: body as object, headers });
+
+  describe('POST /ofrep/v1/evaluate/flags/{key}', () => {
+    it('a boolean feature from the plan: allowed, STATIC', async () => {
+      const response = await evaluate('sso', { context: { targetingKey: pro } });
+      expect(expectStatus(response, 200)).toEqual({
+        key: 'sso',
+        value: true,
+        reason: 'STATIC',
+        variant: 'on',
+        metadata: { reason: 'entitled', source: 'plan', type: 'boolean' },
+      });
+      expect(expectStatus(await evaluate('sso', { context: { targetingKey: free } }), 200)).toEqual({
+        key: 'sso',
+        value: false,
+        reason: 'DEFAULT',
+        variant: 'off',
+        metadata: { reason: 'no_entitlement', type: 'boolean' },
+      });
+    });
+
+    it('metered and gauge features answer allowed, with limit, usage and balance in metadata', async () => {
+      expect(expectStatus(await evaluate('api_calls', { context: { targetingKey: pro } }), 200)).toEqual({
+        key: 'api_calls',
+        value: true,
+        reason: 'STATIC',
+        variant: 'on',
+        metadata: {
+          reason: 'entitled',
+          source: 'plan',
+          type: 'metered',
+          limit: 100_000,
+          usage: 0,
+          balance: 100_000,
+          unlimited: false,
+        },
+      });
+      expect(expectStatus(await evaluate('seats', { context: { targetingKey: free } }), 200)).toMatchObject({
+        value: true,
+        metadata: { type: 'gauge', limit: 3 },
+      });
+    });
+
+    it('a config feature answers its value', async () => {
+      expect(expectStatus(await evaluate('support_tier', { context: { targetingKey: pro } }), 200)).toMatchObject({
+        value: 'priority',
+        variant: 'priority',
+        reason: 'STATIC',
+      });
+    });
+
+    it('targeting with caller context: TARGETING_MATCH; the kill switch: DISABLED', async () => {
+      const key = uniqueKey('beta');
+      const rule = { if: [{ '==': [{ var: 'app' }, 'mobile'] }, 'on', null] };
+      expectStatus(
+        await server.request({
+          method: 'POST',
+          url: '/v1/features',
+          body: featureBody({ key, type: 'boolean', targeting: rule }),
+        }),
+        201,
+      );
+      expect(expectStatus(await evaluate(key, { context: { targetingKey: free, app: 'mobile' } }), 200)).toMatchObject({
+        value: true,
+        reason: 'TARGETING_MATCH',
+        metadata: { source: 'targeting' },
+      });
+      expect(expectStatus(await evaluate(key, { context: { targetingKey: free, app: 'web' } }), 200)).toMatchObject({
+        value: false,
+        reason: 'DEFAULT',
+      });
+      expectStatus(
+        await server.request({ method: 'PATCH', url: `/v1/features/${key}`, body: { status: 'disabled' } }),
+        200,
+      );
+      expect(expectStatus(await evaluate(key, { context: { targetingKey: free, app: 'mobile' } }), 200)).toMatchObject({
+        value: false,
+        reason: 'DISABLED',
+        metadata: { reason: 'feature_disabled' },
+      });
+    });
+
+    it('errors: FLAG_NOT_FOUND 404, TARGETING_KEY_MISSING and INVALID_CONTEXT 400, 401 without a key', async () => {
+      expect(expectStatus(await evaluate('nope', { context: { targetingKey: pro } }), 404)).toEqual({
+        key: 'nope',
+        errorCode: 'FLAG_NOT_FOUND',
+        errorDetails: 'Feature "nope" does not exist.',
+      });
+      expect(expectStatus(await evaluate('sso', { context: {} }), 400)).toMatchObject({
+        key: 'sso',
+        errorCode: 'TARGETING_KEY_MISSING',
+      });
+      expect(expectStatus(await evaluate('sso', {}), 400)).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
+      expect(expectStatus(await evaluate('sso', { context: { targetingKey: 5 } }), 400)).toMatchObject({
+        errorCode: 'INVALID_CONTEXT',
+      });
+      expect(expectStatus(await evaluate('sso', { context: [1] }), 400)).toMatchObject({
+        errorCode: 'INVALID_CONTEXT',
+      });
+      expect(
+        (await evaluate('sso', { context: { targetingKey: pro } }, { authorization: 'Bearer nope' })).statusCode,
+      ).toBe(401);
+    });
+
+    it('a customer token evaluates its own customer only (403 for another)', async () => {
+      const { token } = expectStatus<{ token: string }>(
+        await server.request({ method: 'POST', url: '/v1/customer-tokens', body: { customer: pro } }),
+        201,
+      );
+      const as = { authorization: `Bearer ${token}` };
+      expect(expectStatus(await evaluate('sso', { context: { targetingKey: pro } }, as), 200)).toMatchObject({
+        value: true,
+      });
+      expect((await evaluate('sso', { context: { targetingKey: free } }, as)).statusCode).toBe(403);
+      const bulk = await server.request({
+        method: 'POST',
+        url: '/ofrep/v1/evaluate/flags',
+        body: { context: { targetingKey: free } },
+        headers: as,
+      });
+      expect(bulk.statusCode).toBe(403);
+    });
+  });
+
+  describe('POST /ofrep/v1/evaluate/flags (bulk)', () => {
+    it('every feature, with an ETag that answers 304 while nothing changed', async () => {
+      const bulk = (headers?: Record<string, string>) =>
+        server.request({
+          method: 'POST',
+          url: '/ofrep/v1/evaluate/flags',
+          body: { context: { targetingKey: pro } },
+          headers,
+        });
+      const first = await bulk();
+      const { flags } = expectStatus<{ flags: { key: string; value?: unknown }[] }>(first, 200);
+      expect(flags.find((f) => f.key === 'sso')).toMatchObject({ value: true, reason: 'STATIC' });
+      expect(flags.find((f) => f.key === 'support_tier')).toMatchObject({ value: 'priority' });
+      const etag = first.headers.etag as string;
+      expect(etag).toMatch(/^".+"$/);
+      expect((await bulk({ 'if-none-match': etag })).statusCode).toBe(304);
+      expect((await bulk({ 'if-none-match': '"other"' })).statusCode).toBe(200);
+      expectStatus(
+        await server.request({
+          method: 'POST',
+          url: '/v1/features',
+          body: featureBody({ key: uniqueKey('new'), type: 'boolean' }),
+        }),
+        201,
+      );
+      const changed = await bulk({ 'if-none-match': etag });
+      expect(changed.statusCode).toBe(200);
+      expect(changed.headers.etag).not.toBe(etag);
+    });
+
+    it('400 TARGETING_KEY_MISSING without a customer', async () => {
+      const response = await server.request({ method: 'POST', url: '/ofrep/v1/evaluate/flags', body: {} });
+      expect(expectStatus(response, 400)).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
+    });
+  });
+
+  describe('the official @openfeature/ofrep-provider against a listening server', () => {
+    let baseUrl: string;
+    beforeAll(async () => {
+      await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = server.keymaster.app.server.address() as { port: number };
+      baseUrl = `http://127.0.0.1:${address.port}`;
+      await OpenFeature.setProviderAndWait(
+        'keymaster-ofrep',
+        new OFREPProvider({ baseUrl, headers: [['Authorization', `Bearer ${testAdminKey}`]] }),
+      );
+    });
+    afterAll(() => OpenFeature.clearProviders());
+
+    it('evaluates boolean, string and unknown flags with Keymaster reasons and metadata', async () => {
+      const client = OpenFeature.getClient('keymaster-ofrep');
+      const sso = await client.getBooleanDetails('sso', false, { targetingKey: pro });
+      expect(sso).toMatchObject({ value: true, reason: 'STATIC', variant: 'on' });
+      expect(sso.flagMetadata).toMatchObject({ reason: 'entitled', source: 'plan' });
+      expect(await client.getBooleanValue('sso', true, { targetingKey: free })).toBe(false);
+      expect(await client.getBooleanValue('api_calls', false, { targetingKey: pro })).toBe(true);
+      expect(await client.getStringValue('support_tier', 'none', { targetingKey: free })).toBe('email');
+      const missing = await client.getBooleanDetails('no_such_feature', true, { targetingKey: pro });
+      expect(missing).toMatchObject({ value: true, errorCode: 'FLAG_NOT_FOUND', reason: 'ERROR' });
+      const noKey = await client.getBooleanDetails('sso', false, {});
+      expect(noKey).toMatchObject({ value: false, errorCode: 'TARGETING_KEY_MISSING' });
+      const mismatch = await client.getNumberDetails('sso', 7, { targetingKey: pro });
+      expect(mismatch).toMatchObject({ value: 7, errorCode: 'TYPE_MISMATCH' });
+    });
+  });
+});

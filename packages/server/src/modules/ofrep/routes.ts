@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { OfrepBulkResponse, OfrepError, OfrepEvaluation, OfrepParams, OfrepRequest } from '@keymaster/contract';
+import { problemResponses, security } from '../../http/route-helpers.js';
+import type { EntitlementService } from '../entitlements/service.js';
+import { flagNotFound, toOfrepEvaluation } from './convert.js';
+
+const tags = ['OpenFeature (OFREP)'];
+
+/** The customer and caller context of an OFREP request, or the OFREP error to answer with. */
+function parseContext(
+  body: unknown,
+): { customer: string; context: Record<string, unknown> } | { errorCode: string; errorDetails: string } {
+  const context = (body as { context?: unknown } | null | undefined)?.context;
+  if (context !== undefined && (context === null || typeof context !== 'object' || Array.isArray(context)))
+    return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context` must be an object.' };
+  const { targetingKey, ...rest } = (context ?? {}) as Record<string, unknown>;
+  if (targetingKey === undefined || targetingKey === '')
+    return {
+      errorCode: 'TARGETING_KEY_MISSING',
+      errorDetails: '`context.targetingKey` must be the Keymaster customer id.',
+    };
+  if (typeof targetingKey !== 'string')
+    return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context.targetingKey` must be a string.' };
+  return { customer: targetingKey, context: rest };
+}
+
+/**
+ * The OpenFeature Remote Evaluation Protocol: any OpenFeature SDK with an OFREP provider evaluates
+ * Keymaster features with no Keymaster code. A flag is a feature, `targetingKey` the customer id.
+ */
+export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementService }> = async (
+  app,
+  { entitlements },
+) => {
+  const config = { readOnly: true, customerScope: 'body.context.targetingKey' } as const;
+
+  app.post(
+    '/ofrep/v1/evaluate/flags/:key',
+    {
+      config,
+      attachValidation: true,
+      schema: {
+        tags,
+        security,
+        summary: 'Evaluate one feature (OFREP)',
+        description:
+          'OpenFeature Remote Evaluation Protocol. `context.targetingKey` is the customer id. Boolean, metered and ' +
+          'gauge features answer `allowed`, config features their value. 404 `FLAG_NOT_FOUND` for an unknown feature.',
+        params: OfrepParams,
+        body: OfrepRequest,
+        response: {
+          200: OfrepEvaluation,
+          400: OfrepError,
+          404: OfrepError,
+          401: problemResponses[401],
+          403: problemResponses[403],
+        },
+      },
+    },
+    async (request, reply) => {
+      const { key } = request.params;
+      const parsed = parseContext(request.body);
+      if ('errorCode' in parsed) return reply.status(400).send({ key, ...parsed });
+      const answer = await entitlements.explain({ customer: parsed.customer, feature: key, context: parsed.context });
+      if (answer.decision.reason === 'unknown_feature') return reply.status(404).send(flagNotFound(key));
+      return toOfrepEvaluation(answer);
+    },
+  );
+
+  app.post(
+    '/ofrep/v1/evaluate/flags',
+    {
+      config,
+      attachValidation: true,
+      schema: {
+        tags,
+        security,
+        summary: 'Evaluate every feature (OFREP bulk)',
+        description:
+          'Every feature of the catalog for one customer (`context.targetingKey`). Answers an `ETag`; send it back ' +
+          'as `If-None-Match` to get 304 while nothing changed.',
+        body: OfrepRequest,
+        response: {
+          200: OfrepBulkResponse,
+          304: { type: 'null', description: 'Nothing changed since the ETag sent.' },
+          400: OfrepError,
+          401: problemResponses[401],
+          403: problemResponses[403],
+        },
+      },
+    },
+    async (request, reply) => {
+      const parsed = parseContext(request.body);
+      if ('errorCode' in parsed) return reply.status(400).send(parsed);
+      const flags: OfrepBulkResponse['flags'] = [];
+      for (const feature of await entitlements.featureKeys()) {
+        flags.push(
+          toOfrepEvaluation(
+            await entitlements.explain({ customer: parsed.customer, feature, context: parsed.context }),
+          ),
+        );
+      }
+      const body = { flags };
+      const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
+      reply.header('etag', etag);
+      const match = request.headers['if-none-match'];
+      if (match?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) return reply.status(304).send();
+      return body;
+    },
+  );
+};
