@@ -2,7 +2,7 @@ import { createKeymaster } from '@keymaster/sdk';
 import { ErrorCode, OpenFeature, ProviderEvents, StandardResolutionReasons } from '@openfeature/server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
-import { seedCustomer } from '../../server/src/test-support/builders.js';
+import { expectStatus, planBody, seedCustomer } from '../../server/src/test-support/builders.js';
 import { KeymasterProvider } from './index.js';
 
 type Live = Awaited<ReturnType<typeof startLiveServer>>;
@@ -16,6 +16,16 @@ describe('KeymasterProvider through @openfeature/server-sdk [sqlite]', () => {
     live = await startLiveServer({ dialect: 'sqlite' });
     provider = new KeymasterProvider({ baseUrl: live.url, apiKey: testAdminKey, stream: false });
     await OpenFeature.setProviderAndWait('keymaster-test', provider);
+    const post = async (url: string, body: unknown, status = 201) =>
+      expectStatus(await live.server.request({ method: 'POST', url, body }), status);
+    await post('/v1/features', {
+      key: 'searches',
+      name: 'Searches',
+      type: 'metered',
+      meter: { event_type: 'search', aggregation: 'count' },
+    });
+    await post('/v1/plans', planBody({ key: 'search_plan', entitlements: [{ feature: 'searches', limit: 100 }] }));
+    await post('/v1/plans/search_plan/publish', undefined, 200);
   });
 
   afterAll(async () => {
@@ -65,6 +75,27 @@ describe('KeymasterProvider through @openfeature/server-sdk [sqlite]', () => {
     const on = await OpenFeature.getClient('keymaster-wrapped').getBooleanValue('sso', false, { targetingKey: pro.id });
     expect(on).toBe(true);
     await changed;
+    await km.close();
+  });
+
+  it('records track() as a Keymaster usage event for the targeting key', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
+    // The server runs on a test clock: events must be stamped by it to fall in the usage period.
+    const km = createKeymaster({ baseUrl: live.url, apiKey: testAdminKey, stream: false, clock: live.server.clock });
+    await OpenFeature.setProviderAndWait('keymaster-tracking', new KeymasterProvider({ client: km }));
+    const flags = OpenFeature.getClient('keymaster-tracking');
+    flags.track('search', { targetingKey: id }, { value: 1 });
+    flags.track('search', { targetingKey: id });
+    await km.flush();
+    const check = expectStatus<{ usage: number }>(
+      await live.server.request({
+        method: 'POST',
+        url: '/v1/check',
+        body: { customer: id, feature: 'searches', quantity: 0 },
+      }),
+      200,
+    );
+    expect(check.usage).toBe(2);
     await km.close();
   });
 });
