@@ -1,0 +1,1 @@
+export { KeymasterProvider, type KeymasterProviderOptions } from './keymaster-provider.js';
