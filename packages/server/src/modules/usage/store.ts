@@ -278,6 +278,7 @@ export async function adjustGauge(
   return row ? Number(row.value) : null;
 }
 
+/** The upsert that adds units to a counter; with `limit`, the update applies only within it. */
 function addCounterQuery(
   db: Db,
   customerId: string,
@@ -287,6 +288,7 @@ function addCounterQuery(
   latestAt: null,
   now: number,
   updatedAt: number,
+  limit?: number,
 ) {
   return db
     .insertInto('usage_counters')
@@ -298,12 +300,15 @@ function addCounterQuery(
       latest_at: latestAt,
       updated_at: now,
     })
-    .onConflict((oc) =>
-      oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
+    .onConflict((oc) => {
+      const update = oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
         value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
         updated_at: updatedAt,
-      })),
-    );
+      }));
+      return limit === undefined
+        ? update
+        : update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
+    });
 }
 
 /** Adds units to a counter whatever it holds; answers the new value. Parameters in SQL order. */
@@ -333,26 +338,7 @@ const addLimited = precompiled(
     updatedAt: number,
     limit: number,
   ) =>
-    db
-      .insertInto('usage_counters')
-      .values({
-        customer_id: customerId,
-        feature,
-        period_start: periodStart,
-        value: quantity,
-        latest_at: latestAt,
-        updated_at: now,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(['customer_id', 'feature', 'period_start'])
-          .doUpdateSet((eb) => ({
-            value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
-            updated_at: updatedAt,
-          }))
-          .where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit)),
-      )
-      .returning('value'),
+    addCounterQuery(db, customerId, feature, periodStart, quantity, latestAt, now, updatedAt, limit).returning('value'),
 );
 
 /**
