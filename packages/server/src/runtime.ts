@@ -94,20 +94,22 @@ function createServices(input: {
       return usage;
     },
   });
-  /** Whether a customer exists, from the cache (the change feed drops it on erasure). */
-  const customerExists = (customerId: string) => {
+  /** When a customer was created, or null for none; from the cache (the change feed drops it on erasure). */
+  const customerSince = (customerId: string) => {
     const entry = cache.getCustomer(customerId);
-    return entry instanceof Promise ? entry.then((e) => e.state !== null) : entry.state !== null;
+    return entry instanceof Promise
+      ? entry.then((e) => e.state?.customer.createdAt ?? null)
+      : (entry.state?.customer.createdAt ?? null);
   };
   return {
     metrics,
     cache,
-    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerExists }),
+    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
       logger: input.logger,
       snapshot: async (customerId) => {
-        if (!(await customerExists(customerId))) return null;
+        if ((await customerSince(customerId)) === null) return null;
         const { resolved, now, decisions } = await entitlements.snapshot(customerId);
         return toApiEntitlements({ resolved, now, decisionOf: (feature) => decisions.get(feature)! });
       },

@@ -235,6 +235,24 @@ describeEachDialect('customer tokens', (dialect) => {
       expect((await server.request({ method: 'DELETE', url: `/v1/customers/${doomed}` })).statusCode).toBe(204);
       expectProblem(await read(), { status: 401, code: 'token_revoked' });
     });
+
+    it('is not inherited by a customer created later with the same id', async () => {
+      const { id } = await seedCustomer(server, { plan: 'free' });
+      const minted = expectStatus<Token>(await mint({ customer: id }), 201);
+      const read = () =>
+        server.request({ method: 'GET', url: `/v1/customers/${id}/entitlements`, headers: as(minted.token) });
+      expect((await server.request({ method: 'DELETE', url: `/v1/customers/${id}` })).statusCode).toBe(204);
+      server.clock.advance(1000);
+      await seedCustomer(server, { id, plan: 'free' });
+      expectProblem(await read(), { status: 401, code: 'token_revoked' });
+      const fresh = expectStatus<Token>(await mint({ customer: id }), 201);
+      const response = await server.request({
+        method: 'GET',
+        url: `/v1/customers/${id}/entitlements`,
+        headers: as(fresh.token),
+      });
+      expect(response.statusCode).toBe(200);
+    });
   });
 
   describe('CORS', () => {

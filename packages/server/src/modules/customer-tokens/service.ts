@@ -13,6 +13,16 @@ export type TokenVerdict =
 
 const issuer = 'keymaster';
 const audience = 'keymaster:customer';
+/** Private claim: when the named customer was created (ms), so a re-created id does not inherit tokens. */
+const sinceClaim = 'km_customer_since';
+
+interface Claims {
+  customer: string;
+  tokenId: string;
+  expiresAt: number;
+  /** null for tokens issued before the claim existed. */
+  customerSince: number | null;
+}
 
 /** Whether a bearer credential is a customer token (a JWT) rather than a secret key. */
 export function looksLikeCustomerToken(credential: string): boolean {
@@ -22,19 +32,24 @@ export function looksLikeCustomerToken(credential: string): boolean {
 /**
  * Customer tokens: short-lived HS256 JWTs naming one customer (`sub`), for browsers that must
  * not hold a secret key. Verification is stateless apart from one question, answered from the
- * snapshot cache: does the customer still exist? Erasing a customer therefore ends their tokens
- * on every node within a change-feed poll, with no revocation list.
+ * snapshot cache: does the customer the token was issued for (the id, created at the time the
+ * token records) still exist? Erasing a customer therefore ends their tokens on every node within
+ * a change-feed poll, with no revocation list, and a customer later created with the same id does
+ * not inherit them.
  */
 export function createCustomerTokenService(deps: {
   secret: Uint8Array;
   clock: Clock;
-  /** From the snapshot cache, which the change feed keeps current. */
-  customerExists: (customerId: string) => boolean | Promise<boolean>;
+  /**
+   * When the customer was created, or null when there is no such customer; from the snapshot
+   * cache, which the change feed keeps current.
+   */
+  customerSince: (customerId: string) => number | null | Promise<number | null>;
 }) {
   const { secret, clock } = deps;
   // Tokens recently verified, so a browser polling with one token costs a map lookup, not an
   // HMAC. Expiry and existence are still checked on every use.
-  const verified = new Map<string, { customer: string; tokenId: string; expiresAt: number }>();
+  const verified = new Map<string, Claims>();
   const verifiedLimit = 10_000;
 
   async function signatureAndClaims(token: string) {
@@ -47,7 +62,13 @@ export function createCustomerTokenService(deps: {
       requiredClaims: ['sub', 'exp', 'jti'],
       currentDate: new Date(clock.now()),
     });
-    const claims = { customer: payload.sub!, tokenId: payload.jti!, expiresAt: payload.exp! * 1000 };
+    const since = payload[sinceClaim];
+    const claims: Claims = {
+      customer: payload.sub!,
+      tokenId: payload.jti!,
+      expiresAt: payload.exp! * 1000,
+      customerSince: typeof since === 'number' ? since : null,
+    };
     if (verified.size >= verifiedLimit) verified.clear();
     verified.set(token, claims);
     return claims;
@@ -55,12 +76,12 @@ export function createCustomerTokenService(deps: {
 
   return {
     async issue(input: { customer: string; ttlSeconds: number | undefined }) {
-      if (!(await deps.customerExists(input.customer)))
-        throw notFound(ErrorCodes.customerNotFound, `Customer "${input.customer}" does not exist.`);
+      const since = await deps.customerSince(input.customer);
+      if (since === null) throw notFound(ErrorCodes.customerNotFound, `Customer "${input.customer}" does not exist.`);
       // Whole seconds, as JWT times are: the answer's expires_at is exactly the token's exp.
       const issuedAt = Math.floor(clock.now() / 1000);
       const expiresAt = issuedAt + (input.ttlSeconds ?? customerTokenTtl.default);
-      const token = await new SignJWT({})
+      const token = await new SignJWT({ [sinceClaim]: since })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(issuer)
         .setAudience(audience)
@@ -80,7 +101,12 @@ export function createCustomerTokenService(deps: {
         return { valid: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
       }
       if (clock.now() >= claims.expiresAt) return { valid: false, reason: 'expired' };
-      if (!(await deps.customerExists(claims.customer))) return { valid: false, reason: 'revoked' };
+      // Erasure ends a customer's tokens, and so does re-creating the id: the token names the
+      // customer created at `customerSince`, not whoever holds the id now.
+      const since = await deps.customerSince(claims.customer);
+      if (since === null || (claims.customerSince !== null && claims.customerSince !== since)) {
+        return { valid: false, reason: 'revoked' };
+      }
       return { valid: true, customer: claims.customer, tokenId: claims.tokenId };
     },
   };

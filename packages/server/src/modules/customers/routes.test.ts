@@ -152,6 +152,105 @@ describeEachDialect('customers routes', (dialect) => {
       });
     });
 
+    it('leaves no row about the customer in any table', async () => {
+      // Metered features fed by events (one counted, one unique_count), in everyone's reach.
+      for (const [key, aggregation] of [
+        ['erase_calls', 'count'],
+        ['erase_users', 'unique_count'],
+      ] as const) {
+        const meter = {
+          event_type: 'erase.call',
+          aggregation,
+          ...(aggregation === 'count' ? {} : { property: 'user' }),
+        };
+        expectStatus(
+          await server.request({
+            method: 'POST',
+            url: '/v1/features',
+            body: { key, name: key, type: 'metered', meter },
+          }),
+          201,
+        );
+      }
+      const seeded = await seedCustomer(server, { plan: 'pro' });
+      const { id } = seeded;
+      const other = (await seedCustomer(server, { plan: 'pro' })).id;
+      const calls = (customer: string, n: number) => ({
+        events: Array.from({ length: n }, (_, i) => ({
+          id: `${customer}-${i}`,
+          customer,
+          type: 'erase.call',
+          properties: { user: `u${i}` },
+        })),
+      });
+      for (const customer of [id, other]) {
+        for (const feature of ['erase_calls', 'erase_users']) {
+          const grant = grantBody({ feature, limit: 100 });
+          expectStatus(
+            await server.request({ method: 'POST', url: `/v1/customers/${customer}/grants`, body: grant }),
+            201,
+          );
+        }
+        expectStatus(await server.request({ method: 'POST', url: '/v1/events', body: calls(customer, 3) }), 200);
+        const consume = { customer, feature: 'api_calls', quantity: 2, idempotency_key: `c-${customer}` };
+        expectStatus(await server.request({ method: 'POST', url: '/v1/consume', body: consume }), 200);
+        const hold = { customer, feature: 'api_calls', quantity: 1 };
+        expectStatus(await server.request({ method: 'POST', url: '/v1/reservations', body: hold }), 201);
+        const seats = { feature: 'seats', set: 2 };
+        expectStatus(
+          await server.request({ method: 'POST', url: `/v1/customers/${customer}/usage`, body: seats }),
+          200,
+        );
+        const credit = grantBody({ feature: 'api_calls', limit: 5, mode: 'credit' });
+        expectStatus(
+          await server.request({ method: 'POST', url: `/v1/customers/${customer}/grants`, body: credit }),
+          201,
+        );
+      }
+      const subscription = seeded.subscription!.id;
+      expectStatus(
+        await server.request({ method: 'POST', url: `/v1/subscriptions/${subscription}/cancel`, body: {} }),
+        200,
+      );
+
+      const { db } = server.keymaster.database;
+      const bookkeeping = new Set(['changes', 'idempotency_keys', 'api_keys', 'settings']);
+      const tables = (await db.introspection.getTables())
+        .map((table) => table.name)
+        .filter((name) => !bookkeeping.has(name) && !name.startsWith('kysely_'));
+      const mentioning = async (customer: string) => {
+        const found: string[] = [];
+        for (const table of tables) {
+          const rows = await db
+            .selectFrom(table as 'customers')
+            .selectAll()
+            .execute();
+          const hits = rows.filter((row) => JSON.stringify(row).includes(`"${customer}`)).length;
+          if (hits > 0) found.push(`${table}: ${hits}`);
+        }
+        return found.sort();
+      };
+      const before = await mentioning(id);
+      // The setup reached every kind of stored row, so the check below is not vacuous.
+      for (const table of ['events', 'usage_counters', 'usage_distinct', 'usage_history', 'consumptions']) {
+        expect(
+          before.some((line) => line.startsWith(`${table}:`)),
+          table,
+        ).toBe(true);
+      }
+      for (const table of ['reservations', 'credit_balances', 'subscription_history', 'domain_events', 'grants']) {
+        expect(
+          before.some((line) => line.startsWith(`${table}:`)),
+          table,
+        ).toBe(true);
+      }
+      const otherBefore = await mentioning(other);
+
+      expect((await server.request({ method: 'DELETE', url: `/v1/customers/${id}` })).statusCode).toBe(204);
+      expect(await mentioning(id)).toEqual([]);
+      expect(await mentioning(other)).toEqual(otherBefore);
+    });
+
     it('lets the same id start over as a new customer', async () => {
       const { id } = await seedCustomer(server, { plan: 'pro' });
       expect((await server.request({ method: 'DELETE', url: `/v1/customers/${id}` })).statusCode).toBe(204);

@@ -53,7 +53,10 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
       return listCustomers(db, page);
     },
 
-    /** GDPR erasure: the customer, their subscriptions and grants are deleted, not flagged. */
+    /**
+     * GDPR erasure: the customer and every row about them (see `eraseCustomer`) are deleted, not
+     * flagged, in one transaction; their customer tokens stop working.
+     */
     async erase(id: string): Promise<void> {
       const erased = await withTransaction(db, (tx) => eraseCustomer(tx, id));
       if (!erased) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);

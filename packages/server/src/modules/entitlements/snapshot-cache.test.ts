@@ -1,6 +1,7 @@
-import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core';
+import { buildCatalog, type Catalog } from '@keymaster/core';
 import { describe, expect, it } from 'vitest';
 import { SnapshotCache } from './snapshot-cache.js';
+import type { StoredCustomerState } from './store.js';
 
 /** A loader whose answers the test releases by hand, to interleave loads with invalidations. */
 function controlledLoader<T>() {
@@ -18,20 +19,20 @@ function controlledLoader<T>() {
   };
 }
 
-const state = (name: string): CustomerState => ({
-  customer: { id: 'acme', name, email: null, traits: {} },
+const state = (name: string): StoredCustomerState => ({
+  customer: { id: 'acme', name, email: null, traits: {}, createdAt: 0, updatedAt: 0 },
   subscription: null,
   grants: [],
 });
 const catalog: Catalog = buildCatalog({ features: [], planVersions: [] });
 
-function cacheWith(customers: ReturnType<typeof controlledLoader<CustomerState | null>>) {
+function cacheWith(customers: ReturnType<typeof controlledLoader<StoredCustomerState | null>>) {
   return new SnapshotCache({ loadCatalog: async () => catalog, loadCustomer: customers.load, capacity: 2 });
 }
 
 describe('SnapshotCache', () => {
   it('loads a customer once for concurrent callers and then answers from memory', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
     const first = cache.getCustomer('acme');
     const second = cache.getCustomer('acme');
@@ -44,7 +45,7 @@ describe('SnapshotCache', () => {
   });
 
   it('does not keep a load that was in flight when the customer changed', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
     const stale = cache.getCustomer('acme');
     cache.customerChanged('acme'); // a write committed while the read was running
@@ -59,7 +60,7 @@ describe('SnapshotCache', () => {
   });
 
   it('caches unknown customers too, until one is created', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
     const unknown = cache.getCustomer('ghost');
     customers.release(null);
@@ -70,7 +71,7 @@ describe('SnapshotCache', () => {
   });
 
   it('re-resolves in memory when the catalog changes, without reloading the customer', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     let catalogLoads = 0;
     const cache = new SnapshotCache({
       loadCatalog: async () => {
@@ -92,7 +93,7 @@ describe('SnapshotCache', () => {
   });
 
   it('drops only the balances on a usage change, keeping the customer and its resolution', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
     const loading = cache.getCustomer('acme');
     customers.release(state('v1'));
@@ -111,7 +112,7 @@ describe('SnapshotCache', () => {
   });
 
   it('evicts the oldest customer beyond its capacity', async () => {
-    const customers = controlledLoader<CustomerState | null>();
+    const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
     for (const id of ['a', 'b', 'c']) {
       const loading = cache.getCustomer(id);

@@ -1,10 +1,11 @@
-import { type Catalog, type CustomerEntitlements, type CustomerState, resolve } from '@keymaster/core';
+import { type Catalog, type CustomerEntitlements, resolve } from '@keymaster/core';
 import type { ChangeListener } from '../changes/change-feed.js';
+import type { StoredCustomerState } from './store.js';
 
 /** One customer's cached state and, lazily, its resolution against the current catalog. */
 export interface CustomerEntry {
   /** null: the customer does not exist (cached too, so unknown ids cost no round trip). */
-  readonly state: CustomerState | null;
+  readonly state: StoredCustomerState | null;
   resolved: CustomerEntitlements | null;
   resolvedWith: number;
   /**
@@ -41,7 +42,7 @@ export class SnapshotCache implements ChangeListener {
   constructor(
     private readonly deps: {
       loadCatalog: () => Promise<Catalog>;
-      loadCustomer: (customerId: string) => Promise<CustomerState | null>;
+      loadCustomer: (customerId: string) => Promise<StoredCustomerState | null>;
       capacity: number;
       onMiss?: () => void;
     },

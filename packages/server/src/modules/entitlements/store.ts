@@ -1,5 +1,6 @@
 import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
+import type { CustomerRecord } from '../customers/convert.js';
 import { findCustomer } from '../customers/store.js';
 import { listAllFeatures } from '../features/store.js';
 import { listCurrentGrants, listGrantsGivenBy } from '../grants/store.js';
@@ -13,10 +14,15 @@ export async function loadCatalog(db: Db, input: { fallbackPlan?: string | undef
 }
 
 /** Everything resolution needs about one customer, or null when Keymaster does not know them. */
+/** A customer's state as stored: the customer record keeps its creation time. */
+export interface StoredCustomerState extends CustomerState {
+  customer: CustomerRecord;
+}
+
 export async function loadCustomerState(
   db: Db,
   input: { customerId: string; now: number },
-): Promise<CustomerState | null> {
+): Promise<StoredCustomerState | null> {
   const customer = await findCustomer(db, input.customerId);
   if (!customer) return null;
   const [subscription, grants] = await Promise.all([
