@@ -39,7 +39,11 @@ export async function startFaultProxy(target: string): Promise<{
   fallback: Fault;
   /** Path prefixes the proxy answers 404 for, as a server without those routes would. */
   missing: string[];
-  log: { method: string; path: string; body: string; fault: Fault['kind'] }[];
+  /** Cuts every open `GET /v1/stream` answer mid-way (the upstream request is dropped too). */
+  cutStreams(): number;
+  /** Writes raw text into every open stream answer, between the server's own events. */
+  injectIntoStreams(text: string): number;
+  log: { method: string; path: string; headers: IncomingMessage['headers']; body: string; fault: Fault['kind'] }[];
   close(): Promise<void>;
 }> {
   const targetUrl = new URL(target);
@@ -47,9 +51,16 @@ export async function startFaultProxy(target: string): Promise<{
     faults: [] as Fault[],
     fallback: { kind: 'pass' } as Fault,
     missing: [] as string[],
-    log: [] as { method: string; path: string; body: string; fault: Fault['kind'] }[],
+    log: [] as {
+      method: string;
+      path: string;
+      headers: IncomingMessage['headers'];
+      body: string;
+      fault: Fault['kind'];
+    }[],
   };
   const open = new Set<ServerResponse>();
+  const streams = (): ServerResponse[] => [...open].filter((res) => res.req.url?.startsWith('/v1/stream'));
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -57,7 +68,13 @@ export async function startFaultProxy(target: string): Promise<{
       const body = Buffer.concat(chunks);
       const absent = state.missing.some((prefix) => (req.url ?? '').startsWith(prefix));
       const fault: Fault = absent ? { kind: 'status', status: 404 } : (state.faults.shift() ?? state.fallback);
-      state.log.push({ method: req.method ?? '', path: req.url ?? '', body: body.toString(), fault: fault.kind });
+      state.log.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: body.toString(),
+        fault: fault.kind,
+      });
       if (fault.kind === 'status') {
         res.writeHead(fault.status, { 'content-type': 'application/problem+json' });
         res.end(
@@ -116,6 +133,16 @@ export async function startFaultProxy(target: string): Promise<{
       return state.missing;
     },
     log: state.log,
+    cutStreams() {
+      const cut = streams();
+      for (const res of cut) res.destroy();
+      return cut.length;
+    },
+    injectIntoStreams(text) {
+      const targets = streams();
+      for (const res of targets) res.write(text);
+      return targets.length;
+    },
     async close() {
       for (const res of open) res.destroy();
       server.closeAllConnections();
