@@ -130,12 +130,15 @@ function createFastHandler<Body extends { customer: string }>(deps: {
   function send(res: ServerResponse, requestId: string, started: number, status: number, body: string, type: string) {
     const cors = deps.corsHeaders(res.req.headers.origin);
     for (const name in cors) res.setHeader(name, cors[name]!);
+    // As bytes: node:http writes a string body joined to the header block as one more string to
+    // encode on the socket, which measured ~4 µs of CPU more per check than a Buffer (bench/).
+    const bytes = Buffer.from(body);
     res.writeHead(status, {
       'content-type': type,
-      'content-length': Buffer.byteLength(body),
+      'content-length': bytes.length,
       'x-request-id': requestId,
     });
-    res.end(body);
+    res.end(bytes);
     const seconds = (performance.now() - started) / 1000;
     deps.observe({ method: 'POST', route, status, seconds });
     if (deps.logger.isLevelEnabled?.('info')) {
