@@ -91,7 +91,7 @@ declare module 'fastify' {
 
 /** Builds the HTTP app without listening: tests inject requests, main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const observe = requestObserver(deps.metrics);
+  const observe = requestObserver();
   let fastCheck: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   let fastConsume: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({

@@ -121,6 +121,7 @@ function createFastHandler<Body extends { customer: string }>(deps: {
     text?: string,
   ) => { value?: Body; error?: { validation: AjvError[] } };
   const serialize = fastJson(DecisionSchema);
+  const observeRoute = deps.observe.route('POST', route);
 
   // The helpers below take positional arguments: they run on every check, and building an
   // options object per call (or spreading one) costs more than the rest of the answer.
@@ -140,7 +141,7 @@ function createFastHandler<Body extends { customer: string }>(deps: {
     });
     res.end(bytes);
     const seconds = (performance.now() - started) / 1000;
-    deps.observe({ method: 'POST', route, status, seconds });
+    observeRoute(status, seconds);
     if (deps.logger.isLevelEnabled?.('info')) {
       deps.logger.info(
         {

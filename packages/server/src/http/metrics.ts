@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -26,39 +26,87 @@ export function createMetrics(input: { cacheSize: () => number }): Metrics {
   return { registry, cacheMisses };
 }
 
-/** Counts and times answered requests; label sets are bound once and reused. */
-export function requestObserver(metrics: Metrics) {
-  const requests = new Counter({
-    name: 'keymaster_http_requests_total',
-    help: 'HTTP requests answered, by route and status.',
-    labelNames: ['method', 'route', 'status'],
-    registers: [metrics.registry],
-  });
-  const duration = new Histogram({
-    name: 'keymaster_http_request_duration_seconds',
-    help: 'Time to answer HTTP requests, by route.',
-    labelNames: ['method', 'route'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [metrics.registry],
-  });
-  const counters = new Map<string, Counter.Internal>();
-  const timers = new Map<string, Histogram.Internal<string>>();
-  return (input: { method: string; route: string; status: number; seconds: number }) => {
-    const routeKey = `${input.method} ${input.route}`;
-    const countKey = `${routeKey} ${input.status}`;
-    let counter = counters.get(countKey);
-    if (!counter) {
-      counter = requests.labels({ method: input.method, route: input.route, status: input.status });
-      counters.set(countKey, counter);
+const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
+
+/** One route's figures, kept in plain numbers: see `requestObserver`. */
+interface RouteFigures {
+  /** `method="POST",route="/v1/check"`, escaped once. */
+  labels: string;
+  /** Answers by status code. */
+  statuses: Map<number, number>;
+  /** Observations per bucket (not cumulative); the last slot is +Inf. */
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Counts and times answered requests: `keymaster_http_requests_total` (by method, route and
+ * status) and the `keymaster_http_request_duration_seconds` histogram (by method and route).
+ *
+ * These two are kept in plain numbers per route and written out as Prometheus text by `render`,
+ * after prom-client's registry (which has everything else): prom-client's `inc`/`observe`
+ * validate and hash the label set on every call, which measured 3-4 µs of CPU per check, a
+ * tenth of a check's whole cost. `observe.route(method, route)` binds one route, for handlers
+ * that serve just one.
+ */
+export function requestObserver() {
+  const routes = new Map<string, RouteFigures>();
+  const figuresOf = (method: string, route: string): RouteFigures => {
+    const key = `${method} ${route}`;
+    let figures = routes.get(key);
+    if (!figures) {
+      figures = {
+        labels: `method="${escapeLabel(method)}",route="${escapeLabel(route)}"`,
+        statuses: new Map(),
+        buckets: new Float64Array(durationBuckets.length + 1),
+        sum: 0,
+        count: 0,
+      };
+      routes.set(key, figures);
     }
-    let timer = timers.get(routeKey);
-    if (!timer) {
-      timer = duration.labels({ method: input.method, route: input.route });
-      timers.set(routeKey, timer);
-    }
-    counter.inc();
-    timer.observe(input.seconds);
+    return figures;
   };
+  const record = (figures: RouteFigures, status: number, seconds: number) => {
+    figures.statuses.set(status, (figures.statuses.get(status) ?? 0) + 1);
+    let bucket = 0;
+    while (bucket < durationBuckets.length && seconds > durationBuckets[bucket]!) bucket++;
+    figures.buckets[bucket]!++;
+    figures.sum += seconds;
+    figures.count++;
+  };
+
+  const observe = (input: { method: string; route: string; status: number; seconds: number }) =>
+    record(figuresOf(input.method, input.route), input.status, input.seconds);
+  /** The same, for one route: the label lookup is done once, here. */
+  observe.route = (method: string, route: string) => {
+    const figures = figuresOf(method, route);
+    return (status: number, seconds: number) => record(figures, status, seconds);
+  };
+  /** Both metrics in the Prometheus text format (0.0.4). */
+  observe.render = (): string => {
+    const requests = 'keymaster_http_requests_total';
+    const duration = 'keymaster_http_request_duration_seconds';
+    const lines = [`# HELP ${requests} HTTP requests answered, by route and status.`, `# TYPE ${requests} counter`];
+    for (const { labels, statuses } of routes.values()) {
+      for (const [status, count] of statuses) lines.push(`${requests}{${labels},status="${status}"} ${count}`);
+    }
+    lines.push(`# HELP ${duration} Time to answer HTTP requests, by route.`, `# TYPE ${duration} histogram`);
+    for (const { labels, buckets, sum, count } of routes.values()) {
+      let cumulative = 0;
+      for (let i = 0; i <= durationBuckets.length; i++) {
+        cumulative += buckets[i]!;
+        lines.push(`${duration}_bucket{${labels},le="${durationBuckets[i] ?? '+Inf'}"} ${cumulative}`);
+      }
+      lines.push(`${duration}_sum{${labels}} ${sum}`, `${duration}_count{${labels}} ${count}`);
+    }
+    return `${lines.join('\n')}\n`;
+  };
+  return observe;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
 export type RequestObserver = ReturnType<typeof requestObserver>;
@@ -75,6 +123,6 @@ export function registerRequestMetrics(app: FastifyInstance, input: { metrics: M
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(input.metrics.registry.contentType);
-    return input.metrics.registry.metrics();
+    return `${await input.metrics.registry.metrics()}\n${input.observe.render()}`;
   });
 }

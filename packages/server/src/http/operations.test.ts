@@ -69,6 +69,17 @@ describeEachDialect('operations', (dialect) => {
       expect(sample('keymaster_http_requests_total', 'method="GET",route="/v1/features/:key",status="200"')).toBe(2);
       expect(response.body).not.toContain('route="/v1/features/sso"');
       expect(response.body).toContain('# TYPE keymaster_http_request_duration_seconds histogram');
+      const latency = 'keymaster_http_request_duration_seconds';
+      const check2 = 'method="POST",route="/v1/check"';
+      expect(sample(`${latency}_count`, check2)).toBe(2);
+      expect(sample(`${latency}_bucket`, `${check2},le="+Inf"`)).toBe(2);
+      expect(sample(`${latency}_bucket`, `${check2},le="5"`)).toBe(2);
+      expect(sample(`${latency}_sum`, check2)).toBeGreaterThan(0);
+      // Buckets are cumulative: never fewer at a larger bound.
+      const buckets = lines.filter((line) => line.startsWith(`${latency}_bucket{${check2},`));
+      const counts = buckets.map((line) => Number(line.split(' ').at(-1)));
+      expect(buckets).toHaveLength(12);
+      expect(counts).toEqual([...counts].sort((a, b) => a - b));
       expect(response.body).toMatch(/^keymaster_cache_misses_total [1-9]\d*$/m);
       expect(response.body).toMatch(/^keymaster_cached_customers [1-9]\d*$/m);
       expect(response.body).toMatch(/^keymaster_process_cpu_user_seconds_total /m);
