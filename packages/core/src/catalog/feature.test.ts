@@ -116,6 +116,21 @@ describe('validateFeature', () => {
       ],
     },
     {
+      name: 'a default variant naming a predeclared or declared variant',
+      feature: buildFeature({ type: 'gauge', key: 'seats', variants: { few: 2 }, defaultVariant: 'few' }),
+      errors: [],
+    },
+    {
+      name: 'a default variant naming no variant',
+      feature: buildFeature({ key: 'sso', defaultVariant: 'maybe' }),
+      errors: [problem('/default_variant', 'variants')],
+    },
+    {
+      name: 'metadata that is not flat',
+      feature: buildFeature({ key: 'sso', metadata: { owner: 'growth', since: 2, nested: { a: 1 } } }),
+      errors: [problem('/metadata/nested', 'string, number or boolean')],
+    },
+    {
       name: 'a gauge variant limit of zero',
       feature: buildFeature({ type: 'gauge', key: 'seats', variants: { none: 0 } }),
       errors: [],

@@ -34,6 +34,14 @@ interface FeatureBase {
   targeting: JsonValue | null;
   /** flagd-style named values a targeting rule may answer with; see `defaultVariants`. */
   variants: JsonObject | null;
+  /**
+   * The variant that answers when nothing else does (flagd's `defaultVariant`): the lowest layer
+   * of a customer's resolution, and the value of a customer-less evaluation (`evaluateFlag`)
+   * without targeting or when the rule picks nothing. One of `variants` or `defaultVariants`.
+   */
+  defaultVariant: string | null;
+  /** The flag's own metadata (flagd/OpenFeature `flagMetadata`): a flat object of strings, numbers and booleans. */
+  metadata: JsonObject | null;
 }
 
 export interface BooleanFeature extends FeatureBase {
@@ -89,6 +97,11 @@ export function defaultVariants(feature: Pick<Feature, 'type'> & { options?: Jso
   return feature.type === 'config' ? {} : onOff;
 }
 
+/** Every variant a rule or the default variant may name: the predeclared ones, then the feature's own. */
+export function featureVariants(feature: Feature): JsonObject {
+  return { ...defaultVariants(feature), ...(feature.variants ?? {}) };
+}
+
 /** Whether `value` is allowed for a config feature (always, unless it has `options`). */
 export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): boolean {
   return feature.options === null || feature.options.some((option) => jsonEquals(option, value));
@@ -125,6 +138,14 @@ export function validateFeature(feature: Feature): FieldError[] {
   for (const [name, value] of Object.entries(feature.variants ?? {})) {
     const problem = variantProblem(feature, value);
     if (problem) errors.push({ path: `/variants/${name}`, message: problem });
+  }
+  if (feature.defaultVariant !== null && !(feature.defaultVariant in featureVariants(feature))) {
+    errors.push({ path: '/default_variant', message: "must name one of the feature's variants" });
+  }
+  for (const [name, value] of Object.entries(feature.metadata ?? {})) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      errors.push({ path: `/metadata/${name}`, message: 'must be a string, number or boolean' });
+    }
   }
   return errors;
 }
