@@ -75,12 +75,24 @@ export function isQuantityType(type: FeatureType): type is 'metered' | 'gauge' {
 }
 
 const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const featureKeyPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Catalog keys are stable slugs: lower case, digits, `_`, `.`, `-`, up to 64 characters. */
 export function validateKey(key: string, path: string): FieldError[] {
   return keyPattern.test(key)
     ? []
     : [{ path, message: 'must be a slug: lower-case letters, digits, "_", "." or "-" (1-64 chars)' }];
+}
+
+/**
+ * Feature keys are slugs that may also hold upper-case letters: flag keys (flagd, OpenFeature) are
+ * case-sensitive and often camelCase, and an imported flag keeps its key so that the same
+ * evaluation finds it and `fractional` hashes the same flag key.
+ */
+export function validateFeatureKey(key: string, path: string): FieldError[] {
+  return featureKeyPattern.test(key)
+    ? []
+    : [{ path, message: 'must be letters, digits, "_", "." or "-" (1-64 chars), starting with a letter or digit' }];
 }
 
 /**
@@ -112,7 +124,7 @@ export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): 
  * targeting rules are checked by `compileTargeting`.
  */
 export function validateFeature(feature: Feature): FieldError[] {
-  const errors = validateKey(feature.key, '/key');
+  const errors = validateFeatureKey(feature.key, '/key');
   if (feature.type === 'config' && feature.options !== null && feature.options.length === 0) {
     errors.push({ path: '/options', message: 'must list at least one option' });
   }
