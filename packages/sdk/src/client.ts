@@ -1,4 +1,5 @@
 import type { CustomerEntitlements, Reservation, Decision as ServerDecision } from '@keymaster/contract';
+import type { Feature } from '@keymaster/core';
 import { answer, buildSlot, missingSlot } from './cached-customer.js';
 import { type Decision, fallbackDecision, fromServer } from './decision.js';
 import { EventTracker, type UsageEvent } from './event-tracker.js';
@@ -132,6 +133,11 @@ export class Keymaster {
   async loadDefinitions(): Promise<void> {
     this.definitionsWanted = true;
     if (await this.definitions.refresh()) this.emit(null);
+  }
+
+  /** The feature's definition as last fetched by `loadDefinitions`, or undefined. */
+  definition(feature: string): Feature | undefined {
+    return this.definitions.get(feature);
   }
 
   /** Whether feature definitions are loaded (`loadDefinitions` resolved once). */
