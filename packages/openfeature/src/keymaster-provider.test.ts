@@ -154,4 +154,35 @@ describe('KeymasterProvider through @openfeature/server-sdk [sqlite]', () => {
     await expect(OpenFeature.setProviderAndWait('keymaster-unreachable', unreachable)).rejects.toThrow();
     expect(OpenFeature.getClient('keymaster-unreachable').providerStatus).toBe('ERROR');
   });
+
+  it('forgets CACHED answers when the stream reports a catalog change', async () => {
+    expectStatus(
+      await live.server.request({
+        method: 'POST',
+        url: '/v1/features',
+        body: {
+          key: 'themeColor',
+          name: 'Theme',
+          type: 'config',
+          variants: { a: 'blue', b: 'green' },
+          default_variant: 'a',
+        },
+      }),
+      201,
+    );
+    const km = createKeymaster({ baseUrl: live.url, apiKey: testAdminKey });
+    const provider = new KeymasterProvider({ client: km });
+    await OpenFeature.setProviderAndWait('keymaster-cached', provider);
+    const flags = OpenFeature.getClient('keymaster-cached');
+    await expect.poll(() => km.status().mode).toBe('live');
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'blue', reason: 'STATIC' });
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'blue', reason: 'CACHED' });
+    expectStatus(
+      await live.server.request({ method: 'PATCH', url: '/v1/features/themeColor', body: { default_variant: 'b' } }),
+      200,
+    );
+    await expect.poll(() => km.evaluate('themeColor')?.value).toBe('green');
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'green', reason: 'STATIC' });
+    await km.close();
+  });
 });
