@@ -37,7 +37,16 @@ const terms = { enabled: true, limit: null, reset: null, window: null, overage: 
 const base = { description: null, status: 'published', kind: 'base', trialDays: null, version: 1 } as const;
 
 function feature(key: string, type: Feature['type']): Feature {
-  const common = { key, name: key, unit: null, status: 'active', targeting: null, variants: null } as const;
+  const common = {
+    key,
+    name: key,
+    unit: null,
+    status: 'active',
+    targeting: null,
+    variants: null,
+    defaultVariant: null,
+    metadata: null,
+  } as const;
   if (type === 'metered') return { ...common, type, meter: null, creditCost: null };
   if (type === 'config') return { ...common, type, options: null };
   return { ...common, type };

@@ -1,6 +1,6 @@
 import { maxQuantity, Reasons } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
-import { CatalogKey, CustomerId, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+import { CustomerId, FeatureKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
 const reasons = Reasons;
 
@@ -107,7 +107,7 @@ export type CustomerEntitlements = Static<typeof CustomerEntitlements>;
 
 export const EntitlementsQuery = Type.Object(
   {
-    feature: Type.Optional(CatalogKey),
+    feature: Type.Optional(FeatureKey),
     at: Type.Optional(
       Type.String({
         format: 'date-time',

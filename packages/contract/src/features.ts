@@ -1,6 +1,6 @@
 import { FeatureStatuses, FeatureTypes, MeterAggregations } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
-import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+import { FeatureKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
 const featureTypes = FeatureTypes;
 const featureStatuses = FeatureStatuses;
@@ -24,7 +24,7 @@ const Meter = Type.Object(
 
 const CreditCost = Type.Object(
   {
-    pool: CatalogKey,
+    pool: FeatureKey,
     per_unit: Type.Number({ exclusiveMinimum: 0, description: 'Pool units drawn per unit of this feature.' }),
   },
   { additionalProperties: false, description: 'Draw from a credit pool feature instead of a limit of its own.' },
@@ -42,6 +42,22 @@ const Variants = Type.Record(Type.String({ minLength: 1 }), JsonValue, {
   description: 'Named values a targeting rule may answer with (flagd variants).',
 });
 
+const DefaultVariant = Type.String({
+  minLength: 1,
+  description:
+    'The variant that answers when nothing else does (flagd `defaultVariant`): below targeting and the plan for a ' +
+    'customer, and the value of a customer-less (OpenFeature/OFREP) evaluation without targeting or when the rule ' +
+    'names nothing. One of `variants`, or a predeclared variant (`on`/`off`, a config option).',
+});
+
+const FlagMetadata = Type.Record(
+  Type.String({ minLength: 1 }),
+  Type.Union([Type.String(), Type.Number(), Type.Boolean()]),
+  {
+    description: "The flag's own metadata (OpenFeature `flagMetadata`), returned with customer-less evaluations.",
+  },
+);
+
 const featureFields = {
   name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
@@ -54,11 +70,13 @@ const featureFields = {
   credit_cost: Type.Optional(CreditCost),
   targeting: Type.Optional(Targeting),
   variants: Type.Optional(Variants),
+  default_variant: Type.Optional(DefaultVariant),
+  metadata: Type.Optional(FlagMetadata),
 };
 
 export const FeatureCreate = Type.Object(
   {
-    key: CatalogKey,
+    key: FeatureKey,
     type: StringEnum(featureTypes, { description: 'boolean, metered (resets), gauge (current level) or config.' }),
     ...featureFields,
   },
@@ -80,6 +98,10 @@ export const FeaturePatch = Type.Object(
     ),
     targeting: Type.Optional(Targeting),
     variants: Type.Optional(Type.Unsafe<Record<string, unknown> | null>({ ...Variants, type: ['object', 'null'] })),
+    default_variant: Type.Optional(Nullable(DefaultVariant)),
+    metadata: Type.Optional(
+      Type.Unsafe<Record<string, string | number | boolean> | null>({ ...FlagMetadata, type: ['object', 'null'] }),
+    ),
   },
   { additionalProperties: false, description: 'Changes to a feature; `null` clears an optional field.' },
 );
@@ -99,6 +121,12 @@ export const Feature = Type.Object(
     credit_cost: Type.Unsafe<Static<typeof CreditCost> | null>({ ...CreditCost, type: ['object', 'null'] }),
     targeting: JsonValue,
     variants: Type.Unsafe<Record<string, unknown> | null>({ type: ['object', 'null'], additionalProperties: true }),
+    default_variant: Nullable(Type.String({ description: 'The variant that answers when nothing else does.' })),
+    metadata: Type.Unsafe<Record<string, string | number | boolean> | null>({
+      type: ['object', 'null'],
+      additionalProperties: { type: ['string', 'number', 'boolean'] },
+      description: "The flag's own metadata.",
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
   },

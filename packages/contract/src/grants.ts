@@ -1,12 +1,12 @@
 import { GrantModes, maxQuantity } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
-import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+import { FeatureKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
 const grantModes = GrantModes;
 
 export const GrantCreate = Type.Object(
   {
-    feature: CatalogKey,
+    feature: FeatureKey,
     mode: Type.Optional(
       StringEnum(grantModes, {
         description:

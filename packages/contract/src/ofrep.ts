@@ -8,7 +8,8 @@ export const OfrepRequest = Type.Object(
       Type.Record(Type.String(), Type.Unsafe<unknown>({}), {
         description:
           'The OpenFeature evaluation context. `targetingKey` is the Keymaster customer id; the rest is caller ' +
-          'context for targeting rules (stored traits win).',
+          'context for targeting rules (stored traits win). Without `targetingKey` the feature definition answers ' +
+          'as flagd would, over this context.',
       }),
     ),
   },
@@ -19,7 +20,9 @@ export type OfrepRequest = Static<typeof OfrepRequest>;
 export const OfrepParams = Type.Object({ key: Type.String({ description: 'The feature key.' }) });
 
 const Metadata = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
-  description: 'Keymaster `reason`, `source`, `type`, and `limit`, `usage`, `balance`, `unlimited` when known.',
+  description:
+    "The feature's own flag metadata; with a customer also Keymaster `reason`, `source`, `type`, and `limit`, " +
+    '`usage`, `balance`, `unlimited` when known.',
 });
 
 export const OfrepEvaluation = Type.Object(

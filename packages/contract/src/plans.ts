@@ -1,6 +1,6 @@
 import { maxQuantity, Overages, PlanKinds, PlanStatuses, PriceIntervals, Resets } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
-import { CatalogKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
+import { CatalogKey, FeatureKey, JsonValue, Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
 const planKinds = PlanKinds;
 const planStatuses = PlanStatuses;
@@ -19,7 +19,7 @@ export const Price = Type.Object(
 
 export const PlanEntitlementInput = Type.Object(
   {
-    feature: CatalogKey,
+    feature: FeatureKey,
     enabled: Type.Optional(Type.Boolean({ default: true, description: 'Defaults to true.' })),
     limit: Type.Optional(
       Type.Unsafe<number | null>({

@@ -29,6 +29,15 @@ export const CatalogKey = Type.String({
   description: 'Stable slug: lower-case letters, digits, "_", "." or "-", up to 64 characters.',
 });
 
+/**
+ * A feature key: a slug like `CatalogKey` that may also hold upper-case letters, because flag keys
+ * (flagd, OpenFeature) are case-sensitive and often camelCase; `sso` and `SSO` are two features.
+ */
+export const FeatureKey = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+  description: 'A feature key: letters, digits, "_", "." or "-", up to 64 characters (case-sensitive).',
+});
+
 /** A customer id: the SaaS's own account id, any printable string without "/" or whitespace. */
 export const CustomerId = Type.String({
   pattern: '^[^\\s/]{1,255}$',

@@ -1,12 +1,12 @@
 import { historyGranularities, MeterAggregations, maxQuantity } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { Decision } from './entitlements.js';
-import { CatalogKey, StringEnum, Timestamp } from './schema-helpers.js';
+import { FeatureKey, StringEnum, Timestamp } from './schema-helpers.js';
 
 /** Sets or adjusts a gauge's current level (seats in use, projects, GB stored). */
 export const GaugeUpdate = Type.Object(
   {
-    feature: CatalogKey,
+    feature: FeatureKey,
     set: Type.Optional(Type.Number({ minimum: 0, maximum: maxQuantity, description: 'The new level.' })),
     delta: Type.Optional(
       Type.Number({
@@ -34,7 +34,7 @@ export type GaugeLevel = Static<typeof GaugeLevel>;
 export const ConsumeRequest = Type.Object(
   {
     customer: Type.String({ pattern: '^[^\\s/]{1,255}$' }),
-    feature: CatalogKey,
+    feature: FeatureKey,
     quantity: Type.Optional(
       Type.Integer({ minimum: 1, maximum: maxQuantity, description: 'Units to use; default 1.' }),
     ),
@@ -49,7 +49,7 @@ export type ConsumeRequest = Static<typeof ConsumeRequest>;
 export const ReservationCreate = Type.Object(
   {
     customer: Type.String({ pattern: '^[^\\s/]{1,255}$' }),
-    feature: CatalogKey,
+    feature: FeatureKey,
     quantity: Type.Integer({ minimum: 1, maximum: maxQuantity, description: 'Units to hold.' }),
     ttl_seconds: Type.Optional(
       Type.Integer({
@@ -101,7 +101,7 @@ export type Reservation = Static<typeof Reservation>;
  */
 export const UsageHistoryQuery = Type.Object(
   {
-    feature: Type.String({ pattern: CatalogKey.pattern, description: 'A metered feature.' }),
+    feature: Type.String({ pattern: FeatureKey.pattern, description: 'A metered feature.' }),
     from: Type.Optional(
       Type.String({
         format: 'date-time',

@@ -10,6 +10,7 @@ export * from './entitlements/credits.js';
 export * from './entitlements/decide.js';
 export * from './entitlements/decide-pooled.js';
 export * from './entitlements/entitlement.js';
+export * from './entitlements/evaluate-flag.js';
 export * from './entitlements/periods.js';
 export * from './entitlements/resolve.js';
 export * from './entitlements/targeting.js';

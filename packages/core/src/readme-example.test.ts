@@ -14,6 +14,8 @@ describe('README example', () => {
       creditCost: null,
       targeting: null,
       variants: null,
+      defaultVariant: null,
+      metadata: null,
     },
     {
       key: 'sso',
@@ -23,6 +25,8 @@ describe('README example', () => {
       status: 'active',
       targeting: null,
       variants: null,
+      defaultVariant: null,
+      metadata: null,
     },
   ];
 

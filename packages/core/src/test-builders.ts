@@ -34,6 +34,8 @@ export function buildFeature<T extends FeatureType = 'boolean'>(
     status: 'active',
     targeting: null,
     variants: null,
+    defaultVariant: null,
+    metadata: null,
   } as const;
   const defaults: { [K in FeatureType]: FeatureOf<K> } = {
     boolean: { ...base, type: 'boolean' },

@@ -57,8 +57,9 @@ describe('KeymasterProvider through @openfeature/server-sdk [sqlite]', () => {
     const pro = await seedCustomer(live.server, { plan: 'pro' });
     const unknown = await client().getBooleanDetails('no_such_feature', true, { targetingKey: pro.id });
     expect(unknown).toMatchObject({ value: true, reason: 'ERROR', errorCode: ErrorCode.FLAG_NOT_FOUND });
-    const anonymous = await client().getBooleanDetails('sso', false, {});
-    expect(anonymous).toMatchObject({ value: false, errorCode: ErrorCode.TARGETING_KEY_MISSING });
+    // Without a customer, a metered feature has nothing to count against.
+    const anonymous = await client().getNumberDetails('api_calls', 0, {});
+    expect(anonymous).toMatchObject({ value: 0, errorCode: ErrorCode.TARGETING_KEY_MISSING });
     const mismatch = await client().getStringDetails('sso', 'x', { targetingKey: pro.id });
     expect(mismatch).toMatchObject({ value: 'x', errorCode: ErrorCode.TYPE_MISMATCH });
   });
@@ -96,6 +97,92 @@ describe('KeymasterProvider through @openfeature/server-sdk [sqlite]', () => {
       200,
     );
     expect(check.usage).toBe(2);
+    await km.close();
+  });
+
+  it('answers from the definition without a targetingKey or for an unknown one; STATIC, then CACHED', async () => {
+    const post = async (body: unknown) =>
+      expectStatus(await live.server.request({ method: 'POST', url: '/v1/features', body }), 201);
+    await post({
+      key: 'welcomeBanner',
+      name: 'Welcome banner',
+      type: 'config',
+      variants: { short: 'Hi', long: 'Welcome back!' },
+      default_variant: 'short',
+      metadata: { team: 'growth', version: 3 },
+    });
+    await post({
+      key: 'eu_banner',
+      name: 'EU banner',
+      type: 'boolean',
+      default_variant: 'off',
+      targeting: { if: [{ in: [{ var: 'country' }, ['DE', 'FR']] }, 'on', null] },
+    });
+    const km = createKeymaster({ baseUrl: live.url, apiKey: testAdminKey, stream: false });
+    await OpenFeature.setProviderAndWait('keymaster-definitions', new KeymasterProvider({ client: km }));
+    const flags = OpenFeature.getClient('keymaster-definitions');
+    const first = await flags.getStringDetails('welcomeBanner', 'x', {});
+    expect(first).toMatchObject({ value: 'Hi', variant: 'short', reason: 'STATIC' });
+    expect(first.flagMetadata).toEqual({ team: 'growth', version: 3 });
+    expect(await flags.getStringDetails('welcomeBanner', 'x', { targetingKey: 'visitor_1' })).toMatchObject({
+      value: 'Hi',
+      reason: 'CACHED',
+    });
+    expect(
+      await flags.getBooleanDetails('eu_banner', false, { targetingKey: 'visitor_2', country: 'FR' }),
+    ).toMatchObject({ value: true, variant: 'on', reason: 'TARGETING_MATCH' });
+    expect(await flags.getBooleanDetails('eu_banner', true, { country: 'US' })).toMatchObject({
+      value: false,
+      variant: 'off',
+      reason: 'DEFAULT',
+    });
+    // A known customer takes the customer path; the caller's context reaches the rule through the server.
+    const pro = await seedCustomer(live.server, { plan: 'pro' });
+    const customer = await flags.getBooleanDetails('eu_banner', false, { targetingKey: pro.id, country: 'DE' });
+    expect(customer).toMatchObject({
+      value: true,
+      flagMetadata: { keymaster_reason: 'entitled', source: 'server' },
+    });
+    await km.close();
+  });
+
+  it('goes FATAL for a rejected API key and ERROR for an unreachable server', async () => {
+    const fatal = new KeymasterProvider({ baseUrl: live.url, apiKey: 'km_sk_not_a_key', stream: false });
+    await expect(OpenFeature.setProviderAndWait('keymaster-fatal', fatal)).rejects.toThrow();
+    expect(OpenFeature.getClient('keymaster-fatal').providerStatus).toBe('FATAL');
+    const unreachable = new KeymasterProvider({ baseUrl: 'http://127.0.0.1:9', apiKey: testAdminKey, stream: false });
+    await expect(OpenFeature.setProviderAndWait('keymaster-unreachable', unreachable)).rejects.toThrow();
+    expect(OpenFeature.getClient('keymaster-unreachable').providerStatus).toBe('ERROR');
+  });
+
+  it('forgets CACHED answers when the stream reports a catalog change', async () => {
+    expectStatus(
+      await live.server.request({
+        method: 'POST',
+        url: '/v1/features',
+        body: {
+          key: 'themeColor',
+          name: 'Theme',
+          type: 'config',
+          variants: { a: 'blue', b: 'green' },
+          default_variant: 'a',
+        },
+      }),
+      201,
+    );
+    const km = createKeymaster({ baseUrl: live.url, apiKey: testAdminKey });
+    const provider = new KeymasterProvider({ client: km });
+    await OpenFeature.setProviderAndWait('keymaster-cached', provider);
+    const flags = OpenFeature.getClient('keymaster-cached');
+    await expect.poll(() => km.status().mode).toBe('live');
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'blue', reason: 'STATIC' });
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'blue', reason: 'CACHED' });
+    expectStatus(
+      await live.server.request({ method: 'PATCH', url: '/v1/features/themeColor', body: { default_variant: 'b' } }),
+      200,
+    );
+    await expect.poll(() => km.evaluate('themeColor')?.value).toBe('green');
+    expect(await flags.getStringDetails('themeColor', 'x')).toMatchObject({ value: 'green', reason: 'STATIC' });
     await km.close();
   });
 });

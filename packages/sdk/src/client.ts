@@ -1,7 +1,9 @@
 import type { CustomerEntitlements, Reservation, Decision as ServerDecision } from '@keymaster/contract';
+import type { Feature } from '@keymaster/core';
 import { answer, buildSlot, missingSlot } from './cached-customer.js';
 import { type Decision, fallbackDecision, fromServer } from './decision.js';
 import { EventTracker, type UsageEvent } from './event-tracker.js';
+import { FeatureDefinitions, type FlagAnswer } from './feature-definitions.js';
 import { type HttpSettings, requestJson, unrefTimer } from './http.js';
 import { type KeymasterOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { SnapshotStore } from './snapshot-store.js';
@@ -32,6 +34,10 @@ export class Keymaster {
   private liveUntil = 0;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private readonly listeners = new Set<(customer: string | null) => void>();
+  private readonly syncListeners = new Set<(status: SyncStatus) => void>();
+  private readonly definitions: FeatureDefinitions;
+  /** Whether feature definitions were asked for: only then are they kept fresh. */
+  private definitionsWanted = false;
   private closed = false;
 
   constructor(options: KeymasterOptions) {
@@ -45,6 +51,7 @@ export class Keymaster {
       onChange: (customer) => this.emit(customer),
       onFirstLoad: (customer) => this.startSync(customer),
     });
+    this.definitions = new FeatureDefinitions({ http: this.http, signal: this.store.signal });
     this.tracker = new EventTracker({
       http: this.http,
       now: () => o.clock.now(),
@@ -111,6 +118,49 @@ export class Keymaster {
     if (customer === undefined) this.store.cache.clear();
     else this.store.cache.delete(customer);
     this.emit(customer ?? null);
+  }
+
+  /**
+   * Fetches the catalog's feature definitions (every page of `GET /v1/features`; needs a secret
+   * key) for `evaluate`, and keeps them fresh from then on: refetched when the stream reports a
+   * catalog change, polled while it is down. Rejects with KeymasterError (a 401 for a rejected
+   * key, status 0 when the server cannot be reached).
+   *
+   * @example
+   * await km.loadDefinitions();
+   * km.evaluate('new_checkout', { targetingKey: visitorId })?.value;
+   */
+  async loadDefinitions(): Promise<void> {
+    this.definitionsWanted = true;
+    if (await this.definitions.refresh()) this.emit(null);
+  }
+
+  /** The feature's definition as last fetched by `loadDefinitions`, or undefined. */
+  definition(feature: string): Feature | undefined {
+    return this.definitions.get(feature);
+  }
+
+  /** Whether feature definitions are loaded (`loadDefinitions` resolved once). */
+  get definitionsLoaded(): boolean {
+    return this.definitions.loaded;
+  }
+
+  /**
+   * Evaluates a feature from its definition alone, without a customer — for anonymous visitors
+   * or users Keymaster does not know — exactly as flagd evaluates the same flag (see
+   * `evaluateFlag` in `@keymaster/core`): the default variant, or the variant the targeting rule
+   * picks for `context` (`fractional` buckets on `context.targetingKey`). Synchronous and
+   * allocation-light; plans, grants and usage play no part (use `check` for a customer).
+   *
+   * Answers undefined for a feature the catalog does not have, and before `loadDefinitions`
+   * resolved (`definitionsLoaded`).
+   *
+   * @example
+   * const answer = km.evaluate('banner_color', { targetingKey: visitorId, country: 'DE' });
+   * const color = answer?.value ?? 'blue'; // reason: STATIC | TARGETING_MATCH | DEFAULT | DISABLED | ERROR
+   */
+  evaluate(feature: string, context: Record<string, unknown> = {}): FlagAnswer | undefined {
+    return this.definitions.evaluate(feature, context as Parameters<FeatureDefinitions['evaluate']>[1]);
   }
 
   /**
@@ -220,6 +270,15 @@ export class Keymaster {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` when the way the cache is kept fresh changes: the stream came up (`live`)
+   * or went down (`polling`, answers may grow stale). Returns an unsubscribe.
+   */
+  onSync(listener: (status: SyncStatus) => void): () => void {
+    this.syncListeners.add(listener);
+    return () => this.syncListeners.delete(listener);
+  }
+
   /** How the cache is kept fresh right now. */
   status(): SyncStatus {
     return {
@@ -238,6 +297,7 @@ export class Keymaster {
     this.pollTimer = null;
     await Promise.all([this.stream?.close(), this.store.close()]);
     this.listeners.clear();
+    this.syncListeners.clear();
   }
 
   private miss(customer: string, feature: string, now: number): Decision {
@@ -268,12 +328,18 @@ export class Keymaster {
           this.streamLive = true;
           this.stopPolling();
           // Without a resume point, changes made before the subscription may be missing.
-          if (!resumed) this.store.refreshAll({ markDirty: false });
+          if (!resumed) {
+            this.store.refreshAll({ markDirty: false });
+            this.refreshDefinitions();
+          }
+          this.emitSync();
         },
         onDown: () => {
-          if (this.streamLive) this.liveUntil = this.options.clock.now();
+          const wasLive = this.streamLive;
+          if (wasLive) this.liveUntil = this.options.clock.now();
           this.streamLive = false;
           this.startPolling();
+          if (wasLive) this.emitSync();
         },
         onEvent: (event) => this.applyEvent(event),
       },
@@ -283,7 +349,10 @@ export class Keymaster {
 
   private startPolling(): void {
     if (this.pollTimer !== null || this.closed) return;
-    this.pollTimer = setInterval(() => this.store.refreshAll({ markDirty: false }), this.options.pollIntervalMs);
+    this.pollTimer = setInterval(() => {
+      this.store.refreshAll({ markDirty: false });
+      this.refreshDefinitions();
+    }, this.options.pollIntervalMs);
     unrefTimer(this.pollTimer);
   }
 
@@ -297,6 +366,7 @@ export class Keymaster {
       // Keep answering from what is cached while every customer is refetched.
       this.store.refreshAll({ markDirty: true });
       this.emit(null);
+      this.refreshDefinitions();
       return;
     }
     if (event.event !== 'customer' && event.event !== 'usage') return;
@@ -315,6 +385,28 @@ export class Keymaster {
     if (snapshot && typeof snapshot === 'object' && Array.isArray(snapshot.entitlements)) {
       this.store.apply(snapshot, { evenIfUncached: false });
     } else this.refreshSoon(payload.customer);
+  }
+
+  /** Refetches the feature definitions once asked for; a failure keeps the ones cached. */
+  private refreshDefinitions(): void {
+    if (!this.definitionsWanted || this.closed) return;
+    this.definitions.refresh().then(
+      (changed) => {
+        if (changed) this.emit(null);
+      },
+      () => undefined,
+    );
+  }
+
+  private emitSync(): void {
+    const status = this.status();
+    for (const listener of this.syncListeners) {
+      try {
+        listener(status);
+      } catch {
+        // As for onChange: a listener's bug must not stop the sync.
+      }
+    }
   }
 
   private refreshSoon(customer: string): void {

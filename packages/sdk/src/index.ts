@@ -9,6 +9,7 @@ export type {
 } from './decision.js';
 export { KeymasterError } from './errors.js';
 export type { SentEvent, TrackError, TrackingOptions, UsageEvent } from './event-tracker.js';
+export type { FlagAnswer } from './feature-definitions.js';
 export type { Fetch } from './http.js';
 export type { Clock, KeymasterOptions } from './options.js';
 export { type SseEvent, SseParser } from './sse-parser.js';

@@ -38,7 +38,8 @@ describe('validateKey', () => {
 describe('validateFeature', () => {
   const cases: { name: string; feature: Feature; errors: FieldError[] }[] = [
     { name: 'a plain boolean', feature: buildFeature({ key: 'sso' }), errors: [] },
-    { name: 'a bad key', feature: buildFeature({ key: 'SSO' }), errors: [problem('/key', 'slug')] },
+    { name: 'a bad key', feature: buildFeature({ key: '_sso' }), errors: [problem('/key', 'letters, digits')] },
+    { name: 'a camelCase key (flag keys are)', feature: buildFeature({ key: 'newCheckout' }), errors: [] },
     {
       name: 'a config feature with an empty options list',
       feature: buildFeature({ type: 'config', key: 'tier', options: [] }),
@@ -116,6 +117,21 @@ describe('validateFeature', () => {
       ],
     },
     {
+      name: 'a default variant naming a predeclared or declared variant',
+      feature: buildFeature({ type: 'gauge', key: 'seats', variants: { few: 2 }, defaultVariant: 'few' }),
+      errors: [],
+    },
+    {
+      name: 'a default variant naming no variant',
+      feature: buildFeature({ key: 'sso', defaultVariant: 'maybe' }),
+      errors: [problem('/default_variant', 'variants')],
+    },
+    {
+      name: 'metadata that is not flat',
+      feature: buildFeature({ key: 'sso', metadata: { owner: 'growth', since: 2, nested: { a: 1 } } }),
+      errors: [problem('/metadata/nested', 'string, number or boolean')],
+    },
+    {
       name: 'a gauge variant limit of zero',
       feature: buildFeature({ type: 'gauge', key: 'seats', variants: { none: 0 } }),
       errors: [],
@@ -129,12 +145,12 @@ describe('validateFeature', () => {
       name: 'every problem at once',
       feature: buildFeature({
         type: 'metered',
-        key: 'Credits',
-        creditCost: { pool: 'Credits', perUnit: -1 },
+        key: '-credits',
+        creditCost: { pool: '-credits', perUnit: -1 },
         meter: { eventType: 'x', aggregation: 'max', property: null, filter: null },
       }),
       errors: [
-        problem('/key', 'slug'),
+        problem('/key', 'letters, digits'),
         problem('/credit_cost/pool', 'itself'),
         problem('/credit_cost/per_unit', 'greater than 0'),
         problem('/meter/aggregation', 'count or sum'),

@@ -34,6 +34,14 @@ interface FeatureBase {
   targeting: JsonValue | null;
   /** flagd-style named values a targeting rule may answer with; see `defaultVariants`. */
   variants: JsonObject | null;
+  /**
+   * The variant that answers when nothing else does (flagd's `defaultVariant`): the lowest layer
+   * of a customer's resolution, and the value of a customer-less evaluation (`evaluateFlag`)
+   * without targeting or when the rule picks nothing. One of `variants` or `defaultVariants`.
+   */
+  defaultVariant: string | null;
+  /** The flag's own metadata (flagd/OpenFeature `flagMetadata`): a flat object of strings, numbers and booleans. */
+  metadata: JsonObject | null;
 }
 
 export interface BooleanFeature extends FeatureBase {
@@ -67,12 +75,24 @@ export function isQuantityType(type: FeatureType): type is 'metered' | 'gauge' {
 }
 
 const keyPattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const featureKeyPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Catalog keys are stable slugs: lower case, digits, `_`, `.`, `-`, up to 64 characters. */
 export function validateKey(key: string, path: string): FieldError[] {
   return keyPattern.test(key)
     ? []
     : [{ path, message: 'must be a slug: lower-case letters, digits, "_", "." or "-" (1-64 chars)' }];
+}
+
+/**
+ * Feature keys are slugs that may also hold upper-case letters: flag keys (flagd, OpenFeature) are
+ * case-sensitive and often camelCase, and an imported flag keeps its key so that the same
+ * evaluation finds it and `fractional` hashes the same flag key.
+ */
+export function validateFeatureKey(key: string, path: string): FieldError[] {
+  return featureKeyPattern.test(key)
+    ? []
+    : [{ path, message: 'must be letters, digits, "_", "." or "-" (1-64 chars), starting with a letter or digit' }];
 }
 
 /**
@@ -89,6 +109,11 @@ export function defaultVariants(feature: Pick<Feature, 'type'> & { options?: Jso
   return feature.type === 'config' ? {} : onOff;
 }
 
+/** Every variant a rule or the default variant may name: the predeclared ones, then the feature's own. */
+export function featureVariants(feature: Feature): JsonObject {
+  return { ...defaultVariants(feature), ...(feature.variants ?? {}) };
+}
+
 /** Whether `value` is allowed for a config feature (always, unless it has `options`). */
 export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): boolean {
   return feature.options === null || feature.options.some((option) => jsonEquals(option, value));
@@ -99,7 +124,7 @@ export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): 
  * targeting rules are checked by `compileTargeting`.
  */
 export function validateFeature(feature: Feature): FieldError[] {
-  const errors = validateKey(feature.key, '/key');
+  const errors = validateFeatureKey(feature.key, '/key');
   if (feature.type === 'config' && feature.options !== null && feature.options.length === 0) {
     errors.push({ path: '/options', message: 'must list at least one option' });
   }
@@ -125,6 +150,14 @@ export function validateFeature(feature: Feature): FieldError[] {
   for (const [name, value] of Object.entries(feature.variants ?? {})) {
     const problem = variantProblem(feature, value);
     if (problem) errors.push({ path: `/variants/${name}`, message: problem });
+  }
+  if (feature.defaultVariant !== null && !(feature.defaultVariant in featureVariants(feature))) {
+    errors.push({ path: '/default_variant', message: "must name one of the feature's variants" });
+  }
+  for (const [name, value] of Object.entries(feature.metadata ?? {})) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      errors.push({ path: `/metadata/${name}`, message: 'must be a string, number or boolean' });
+    }
   }
   return errors;
 }

@@ -4,8 +4,11 @@ import type { SubscriptionStatus } from '../customers/subscription.js';
 import type { JsonValue } from '../json.js';
 import type { BillingAnchor, Period } from './periods.js';
 
-/** Where the deciding terms of an entitlement came from. */
-export type EntitlementSource = 'plan' | 'addon' | 'targeting' | 'grant';
+/**
+ * Where the deciding terms of an entitlement came from; `default` is the feature's default
+ * variant, answering when no layer above it did.
+ */
+export type EntitlementSource = 'plan' | 'addon' | 'targeting' | 'grant' | 'default';
 
 /** Why an entitlement is not enabled. */
 export type Denial = 'feature_disabled' | 'no_entitlement' | 'subscription_inactive';

@@ -626,6 +626,79 @@ describe('resolve: the subscription must be live', () => {
   ]);
 });
 
+describe('resolve: the default variant answers last', () => {
+  check([
+    {
+      name: 'a plan without the feature: the default variant "on" enables it',
+      key: 'audit_log',
+      feature: { defaultVariant: 'on' },
+      expected: on('default'),
+    },
+    {
+      name: 'the plan term wins over the default variant',
+      key: 'seats',
+      feature: { variants: { few: 1 }, defaultVariant: 'few' },
+      expected: counted({ limit: 5, source: 'plan' }),
+    },
+    {
+      name: 'no subscription: a metered default variant is the limit, with the defaults of targeting',
+      key: 'exports',
+      feature: { variants: { trial: 3 }, defaultVariant: 'trial' },
+      subscription: null,
+      expected: counted({ limit: 3, source: 'default', reset: 'billing_period' }),
+    },
+    {
+      name: 'a config default variant is the value when nothing else gives one',
+      key: 'support_tier',
+      feature: { defaultVariant: 'email' },
+      subscription: null,
+      expected: configured('email', 'default'),
+    },
+    {
+      name: 'targeting that answers wins over the default variant',
+      key: 'audit_log',
+      feature: { defaultVariant: 'on', targeting: inEurope('off') },
+      traits: { country: 'DE' },
+      expected: off('no_entitlement'),
+    },
+    {
+      name: 'targeting that answers nothing falls through to the default variant',
+      key: 'audit_log',
+      feature: { defaultVariant: 'on', targeting: inEurope('off') },
+      traits: { country: 'US' },
+      expected: on('default'),
+    },
+    {
+      name: 'a default variant "off" is no opinion: an add grant still enables a metered feature',
+      key: 'exports',
+      feature: { defaultVariant: 'off' },
+      subscription: null,
+      grants: [{ mode: 'add', limit: 7 }],
+      expected: counted({ limit: 7, source: 'grant', reset: 'never' }),
+    },
+    {
+      name: 'an override grant switches off what the default variant switched on',
+      key: 'audit_log',
+      feature: { defaultVariant: 'on' },
+      grants: [{ mode: 'override', enabled: false }],
+      expected: off('no_entitlement'),
+    },
+    {
+      name: 'the kill switch beats the default variant',
+      key: 'audit_log',
+      feature: { defaultVariant: 'on', status: 'disabled' },
+      expected: off('feature_disabled'),
+    },
+    {
+      name: 'an inactive subscription: the default variant still answers',
+      key: 'sso',
+      feature: { defaultVariant: 'on' },
+      subscription: { status: 'canceled' },
+      expected: on('default'),
+    },
+  ]);
+});
+
 describe('resolve: resets by default', () => {
   check([
     {

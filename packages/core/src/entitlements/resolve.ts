@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { type Feature, isAllowedConfigValue, isQuantityType } from '../catalog/feature.js';
+import { defaultVariants, type Feature, isAllowedConfigValue, isQuantityType } from '../catalog/feature.js';
 import type { PlanEntitlement, PlanVersion } from '../catalog/plan.js';
 import type { Customer } from '../customers/customer.js';
 import { type Grant, grantBoundaries, isGrantActive } from '../customers/grant.js';
@@ -28,7 +28,8 @@ export interface CustomerState {
  *
  * Precedence, highest first: the kill switch (a disabled feature is off for everyone), then the
  * customer's grants, then the feature's targeting rule, then the plan (base plan + add-ons, only
- * while the subscription is live). See this folder's README for the exact rules.
+ * while the subscription is live), then the feature's default variant. See this folder's README
+ * for the exact rules.
  */
 export function resolve(input: {
   catalog: Catalog;
@@ -183,6 +184,8 @@ function resolveWith(run: Resolution, feature: Feature): Entitlement {
     const answer = rule.evaluate(run.targetingContext);
     if (answer !== undefined) ({ terms, blocked } = applyTargeting(feature, terms, answer));
   }
+  // The default variant is the lowest layer: it answers only when no rule or plan term did.
+  if (terms === null && feature.defaultVariant !== null) terms = defaultTerms(feature, feature.defaultVariant);
 
   let override: Grant | undefined;
   let added = 0;
@@ -306,6 +309,19 @@ function applyTargeting(
         ? { terms: copyTerms(base, 'targeting', true, base.limit, answer), blocked: false }
         : { terms, blocked: false };
   }
+}
+
+/**
+ * The terms the default variant gives, read as a targeting answer would be but never "off
+ * explicitly": a default of `false` (or one the feature cannot take) leaves the feature off as
+ * absent, so grants below the precedence line can still enable it.
+ */
+function defaultTerms(feature: Feature, variant: string): Terms | null {
+  const own = feature.variants;
+  const value = own !== null && variant in own ? own[variant] : defaultVariants(feature)[variant];
+  if (value === undefined || value === false) return null;
+  const { terms } = applyTargeting(feature, null, value);
+  return terms === null ? null : copyTerms(terms, 'default');
 }
 
 /** An override grant replaces the terms it sets and keeps the rest from the layers below. */

@@ -1,6 +1,6 @@
 import type { EvaluationContext, Logger } from '@openfeature/core';
 import { FeatureFlag } from '@openfeature/flagd-core';
-import { defaultVariants, type Feature } from '../catalog/feature.js';
+import { type Feature, featureVariants } from '../catalog/feature.js';
 import type { FieldError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../json.js';
 
@@ -11,7 +11,18 @@ export interface CompiledTargeting {
    * only read (flagd copies it): `resolve` hands the same one to every rule of a customer.
    */
   evaluate(context: JsonObject): JsonValue | undefined;
+  /**
+   * What the rule names for this context, as flagd reports it: the variant and its value
+   * (`match`), nothing (`none`: the rule answered null), or `error` (the rule failed or named a
+   * variant the feature does not have).
+   */
+  pick(context: JsonObject): TargetingPick;
 }
+
+export type TargetingPick =
+  | { kind: 'match'; variant: string; value: JsonValue }
+  | { kind: 'none' }
+  | { kind: 'error'; message: string };
 
 const silent: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 
@@ -31,7 +42,7 @@ export function compileTargeting(feature: Feature): { targeting: CompiledTargeti
       state: 'ENABLED',
       // No default variant: a rule that answers nothing must fall through, not pick a value.
       defaultVariant: '',
-      variants: { ...defaultVariants(feature), ...(feature.variants ?? {}) } as Record<string, never>,
+      variants: featureVariants(feature) as Record<string, never>,
       targeting: feature.targeting as unknown as string,
     },
     silent,
@@ -53,6 +64,12 @@ export function compileTargeting(feature: Feature): { targeting: CompiledTargeti
       evaluate(context) {
         const result = flag.evaluate(context as EvaluationContext);
         return result.reason === 'ERROR' || result.value === undefined ? undefined : (result.value as JsonValue);
+      },
+      pick(context) {
+        const result = flag.evaluate(context as EvaluationContext);
+        if (result.reason === 'ERROR') return { kind: 'error', message: result.errorMessage ?? 'evaluation failed' };
+        if (result.value === undefined || result.variant === undefined) return { kind: 'none' };
+        return { kind: 'match', variant: result.variant, value: result.value as JsonValue };
       },
     },
     errors: [],

@@ -84,4 +84,62 @@ describeEachDialect('migrations', (dialect) => {
       .selectAll()
       .execute();
   });
+
+  it('0012 splits the legacy {"or": [rule, "<variant>"]} of flags import into the rule and default_variant', async () => {
+    const fresh = await createTestDatabase(dialect);
+    const other = openDatabase(fresh.target);
+    try {
+      await migrateToLatest(other, { migrations: without('0012-feature-defaults') });
+      const rule = { if: [{ '==': [{ var: 'email' }, 'a@b.c'] }, 'on', null] };
+      const row = (key: string, targeting: unknown, variants: unknown = null) => ({
+        id: `fea_${key}`,
+        key,
+        name: key,
+        description: null,
+        type: key.startsWith('cfg') ? 'config' : 'boolean',
+        unit: null,
+        status: 'active',
+        options: key.startsWith('cfg') ? JSON.stringify(['x', 'y']) : null,
+        meter: null,
+        credit_cost: null,
+        targeting: targeting === null ? null : JSON.stringify(targeting),
+        variants: variants === null ? null : JSON.stringify(variants),
+        created_at: 0,
+        updated_at: 0,
+      });
+      await other.db
+        .insertInto('features')
+        .values([
+          row('wrapped', { or: [rule, 'off'] }),
+          row('only_default', { or: ['on'] }),
+          row('cfg_named', { or: [rule, 'big'] }, { big: 'y' }),
+          row('cfg_option', { or: ['x'] }),
+          row('plain_or', { or: [{ var: 'a' }, { var: 'b' }] }),
+          row('unknown_variant', { or: [rule, 'nope'] }),
+          row('untargeted', null),
+        ])
+        .execute();
+      await migrateToLatest(other);
+      const stored = await other.db
+        .selectFrom('features')
+        .select(['key', 'targeting', 'default_variant'])
+        .orderBy('key')
+        .execute();
+      const parsed = Object.fromEntries(
+        stored.map((r) => [r.key, [r.targeting === null ? null : JSON.parse(r.targeting), r.default_variant]]),
+      );
+      expect(parsed).toEqual({
+        cfg_named: [rule, 'big'],
+        cfg_option: [null, 'x'],
+        only_default: [null, 'on'],
+        plain_or: [{ or: [{ var: 'a' }, { var: 'b' }] }, null],
+        unknown_variant: [{ or: [rule, 'nope'] }, null],
+        untargeted: [null, null],
+        wrapped: [rule, 'off'],
+      });
+    } finally {
+      await other.close();
+      await fresh.drop();
+    }
+  });
 });

@@ -11,6 +11,7 @@ import { credits } from './migrations/0008-credits.js';
 import { lifecycle } from './migrations/0009-lifecycle.js';
 import { customerTokens } from './migrations/0010-customer-tokens.js';
 import { eventsIndex } from './migrations/0011-events-index.js';
+import { featureDefaults } from './migrations/0012-feature-defaults.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -31,6 +32,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0009-lifecycle': lifecycle(dialect),
     '0010-customer-tokens': customerTokens(),
     '0011-events-index': eventsIndex(),
+    '0012-feature-defaults': featureDefaults(),
   };
 }
 

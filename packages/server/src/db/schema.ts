@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The database as Kysely sees it. Portable column types only: text ids, integer epoch-ms times,
@@ -39,6 +39,9 @@ export interface FeatureTable {
   credit_cost: string | null;
   targeting: string | null;
   variants: string | null;
+  /** Optional on insert only so that tests can write rows as they were before migration 0012. */
+  default_variant: ColumnType<string | null, string | null | undefined, string | null>;
+  metadata: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   updated_at: number;
 }

@@ -365,7 +365,7 @@ describeEachDialect('entitlements routes', (dialect) => {
         status: 404,
         code: 'customer_not_found',
       });
-      expectProblem(await server.request({ method: 'GET', url: `/v1/customers/${id}/entitlements?feature=NOPE` }), {
+      expectProblem(await server.request({ method: 'GET', url: `/v1/customers/${id}/entitlements?feature=NO%20PE` }), {
         status: 400,
         code: 'validation_failed',
         path: '/querystring/feature',

@@ -9,7 +9,9 @@ import {
   type Entitlement,
   type EntitlementSource,
   ErrorCodes,
+  evaluateFlag,
   type Feature,
+  type FlagEvaluation,
   invalid,
   type JsonObject,
   notFound,
@@ -135,6 +137,26 @@ export function createEntitlementService(deps: {
       const now = clock.now();
       const resolved = cache.entitlements({ entry, catalog, now })!;
       return { decision, source: entitlementFor({ catalog, entry, resolved, feature, request, now }).source };
+    },
+
+    /** The feature's definition as the cached catalog holds it, or undefined. */
+    async definition(feature: string): Promise<Feature | undefined> {
+      return (await cache.getCatalog()).features.get(feature);
+    },
+
+    /**
+     * A feature evaluated from its definition alone, as flagd would (`evaluateFlag`): for callers
+     * without a customer (OFREP without a targeting key). Undefined for an unknown feature.
+     */
+    async evaluateDefinition(input: {
+      feature: string;
+      context: JsonObject;
+    }): Promise<{ feature: Feature; evaluation: FlagEvaluation } | undefined> {
+      const catalog = await cache.getCatalog();
+      const feature = catalog.features.get(input.feature);
+      if (!feature) return undefined;
+      const targeting = catalog.targeting.get(feature.key);
+      return { feature, evaluation: evaluateFlag({ feature, context: input.context, targeting }) };
     },
 
     /** The keys of every feature in the catalog, in key order. */

@@ -1,6 +1,6 @@
 import type { Feature as ApiFeature, FeatureCreate } from '@keymaster/contract';
 import type { Feature, JsonObject, JsonValue } from '@keymaster/core';
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { FeatureTable } from '../../db/schema.js';
 import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
 
@@ -20,6 +20,8 @@ export function fromDbFeature(row: Selectable<FeatureTable>): FeatureRecord {
     status: row.status as Feature['status'],
     targeting: fromJsonColumn<JsonValue>(row.targeting),
     variants: fromJsonColumn<JsonObject>(row.variants),
+    defaultVariant: row.default_variant,
+    metadata: fromJsonColumn<JsonObject>(row.metadata),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   } as const;
@@ -48,7 +50,7 @@ export function fromDbFeature(row: Selectable<FeatureTable>): FeatureRecord {
   }
 }
 
-export function toDbFeature(feature: FeatureRecord): Omit<FeatureTable, never> {
+export function toDbFeature(feature: FeatureRecord): Insertable<FeatureTable> {
   return {
     id: feature.id,
     key: feature.key,
@@ -65,6 +67,8 @@ export function toDbFeature(feature: FeatureRecord): Omit<FeatureTable, never> {
         : null,
     targeting: toJsonColumn(feature.targeting),
     variants: toJsonColumn(feature.variants),
+    default_variant: feature.defaultVariant,
+    metadata: toJsonColumn(feature.metadata),
     created_at: feature.createdAt,
     updated_at: feature.updatedAt,
   };
@@ -96,6 +100,8 @@ export function toApiFeature(feature: FeatureRecord): ApiFeature {
         : null,
     targeting: feature.targeting,
     variants: feature.variants,
+    default_variant: feature.defaultVariant,
+    metadata: feature.metadata as ApiFeature['metadata'],
     created_at: toIso(feature.createdAt),
     updated_at: toIso(feature.updatedAt),
   };
@@ -118,6 +124,8 @@ export function fromApiFeature(input: {
     status: body.status ?? 'active',
     targeting: (body.targeting ?? null) as FeatureRecord['targeting'],
     variants: (body.variants ?? null) as FeatureRecord['variants'],
+    defaultVariant: body.default_variant ?? null,
+    metadata: (body.metadata ?? null) as FeatureRecord['metadata'],
     createdAt: input.createdAt,
     updatedAt: input.updatedAt,
   };
@@ -156,5 +164,7 @@ export function toFeatureBody(feature: FeatureRecord): FeatureCreate {
   if (api.credit_cost !== null) body.credit_cost = api.credit_cost;
   if (api.targeting !== null) body.targeting = api.targeting;
   if (api.variants !== null) body.variants = api.variants;
+  if (api.default_variant !== null) body.default_variant = api.default_variant;
+  if (api.metadata !== null) body.metadata = api.metadata;
   return body;
 }

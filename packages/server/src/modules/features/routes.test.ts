@@ -32,6 +32,8 @@ describeEachDialect('features routes', (dialect) => {
         credit_cost: null,
         targeting: null,
         variants: null,
+        default_variant: null,
+        metadata: null,
         created_at: nowIso(server),
         updated_at: nowIso(server),
       });
@@ -82,6 +84,33 @@ describeEachDialect('features routes', (dialect) => {
       expect(again).toEqual(feature);
     });
 
+    it('stores a default variant and flag metadata; a patch changes or clears them', async () => {
+      const metadata = { owner: 'growth', version: 2, beta: true };
+      const feature = expectStatus<Feature>(
+        await create(featureBody({ variants: { on: true, off: false }, default_variant: 'off', metadata })),
+        201,
+      );
+      expect(feature).toMatchObject({ default_variant: 'off', metadata });
+      const url = `/v1/features/${feature.key}`;
+      expect(expectStatus<Feature>(await server.request({ method: 'GET', url }), 200)).toEqual(feature);
+      const patched = expectStatus<Feature>(
+        await server.request({ method: 'PATCH', url, body: { default_variant: 'on', metadata: null } }),
+        200,
+      );
+      expect(patched).toMatchObject({ default_variant: 'on', metadata: null });
+      // A predeclared variant (on/off, a config option) may be the default without `variants`.
+      const tier = expectStatus<Feature>(
+        await create(featureBody({ type: 'config', options: ['email', 'phone'], default_variant: 'phone' })),
+        201,
+      );
+      expect(tier.default_variant).toBe('phone');
+    });
+
+    it('takes feature keys with upper-case letters, as flag keys are', async () => {
+      const key = uniqueKey('newBanner');
+      expect(expectStatus<Feature>(await create(featureBody({ key })), 201).key).toBe(key);
+    });
+
     it('refuses a key that is taken with 409 feature_exists and keeps the first', async () => {
       const body = featureBody({ name: 'First' });
       expectStatus(await create(body), 201);
@@ -97,6 +126,7 @@ describeEachDialect('features routes', (dialect) => {
 
     it.each([
       ['a key that is not a slug', { key: 'Not A Slug' }, '/key'],
+      ['a key starting with "_"', { key: '_hidden' }, '/key'],
       ['an unknown type', { type: 'percentage' }, '/type'],
       ['an empty name', { name: '' }, '/name'],
       ['an unknown status', { status: 'paused' }, '/status'],
@@ -122,6 +152,8 @@ describeEachDialect('features routes', (dialect) => {
       ['a zero credit cost', { type: 'metered', credit_cost: { pool: 'nope', per_unit: 0 } }, '/credit_cost/per_unit'],
       ['a targeting rule flagd cannot parse', { targeting: { frobnicate: [1] } }, '/targeting'],
       ['a variant of the wrong type', { variants: { on: 'yes' } }, '/variants/on'],
+      ['a default variant that names no variant', { default_variant: 'maybe' }, '/default_variant'],
+      ['nested flag metadata', { metadata: { owner: { team: 'growth' } } }, '/metadata/owner'],
       ['an unknown field', { colour: 'red' }, '/colour'],
     ])('refuses %s with 400, storing nothing', async (_name, overrides, path) => {
       const before = await storedState(server);

@@ -1,5 +1,5 @@
 import type { FeatureCreate } from '@keymaster/contract';
-import { compileTargeting, type JsonValue, validateFeature } from '@keymaster/core';
+import { compileTargeting, type JsonValue, validateFeature, validateFeatureKey } from '@keymaster/core';
 import { type FeatureRecord, fromApiFeature } from '../features/convert.js';
 
 /** One flag of a flagd flag-definition file. */
@@ -53,31 +53,6 @@ function inlineRefs(rule: JsonValue, evaluators: Record<string, JsonValue>): Jso
   return Object.fromEntries(Object.entries(rule).map(([k, v]) => [k, inlineRefs(v as JsonValue, evaluators)]));
 }
 
-/**
- * How flagd's default variant is kept: the rule becomes `{"or": [rule, default]}` (`{"or":
- * [default]}` without a rule), so a rule that answers nothing falls back to the default variant
- * as in flagd. The flag's own rule stays verbatim inside; export unwraps it.
- */
-function withDefault(rule: JsonValue | undefined, defaultVariant: string): JsonValue {
-  return { or: rule === undefined ? [defaultVariant] : [rule, defaultVariant] };
-}
-
-/** The default variant and the flag's own rule of a stored targeting rule (see `withDefault`). */
-function unwrapDefault(
-  targeting: JsonValue | null,
-  variants: Record<string, JsonValue>,
-): { targeting?: JsonValue; defaultVariant?: string } {
-  if (targeting === null) return {};
-  if (isObject(targeting) && Object.keys(targeting).length === 1 && Array.isArray(targeting.or)) {
-    const args = targeting.or as JsonValue[];
-    const last = args.at(-1);
-    if ((args.length === 1 || args.length === 2) && typeof last === 'string' && last in variants) {
-      return args.length === 2 ? { targeting: args[0]!, defaultVariant: last } : { defaultVariant: last };
-    }
-  }
-  return { targeting };
-}
-
 /** Which Keymaster feature type a flag's variants call for, or why none does. */
 function typeOf(variants: Record<string, JsonValue>): 'boolean' | 'config' | Unmapped['reason'] {
   const values = Object.values(variants);
@@ -91,10 +66,10 @@ function typeOf(variants: Record<string, JsonValue>): 'boolean' | 'config' | Unm
 /**
  * flagd flags as Keymaster features. Boolean flags become boolean features; string, number and
  * object flags config features whose `options` are the variant values. Variants are kept by name,
- * so rules answer the same names; `$ref`s are inlined; `state: DISABLED` is the kill switch; a
- * `defaultVariant` is kept as described at `withDefault`. A flag that cannot map (a key Keymaster
- * does not accept, mixed or null variants, an unknown `$ref`, a rule that does not compile) is
- * reported, not imported. Flag `metadata` has no Keymaster counterpart and is dropped.
+ * so rules answer the same names; `$ref`s are inlined; `state: DISABLED` is the kill switch;
+ * `defaultVariant` and flag `metadata` are the feature's own. A flag that cannot map (a key
+ * Keymaster does not accept, mixed or null variants, an unknown `$ref`, a rule that does not
+ * compile) is reported, not imported.
  */
 export function flagsToFeatures(file: FlagdFile): { features: FeatureCreate[]; unmapped: Unmapped[] } {
   const features: FeatureCreate[] = [];
@@ -102,8 +77,8 @@ export function flagsToFeatures(file: FlagdFile): { features: FeatureCreate[]; u
   const evaluators = file.$evaluators ?? {};
   for (const [key, flag] of Object.entries(file.flags)) {
     const skip = (reason: string) => unmapped.push({ key, reason });
-    if (!/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(key)) {
-      skip('its key is not a Keymaster key (lower-case letters, digits, "_", "." or "-", up to 64)');
+    if (validateFeatureKey(key, '/key').length > 0) {
+      skip('its key is not a Keymaster feature key (letters, digits, "_", "." or "-", up to 64)');
       continue;
     }
     if (!isObject(flag) || !isObject(flag.variants)) {
@@ -128,11 +103,16 @@ export function flagsToFeatures(file: FlagdFile): { features: FeatureCreate[]; u
       continue;
     }
     if (isObject(rule) && Object.keys(rule).length === 0) rule = undefined;
-    const targeting = typeof flag.defaultVariant === 'string' ? withDefault(rule, flag.defaultVariant) : rule;
     const body: FeatureCreate = { key, name: key, type, variants: flag.variants };
     if (type === 'config') body.options = unique(Object.values(flag.variants));
     if (flag.state === 'DISABLED') body.status = 'disabled';
-    if (targeting !== undefined) body.targeting = targeting;
+    if (rule !== undefined) body.targeting = rule;
+    // flagd treats "" like null: no default variant (the caller's default answers).
+    if (typeof flag.defaultVariant === 'string' && flag.defaultVariant !== '')
+      body.default_variant = flag.defaultVariant;
+    if (isObject(flag.metadata) && Object.keys(flag.metadata).length > 0) {
+      body.metadata = flag.metadata as NonNullable<FeatureCreate['metadata']>;
+    }
     const record = fromApiFeature({ body, id: '', createdAt: 0, updatedAt: 0 });
     const problems = [...validateFeature(record), ...compileTargeting(record).errors];
     if (problems.length > 0) {
@@ -177,10 +157,10 @@ export function featuresToFlags(features: FeatureRecord[]): { file: FlagdFile; u
       unmapped.push({ key: feature.key, reason: 'a config feature without options or variants' });
       continue;
     }
-    const { targeting, defaultVariant } = unwrapDefault(feature.targeting, variants);
     const flag: FlagdFlag = { state: feature.status === 'disabled' ? 'DISABLED' : 'ENABLED', variants };
-    if (defaultVariant !== undefined) flag.defaultVariant = defaultVariant;
-    if (targeting !== undefined) flag.targeting = targeting;
+    if (feature.defaultVariant !== null) flag.defaultVariant = feature.defaultVariant;
+    if (feature.targeting !== null) flag.targeting = feature.targeting;
+    if (feature.metadata !== null) flag.metadata = feature.metadata;
     flags[feature.key] = flag;
   }
   return { file: { flags }, unmapped };

@@ -12,7 +12,7 @@ const present = existsSync(flagsDir);
 if (!present) console.warn(`flags import/export round trip skipped: ${flagsDir} is absent (CI has it)`);
 const files = present ? readdirSync(flagsDir).filter((f) => f.endsWith('.json')) : [];
 
-/** A flag as export should give it back: `$ref`s inlined, no metadata, empty targeting dropped. */
+/** A flag as export should give it back: `$ref`s inlined, empty targeting and metadata dropped. */
 function expected(flag: FlagdFlag, evaluators: Record<string, unknown>): FlagdFlag {
   const inline = (rule: unknown): unknown =>
     Array.isArray(rule)
@@ -23,9 +23,10 @@ function expected(flag: FlagdFlag, evaluators: Record<string, unknown>): FlagdFl
           : Object.fromEntries(Object.entries(rule).map(([k, v]) => [k, inline(v)]))
         : rule;
   const out: FlagdFlag = { state: flag.state, variants: flag.variants };
-  if (typeof flag.defaultVariant === 'string') out.defaultVariant = flag.defaultVariant;
+  if (typeof flag.defaultVariant === 'string' && flag.defaultVariant !== '') out.defaultVariant = flag.defaultVariant;
   if (flag.targeting !== undefined && flag.targeting !== null && JSON.stringify(flag.targeting) !== '{}')
     out.targeting = inline(flag.targeting) as FlagdFlag['targeting'];
+  if (flag.metadata && Object.keys(flag.metadata).length > 0) out.metadata = flag.metadata;
   return out;
 }
 
@@ -33,13 +34,19 @@ describe('flagd flag definitions → features (pure)', () => {
   it('maps boolean and config flags, the kill switch and the default variant; reports what cannot map', () => {
     const file: FlagdFile = {
       flags: {
-        'bool-flag': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' },
+        'bool-flag': {
+          state: 'ENABLED',
+          variants: { on: true, off: false },
+          defaultVariant: 'on',
+          metadata: { owner: 'growth', version: 2 },
+        },
         'str-flag': {
           state: 'DISABLED',
           variants: { a: 'x', b: 'y' },
           targeting: { if: [{ $ref: 'is_vip' }, 'b', null] },
         },
         'Upper-Key': { state: 'ENABLED', variants: { on: true } },
+        'no key!': { state: 'ENABLED', variants: { on: true } },
         mixed: { state: 'ENABLED', variants: { a: 1, b: 'one' } },
         dangling: { state: 'ENABLED', variants: { a: 'a' }, targeting: { $ref: 'nope' } },
         broken: { state: 'ENABLED', variants: { a: 'a' }, targeting: { no_such_operator: [1] } },
@@ -47,13 +54,14 @@ describe('flagd flag definitions → features (pure)', () => {
       $evaluators: { is_vip: { '==': [{ var: 'tier' }, 'vip'] } },
     };
     const { features, unmapped } = flagsToFeatures(file);
-    expect(features).toEqual([
+    expect(features.filter((f) => f.key !== 'Upper-Key')).toEqual([
       {
         key: 'bool-flag',
         name: 'bool-flag',
         type: 'boolean',
         variants: { on: true, off: false },
-        targeting: { or: ['on'] },
+        default_variant: 'on',
+        metadata: { owner: 'growth', version: 2 },
       },
       {
         key: 'str-flag',
@@ -65,7 +73,8 @@ describe('flagd flag definitions → features (pure)', () => {
         targeting: { if: [{ '==': [{ var: 'tier' }, 'vip'] }, 'b', null] },
       },
     ]);
-    expect(unmapped.map((u) => u.key)).toEqual(['Upper-Key', 'mixed', 'dangling', 'broken']);
+    expect(features.map((f) => f.key)).toContain('Upper-Key');
+    expect(unmapped.map((u) => u.key)).toEqual(['no key!', 'mixed', 'dangling', 'broken']);
     expect(unmapped.find((u) => u.key === 'dangling')?.reason).toContain('"nope"');
   });
 
@@ -141,7 +150,7 @@ describeEachDialect('flags import/export', (dialect) => {
             body: { context: { targetingKey: customer } },
           });
         await expect.poll(async () => (await evaluate()).statusCode, { timeout: 5000 }).toBe(200);
-        expect(expectStatus(await evaluate(), 200)).toMatchObject({ value: true, reason: 'TARGETING_MATCH' });
+        expect(expectStatus(await evaluate(), 200)).toMatchObject({ value: true, reason: 'DEFAULT' });
       }
     });
   });

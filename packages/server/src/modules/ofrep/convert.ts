@@ -1,5 +1,11 @@
 import type { OfrepError, OfrepEvaluation } from '@keymaster/contract';
-import type { Decision, EntitlementSource } from '@keymaster/core';
+import {
+  type Decision,
+  type EntitlementSource,
+  type Feature,
+  type FlagEvaluation,
+  isQuantityType,
+} from '@keymaster/core';
 
 /**
  * A Keymaster check as an OFREP evaluation.
@@ -11,14 +17,21 @@ import type { Decision, EntitlementSource } from '@keymaster/core';
  *   (customer-specific terms) decided; `STATIC` when the customer's plan or add-ons did; `DEFAULT`
  *   when nothing did (no entitlement, inactive subscription, unknown customer).
  * - variant: `on`/`off` for allowed/denied, a config value's string form.
- * - metadata: Keymaster's own `reason`, `source` and `type`, and `limit`, `usage`, `balance`,
- *   `unlimited` when they apply.
+ * - metadata: the feature's own flag metadata, then Keymaster's own `reason`, `source` and `type`,
+ *   and `limit`, `usage`, `balance`, `unlimited` when they apply (Keymaster's keys win).
  *
  * Unknown features are not evaluations: see `flagNotFound`.
  */
-export function toOfrepEvaluation(input: { decision: Decision; source: EntitlementSource | null }): OfrepEvaluation {
+export function toOfrepEvaluation(input: {
+  decision: Decision;
+  source: EntitlementSource | null;
+  flagMetadata?: Feature['metadata'];
+}): OfrepEvaluation {
   const { decision, source } = input;
-  const metadata: Record<string, string | number | boolean> = { reason: decision.reason };
+  const metadata: Record<string, string | number | boolean> = {
+    ...(input.flagMetadata as Record<string, string | number | boolean> | null),
+    reason: decision.reason,
+  };
   if (source !== null) metadata.source = source;
   if (decision.type !== null) metadata.type = decision.type;
   if (decision.limit !== null) metadata.limit = decision.limit;
@@ -32,7 +45,7 @@ export function toOfrepEvaluation(input: { decision: Decision; source: Entitleme
         ? 'TARGETING_MATCH'
         : source === 'plan' || source === 'addon'
           ? 'STATIC'
-          : 'DEFAULT';
+          : 'DEFAULT'; // the default variant, or nothing
   const answer: OfrepEvaluation = { key: decision.feature, reason, metadata };
   if (decision.type === 'config') {
     if (decision.allowed && decision.value !== null) {
@@ -44,6 +57,31 @@ export function toOfrepEvaluation(input: { decision: Decision; source: Entitleme
     answer.variant = decision.allowed ? 'on' : 'off';
   }
   return answer;
+}
+
+/**
+ * A feature evaluated from its definition alone (no targeting key), as flagd's OFREP answers it:
+ * `value` and `variant` as the evaluation gives them (left out when the caller's default applies:
+ * DISABLED, or DEFAULT without a default variant), `metadata` the feature's own flag metadata.
+ * Evaluation errors and counted features (they need a customer) are OFREP errors.
+ */
+export function toOfrepDefinition(input: {
+  feature: Feature;
+  evaluation: FlagEvaluation;
+}): { status: 200; body: OfrepEvaluation } | { status: 400; body: OfrepError } {
+  const { feature, evaluation } = input;
+  if (isQuantityType(feature.type)) {
+    const errorDetails = `${feature.type} feature "${feature.key}" is counted per customer: give context.targetingKey.`;
+    return { status: 400, body: { key: feature.key, errorCode: 'TARGETING_KEY_MISSING', errorDetails } };
+  }
+  if (evaluation.reason === 'ERROR') {
+    return { status: 400, body: { key: feature.key, errorCode: 'GENERAL', errorDetails: evaluation.error ?? '' } };
+  }
+  const body: OfrepEvaluation = { key: feature.key, reason: evaluation.reason };
+  if (evaluation.value !== undefined) body.value = evaluation.value;
+  if (evaluation.variant !== undefined) body.variant = evaluation.variant;
+  if (feature.metadata !== null) body.metadata = feature.metadata as NonNullable<OfrepEvaluation['metadata']>;
+  return { status: 200, body };
 }
 
 export const flagNotFound = (key: string): OfrepError => ({

@@ -100,17 +100,66 @@ describeEachDialect('OFREP', (dialect) => {
       });
     });
 
+    it('without a targeting key: the definition answers as flagd would, with variant and flag metadata', async () => {
+      const key = uniqueKey('banner');
+      expectStatus(
+        await server.request({
+          method: 'POST',
+          url: '/v1/features',
+          body: featureBody({
+            key,
+            type: 'config',
+            variants: { short: 'Hi', long: 'Welcome back!' },
+            default_variant: 'short',
+            targeting: { if: [{ '==': [{ var: 'returning' }, true] }, 'long', null] },
+            metadata: { team: 'growth', version: 2 },
+          }),
+        }),
+        201,
+      );
+      expect(expectStatus(await evaluate(key, { context: { returning: true } }), 200)).toEqual({
+        key,
+        value: 'Welcome back!',
+        variant: 'long',
+        reason: 'TARGETING_MATCH',
+        metadata: { team: 'growth', version: 2 },
+      });
+      expect(expectStatus(await evaluate(key, {}), 200)).toEqual({
+        key,
+        value: 'Hi',
+        variant: 'short',
+        reason: 'DEFAULT',
+        metadata: { team: 'growth', version: 2 },
+      });
+      // A feature without a default variant or rule leaves the value to the caller's default.
+      expect(expectStatus(await evaluate('sso', { context: {} }), 200)).toEqual({ key: 'sso', reason: 'DEFAULT' });
+      // With a customer, the flag's metadata comes along with Keymaster's own.
+      // The default variant answers for a customer whose plan lacks the feature.
+      expect(expectStatus(await evaluate(key, { context: { targetingKey: pro } }), 200)).toMatchObject({
+        value: 'Hi',
+        reason: 'DEFAULT',
+        metadata: { team: 'growth', version: 2, reason: 'entitled', source: 'default' },
+      });
+      const bulk = expectStatus<{ flags: { key: string; errorCode?: string; value?: unknown }[] }>(
+        await server.request({ method: 'POST', url: '/ofrep/v1/evaluate/flags', body: { context: {} } }),
+        200,
+      );
+      expect(bulk.flags.find((f) => f.key === key)).toMatchObject({ value: 'Hi', variant: 'short' });
+      expect(bulk.flags.find((f) => f.key === 'api_calls')).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
+    });
+
     it('errors: FLAG_NOT_FOUND 404, TARGETING_KEY_MISSING and INVALID_CONTEXT 400, 401 without a key', async () => {
       expect(expectStatus(await evaluate('nope', { context: { targetingKey: pro } }), 404)).toEqual({
         key: 'nope',
         errorCode: 'FLAG_NOT_FOUND',
         errorDetails: 'Feature "nope" does not exist.',
       });
-      expect(expectStatus(await evaluate('sso', { context: {} }), 400)).toMatchObject({
-        key: 'sso',
+      // Without a customer only counted features are refused: they have nothing to count against.
+      expect(expectStatus(await evaluate('api_calls', { context: {} }), 400)).toMatchObject({
+        key: 'api_calls',
         errorCode: 'TARGETING_KEY_MISSING',
       });
-      expect(expectStatus(await evaluate('sso', {}), 400)).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
+      expect(expectStatus(await evaluate('seats', {}), 400)).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
       expect(expectStatus(await evaluate('sso', { context: { targetingKey: 5 } }), 400)).toMatchObject({
         errorCode: 'INVALID_CONTEXT',
       });
@@ -172,9 +221,13 @@ describeEachDialect('OFREP', (dialect) => {
       expect(changed.headers.etag).not.toBe(etag);
     });
 
-    it('400 TARGETING_KEY_MISSING without a customer', async () => {
-      const response = await server.request({ method: 'POST', url: '/ofrep/v1/evaluate/flags', body: {} });
-      expect(expectStatus(response, 400)).toMatchObject({ errorCode: 'TARGETING_KEY_MISSING' });
+    it('400 INVALID_CONTEXT for a targeting key that is not a string', async () => {
+      const response = await server.request({
+        method: 'POST',
+        url: '/ofrep/v1/evaluate/flags',
+        body: { context: { targetingKey: 7 } },
+      });
+      expect(expectStatus(response, 400)).toMatchObject({ errorCode: 'INVALID_CONTEXT' });
     });
   });
 
@@ -201,8 +254,11 @@ describeEachDialect('OFREP', (dialect) => {
       expect(await client.getStringValue('support_tier', 'none', { targetingKey: free })).toBe('email');
       const missing = await client.getBooleanDetails('no_such_feature', true, { targetingKey: pro });
       expect(missing).toMatchObject({ value: true, errorCode: 'FLAG_NOT_FOUND', reason: 'ERROR' });
-      const noKey = await client.getBooleanDetails('sso', false, {});
+      // Without a targeting key a counted feature is refused; the others answer from their definition
+      // (sso has no default variant: the server leaves `value` out and the caller's default stands).
+      const noKey = await client.getBooleanDetails('api_calls', false, {});
       expect(noKey).toMatchObject({ value: false, errorCode: 'TARGETING_KEY_MISSING' });
+      expect(await client.getBooleanValue('sso', false, {})).toBe(false);
       const mismatch = await client.getNumberDetails('sso', 7, { targetingKey: pro });
       expect(mismatch).toMatchObject({ value: 7, errorCode: 'TYPE_MISMATCH' });
     });

@@ -1,25 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { OfrepBulkResponse, OfrepError, OfrepEvaluation, OfrepParams, OfrepRequest } from '@keymaster/contract';
+import type { JsonObject } from '@keymaster/core';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import type { EntitlementService } from '../entitlements/service.js';
-import { flagNotFound, toOfrepEvaluation } from './convert.js';
+import { flagNotFound, toOfrepDefinition, toOfrepEvaluation } from './convert.js';
 
 const tags = ['OpenFeature (OFREP)'];
 
-/** The customer and caller context of an OFREP request, or the OFREP error to answer with. */
+/**
+ * The customer (null without a targeting key: the definition path) and caller context of an OFREP
+ * request, or the OFREP error to answer with.
+ */
 function parseContext(
   body: unknown,
-): { customer: string; context: Record<string, unknown> } | { errorCode: string; errorDetails: string } {
+): { customer: string | null; context: Record<string, unknown> } | { errorCode: string; errorDetails: string } {
   const context = (body as { context?: unknown } | null | undefined)?.context;
   if (context !== undefined && (context === null || typeof context !== 'object' || Array.isArray(context)))
     return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context` must be an object.' };
   const { targetingKey, ...rest } = (context ?? {}) as Record<string, unknown>;
-  if (targetingKey === undefined || targetingKey === '')
-    return {
-      errorCode: 'TARGETING_KEY_MISSING',
-      errorDetails: '`context.targetingKey` must be the Keymaster customer id.',
-    };
+  if (targetingKey === undefined || targetingKey === '') return { customer: null, context: rest };
   if (typeof targetingKey !== 'string')
     return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context.targetingKey` must be a string.' };
   return { customer: targetingKey, context: rest };
@@ -27,7 +27,8 @@ function parseContext(
 
 /**
  * The OpenFeature Remote Evaluation Protocol: any OpenFeature SDK with an OFREP provider evaluates
- * Keymaster features with no Keymaster code. A flag is a feature, `targetingKey` the customer id.
+ * Keymaster features with no Keymaster code. A flag is a feature, `targetingKey` the customer id;
+ * without one, the feature's definition answers as flagd would (anonymous visitors).
  */
 export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementService }> = async (
   app,
@@ -46,7 +47,10 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
         summary: 'Evaluate one feature (OFREP)',
         description:
           'OpenFeature Remote Evaluation Protocol. `context.targetingKey` is the customer id. Boolean, metered and ' +
-          'gauge features answer `allowed`, config features their value. 404 `FLAG_NOT_FOUND` for an unknown feature.',
+          "gauge features answer `allowed`, config features their value. Without a targeting key the feature's " +
+          'definition answers as flagd would (default variant or targeting rule over the context; `variant` and the ' +
+          'flag `metadata`); metered and gauge features then answer 400 `TARGETING_KEY_MISSING`. 404 ' +
+          '`FLAG_NOT_FOUND` for an unknown feature.',
         params: OfrepParams,
         body: OfrepRequest,
         response: {
@@ -62,9 +66,18 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
       const { key } = request.params;
       const parsed = parseContext(request.body);
       if ('errorCode' in parsed) return reply.status(400).send({ key, ...parsed });
+      if (parsed.customer === null) {
+        const definition = await entitlements.evaluateDefinition({
+          feature: key,
+          context: parsed.context as JsonObject,
+        });
+        if (!definition) return reply.status(404).send(flagNotFound(key));
+        const { status, body } = toOfrepDefinition(definition);
+        return reply.status(status).send(body);
+      }
       const answer = await entitlements.explain({ customer: parsed.customer, feature: key, context: parsed.context });
       if (answer.decision.reason === 'unknown_feature') return reply.status(404).send(flagNotFound(key));
-      return toOfrepEvaluation(answer);
+      return toOfrepEvaluation({ ...answer, flagMetadata: (await entitlements.definition(key))?.metadata });
     },
   );
 
@@ -94,12 +107,15 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
       const parsed = parseContext(request.body);
       if ('errorCode' in parsed) return reply.status(400).send(parsed);
       const flags: OfrepBulkResponse['flags'] = [];
+      const { customer, context } = parsed;
       for (const feature of await entitlements.featureKeys()) {
-        flags.push(
-          toOfrepEvaluation(
-            await entitlements.explain({ customer: parsed.customer, feature, context: parsed.context }),
-          ),
-        );
+        if (customer === null) {
+          const definition = await entitlements.evaluateDefinition({ feature, context: context as JsonObject });
+          if (definition) flags.push(toOfrepDefinition(definition).body);
+          continue;
+        }
+        const answer = await entitlements.explain({ customer, feature, context });
+        flags.push(toOfrepEvaluation({ ...answer, flagMetadata: (await entitlements.definition(feature))?.metadata }));
       }
       const body = { flags };
       const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
