@@ -1,0 +1,165 @@
+import { fileURLToPath } from 'node:url';
+import type { CustomerToken, Decision } from '@keymaster/contract';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  bundlePage,
+  type Chromium,
+  describeInChromium,
+  launchChromium,
+  servePage,
+} from '../../sdk/src/test-support/chromium.js';
+import { startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
+import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
+
+type Live = Awaited<ReturnType<typeof startLiveServer>>;
+
+const pageEntry = fileURLToPath(new URL('./test-support/page.tsx', import.meta.url));
+
+/**
+ * The components in real headless Chromium, against a real Keymaster on another origin (CORS),
+ * with a customer token as a browser gets one: what the page shows, and that it follows changes
+ * made through the API without a reload.
+ */
+describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
+  let live: Live;
+  let site: Awaited<ReturnType<typeof servePage>>;
+  let browser: Chromium;
+  let page: Page;
+  /** The Authorization header of every request the page sent to Keymaster. */
+  const credentials: string[] = [];
+  let navigations = 0;
+
+  beforeAll(async () => {
+    site = await servePage(await bundlePage(pageEntry));
+    // The server's clock at the real time: the browser's snapshots expire by its own clock.
+    live = await startLiveServer({
+      dialect: 'sqlite',
+      env: { KEYMASTER_CORS_ORIGINS: site.origin },
+      start: new Date().toISOString(),
+    });
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on('request', (request) => {
+      if (request.url().startsWith(live.url) && request.method() !== 'OPTIONS')
+        credentials.push(request.headers().authorization ?? '');
+    });
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) navigations += 1;
+    });
+    await page.goto(site.url);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await live?.close();
+    await site?.close();
+  });
+
+  const post = async <T = Record<string, unknown>>(url: string, body: unknown, status = 200) =>
+    expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
+
+  /** Renders the page for a customer, with a customer token minted as a backend would. */
+  async function mount(customer: string): Promise<void> {
+    const { token } = await post<CustomerToken>('/v1/customer-tokens', { customer }, 201);
+    await page.evaluate((props) => window.keymasterPage.mount(props), { baseUrl: live.url, token, customer });
+  }
+
+  const text = (testId: string) => () => page.getByTestId(testId).textContent();
+  const meter = (testId: string) => page.getByTestId(testId).getByRole('progressbar');
+
+  it('shows a free customer their entitlements, then follows usage, a grant and a plan change live', async () => {
+    const { id, subscription } = await seedCustomer(live.server, { plan: 'free' });
+    await mount(id);
+
+    await expect.poll(text('status-sso')).toBe('denied:no_entitlement');
+    expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
+    expect(await page.getByTestId('sso-feature').count()).toBe(0);
+    // The paywall's plans come from the server's check: the cheapest plan with sso is Pro.
+    const offer = page.getByTestId('sso-paywall').locator('[data-plan="pro"]');
+    await expect.poll(() => offer.textContent()).toBe('Pro$49.00/monthUpgrade to Pro');
+    await offer.getByRole('button', { name: 'Upgrade to Pro' }).click();
+    expect(await page.locator('body').getAttribute('data-upgrade')).toBe('pro');
+
+    expect(await text('status-api_calls')()).toBe('allowed:entitled');
+    expect(await text('calls-meter')()).toMatch(/^API calls0 \/ 1,000 calls1,000 calls leftResets \w{3} \d+, \d{4}$/);
+    expect(await meter('calls-meter').getAttribute('aria-valuenow')).toBe('0');
+    expect(await meter('calls-meter').getAttribute('aria-valuemax')).toBe('1000');
+    expect(await meter('calls-meter').getAttribute('aria-valuetext')).toBe('0 of 1,000 calls used');
+    expect(await meter('calls-meter').getAttribute('aria-labelledby')).toBe(
+      await page.getByTestId('calls-meter').getByText('API calls', { exact: true }).getAttribute('id'),
+    );
+    const { resets_at: resetsAt } = await post<Decision>('/v1/check', { customer: id, feature: 'api_calls' });
+    expect(resetsAt).not.toBeNull();
+    expect(await page.getByTestId('calls-meter').locator('time').getAttribute('datetime')).toBe(resetsAt);
+    expect(await text('seats-meter')()).toBe('Seats0 / 33 left');
+
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 250 });
+    await expect.poll(() => meter('calls-meter').getAttribute('aria-valuenow')).toBe('250');
+    expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
+      '250 / 1,000 calls',
+    );
+    expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-balance').textContent()).toBe(
+      '750 calls left',
+    );
+
+    await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'sso' }), 201);
+    await expect.poll(text('status-sso')).toBe('allowed:entitled');
+    expect(await text('sso-feature')()).toBe('SSO settings');
+    expect(await page.getByTestId('sso-fallback').count()).toBe(0);
+    expect(await text('sso-paywall')()).toBe('SSO console');
+
+    await post(`/v1/subscriptions/${subscription!.id}/change`, { plan: 'pro' });
+    await expect.poll(() => meter('calls-meter').getAttribute('aria-valuemax')).toBe('100000');
+    expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
+      '250 / 100,000 calls',
+    );
+    expect(await text('seats-meter')()).toBe('Seats0 / 1010 left');
+
+    // All of it arrived over the stream into the same document, with the token and never a key.
+    expect(navigations).toBe(1);
+    expect(credentials.length).toBeGreaterThan(0);
+    expect(credentials.every((header) => header.startsWith('Bearer eyJ'))).toBe(true);
+    expect(credentials.some((header) => header.includes(testAdminKey))).toBe(false);
+    expect(browser.errors).toEqual([]);
+  });
+
+  it('puts a used-up metered feature behind the paywall, and lifts it when the plan changes', async () => {
+    const { id, subscription } = await seedCustomer(live.server, { plan: 'free' });
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1000 });
+    await mount(id);
+
+    await expect.poll(text('status-api_calls')).toBe('denied:limit_reached');
+    expect(await page.getByTestId('calls-meter').locator('.km-usage-meter').getAttribute('data-state')).toBe('full');
+    expect(await meter('calls-meter').getAttribute('aria-valuenow')).toBe('1000');
+    const paywall = page.getByTestId('calls-paywall').locator('.km-paywall');
+    expect(await paywall.getAttribute('data-reason')).toBe('limit_reached');
+    expect(await paywall.locator('.km-paywall-title').textContent()).toBe("You have reached your plan's limit.");
+    const { upgrade } = await post<Decision>('/v1/check', { customer: id, feature: 'api_calls' });
+    const names = upgrade?.plans.map((plan) => plan.name);
+    expect(names).toContain('Pro');
+    await expect.poll(() => paywall.locator('.km-paywall-plan-name').allTextContents()).toEqual(names);
+    expect(await paywall.getAttribute('aria-busy')).toBe('false');
+
+    await post(`/v1/subscriptions/${subscription!.id}/change`, { plan: 'pro' });
+    await expect.poll(text('calls-paywall')).toBe('API console');
+    expect(await text('status-api_calls')()).toBe('allowed:entitled');
+    expect(await page.getByTestId('calls-meter').locator('.km-usage-meter').getAttribute('data-state')).toBe('ok');
+    expect(browser.errors).toEqual([]);
+  });
+
+  it('answers by the failure policy, not "loading" forever, when the server cannot be reached', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'pro' });
+    const { token } = await post<CustomerToken>('/v1/customer-tokens', { customer: id }, 201);
+    // Nothing listens on port 9: the first load fails.
+    await page.evaluate((props) => window.keymasterPage.mount(props), {
+      baseUrl: 'http://127.0.0.1:9',
+      token,
+      customer: id,
+    });
+    await expect.poll(text('status-sso')).toBe('denied:unavailable');
+    expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
+    expect(await page.getByTestId('calls-meter').textContent()).toBe('');
+    browser.errors.length = 0; // the refused connections are logged by the browser
+  });
+});
