@@ -60,9 +60,14 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
 
   /** Renders the page for a customer, with a customer token minted as a backend would. */
-  async function mount(customer: string): Promise<void> {
+  async function mount(customer: string, input: { ownClient?: boolean } = {}): Promise<void> {
     const { token } = await post<CustomerToken>('/v1/customer-tokens', { customer }, 201);
-    await page.evaluate((props) => window.keymasterPage.mount(props), { baseUrl: live.url, token, customer });
+    await page.evaluate((props) => window.keymasterPage.mount(props), {
+      baseUrl: live.url,
+      token,
+      customer,
+      ...input,
+    });
   }
 
   const text = (testId: string) => () => page.getByTestId(testId).textContent();
@@ -145,6 +150,23 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await expect.poll(text('calls-paywall')).toBe('API console');
     expect(await text('status-api_calls')()).toBe('allowed:entitled');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter').getAttribute('data-state')).toBe('ok');
+    expect(browser.errors).toEqual([]);
+  });
+
+  it("works on a client the app made, and shows an unlimited feature's usage without a bar", async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'enterprise' });
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1234 });
+    await mount(id, { ownClient: true });
+
+    await expect.poll(text('status-sso')).toBe('allowed:entitled');
+    const calls = page.getByTestId('calls-meter');
+    expect(await calls.locator('.km-usage-meter').getAttribute('data-state')).toBe('unlimited');
+    expect(await calls.locator('.km-usage-meter-figures').textContent()).toBe('1,234 calls (unlimited)');
+    expect(await calls.getByRole('progressbar').count()).toBe(0);
+    expect(await text('calls-paywall')()).toBe('API console');
+
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1000 });
+    await expect.poll(() => calls.locator('.km-usage-meter-figures').textContent()).toBe('2,234 calls (unlimited)');
     expect(browser.errors).toEqual([]);
   });
 

@@ -31,34 +31,35 @@ export function UsageMeter({ feature, label, unit, locale, loading = null }: Usa
   if (isLoading) return loading;
   const { usage, limit, balance, unlimited, resets_at: resetsAt } = decision;
   if (usage === null || (limit === null && !unlimited)) return null;
+  // An unlimited feature has usage but no maximum: figures without a bar.
+  const max = unlimited ? null : limit;
   const suffix = unit ? ` ${unit}` : '';
-  const state = unlimited ? 'unlimited' : decision.reason === 'limit_reached' || usage >= limit! ? 'full' : 'ok';
-  const figures = unlimited
-    ? `${formatNumber(usage, locale)}${suffix} (unlimited)`
-    : `${formatNumber(usage, locale)} / ${formatNumber(limit!, locale)}${suffix}`;
+  const used = formatNumber(usage, locale);
+  const state = max === null ? 'unlimited' : decision.reason === 'limit_reached' || usage >= max ? 'full' : 'ok';
+  const figures = max === null ? `${used}${suffix} (unlimited)` : `${used} / ${formatNumber(max, locale)}${suffix}`;
   return (
     <div className="km-usage-meter" data-feature={feature} data-state={state}>
       <span className="km-usage-meter-label" id={labelId}>
         {label ?? feature}
       </span>
-      {!unlimited && (
+      {max !== null && (
         <div
           className="km-usage-meter-track"
           role="progressbar"
           aria-labelledby={labelId}
           aria-valuemin={0}
-          aria-valuemax={limit!}
-          aria-valuenow={Math.min(usage, limit!)}
-          aria-valuetext={`${formatNumber(usage, locale)} of ${formatNumber(limit!, locale)}${suffix} used`}
+          aria-valuemax={max}
+          aria-valuenow={Math.min(usage, max)}
+          aria-valuetext={`${used} of ${formatNumber(max, locale)}${suffix} used`}
         >
           <div
             className="km-usage-meter-fill"
-            style={{ width: `${limit! > 0 ? Math.min(100, (usage / limit!) * 100) : 100}%` }}
+            style={{ width: `${max > 0 ? Math.min(100, (usage / max) * 100) : 100}%` }}
           />
         </div>
       )}
       <span className="km-usage-meter-figures">{figures}</span>
-      {balance !== null && !unlimited && (
+      {balance !== null && max !== null && (
         <span className="km-usage-meter-balance">
           {formatNumber(balance, locale)}
           {suffix} left

@@ -1,3 +1,4 @@
+import { createKeymaster, type Keymaster } from '@keymaster/sdk';
 import { StrictMode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { Feature, KeymasterProvider, Paywall, UsageMeter, useEntitlement } from '../index.js';
@@ -16,15 +17,13 @@ function Status({ feature }: { feature: string }) {
   );
 }
 
-function App(props: { baseUrl: string; token: string; customer: string }) {
+function App(props: { baseUrl: string; token: string; customer: string; client: Keymaster | null }) {
+  // Polling an hour apart: every change the tests see within seconds came over the stream.
+  const source = props.client
+    ? { client: props.client }
+    : { baseUrl: props.baseUrl, token: props.token, options: { pollIntervalMs: 3_600_000 } };
   return (
-    // Polling an hour apart: every change the tests see within seconds came over the stream.
-    <KeymasterProvider
-      baseUrl={props.baseUrl}
-      token={props.token}
-      customer={props.customer}
-      options={{ pollIntervalMs: 3_600_000 }}
-    >
+    <KeymasterProvider {...source} customer={props.customer}>
       <Status feature="sso" />
       <Status feature="api_calls" />
       <Feature
@@ -59,20 +58,33 @@ function App(props: { baseUrl: string; token: string; customer: string }) {
 }
 
 let root: Root | null = null;
+let client: Keymaster | null = null;
+
+interface MountProps {
+  baseUrl: string;
+  token: string;
+  customer: string;
+  /** Make the SDK client here and hand it to the provider, instead of letting the provider make one. */
+  ownClient?: boolean;
+}
 
 declare global {
   interface Window {
-    keymasterPage: { mount(props: { baseUrl: string; token: string; customer: string }): void };
+    keymasterPage: { mount(props: MountProps): void };
   }
 }
 
 window.keymasterPage = {
-  mount(props) {
+  mount({ ownClient, ...props }) {
     root?.unmount();
+    void client?.close();
+    client = ownClient
+      ? createKeymaster({ baseUrl: props.baseUrl, customerToken: props.token, pollIntervalMs: 3_600_000 })
+      : null;
     root = createRoot(document.getElementById('root')!);
     root.render(
       <StrictMode>
-        <App key={props.customer} {...props} />
+        <App key={props.customer} {...props} client={client} />
       </StrictMode>,
     );
   },
