@@ -3,8 +3,6 @@ import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { CustomerStore } from './customer-store.js';
 import { KeymasterContext } from './keymaster-context.js';
 
-const closed: FailurePolicy = { default: 'closed' };
-
 /** Settings of the client a provider makes itself, besides `baseUrl` and the token. */
 export type ProviderClientOptions = Omit<KeymasterOptions, 'baseUrl' | 'apiKey' | 'customerToken'>;
 
@@ -50,27 +48,25 @@ export function KeymasterProvider(props: KeymasterProviderProps): ReactNode {
   const baseUrl = given === null ? props.baseUrl : undefined;
   const token = given === null ? props.token : undefined;
   const options = given === null ? props.options : undefined;
-  const [made, setMade] = useState<{ client: Keymaster; failurePolicy: FailurePolicy } | null>(null);
+  const [made, setMade] = useState<Keymaster | null>(null);
+  // Answers before the client exists follow the policy the client will have (read on mount).
+  const [failurePolicy] = useState<FailurePolicy>(() => options?.failurePolicy ?? { default: 'closed' });
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: options are read when the client is made, as documented.
   useEffect(() => {
     if (baseUrl === undefined || token === undefined) return;
     const client = createKeymaster({ ...options, baseUrl, customerToken: token });
-    setMade({ client, failurePolicy: options?.failurePolicy ?? closed });
+    setMade(client);
     return () => {
       setMade(null);
       void client.close();
     };
   }, [baseUrl, token]);
 
+  const client = given ?? made;
   const store = useMemo(
-    () =>
-      new CustomerStore({
-        client: given ?? made?.client ?? null,
-        customer,
-        failurePolicy: made?.failurePolicy ?? closed,
-      }),
-    [given, made, customer],
+    () => new CustomerStore({ client, customer, failurePolicy }),
+    [client, customer, failurePolicy],
   );
   useEffect(() => store.connect(), [store]);
 
