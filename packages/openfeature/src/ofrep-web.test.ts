@@ -8,6 +8,7 @@ import {
   describeInChromium,
   launchChromium,
   servePage,
+  untilPage,
 } from '../../sdk/src/test-support/chromium.js';
 import { startLiveServer } from '../../sdk/src/test-support/live-server.js';
 import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
@@ -85,17 +86,17 @@ describeInChromium('OFREP with @openfeature/ofrep-web-provider in Chromium [sqli
     expect(first.unknown).toMatchObject({ value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' });
 
     // While nothing changes, polls revalidate with the ETag and get 304s, through CORS.
-    await expect.poll(() => bulk.some((answer) => answer.status === 304)).toBe(true);
+    await untilPage(() => bulk.some((answer) => answer.status === 304), true);
     expect(bulk[0]).toMatchObject({ status: 200, ifNoneMatch: undefined });
     const etag = bulk.find((answer) => answer.status === 304)?.ifNoneMatch;
     expect(etag).toMatch(/^"[\w-]+"$/);
 
     await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'sso' }), 201);
-    await expect.poll(async () => (await evaluate()).sso?.value).toBe(true);
+    await untilPage(async () => (await evaluate()).sso?.value, true);
     expect((await evaluate()).sso).toMatchObject({ reason: 'TARGETING_MATCH', flagMetadata: { source: 'grant' } });
 
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1000 });
-    await expect.poll(async () => (await evaluate()).api_calls?.value).toBe(false);
+    await untilPage(async () => (await evaluate()).api_calls?.value, false);
     expect((await evaluate()).api_calls?.flagMetadata).toMatchObject({
       reason: 'limit_reached',
       usage: 1000,

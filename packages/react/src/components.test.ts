@@ -8,6 +8,7 @@ import {
   describeInChromium,
   launchChromium,
   servePage,
+  untilPage,
 } from '../../sdk/src/test-support/chromium.js';
 import { startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
 import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
@@ -77,12 +78,12 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     const { id, subscription } = await seedCustomer(live.server, { plan: 'free' });
     await mount(id);
 
-    await expect.poll(text('status-sso')).toBe('denied:no_entitlement');
+    await untilPage(text('status-sso'), 'denied:no_entitlement');
     expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
     expect(await page.getByTestId('sso-feature').count()).toBe(0);
     // The paywall's plans come from the server's check: the cheapest plan with sso is Pro.
     const offer = page.getByTestId('sso-paywall').locator('[data-plan="pro"]');
-    await expect.poll(() => offer.textContent()).toBe('Pro$49.00/monthUpgrade to Pro');
+    await untilPage(() => offer.textContent(), 'Pro$49.00/monthUpgrade to Pro');
     await offer.getByRole('button', { name: 'Upgrade to Pro' }).click();
     expect(await page.locator('body').getAttribute('data-upgrade')).toBe('pro');
 
@@ -100,7 +101,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(await text('seats-meter')()).toBe('Seats0 / 33 left');
 
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 250 });
-    await expect.poll(() => meter('calls-meter').getAttribute('aria-valuenow')).toBe('250');
+    await untilPage(() => meter('calls-meter').getAttribute('aria-valuenow'), '250');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
       '250 / 1,000 calls',
     );
@@ -109,13 +110,13 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     );
 
     await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'sso' }), 201);
-    await expect.poll(text('status-sso')).toBe('allowed:entitled');
+    await untilPage(text('status-sso'), 'allowed:entitled');
     expect(await text('sso-feature')()).toBe('SSO settings');
     expect(await page.getByTestId('sso-fallback').count()).toBe(0);
     expect(await text('sso-paywall')()).toBe('SSO console');
 
     await post(`/v1/subscriptions/${subscription!.id}/change`, { plan: 'pro' });
-    await expect.poll(() => meter('calls-meter').getAttribute('aria-valuemax')).toBe('100000');
+    await untilPage(() => meter('calls-meter').getAttribute('aria-valuemax'), '100000');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
       '250 / 100,000 calls',
     );
@@ -134,7 +135,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1000 });
     await mount(id);
 
-    await expect.poll(text('status-api_calls')).toBe('denied:limit_reached');
+    await untilPage(text('status-api_calls'), 'denied:limit_reached');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter').getAttribute('data-state')).toBe('full');
     expect(await meter('calls-meter').getAttribute('aria-valuenow')).toBe('1000');
     const paywall = page.getByTestId('calls-paywall').locator('.km-paywall');
@@ -143,11 +144,11 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     const { upgrade } = await post<Decision>('/v1/check', { customer: id, feature: 'api_calls' });
     const names = upgrade?.plans.map((plan) => plan.name);
     expect(names).toContain('Pro');
-    await expect.poll(() => paywall.locator('.km-paywall-plan-name').allTextContents()).toEqual(names);
+    await untilPage(() => paywall.locator('.km-paywall-plan-name').allTextContents(), names);
     expect(await paywall.getAttribute('aria-busy')).toBe('false');
 
     await post(`/v1/subscriptions/${subscription!.id}/change`, { plan: 'pro' });
-    await expect.poll(text('calls-paywall')).toBe('API console');
+    await untilPage(text('calls-paywall'), 'API console');
     expect(await text('status-api_calls')()).toBe('allowed:entitled');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter').getAttribute('data-state')).toBe('ok');
     expect(browser.errors).toEqual([]);
@@ -158,7 +159,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1234 });
     await mount(id, { ownClient: true });
 
-    await expect.poll(text('status-sso')).toBe('allowed:entitled');
+    await untilPage(text('status-sso'), 'allowed:entitled');
     const calls = page.getByTestId('calls-meter');
     expect(await calls.locator('.km-usage-meter').getAttribute('data-state')).toBe('unlimited');
     expect(await calls.locator('.km-usage-meter-figures').textContent()).toBe('1,234 calls (unlimited)');
@@ -166,7 +167,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(await text('calls-paywall')()).toBe('API console');
 
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 1000 });
-    await expect.poll(() => calls.locator('.km-usage-meter-figures').textContent()).toBe('2,234 calls (unlimited)');
+    await untilPage(() => calls.locator('.km-usage-meter-figures').textContent(), '2,234 calls (unlimited)');
     expect(browser.errors).toEqual([]);
   });
 
@@ -179,7 +180,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
       token,
       customer: id,
     });
-    await expect.poll(text('status-sso')).toBe('denied:unavailable');
+    await untilPage(text('status-sso'), 'denied:unavailable');
     expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
     expect(await page.getByTestId('calls-meter').textContent()).toBe('');
     browser.errors.length = 0; // the refused connections are logged by the browser

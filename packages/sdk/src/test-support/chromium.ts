@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 
 /**
  * Browser tests run in Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it),
@@ -37,6 +37,14 @@ export function describeInChromium(name: string, suite: () => void): void {
     return;
   }
   describe(name, suite);
+}
+
+/**
+ * Waits until `read()` equals `expected` (`expect.poll(...).toEqual`), with room for a page to
+ * catch up on a machine busy with the rest of the suite: vitest's default gives up after a second.
+ */
+export async function untilPage<T>(read: () => T | Promise<T>, expected: T): Promise<void> {
+  await expect.poll(read, { timeout: 10_000, interval: 20 }).toEqual(expected);
 }
 
 export interface Chromium {
