@@ -29,6 +29,8 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
   let page: Page;
   /** The Authorization header of every request the page sent to Keymaster. */
   const credentials: string[] = [];
+  /** How many times the page asked the server to check (the paywall's upgrade suggestions). */
+  let remoteChecks = 0;
   let navigations = 0;
 
   beforeAll(async () => {
@@ -42,8 +44,9 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     browser = await launchChromium();
     page = await browser.context.newPage();
     page.on('request', (request) => {
-      if (request.url().startsWith(live.url) && request.method() !== 'OPTIONS')
-        credentials.push(request.headers().authorization ?? '');
+      if (!request.url().startsWith(live.url) || request.method() === 'OPTIONS') return;
+      credentials.push(request.headers().authorization ?? '');
+      if (request.url() === `${live.url}/v1/check`) remoteChecks += 1;
     });
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) navigations += 1;
@@ -100,6 +103,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(await page.getByTestId('calls-meter').locator('time').getAttribute('datetime')).toBe(resetsAt);
     expect(await text('seats-meter')()).toBe('Seats0 / 33 left');
 
+    const checksBefore = remoteChecks;
     await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 250 });
     await untilPage(() => meter('calls-meter').getAttribute('aria-valuenow'), '250');
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
@@ -108,6 +112,13 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-balance').textContent()).toBe(
       '750 calls left',
     );
+
+    live.server.clock.advance(1000); // a new snapshot time: every decision of the customer is new
+    await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'seats', mode: 'add', limit: 5 }), 201);
+    await untilPage(text('seats-meter'), 'Seats0 / 88 left');
+    // Neither push changed sso's "no": the paywall did not ask the server again.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(remoteChecks).toBe(checksBefore);
 
     await post(`/v1/customers/${id}/grants`, grantBody({ feature: 'sso' }), 201);
     await untilPage(text('status-sso'), 'allowed:entitled');
@@ -120,7 +131,7 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(await page.getByTestId('calls-meter').locator('.km-usage-meter-figures').textContent()).toBe(
       '250 / 100,000 calls',
     );
-    expect(await text('seats-meter')()).toBe('Seats0 / 1010 left');
+    expect(await text('seats-meter')()).toBe('Seats0 / 1515 left');
 
     // All of it arrived over the stream into the same document, with the token and never a key.
     expect(navigations).toBe(1);

@@ -23,7 +23,8 @@ export interface UpgradeState {
 /**
  * The plans that would let the provider's customer use `feature`, for an upsell. The local
  * decision cannot know them (the SDK's snapshot has no catalog), so when it is a no this asks
- * the server once (`checkRemote`, i.e. `POST /v1/check`) and again whenever the decision changes.
+ * the server (`checkRemote`, i.e. `POST /v1/check`): once, and again when the reason, limit or
+ * balance of the no changes.
  *
  * @example
  * const { denied, plans } = useUpgrade('sso');
@@ -35,24 +36,27 @@ export function useUpgrade(feature: string, options: { quantity?: number } = {})
   const denied = !loading && !allowed;
   const { client, customer } = store;
   const quantity = options.quantity;
-  // Tagged with the local decision it answers, so a changed decision reads as pending at once.
-  const [answer, setAnswer] = useState<{ for: Decision; remote: Decision | null; error: Error | null } | null>(null);
+  // Every snapshot pushed for the customer (a change to any feature) makes new decision objects;
+  // only a different no is worth another request. Answers are tagged with the no they answer,
+  // so one for an earlier no reads as pending at once.
+  const asked = `${decision.reason}:${decision.limit}:${decision.balance}`;
+  const [answer, setAnswer] = useState<{ for: string; remote: Decision | null; error: Error | null } | null>(null);
 
   useEffect(() => {
     if (!denied || client === null) return;
     let current = true;
     client.checkRemote({ customer, feature, ...(quantity === undefined ? {} : { quantity }) }).then(
-      (remote) => current && setAnswer({ for: decision, remote, error: null }),
+      (remote) => current && setAnswer({ for: asked, remote, error: null }),
       (error: unknown) =>
         current &&
-        setAnswer({ for: decision, remote: null, error: error instanceof Error ? error : new Error(String(error)) }),
+        setAnswer({ for: asked, remote: null, error: error instanceof Error ? error : new Error(String(error)) }),
     );
     return () => {
       current = false;
     };
-  }, [denied, client, customer, feature, quantity, decision]);
+  }, [denied, client, customer, feature, quantity, asked]);
 
-  const answered = denied && answer !== null && answer.for === decision ? answer : null;
+  const answered = denied && answer !== null && answer.for === asked ? answer : null;
   return {
     denied,
     plans: answered?.remote?.upgrade?.plans ?? [],
