@@ -10,7 +10,7 @@ import {
   servePage,
   untilPage,
 } from '../../sdk/src/test-support/chromium.js';
-import { startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
+import { startFaultProxy, startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
 import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
 
 type Live = Awaited<ReturnType<typeof startLiveServer>>;
@@ -44,7 +44,8 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     browser = await launchChromium();
     page = await browser.context.newPage();
     page.on('request', (request) => {
-      if (!request.url().startsWith(live.url) || request.method() === 'OPTIONS') return;
+      // Everything but the page itself goes to Keymaster (directly or through a proxy).
+      if (request.url().startsWith(site.origin) || request.method() === 'OPTIONS') return;
       credentials.push(request.headers().authorization ?? '');
       if (request.url() === `${live.url}/v1/check`) remoteChecks += 1;
     });
@@ -64,7 +65,10 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
 
   /** Renders the page for a customer, with a customer token minted as a backend would. */
-  async function mount(customer: string, input: { ownClient?: boolean } = {}): Promise<void> {
+  async function mount(
+    customer: string,
+    input: { ownClient?: boolean; staleAfterMs?: number; baseUrl?: string } = {},
+  ): Promise<void> {
     const { token } = await post<CustomerToken>('/v1/customer-tokens', { customer }, 201);
     await page.evaluate((props) => window.keymasterPage.mount(props), {
       baseUrl: live.url,
@@ -181,6 +185,31 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await untilPage(() => calls.locator('.km-usage-meter-figures').textContent(), '2,234 calls (unlimited)');
     expect(browser.errors).toEqual([]);
   });
+
+  it('marks answers stale while the server is unreachable, keeps serving them, and fresh once it is back', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'pro' });
+    // The page reaches the server through a proxy that can cut it off, stream included.
+    const proxy = await startFaultProxy(live.url);
+    try {
+      await mount(id, { staleAfterMs: 500, baseUrl: proxy.url });
+      await untilPage(text('status-sso'), 'allowed:entitled');
+      const stale = () => page.getByTestId('status-sso').getAttribute('data-stale');
+      expect(await stale()).toBe('false');
+
+      proxy.fallback = { kind: 'drop' };
+      proxy.cut();
+      // Nothing happens in the page but time passing: the provider re-reads to notice.
+      await untilPage(stale, 'true');
+      expect(await text('status-sso')()).toBe('allowed:entitled');
+
+      // The SDK reconnects with jittered backoff (capped at 30 s): usually within a second or two.
+      proxy.fallback = { kind: 'pass' };
+      await untilPage(stale, 'false', 35_000);
+      browser.errors.length = 0; // the browser logs the refused reconnections
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 
   it('answers by the failure policy, not "loading" forever, when the server cannot be reached', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'pro' });

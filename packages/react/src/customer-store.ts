@@ -1,5 +1,8 @@
 import type { Decision, FailurePolicy, Keymaster } from '@keymaster/sdk';
 
+/** How soon `stale` shows after the SDK starts deeming the customer's snapshot stale. */
+const staleRecheckMs = 1000;
+
 /**
  * What a provider hands its components: the client (null until the provider has made one), the
  * customer, and a subscription that fires whenever that customer's answers may have changed.
@@ -36,7 +39,13 @@ export class CustomerStore {
       if (changed === null || changed === customer) this.notify();
     });
     client.load(customer).catch(() => this.notify());
-    return detach;
+    // Staleness comes with time, not with an event: re-read now and then. Components re-render
+    // only when an answer actually changed (useEntitlement folds equal ones).
+    const timer = setInterval(() => this.notify(), staleRecheckMs);
+    return () => {
+      clearInterval(timer);
+      detach();
+    };
   }
 
   check(feature: string, quantity: number): Decision {

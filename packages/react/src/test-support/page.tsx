@@ -9,19 +9,29 @@ import { Feature, KeymasterProvider, Paywall, UsageMeter, useEntitlement } from 
  * backend would hand the page: the server's address, a customer token and the customer id.
  */
 function Status({ feature }: { feature: string }) {
-  const { allowed, loading, decision } = useEntitlement(feature);
+  const { allowed, loading, stale, decision } = useEntitlement(feature);
   return (
-    <p data-testid={`status-${feature}`}>
+    <p data-testid={`status-${feature}`} data-stale={stale}>
       {loading ? 'loading' : `${allowed ? 'allowed' : 'denied'}:${decision.reason}`}
     </p>
   );
 }
 
-function App(props: { baseUrl: string; token: string; customer: string; client: Keymaster | null }) {
+function App(props: {
+  baseUrl: string;
+  token: string;
+  customer: string;
+  client: Keymaster | null;
+  staleAfterMs?: number;
+}) {
   // Polling an hour apart: every change the tests see within seconds came over the stream.
   const source = props.client
     ? { client: props.client }
-    : { baseUrl: props.baseUrl, token: props.token, options: { pollIntervalMs: 3_600_000 } };
+    : {
+        baseUrl: props.baseUrl,
+        token: props.token,
+        options: { pollIntervalMs: 3_600_000, ...(props.staleAfterMs ? { staleAfterMs: props.staleAfterMs } : {}) },
+      };
   return (
     <KeymasterProvider {...source} customer={props.customer}>
       <Status feature="sso" />
@@ -66,6 +76,7 @@ interface MountProps {
   customer: string;
   /** Make the SDK client here and hand it to the provider, instead of letting the provider make one. */
   ownClient?: boolean;
+  staleAfterMs?: number;
 }
 
 declare global {

@@ -43,8 +43,8 @@ export function describeInChromium(name: string, suite: () => void): void {
  * Waits until `read()` equals `expected` (`expect.poll(...).toEqual`), with room for a page to
  * catch up on a machine busy with the rest of the suite: vitest's default gives up after a second.
  */
-export async function untilPage<T>(read: () => T | Promise<T>, expected: T): Promise<void> {
-  await expect.poll(read, { timeout: 10_000, interval: 20 }).toEqual(expected);
+export async function untilPage<T>(read: () => T | Promise<T>, expected: T, timeoutMs = 10_000): Promise<void> {
+  await expect.poll(read, { timeout: timeoutMs, interval: 20 }).toEqual(expected);
 }
 
 export interface Chromium {

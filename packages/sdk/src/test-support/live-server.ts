@@ -48,6 +48,8 @@ export async function startFaultProxy(target: string): Promise<{
   /** Path prefixes the proxy answers 404 for, as a server without those routes would. */
   missing: string[];
   log: { method: string; path: string; body: string; fault: Fault['kind'] }[];
+  /** Cuts every forwarded exchange still open (a stream, say) without an end, as a dead link would. */
+  cut(): void;
   close(): Promise<void>;
 }> {
   const targetUrl = new URL(target);
@@ -124,6 +126,9 @@ export async function startFaultProxy(target: string): Promise<{
       return state.missing;
     },
     log: state.log,
+    cut() {
+      for (const res of open) res.destroy();
+    },
     async close() {
       for (const res of open) res.destroy();
       server.closeAllConnections();
