@@ -6,13 +6,21 @@ import { startTestServer, type TestServer, testAdminKey } from '../../../server/
 
 export { testAdminKey };
 
-/** A real Keymaster listening on a port (the SDK talks HTTP), seeded with the test catalog. */
-export async function startLiveServer(input: { dialect: TestDialect; seed?: boolean }): Promise<{
+/**
+ * A real Keymaster listening on a port (the SDK talks HTTP), seeded with the test catalog. `env`
+ * adds configuration (e.g. KEYMASTER_CORS_ORIGINS); `start` sets the server's clock.
+ */
+export async function startLiveServer(input: {
+  dialect: TestDialect;
+  seed?: boolean;
+  env?: Record<string, string>;
+  start?: string;
+}): Promise<{
   server: TestServer;
   url: string;
   close(): Promise<void>;
 }> {
-  const server = await startTestServer({ dialect: input.dialect });
+  const server = await startTestServer({ dialect: input.dialect, env: input.env, start: input.start });
   if (input.seed !== false) await seedCatalog(server);
   await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = server.keymaster.app.server.address() as AddressInfo;
@@ -44,6 +52,8 @@ export async function startFaultProxy(target: string): Promise<{
   /** Writes raw text into every open stream answer, between the server's own events. */
   injectIntoStreams(text: string): number;
   log: { method: string; path: string; headers: IncomingMessage['headers']; body: string; fault: Fault['kind'] }[];
+  /** Cuts every forwarded exchange still open (a stream, say) without an end, as a dead link would. */
+  cut(): void;
   close(): Promise<void>;
 }> {
   const targetUrl = new URL(target);
@@ -142,6 +152,9 @@ export async function startFaultProxy(target: string): Promise<{
       const targets = streams();
       for (const res of targets) res.write(text);
       return targets.length;
+    },
+    cut() {
+      for (const res of open) res.destroy();
     },
     async close() {
       for (const res of open) res.destroy();

@@ -20,7 +20,9 @@ export function corsDelegator(origins: readonly string[]) {
   const enabled: FastifyCorsOptions = {
     origin: [...origins],
     methods: ['GET', 'POST'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-Request-Id'],
+    // If-None-Match: the OFREP web provider revalidates its polls with the ETag; without it in
+    // the preflight answer the browser blocks every poll after the first.
+    allowedHeaders: ['Authorization', 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
     exposedHeaders,
     maxAge: 600,
   };

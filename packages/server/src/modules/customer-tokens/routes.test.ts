@@ -279,6 +279,7 @@ describeEachDialect('customer tokens', (dialect) => {
         expect(response.headers.get('access-control-allow-origin')).toBe(origin);
         expect(response.headers.get('access-control-allow-methods')).toBe('GET, POST');
         expect(response.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+        expect(response.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('if-none-match');
       }
     });
 

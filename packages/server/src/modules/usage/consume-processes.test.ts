@@ -38,6 +38,14 @@ describeEachDialect('consume from several server processes on one database', (di
     expect((await call(first!, '/v1/plans/team/publish', {})).status).toBe(200);
     expect((await call(first!, '/v1/customers/acme', {}, 'PUT')).status).toBe(201);
     expect((await call(first!, '/v1/customers/acme/subscriptions', { plan: 'team' })).status).toBe(201);
+    // The other nodes learn of the catalog within a feed poll, not at once: a race started before
+    // then answers unknown_feature on a busy machine.
+    const probe = { customer: 'acme', feature: 'calls', quantity: 0 };
+    for (const server of servers) {
+      while ((await call(server, '/v1/check', probe)).json.reason !== 'entitled') {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }, 60_000);
 
   afterAll(async () => {
