@@ -4,7 +4,7 @@ import { type Catalog, type CustomerEntitlements, conflict, type Decision, Error
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
-import { createGroupCommit } from '../../db/group-commit.js';
+import { createGroupCommit, createKeyedGroupCommit } from '../../db/group-commit.js';
 import type { Database } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { grantUnits } from './grant-units.js';
@@ -28,11 +28,14 @@ export function createConsumeService(deps: {
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
 }) {
   const { db, clock } = deps;
-  // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint
-  // (see group-commit.ts). PostgreSQL, or a service built on a caller's transaction: one each.
-  const group = deps.dialect === 'sqlite' && !db.isTransaction ? createGroupCommit(db as Kysely<Database>) : undefined;
-  const transaction = <T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
-    group ? group.run(work) : withTransaction(db, work);
+  // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint.
+  // PostgreSQL: concurrent consumes of one counter (customer and feature) share a transaction.
+  // See group-commit.ts. A service built on a caller's transaction: that one.
+  const own = !db.isTransaction;
+  const group = deps.dialect === 'sqlite' && own ? createGroupCommit(db as Kysely<Database>) : undefined;
+  const keyed = deps.dialect === 'postgres' && own ? createKeyedGroupCommit(db as Kysely<Database>) : undefined;
+  const transaction = <T>(key: string, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
+    group ? group.run(work) : keyed ? keyed.run(key, work) : withTransaction(db, work);
 
   return {
     async consume(request: ConsumeRequest): Promise<Decision> {
@@ -50,7 +53,7 @@ export function createConsumeService(deps: {
       });
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      return transaction(async (tx) => {
+      return transaction(`${request.customer}\u0000${span.feature}`, async (tx) => {
         if (request.idempotency_key !== undefined) {
           // Only a consume with a key needs its request's fingerprint.
           const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
