@@ -140,9 +140,10 @@ export function createConsumeBatcher(deps: {
     /**
      * Joins the batch of the counter's queue when one is waiting or running: `batched` answers
      * the outcome once the batch has committed, or `alone` when the batch could not decide it
-     * (run it on the one-at-a-time path then). On an idle counter nothing is queued: the caller
-     * runs its consume on the one-at-a-time path at once (a batch of one costs more than that)
-     * and must call `release` when it is done, which runs whatever queued meanwhile as a batch.
+     * (run it on the one-at-a-time path then). On SQLite, for an idle counter, nothing is queued:
+     * the caller runs its consume on the one-at-a-time path at once (in the shared commit, where a
+     * batch of one costs more CPU than that) and must call `release` when it is done, which runs
+     * whatever queued meanwhile as a batch.
      */
     join(input: {
       counter: BatchCounter;
@@ -162,7 +163,14 @@ export function createConsumeBatcher(deps: {
       }
       const created: Queue = { counter, units: [] };
       queues.set(key, created);
-      return { release: () => void drain(key, created) };
+      if (deps.dialect === 'sqlite') return { release: () => void drain(key, created) };
+      // PostgreSQL: a lone consume would take a commit (a flush) of its own before the batch
+      // queued behind it could start; a batch of one starts now and costs that flush only.
+      const batched = new Promise<BatchOutcome | 'alone'>((resolve, reject) => {
+        created.units.push({ cost: input.cost, now: input.now, resolve, reject });
+      });
+      void drain(key, created);
+      return { batched };
     },
   };
 }
