@@ -7,6 +7,7 @@ import type { DecideBenchResult } from './decide-bench.js';
 import type { LoadResult, LoadSettings } from './http-load.js';
 import type { IngestThroughputResult } from './ingest-throughput.js';
 import type { Machine } from './machine.js';
+import type { PropagationResult } from './propagation.js';
 import type { SdkCheckResult } from './sdk-check.js';
 
 export interface BenchResults {
@@ -20,6 +21,7 @@ export interface BenchResults {
   checkThroughput?: CheckThroughputResult;
   decide?: DecideBenchResult;
   sdkCheck?: SdkCheckResult;
+  propagation?: PropagationResult;
   customerScale?: CustomerScaleResult;
   ingest?: IngestThroughputResult;
   consume?: ConsumeThroughputResult;
@@ -31,6 +33,7 @@ export const targets = {
   ingestSqlite: 100_000,
   consumeSqlite: 30_000,
   consumePostgresHot: 5_000,
+  propagationP99Ms: 250,
   checkWhileIngesting: 0.9,
 } as const;
 
@@ -95,6 +98,39 @@ function tables(results: BenchResults): Table[] {
         ],
       ],
       note: 'Six features per customer; target p99 < 1,000 ns. Batch percentiles are over the per-call mean of each batch.',
+    });
+  }
+  const propagation = results.propagation;
+  if (propagation) {
+    const p = propagation;
+    const row = (from: string, s: PropagationResult['fromWriteMs']) => [
+      from,
+      fmt(p.changes),
+      fmt(s.p50),
+      fmt(s.p99),
+      fmt(s.max),
+      fmt(s.mean),
+    ];
+    out.push({
+      title: 'SDK propagation, server A to an SDK streaming from server B (PostgreSQL)',
+      header: ['measured from', 'changes', 'p50 ms', 'p99 ms', 'max ms', 'mean ms'],
+      rows: [
+        row('the write sent to A', p.fromWriteMs),
+        row('A answered (committed)', p.fromAckMs),
+        ...p.byKind.map((k) => [
+          `write sent, ${k.kind}s only`,
+          fmt(k.changes),
+          fmt(k.fromWriteP50Ms),
+          fmt(k.fromWriteP99Ms),
+          '',
+          '',
+        ]),
+      ],
+      note:
+        "Until the SDK's cached decision reflects the change (onChange, then check). Grants and plan changes " +
+        `alternate, one at a time, over ${fmt(p.customers)} cached customers; server B polls the change feed every ` +
+        `${fmt(p.feedPollMs)} ms; A answered the writes in p50 ${fmt(p.writeMs.p50)} / p99 ${fmt(p.writeMs.p99)} ms; ` +
+        `${fmt(p.missed)} not seen within ${fmt(p.timeoutMs)} ms. Target p99 < ${fmt(targets.propagationP99Ms)} ms.`,
     });
   }
   const scale = results.customerScale;
@@ -264,6 +300,15 @@ function summary(results: BenchResults): string[] {
     lines.push(
       `SDK local check, ${fmt(sdk.customers)} customers cached: ${fmt(sdk.nsPerCall)} ns/call, batch p99 ` +
         `${fmt(sdk.batchP99Ns)} ns (target < 1,000 ns); ${fmt(sdk.bytesPerCustomer)} bytes per cached customer.`,
+    );
+  }
+  const propagation = results.propagation;
+  if (propagation) {
+    lines.push(
+      `SDK propagation (change through server A, SDK streaming from server B, PostgreSQL): p50 ` +
+        `${fmt(propagation.fromWriteMs.p50)} ms, p99 ${fmt(propagation.fromWriteMs.p99)} ms over ${fmt(propagation.changes)} changes` +
+        `${propagation.missed > 0 ? ` (${fmt(propagation.missed)} not seen within ${fmt(propagation.timeoutMs)} ms)` : ''}; ` +
+        `target p99 < ${fmt(targets.propagationP99Ms)} ms.`,
     );
   }
   const scale = results.customerScale;

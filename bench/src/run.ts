@@ -10,12 +10,22 @@ import { runDecideBench } from './decide-bench.js';
 import type { LoadSettings } from './http-load.js';
 import { benchIngestThroughput } from './ingest-throughput.js';
 import { describeMachine } from './machine.js';
+import { benchPropagation } from './propagation.js';
 import { type BenchResults, toMarkdown, toText } from './report.js';
 import { runSdkCheckBench } from './sdk-check.js';
 import { databaseChoices } from './seeded-server.js';
 import { round } from './stats.js';
 
-const benchmarks = ['http', 'decide', 'sdk-check', 'scale', 'ingest', 'consume', 'check-while-ingesting'] as const;
+const benchmarks = [
+  'http',
+  'decide',
+  'sdk-check',
+  'propagation',
+  'scale',
+  'ingest',
+  'consume',
+  'check-while-ingesting',
+] as const;
 type Benchmark = (typeof benchmarks)[number];
 
 const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}] [--postgres <url>] [--profile]
@@ -23,8 +33,9 @@ const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}
   --quick    a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
   --only     run only the named benchmarks (default: all); writes *.partial.*
   --postgres also run ingest and consume on PostgreSQL, each server in a fresh schema of this
-             database (dropped afterwards); default: BENCH_DATABASE_URL; without either they
-             run on SQLite only
+             database (dropped afterwards), and propagation (two servers on one schema);
+             default: BENCH_DATABASE_URL; without either, ingest and consume run on SQLite
+             only and propagation is skipped
   --profile  write a V8 CPU profile of every server under test to bench/profiles/
 
 A full run writes bench/results.json and bench/RESULTS.md.`;
@@ -73,6 +84,7 @@ const settings = {
   sdkCheck: quick
     ? { customers: 10_000, calls: 2_000_000, batches: 200 }
     : { customers: 10_000, calls: 20_000_000, batches: 1000 },
+  propagation: { changes: quick ? 40 : 100, timeoutMs: 5_000, maxPauseMs: 100 },
   scale: quick
     ? { small: 1_000, large: 10_000, checked: 200, coldProbes: 100, latencySeconds: 1 }
     : { small: 1_000, large: 100_000, checked: 500, coldProbes: 250, latencySeconds: 5 },
@@ -127,6 +139,14 @@ if (selected('decide')) {
 if (selected('sdk-check')) {
   console.error('SDK local check, customers cached');
   results.sdkCheck = await runSdkCheckBench(settings.sdkCheck);
+}
+if (selected('propagation')) {
+  if (postgresUrl) {
+    console.error('SDK propagation: a change through server A seen by an SDK streaming from server B');
+    results.propagation = await benchPropagation({ postgresUrl, ...settings.propagation, serverExecArgv, log });
+  } else {
+    console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): propagation (two servers) is skipped.');
+  }
 }
 if (selected('scale')) {
   console.error(`Check vs customers stored (${settings.scale.small} vs ${settings.scale.large})`);

@@ -9,8 +9,8 @@ import { serveCommands } from './serve-commands.js';
 /**
  * A Keymaster server under test, in its own process so that it does not share a core with the
  * load generator: SQLite in a fresh temporary directory — or, when BENCH_SERVER_DATABASE_URL (set by the parent) is a
- * postgres:// URL, a fresh schema in that database, dropped on stop — the real HTTP stack, the
- * system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment.
+ * postgres:// URL, a fresh schema in that database, dropped on stop (or, with BENCH_SERVER_SCHEMA,
+ * the schema of another server under test, left to it) — the real HTTP stack, the system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'keymaster-bench-'));
 const loaded = loadConfig({
@@ -21,7 +21,10 @@ const loaded = loadConfig({
   PORT: '0',
 });
 const postgresUrl = process.env.BENCH_SERVER_DATABASE_URL;
-const schema = postgresUrl ? `km_bench_${randomBytes(6).toString('hex')}` : undefined;
+// BENCH_SERVER_SCHEMA: join the schema another server under test created (and will drop).
+const joined = process.env.BENCH_SERVER_SCHEMA || undefined;
+const schema = postgresUrl ? (joined ?? `km_bench_${randomBytes(6).toString('hex')}`) : undefined;
+const ownsSchema = postgresUrl !== undefined && joined === undefined;
 
 /** Runs one statement outside Keymaster's own pool (creating or dropping the bench schema). */
 async function adminStatement(url: string, statement: (db: ReturnType<typeof openDatabase>['db']) => Promise<unknown>) {
@@ -35,7 +38,7 @@ async function adminStatement(url: string, statement: (db: ReturnType<typeof ope
 
 let config: Config = loaded;
 if (postgresUrl && schema) {
-  await adminStatement(postgresUrl, (db) => db.schema.createSchema(schema).execute());
+  if (ownsSchema) await adminStatement(postgresUrl, (db) => db.schema.createSchema(schema).execute());
   config = { ...loaded, database: { dialect: 'postgres', url: postgresUrl, schema } };
 }
 const keymaster = await createKeymaster({ config, clock: systemClock });
@@ -45,7 +48,7 @@ await serveCommands({
   port: Number(new URL(address).port),
   async close() {
     await keymaster.close();
-    if (postgresUrl && schema) {
+    if (postgresUrl && schema && ownsSchema) {
       await adminStatement(postgresUrl, (db) => db.schema.dropSchema(schema).ifExists().cascade().execute());
     }
     rmSync(dataDir, { recursive: true, force: true });
@@ -53,5 +56,7 @@ await serveCommands({
   handlers: {
     'clone-customers': (args: CloneCustomersArgs) => cloneCustomers({ db: keymaster.database.db, ...args }),
     'cached-customers': () => keymaster.services.cache.size,
+    schema: () => schema ?? null,
+    config: () => ({ feedPollMs: config.feedPollMs }),
   },
 });

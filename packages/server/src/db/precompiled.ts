@@ -28,3 +28,36 @@ export function precompiled<Params extends readonly unknown[]>(
     return compiled;
   };
 }
+
+/**
+ * Like `precompiled`, for statements whose SQL text depends on the input's shape only (a
+ * multi-row insert: its row count and kind): compiled once per database and `shape`, then only
+ * bound with `parameters(input)`, which must list the values in the order the compiled query
+ * takes them (checked at the first compile of each shape, as `precompiled` does).
+ */
+export function precompiledByShape<Input>(
+  build: (db: Db, input: Input) => Compilable,
+  shape: (input: Input) => string,
+  parameters: (input: Input) => unknown[],
+): (db: Db, input: Input) => CompiledQuery {
+  const texts = new WeakMap<object, Map<string, string>>();
+  return (db, input) => {
+    const adapter = db.getExecutor().adapter;
+    let byShape = texts.get(adapter);
+    if (byShape === undefined) {
+      byShape = new Map();
+      texts.set(adapter, byShape);
+    }
+    const key = shape(input);
+    const params = parameters(input);
+    const text = byShape.get(key);
+    if (text !== undefined) return CompiledQuery.raw(text, params);
+    const compiled = build(db, input).compile();
+    const expected = compiled.parameters;
+    if (expected.length !== params.length || expected.some((value, i) => value !== params[i])) {
+      throw new Error(`precompiled query: parameters out of order for ${compiled.sql.slice(0, 200)}`);
+    }
+    byShape.set(key, compiled.sql);
+    return compiled;
+  };
+}

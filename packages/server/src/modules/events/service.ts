@@ -177,7 +177,11 @@ export function createEventService(deps: {
         }
       }
       return withTransaction(db, async (tx) => {
-        const inserted = await insertNewEvents(tx, { events: storable.map((v) => v.event), receivedAt: now });
+        const inserted = await insertNewEvents(tx, {
+          events: storable.map((v) => v.event),
+          receivedAt: now,
+          dialect: deps.dialect,
+        });
         let accepted = 0;
         const counted = new Set<string>();
         const changes = new Map<string, CounterChange>();

@@ -38,12 +38,14 @@ describeEachDialect('consume from several server processes on one database', (di
     expect((await call(first!, '/v1/plans/team/publish', {})).status).toBe(200);
     expect((await call(first!, '/v1/customers/acme', {}, 'PUT')).status).toBe(201);
     expect((await call(first!, '/v1/customers/acme/subscriptions', { plan: 'team' })).status).toBe(201);
-    // The other nodes learn of the catalog within a feed poll, not at once: a race started before
-    // then answers unknown_feature on a busy machine.
-    const probe = { customer: 'acme', feature: 'calls', quantity: 0 };
+    // The other processes learn of the catalog and the customer at their next change-feed poll:
+    // wait until every one knows them, so the race below is between consumes only.
     for (const server of servers) {
-      while ((await call(server, '/v1/check', probe)).json.reason !== 'entitled') {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let attempt = 0; ; attempt++) {
+        const { json } = await call(server, '/v1/check', { customer: 'acme', feature: 'calls', quantity: 0 });
+        if (json.allowed === true) break;
+        if (attempt > 200) throw new Error(`a process never learned of the plan: ${JSON.stringify(json)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
       }
     }
   }, 60_000);

@@ -72,6 +72,31 @@ describeEachDialect('POST /v1/consume', (dialect) => {
     expect(await check(id, 'calls')).toMatchObject({ usage: 30 });
   });
 
+  it('decides concurrent consumes of one counter as if one by one, when only some fit', async () => {
+    const id = await customer();
+    const quantities = [10, 15, 10, 3, 5, 1, 7, 2];
+    const answers = await Promise.all(quantities.map((quantity) => ok({ customer: id, feature: 'calls', quantity })));
+    // The granted ones chain: each one's usage is the one before it plus its own units.
+    const granted = answers
+      .map((answer, i) => ({ answer, quantity: quantities[i]! }))
+      .filter(({ answer }) => answer.allowed)
+      .sort((a, b) => a.answer.usage! - b.answer.usage!);
+    let usage = 0;
+    for (const { answer, quantity } of granted) {
+      expect(answer.usage).toBe(usage + quantity);
+      usage = answer.usage!;
+    }
+    expect(usage).toBeLessThanOrEqual(30);
+    // Each refused one did not fit on the usage it reports, which is a usage the counter had.
+    for (const [i, answer] of answers.entries()) {
+      if (answer.allowed) continue;
+      expect(answer).toMatchObject({ reason: 'limit_reached' });
+      expect(answer.usage! + quantities[i]!).toBeGreaterThan(30);
+      expect([0, ...granted.map((g) => g.answer.usage)]).toContain(answer.usage);
+    }
+    expect(await check(id, 'calls')).toMatchObject({ usage });
+  });
+
   it('answers concurrent consumes alone: a conflicting one fails without failing the others', async () => {
     const id = await customer();
     const key = uniqueKey('consume');

@@ -4,9 +4,10 @@ import { type Catalog, type CustomerEntitlements, conflict, type Decision, Error
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
-import { createGroupCommit } from '../../db/group-commit.js';
+import { createGroupCommit, createKeyedGroupCommit } from '../../db/group-commit.js';
 import type { Database } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
+import { createConsumeBatcher } from './consume-batch.js';
 import { grantUnits } from './grant-units.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
 
@@ -28,11 +29,16 @@ export function createConsumeService(deps: {
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
 }) {
   const { db, clock } = deps;
-  // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint
-  // (see group-commit.ts). PostgreSQL, or a service built on a caller's transaction: one each.
-  const group = deps.dialect === 'sqlite' && !db.isTransaction ? createGroupCommit(db as Kysely<Database>) : undefined;
-  const transaction = <T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
-    group ? group.run(work) : withTransaction(db, work);
+  // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint.
+  // PostgreSQL: concurrent consumes of one counter (customer and feature) share a transaction.
+  // See group-commit.ts. A service built on a caller's transaction: that one.
+  const own = !db.isTransaction;
+  const group = deps.dialect === 'sqlite' && own ? createGroupCommit(db as Kysely<Database>) : undefined;
+  const keyed = deps.dialect === 'postgres' && own ? createKeyedGroupCommit(db as Kysely<Database>) : undefined;
+  const transaction = <T>(key: string, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
+    group ? group.run(work) : keyed ? keyed.run(key, work) : withTransaction(db, work);
+  // Consumes of a plain period counter are decided a batch at a time (see consume-batch.ts).
+  const batcher = own ? createConsumeBatcher({ dialect: deps.dialect, transaction }) : undefined;
 
   return {
     async consume(request: ConsumeRequest): Promise<Decision> {
@@ -50,64 +56,93 @@ export function createConsumeService(deps: {
       });
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      return transaction(async (tx) => {
-        if (request.idempotency_key !== undefined) {
-          // Only a consume with a key needs its request's fingerprint.
-          const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
-          const claimed = await tx
-            .insertInto('consumptions')
-            .values({
-              customer_id: request.customer,
-              idempotency_key: request.idempotency_key,
-              request_hash: hash,
-              response: null,
-              created_at: now,
-            })
-            .onConflict((oc) => oc.doNothing())
-            .returning('idempotency_key')
-            .executeTakeFirst();
-          if (!claimed) {
-            const earlier = await tx
-              .selectFrom('consumptions')
-              .select(['request_hash', 'response'])
+      const alone = (): Promise<Decision> =>
+        transaction(`${request.customer}\u0000${span.feature}`, async (tx) => {
+          if (request.idempotency_key !== undefined) {
+            // Only a consume with a key needs its request's fingerprint.
+            const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
+            const claimed = await tx
+              .insertInto('consumptions')
+              .values({
+                customer_id: request.customer,
+                idempotency_key: request.idempotency_key,
+                request_hash: hash,
+                response: null,
+                created_at: now,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .returning('idempotency_key')
+              .executeTakeFirst();
+            if (!claimed) {
+              const earlier = await tx
+                .selectFrom('consumptions')
+                .select(['request_hash', 'response'])
+                .where('customer_id', '=', request.customer)
+                .where('idempotency_key', '=', request.idempotency_key)
+                .executeTakeFirstOrThrow();
+              if (earlier.request_hash !== hash || earlier.response === null) {
+                throw conflict(
+                  ErrorCodes.idempotencyConflict,
+                  'This idempotency_key was already used for another consume.',
+                  [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
+                );
+              }
+              return JSON.parse(earlier.response) as Decision;
+            }
+          }
+          const { granted, usage, credits } = await grantUnits({
+            tx,
+            dialect: deps.dialect,
+            customerId: request.customer,
+            span,
+            quantity: cost,
+            limit,
+            allowance,
+            credited,
+            windowed: counted.counter.window !== null,
+            now,
+          });
+          // An allowed consume reports usage after its own units; a refused one, usage as it stands.
+          const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
+          const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+          if (request.idempotency_key !== undefined) {
+            await tx
+              .updateTable('consumptions')
+              .set({ response: JSON.stringify(answer) })
               .where('customer_id', '=', request.customer)
               .where('idempotency_key', '=', request.idempotency_key)
-              .executeTakeFirstOrThrow();
-            if (earlier.request_hash !== hash || earlier.response === null) {
-              throw conflict(
-                ErrorCodes.idempotencyConflict,
-                'This idempotency_key was already used for another consume.',
-                [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
-              );
-            }
-            return JSON.parse(earlier.response) as Decision;
+              .execute();
           }
-        }
-        const { granted, usage, credits } = await grantUnits({
-          tx,
-          dialect: deps.dialect,
-          customerId: request.customer,
-          span,
-          quantity: cost,
-          limit,
-          allowance,
-          credited,
-          windowed: counted.counter.window !== null,
+          return answer;
+        });
+      const plain =
+        batcher !== undefined &&
+        request.idempotency_key === undefined &&
+        !credited &&
+        counted.counter.window === null &&
+        span.from === span.to &&
+        (span.aggregation === 'count' || span.aggregation === 'sum');
+      if (plain) {
+        const slot = batcher.join({
+          counter: { customerId: request.customer, feature: span.feature, periodStart: span.from, limit },
+          cost,
           now,
         });
-        // An allowed consume reports usage after its own units; a refused one, usage as it stands.
-        const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
-        const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
-        if (request.idempotency_key !== undefined) {
-          await tx
-            .updateTable('consumptions')
-            .set({ response: JSON.stringify(answer) })
-            .where('customer_id', '=', request.customer)
-            .where('idempotency_key', '=', request.idempotency_key)
-            .execute();
+        if ('release' in slot) {
+          try {
+            return await alone();
+          } finally {
+            slot.release();
+          }
         }
-        return answer;
-      });
+        const outcome = await slot.batched;
+        if (outcome !== 'alone') {
+          const { granted, usage } = outcome;
+          const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits: undefined });
+          return granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+        }
+      }
+      return alone();
     },
   };
 }

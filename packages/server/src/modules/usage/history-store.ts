@@ -1,6 +1,6 @@
 import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { precompiled } from '../../db/precompiled.js';
+import { precompiled, precompiledByShape } from '../../db/precompiled.js';
 
 /**
  * A change to one hour of one counter's history. `add`: units added (negative to give units
@@ -63,44 +63,77 @@ export async function recordHistory(db: Db, input: { changes: Iterable<HistoryCh
         latest_at: mode === 'latest' ? change.observedAt : null,
         updated_at: input.now,
       }));
-      await db
-        .insertInto('usage_history')
-        .values(rows)
-        .onConflict((oc) =>
-          oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
-            const stored = eb.ref('usage_history.value');
-            const incoming = eb.ref('excluded.value');
-            switch (mode) {
-              case 'max':
-                return {
-                  value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-                  updated_at: input.now,
-                };
-              case 'latest': {
-                const newer = eb.or([
-                  eb('usage_history.latest_at', 'is', null),
-                  eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
-                ]);
-                return {
-                  value: eb.case().when(newer).then(incoming).else(stored).end(),
-                  latest_at: eb
-                    .case()
-                    .when(newer)
-                    .then(eb.ref('excluded.latest_at'))
-                    .else(eb.ref('usage_history.latest_at'))
-                    .end(),
-                  updated_at: input.now,
-                };
-              }
-              default:
-                return { value: eb(stored, '+', incoming), updated_at: input.now };
-            }
-          }),
-        )
-        .execute();
+      await db.executeQuery(upsertHistoryQuery(db, { mode, rows, now: input.now }));
     }
   }
 }
+
+interface HistoryUpsertRow {
+  customer_id: string;
+  feature: string;
+  bucket_start: number;
+  period_start: number;
+  value: number;
+  latest_at: number | null;
+  updated_at: number;
+}
+
+/** The multi-row history upsert, compiled once per mode and row count (see precompiledByShape). */
+const upsertHistoryQuery = precompiledByShape(
+  (db: Db, input: { mode: HistoryChange['mode']; rows: HistoryUpsertRow[]; now: number }) => {
+    const { mode, rows, now } = input;
+    return db
+      .insertInto('usage_history')
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
+          const stored = eb.ref('usage_history.value');
+          const incoming = eb.ref('excluded.value');
+          switch (mode) {
+            case 'max':
+              return {
+                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+                updated_at: now,
+              };
+            case 'latest': {
+              const newer = eb.or([
+                eb('usage_history.latest_at', 'is', null),
+                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
+              ]);
+              return {
+                value: eb.case().when(newer).then(incoming).else(stored).end(),
+                latest_at: eb
+                  .case()
+                  .when(newer)
+                  .then(eb.ref('excluded.latest_at'))
+                  .else(eb.ref('usage_history.latest_at'))
+                  .end(),
+                updated_at: now,
+              };
+            }
+            default:
+              return { value: eb(stored, '+', incoming), updated_at: now };
+          }
+        }),
+      );
+  },
+  (input) => `${input.mode}:${input.rows.length}`,
+  (input) => {
+    const params: unknown[] = new Array(input.rows.length * 7 + 1);
+    let i = 0;
+    for (const row of input.rows) {
+      params[i++] = row.customer_id;
+      params[i++] = row.feature;
+      params[i++] = row.bucket_start;
+      params[i++] = row.period_start;
+      params[i++] = row.value;
+      params[i++] = row.latest_at;
+      params[i++] = row.updated_at;
+    }
+    params[i] = input.now;
+    return params;
+  },
+);
 
 /** Adds to one hour of one counter's history. Parameters in SQL order. */
 const addOneHour = precompiled(

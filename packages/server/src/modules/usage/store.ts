@@ -1,6 +1,6 @@
 import type { MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { precompiled } from '../../db/precompiled.js';
+import { precompiled, precompiledByShape } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
 
 /** What a batch adds to one hour of a counter, combined as the counter combines. */
@@ -139,43 +139,64 @@ async function insertDistinctValues(db: Db, changes: CounterChange[]): Promise<M
 }
 
 async function upsertCounters(db: Db, input: { kind: UpsertKind; rows: CounterRow[]; now: number }): Promise<void> {
-  const { kind, now } = input;
-  await db
-    .insertInto('usage_counters')
-    .values(input.rows)
-    .onConflict((oc) =>
-      oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
-        const stored = eb.ref('usage_counters.value');
-        const incoming = eb.ref('excluded.value');
-        switch (kind) {
-          case 'max':
-            return {
-              value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-              updated_at: now,
-            };
-          case 'latest': {
-            const newer = eb.or([
-              eb('usage_counters.latest_at', 'is', null),
-              eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
-            ]);
-            return {
-              value: eb.case().when(newer).then(incoming).else(stored).end(),
-              latest_at: eb
-                .case()
-                .when(newer)
-                .then(eb.ref('excluded.latest_at'))
-                .else(eb.ref('usage_counters.latest_at'))
-                .end(),
-              updated_at: now,
-            };
-          }
-          case 'add':
-            return { value: eb(stored, '+', incoming), updated_at: now };
-        }
-      }),
-    )
-    .execute();
+  await db.executeQuery(upsertCountersQuery(db, input));
 }
+
+/** The multi-row counter upsert, compiled once per kind and row count (see precompiledByShape). */
+const upsertCountersQuery = precompiledByShape(
+  (db: Db, input: { kind: UpsertKind; rows: CounterRow[]; now: number }) => {
+    const { kind, now } = input;
+    return db
+      .insertInto('usage_counters')
+      .values(input.rows)
+      .onConflict((oc) =>
+        oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
+          const stored = eb.ref('usage_counters.value');
+          const incoming = eb.ref('excluded.value');
+          switch (kind) {
+            case 'max':
+              return {
+                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
+                updated_at: now,
+              };
+            case 'latest': {
+              const newer = eb.or([
+                eb('usage_counters.latest_at', 'is', null),
+                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
+              ]);
+              return {
+                value: eb.case().when(newer).then(incoming).else(stored).end(),
+                latest_at: eb
+                  .case()
+                  .when(newer)
+                  .then(eb.ref('excluded.latest_at'))
+                  .else(eb.ref('usage_counters.latest_at'))
+                  .end(),
+                updated_at: now,
+              };
+            }
+            case 'add':
+              return { value: eb(stored, '+', incoming), updated_at: now };
+          }
+        }),
+      );
+  },
+  (input) => `${input.kind}:${input.rows.length}`,
+  (input) => {
+    const params: unknown[] = new Array(input.rows.length * 6 + 1);
+    let i = 0;
+    for (const row of input.rows) {
+      params[i++] = row.customer_id;
+      params[i++] = row.feature;
+      params[i++] = row.period_start;
+      params[i++] = row.value;
+      params[i++] = row.latest_at;
+      params[i++] = row.updated_at;
+    }
+    params[i] = input.now;
+    return params;
+  },
+);
 
 /**
  * A metered feature's usage over the counters whose period starts in [from, to]: one counter for
