@@ -147,13 +147,10 @@ export class KeymasterWebProvider implements Provider {
     this.active = null;
     this.failure = null;
     this.stale = false;
-    if (!customer) {
-      await this.release(previous);
-      return;
-    }
-    const reuse = previous !== null && !previous.owned;
-    if (previous !== null && !reuse) await this.release(previous);
-    else previous?.detach();
+    // The previous customer's client is closed (when ours) before the next one exists: one
+    // stream at a time, and no answers for the wrong customer meanwhile.
+    await this.release(previous);
+    if (!customer) return;
     let client: Keymaster;
     let owned: boolean;
     try {
