@@ -22,11 +22,10 @@ import {
   type TrackingEventDetails,
   TypeMismatchError,
 } from '@openfeature/server-sdk';
+import { type FlagType, hasType, toResolution } from './to-resolution.js';
 
 /** Either the SDK's options (the provider owns and closes that client) or an existing client. */
 export type KeymasterProviderOptions = KeymasterOptions | { client: Keymaster };
-
-type FlagType = 'boolean' | 'string' | 'number' | 'object';
 
 /**
  * An OpenFeature provider that answers flags from Keymaster, locally through `@keymaster/sdk`:
@@ -228,66 +227,4 @@ export class KeymasterProvider implements Provider {
     }
     return { value: answer.value as T, variant: answer.variant, reason, flagMetadata };
   }
-}
-
-function hasType(value: unknown, type: FlagType): boolean {
-  if (type === 'object') return typeof value === 'object' && value !== null;
-  return typeof value === type;
-}
-
-function toResolution<T>(input: { decision: Decision; type: FlagType; defaultValue: T }): ResolutionDetails<T> {
-  const { decision, type, defaultValue } = input;
-  if (decision.reason === 'unknown_feature') throw new FlagNotFoundError(`unknown feature: ${decision.feature}`);
-  const flagMetadata = metadataOf(decision);
-  if (decision.source === 'fallback') {
-    // Nothing to go by: the boolean answer is the feature's failure policy, anything else the default.
-    if (type === 'boolean') {
-      return { value: decision.allowed as T, reason: StandardResolutionReasons.DEFAULT, flagMetadata };
-    }
-    throw new GeneralError(`no entitlements for ${decision.customer} (${decision.reason})`);
-  }
-  if (decision.reason === 'feature_disabled') {
-    const value = (type === 'boolean' ? false : defaultValue) as T;
-    return { value, reason: StandardResolutionReasons.DISABLED, flagMetadata };
-  }
-  const reason = decision.stale ? StandardResolutionReasons.STALE : StandardResolutionReasons.TARGETING_MATCH;
-  if (type === 'boolean') return { value: decision.allowed as T, reason, flagMetadata };
-  if (type === 'number' ? decision.type === 'boolean' : decision.type !== 'config') {
-    throw new TypeMismatchError(`feature ${decision.feature} (${decision.type}) has no ${type} value`);
-  }
-  // Denied (no entitlement, inactive subscription, ...): the caller's default stands.
-  if (!decision.allowed && decision.type === 'config') {
-    return { value: defaultValue, reason: StandardResolutionReasons.DEFAULT, flagMetadata };
-  }
-  const value = typedValue(decision, type);
-  if (value === undefined) {
-    throw new TypeMismatchError(`feature ${decision.feature} has no ${type} value`);
-  }
-  return { value: value as T, reason, flagMetadata };
-}
-
-/** The value a flag of `type` reads from a decision; undefined when the feature has none. */
-function typedValue(decision: Decision, type: FlagType): unknown {
-  if (type === 'number' && (decision.type === 'metered' || decision.type === 'gauge')) {
-    return decision.unlimited ? Number.POSITIVE_INFINITY : (decision.balance ?? 0);
-  }
-  if (decision.type !== 'config') return undefined;
-  const v = decision.value;
-  if (type === 'number') return typeof v === 'number' ? v : undefined;
-  if (type === 'string') return typeof v === 'string' ? v : undefined;
-  return v !== null && typeof v === 'object' ? v : undefined;
-}
-
-function metadataOf(decision: Decision): FlagMetadata {
-  const metadata: Record<string, string | number | boolean> = {
-    keymaster_reason: decision.reason,
-    source: decision.source,
-    stale: decision.stale,
-  };
-  if (decision.type) metadata.type = decision.type;
-  if (decision.limit !== null) metadata.limit = decision.limit;
-  if (decision.usage !== null) metadata.usage = decision.usage;
-  if (decision.balance !== null) metadata.balance = decision.balance;
-  if (decision.unlimited) metadata.unlimited = true;
-  return metadata;
 }

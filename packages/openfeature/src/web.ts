@@ -1,0 +1,5 @@
+export {
+  type CustomerTokenSource,
+  KeymasterWebProvider,
+  type KeymasterWebProviderOptions,
+} from './keymaster-web-provider.js';
