@@ -67,6 +67,24 @@ describe('@keymaster/sdk against a real server [sqlite]', () => {
     expect(km.check(id, 'sso')).toMatchObject({ source: 'cache', allowed: true, reason: 'entitled' });
   });
 
+  it('loads many customers at once without process warnings', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, async () => (await seedCustomer(live.server, { plan: 'pro' })).id),
+    );
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const km = client();
+      await Promise.all(ids.map((id) => km.load(id)));
+      for (const id of ids) expect(km.check(id, 'sso')).toMatchObject({ source: 'cache', allowed: true });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+  });
+
   it('keeps at most cacheSize customers, evicting one not checked lately', async () => {
     const ids = await Promise.all(
       [1, 2, 3, 4].map(() => seedCustomer(live.server, { plan: 'free' }).then((c) => c.id)),

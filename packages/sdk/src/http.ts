@@ -21,8 +21,7 @@ export async function requestJson<T>(
 ): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), settings.timeoutMs);
-  const onAbort = () => controller.abort();
-  input.signal?.addEventListener('abort', onAbort);
+  const { signal, unlink } = linked(controller.signal, input.signal);
   try {
     const headers: Record<string, string> = {
       authorization: `Bearer ${settings.credential}`,
@@ -35,7 +34,7 @@ export async function requestJson<T>(
         method: input.method,
         headers,
         body: input.body === undefined ? null : JSON.stringify(input.body),
-        signal: controller.signal,
+        signal,
       });
     } catch (cause) {
       const timedOut = controller.signal.aborted && !input.signal?.aborted;
@@ -53,7 +52,7 @@ export async function requestJson<T>(
       throw new KeymasterError({
         message: `${input.method} ${input.path}: the answer was cut off`,
         status: 0,
-        code: controller.signal.aborted ? 'timeout' : 'network_error',
+        code: controller.signal.aborted && !input.signal?.aborted ? 'timeout' : 'network_error',
         cause,
       });
     });
@@ -70,8 +69,30 @@ export async function requestJson<T>(
     }
   } finally {
     clearTimeout(timer);
-    input.signal?.removeEventListener('abort', onAbort);
+    unlink();
   }
+}
+
+/**
+ * A signal that aborts with either: the request's own (its timeout) or the client's (close).
+ * `AbortSignal.any` holds no listener on the long-lived client signal; one listener per request
+ * would, with many requests in flight, trip Node's MaxListenersExceededWarning for nothing.
+ */
+function linked(own: AbortSignal, outer: AbortSignal | undefined): { signal: AbortSignal; unlink: () => void } {
+  if (!outer) return { signal: own, unlink: () => undefined };
+  if (typeof AbortSignal.any === 'function') return { signal: AbortSignal.any([own, outer]), unlink: () => undefined };
+  // Older browsers: forward the client's abort by hand, and stop when the request ends.
+  const controller = new AbortController();
+  const forward = () => controller.abort();
+  own.addEventListener('abort', forward);
+  outer.addEventListener('abort', forward);
+  return {
+    signal: controller.signal,
+    unlink: () => {
+      own.removeEventListener('abort', forward);
+      outer.removeEventListener('abort', forward);
+    },
+  };
 }
 
 function problemError(input: { response: Response; text: string; method: string; path: string }): KeymasterError {
