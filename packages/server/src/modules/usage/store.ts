@@ -1,4 +1,5 @@
 import type { MeterAggregation } from '@keymaster/core';
+import { type CompiledQuery, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
 import { precompiled, precompiledByShape } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
@@ -209,42 +210,59 @@ export async function readUsage(
   input: { customerId: string; feature: string; aggregation: MeterAggregation; from: number; to: number },
 ): Promise<number> {
   const { customerId, feature, from, to } = input;
-  const counters = db
+  // Checks read a counter after every usage change announced for their customer: these are
+  // compiled once (see precompiled.ts), as a query built per read cost more than SQLite's work.
+  let query: CompiledQuery<{ usage: number | string | bigint | null }>;
+  switch (input.aggregation) {
+    case 'max':
+      query = readMax(db, customerId, feature, from, to);
+      break;
+    case 'latest':
+      query = readLatest(db, customerId, feature, from, to);
+      break;
+    case 'unique_count':
+      // One period: the counter holds the distinct count; a window: count across its buckets.
+      query =
+        from === to ? readSum(db, customerId, feature, from, to) : readDistinct(db, customerId, feature, from, to);
+      break;
+    default:
+      query = readSum(db, customerId, feature, from, to);
+  }
+  const { rows } = await db.executeQuery(query);
+  return Number(rows[0]?.usage ?? 0);
+}
+
+type CounterRange = [db: Db, customerId: string, feature: string, from: number, to: number];
+
+const countersIn = (...[db, customerId, feature, from, to]: CounterRange) =>
+  db
     .selectFrom('usage_counters')
     .where('customer_id', '=', customerId)
     .where('feature', '=', feature)
     .where('period_start', '>=', from)
     .where('period_start', '<=', to);
-  switch (input.aggregation) {
-    case 'max': {
-      const row = await counters.select((eb) => eb.fn.max('value').as('usage')).executeTakeFirst();
-      return Number(row?.usage ?? 0);
-    }
-    case 'latest': {
-      const row = await counters.select('value').orderBy('latest_at', 'desc').limit(1).executeTakeFirst();
-      return Number(row?.value ?? 0);
-    }
-    case 'unique_count': {
-      if (from === to) {
-        const row = await counters.select('value').executeTakeFirst();
-        return Number(row?.value ?? 0);
-      }
-      const row = await db
-        .selectFrom('usage_distinct')
-        .where('customer_id', '=', customerId)
-        .where('feature', '=', feature)
-        .where('period_start', '>=', from)
-        .where('period_start', '<=', to)
-        .select((eb) => eb.fn.count<number>('value').distinct().as('usage'))
-        .executeTakeFirst();
-      return Number(row?.usage ?? 0);
-    }
-    default: {
-      const row = await counters.select((eb) => eb.fn.sum<number>('value').as('usage')).executeTakeFirst();
-      return Number(row?.usage ?? 0);
-    }
-  }
-}
+
+const readSum = precompiled((...range: CounterRange) =>
+  countersIn(...range).select((eb) => eb.fn.sum<number>('value').as('usage')),
+);
+const readMax = precompiled((...range: CounterRange) =>
+  countersIn(...range).select((eb) => eb.fn.max('value').as('usage')),
+);
+const readLatest = precompiled((...range: CounterRange) =>
+  countersIn(...range)
+    .select('value as usage')
+    .orderBy('latest_at', 'desc')
+    .limit(sql.lit(1)),
+);
+const readDistinct = precompiled((...[db, customerId, feature, from, to]: CounterRange) =>
+  db
+    .selectFrom('usage_distinct')
+    .where('customer_id', '=', customerId)
+    .where('feature', '=', feature)
+    .where('period_start', '>=', from)
+    .where('period_start', '<=', to)
+    .select((eb) => eb.fn.count<number>('value').distinct().as('usage')),
+);
 
 /** Where a gauge's level lives: one counter that never resets. */
 export const gaugePeriodStart = 0;
