@@ -1,4 +1,4 @@
-import type { Decision, FailurePolicy, Keymaster } from '@keymaster/sdk';
+import { type Decision, type FailurePolicy, fallbackDecision, type Keymaster } from '@keymaster/sdk';
 
 /** How soon `stale` shows after the SDK starts deeming the customer's snapshot stale. */
 const staleRecheckMs = 1000;
@@ -50,35 +50,12 @@ export class CustomerStore {
 
   check(feature: string, quantity: number): Decision {
     return this.client === null
-      ? notYetLoading({ customer: this.customer, feature, policy: this.failurePolicy })
+      ? // Before the client exists (first render, server rendering): the SDK's `loading` answer.
+        fallbackDecision({ customer: this.customer, feature, reason: 'loading', policy: this.failurePolicy })
       : this.client.check(this.customer, feature, quantity);
   }
 
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
-}
-
-/** Before the client exists (first render, server rendering): the SDK's `loading` answer, policy included. */
-function notYetLoading(input: { customer: string; feature: string; policy: FailurePolicy }): Decision {
-  const mode = input.policy.features?.[input.feature] ?? input.policy.default;
-  return Object.freeze({
-    customer: input.customer,
-    feature: input.feature,
-    allowed: mode === 'open',
-    reason: 'loading',
-    type: null,
-    limit: null,
-    usage: null,
-    balance: null,
-    unlimited: false,
-    overage: null,
-    value: null,
-    resets_at: null,
-    upgrade: null,
-    credit_cost: null,
-    source: 'fallback',
-    stale: true,
-    as_of: null,
-  });
 }

@@ -47,6 +47,10 @@ export interface FailurePolicy {
   features?: Record<string, FailureMode>;
 }
 
+/**
+ * The answer when nothing cached can decide: `loading` (a fetch is under way) or `unavailable`
+ * (the server cannot be reached), allowed or not by the feature's failure policy.
+ */
 export function fallbackDecision(input: {
   customer: string;
   feature: string;

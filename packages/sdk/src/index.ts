@@ -1,11 +1,12 @@
 export { createKeymaster, Keymaster, type SyncStatus } from './client.js';
-export type {
-  Decision,
-  DecisionReason,
-  DecisionSource,
-  FailureMode,
-  FailurePolicy,
-  FallbackReason,
+export {
+  type Decision,
+  type DecisionReason,
+  type DecisionSource,
+  type FailureMode,
+  type FailurePolicy,
+  type FallbackReason,
+  fallbackDecision,
 } from './decision.js';
 export { KeymasterError } from './errors.js';
 export type { SentEvent, TrackError, TrackingOptions, UsageEvent } from './event-tracker.js';
