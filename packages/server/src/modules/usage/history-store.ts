@@ -1,6 +1,7 @@
 import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 import { precompiled, precompiledByShape } from '../../db/precompiled.js';
+import { type MergeMode, mergeRule } from './merge-rule.js';
 
 /**
  * A change to one hour of one counter's history. `add`: units added (negative to give units
@@ -14,7 +15,7 @@ export interface HistoryChange {
   periodStart: number;
   /** The start of the UTC hour. */
   bucketStart: number;
-  mode: 'add' | 'max' | 'latest';
+  mode: MergeMode;
   amount: number;
   /** latest: when `amount` was observed. */
   observedAt: number;
@@ -86,35 +87,9 @@ const upsertHistoryQuery = precompiledByShape(
       .insertInto('usage_history')
       .values(rows)
       .onConflict((oc) =>
-        oc.columns(['customer_id', 'feature', 'bucket_start', 'period_start']).doUpdateSet((eb) => {
-          const stored = eb.ref('usage_history.value');
-          const incoming = eb.ref('excluded.value');
-          switch (mode) {
-            case 'max':
-              return {
-                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-                updated_at: now,
-              };
-            case 'latest': {
-              const newer = eb.or([
-                eb('usage_history.latest_at', 'is', null),
-                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_history.latest_at')),
-              ]);
-              return {
-                value: eb.case().when(newer).then(incoming).else(stored).end(),
-                latest_at: eb
-                  .case()
-                  .when(newer)
-                  .then(eb.ref('excluded.latest_at'))
-                  .else(eb.ref('usage_history.latest_at'))
-                  .end(),
-                updated_at: now,
-              };
-            }
-            default:
-              return { value: eb(stored, '+', incoming), updated_at: now };
-          }
-        }),
+        oc
+          .columns(['customer_id', 'feature', 'bucket_start', 'period_start'])
+          .doUpdateSet(mergeRule('usage_history', mode, now)),
       );
   },
   (input) => `${input.mode}:${input.rows.length}`,

@@ -3,6 +3,7 @@ import { type CompiledQuery, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
 import { precompiled, precompiledByShape } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
+import { type MergeMode, mergeRule } from './merge-rule.js';
 
 /** What a batch adds to one hour of a counter, combined as the counter combines. */
 export interface HourChange {
@@ -26,7 +27,7 @@ export interface CounterChange {
   hours: Map<number, HourChange>;
 }
 
-type UpsertKind = 'add' | 'max' | 'latest';
+type UpsertKind = MergeMode;
 
 /** Counter rows a statement: 6 values each, well inside both databases' bind-parameter limits. */
 const countersPerStatement = 500;
@@ -151,35 +152,7 @@ const upsertCountersQuery = precompiledByShape(
       .insertInto('usage_counters')
       .values(input.rows)
       .onConflict((oc) =>
-        oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => {
-          const stored = eb.ref('usage_counters.value');
-          const incoming = eb.ref('excluded.value');
-          switch (kind) {
-            case 'max':
-              return {
-                value: eb.case().when(incoming, '>', stored).then(incoming).else(stored).end(),
-                updated_at: now,
-              };
-            case 'latest': {
-              const newer = eb.or([
-                eb('usage_counters.latest_at', 'is', null),
-                eb(eb.ref('excluded.latest_at'), '>=', eb.ref('usage_counters.latest_at')),
-              ]);
-              return {
-                value: eb.case().when(newer).then(incoming).else(stored).end(),
-                latest_at: eb
-                  .case()
-                  .when(newer)
-                  .then(eb.ref('excluded.latest_at'))
-                  .else(eb.ref('usage_counters.latest_at'))
-                  .end(),
-                updated_at: now,
-              };
-            }
-            case 'add':
-              return { value: eb(stored, '+', incoming), updated_at: now };
-          }
-        }),
+        oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet(mergeRule('usage_counters', kind, now)),
       );
   },
   (input) => `${input.kind}:${input.rows.length}`,
