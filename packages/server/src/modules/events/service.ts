@@ -141,7 +141,7 @@ export function createEventService(deps: {
   dialect: Dialect;
   clock: Clock;
   catalog: () => Catalog | Promise<Catalog>;
-  entitlementsOf: (customerId: string) => Promise<CustomerEntitlements | null>;
+  entitlementsOf: (customerId: string) => CustomerEntitlements | null | Promise<CustomerEntitlements | null>;
 }) {
   const { db, clock } = deps;
   return {
@@ -173,7 +173,8 @@ export function createEventService(deps: {
       const entitlements = new Map<string, CustomerEntitlements | null>();
       for (const { event, adds } of storable) {
         if (adds.length > 0 && !entitlements.has(event.customerId)) {
-          entitlements.set(event.customerId, await deps.entitlementsOf(event.customerId));
+          const resolved = deps.entitlementsOf(event.customerId);
+          entitlements.set(event.customerId, resolved instanceof Promise ? await resolved : resolved);
         }
       }
       return withTransaction(db, async (tx) => {
