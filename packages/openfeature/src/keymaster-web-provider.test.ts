@@ -247,6 +247,32 @@ describeInChromium('KeymasterWebProvider with @openfeature/web-sdk in Chromium [
     }
   }, 60_000);
 
+  it('starts in ERROR when the server cannot be reached, answers by the failure policy, then recovers', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'pro' });
+    const proxy = await startFaultProxy(live.url);
+    try {
+      proxy.fallback = { kind: 'status', status: 503 };
+      await start({ customer: id, tokens: { [id]: await tokenFor(id) }, baseUrl: proxy.url });
+      expect(await status()).toBe('ERROR');
+      const [error] = (await events()).filter((event) => event.type === 'PROVIDER_ERROR');
+      expect(error?.message).toContain(`Keymaster could not load customer ${id}`);
+      // Nothing cached: the SDK's failure policy (closed by default), not an exception.
+      expect((await evaluate()).sso).toMatchObject({ value: false, reason: 'DEFAULT' });
+
+      proxy.fallback = { kind: 'pass' };
+      // An evaluation asks for the customer again; once it loads, the provider is READY.
+      await untilPage(async () => {
+        await evaluate();
+        return status();
+      }, 'READY');
+      expect((await evaluate()).sso).toMatchObject({ value: true, reason: 'TARGETING_MATCH' });
+    } finally {
+      await page.evaluate(() => window.webPage.stop());
+      await proxy.close();
+      browser.errors.length = 0;
+    }
+  }, 60_000);
+
   it('track does nothing in the browser, and says so once', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'pro' });
     await start({ customer: id, tokens: { [id]: await tokenFor(id) } });
