@@ -22,6 +22,7 @@ import {
   type TrackingEventDetails,
   TypeMismatchError,
 } from '@openfeature/server-sdk';
+import { followStreamHealth, staleMessage } from './stream-health.js';
 import { type FlagType, hasType, toResolution } from './to-resolution.js';
 
 /** Either the SDK's options (the provider owns and closes that client) or an existing client. */
@@ -57,7 +58,6 @@ export class KeymasterProvider implements Provider {
   private readonly staticFlags = new Set<string>();
   /** Definitions cannot be listed with this credential (a customer token): customer answers only. */
   private customerOnly = false;
-  private stale = false;
 
   constructor(options: KeymasterProviderOptions) {
     if ('client' in options) {
@@ -80,14 +80,9 @@ export class KeymasterProvider implements Provider {
         if (customer === null) this.staticFlags.clear();
         this.events.emit(ProviderEvents.ConfigurationChanged);
       });
-      const offSync = this.client.onSync(({ mode }) => {
-        if (mode === 'polling' && !this.stale) {
-          this.stale = true;
-          this.events.emit(ProviderEvents.Stale, { message: 'the Keymaster stream is down; answers may be stale' });
-        } else if (mode === 'live' && this.stale) {
-          this.stale = false;
-          this.events.emit(ProviderEvents.Ready);
-        }
+      const offSync = followStreamHealth(this.client, {
+        onStale: () => this.events.emit(ProviderEvents.Stale, { message: staleMessage }),
+        onLive: () => this.events.emit(ProviderEvents.Ready),
       });
       this.unsubscribe = () => {
         offChange();

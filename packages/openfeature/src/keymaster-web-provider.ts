@@ -11,6 +11,7 @@ import {
   type ResolutionDetails,
   TargetingKeyMissingError,
 } from '@openfeature/web-sdk';
+import { followStreamHealth, staleMessage } from './stream-health.js';
 import { type FlagType, toResolution } from './to-resolution.js';
 
 /**
@@ -65,7 +66,6 @@ export class KeymasterWebProvider implements Provider {
   private failure: Error | null = null;
   /** Counts context switches: a slower, older switch must not overwrite a newer one. */
   private generation = 0;
-  private stale = false;
   private trackWarned = false;
 
   constructor(private readonly options: KeymasterWebProviderOptions) {}
@@ -146,7 +146,6 @@ export class KeymasterWebProvider implements Provider {
     const previous = this.active;
     this.active = null;
     this.failure = null;
-    this.stale = false;
     // The previous customer's client is closed (when ours) before the next one exists: one
     // stream at a time, and no answers for the wrong customer meanwhile.
     await this.release(previous);
@@ -209,14 +208,9 @@ export class KeymasterWebProvider implements Provider {
         this.events.emit(ProviderEvents.ConfigurationChanged);
       }
     });
-    const offSync = active.client.onSync(({ mode }) => {
-      if (mode === 'polling' && !this.stale) {
-        this.stale = true;
-        this.events.emit(ProviderEvents.Stale, { message: 'the Keymaster stream is down; answers may be stale' });
-      } else if (mode === 'live' && this.stale) {
-        this.stale = false;
-        this.events.emit(ProviderEvents.Ready);
-      }
+    const offSync = followStreamHealth(active.client, {
+      onStale: () => this.events.emit(ProviderEvents.Stale, { message: staleMessage }),
+      onLive: () => this.events.emit(ProviderEvents.Ready),
     });
     return () => {
       offChange();
