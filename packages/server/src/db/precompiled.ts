@@ -61,3 +61,15 @@ export function precompiledByShape<Input>(
     return compiled;
   };
 }
+
+/**
+ * A multi-row insert's parameters for `precompiledByShape`: each row's `columns` in order, row
+ * after row, then `trailing` (values the statement takes after its rows).
+ */
+export function rowParameters<Row>(rows: readonly Row[], columns: readonly (keyof Row)[], ...trailing: unknown[]) {
+  const params: unknown[] = new Array(rows.length * columns.length + trailing.length);
+  let i = 0;
+  for (const row of rows) for (const column of columns) params[i++] = row[column];
+  for (const value of trailing) params[i++] = value;
+  return params;
+}

@@ -1,6 +1,6 @@
 import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { precompiled, precompiledByShape } from '../../db/precompiled.js';
+import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { type MergeMode, mergeRule } from './merge-rule.js';
 
 /**
@@ -79,6 +79,17 @@ interface HistoryUpsertRow {
   updated_at: number;
 }
 
+/** A history row's columns, in the order the insert lists them. */
+const historyColumns = [
+  'customer_id',
+  'feature',
+  'bucket_start',
+  'period_start',
+  'value',
+  'latest_at',
+  'updated_at',
+] as const;
+
 /** The multi-row history upsert, compiled once per mode and row count (see precompiledByShape). */
 const upsertHistoryQuery = precompiledByShape(
   (db: Db, input: { mode: HistoryChange['mode']; rows: HistoryUpsertRow[]; now: number }) => {
@@ -93,21 +104,7 @@ const upsertHistoryQuery = precompiledByShape(
       );
   },
   (input) => `${input.mode}:${input.rows.length}`,
-  (input) => {
-    const params: unknown[] = new Array(input.rows.length * 7 + 1);
-    let i = 0;
-    for (const row of input.rows) {
-      params[i++] = row.customer_id;
-      params[i++] = row.feature;
-      params[i++] = row.bucket_start;
-      params[i++] = row.period_start;
-      params[i++] = row.value;
-      params[i++] = row.latest_at;
-      params[i++] = row.updated_at;
-    }
-    params[i] = input.now;
-    return params;
-  },
+  (input) => rowParameters(input.rows, historyColumns, input.now),
 );
 
 /** Adds to one hour of one counter's history. Parameters in SQL order. */

@@ -1,7 +1,7 @@
 import type { MeterAggregation } from '@keymaster/core';
 import { type CompiledQuery, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
-import { precompiled, precompiledByShape } from '../../db/precompiled.js';
+import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
 import { type MergeMode, mergeRule } from './merge-rule.js';
 
@@ -144,6 +144,9 @@ async function upsertCounters(db: Db, input: { kind: UpsertKind; rows: CounterRo
   await db.executeQuery(upsertCountersQuery(db, input));
 }
 
+/** A counter row's columns, in the order the insert lists them. */
+const counterColumns = ['customer_id', 'feature', 'period_start', 'value', 'latest_at', 'updated_at'] as const;
+
 /** The multi-row counter upsert, compiled once per kind and row count (see precompiledByShape). */
 const upsertCountersQuery = precompiledByShape(
   (db: Db, input: { kind: UpsertKind; rows: CounterRow[]; now: number }) => {
@@ -156,20 +159,7 @@ const upsertCountersQuery = precompiledByShape(
       );
   },
   (input) => `${input.kind}:${input.rows.length}`,
-  (input) => {
-    const params: unknown[] = new Array(input.rows.length * 6 + 1);
-    let i = 0;
-    for (const row of input.rows) {
-      params[i++] = row.customer_id;
-      params[i++] = row.feature;
-      params[i++] = row.period_start;
-      params[i++] = row.value;
-      params[i++] = row.latest_at;
-      params[i++] = row.updated_at;
-    }
-    params[i] = input.now;
-    return params;
-  },
+  (input) => rowParameters(input.rows, counterColumns, input.now),
 );
 
 /**
@@ -313,10 +303,9 @@ function addCounterQuery(
       updated_at: now,
     })
     .onConflict((oc) => {
-      const update = oc.columns(['customer_id', 'feature', 'period_start']).doUpdateSet((eb) => ({
-        value: eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')),
-        updated_at: updatedAt,
-      }));
+      const update = oc
+        .columns(['customer_id', 'feature', 'period_start'])
+        .doUpdateSet(mergeRule('usage_counters', 'add', updatedAt));
       return limit === undefined
         ? update
         : update.where((eb) => eb(eb(eb.ref('usage_counters.value'), '+', eb.ref('excluded.value')), '<=', limit));
