@@ -2,21 +2,16 @@ import { fileURLToPath } from 'node:url';
 import type { CustomerToken } from '@keymaster/contract';
 import { OpenFeature as ServerOpenFeature } from '@openfeature/server-sdk';
 import type { EvaluationDetails, JsonValue } from '@openfeature/web-sdk';
-import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
-  bundlePage,
-  type Chromium,
+  type BrowserTest,
   describeInChromium,
-  launchChromium,
-  servePage,
+  startBrowserTest,
   untilPage,
 } from '../../sdk/src/test-support/chromium.js';
-import { startFaultProxy, startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
-import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
+import { startFaultProxy, testAdminKey } from '../../sdk/src/test-support/live-server.js';
+import { grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
 import { KeymasterProvider } from './index.js';
-
-type Live = Awaited<ReturnType<typeof startLiveServer>>;
 
 const pageEntry = fileURLToPath(new URL('./test-support/keymaster-web-page.ts', import.meta.url));
 
@@ -34,40 +29,27 @@ const answerOf = (details: EvaluationDetails<JsonValue>) => ({
  * real Keymaster server, with customer tokens minted as a backend would mint them.
  */
 describeInChromium('KeymasterWebProvider with @openfeature/web-sdk in Chromium [sqlite]', () => {
-  let live: Live;
-  let site: Awaited<ReturnType<typeof servePage>>;
-  let browser: Chromium;
-  let page: Page;
+  let test: BrowserTest;
+  let live: BrowserTest['live'];
+  let browser: BrowserTest['browser'];
+  let page: BrowserTest['page'];
+  let post: BrowserTest['post'];
   const warnings: string[] = [];
 
   beforeAll(async () => {
-    site = await servePage(await bundlePage(pageEntry));
-    // The server's clock at the real time: the browser's snapshots expire by its own clock.
-    live = await startLiveServer({
-      dialect: 'sqlite',
-      env: { KEYMASTER_CORS_ORIGINS: site.origin },
-      start: new Date().toISOString(),
-    });
-    browser = await launchChromium();
-    page = await browser.context.newPage();
+    test = await startBrowserTest({ pageEntry, realTime: true });
+    ({ live, browser, page, post } = test);
     page.on('console', (message) => {
       if (message.type() === 'warning') warnings.push(message.text());
     });
-    await page.goto(site.url);
+    await test.open();
   }, 60_000);
 
   afterEach(async () => {
     await page.evaluate(() => window.webPage.stop());
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await live?.close();
-    await site?.close();
-  });
-
-  const post = async <T = Record<string, unknown>>(url: string, body: unknown, status = 200) =>
-    expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
+  afterAll(() => test?.close());
   const tokenFor = async (customer: string) =>
     (await post<CustomerToken>('/v1/customer-tokens', { customer }, 201)).token;
   const start = (input: {

@@ -1,19 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { CustomerToken } from '@keymaster/contract';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
-  bundlePage,
-  type Chromium,
+  type BrowserTest,
   describeInChromium,
-  launchChromium,
-  servePage,
+  startBrowserTest,
   untilPage,
 } from '../../sdk/src/test-support/chromium.js';
-import { startLiveServer } from '../../sdk/src/test-support/live-server.js';
-import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
-
-type Live = Awaited<ReturnType<typeof startLiveServer>>;
+import { grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
 
 const pageEntry = fileURLToPath(new URL('./test-support/ofrep-web-page.ts', import.meta.url));
 
@@ -23,18 +17,17 @@ const pageEntry = fileURLToPath(new URL('./test-support/ofrep-web-page.ts', impo
  * The provider evaluates every flag at once (the bulk route) and polls it with If-None-Match.
  */
 describeInChromium('OFREP with @openfeature/ofrep-web-provider in Chromium [sqlite]', () => {
-  let live: Live;
-  let site: Awaited<ReturnType<typeof servePage>>;
-  let browser: Chromium;
-  let page: Page;
+  let test: BrowserTest;
+  let live: BrowserTest['live'];
+  let browser: BrowserTest['browser'];
+  let page: BrowserTest['page'];
+  let post: BrowserTest['post'];
   /** Every answer of the bulk route the page got: status and the request's credential. */
   const bulk: { status: number; authorization: string; ifNoneMatch: string | undefined }[] = [];
 
   beforeAll(async () => {
-    site = await servePage(await bundlePage(pageEntry));
-    live = await startLiveServer({ dialect: 'sqlite', env: { KEYMASTER_CORS_ORIGINS: site.origin } });
-    browser = await launchChromium();
-    page = await browser.context.newPage();
+    test = await startBrowserTest({ pageEntry });
+    ({ live, browser, page, post } = test);
     page.on('response', async (response) => {
       const request = response.request();
       if (request.url() !== `${live.url}/ofrep/v1/evaluate/flags` || request.method() !== 'POST') return;
@@ -45,17 +38,10 @@ describeInChromium('OFREP with @openfeature/ofrep-web-provider in Chromium [sqli
         ifNoneMatch: headers['if-none-match'],
       });
     });
-    await page.goto(site.url);
+    await test.open();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await live?.close();
-    await site?.close();
-  });
-
-  const post = async <T = Record<string, unknown>>(url: string, body: unknown, status = 200) =>
-    expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
+  afterAll(() => test?.close());
 
   const evaluate = () => page.evaluate(() => window.ofrepPage.evaluate());
 

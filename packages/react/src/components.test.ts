@@ -1,19 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import type { CustomerToken, Decision } from '@keymaster/contract';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
-  bundlePage,
-  type Chromium,
+  type BrowserTest,
   describeInChromium,
-  launchChromium,
-  servePage,
+  startBrowserTest,
   untilPage,
 } from '../../sdk/src/test-support/chromium.js';
-import { startFaultProxy, startLiveServer, testAdminKey } from '../../sdk/src/test-support/live-server.js';
-import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
-
-type Live = Awaited<ReturnType<typeof startLiveServer>>;
+import { startFaultProxy, testAdminKey } from '../../sdk/src/test-support/live-server.js';
+import { grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
 
 const pageEntry = fileURLToPath(new URL('./test-support/page.tsx', import.meta.url));
 
@@ -23,10 +18,12 @@ const pageEntry = fileURLToPath(new URL('./test-support/page.tsx', import.meta.u
  * made through the API without a reload.
  */
 describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
-  let live: Live;
-  let site: Awaited<ReturnType<typeof servePage>>;
-  let browser: Chromium;
-  let page: Page;
+  let test: BrowserTest;
+  let live: BrowserTest['live'];
+  let site: BrowserTest['site'];
+  let browser: BrowserTest['browser'];
+  let page: BrowserTest['page'];
+  let post: BrowserTest['post'];
   /** The Authorization header of every request the page sent to Keymaster. */
   const credentials: string[] = [];
   /** How many times the page asked the server to check (the paywall's upgrade suggestions). */
@@ -34,15 +31,8 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
   let navigations = 0;
 
   beforeAll(async () => {
-    site = await servePage(await bundlePage(pageEntry));
-    // The server's clock at the real time: the browser's snapshots expire by its own clock.
-    live = await startLiveServer({
-      dialect: 'sqlite',
-      env: { KEYMASTER_CORS_ORIGINS: site.origin },
-      start: new Date().toISOString(),
-    });
-    browser = await launchChromium();
-    page = await browser.context.newPage();
+    test = await startBrowserTest({ pageEntry, realTime: true });
+    ({ live, site, browser, page, post } = test);
     page.on('request', (request) => {
       // Everything but the page itself goes to Keymaster (directly or through a proxy).
       if (request.url().startsWith(site.origin) || request.method() === 'OPTIONS') return;
@@ -52,17 +42,10 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) navigations += 1;
     });
-    await page.goto(site.url);
+    await test.open();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await live?.close();
-    await site?.close();
-  });
-
-  const post = async <T = Record<string, unknown>>(url: string, body: unknown, status = 200) =>
-    expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status);
+  afterAll(() => test?.close());
 
   /** Renders the page for a customer, with a customer token minted as a backend would. */
   async function mount(

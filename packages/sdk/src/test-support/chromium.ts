@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { describe, expect } from 'vitest';
+import { expectStatus } from '../../../server/src/test-support/builders.js';
+import { startLiveServer } from './live-server.js';
 
 /**
  * Browser tests run in Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it),
@@ -146,6 +148,52 @@ export async function servePage(script: string): Promise<{ url: string; origin: 
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A browser test's pieces; see `startBrowserTest`. */
+export interface BrowserTest {
+  site: Awaited<ReturnType<typeof servePage>>;
+  live: Awaited<ReturnType<typeof startLiveServer>>;
+  browser: Chromium;
+  /** A fresh tab, not yet on the page: attach listeners, then `open()`. */
+  page: Page;
+  open(): Promise<void>;
+  /** A POST to the server as its admin, expecting `status`; answers the body. */
+  post<T = Record<string, unknown>>(url: string, body: unknown, status?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * What every browser test of a page needs: the page (`pageEntry`, bundled) served on one origin,
+ * a real Keymaster (SQLite) on another that allows it by CORS, and a Chromium tab. With
+ * `realTime`, the server's clock starts at the real time: the browser's snapshots expire by its
+ * own clock.
+ */
+export async function startBrowserTest(input: { pageEntry: string; realTime?: boolean }): Promise<BrowserTest> {
+  const site = await servePage(await bundlePage(input.pageEntry));
+  const live = await startLiveServer({
+    dialect: 'sqlite',
+    env: { KEYMASTER_CORS_ORIGINS: site.origin },
+    ...(input.realTime ? { start: new Date().toISOString() } : {}),
+  });
+  const browser = await launchChromium();
+  const page = await browser.context.newPage();
+  return {
+    site,
+    live,
+    browser,
+    page,
+    open: async () => {
+      await page.goto(site.url);
+    },
+    post: async <T>(url: string, body: unknown, status = 200) =>
+      expectStatus<T>(await live.server.request({ method: 'POST', url, body }), status),
+    async close() {
+      await browser.close();
+      await live.close();
+      await site.close();
     },
   };
 }
