@@ -33,7 +33,7 @@ import { createConsumeService } from './modules/usage/consume.js';
 import { createHistoryService } from './modules/usage/history.js';
 import { createReservationService } from './modules/usage/reservations.js';
 import { createUsageService } from './modules/usage/service.js';
-import { readUsage } from './modules/usage/store.js';
+import { readUsage, readUsageNow } from './modules/usage/store.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -75,7 +75,9 @@ function createServices(input: {
   const entitlements = createEntitlementService({
     cache,
     clock,
-    readUsage: (span) => readUsage(db, span),
+    // On SQLite, at once from the read-only connection: a check stays synchronous, and does not
+    // wait behind an ingestion transaction to read a counter that transaction may not even touch.
+    readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
     loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
   });
   const rollover = createRollover({ catalog: () => cache.getCatalog() });

@@ -23,6 +23,13 @@ export type Db = Kysely<Database> | Transaction<Database>;
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * SQLite on a file only: runs a read at once on a second, read-only connection and answers its
+   * rows, or undefined when that connection is busy (the caller then reads through `db`). It sees
+   * what is committed — never a transaction still open on the main connection — and does not wait
+   * for one to finish, as a read through `db` does (Kysely gives SQLite one connection).
+   */
+  readNow: ((query: CompiledQuery) => unknown[] | undefined) | undefined;
   close(): Promise<void>;
 }
 
@@ -54,7 +61,27 @@ function openSqlite(file: string): DatabaseHandle {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  if (file === ':memory:') return { db, dialect: 'sqlite', readNow: undefined, close: () => db.destroy() };
+  const reader = new SqliteDatabase(file, { readonly: true });
+  // A WAL reader waits only while another connection recovers the log; the event loop must not.
+  reader.pragma('busy_timeout = 0');
+  const readStatements = withStatementCache(reader);
+  return {
+    db,
+    dialect: 'sqlite',
+    readNow(query) {
+      try {
+        return readStatements.prepare(query.sql).all(...query.parameters);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return undefined;
+        throw error;
+      }
+    },
+    async close() {
+      await db.destroy();
+      reader.close();
+    },
+  };
 }
 
 /** Prepared statements kept per connection; past this, the least recently prepared one goes. */
@@ -66,7 +93,10 @@ const statementCacheSize = 512;
  * connection keeps them by SQL text instead. SQLite re-prepares a kept statement by itself when
  * the schema changes under it.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+function withStatementCache(sqlite: SqliteDatabase.Database): {
+  close(): void;
+  prepare(sql: string): SqliteDatabase.Statement;
+} {
   const statements = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => sqlite.close(),
@@ -120,5 +150,5 @@ function openPostgres(target: {
     ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', readNow: undefined, close: () => db.destroy() };
 }

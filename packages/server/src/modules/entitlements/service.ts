@@ -32,8 +32,8 @@ const noCandidates: [] = [];
  * Answers checks from the snapshot cache: load (only on a miss) → decide. A cached customer
  * costs no database round trip and no promise: the answer is computed synchronously.
  */
-/** Reads a usage span from storage (a cache miss). */
-export type UsageReader = (input: { customerId: string } & UsageSpan) => Promise<number>;
+/** Reads a usage span from storage (a cache miss): at once where the store can, else later. */
+export type UsageReader = (input: { customerId: string } & UsageSpan) => number | Promise<number>;
 
 export function createEntitlementService(deps: {
   cache: SnapshotCache;
@@ -56,7 +56,12 @@ export function createEntitlementService(deps: {
     const usage = input.entry.usage;
     const known = usage.get(span.key);
     if (known !== undefined) return known;
-    return deps.readUsage({ customerId: input.customerId, ...span }).then((value) => {
+    const read = deps.readUsage({ customerId: input.customerId, ...span });
+    if (typeof read === 'number') {
+      usage.set(span.key, read);
+      return read;
+    }
+    return read.then((value) => {
       usage.set(span.key, value);
       return value;
     });
@@ -203,7 +208,7 @@ export function createEntitlementService(deps: {
       const resolved = resolve({ catalog, state, now: at });
       const decisions = new Map<string, Decision>();
       // Several drawing features share their pool's counter: read each span once.
-      const read = new Map<string, Promise<number>>();
+      const read = new Map<string, number | Promise<number>>();
       for (const entitlement of resolved.entitlements.values()) {
         const counted = countedAs({ catalog, resolved, entitlement, customer: customerId, now: at, upgrades: false });
         const { span } = counted;

@@ -111,6 +111,38 @@ describeEachDialect('balances kept in memory stay coherent with the database', (
     expect(await cacheMisses()).toBe(misses);
   });
 
+  it('reads a counter while a write to it is still open: at once, and only what is committed', async () => {
+    const { id } = await seedCustomer(server, { plan: 'large' });
+    // The consume's usage change empties the cached figure: the next check reads the counter.
+    expect(await consume(id, 2)).toMatchObject({ usage: 2 });
+    let written!: () => void;
+    const isWritten = new Promise<void>((resolve) => (written = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const transaction = server.keymaster.database.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx
+          .updateTable('usage_counters')
+          .set((eb) => ({ value: eb('value', '+', 100) }))
+          .where('customer_id', '=', id)
+          .execute();
+        written();
+        await released;
+        throw new Error('rolled back on purpose');
+      })
+      .catch((error: Error) => error.message);
+    await isWritten;
+    try {
+      const waited = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 2_000));
+      expect(await Promise.race([check(id), waited])).toMatchObject({ usage: 2, balance: 8 });
+    } finally {
+      release();
+    }
+    expect(await transaction).toBe('rolled back on purpose');
+    expect(await check(id)).toMatchObject({ usage: 2 });
+  });
+
   describe('when one statement of a write fails', () => {
     // A fault injected into the real database: any counter write for `fragile` is refused.
     beforeAll(() => installFailingTrigger(server, dialect));

@@ -1,6 +1,6 @@
 import type { MeterAggregation } from '@keymaster/core';
 import { type CompiledQuery, sql } from 'kysely';
-import type { Db } from '../../db/database.js';
+import type { DatabaseHandle, Db } from '../../db/database.js';
 import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
 import { type MergeMode, mergeRule } from './merge-rule.js';
@@ -168,31 +168,42 @@ const upsertCountersQuery = precompiledByShape(
  * Buckets combine as their aggregation does: sums add, maxima take the largest, `latest` takes
  * the newest, and `unique_count` counts values distinct across the whole window.
  */
-export async function readUsage(
-  db: Db,
-  input: { customerId: string; feature: string; aggregation: MeterAggregation; from: number; to: number },
-): Promise<number> {
+export async function readUsage(db: Db, input: UsageRead): Promise<number> {
+  const { rows } = await db.executeQuery(usageQuery(db, input));
+  return usageFrom(rows);
+}
+
+/**
+ * `readUsage` at once on SQLite's read-only connection (see DatabaseHandle.readNow): the last
+ * committed figure, without waiting behind a transaction in progress. Undefined where there is no
+ * such connection or it is busy; read through `readUsage` then.
+ */
+export function readUsageNow(database: DatabaseHandle, input: UsageRead): number | undefined {
+  if (database.readNow === undefined) return undefined;
+  const rows = database.readNow(usageQuery(database.db, input));
+  return rows === undefined ? undefined : usageFrom(rows as UsageRow[]);
+}
+
+type UsageRead = { customerId: string; feature: string; aggregation: MeterAggregation; from: number; to: number };
+type UsageRow = { usage: number | string | bigint | null };
+
+const usageFrom = (rows: readonly UsageRow[]) => Number(rows[0]?.usage ?? 0);
+
+function usageQuery(db: Db, input: UsageRead): CompiledQuery<UsageRow> {
   const { customerId, feature, from, to } = input;
   // Checks read a counter after every usage change announced for their customer: these are
   // compiled once (see precompiled.ts), as a query built per read cost more than SQLite's work.
-  let query: CompiledQuery<{ usage: number | string | bigint | null }>;
   switch (input.aggregation) {
     case 'max':
-      query = readMax(db, customerId, feature, from, to);
-      break;
+      return readMax(db, customerId, feature, from, to);
     case 'latest':
-      query = readLatest(db, customerId, feature, from, to);
-      break;
+      return readLatest(db, customerId, feature, from, to);
     case 'unique_count':
       // One period: the counter holds the distinct count; a window: count across its buckets.
-      query =
-        from === to ? readSum(db, customerId, feature, from, to) : readDistinct(db, customerId, feature, from, to);
-      break;
+      return from === to ? readSum(db, customerId, feature, from, to) : readDistinct(db, customerId, feature, from, to);
     default:
-      query = readSum(db, customerId, feature, from, to);
+      return readSum(db, customerId, feature, from, to);
   }
-  const { rows } = await db.executeQuery(query);
-  return Number(rows[0]?.usage ?? 0);
 }
 
 type CounterRange = [db: Db, customerId: string, feature: string, from: number, to: number];
