@@ -14,6 +14,8 @@ declare module 'autocannon' {
     pipelining?: number;
     /** Seconds. */
     duration?: number;
+    /** Requests to send in all, instead of a duration. */
+    amount?: number;
     /** Seconds without a response before a request counts as a timeout. */
     timeout?: number;
     method?: AutocannonRequest['method'];

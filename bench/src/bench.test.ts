@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runDecideBench } from './decide-bench.js';
+import { toMarkdown } from './report.js';
 import { percentile } from './stats.js';
 
 // Timing thresholds would fail on a busy CI machine; these only check that the harness measures
@@ -39,5 +40,30 @@ describe('percentile', () => {
     expect(percentile(samples, 99)).toBe(5);
     expect(percentile(samples, 0)).toBe(1);
     expect(percentile([], 50)).toBeNaN();
+  });
+});
+
+describe('the report', () => {
+  it('shows the instruction counts of the check and their ratio, in the table and the summary', () => {
+    const markdown = toMarkdown({
+      command: 'npm run bench -- --only instructions',
+      quick: false,
+      startedAt: '2026-11-28T11:00:00.000Z',
+      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 24, os: 'Linux', node: 'v20' },
+      loadAverageAtStart: 0.1,
+      settings: { load: { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 } },
+      checkInstructions: {
+        customers: 50,
+        requests: 10_000,
+        warmupRequests: 5_000,
+        keymasterPerRequest: 107_920,
+        baselinePerRequest: 66_367,
+        ratio: 0.615,
+      },
+    });
+    expect(markdown).toContain('| keymaster POST /v1/check | 107,920 |');
+    expect(markdown).toContain('| bare node:http, same body | 66,367 |');
+    expect(markdown).toContain('| ratio bare / keymaster | 0.615 |');
+    expect(markdown).toContain('107,920 instructions per request against the bare server');
   });
 });

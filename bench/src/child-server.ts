@@ -27,9 +27,14 @@ export function startServer(input: {
   env?: Record<string, string>;
   /** Node options for the child, e.g. `--cpu-prof` to profile the server under load. */
   execArgv?: readonly string[];
+  /** A program the child's node runs under, with its arguments: e.g. valgrind (see check-instructions.ts). */
+  wrapper?: { command: string; args: readonly string[] };
 }): Promise<ChildServer> {
+  const nodeArgs = [...process.execArgv, ...(input.execArgv ?? [])];
   const child = fork(new URL(`./servers/${input.script}.js`, import.meta.url), [], {
-    execArgv: [...process.execArgv, ...(input.execArgv ?? [])],
+    ...(input.wrapper
+      ? { execPath: input.wrapper.command, execArgv: [...input.wrapper.args, process.execPath, ...nodeArgs] }
+      : { execArgv: nodeArgs }),
     env: { ...process.env, ...input.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -46,10 +51,12 @@ export function startServer(input: {
   );
 
   return new Promise((resolve, reject) => {
+    // Under valgrind a server starts some twenty times slower.
+    const startMs = input.wrapper ? 600_000 : 60_000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${input.script} did not start within 60 s`));
-    }, 60_000);
+      reject(new Error(`${input.script} did not start within ${startMs / 1000} s`));
+    }, startMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`${input.script} exited before it was ready (${code ?? signal})`));
@@ -82,7 +89,7 @@ export function startServer(input: {
       cpuMicros: async () => (await command<CpuUsage>('cpu')).cpuMicros,
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        const timer = setTimeout(() => child.kill('SIGKILL'), input.wrapper ? 120_000 : 15_000);
         await command('stop').catch(() => undefined);
         await exited;
         clearTimeout(timer);

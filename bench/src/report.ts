@@ -1,4 +1,5 @@
 import type { BatchLoadResult } from './batch-load.js';
+import type { CheckInstructionsResult } from './check-instructions.js';
 import type { CheckThroughputResult } from './check-throughput.js';
 import type { CheckWhileIngestingResult } from './check-while-ingesting.js';
 import type { ConsumeThroughputResult } from './consume-throughput.js';
@@ -26,6 +27,7 @@ export interface BenchResults {
   ingest?: IngestThroughputResult;
   consume?: ConsumeThroughputResult;
   checkWhileIngesting?: CheckWhileIngestingResult;
+  checkInstructions?: CheckInstructionsResult;
 }
 
 /** Absolute targets from the spec (the metering ones are rates, not ratios). */
@@ -71,6 +73,22 @@ function tables(results: BenchResults): Table[] {
         ['ratio keymaster / bare', `${http.ratio}`, '', '', '', '', 'target >= 0.8'],
       ],
       note: `${loadShape}; ${fmt(http.customers)} cached customers in rotation; ${http.responseBytes}-byte answer.`,
+    });
+  }
+  const counted = results.checkInstructions;
+  if (counted) {
+    out.push({
+      title: 'HTTP check, instructions per request (callgrind)',
+      header: ['server', 'instructions/request'],
+      rows: [
+        ['keymaster POST /v1/check', fmt(counted.keymasterPerRequest)],
+        ['bare node:http, same body', fmt(counted.baselinePerRequest)],
+        ['ratio bare / keymaster', `${counted.ratio}`],
+      ],
+      note:
+        `User-space instructions each server's main thread (the event loop) executed per request, counted by valgrind's callgrind over ` +
+        `${fmt(counted.requests)} requests after ${fmt(counted.warmupRequests)} uncounted ones (10 connections, pipelining 10, ` +
+        `${fmt(counted.customers)} customers in rotation). The same count whatever else the machine is doing; the kernel's share is not in it.`,
     });
   }
   const decide = results.decide;
@@ -286,6 +304,13 @@ function summary(results: BenchResults): string[] {
     lines.push(
       `HTTP check throughput: ${fmt(http.keymaster.requestsPerSecond)} req/s, ` +
         `${http.ratio}× a bare node:http server (${fmt(http.baseline.requestsPerSecond)} req/s); target ≥ 0.8×.`,
+    );
+  }
+  const counted = results.checkInstructions;
+  if (counted) {
+    lines.push(
+      `HTTP check work: ${fmt(counted.keymasterPerRequest)} instructions per request against the bare server's ` +
+        `${fmt(counted.baselinePerRequest)} (${counted.ratio}×; user space, callgrind).`,
     );
   }
   const decide = results.decide;

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchCheckInstructions } from './check-instructions.js';
 import { benchCheckThroughput } from './check-throughput.js';
 import { benchCheckWhileIngesting } from './check-while-ingesting.js';
 import { benchConsumeThroughput } from './consume-throughput.js';
@@ -25,6 +26,7 @@ const benchmarks = [
   'ingest',
   'consume',
   'check-while-ingesting',
+  'instructions',
 ] as const;
 type Benchmark = (typeof benchmarks)[number];
 
@@ -99,6 +101,9 @@ const settings = {
   // Consumes are writes: no pipelining (a hot row on PostgreSQL would queue 500 requests deep).
   consume: { customers: quick ? 200 : 1_000, load: { ...load, pipelining: 1 } },
   checkWhileIngesting: { customers: quick ? 200 : 1_000, batchSize: 1_000, batchesPerSecond: 10 },
+  instructions: quick
+    ? { customers: 20, requests: 2_000, warmupRequests: 2_000 }
+    : { customers: 50, requests: 10_000, warmupRequests: 5_000 },
   postgres: postgresUrl ? 'yes (--postgres or BENCH_DATABASE_URL)' : 'not measured: no --postgres URL',
 };
 
@@ -185,6 +190,11 @@ if (selected('check-while-ingesting')) {
     serverExecArgv,
     log,
   });
+}
+
+if (selected('instructions')) {
+  console.error('HTTP check instructions per request vs bare node:http (callgrind)');
+  results.checkInstructions = await benchCheckInstructions({ ...settings.instructions, log });
 }
 
 console.log(`\n${toText(results)}\n`);

@@ -1,0 +1,145 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { type ChildServer, type ServerScript, startServer } from './child-server.js';
+import { checkRequest, customerId, keymasterApi, seedCatalog, seedCustomers } from './keymaster-api.js';
+import { round } from './stats.js';
+
+export interface CheckInstructionsResult {
+  customers: number;
+  /** Requests counted per server, after `warmupRequests` uncounted ones. */
+  requests: number;
+  warmupRequests: number;
+  /** Instructions the server's main thread executed per request, user space only. */
+  keymasterPerRequest: number;
+  baselinePerRequest: number;
+  /** Bare over Keymaster: the throughput ratio if instructions were all a request cost. */
+  ratio: number;
+}
+
+/**
+ * The HTTP check's CPU work counted, not timed: each server runs under valgrind's callgrind,
+ * which counts the instructions a process executes — the same count for the same work whatever
+ * else the machine does. On a shared 2-core VM the throughput ratio moves by ±30 % from run to
+ * run; this one does not, so it shows whether a change made a check cheaper. It counts user space
+ * only (the kernel's share of reading and writing a socket is not in it) and is taken after a
+ * warm-up, so that the JIT has compiled the hot path. Skipped when valgrind is not installed.
+ */
+export async function benchCheckInstructions(input: {
+  customers: number;
+  requests: number;
+  warmupRequests: number;
+  log: (line: string) => void;
+}): Promise<CheckInstructionsResult | undefined> {
+  const { log } = input;
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    log('valgrind is not installed (apt-get install -y valgrind): instruction counts skipped');
+    return undefined;
+  }
+  const adminKey = `km_sk_bench_${randomBytes(12).toString('hex')}`;
+  const ids = Array.from({ length: input.customers }, (_, i) => customerId(i));
+  const requests = ids.map(checkRequest);
+  const headers = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+
+  log('keymaster under callgrind: start, seed, warm up, count');
+  let sample = '';
+  const keymasterPerRequest = await countPerRequest({
+    script: 'keymaster-server',
+    env: { KEYMASTER_ADMIN_KEY: adminKey, LOG_LEVEL: 'warn' },
+    async prepare(server) {
+      const api = keymasterApi({ url: server.url, adminKey });
+      await seedCatalog(api);
+      await seedCustomers({ api, ids, plan: 'pro', concurrency: 4 });
+      sample = JSON.stringify(await api.call('POST', '/v1/check', { customer: ids[0], feature: 'api_calls' }));
+    },
+    requests,
+    headers,
+    counted: input.requests,
+    warmup: input.warmupRequests,
+  });
+  log('bare node:http under callgrind');
+  const baselinePerRequest = await countPerRequest({
+    script: 'bare-server',
+    env: { BARE_BODY: sample },
+    prepare: async () => undefined,
+    requests,
+    headers,
+    counted: input.requests,
+    warmup: input.warmupRequests,
+  });
+  return {
+    customers: ids.length,
+    requests: input.requests,
+    warmupRequests: input.warmupRequests,
+    keymasterPerRequest: Math.round(keymasterPerRequest),
+    baselinePerRequest: Math.round(baselinePerRequest),
+    ratio: round(baselinePerRequest / keymasterPerRequest),
+  };
+}
+
+async function countPerRequest(input: {
+  script: ServerScript;
+  env: Record<string, string>;
+  prepare: (server: ChildServer) => Promise<void>;
+  requests: readonly { method: 'POST'; path: string; body: string }[];
+  headers: Record<string, string>;
+  counted: number;
+  warmup: number;
+}): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'keymaster-callgrind-'));
+  const server = await startServer({
+    script: input.script,
+    env: input.env,
+    wrapper: {
+      command: 'valgrind',
+      args: [
+        '--tool=callgrind',
+        '--quiet',
+        // One count per thread: only the main thread's, where requests are handled, is kept. The
+        // JIT compiles and the GC marks on helper threads, as much as they happen to overlap the
+        // counted requests, which made totals over all threads vary by a fifth between runs.
+        '--separate-threads=yes',
+        // JIT-compiled code rewrites itself: valgrind must notice, or it runs stale translations.
+        '--smc-check=all-non-file',
+        // Nothing is counted until the warm-up is over (callgrind_control -i on).
+        '--instr-atstart=no',
+        `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
+      ],
+    },
+  });
+  try {
+    await input.prepare(server);
+    const run = (amount: number) =>
+      autocannon({
+        url: server.url,
+        connections: 10,
+        pipelining: 10,
+        headers: input.headers,
+        requests: input.requests.map((r) => ({ ...r })),
+        amount,
+        timeout: 600,
+      });
+    const warm = await run(input.warmup);
+    if (warm.non2xx + warm.errors > 0) throw new Error(`${input.script}: warm-up requests failed`);
+    execFileSync('callgrind_control', ['--instr=on', String(server.pid)], { stdio: 'ignore' });
+    const measured = await run(input.counted);
+    execFileSync('callgrind_control', ['--instr=off', String(server.pid)], { stdio: 'ignore' });
+    if (measured.non2xx + measured.errors > 0) throw new Error(`${input.script}: counted requests failed`);
+  } finally {
+    await server.stop();
+  }
+  try {
+    // The dump at exit holds only what ran while instrumentation was on; `-01` is the main thread.
+    const file = readdirSync(dir).find((name) => name.startsWith('callgrind.out') && name.endsWith('-01'));
+    const text = file ? readFileSync(join(dir, file), 'utf8') : '';
+    // `totals:` closes the file; the `summary:` line near the top is written before counting began.
+    const total = /^totals: (\d+)/m.exec(text)?.[1];
+    if (total === undefined) throw new Error(`${input.script}: no instruction count in the callgrind output`);
+    return Number(total) / input.counted;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
