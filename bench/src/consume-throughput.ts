@@ -1,3 +1,4 @@
+import { startServer } from './child-server.js';
 import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
 import { consumeRequest, largeLimitGrant } from './keymaster-api.js';
 import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
@@ -12,6 +13,12 @@ export interface ConsumePoint {
 export interface ConsumeThroughputResult {
   settings: LoadSettings;
   points: ConsumePoint[];
+  /**
+   * The bare node:http server of the check benchmark under the same load shape and request bytes:
+   * the most any HTTP endpoint on node:http gets out of this machine with these settings. The
+   * consume targets are absolute rates; this says how near the ceiling they are.
+   */
+  baseline: LoadResult;
 }
 
 /**
@@ -27,6 +34,8 @@ export async function benchConsumeThroughput(input: {
   log: (line: string) => void;
 }): Promise<ConsumeThroughputResult> {
   const points: ConsumePoint[] = [];
+  let sample = '';
+  let headers: Record<string, string> = {};
   for (const target of input.targets) {
     const { server, api, ids } = await startSeededKeymaster({ ...input, target, grant: largeLimitGrant });
     try {
@@ -46,9 +55,25 @@ export async function benchConsumeThroughput(input: {
         feature: 'api_calls',
       });
       if (!last.allowed) throw new Error(`consumes were refused, the figures count refusals: ${JSON.stringify(last)}`);
+      sample = JSON.stringify(last);
+      headers = api.headers;
     } finally {
       await server.stop();
     }
   }
-  return { settings: input.settings, points };
+  input.log('bare node:http, the same load shape');
+  const bare = await startServer({ script: 'bare-server', env: { BARE_BODY: sample }, execArgv: input.serverExecArgv });
+  let baseline: LoadResult;
+  try {
+    baseline = await runLoad({
+      url: bare.url,
+      requests: [consumeRequest('cus-000000')],
+      headers,
+      settings: input.settings,
+      serverCpuMicros: bare.cpuMicros,
+    });
+  } finally {
+    await bare.stop();
+  }
+  return { settings: input.settings, points, baseline };
 }

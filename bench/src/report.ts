@@ -251,17 +251,35 @@ function tables(results: BenchResults): Table[] {
     out.push({
       title: 'Consume throughput, POST /v1/consume',
       header: ['database', 'customers', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'loader CPU', 'other CPU', 'target'],
-      rows: consume.points.map((p) => [
-        p.database,
-        fmt(p.customers),
-        fmt(p.load.requestsPerSecond),
-        fmt(p.load.latencyMs.p50),
-        fmt(p.load.latencyMs.p99),
-        pct(p.load.serverCpuPercent),
-        pct(p.load.loaderCpuPercent),
-        pct(p.load.otherCpuPercent),
-        target(p),
-      ]),
+      rows: consume.points
+        .map((p) => [
+          p.database,
+          fmt(p.customers),
+          fmt(p.load.requestsPerSecond),
+          fmt(p.load.latencyMs.p50),
+          fmt(p.load.latencyMs.p99),
+          pct(p.load.serverCpuPercent),
+          pct(p.load.loaderCpuPercent),
+          pct(p.load.otherCpuPercent),
+          target(p),
+        ])
+        .concat(
+          consume.baseline
+            ? [
+                [
+                  'bare node:http, same load',
+                  '',
+                  fmt(consume.baseline.requestsPerSecond),
+                  fmt(consume.baseline.latencyMs.p50),
+                  fmt(consume.baseline.latencyMs.p99),
+                  pct(consume.baseline.serverCpuPercent),
+                  pct(consume.baseline.loaderCpuPercent),
+                  pct(consume.baseline.otherCpuPercent),
+                  '',
+                ],
+              ]
+            : [],
+        ),
       note: `${consume.settings.connections} connections, no pipelining, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s; one unit per consume, every one allowed (limit raised by a grant, still enforced).`,
     });
   }
@@ -368,7 +386,10 @@ function summary(results: BenchResults): string[] {
               `${p.database}, ${p.customers === 1 ? 'one hot customer' : `${fmt(p.customers)} customers`} ${fmt(p.load.requestsPerSecond)}/s`,
           )
           .join('; ') +
-        `; targets ≥ ${fmt(targets.consumeSqlite)}/s on SQLite, ≥ ${fmt(targets.consumePostgresHot)}/s per hot customer on PostgreSQL.`,
+        `; targets ≥ ${fmt(targets.consumeSqlite)}/s on SQLite, ≥ ${fmt(targets.consumePostgresHot)}/s per hot customer on PostgreSQL` +
+        (consume.baseline
+          ? `; a bare node:http server answering a fixed body under the same load: ${fmt(consume.baseline.requestsPerSecond)}/s.`
+          : '.'),
     );
   }
   const ingesting = results.checkWhileIngesting;
