@@ -109,4 +109,26 @@ describe('usagePeriod', () => {
     }
     expect(outside).toEqual([]);
   });
+
+  it('answers the right period however calls jump across boundaries (the last one is remembered)', () => {
+    const month = (now: string) => iso(usagePeriod({ reset: 'month', now: utc(now), billing: null }));
+    const january = { start: '2027-01-01T00:00:00.000Z', end: '2027-02-01T00:00:00.000Z' };
+    const february = { start: '2027-02-01T00:00:00.000Z', end: '2027-03-01T00:00:00.000Z' };
+    expect(month('2027-01-31T23:59:59.999Z')).toEqual(january);
+    expect(month('2027-02-01T00:00:00.000Z')).toEqual(february);
+    expect(month('2027-01-15T12:00:00.000Z')).toEqual(january);
+    expect(month('2027-03-01T00:00:00.000Z')).toEqual({
+      start: '2027-03-01T00:00:00.000Z',
+      end: '2027-04-01T00:00:00.000Z',
+    });
+    // A remembered period is shared between callers: it cannot be changed through one of them.
+    const shared = usagePeriod({ reset: 'month', now: utc('2027-03-02T00:00:00Z'), billing: null })!;
+    expect(() => {
+      shared.end = 0;
+    }).toThrow(TypeError);
+    expect(month('2027-03-03T00:00:00.000Z')).toEqual({
+      start: '2027-03-01T00:00:00.000Z',
+      end: '2027-04-01T00:00:00.000Z',
+    });
+  });
 });

@@ -20,6 +20,31 @@ export interface BillingAnchor {
  */
 export function usagePeriod(input: { reset: Reset; now: number; billing: BillingAnchor | null }): Period | null {
   const { reset, now, billing } = input;
+  switch (reset) {
+    case 'day':
+    case 'week':
+    case 'month':
+    case 'year': {
+      // Checks and ingested events nearly all fall in the current period: answer the last one
+      // computed for this reset while it still contains `now` (shared, so frozen).
+      const last = lastCalendarPeriod[reset];
+      if (last !== undefined && now >= last.start && now < last.end) return last;
+      const period = Object.freeze(calendarPeriod(reset, now));
+      lastCalendarPeriod[reset] = period;
+      return period;
+    }
+    case 'billing_period':
+      return billing ? periodContaining({ anchor: billing.anchor, interval: billing.interval, now }) : null;
+    case 'never':
+      return null;
+  }
+}
+
+type CalendarReset = 'day' | 'week' | 'month' | 'year';
+
+const lastCalendarPeriod: Partial<Record<CalendarReset, Readonly<Period>>> = {};
+
+function calendarPeriod(reset: CalendarReset, now: number): Period {
   const d = new Date(now);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth();
@@ -37,9 +62,5 @@ export function usagePeriod(input: { reset: Reset; now: number; billing: Billing
       return { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) };
     case 'year':
       return { start: Date.UTC(y, 0, 1), end: Date.UTC(y + 1, 0, 1) };
-    case 'billing_period':
-      return billing ? periodContaining({ anchor: billing.anchor, interval: billing.interval, now }) : null;
-    case 'never':
-      return null;
   }
 }
