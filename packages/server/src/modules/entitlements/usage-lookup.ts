@@ -23,19 +23,43 @@ export interface UsageSpan {
  * metered features).
  */
 export function usageSpan(input: { catalog: Catalog; entitlement: Entitlement; now: number }): UsageSpan | null {
-  const { entitlement: e, now } = input;
+  const { catalog, entitlement: e, now } = input;
+  // A gauge's level counts whether or not the customer is entitled: seats exist either way.
+  if (e.type !== 'gauge' && (e.type !== 'metered' || !e.enabled)) return null;
+  // Where the counters start and end: a gauge's one level, a window's buckets, a period's counter.
+  let kind: 'g' | 'w' | 'p';
+  let from: number;
+  let to: number;
   if (e.type === 'gauge') {
-    // A gauge's level counts whether or not the customer is entitled: seats exist either way.
-    return { key: `${e.feature}\u0000g`, feature: e.feature, aggregation: 'sum', from: 0, to: 0 };
+    kind = 'g';
+    from = 0;
+    to = 0;
+  } else if (e.window !== null) {
+    kind = 'w';
+    to = Math.floor(now / windowBucketMs) * windowBucketMs;
+    from = to - (parseWindow(e.window) ?? 0) + windowBucketMs;
+  } else {
+    kind = 'p';
+    from = counterPeriodStart({ entitlement: e, at: now });
+    to = from;
   }
-  if (e.type !== 'metered' || !e.enabled) return null;
-  const feature = input.catalog.features.get(e.feature);
-  const aggregation = feature?.type === 'metered' && feature.meter ? feature.meter.aggregation : 'sum';
-  if (e.window !== null) {
-    const bucket = Math.floor(now / windowBucketMs) * windowBucketMs;
-    const from = bucket - (parseWindow(e.window) ?? 0) + windowBucketMs;
-    return { key: `${e.feature}\u0000w${bucket}`, feature: e.feature, aggregation, from, to: bucket };
+  // A cached customer's entitlements are the same objects from one check to the next: hand back
+  // the same span (and key string, whose hash is then computed once) until its counters move on.
+  const last = lastSpans.get(e);
+  if (last !== undefined && last.catalog === catalog && last.span.from === from && last.span.to === to) {
+    return last.span;
   }
-  const start = counterPeriodStart({ entitlement: e, at: now });
-  return { key: `${e.feature}\u0000p${start}`, feature: e.feature, aggregation, from: start, to: start };
+  const feature = catalog.features.get(e.feature);
+  const aggregation = kind !== 'g' && feature?.type === 'metered' && feature.meter ? feature.meter.aggregation : 'sum';
+  const span: UsageSpan = Object.freeze({
+    key: `${e.feature}\u0000${kind}${kind === 'g' ? '' : to}`,
+    feature: e.feature,
+    aggregation,
+    from,
+    to,
+  });
+  lastSpans.set(e, { catalog, span });
+  return span;
 }
+
+const lastSpans = new WeakMap<Entitlement, { catalog: Catalog; span: UsageSpan }>();
