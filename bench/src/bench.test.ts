@@ -59,11 +59,13 @@ describe('the report', () => {
         keymasterPerRequest: 107_920,
         baselinePerRequest: 66_367,
         ratio: 0.615,
+        keymasterAllThreadsPerRequest: 148_000,
+        baselineAllThreadsPerRequest: 104_000,
       },
     });
-    expect(markdown).toContain('| keymaster POST /v1/check | 107,920 |');
-    expect(markdown).toContain('| bare node:http, same body | 66,367 |');
-    expect(markdown).toContain('| ratio bare / keymaster | 0.615 |');
+    expect(markdown).toContain('| keymaster POST /v1/check | 107,920 | 148,000 |');
+    expect(markdown).toContain('| bare node:http, same body | 66,367 | 104,000 |');
+    expect(markdown).toContain('| ratio bare / keymaster | 0.615 | 0.703 |');
     expect(markdown).toContain('107,920 instructions per request against the bare server');
   });
 });
