@@ -50,21 +50,25 @@ interface Table {
 const fmt = (value: number) => value.toLocaleString('en');
 const pct = (value: number | null) => (value === null ? 'n/a' : `${fmt(value)}%`);
 
+/** An HTTP load run's cells: req/s, p50 and p99 ms, server, loader and other CPU. */
+function loadCells(r: LoadResult): string[] {
+  return [
+    fmt(r.requestsPerSecond),
+    fmt(r.latencyMs.p50),
+    fmt(r.latencyMs.p99),
+    pct(r.serverCpuPercent),
+    pct(r.loaderCpuPercent),
+    pct(r.otherCpuPercent),
+  ];
+}
+
 function tables(results: BenchResults): Table[] {
   const out: Table[] = [];
   const { load } = results.settings;
   const loadShape = `${load.connections} connections, pipelining ${load.pipelining}, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s`;
   const http = results.checkThroughput;
   if (http) {
-    const row = (name: string, r: CheckThroughputResult['keymaster']) => [
-      name,
-      fmt(r.requestsPerSecond),
-      fmt(r.latencyMs.p50),
-      fmt(r.latencyMs.p99),
-      pct(r.serverCpuPercent),
-      pct(r.loaderCpuPercent),
-      pct(r.otherCpuPercent),
-    ];
+    const row = (name: string, r: CheckThroughputResult['keymaster']) => [name, ...loadCells(r)];
     out.push({
       title: 'HTTP check throughput, warm cache',
       header: ['server', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'loader CPU', 'other CPU'],
@@ -254,38 +258,19 @@ function tables(results: BenchResults): Table[] {
         : p.customers === 1
           ? `>= ${fmt(targets.consumePostgresHot)}`
           : '';
+    const row = (name: string, customers: string, r: LoadResult, target: string) => [
+      name,
+      customers,
+      ...loadCells(r),
+      target,
+    ];
     out.push({
       title: 'Consume throughput, POST /v1/consume',
       header: ['database', 'customers', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'loader CPU', 'other CPU', 'target'],
-      rows: consume.points
-        .map((p) => [
-          p.database,
-          fmt(p.customers),
-          fmt(p.load.requestsPerSecond),
-          fmt(p.load.latencyMs.p50),
-          fmt(p.load.latencyMs.p99),
-          pct(p.load.serverCpuPercent),
-          pct(p.load.loaderCpuPercent),
-          pct(p.load.otherCpuPercent),
-          target(p),
-        ])
-        .concat(
-          consume.baseline
-            ? [
-                [
-                  'bare node:http, same load',
-                  '',
-                  fmt(consume.baseline.requestsPerSecond),
-                  fmt(consume.baseline.latencyMs.p50),
-                  fmt(consume.baseline.latencyMs.p99),
-                  pct(consume.baseline.serverCpuPercent),
-                  pct(consume.baseline.loaderCpuPercent),
-                  pct(consume.baseline.otherCpuPercent),
-                  '',
-                ],
-              ]
-            : [],
-        ),
+      rows: [
+        ...consume.points.map((p) => row(p.database, fmt(p.customers), p.load, target(p))),
+        ...(consume.baseline ? [row('bare node:http, same load', '', consume.baseline, '')] : []),
+      ],
       note: `${consume.settings.connections} connections, no pipelining, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s; one unit per consume, every one allowed (limit raised by a grant, still enforced).`,
     });
   }
