@@ -28,8 +28,9 @@ export interface CheckInstructionsResult {
 
 /**
  * The HTTP check's CPU work counted, not timed: each server runs under valgrind's callgrind,
- * which counts the instructions a process executes — the same count for the same work whatever
- * else the machine does. On a shared 2-core VM the throughput ratio moves by ±30 % from run to
+ * which counts the instructions a process executes — about the same count for the same work
+ * whatever else the machine does (within 3 %: the server's timers run per second, not per
+ * request). On a shared 2-core VM the throughput ratio moves by ±30 % from run to
  * run; this one does not, so it shows whether a change made a check cheaper. It counts user space
  * only (the kernel's share of reading and writing a socket is not in it) and is taken after a
  * warm-up, so that the JIT has compiled the hot path. Skipped when valgrind is not installed.
@@ -107,8 +108,9 @@ async function countPerRequest(input: {
         '--tool=callgrind',
         '--quiet',
         // One count per thread. The main thread's, where requests are handled, repeats within
-        // 0.1 %; the total over all threads adds the GC's helpers and whatever JIT compiles fall
-        // in the window, and varied by a fifth between runs. Both are reported.
+        // 3 % (its timers run per second, not per request); the total over all threads adds the
+        // GC's helpers and whatever JIT compiles fall in the window, and varied by a fifth
+        // between runs. Both are reported.
         '--separate-threads=yes',
         // JIT-compiled code rewrites itself: valgrind must notice, or it runs stale translations.
         '--smc-check=all-non-file',
