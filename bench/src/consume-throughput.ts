@@ -1,6 +1,6 @@
 import { startServer } from './child-server.js';
 import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
-import { consumeRequest, largeLimitGrant } from './keymaster-api.js';
+import { consumeRequest, customerId, largeLimitGrant } from './keymaster-api.js';
 import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
 
 export interface ConsumePoint {
@@ -67,7 +67,7 @@ export async function benchConsumeThroughput(input: {
   try {
     baseline = await runLoad({
       url: bare.url,
-      requests: [consumeRequest('cus-000000')],
+      requests: [consumeRequest(customerId(0))],
       headers,
       settings: input.settings,
       serverCpuMicros: bare.cpuMicros,
