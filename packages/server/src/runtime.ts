@@ -18,6 +18,7 @@ import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
+import { localBatchWriter, threadBatchWriter } from './modules/events/batch-writer.js';
 import { createEventService } from './modules/events/service.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createRollover } from './modules/grants/rollover.js';
@@ -103,9 +104,14 @@ function createServices(input: {
       ? entry.then((e) => e.state?.customer.createdAt ?? null)
       : (entry.state?.customer.createdAt ?? null);
   };
+  // On a SQLite file, event batches are written on a thread of their own (see batch-writer.ts).
+  const eventWriter = database.sqliteFile
+    ? threadBatchWriter({ file: database.sqliteFile, hold: (work) => db.connection().execute(() => work()) })
+    : localBatchWriter(db, database.dialect);
   return {
     metrics,
     cache,
+    eventWriter,
     customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
@@ -143,7 +149,8 @@ function createServices(input: {
     history: createHistoryService({ db, clock, snapshot }),
     events: createEventService({
       db,
-      dialect: database.dialect,
+      readNow: database.readNow,
+      writer: eventWriter,
       clock,
       catalog: () => cache.getCatalog(),
       // A batch asks for up to 1,000 customers: those cached answer without a promise.
@@ -180,6 +187,7 @@ export async function createKeymaster(input: {
     const services = createServices({ database, clock, config, tokenSecret, logger });
     const feed = new ChangeFeed({
       db: database.db,
+      readNow: database.readNow,
       listener: services.cache,
       pollMs: config.feedPollMs,
       logger,
@@ -254,6 +262,7 @@ export async function createKeymaster(input: {
         clearInterval(sweeper);
         feed.stop();
         await app.close();
+        await services.eventWriter.close();
         await database.close();
       },
     };

@@ -30,6 +30,8 @@ export interface DatabaseHandle {
    * for one to finish, as a read through `db` does (Kysely gives SQLite one connection).
    */
   readNow: ((query: CompiledQuery) => unknown[] | undefined) | undefined;
+  /** SQLite on a file only: the file, for another thread to open a connection of its own. */
+  sqliteFile: string | undefined;
   close(): Promise<void>;
 }
 
@@ -53,15 +55,26 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
   return openPostgres(target);
 }
 
-function openSqlite(file: string): DatabaseHandle {
-  if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
+/**
+ * A read-write connection to a SQLite file, through the query builder: the main one, or another
+ * thread's own (see `modules/events/batch-thread.ts`). Writers on one file take turns on
+ * SQLite's write lock, waiting up to 5 s for it.
+ */
+export function openSqliteConnection(file: string): Kysely<Database> {
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
-  if (file === ':memory:') return { db, dialect: 'sqlite', readNow: undefined, close: () => db.destroy() };
+  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+}
+
+function openSqlite(file: string): DatabaseHandle {
+  if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
+  const db = openSqliteConnection(file);
+  if (file === ':memory:') {
+    return { db, dialect: 'sqlite', readNow: undefined, sqliteFile: undefined, close: () => db.destroy() };
+  }
   const reader = new SqliteDatabase(file, { readonly: true });
   // A WAL reader waits only while another connection recovers the log; the event loop must not.
   reader.pragma('busy_timeout = 0');
@@ -69,6 +82,7 @@ function openSqlite(file: string): DatabaseHandle {
   return {
     db,
     dialect: 'sqlite',
+    sqliteFile: file,
     readNow(query) {
       try {
         return readStatements.prepare(query.sql).all(...query.parameters);
@@ -150,5 +164,5 @@ function openPostgres(target: {
     ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', readNow: undefined, close: () => db.destroy() };
+  return { db, dialect: 'postgres', readNow: undefined, sqliteFile: undefined, close: () => db.destroy() };
 }

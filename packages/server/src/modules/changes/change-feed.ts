@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import type { InferResult, Kysely } from 'kysely';
+import type { DatabaseHandle } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
 
 /** What a change means to whoever caches answers. */
@@ -63,6 +64,11 @@ export class ChangeFeed {
   constructor(
     private readonly deps: {
       db: Kysely<Database>;
+      /**
+       * SQLite's read-only connection, if any: polls read there, so that the `sync()` a write
+       * makes before answering never queues behind another write holding the main connection.
+       */
+      readNow?: DatabaseHandle['readNow'];
       listener: ChangeListener;
       pollMs: number;
       logger: Logger;
@@ -129,13 +135,16 @@ export class ChangeFeed {
   private async poll(): Promise<void> {
     const now = this.monotonic();
     for (;;) {
-      const rows = await this.deps.db
+      const query = this.deps.db
         .selectFrom('changes')
         .select(['seq', 'scope', 'customer_id'])
         .where('seq', '>', this.cursor)
         .orderBy('seq')
         .limit(1000)
-        .execute();
+        .compile();
+      const rows =
+        (this.deps.readNow?.(query) as InferResult<typeof query> | undefined) ??
+        (await this.deps.db.executeQuery(query)).rows;
       let expected = this.cursor + 1;
       for (const row of rows) {
         const seq = Number(row.seq);

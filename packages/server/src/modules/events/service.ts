@@ -7,8 +7,6 @@ import {
   creditPoolOf,
   type Entitlement,
   type FieldError,
-  historyHour,
-  type MeterAggregation,
   type MeterContribution,
   metersByEventType,
   poolCost,
@@ -17,11 +15,9 @@ import {
   type UsageEvent,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import type { Db, Dialect } from '../../db/database.js';
-import { withTransaction } from '../../db/transaction.js';
-import { recordWithCredits } from '../usage/grant-units.js';
-import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
-import { eventKey, existingCustomers, insertNewEvents } from './store.js';
+import type { DatabaseHandle, Db } from '../../db/database.js';
+import { type BatchPlan, type BatchWriter, creditKey } from './batch-writer.js';
+import { existingCustomers } from './store.js';
 
 export type EventService = ReturnType<typeof createEventService>;
 
@@ -39,63 +35,6 @@ function metersOf(catalog: Catalog) {
     meterIndexes.set(catalog, index);
   }
   return index;
-}
-
-/** Folds one reading into what a batch has so far for a counter or an hour of it. */
-function fold(input: {
-  aggregation: MeterAggregation;
-  so: HourChange | undefined;
-  amount: number;
-  at: number;
-}): HourChange {
-  const { so, amount, at } = input;
-  if (!so) return { amount, observedAt: at };
-  switch (input.aggregation) {
-    case 'max':
-      return { amount: Math.max(so.amount, amount), observedAt: so.observedAt };
-    case 'latest':
-      return at >= so.observedAt ? { amount, observedAt: at } : so;
-    default:
-      return { amount: so.amount + amount, observedAt: so.observedAt };
-  }
-}
-
-/** Adds one event's contribution to the batch's combined change for that counter and its hour. */
-function combine(input: {
-  changes: Map<string, CounterChange>;
-  event: UsageEvent;
-  contribution: MeterContribution;
-  periodStart: number;
-}): void {
-  const { changes, event, contribution, periodStart } = input;
-  const key = `${event.customerId}\u0000${contribution.feature}\u0000${periodStart}`;
-  const { aggregation, amount } = contribution;
-  const at = event.timestamp;
-  const hour = historyHour(at);
-  let change = changes.get(key);
-  if (!change) {
-    change = {
-      customerId: event.customerId,
-      feature: contribution.feature,
-      periodStart,
-      aggregation,
-      amount: aggregation === 'unique_count' ? 0 : amount,
-      observedAt: at,
-      distinct: new Map(),
-      hours: new Map(),
-    };
-    changes.set(key, change);
-  } else if (aggregation !== 'unique_count') {
-    const total = fold({ aggregation, so: change, amount, at });
-    change.amount = total.amount;
-    change.observedAt = total.observedAt;
-  }
-  if (aggregation === 'unique_count') {
-    const value = contribution.distinct;
-    if (value !== null) change.distinct.set(value, Math.min(change.distinct.get(value) ?? hour, hour));
-    return;
-  }
-  change.hours.set(hour, fold({ aggregation, so: change.hours.get(hour), amount, at }));
 }
 
 /**
@@ -124,6 +63,41 @@ function poolContribution(input: {
 }
 
 /**
+ * Notes what an event adds to each counter it feeds (a pool's share included), and in which
+ * period — for the features the customer is entitled to now. Counters of customers holding
+ * one-off credits are noted with their allowance.
+ */
+function planAdds(input: {
+  catalog: Catalog;
+  resolved: CustomerEntitlements;
+  event: UsageEvent;
+  index: number;
+  contributions: MeterContribution[];
+  plan: BatchPlan;
+}): void {
+  const { resolved, event, plan } = input;
+  const add = (entitlement: Entitlement, contribution: MeterContribution) => {
+    const { adds } = plan;
+    adds.event.push(input.index);
+    adds.feature.push(contribution.feature);
+    adds.aggregation.push(contribution.aggregation);
+    adds.amount.push(contribution.amount);
+    adds.distinct.push(contribution.distinct);
+    adds.periodStart.push(counterPeriodStart({ entitlement, at: event.timestamp }));
+    if (entitlement.limit !== null && entitlement.credits > 0) {
+      plan.creditAllowances.set(creditKey(event.customerId, contribution.feature), entitlement.limit);
+    }
+  };
+  for (const contribution of input.contributions) {
+    const entitlement = resolved.entitlements.get(contribution.feature);
+    if (!entitlement?.enabled) continue;
+    add(entitlement, contribution);
+    const drawn = poolContribution({ catalog: input.catalog, resolved, contribution });
+    if (drawn) add(drawn.pool, drawn.contribution);
+  }
+}
+
+/**
  * Usage event ingestion. Each event is read on its own, so a bad one is reported by its index
  * and the rest are stored. Events for customers Keymaster does not know are rejected and not
  * stored (PUT the customer first): usage that nobody can be entitled to would otherwise pile up
@@ -138,9 +112,13 @@ function poolContribution(input: {
  */
 export function createEventService(deps: {
   db: Db;
-  dialect: Dialect;
+  /** SQLite's read-only connection, if any (see `DatabaseHandle.readNow`). */
+  readNow: DatabaseHandle['readNow'];
+  /** Where planned batches are written: on SQLite, a thread of its own. */
+  writer: BatchWriter;
   clock: Clock;
   catalog: () => Catalog | Promise<Catalog>;
+  /** A customer's entitlements now, or null for a customer the cache does not know. */
   entitlementsOf: (customerId: string) => CustomerEntitlements | null | Promise<CustomerEntitlements | null>;
 }) {
   const { db, clock } = deps;
@@ -162,75 +140,40 @@ export function createEventService(deps: {
         if ('error' in counted) rejected.push({ index, error: counted.error });
         else valid.push({ index, event: result.event, adds: counted.contributions });
       }
-      const known = await existingCustomers(db, [...new Set(valid.map((v) => v.event.customerId))]);
-      const storable = valid.filter(({ index, event }) => {
-        if (known.has(event.customerId)) return true;
-        rejected.push({ index, error: `unknown customer "${event.customerId}"` });
-        return false;
-      });
-      rejected.sort((a, b) => a.index - b.index);
-      // Entitlements are read before the transaction: on SQLite it holds the only connection.
+      // Customers are looked up in the cached snapshots; those the cache does not know are asked
+      // of the database (one created on another node may not have reached this one's cache yet).
       const entitlements = new Map<string, CustomerEntitlements | null>();
-      for (const { event, adds } of storable) {
-        if (adds.length > 0 && !entitlements.has(event.customerId)) {
-          const resolved = deps.entitlementsOf(event.customerId);
-          entitlements.set(event.customerId, resolved instanceof Promise ? await resolved : resolved);
-        }
+      for (const { event } of valid) {
+        if (entitlements.has(event.customerId)) continue;
+        const found = deps.entitlementsOf(event.customerId);
+        entitlements.set(event.customerId, found instanceof Promise ? await found : found);
       }
-      return withTransaction(db, async (tx) => {
-        const inserted = await insertNewEvents(tx, {
-          events: storable.map((v) => v.event),
-          receivedAt: now,
-          dialect: deps.dialect,
-        });
-        let accepted = 0;
-        const counted = new Set<string>();
-        const changes = new Map<string, CounterChange>();
-        for (const { event, adds } of storable) {
-          const key = eventKey(event.source, event.id);
-          // A repeat within the batch is a duplicate too: only its first occurrence counts.
-          if (!inserted.has(key) || counted.has(key)) continue;
-          counted.add(key);
-          accepted++;
-          const resolved = entitlements.get(event.customerId);
-          for (const contribution of adds) {
-            const entitlement = resolved?.entitlements.get(contribution.feature);
-            if (!entitlement?.enabled) continue;
-            const periodStart = counterPeriodStart({ entitlement, at: event.timestamp });
-            combine({ changes, event, contribution, periodStart });
-            const drawn = poolContribution({ catalog, resolved: resolved!, contribution });
-            if (drawn) {
-              const poolStart = counterPeriodStart({ entitlement: drawn.pool, at: event.timestamp });
-              combine({ changes, event, contribution: drawn.contribution, periodStart: poolStart });
-            }
-          }
+      const uncached = [...entitlements].filter(([, resolved]) => resolved === null).map(([id]) => id);
+      const known = await existingCustomers({ db, readNow: deps.readNow, ids: uncached });
+      const plan: BatchPlan = {
+        now,
+        events: { source: [], id: [], customerId: [], type: [], timestamp: [], properties: [] },
+        adds: { event: [], feature: [], aggregation: [], amount: [], distinct: [], periodStart: [] },
+        creditAllowances: new Map(),
+      };
+      const { events } = plan;
+      for (const { index, event, adds } of valid) {
+        const resolved = entitlements.get(event.customerId);
+        if (!resolved && !known.has(event.customerId)) {
+          rejected.push({ index, error: `unknown customer "${event.customerId}"` });
+          continue;
         }
-        // Counters of customers with one-off credits go through the credit-drawing path; the rest
-        // are applied in bulk. Both write each counter's hours to the usage history (a pool's
-        // hours hold what every drawing feature's events cost it).
-        const plain: CounterChange[] = [];
-        for (const change of changes.values()) {
-          const counter = entitlements.get(change.customerId)?.entitlements.get(change.feature);
-          const summed = change.aggregation === 'count' || change.aggregation === 'sum';
-          if (!counter || counter.limit === null || counter.credits <= 0 || !summed) {
-            plain.push(change);
-            continue;
-          }
-          await recordWithCredits({
-            tx,
-            dialect: deps.dialect,
-            customerId: change.customerId,
-            feature: change.feature,
-            periodStart: change.periodStart,
-            amount: change.amount,
-            hours: change.hours,
-            allowance: counter.limit,
-            now,
-          });
-        }
-        await applyCounterChanges(tx, { changes: plain, now });
-        return { accepted, duplicates: storable.length - accepted, rejected };
-      });
+        if (resolved) planAdds({ catalog, resolved, event, index: events.id.length, contributions: adds, plan });
+        events.source.push(event.source);
+        events.id.push(event.id);
+        events.customerId.push(event.customerId);
+        events.type.push(event.type);
+        events.timestamp.push(event.timestamp);
+        events.properties.push(JSON.stringify(event.properties));
+      }
+      rejected.sort((a, b) => a.index - b.index);
+      const accepted = await deps.writer.write(plan);
+      return { accepted, duplicates: events.id.length - accepted, rejected };
     },
   };
 }

@@ -1,11 +1,28 @@
-import type { UsageEvent } from '@keymaster/core';
 import { CompiledQuery } from 'kysely';
-import type { Db, Dialect } from '../../db/database.js';
+import type { DatabaseHandle, Db, Dialect } from '../../db/database.js';
 
-/** Of these customer ids, the ones Keymaster knows. */
-export async function existingCustomers(db: Db, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await db.selectFrom('customers').select('id').where('id', 'in', ids).execute();
+/** Events to store, column by column; their properties already JSON text. */
+export interface StoredEvents {
+  source: string[];
+  id: string[];
+  customerId: string[];
+  type: string[];
+  timestamp: number[];
+  properties: string[];
+}
+
+/**
+ * Of these customer ids, the ones Keymaster knows: on SQLite's read-only connection when there
+ * is one (it does not queue behind a batch being written), else through `db`.
+ */
+export async function existingCustomers(input: {
+  db: Db;
+  readNow: DatabaseHandle['readNow'];
+  ids: string[];
+}): Promise<Set<string>> {
+  if (input.ids.length === 0) return new Set();
+  const query = input.db.selectFrom('customers').select('id').where('id', 'in', input.ids).compile();
+  const rows = (input.readNow?.(query) as { id: string }[] | undefined) ?? (await input.db.executeQuery(query)).rows;
   return new Set(rows.map((row) => row.id));
 }
 
@@ -44,24 +61,26 @@ function insertEventsSql(dialect: Dialect, rows: number): string {
  */
 export async function insertNewEvents(
   db: Db,
-  input: { events: UsageEvent[]; receivedAt: number; dialect: Dialect },
+  input: { events: StoredEvents; receivedAt: number; dialect: Dialect },
 ): Promise<Set<string>> {
   const inserted = new Set<string>();
-  for (let start = 0; start < input.events.length; start += rowsPerStatement) {
-    const events = input.events.slice(start, start + rowsPerStatement);
-    const values: unknown[] = new Array(events.length * eventColumns.length);
+  const { events } = input;
+  const total = events.id.length;
+  for (let start = 0; start < total; start += rowsPerStatement) {
+    const end = Math.min(total, start + rowsPerStatement);
+    const values: unknown[] = new Array((end - start) * eventColumns.length);
     let i = 0;
-    for (const event of events) {
-      values[i++] = event.source;
-      values[i++] = event.id;
-      values[i++] = event.customerId;
-      values[i++] = event.type;
-      values[i++] = event.timestamp;
-      values[i++] = JSON.stringify(event.properties);
+    for (let event = start; event < end; event++) {
+      values[i++] = events.source[event];
+      values[i++] = events.id[event];
+      values[i++] = events.customerId[event];
+      values[i++] = events.type[event];
+      values[i++] = events.timestamp[event];
+      values[i++] = events.properties[event];
       values[i++] = input.receivedAt;
     }
     const stored = await db.executeQuery<{ source: string; id: string }>(
-      CompiledQuery.raw(insertEventsSql(input.dialect, events.length), values),
+      CompiledQuery.raw(insertEventsSql(input.dialect, end - start), values),
     );
     for (const row of stored.rows) inserted.add(eventKey(row.source, row.id));
   }

@@ -1,0 +1,281 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { historyHour, type MeterAggregation } from '@keymaster/core';
+import type { Db, Dialect } from '../../db/database.js';
+import { withTransaction } from '../../db/transaction.js';
+import { recordWithCredits } from '../usage/grant-units.js';
+import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
+import { eventKey, insertNewEvents, type StoredEvents } from './store.js';
+
+/**
+ * What a batch's events add to counters, one entry per contribution, in event order: `event` is
+ * the index of the event in `StoredEvents`, `periodStart` the period of the counter it adds to.
+ * Decided while planning, from the customers' entitlements; a credit pool's share is an entry of
+ * its own.
+ */
+export interface PlannedAdds {
+  event: number[];
+  feature: string[];
+  aggregation: MeterAggregation[];
+  amount: number[];
+  /** unique_count: the value counted once. */
+  distinct: (string | null)[];
+  periodStart: number[];
+}
+
+/**
+ * A batch ready to write: plain data only, column by column, so that it is cheap to hand to
+ * another thread (a structured clone of one object per event cost twice as much). The planning
+ * (reading the events, metering them, resolving entitlements) needs the catalog and the cached
+ * snapshots; the writing needs only this.
+ */
+export interface BatchPlan {
+  now: number;
+  events: StoredEvents;
+  adds: PlannedAdds;
+  /**
+   * `customer \0 feature` → its allowance, for the counters of customers holding one-off credits:
+   * usage past the allowance is drawn from the credits, as a consume would.
+   */
+  creditAllowances: Map<string, number>;
+}
+
+/** Writes planned batches and answers how many of each batch's events were new. */
+export interface BatchWriter {
+  write(plan: BatchPlan): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A writer on the caller's own connection (PostgreSQL, SQLite in memory, a caller's transaction). */
+export function localBatchWriter(db: Db, dialect: Dialect): BatchWriter {
+  return { write: (plan) => writeBatch({ db, dialect, plan }), close: async () => {} };
+}
+
+/** A message to the batch-writing thread, and its answer. */
+export type BatchRequest = { id: number; plan: BatchPlan } | 'close';
+export type BatchReply = { id: number; accepted: number } | { id: number; error: { message: string; code?: unknown } };
+
+// Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript.
+const threadScript = import.meta.url.endsWith('.ts')
+  ? new URL('../../../dist/modules/events/batch-thread.js', import.meta.url)
+  : new URL('./batch-thread.js', import.meta.url);
+
+/**
+ * A writer on a thread of its own with its own connection to the SQLite file, started at the
+ * first batch. Parsing, validating and metering a batch stay on the main thread; storing the
+ * events and counters (about half of a batch's CPU, SQLite's own work mostly) runs beside it, so
+ * the main thread goes on answering checks and planning the next batch meanwhile.
+ *
+ * `hold` keeps the main connection while batches are written: the main thread's own queries
+ * queue behind them as they did when batches were written on the main connection, instead of
+ * waiting for SQLite's write lock in a busy loop that would stop the event loop. (Reads that
+ * must not wait use the read-only connection, see `DatabaseHandle.readNow`.) One hold covers up
+ * to `batchesPerHold` batches, so that the thread has the next batch at hand when it finishes
+ * one rather than idling while the main thread hands over; the main thread's queries wait for
+ * at most that many.
+ */
+export function threadBatchWriter(input: {
+  file: string;
+  hold: <T>(work: () => Promise<T>) => Promise<T>;
+  batchesPerHold?: number;
+}): BatchWriter {
+  const batchesPerHold = input.batchesPerHold ?? 2;
+  let thread: Worker | undefined;
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (accepted: number) => void; reject: (error: Error) => void }>();
+  const settle = (worker: Worker, id: number) => {
+    const waiting = pending.get(id);
+    pending.delete(id);
+    if (pending.size === 0) worker.unref();
+    return waiting;
+  };
+  const start = () => {
+    const worker = new Worker(threadScript, { workerData: { file: input.file } });
+    worker.on('message', (reply: BatchReply) => {
+      const waiting = settle(worker, reply.id);
+      if ('accepted' in reply) waiting?.resolve(reply.accepted);
+      else waiting?.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+    });
+    worker.on('error', (error) => {
+      for (const id of [...pending.keys()]) settle(worker, id)?.reject(error);
+    });
+    worker.on('exit', (code) => {
+      if (thread === worker) thread = undefined;
+      const error = new Error(`the batch-writing thread stopped (exit code ${code})`);
+      for (const id of [...pending.keys()]) settle(worker, id)?.reject(error);
+    });
+    return worker;
+  };
+  /** Batches written under one hold of the main connection. */
+  interface Hold {
+    sent: number;
+    settled: number;
+    acquired: Promise<void>;
+    release: () => void;
+  }
+  let current: Hold | undefined;
+  const takeHold = (): Hold => {
+    let acquire!: () => void;
+    let fail!: (error: unknown) => void;
+    let release!: () => void;
+    const acquired = new Promise<void>((resolve, reject) => {
+      acquire = resolve;
+      fail = reject;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    input
+      .hold(() => {
+        acquire();
+        return released;
+      })
+      .catch(fail);
+    return { sent: 0, settled: 0, acquired, release };
+  };
+  const send = (plan: BatchPlan) =>
+    new Promise<number>((resolve, reject) => {
+      thread ??= start();
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      thread.ref();
+      thread.postMessage({ id, plan } satisfies BatchRequest);
+    });
+  return {
+    write(plan) {
+      if (!current || current.sent >= batchesPerHold) current = takeHold();
+      const hold = current;
+      hold.sent++;
+      return hold.acquired
+        .then(() => send(plan))
+        .finally(() => {
+          hold.settled++;
+          if (hold.settled < hold.sent) return;
+          if (current === hold) current = undefined;
+          hold.release();
+        });
+    },
+    async close() {
+      const worker = thread;
+      thread = undefined;
+      if (!worker) return;
+      // Batches under way finish (the HTTP server has stopped taking new ones) before it stops.
+      const exited = once(worker, 'exit');
+      worker.postMessage('close' satisfies BatchRequest);
+      await exited;
+    },
+  };
+}
+
+export function creditKey(customerId: string, feature: string): string {
+  return `${customerId}\u0000${feature}`;
+}
+
+/** Folds one reading into what a batch has so far for a counter or an hour of it. */
+function fold(input: {
+  aggregation: MeterAggregation;
+  so: HourChange | undefined;
+  amount: number;
+  at: number;
+}): HourChange {
+  const { so, amount, at } = input;
+  if (!so) return { amount, observedAt: at };
+  switch (input.aggregation) {
+    case 'max':
+      return { amount: Math.max(so.amount, amount), observedAt: so.observedAt };
+    case 'latest':
+      return at >= so.observedAt ? { amount, observedAt: at } : so;
+    default:
+      return { amount: so.amount + amount, observedAt: so.observedAt };
+  }
+}
+
+/** Adds one contribution of an event to the batch's combined change for its counter and hour. */
+function combine(input: { changes: Map<string, CounterChange>; plan: BatchPlan; add: number }): void {
+  const { changes, plan, add } = input;
+  const { adds } = plan;
+  const customerId = plan.events.customerId[adds.event[add]!]!;
+  const at = plan.events.timestamp[adds.event[add]!]!;
+  const feature = adds.feature[add]!;
+  const aggregation = adds.aggregation[add]!;
+  const amount = adds.amount[add]!;
+  const periodStart = adds.periodStart[add]!;
+  const key = `${customerId}\u0000${feature}\u0000${periodStart}`;
+  const hour = historyHour(at);
+  let change = changes.get(key);
+  if (!change) {
+    change = {
+      customerId,
+      feature,
+      periodStart,
+      aggregation,
+      amount: aggregation === 'unique_count' ? 0 : amount,
+      observedAt: at,
+      distinct: new Map(),
+      hours: new Map(),
+    };
+    changes.set(key, change);
+  } else if (aggregation !== 'unique_count') {
+    const total = fold({ aggregation, so: change, amount, at });
+    change.amount = total.amount;
+    change.observedAt = total.observedAt;
+  }
+  if (aggregation === 'unique_count') {
+    const value = adds.distinct[add] ?? null;
+    if (value !== null) change.distinct.set(value, Math.min(change.distinct.get(value) ?? hour, hour));
+    return;
+  }
+  change.hours.set(hour, fold({ aggregation, so: change.hours.get(hour), amount, at }));
+}
+
+/**
+ * Writes a planned batch in one transaction and answers how many of its events were new: stores
+ * the events not stored yet, and adds what the new ones bring to each counter (in the period
+ * each event's own time falls in) and to the usage history. A duplicate adds nothing, a repeat
+ * within the batch included; either the whole batch is written or none of it.
+ */
+export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan }): Promise<number> {
+  const { dialect, plan } = input;
+  return withTransaction(input.db, async (tx) => {
+    const { events, adds } = plan;
+    const inserted = await insertNewEvents(tx, { events, receivedAt: plan.now, dialect });
+    const counts: boolean[] = new Array(events.id.length).fill(false);
+    const counted = new Set<string>();
+    for (let event = 0; event < events.id.length; event++) {
+      const key = eventKey(events.source[event]!, events.id[event]!);
+      // A repeat within the batch is a duplicate too: only its first occurrence counts.
+      if (!inserted.has(key) || counted.has(key)) continue;
+      counted.add(key);
+      counts[event] = true;
+    }
+    const changes = new Map<string, CounterChange>();
+    for (let add = 0; add < adds.event.length; add++) {
+      if (counts[adds.event[add]!]) combine({ changes, plan, add });
+    }
+    // Counters of customers with one-off credits go through the credit-drawing path; the rest
+    // are applied in bulk. Both write each counter's hours to the usage history (a pool's
+    // hours hold what every drawing feature's events cost it).
+    const plain: CounterChange[] = [];
+    for (const change of changes.values()) {
+      const allowance = plan.creditAllowances.get(creditKey(change.customerId, change.feature));
+      const summed = change.aggregation === 'count' || change.aggregation === 'sum';
+      if (allowance === undefined || !summed) {
+        plain.push(change);
+        continue;
+      }
+      await recordWithCredits({
+        tx,
+        dialect,
+        customerId: change.customerId,
+        feature: change.feature,
+        periodStart: change.periodStart,
+        amount: change.amount,
+        hours: change.hours,
+        allowance,
+        now: plan.now,
+      });
+    }
+    await applyCounterChanges(tx, { changes: plain, now: plan.now });
+    return counted.size;
+  });
+}
