@@ -173,6 +173,42 @@ describeEachDialect('meters: events become usage that checks report', (dialect) 
     }
   });
 
+  it('takes consumes, checks and customer writes while batches are being written, and counts every unit once', async () => {
+    const id = await customer();
+    const batches = Array.from({ length: 10 }, () =>
+      Array.from({ length: 100 }, () => event(id, 'llm', { tokens: 5, model: 'large' })),
+    );
+    const consume = async () =>
+      expectStatus(
+        await server.request({
+          method: 'POST',
+          url: '/v1/consume',
+          body: { customer: id, feature: 'large_tokens', quantity: 100 },
+        }),
+        200,
+      );
+    const results = await Promise.all([
+      ...batches.map((batch) => send(batch)),
+      ...Array.from({ length: 20 }, consume),
+      ...Array.from({ length: 5 }, () => customer()),
+      ...Array.from({ length: 10 }, () => check(id, 'large_tokens', 0)),
+    ]);
+    expect(results.slice(0, 10)).toEqual(batches.map(() => ({ accepted: 100, duplicates: 0, rejected: [] })));
+    expect(await check(id, 'large_tokens', 0)).toMatchObject({ usage: 10 * 100 * 5 + 20 * 100 });
+  });
+
+  it('takes events for a customer created behind the cache, as soon as the database has it', async () => {
+    const id = uniqueKey('cus');
+    expect((await send([event(id, 'api_call')])).rejected).toEqual([{ index: 0, error: `unknown customer "${id}"` }]);
+    // Written straight to the database, as another node would: this node's cache has not heard of it.
+    const now = Date.now();
+    await server.keymaster.database.db
+      .insertInto('customers')
+      .values({ id, name: null, email: null, traits: '{}', created_at: now, updated_at: now })
+      .execute();
+    expect(await send([event(id, 'api_call')])).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
   describe('time', () => {
     it('resets a monthly allowance at the month boundary', async () => {
       const id = await customer();
