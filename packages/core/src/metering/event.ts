@@ -50,6 +50,8 @@ function instant(input: { value: unknown; path: string; errors: FieldError[]; no
   return ms;
 }
 
+const eventFields: ReadonlySet<string> = new Set(['id', 'customer', 'type', 'timestamp', 'properties']);
+
 /**
  * Reads one event of a `POST /v1/events` batch: `{id, customer, type, timestamp?, properties?}`.
  * Answers the event, or every problem with it (paths relative to the event).
@@ -58,9 +60,8 @@ export function readEvent(input: { raw: unknown; now: number }): { event: UsageE
   const { raw, now } = input;
   if (!isObject(raw)) return { errors: [{ path: '', message: 'must be an object' }] };
   const errors: FieldError[] = [];
-  const allowed = new Set(['id', 'customer', 'type', 'timestamp', 'properties']);
   for (const key of Object.keys(raw))
-    if (!allowed.has(key)) errors.push({ path: `/${key}`, message: 'is not a known field' });
+    if (!eventFields.has(key)) errors.push({ path: `/${key}`, message: 'is not a known field' });
   const id = text({ value: raw.id, path: '/id', errors, required: true });
   const customerId = text({ value: raw.customer, path: '/customer', errors, required: true });
   const type = text({ value: raw.type, path: '/type', errors, required: true });
