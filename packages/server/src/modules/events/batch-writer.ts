@@ -133,6 +133,9 @@ export function threadBatchWriter(input: {
       .catch(fail);
     return { sent: 0, settled: 0, acquired, release };
   };
+  let closed = false;
+  /** Every write taken and not yet answered, waiting for a hold or on the thread. */
+  const writing = new Set<Promise<number>>();
   const send = (plan: BatchPlan) =>
     new Promise<number>((resolve, reject) => {
       thread ??= start();
@@ -143,23 +146,29 @@ export function threadBatchWriter(input: {
     });
   return {
     write(plan) {
+      if (closed) return Promise.reject(new Error('the batch writer is closed'));
       if (!current || current.sent >= batchesPerHold) current = takeHold();
       const hold = current;
       hold.sent++;
-      return hold.acquired
+      const write = hold.acquired
         .then(() => send(plan))
         .finally(() => {
+          writing.delete(write);
           hold.settled++;
           if (hold.settled < hold.sent) return;
           if (current === hold) current = undefined;
           hold.release();
         });
+      writing.add(write);
+      return write;
     },
     async close() {
+      closed = true;
+      // Every batch taken is written before the thread stops (the HTTP server takes no new ones).
+      await Promise.allSettled([...writing]);
       const worker = thread;
       thread = undefined;
       if (!worker) return;
-      // Batches under way finish (the HTTP server has stopped taking new ones) before it stops.
       const exited = once(worker, 'exit');
       worker.postMessage('close' satisfies BatchRequest);
       await exited;
