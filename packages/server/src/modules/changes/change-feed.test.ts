@@ -39,7 +39,8 @@ describeEachDialect('change feed', (dialect) => {
 
   it('reports writes to every source table, by scope, and only committed ones', async () => {
     const { seen, listener } = recorder();
-    const feed = new ChangeFeed({ db: handle.db, listener, pollMs: 60_000, logger: silent });
+    // On SQLite the feed reads on the read-only connection, as the server's does.
+    const feed = new ChangeFeed({ db: handle.db, readNow: handle.readNow, listener, pollMs: 60_000, logger: silent });
     await feed.start();
     await handle.db.insertInto('customers').values(customerRow('c1')).execute();
     await handle.db
@@ -75,6 +76,10 @@ describeEachDialect('change feed', (dialect) => {
       .execute();
     await feed.sync();
     feed.stop();
+    expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1']);
+    // Stopped (the node is shutting down), a write's sync answers at once and reads nothing.
+    await handle.db.insertInto('customers').values(customerRow('c2')).execute();
+    await feed.sync();
     expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1']);
   });
 });

@@ -59,6 +59,7 @@ export class ChangeFeed {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private lastPrune = 0;
+  private stopped = false;
   private readonly observers: ChangeObserver[] = [];
 
   constructor(
@@ -102,7 +103,9 @@ export class ChangeFeed {
     return this.cursor;
   }
 
+  /** Stops polling; a `sync()` after this answers at once (the node is shutting down). */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -112,6 +115,7 @@ export class ChangeFeed {
    * a read is in flight gets the next one, which starts after its own write committed.
    */
   sync(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (!this.running) {
       this.running = this.poll().finally(() => {
         this.running = undefined;
