@@ -68,4 +68,27 @@ describe('the report', () => {
     expect(markdown).toContain('| ratio bare / keymaster | 0.615 | 0.703 |');
     expect(markdown).toContain('107,920 instructions per request against the bare server');
   });
+
+  it("shows ingestion's instruction counts by thread, in the table and the summary", () => {
+    const markdown = toMarkdown({
+      command: 'npm run bench -- --only instructions',
+      quick: false,
+      startedAt: '2026-11-28T16:00:00.000Z',
+      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 24, os: 'Linux', node: 'v20' },
+      loadAverageAtStart: 0.1,
+      settings: { load: { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 } },
+      ingestInstructions: {
+        customers: 1_000,
+        batchSize: 1_000,
+        batches: 20,
+        warmupBatches: 20,
+        mainThreadPerEvent: 30_654,
+        writerThreadPerEvent: 69_215,
+        allThreadsPerEvent: 110_000,
+      },
+    });
+    expect(markdown).toContain('| main (HTTP, parsing, reading and metering, planning) | 30,654 |');
+    expect(markdown).toContain('| batch writer (SQLite transaction) | 69,215 |');
+    expect(markdown).toContain('30,654 instructions per event on the main thread, 69,215 on the batch writer');
+  });
 });

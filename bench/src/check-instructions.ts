@@ -98,6 +98,52 @@ async function countPerRequest(input: {
   counted: number;
   warmup: number;
 }): Promise<{ mainThread: number; allThreads: number }> {
+  let url = '';
+  const run = async (amount: number, what: string) => {
+    const result = await autocannon({
+      url,
+      connections: 10,
+      pipelining: 10,
+      headers: input.headers,
+      requests: input.requests.map((r) => ({ ...r })),
+      amount,
+      timeout: 600,
+    });
+    if (result.non2xx + result.errors > 0) throw new Error(`${input.script}: ${what} requests failed`);
+  };
+  const threads = await countInstructions({
+    script: input.script,
+    env: input.env,
+    async prepare(server) {
+      url = server.url;
+      await input.prepare(server);
+    },
+    warmUp: () => run(input.warmup, 'warm-up'),
+    work: () => run(input.counted, 'counted'),
+  });
+  return { mainThread: threads.main / input.counted, allThreads: threads.all / input.counted };
+}
+
+/** Instructions counted per thread while `work` ran, after `warmUp` (not counted). */
+export interface ThreadCounts {
+  /** The main thread's (the event loop's). */
+  main: number;
+  /** The busiest of the other threads: a worker of the server's own, when one does the work. */
+  busiestOther: number;
+  all: number;
+}
+
+/**
+ * Runs a server under valgrind's callgrind with counting off, prepares and warms it up, counts
+ * what every thread executes while `work` runs, and answers the totals. User space only.
+ */
+export async function countInstructions(input: {
+  script: ServerScript;
+  env: Record<string, string>;
+  prepare: (server: ChildServer) => Promise<void>;
+  warmUp: () => Promise<unknown>;
+  work: () => Promise<unknown>;
+}): Promise<ThreadCounts> {
   const dir = mkdtempSync(join(tmpdir(), 'keymaster-callgrind-'));
   const server = await startServer({
     script: input.script,
@@ -122,22 +168,10 @@ async function countPerRequest(input: {
   });
   try {
     await input.prepare(server);
-    const run = (amount: number) =>
-      autocannon({
-        url: server.url,
-        connections: 10,
-        pipelining: 10,
-        headers: input.headers,
-        requests: input.requests.map((r) => ({ ...r })),
-        amount,
-        timeout: 600,
-      });
-    const warm = await run(input.warmup);
-    if (warm.non2xx + warm.errors > 0) throw new Error(`${input.script}: warm-up requests failed`);
+    await input.warmUp();
     execFileSync('callgrind_control', ['--instr=on', String(server.pid)], { stdio: 'ignore' });
-    const measured = await run(input.counted);
+    await input.work();
     execFileSync('callgrind_control', ['--instr=off', String(server.pid)], { stdio: 'ignore' });
-    if (measured.non2xx + measured.errors > 0) throw new Error(`${input.script}: counted requests failed`);
   } finally {
     await server.stop();
   }
@@ -152,8 +186,12 @@ async function countPerRequest(input: {
     }
     const main = [...totals].find(([name]) => name.endsWith('-01'))?.[1];
     if (main === undefined) throw new Error(`${input.script}: no instruction count in the callgrind output`);
-    const all = [...totals.values()].reduce((sum, value) => sum + value, 0);
-    return { mainThread: main / input.counted, allThreads: all / input.counted };
+    const others = [...totals].filter(([name]) => !name.endsWith('-01')).map(([, total]) => total);
+    return {
+      main,
+      busiestOther: Math.max(0, ...others),
+      all: [...totals.values()].reduce((sum, value) => sum + value, 0),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import type { ConsumeThroughputResult } from './consume-throughput.js';
 import type { CustomerScaleResult, ScalePoint } from './customer-scale.js';
 import type { DecideBenchResult } from './decide-bench.js';
 import type { LoadResult, LoadSettings } from './http-load.js';
+import type { IngestInstructionsResult } from './ingest-instructions.js';
 import type { IngestThroughputResult } from './ingest-throughput.js';
 import type { Machine } from './machine.js';
 import type { PropagationResult } from './propagation.js';
@@ -29,6 +30,7 @@ export interface BenchResults {
   consume?: ConsumeThroughputResult;
   checkWhileIngesting?: CheckWhileIngestingResult;
   checkInstructions?: CheckInstructionsResult;
+  ingestInstructions?: IngestInstructionsResult;
 }
 
 /** Absolute targets from the spec (the metering ones are rates, not ratios). */
@@ -250,6 +252,22 @@ function tables(results: BenchResults): Table[] {
         `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s. events/s = (accepted + duplicates) / s.`,
     });
   }
+  const ingestCounted = results.ingestInstructions;
+  if (ingestCounted) {
+    out.push({
+      title: 'Event ingestion, instructions per event (callgrind)',
+      header: ['thread', 'instructions/event'],
+      rows: [
+        ['main (HTTP, parsing, reading and metering, planning)', fmt(ingestCounted.mainThreadPerEvent)],
+        ['batch writer (SQLite transaction)', fmt(ingestCounted.writerThreadPerEvent)],
+        ['all threads', fmt(ingestCounted.allThreadsPerEvent)],
+      ],
+      note:
+        `Keymaster on SQLite under valgrind's callgrind: ${fmt(ingestCounted.batches)} batches of ${fmt(ingestCounted.batchSize)} new events ` +
+        `counted after ${fmt(ingestCounted.warmupBatches)} uncounted ones, 2 clients, ${fmt(ingestCounted.customers)} customers in rotation. ` +
+        'The busier of the two threads bounds the throughput. User space only.',
+    });
+  }
   const consume = results.consume;
   if (consume) {
     const target = (p: ConsumeThroughputResult['points'][number]) =>
@@ -352,6 +370,13 @@ function summary(results: BenchResults): string[] {
       `Checks with ${fmt(large.storedCustomers)} vs ${fmt(small.storedCustomers)} customers stored: ` +
         `${scale.throughputRatio}× the throughput, warm p50 ${fmt(large.warm.p50Us)} vs ${fmt(small.warm.p50Us)} µs, ` +
         `p99 ${fmt(large.warm.p99Us)} vs ${fmt(small.warm.p99Us)} µs; cache miss p50 ${fmt(large.cold.p50Us)} vs ${fmt(small.cold.p50Us)} µs.`,
+    );
+  }
+  const ingestCounted = results.ingestInstructions;
+  if (ingestCounted) {
+    lines.push(
+      `Event ingestion work: ${fmt(ingestCounted.mainThreadPerEvent)} instructions per event on the main thread, ` +
+        `${fmt(ingestCounted.writerThreadPerEvent)} on the batch writer (user space, callgrind).`,
     );
   }
   const ingest = results.ingest;

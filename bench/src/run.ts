@@ -9,6 +9,7 @@ import { benchConsumeThroughput } from './consume-throughput.js';
 import { benchCustomerScale } from './customer-scale.js';
 import { runDecideBench } from './decide-bench.js';
 import type { LoadSettings } from './http-load.js';
+import { benchIngestInstructions } from './ingest-instructions.js';
 import { benchIngestThroughput } from './ingest-throughput.js';
 import { describeMachine } from './machine.js';
 import { benchPropagation } from './propagation.js';
@@ -104,6 +105,9 @@ const settings = {
   instructions: quick
     ? { customers: 20, requests: 2_000, warmupRequests: 2_000 }
     : { customers: 50, requests: 10_000, warmupRequests: 5_000 },
+  ingestInstructions: quick
+    ? { customers: 200, batchSize: 1_000, batches: 4, warmupBatches: 6 }
+    : { customers: 1_000, batchSize: 1_000, batches: 20, warmupBatches: 20 },
   postgres: postgresUrl ? 'yes (--postgres or BENCH_DATABASE_URL)' : 'not measured: no --postgres URL',
 };
 
@@ -195,6 +199,8 @@ if (selected('check-while-ingesting')) {
 if (selected('instructions')) {
   console.error('HTTP check instructions per request vs bare node:http (callgrind)');
   results.checkInstructions = await benchCheckInstructions({ ...settings.instructions, log });
+  console.error('Event ingestion instructions per event, by thread (callgrind)');
+  results.ingestInstructions = await benchIngestInstructions({ ...settings.ingestInstructions, log });
 }
 
 console.log(`\n${toText(results)}\n`);
