@@ -44,14 +44,19 @@ describe('percentile', () => {
 });
 
 describe('the report', () => {
+  /** What every run's results carry besides the benchmarks' own. */
+  const instructionsRun = {
+    command: 'npm run bench -- --only instructions',
+    quick: false,
+    startedAt: '2026-11-28T11:00:00.000Z',
+    machine: { cpu: 'test CPU', cores: 2, memoryGiB: 24, os: 'Linux', node: 'v20' },
+    loadAverageAtStart: 0.1,
+    settings: { load: { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 } },
+  };
+
   it('shows the instruction counts of the check and their ratio, in the table and the summary', () => {
     const markdown = toMarkdown({
-      command: 'npm run bench -- --only instructions',
-      quick: false,
-      startedAt: '2026-11-28T11:00:00.000Z',
-      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 24, os: 'Linux', node: 'v20' },
-      loadAverageAtStart: 0.1,
-      settings: { load: { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 } },
+      ...instructionsRun,
       checkInstructions: {
         customers: 50,
         requests: 10_000,
@@ -71,12 +76,7 @@ describe('the report', () => {
 
   it("shows ingestion's instruction counts by thread, in the table and the summary", () => {
     const markdown = toMarkdown({
-      command: 'npm run bench -- --only instructions',
-      quick: false,
-      startedAt: '2026-11-28T16:00:00.000Z',
-      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 24, os: 'Linux', node: 'v20' },
-      loadAverageAtStart: 0.1,
-      settings: { load: { connections: 50, pipelining: 10, durationSeconds: 10, warmupSeconds: 2 } },
+      ...instructionsRun,
       ingestInstructions: {
         customers: 1_000,
         batchSize: 1_000,
