@@ -187,7 +187,7 @@ export async function createKeymaster(input: {
     const services = createServices({ database, clock, config, tokenSecret, logger });
     const feed = new ChangeFeed({
       db: database.db,
-      readNow: database.readNow,
+      readValuesNow: database.readValuesNow,
       listener: services.cache,
       pollMs: config.feedPollMs,
       logger,

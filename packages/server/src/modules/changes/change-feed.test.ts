@@ -40,7 +40,13 @@ describeEachDialect('change feed', (dialect) => {
   it('reports writes to every source table, by scope, and only committed ones', async () => {
     const { seen, listener } = recorder();
     // On SQLite the feed reads on the read-only connection, as the server's does.
-    const feed = new ChangeFeed({ db: handle.db, readNow: handle.readNow, listener, pollMs: 60_000, logger: silent });
+    const feed = new ChangeFeed({
+      db: handle.db,
+      readValuesNow: handle.readValuesNow,
+      listener,
+      pollMs: 60_000,
+      logger: silent,
+    });
     await feed.start();
     await handle.db.insertInto('customers').values(customerRow('c1')).execute();
     await handle.db

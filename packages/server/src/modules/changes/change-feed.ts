@@ -1,4 +1,4 @@
-import type { InferResult, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DatabaseHandle } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
 
@@ -69,7 +69,7 @@ export class ChangeFeed {
        * SQLite's read-only connection, if any: polls read there, so that the `sync()` a write
        * makes before answering never queues behind another write holding the main connection.
        */
-      readNow?: DatabaseHandle['readNow'];
+      readValuesNow?: DatabaseHandle['readValuesNow'];
       listener: ChangeListener;
       pollMs: number;
       logger: Logger;
@@ -146,12 +146,15 @@ export class ChangeFeed {
         .orderBy('seq')
         .limit(1000)
         .compile();
-      const rows =
-        (this.deps.readNow?.(query) as InferResult<typeof query> | undefined) ??
-        (await this.deps.db.executeQuery(query)).rows;
+      // On SQLite's read-only connection, rows come as [seq, scope, customer_id]: a batch of
+      // events announces hundreds of usage changes, and an object a row cost more than the rest.
+      const values = this.deps.readValuesNow?.(query);
+      const rows = values ?? (await this.deps.db.executeQuery(query)).rows.map((r) => [r.seq, r.scope, r.customer_id]);
       let expected = this.cursor + 1;
       for (const row of rows) {
-        const seq = Number(row.seq);
+        const seq = Number(row[0]);
+        const scope = row[1] as string;
+        const customerId = row[2] as string | null;
         for (; expected < seq; expected++) {
           if (!this.seen.has(expected) && !this.gaps.has(expected)) this.gaps.set(expected, now);
         }
@@ -159,11 +162,11 @@ export class ChangeFeed {
         if (this.seen.has(seq)) continue;
         this.seen.add(seq);
         this.gaps.delete(seq);
-        this.apply(row.scope, row.customer_id);
+        this.apply(scope, customerId);
         if (this.observers.length > 0) {
           // Advanced per row so each change carries the position a client may resume from.
           this.advance(now);
-          const change = { seq, scope: row.scope, customerId: row.customer_id, position: this.cursor };
+          const change = { seq, scope, customerId, position: this.cursor };
           for (const observer of this.observers) observer.changed(change);
         }
       }
