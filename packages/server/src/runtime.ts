@@ -187,7 +187,7 @@ export async function createKeymaster(input: {
     const services = createServices({ database, clock, config, tokenSecret, logger });
     const feed = new ChangeFeed({
       db: database.db,
-      readValuesNow: database.readValuesNow,
+      readColumnNow: database.readColumnNow,
       listener: services.cache,
       pollMs: config.feedPollMs,
       logger,

@@ -31,11 +31,11 @@ export interface DatabaseHandle {
    */
   readNow: ((query: CompiledQuery) => unknown[] | undefined) | undefined;
   /**
-   * `readNow` answering each row as an array of its columns' values, in the select's order: for
-   * reads of many rows, where building an object a row (a property set at a time through V8's
-   * API) cost more than reading them.
+   * `readNow` answering each row's first column only, not an object: for reads of many rows,
+   * where building an object a row (a property set at a time through V8's API) cost more than
+   * reading them.
    */
-  readValuesNow: ((query: CompiledQuery) => unknown[][] | undefined) | undefined;
+  readColumnNow: ((query: CompiledQuery) => unknown[] | undefined) | undefined;
   /** SQLite on a file only: the file, for another thread to open a connection of its own. */
   sqliteFile: string | undefined;
   close(): Promise<void>;
@@ -83,7 +83,7 @@ function openSqlite(file: string): DatabaseHandle {
       db,
       dialect: 'sqlite',
       readNow: undefined,
-      readValuesNow: undefined,
+      readColumnNow: undefined,
       sqliteFile: undefined,
       close: () => db.destroy(),
     };
@@ -92,7 +92,7 @@ function openSqlite(file: string): DatabaseHandle {
   // A WAL reader waits only while another connection recovers the log; the event loop must not.
   reader.pragma('busy_timeout = 0');
   const readStatements = withStatementCache(reader);
-  const valueStatements = withStatementCache(reader, { values: true });
+  const columnStatements = withStatementCache(reader, { firstColumn: true });
   const now = <T>(read: () => T): T | undefined => {
     try {
       return read();
@@ -106,7 +106,7 @@ function openSqlite(file: string): DatabaseHandle {
     dialect: 'sqlite',
     sqliteFile: file,
     readNow: (query) => now(() => readStatements.prepare(query.sql).all(query.parameters)),
-    readValuesNow: (query) => now(() => valueStatements.prepare(query.sql).all(query.parameters) as unknown[][]),
+    readColumnNow: (query) => now(() => columnStatements.prepare(query.sql).all(query.parameters)),
     async close() {
       await db.destroy();
       reader.close();
@@ -137,7 +137,7 @@ export interface KeptStatement {
  */
 function withStatementCache(
   sqlite: SqliteDatabase.Database,
-  options: { values?: boolean } = {},
+  options: { firstColumn?: boolean } = {},
 ): {
   close(): void;
   prepare(sql: string): KeptStatement;
@@ -149,8 +149,8 @@ function withStatementCache(
       let kept = statements.get(sql);
       if (kept) return kept;
       const statement = sqlite.prepare(sql);
-      // Rows as arrays of values (see `readValuesNow`).
-      if (options.values && statement.reader) statement.raw(true);
+      // Each row's first column (see `readColumnNow`).
+      if (options.firstColumn && statement.reader) statement.pluck(true);
       kept = {
         reader: statement.reader,
         all: (parameters) => statement.all(...parameters),
@@ -207,7 +207,7 @@ function openPostgres(target: {
     db,
     dialect: 'postgres',
     readNow: undefined,
-    readValuesNow: undefined,
+    readColumnNow: undefined,
     sqliteFile: undefined,
     close: () => db.destroy(),
   };
