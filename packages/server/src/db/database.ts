@@ -118,7 +118,7 @@ function openSqlite(file: string): DatabaseHandle {
 const statementCacheSize = 512;
 
 /** A kept statement, taking its parameters as one list (as Kysely's SQLite driver passes them). */
-export interface KeptStatement {
+interface KeptStatement {
   readonly reader: boolean;
   all(parameters: readonly unknown[]): unknown[];
   run(parameters: readonly unknown[]): SqliteDatabase.RunResult;
