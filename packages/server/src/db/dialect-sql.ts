@@ -19,6 +19,11 @@ export interface FeedSource {
   customerColumn?: string;
   /** Only these columns' updates matter (e.g. not an API key's last_used_at). */
   updateOf?: string[];
+  /**
+   * The triggers stay silent in a transaction that muted the scope (see `muteFeedScope`), whose
+   * writer announces what it wrote itself. Off by default: on SQLite the check costs every write.
+   */
+  mutable?: boolean;
 }
 
 /**
@@ -35,6 +40,9 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
       declare
         row_data jsonb;
       begin
+        if TG_ARGV[2] = 'mutable' and current_setting('keymaster.muted_scope', true) = TG_ARGV[0] then
+          return null;
+        end if;
         if TG_ARGV[1] is null then
           insert into changes (scope, customer_id) values (TG_ARGV[0], null);
         else
@@ -47,7 +55,9 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
       const events = source.updateOf
         ? `insert or delete or update of ${source.updateOf.join(', ')}`
         : 'insert or update or delete';
-      const args = source.customerColumn ? `'${source.scope}', '${source.customerColumn}'` : `'${source.scope}'`;
+      const args = [source.scope, source.customerColumn ?? null, source.mutable ? 'mutable' : null]
+        .map((arg) => (arg === null ? 'null' : `'${arg}'`))
+        .join(', ');
       const level = source.customerColumn ? 'row' : 'statement';
       await sql
         .raw(
@@ -62,9 +72,10 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
       const row = event === 'delete' ? 'OLD' : 'NEW';
       const customer = source.customerColumn ? `${row}.${source.customerColumn}` : 'null';
       const on = event === 'update' && source.updateOf ? `update of ${source.updateOf.join(', ')}` : event;
+      const when = source.mutable ? ` when not exists (select 1 from feed_muted where scope = '${source.scope}')` : '';
       await sql
         .raw(
-          `create trigger ${source.table}_feed_${event} after ${on} on ${source.table} for each row begin insert into changes (scope, customer_id) values ('${source.scope}', ${customer}); end`,
+          `create trigger ${source.table}_feed_${event} after ${on} on ${source.table} for each row${when} begin insert into changes (scope, customer_id) values ('${source.scope}', ${customer}); end`,
         )
         .execute(db);
     }
@@ -81,6 +92,27 @@ export async function dropFeedTriggers(input: { db: Kysely<unknown>; dialect: Di
   for (const event of ['insert', 'update', 'delete'] as const) {
     await sql.raw(`drop trigger if exists ${table}_feed_${event}`).execute(db);
   }
+}
+
+/**
+ * Silences a mutable scope's feed triggers until `unmuteFeedScope` or the end of the transaction,
+ * for a writer that announces what it wrote itself, in fewer rows. PostgreSQL keeps the mark in a
+ * transaction-local setting, which its commit or rollback clears. SQLite keeps it in a row of
+ * `feed_muted`, which no other connection can see before the commit (SQLite has one writer at a
+ * time) and which `unmuteFeedScope` must delete before it: a mark committed by mistake would
+ * silence every later writer, so the row's primary key makes the next mute fail loudly instead.
+ */
+export async function muteFeedScope(input: { db: Db; dialect: Dialect; scope: FeedSource['scope'] }): Promise<void> {
+  const { db, scope } = input;
+  if (input.dialect === 'postgres') await sql`select set_config('keymaster.muted_scope', ${scope}, true)`.execute(db);
+  else await sql`insert into feed_muted (scope) values (${scope})`.execute(db);
+}
+
+/** Ends `muteFeedScope`'s silence within the transaction. */
+export async function unmuteFeedScope(input: { db: Db; dialect: Dialect; scope: FeedSource['scope'] }): Promise<void> {
+  const { db, scope } = input;
+  if (input.dialect === 'postgres') await sql`select set_config('keymaster.muted_scope', '', true)`.execute(db);
+  else await sql`delete from feed_muted where scope = ${scope}`.execute(db);
 }
 
 /** Whether a write failed on a unique constraint (the loser of a race to create the same thing). */

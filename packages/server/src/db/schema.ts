@@ -149,6 +149,8 @@ export interface ChangeTable {
   seq: Generated<number>;
   scope: string;
   customer_id: string | null;
+  /** A change of many customers' usage at once: their ids as a JSON array (see migration 0013). */
+  customer_ids: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A server-wide setting all nodes share (see migration 0010). */

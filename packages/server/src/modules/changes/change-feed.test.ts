@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../../db/database.js';
 import { migrateToLatest } from '../../db/migrate.js';
+import { withTransaction } from '../../db/transaction.js';
 import {
   createTestDatabase,
   describeEachDialect,
   type TestDatabase,
   testDialects,
 } from '../../test-support/databases.js';
+import { announcingUsageOnce } from './announce.js';
 import { ChangeFeed, type ChangeListener } from './change-feed.js';
 
 function recorder() {
@@ -89,6 +91,80 @@ describeEachDialect('change feed', (dialect) => {
     await handle.db.insertInto('customers').values(customerRow('c2')).execute();
     await feed.sync();
     expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1', 'customer:acme corp  eu']);
+  });
+
+  it("announces a write of many customers' counters as one change naming them all, then unmutes", async () => {
+    const { seen, listener } = recorder();
+    const observed: string[] = [];
+    const feed = new ChangeFeed({
+      db: handle.db,
+      readColumnNow: handle.readColumnNow,
+      listener,
+      pollMs: 60_000,
+      logger: silent,
+    });
+    await feed.start();
+    feed.observe({
+      changed: (change) => observed.push(`${change.seq}:${change.scope}:${change.customerId}`),
+      reset: () => observed.push('reset'),
+    });
+    const start = feed.position;
+    const counter = (customer: string, feature: string) => ({
+      customer_id: customer,
+      feature,
+      period_start: 0,
+      value: 1,
+      latest_at: null,
+      updated_at: 0,
+    });
+    const customers = ['m1', 'm2', 'm3'];
+    await withTransaction(handle.db, (tx) =>
+      announcingUsageOnce({
+        tx,
+        dialect,
+        customers: [...customers, 'm1'],
+        write: () =>
+          tx
+            .insertInto('usage_counters')
+            .values([...customers.map((id) => counter(id, 'calls')), counter('m1', 'tokens')])
+            .execute(),
+      }),
+    );
+    // Muted for that transaction only: the next counter write announces itself again.
+    await handle.db.insertInto('usage_counters').values(counter('m4', 'calls')).execute();
+    // A write that rolls back leaves no change behind, muted or not.
+    await withTransaction(handle.db, async (tx) => {
+      await announcingUsageOnce({
+        tx,
+        dialect,
+        customers: ['x1', 'x2'],
+        write: () =>
+          tx
+            .insertInto('usage_counters')
+            .values([counter('x1', 'calls'), counter('x2', 'calls')])
+            .execute(),
+      });
+      throw new Error('roll back');
+    }).catch(() => undefined);
+    await handle.db.insertInto('usage_counters').values(counter('m5', 'calls')).execute();
+    await feed.sync();
+    feed.stop();
+    expect(seen).toEqual(['usage:m1', 'usage:m2', 'usage:m3', 'usage:m4', 'usage:m5']);
+    const rows = await handle.db
+      .selectFrom('changes')
+      .select(['scope', 'customer_id', 'customer_ids'])
+      .where('seq', '>', start)
+      .orderBy('seq')
+      .execute();
+    expect(rows).toEqual([
+      { scope: 'usage', customer_id: null, customer_ids: JSON.stringify(customers) },
+      { scope: 'usage', customer_id: 'm4', customer_ids: null },
+      { scope: 'usage', customer_id: 'm5', customer_ids: null },
+    ]);
+    // Observers (the stream) get the many-customer change once per customer, with its number.
+    const batch = start + 1;
+    expect(observed.slice(0, 3)).toEqual(customers.map((id) => `${batch}:usage:${id}`));
+    expect(observed).toHaveLength(5);
   });
 });
 

@@ -13,7 +13,10 @@ export interface ChangeListener {
   reset(): void;
 }
 
-/** One change as read from the feed, for observers that forward changes rather than react. */
+/**
+ * One change as read from the feed, for observers that forward changes rather than react. A
+ * change of many customers' usage is handed out once per customer, each with its `seq`.
+ */
 export interface FeedChange {
   seq: number;
   scope: string;
@@ -31,6 +34,14 @@ export interface ChangeObserver {
   changed(change: FeedChange): void;
   /** The feed lost track (see ChangeListener.reset); `position` is where it starts over. */
   reset(position: number): void;
+}
+
+/** A change as read: `customerIds` when it concerns many customers (then `customerId` is null). */
+type ChangeRow = [seq: number, scope: string, customerId: string | null, customerIds: string[] | undefined];
+
+/** The ids of a change of many customers (`changes.customer_ids`, a JSON array). */
+export function customerList(json: string): string[] {
+  return JSON.parse(json) as string[];
 }
 
 interface Logger {
@@ -141,7 +152,7 @@ export class ChangeFeed {
     for (;;) {
       const rows = await this.read();
       let expected = this.cursor + 1;
-      for (const [seq, scope, customerId] of rows) {
+      for (const [seq, scope, customerId, customerIds] of rows) {
         for (; expected < seq; expected++) {
           if (!this.seen.has(expected) && !this.gaps.has(expected)) this.gaps.set(expected, now);
         }
@@ -149,12 +160,15 @@ export class ChangeFeed {
         if (this.seen.has(seq)) continue;
         this.seen.add(seq);
         this.gaps.delete(seq);
-        this.apply(scope, customerId);
+        if (customerIds) for (const id of customerIds) this.apply(scope, id);
+        else this.apply(scope, customerId);
         if (this.observers.length > 0) {
           // Advanced per row so each change carries the position a client may resume from.
           this.advance(now);
-          const change = { seq, scope, customerId, position: this.cursor };
-          for (const observer of this.observers) observer.changed(change);
+          for (const id of customerIds ?? [customerId]) {
+            const change = { seq, scope, customerId: id, position: this.cursor };
+            for (const observer of this.observers) observer.changed(change);
+          }
         }
       }
       this.advance(now);
@@ -164,27 +178,42 @@ export class ChangeFeed {
   }
 
   /**
-   * The next changes after the cursor, up to 1,000. On SQLite's read-only connection each comes
-   * as one string, `seq scope customer`, split here: a batch of events announces a thousand usage
-   * changes, and an object a row (or an array of three values) built through V8's API cost more
-   * than the rest of reading them.
+   * The next changes after the cursor, up to 1,000; a change of many customers (a batch of
+   * events, see `announcingUsageOnce`) comes with their ids. On SQLite's read-only connection
+   * each comes as one string, `seq scope customer` or `seq scope \t[ids as JSON]` (customer ids
+   * hold no whitespace at their start, see the contract), split here: an object a row (or an
+   * array of three values) built through V8's API cost more than the rest of reading them.
    */
-  private async read(): Promise<[seq: number, scope: string, customerId: string | null][]> {
+  private async read(): Promise<ChangeRow[]> {
     const { db, readColumnNow } = this.deps;
     const changes = db.selectFrom('changes').where('seq', '>', this.cursor).orderBy('seq').limit(1000);
     const joined = readColumnNow?.(
-      changes.select(sql<string>`"seq" || ' ' || "scope" || ' ' || coalesce("customer_id", '')`.as('change')).compile(),
+      changes
+        .select(
+          sql<string>`"seq" || ' ' || "scope" || ' ' || coalesce("customer_id", char(9) || "customer_ids", '')`.as(
+            'change',
+          ),
+        )
+        .compile(),
     ) as string[] | undefined;
     if (joined) {
       return joined.map((change) => {
         const first = change.indexOf(' ');
         const second = change.indexOf(' ', first + 1);
+        const seq = Number(change.slice(0, first));
+        const scope = change.slice(first + 1, second);
+        if (change.charCodeAt(second + 1) === 9) return [seq, scope, null, customerList(change.slice(second + 2))];
         const customerId = change.slice(second + 1);
-        return [Number(change.slice(0, first)), change.slice(first + 1, second), customerId === '' ? null : customerId];
+        return [seq, scope, customerId === '' ? null : customerId, undefined];
       });
     }
-    const rows = await changes.select(['seq', 'scope', 'customer_id']).execute();
-    return rows.map((row) => [Number(row.seq), row.scope, row.customer_id]);
+    const rows = await changes.select(['seq', 'scope', 'customer_id', 'customer_ids']).execute();
+    return rows.map((row) => [
+      Number(row.seq),
+      row.scope,
+      row.customer_id,
+      row.customer_ids === null ? undefined : customerList(row.customer_ids),
+    ]);
   }
 
   private advance(now: number): void {

@@ -90,6 +90,19 @@ describeEachDialect('two server processes on one database', (dialect) => {
     ).toMatchObject({ allowed: true, usage: 3 });
     const elapsed = await timeUntil(async () => (await usageOnB()) === 3);
     expect(elapsed).toBeLessThan(1000);
+
+    // A batch of events over several customers: one change names them all (announcingUsageOnce).
+    const meter = { meter: { event_type: 'call', aggregation: 'count' } };
+    expect((await call(a, 'PATCH', '/v1/features/calls', meter)).status).toBe(200);
+    await call(a, 'PUT', '/v1/customers/piper', {});
+    await call(a, 'POST', '/v1/customers/piper/subscriptions', { plan: 'metered' });
+    const piperOnB = async () =>
+      (await call(b, 'POST', '/v1/check', { customer: 'piper', feature: 'calls', quantity: 0 })).json.usage;
+    await timeUntil(async () => (await piperOnB()) === 0 && (await usageOnB()) === 3); // both cached on b
+    const events = ['hooli', 'piper', 'piper'].map((customer, i) => ({ id: `mn-${i}`, customer, type: 'call' }));
+    expect((await call(a, 'POST', '/v1/events', { events })).json).toMatchObject({ accepted: 3 });
+    const batchSeen = await timeUntil(async () => (await usageOnB()) === 4 && (await piperOnB()) === 2);
+    expect(batchSeen).toBeLessThan(1000);
   });
 
   it('propagates the kill switch and API key revocation to the other node within one second', async () => {

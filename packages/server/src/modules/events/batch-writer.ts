@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { historyHour, type MeterAggregation } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { announcingUsageOnce } from '../changes/announce.js';
 import { recordWithCredits } from '../usage/grant-units.js';
 import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
 import { eventKey, insertNewEvents, type StoredEvents } from './store.js';
@@ -263,28 +264,40 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
     }
     // Counters of customers with one-off credits go through the credit-drawing path; the rest
     // are applied in bulk. Both write each counter's hours to the usage history (a pool's
-    // hours hold what every drawing feature's events cost it).
-    const plain: CounterChange[] = [];
-    for (const change of changes.values()) {
-      const allowance = plan.creditAllowances.get(creditKey(change.customerId, change.feature));
-      const summed = change.aggregation === 'count' || change.aggregation === 'sum';
-      if (allowance === undefined || !summed) {
-        plain.push(change);
-        continue;
-      }
-      await recordWithCredits({
-        tx,
-        dialect,
-        customerId: change.customerId,
-        feature: change.feature,
-        periodStart: change.periodStart,
-        amount: change.amount,
-        hours: change.hours,
-        allowance,
-        now: plan.now,
-      });
-    }
-    await applyCounterChanges(tx, { changes: plain, now: plan.now });
+    // hours hold what every drawing feature's events cost it). The feed gets one change for
+    // all the batch's customers.
+    const customers = [...changes.values()].map((change) => change.customerId);
+    await announcingUsageOnce({ tx, dialect, customers, write: () => writeCounters({ tx, dialect, plan, changes }) });
     return counted.size;
   });
+}
+
+async function writeCounters(input: {
+  tx: Db;
+  dialect: Dialect;
+  plan: BatchPlan;
+  changes: Map<string, CounterChange>;
+}): Promise<void> {
+  const { tx, dialect, plan } = input;
+  const plain: CounterChange[] = [];
+  for (const change of input.changes.values()) {
+    const allowance = plan.creditAllowances.get(creditKey(change.customerId, change.feature));
+    const summed = change.aggregation === 'count' || change.aggregation === 'sum';
+    if (allowance === undefined || !summed) {
+      plain.push(change);
+      continue;
+    }
+    await recordWithCredits({
+      tx,
+      dialect,
+      customerId: change.customerId,
+      feature: change.feature,
+      periodStart: change.periodStart,
+      amount: change.amount,
+      hours: change.hours,
+      allowance,
+      now: plan.now,
+    });
+  }
+  await applyCounterChanges(tx, { changes: plain, now: plan.now });
 }

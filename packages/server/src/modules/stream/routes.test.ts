@@ -108,6 +108,37 @@ describeEachDialect('GET /v1/stream', (dialect) => {
     expect(erased.data).toEqual({ customer: id, entitlements: null });
   });
 
+  it("tells each customer's stream about a batch of events over many customers, live and when resumed", async () => {
+    // A batch announces all its customers in one change (see announcingUsageOnce).
+    expectStatus(
+      await server.request({
+        method: 'PATCH',
+        url: '/v1/features/api_calls',
+        body: { meter: { event_type: 'api_call', aggregation: 'count' } },
+      }),
+      200,
+    );
+    const [acme, globex, initech] = await Promise.all([1, 2, 3].map(() => seedCustomer(server, { plan: 'free' })));
+    const acmeLive = await stream(`?customer=${acme!.id}`);
+    const ready = acmeLive.events[0]!;
+    const events = [acme, globex, acme].map((customer, i) => ({
+      id: `batch-${acme!.id}-${i}`,
+      customer: customer!.id,
+      type: 'api_call',
+    }));
+    expectStatus(await post('/v1/events', { events }), 200);
+    expect(feature(await acmeLive.next(isFor('usage', acme!.id)), 'api_calls')?.usage).toBe(2);
+
+    const globexResumed = await stream(`?customer=${globex!.id}`, { 'last-event-id': ready.id! });
+    expect(feature(await globexResumed.next(isFor('usage', globex!.id)), 'api_calls')?.usage).toBe(1);
+    // A customer the batch did not name hears nothing of it, live or resumed.
+    const initechResumed = await stream(`?customer=${initech!.id}`, { 'last-event-id': ready.id! });
+    await touchCatalog('Seats (after the batch)');
+    expect((await initechResumed.next()).event).toBe('catalog');
+    expect(initechResumed.events.filter((e) => e.event === 'usage')).toEqual([]);
+    expect(acmeLive.events.filter(isFor('usage', globex!.id))).toEqual([]);
+  });
+
   describe('resuming with Last-Event-ID', () => {
     it('replays exactly the changes missed, in order, then goes live', async () => {
       const acme = (await seedCustomer(server, { plan: 'free' })).id;

@@ -51,18 +51,18 @@ export function createStreamService(deps: {
       const after = lastEventId ?? position;
       const replayed = new Set<number>();
       for (let from = after; ; ) {
-        const rows = await readChangesAfter(db, { after: from, customer, limit: page });
-        for (const row of rows) {
-          replayed.add(row.seq);
+        const read = await readChangesAfter(db, { after: from, customer, limit: page });
+        for (const change of read.changes) {
+          replayed.add(change.seq);
           // Above the feed's position a lower number may still commit: resume from below it.
           connection.enqueue({
-            scope: row.scope,
-            customerId: row.customer_id,
-            id: Math.max(after, Math.min(row.seq, position)),
+            scope: change.scope,
+            customerId: change.customer_id,
+            id: Math.max(after, Math.min(change.seq, position)),
           });
         }
-        if (rows.length < page) break;
-        from = rows[rows.length - 1]!.seq;
+        if (read.rows < page) break;
+        from = read.lastSeq;
       }
       // Pruning may have raced the read: what it removed cannot be replayed.
       if (lastEventId !== undefined && (await tooOld(lastEventId))) {
