@@ -249,14 +249,18 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
   return withTransaction(input.db, async (tx) => {
     const { events, adds } = plan;
     const inserted = await insertNewEvents(tx, { events, receivedAt: plan.now, dialect });
-    const counts: boolean[] = new Array(events.id.length).fill(false);
-    const counted = new Set<string>();
-    for (let event = 0; event < events.id.length; event++) {
-      const key = eventKey(events.source[event]!, events.id[event]!);
-      // A repeat within the batch is a duplicate too: only its first occurrence counts.
-      if (!inserted.has(key) || counted.has(key)) continue;
-      counted.add(key);
-      counts[event] = true;
+    const counts: boolean[] = new Array(events.id.length).fill(inserted === 'all');
+    let accepted = inserted === 'all' ? events.id.length : 0;
+    if (inserted !== 'all') {
+      const counted = new Set<string>();
+      for (let event = 0; event < events.id.length; event++) {
+        const key = eventKey(events.source[event]!, events.id[event]!);
+        // A repeat within the batch is a duplicate too: only its first occurrence counts.
+        if (!inserted.has(key) || counted.has(key)) continue;
+        counted.add(key);
+        counts[event] = true;
+      }
+      accepted = counted.size;
     }
     const changes = new Map<string, CounterChange>();
     for (let add = 0; add < adds.event.length; add++) {
@@ -268,7 +272,7 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
     // all the batch's customers.
     const customers = [...changes.values()].map((change) => change.customerId);
     await announcingUsageOnce({ tx, dialect, customers, write: () => writeCounters({ tx, dialect, plan, changes }) });
-    return counted.size;
+    return accepted;
   });
 }
 

@@ -48,9 +48,8 @@ const insertSql = new Map<string, string>();
  * `source` and `type`, since a batch tends to come from one producer) is bound once and named by
  * every row: `$N` on PostgreSQL, `@name` on SQLite (better-sqlite3 binds `?` from the arguments
  * and named ones from an object after them). Binding a value cost the writing thread more than
- * SQLite storing it. On SQLite each new row answers its key as one string, `source \0 id`, as
- * `eventKey` builds it: one value a row instead of an object of two (PostgreSQL text cannot hold
- * \0).
+ * SQLite storing it. PostgreSQL answers the new rows' keys (`returning`); SQLite answers how many
+ * rows it stored and the last one's rowid (see `insertNewEvents`).
  */
 function insertEventsSql(dialect: Dialect, rows: number, shared: readonly boolean[]): string {
   const key = `${dialect}:${rows}:${shared.map(Number).join('')}`;
@@ -69,13 +68,16 @@ function insertEventsSql(dialect: Dialect, rows: number, shared: readonly boolea
     const marks = eventColumns.map(([name]) => once.get(name) ?? (dialect === 'postgres' ? `$${++n}` : '?'));
     tuples.push(`(${marks.join(', ')}, ${receivedAt})`);
   }
-  const returning = dialect === 'postgres' ? '"source", "id"' : '"source" || char(0) || "id" as "key"';
   text =
     `insert into "events" (${[...eventColumns.map(([name]) => name), 'received_at'].map((c) => `"${c}"`).join(', ')}) ` +
-    `values ${tuples.join(', ')} on conflict ("source", "id") do nothing returning ${returning}`;
+    `values ${tuples.join(', ')} on conflict ("source", "id") do nothing` +
+    (dialect === 'postgres' ? ' returning "source", "id"' : '');
   insertSql.set(key, text);
   return text;
 }
+
+/** Which of a batch's events were new: every one, or those whose `eventKey` is in the set. */
+export type NewEvents = 'all' | Set<string>;
 
 /**
  * Stores the events that are not stored yet and answers which ones were new. The primary key
@@ -83,13 +85,23 @@ function insertEventsSql(dialect: Dialect, rows: number, shared: readonly boolea
  * concurrent batches could both pass. The statement's text is built once per row count (and set
  * of columns bound once) and only bound per batch: building and compiling a 1,000-row insert
  * through the query builder cost about as much as SQLite's own work storing the rows.
+ *
+ * On SQLite, `returning` had SQLite keep every new row in a temporary table and hand each back
+ * as a JavaScript value. Instead the insert answers how many rows it stored: all of them is the
+ * common case, and nothing more is read. Otherwise the new rows are read back by rowid: SQLite
+ * gives each new row the next rowid after the largest (the table has no `autoincrement` and never
+ * reaches 2^63 rows), so one statement's new rows are the `stored` rowids up to the last one, and
+ * no other connection writes meanwhile (SQLite has one writer).
  */
 export async function insertNewEvents(
   db: Db,
   input: { events: StoredEvents; receivedAt: number; dialect: Dialect },
-): Promise<Set<string>> {
+): Promise<NewEvents> {
   const inserted = new Set<string>();
-  const { events } = input;
+  /** SQLite: statements whose rows were all stored, as [first event, end). */
+  const allStored: [number, number][] = [];
+  let allNew = true;
+  const { events, dialect } = input;
   const total = events.id.length;
   for (let start = 0; start < total; start += rowsPerStatement) {
     const end = Math.min(total, start + rowsPerStatement);
@@ -107,16 +119,40 @@ export async function insertNewEvents(
     const once: Record<string, unknown> = {};
     for (const [c, [name, value]] of eventColumns.entries()) {
       if (shared[c]) {
-        if (input.dialect === 'postgres') values.push(value(events, start));
+        if (dialect === 'postgres') values.push(value(events, start));
         else once[name] = value(events, start);
       }
     }
-    if (input.dialect === 'postgres') values.push(input.receivedAt);
+    if (dialect === 'postgres') values.push(input.receivedAt);
     else values.push({ ...once, received_at: input.receivedAt });
-    const stored = await db.executeQuery<{ key: string } | { source: string; id: string }>(
-      CompiledQuery.raw(insertEventsSql(input.dialect, end - start, shared), values),
+    const result = await db.executeQuery<{ source: string; id: string }>(
+      CompiledQuery.raw(insertEventsSql(dialect, end - start, shared), values),
     );
-    for (const row of stored.rows) inserted.add('key' in row ? row.key : eventKey(row.source, row.id));
+    if (dialect === 'postgres') {
+      if (result.rows.length < end - start) allNew = false;
+      for (const row of result.rows) inserted.add(eventKey(row.source, row.id));
+      continue;
+    }
+    const stored = Number(result.numAffectedRows ?? 0);
+    if (stored === end - start) {
+      allStored.push([start, end]);
+      continue;
+    }
+    allNew = false;
+    if (stored === 0) continue;
+    const last = Number(result.insertId);
+    const keys = await db.executeQuery<{ key: string }>(
+      CompiledQuery.raw(`select "source" || char(0) || "id" as "key" from "events" where rowid > ? and rowid <= ?`, [
+        last - stored,
+        last,
+      ]),
+    );
+    if (keys.rows.length !== stored) throw new Error(`stored ${stored} events but found ${keys.rows.length} by rowid`);
+    for (const row of keys.rows) inserted.add(row.key);
+  }
+  if (allNew) return 'all';
+  for (const [start, end] of allStored) {
+    for (let event = start; event < end; event++) inserted.add(eventKey(events.source[event]!, events.id[event]!));
   }
   return inserted;
 }

@@ -197,6 +197,19 @@ describeEachDialect('meters: events become usage that checks report', (dialect) 
     expect(await check(id, 'large_tokens', 0)).toMatchObject({ usage: 10 * 100 * 5 + 20 * 100 });
   });
 
+  it('counts only the new events of a batch that mixes them with stored ones and repeats', async () => {
+    const [x, y] = [await customer(), await customer()];
+    const large = (id: string, tokens: number) => ({ ...event(id, 'llm', { model: 'large', tokens }) });
+    const stored = large(x, 5);
+    await send([stored]);
+    const [new7, new11] = [large(y, 7), large(x, 11)];
+    // Stored, new, stored again, new, a repeat of a new one: two new events, three duplicates.
+    const mixed = [stored, new7, stored, new11, { ...new7, properties: { model: 'large', tokens: 1000 } }];
+    expect(await send(mixed)).toEqual({ accepted: 2, duplicates: 3, rejected: [] });
+    expect((await check(x, 'large_tokens')).usage).toBe(16);
+    expect((await check(y, 'large_tokens')).usage).toBe(7);
+  });
+
   it('takes events for a customer created behind the cache, as soon as the database has it', async () => {
     const id = uniqueKey('cus');
     expect((await send([event(id, 'api_call')])).rejected).toEqual([{ index: 0, error: `unknown customer "${id}"` }]);
