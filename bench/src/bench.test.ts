@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { startCpuBurner } from './cpu-burner.js';
 import { runDecideBench } from './decide-bench.js';
 import { toMarkdown } from './report.js';
 import { percentile } from './stats.js';
@@ -90,5 +91,57 @@ describe('the report', () => {
     expect(markdown).toContain('| main (HTTP, parsing, reading and metering, planning) | 30,654 |');
     expect(markdown).toContain('| batch writer (SQLite transaction) | 69,215 |');
     expect(markdown).toContain('30,654 instructions per event on the main thread, 69,215 on the batch writer');
+  });
+
+  it('shows the checks beside ingestion and beside the CPU control, with their ratios', () => {
+    const load = (requestsPerSecond: number) => ({
+      requestsPerSecond,
+      requests: requestsPerSecond * 10,
+      latencyMs: { mean: 20, p50: 18, p99: 60 },
+      serverCpuPercent: 104,
+      loaderCpuPercent: 90,
+      otherCpuPercent: 1,
+    });
+    const ingestion = {
+      ...load(10),
+      batches: 100,
+      seconds: 10,
+      eventsPerSecond: 9_922,
+      accepted: 99_220,
+      duplicates: 0,
+      rejected: 0,
+    };
+    const markdown = toMarkdown({
+      ...instructionsRun,
+      checkWhileIngesting: {
+        customers: 1_000,
+        batchSize: 1_000,
+        batchesPerSecond: 10,
+        alone: load(20_000),
+        runs: [{ events: 'other customers', checks: load(16_000), failure: null, ingestion, ratio: 0.8 }],
+        control: { ingestionCpuPercent: 38.5, burnerCpuPercent: 31.2, checks: load(16_400), ratio: 0.82 },
+      },
+    });
+    expect(markdown).toContain('| while ingesting into other customers | 16,000 |');
+    expect(markdown).toContain('| control: another process asking 38.5% CPU (got 31.2%) | 16,400 |');
+    expect(markdown).toContain('0.8× the throughput alone (events into other customers); target ≥ 0.9×');
+    expect(markdown).toContain('Control, another process asking the CPU ingestion takes (38.5%): 0.82×.');
+  });
+});
+
+describe('the CPU burner', () => {
+  it('keeps about the share of a core it is asked for busy, and stops', async () => {
+    const burner = await startCpuBurner(30);
+    try {
+      const before = await burner.cpuMicros();
+      const started = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const percent = ((await burner.cpuMicros()) - before) / ((performance.now() - started) * 10);
+      // Loose bounds: the test runner's other suites share the cores.
+      expect(percent).toBeGreaterThan(10);
+      expect(percent).toBeLessThan(70);
+    } finally {
+      await burner.stop();
+    }
   });
 });

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type BatchLoadResult, runBatchLoad } from './batch-load.js';
+import { startCpuBurner } from './cpu-burner.js';
+import { startCpuMeter } from './cpu-meter.js';
 import { eventBatchBody } from './event-batches.js';
 import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
 import { checkRequest, meteredEventType } from './keymaster-api.js';
@@ -17,12 +19,28 @@ export interface IngestingRun {
   ratio: number;
 }
 
+/**
+ * The control: the checks again while a process unrelated to Keymaster asks for as much CPU as
+ * the ingestion took (measured alone at the same rate, server and client together). A ratio near
+ * the ingesting runs' says that ingestion costs the checks its CPU and nothing more: no lock,
+ * no stall of the event loop, no storm of cache misses.
+ */
+export interface CpuControlRun {
+  /** What ingesting alone at the benchmark's rate took, server and its client, % of one core. */
+  ingestionCpuPercent: number;
+  /** What the burner got while the checks ran, % of one core. */
+  burnerCpuPercent: number;
+  checks: LoadResult;
+  ratio: number;
+}
+
 export interface CheckWhileIngestingResult {
   customers: number;
   batchSize: number;
   batchesPerSecond: number;
   alone: LoadResult;
   runs: IngestingRun[];
+  control: CpuControlRun;
 }
 
 /**
@@ -104,12 +122,54 @@ export async function benchCheckWhileIngesting(input: {
         ratio: result.load ? round(result.load.requestsPerSecond / alone.requestsPerSecond) : 0,
       });
     }
+    input.log(`ingestion alone, ${input.batchesPerSecond} batches/s: the CPU it takes`);
+    const ingestionAlone = await runBatchLoad({
+      url: server.url,
+      path: '/v1/events',
+      headers: api.headers,
+      body: (sequence) =>
+        eventBatchBody(
+          {
+            runId: randomBytes(4).toString('hex'),
+            customers: others,
+            size: input.batchSize,
+            type: meteredEventType,
+            duplicateShare: 0,
+          },
+          sequence,
+        ),
+      settings: {
+        clients: 2,
+        warmupSeconds: input.settings.warmupSeconds,
+        durationSeconds: input.settings.durationSeconds,
+        batchesPerSecond: input.batchesPerSecond,
+      },
+      serverCpuMicros: server.cpuMicros,
+    });
+    const ingestionCpuPercent = round(ingestionAlone.serverCpuPercent + ingestionAlone.loaderCpuPercent);
+    input.log(`checks while another process asks for ${ingestionCpuPercent}% of a core`);
+    const burner = await startCpuBurner(ingestionCpuPercent);
+    let control: CpuControlRun;
+    try {
+      const meter = await startCpuMeter(burner.cpuMicros);
+      const load = await checks();
+      const burned = await meter.stop();
+      control = {
+        ingestionCpuPercent,
+        burnerCpuPercent: burned.serverCpuPercent,
+        checks: load,
+        ratio: round(load.requestsPerSecond / alone.requestsPerSecond),
+      };
+    } finally {
+      await burner.stop();
+    }
     return {
       customers: input.customers,
       batchSize: input.batchSize,
       batchesPerSecond: input.batchesPerSecond,
       alone,
       runs,
+      control,
     };
   } finally {
     await server.stop();
