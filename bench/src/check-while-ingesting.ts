@@ -15,7 +15,9 @@ export interface IngestingRun {
   checks: LoadResult | null;
   failure: string | null;
   ingestion: BatchLoadResult;
-  /** Check req/s over the same check load with nothing else running (0 when it failed). */
+  /** Check req/s of the checks alone just before and just after this run, averaged. */
+  baseline: number;
+  /** Check req/s over `baseline` (0 when the checks failed). */
   ratio: number;
 }
 
@@ -31,6 +33,8 @@ export interface CpuControlRun {
   /** What the burner got while the checks ran, % of one core. */
   burnerCpuPercent: number;
   checks: LoadResult;
+  /** As in IngestingRun. */
+  baseline: number;
   ratio: number;
 }
 
@@ -38,7 +42,12 @@ export interface CheckWhileIngestingResult {
   customers: number;
   batchSize: number;
   batchesPerSecond: number;
-  alone: LoadResult;
+  /**
+   * The checks with nothing else running, before the first run and after each: the VM's speed
+   * drifts within a benchmark (once by 40 % over two minutes), so each run is compared with the
+   * checks alone on either side of it, not with one taken minutes earlier.
+   */
+  alone: LoadResult[];
   runs: IngestingRun[];
   control: CpuControlRun;
 }
@@ -78,7 +87,17 @@ export async function benchCheckWhileIngesting(input: {
       });
 
     input.log('checks alone');
-    const alone = await checks();
+    const alone: LoadResult[] = [await checks()];
+    /** Takes the checks alone again and answers the last run's baseline and ratio. */
+    const bracket = async (requestsPerSecond: number | null) => {
+      input.log('checks alone');
+      alone.push(await checks());
+      const baseline = (alone.at(-2)!.requestsPerSecond + alone.at(-1)!.requestsPerSecond) / 2;
+      return {
+        baseline: Math.round(baseline),
+        ratio: requestsPerSecond === null ? 0 : round(requestsPerSecond / baseline),
+      };
+    };
     const runs: IngestingRun[] = [];
     for (const events of ['checked customers', 'other customers'] as const) {
       const spec = {
@@ -119,7 +138,7 @@ export async function benchCheckWhileIngesting(input: {
         checks: result.load,
         failure: result.failure,
         ingestion,
-        ratio: result.load ? round(result.load.requestsPerSecond / alone.requestsPerSecond) : 0,
+        ...(await bracket(result.load?.requestsPerSecond ?? null)),
       });
     }
     input.log(`ingestion alone, ${input.batchesPerSecond} batches/s: the CPU it takes`);
@@ -154,11 +173,12 @@ export async function benchCheckWhileIngesting(input: {
       const meter = await startCpuMeter(burner.cpuMicros);
       const load = await checks();
       const burned = await meter.stop();
+      await burner.stop();
       control = {
         ingestionCpuPercent,
         burnerCpuPercent: burned.serverCpuPercent,
         checks: load,
-        ratio: round(load.requestsPerSecond / alone.requestsPerSecond),
+        ...(await bracket(load.requestsPerSecond)),
       };
     } finally {
       await burner.stop();
