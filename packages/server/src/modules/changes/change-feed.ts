@@ -1,5 +1,6 @@
-import { type Kysely, sql } from 'kysely';
-import type { DatabaseHandle } from '../../db/database.js';
+import { type CompiledQuery, type Kysely, sql } from 'kysely';
+import type { DatabaseHandle, Db } from '../../db/database.js';
+import { precompiled } from '../../db/precompiled.js';
 import type { Database } from '../../db/schema.js';
 
 /** What a change means to whoever caches answers. */
@@ -38,6 +39,31 @@ export interface ChangeObserver {
 
 /** A change as read: `customerIds` when it concerns many customers (then `customerId` is null). */
 type ChangeRow = [seq: number, scope: string, customerId: string | null, customerIds: string[] | undefined];
+
+/** Changes read at a time. */
+const pageSize = 1000;
+
+// Every write's `sync()` reads the feed: compiled once (see precompiled.ts), not built per read.
+const changesAfter = precompiled((db: Db, cursor: number, limit: number) =>
+  db
+    .selectFrom('changes')
+    .select(['seq', 'scope', 'customer_id', 'customer_ids'])
+    .where('seq', '>', cursor)
+    .orderBy('seq')
+    .limit(limit),
+);
+const changesAfterJoined = precompiled((db: Db, cursor: number, limit: number) =>
+  db
+    .selectFrom('changes')
+    .select(
+      sql<string>`"seq" || ' ' || "scope" || ' ' || coalesce("customer_id", char(9) || "customer_ids", '')`.as(
+        'change',
+      ),
+    )
+    .where('seq', '>', cursor)
+    .orderBy('seq')
+    .limit(limit),
+);
 
 /** The ids of a change of many customers (`changes.customer_ids`, a JSON array). */
 export function customerList(json: string): string[] {
@@ -172,7 +198,7 @@ export class ChangeFeed {
         }
       }
       this.advance(now);
-      if (rows.length < 1000) break;
+      if (rows.length < pageSize) break;
     }
     await this.pruneOccasionally(now);
   }
@@ -186,16 +212,7 @@ export class ChangeFeed {
    */
   private async read(): Promise<ChangeRow[]> {
     const { db, readColumnNow } = this.deps;
-    const changes = db.selectFrom('changes').where('seq', '>', this.cursor).orderBy('seq').limit(1000);
-    const joined = readColumnNow?.(
-      changes
-        .select(
-          sql<string>`"seq" || ' ' || "scope" || ' ' || coalesce("customer_id", char(9) || "customer_ids", '')`.as(
-            'change',
-          ),
-        )
-        .compile(),
-    ) as string[] | undefined;
+    const joined = readColumnNow?.(changesAfterJoined(db, this.cursor, pageSize)) as string[] | undefined;
     if (joined) {
       return joined.map((change) => {
         const first = change.indexOf(' ');
@@ -207,7 +224,14 @@ export class ChangeFeed {
         return [seq, scope, customerId === '' ? null : customerId, undefined];
       });
     }
-    const rows = await changes.select(['seq', 'scope', 'customer_id', 'customer_ids']).execute();
+    const { rows } = await db.executeQuery(
+      changesAfter(db, this.cursor, pageSize) as CompiledQuery<{
+        seq: number | string;
+        scope: string;
+        customer_id: string | null;
+        customer_ids: string | null;
+      }>,
+    );
     return rows.map((row) => [
       Number(row.seq),
       row.scope,
