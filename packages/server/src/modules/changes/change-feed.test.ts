@@ -38,8 +38,8 @@ describeEachDialect('change feed', (dialect) => {
     await handle.close();
     await database.drop();
   });
-
-  it('reports writes to every source table, by scope, and only committed ones', async () => {
+  /** A feed following from now, polled only by `sync()`. */
+  const startFeed = async () => {
     const { seen, listener } = recorder();
     // On SQLite the feed reads on the read-only connection, as the server's does.
     const feed = new ChangeFeed({
@@ -50,6 +50,11 @@ describeEachDialect('change feed', (dialect) => {
       logger: silent,
     });
     await feed.start();
+    return { seen, feed };
+  };
+
+  it('reports writes to every source table, by scope, and only committed ones', async () => {
+    const { seen, feed } = await startFeed();
     await handle.db.insertInto('customers').values(customerRow('c1')).execute();
     await handle.db
       .transaction()
@@ -94,16 +99,8 @@ describeEachDialect('change feed', (dialect) => {
   });
 
   it("announces a write of many customers' counters as one change naming them all, then unmutes", async () => {
-    const { seen, listener } = recorder();
+    const { seen, feed } = await startFeed();
     const observed: string[] = [];
-    const feed = new ChangeFeed({
-      db: handle.db,
-      readColumnNow: handle.readColumnNow,
-      listener,
-      pollMs: 60_000,
-      logger: silent,
-    });
-    await feed.start();
     feed.observe({
       changed: (change) => observed.push(`${change.seq}:${change.scope}:${change.customerId}`),
       reset: () => observed.push('reset'),
