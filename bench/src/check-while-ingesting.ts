@@ -98,34 +98,42 @@ export async function benchCheckWhileIngesting(input: {
         ratio: requestsPerSecond === null ? 0 : round(requestsPerSecond / baseline),
       };
     };
-    const runs: IngestingRun[] = [];
-    for (const events of ['checked customers', 'other customers'] as const) {
+    /** The benchmark's paced ingestion into `customers`, from 2 clients, new events only. */
+    const ingest = (
+      customers: readonly string[],
+      timing: { warmupSeconds: number; durationSeconds: number },
+      until?: Promise<void>,
+    ) => {
       const spec = {
         runId: randomBytes(4).toString('hex'),
-        customers: events === 'checked customers' ? checked : others,
+        customers,
         size: input.batchSize,
         type: meteredEventType,
         duplicateShare: 0,
       };
+      return runBatchLoad({
+        url: server.url,
+        path: '/v1/events',
+        headers: api.headers,
+        body: (sequence) => eventBatchBody(spec, sequence),
+        settings: { clients: 2, ...timing, batchesPerSecond: input.batchesPerSecond },
+        serverCpuMicros: server.cpuMicros,
+        until,
+      });
+    };
+    const runs: IngestingRun[] = [];
+    for (const events of ['checked customers', 'other customers'] as const) {
       input.log(`checks while ingesting ${input.batchesPerSecond} batches/s into ${events}`);
       let done: () => void = () => undefined;
       const until = new Promise<void>((resolve) => {
         done = resolve;
       });
-      const ingesting = runBatchLoad({
-        url: server.url,
-        path: '/v1/events',
-        headers: api.headers,
-        body: (sequence) => eventBatchBody(spec, sequence),
-        settings: {
-          clients: 2,
-          warmupSeconds: 0,
-          durationSeconds: 3_600,
-          batchesPerSecond: input.batchesPerSecond,
-        },
-        serverCpuMicros: server.cpuMicros,
+      // Until the checks are done.
+      const ingesting = ingest(
+        events === 'checked customers' ? checked : others,
+        { warmupSeconds: 0, durationSeconds: 3_600 },
         until,
-      });
+      );
       // Checks that time out behind ingestion are a result, not a broken benchmark: record them.
       const result = await checks().then(
         (load) => ({ load, failure: null }),
@@ -142,47 +150,27 @@ export async function benchCheckWhileIngesting(input: {
       });
     }
     input.log(`ingestion alone, ${input.batchesPerSecond} batches/s: the CPU it takes`);
-    const ingestionAlone = await runBatchLoad({
-      url: server.url,
-      path: '/v1/events',
-      headers: api.headers,
-      body: (sequence) =>
-        eventBatchBody(
-          {
-            runId: randomBytes(4).toString('hex'),
-            customers: others,
-            size: input.batchSize,
-            type: meteredEventType,
-            duplicateShare: 0,
-          },
-          sequence,
-        ),
-      settings: {
-        clients: 2,
-        warmupSeconds: input.settings.warmupSeconds,
-        durationSeconds: input.settings.durationSeconds,
-        batchesPerSecond: input.batchesPerSecond,
-      },
-      serverCpuMicros: server.cpuMicros,
+    const ingestionAlone = await ingest(others, {
+      warmupSeconds: input.settings.warmupSeconds,
+      durationSeconds: input.settings.durationSeconds,
     });
     const ingestionCpuPercent = round(ingestionAlone.serverCpuPercent + ingestionAlone.loaderCpuPercent);
     input.log(`checks while another process asks for ${ingestionCpuPercent}% of a core`);
     const burner = await startCpuBurner(ingestionCpuPercent);
-    let control: CpuControlRun;
+    let burned: { load: LoadResult; cpuPercent: number };
     try {
       const meter = await startCpuMeter(burner.cpuMicros);
       const load = await checks();
-      const burned = await meter.stop();
-      await burner.stop();
-      control = {
-        ingestionCpuPercent,
-        burnerCpuPercent: burned.serverCpuPercent,
-        checks: load,
-        ...(await bracket(load.requestsPerSecond)),
-      };
+      burned = { load, cpuPercent: (await meter.stop()).serverCpuPercent };
     } finally {
       await burner.stop();
     }
+    const control: CpuControlRun = {
+      ingestionCpuPercent,
+      burnerCpuPercent: burned.cpuPercent,
+      checks: burned.load,
+      ...(await bracket(burned.load.requestsPerSecond)),
+    };
     return {
       customers: input.customers,
       batchSize: input.batchSize,
