@@ -121,21 +121,29 @@ describe('@keymaster/sdk against a real server [sqlite]', () => {
     const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
     const errors: TrackError[] = [];
     const km = client({
-      timeoutMs: 300,
+      timeoutMs: 500,
       tracking: { batchSize: 4, flushIntervalMs: 50 },
       onTrackError: (e) => errors.push(e),
     });
     const before = proxy.log.length;
-    proxy.faults = [{ kind: 'status', status: 503 }, { kind: 'drop' }, { kind: 'delay', ms: 600 }];
+    proxy.faults = [{ kind: 'status', status: 503 }, { kind: 'drop' }, { kind: 'delay', ms: 1000 }];
     km.track(Array.from({ length: 6 }, () => ({ customer: id, type: 'search' })));
     await km.flush();
     const posts = proxy.log.slice(before).filter((r) => r.path === '/v1/events');
     const ids = posts.map((r) => (JSON.parse(r.body) as { events: { id: string }[] }).events.map((e) => e.id));
-    // The first batch of 4 went four times (503, cut, timed out, answered) with the same ids; then the rest.
-    expect(ids.length).toBe(5);
-    expect(ids[0]).toHaveLength(4);
-    for (const attempt of ids.slice(1, 4)) expect(attempt).toEqual(ids[0]);
-    expect(ids[4]).toHaveLength(2);
+    // The first batch of 4 went at least four times (503, cut, timed out, answered) with the same
+    // ids; then the rest. On a loaded machine an answer can itself outlast the timeout, which only
+    // adds another attempt with the same ids.
+    const [first] = ids;
+    expect(first).toHaveLength(4);
+    const firstAttempts = ids.findIndex((attempt) => attempt.length !== 4);
+    expect(firstAttempts).toBeGreaterThanOrEqual(4);
+    for (const attempt of ids.slice(0, firstAttempts)) expect(attempt).toEqual(first);
+    const rest = ids.slice(firstAttempts);
+    expect(rest.length).toBeGreaterThanOrEqual(1);
+    for (const attempt of rest) expect(attempt).toEqual(rest[0]);
+    expect(rest[0]).toHaveLength(2);
+    expect(rest[0]!.some((eventId) => first!.includes(eventId))).toBe(false);
     expect(errors).toEqual([]);
     await eventually(() => true);
     const check = expectStatus<{ usage: number }>(
