@@ -148,6 +148,8 @@ function withStatementCache(
     prepare(sql: string) {
       let kept = statements.get(sql);
       if (kept) return kept;
+      // A bound LIMIT makes SQLite prepare the statement again on every run (see literalLimit).
+      if (/\blimit \?/i.test(sql)) throw new Error(`a row limit must be written with literalLimit(): ${sql}`);
       const statement = sqlite.prepare(sql);
       // Each row's first column (see `readColumnNow`).
       if (options.firstColumn && statement.reader) statement.pluck(true);

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
+import { literalLimit } from '../../db/precompiled.js';
 import type { ApiKeyTable } from '../../db/schema.js';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
@@ -9,7 +10,7 @@ export async function listActiveKeys(db: Db): Promise<ApiKeyRow[]> {
 }
 
 export async function listKeys(db: Db, page: { after: string | undefined; limit: number }): Promise<ApiKeyRow[]> {
-  let query = db.selectFrom('api_keys').selectAll().orderBy('id').limit(page.limit);
+  let query = db.selectFrom('api_keys').selectAll().orderBy('id').limit(literalLimit(page.limit));
   if (page.after !== undefined) query = query.where('id', '>', page.after);
   return query.execute();
 }

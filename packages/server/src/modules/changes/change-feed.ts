@@ -1,6 +1,6 @@
 import { type CompiledQuery, type Kysely, sql } from 'kysely';
 import type { DatabaseHandle, Db } from '../../db/database.js';
-import { precompiled } from '../../db/precompiled.js';
+import { literalLimit, precompiled } from '../../db/precompiled.js';
 import type { Database } from '../../db/schema.js';
 
 /** What a change means to whoever caches answers. */
@@ -44,15 +44,15 @@ type ChangeRow = [seq: number, scope: string, customerId: string | null, custome
 const pageSize = 1000;
 
 // Every write's `sync()` reads the feed: compiled once (see precompiled.ts), not built per read.
-const changesAfter = precompiled((db: Db, cursor: number, limit: number) =>
+const changesAfter = precompiled((db: Db, cursor: number) =>
   db
     .selectFrom('changes')
     .select(['seq', 'scope', 'customer_id', 'customer_ids'])
     .where('seq', '>', cursor)
     .orderBy('seq')
-    .limit(limit),
+    .limit(literalLimit(pageSize)),
 );
-const changesAfterJoined = precompiled((db: Db, cursor: number, limit: number) =>
+const changesAfterJoined = precompiled((db: Db, cursor: number) =>
   db
     .selectFrom('changes')
     .select(
@@ -62,7 +62,7 @@ const changesAfterJoined = precompiled((db: Db, cursor: number, limit: number) =
     )
     .where('seq', '>', cursor)
     .orderBy('seq')
-    .limit(limit),
+    .limit(literalLimit(pageSize)),
 );
 
 /** The ids of a change of many customers (`changes.customer_ids`, a JSON array). */
@@ -212,7 +212,7 @@ export class ChangeFeed {
    */
   private async read(): Promise<ChangeRow[]> {
     const { db, readColumnNow } = this.deps;
-    const joined = readColumnNow?.(changesAfterJoined(db, this.cursor, pageSize)) as string[] | undefined;
+    const joined = readColumnNow?.(changesAfterJoined(db, this.cursor)) as string[] | undefined;
     if (joined) {
       return joined.map((change) => {
         const first = change.indexOf(' ');
@@ -225,7 +225,7 @@ export class ChangeFeed {
       });
     }
     const { rows } = await db.executeQuery(
-      changesAfter(db, this.cursor, pageSize) as CompiledQuery<{
+      changesAfter(db, this.cursor) as CompiledQuery<{
         seq: number | string;
         scope: string;
         customer_id: string | null;

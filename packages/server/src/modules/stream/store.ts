@@ -1,4 +1,5 @@
 import type { Db } from '../../db/database.js';
+import { literalLimit } from '../../db/precompiled.js';
 import { customerList } from '../changes/change-feed.js';
 
 /**
@@ -16,7 +17,7 @@ export async function readChangesAfter(
     .where('seq', '>', input.after)
     .where('scope', '!=', 'api_keys')
     .orderBy('seq')
-    .limit(input.limit);
+    .limit(literalLimit(input.limit));
   const { customer } = input;
   if (customer !== undefined)
     query = query.where((eb) =>
