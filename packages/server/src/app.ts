@@ -25,7 +25,7 @@ import type { CustomerService } from './modules/customers/service.js';
 import { entitlementRoutes } from './modules/entitlements/routes.js';
 import type { EntitlementService } from './modules/entitlements/service.js';
 import { eventRoutes } from './modules/events/routes.js';
-import type { EventService } from './modules/events/service.js';
+import type { EventIngester } from './modules/events/service.js';
 import { featureRoutes } from './modules/features/routes.js';
 import type { FeatureService } from './modules/features/service.js';
 import { grantRoutes } from './modules/grants/routes.js';
@@ -57,7 +57,7 @@ export interface Services {
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
   customerTokens: CustomerTokenService;
-  events: EventService;
+  events: EventIngester;
   usage: UsageService;
   consume: ConsumeService;
   reservations: ReservationService;

@@ -18,8 +18,8 @@ import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
 import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
-import { localBatchWriter, threadBatchWriter } from './modules/events/batch-writer.js';
-import { createEventService } from './modules/events/service.js';
+import { localBatchWriter } from './modules/events/batch-writer.js';
+import { cachedEventService, localEventIngester, threadEventIngester } from './modules/events/ingester.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { createGrantService } from './modules/grants/service.js';
@@ -104,14 +104,35 @@ function createServices(input: {
       ? entry.then((e) => e.state?.customer.createdAt ?? null)
       : (entry.state?.customer.createdAt ?? null);
   };
-  // On a SQLite file, event batches are written on a thread of their own (see batch-writer.ts).
-  const eventWriter = database.sqliteFile
-    ? threadBatchWriter({ file: database.sqliteFile, hold: (work) => db.connection().execute(() => work()) })
-    : localBatchWriter(db, database.dialect);
+  // On a SQLite file, event batches are planned and written on threads of their own (see
+  // ingester.ts); elsewhere on this one.
+  const hold = <T>(work: () => Promise<T>) => db.connection().execute(() => work());
+  const events = database.sqliteFile
+    ? threadEventIngester({
+        settings: {
+          file: database.sqliteFile,
+          fallbackPlan: config.fallbackPlan,
+          cacheSize: config.cacheSize,
+          feedPollMs: config.feedPollMs,
+          feedRetain: config.feedRetain,
+          logLevel: config.logLevel,
+        },
+        clock,
+        hold,
+      })
+    : localEventIngester(
+        cachedEventService({
+          cache,
+          db,
+          readNow: database.readNow,
+          writer: localBatchWriter(db, database.dialect),
+          clock,
+        }),
+        async () => {},
+      );
   return {
     metrics,
     cache,
-    eventWriter,
     customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
@@ -147,22 +168,7 @@ function createServices(input: {
       catalog: () => cache.getCatalog(),
     }),
     history: createHistoryService({ db, clock, snapshot }),
-    events: createEventService({
-      db,
-      readNow: database.readNow,
-      writer: eventWriter,
-      clock,
-      catalog: () => cache.getCatalog(),
-      // A batch asks for up to 1,000 customers: those cached answer without a promise.
-      entitlementsOf: (customerId) => {
-        const catalog = cache.getCatalog();
-        const entry = cache.getCustomer(customerId);
-        if (catalog instanceof Promise || entry instanceof Promise) {
-          return snapshot(customerId).then((s) => s.resolved);
-        }
-        return cache.entitlements({ entry, catalog, now: clock.now() });
-      },
-    }),
+    events,
   };
 }
 
@@ -262,7 +268,7 @@ export async function createKeymaster(input: {
         clearInterval(sweeper);
         feed.stop();
         await app.close();
-        await services.eventWriter.close();
+        await services.events.close();
         await database.close();
       },
     };

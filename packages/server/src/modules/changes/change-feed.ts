@@ -114,6 +114,8 @@ export class ChangeFeed {
       monotonicNow?: () => number;
       gapTimeoutMs?: number;
       retain?: number;
+      /** False for a follower that only reads (the planning thread): another prunes the feed. */
+      prune?: boolean;
     },
   ) {}
 
@@ -288,7 +290,7 @@ export class ChangeFeed {
       this.seen.clear();
       for (const observer of this.observers) observer.reset(max);
     }
-    if (max - min > retain * 2)
+    if (this.deps.prune !== false && max - min > retain * 2)
       await db
         .deleteFrom('changes')
         .where('seq', '<', max - retain)

@@ -1,11 +1,10 @@
-import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
 import { historyHour, type MeterAggregation } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { announcingUsageOnce } from '../changes/announce.js';
 import { recordWithCredits } from '../usage/grant-units.js';
 import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
+import { heldThread } from './held-thread.js';
 import { eventKey, insertNewEvents, type StoredEvents } from './store.js';
 
 /**
@@ -52,129 +51,31 @@ export function localBatchWriter(db: Db, dialect: Dialect): BatchWriter {
   return { write: (plan) => writeBatch({ db, dialect, plan }), close: async () => {} };
 }
 
-/** A message to the batch-writing thread, and its answer. */
-export type BatchRequest = { id: number; plan: BatchPlan } | 'close';
-export type BatchReply = { id: number; accepted: number } | { id: number; error: { message: string; code?: unknown } };
-
 // Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript.
 const threadScript = import.meta.url.endsWith('.ts')
   ? new URL('../../../dist/modules/events/batch-thread.js', import.meta.url)
   : new URL('./batch-thread.js', import.meta.url);
 
 /**
- * A writer on a thread of its own with its own connection to the SQLite file, started at the
- * first batch. Parsing, validating and metering a batch stay on the main thread; storing the
- * events and counters (about half of a batch's CPU, SQLite's own work mostly) runs beside it, so
- * the main thread goes on answering checks and planning the next batch meanwhile.
- *
- * `hold` keeps the main connection while batches are written: the main thread's own queries
- * queue behind them as they did when batches were written on the main connection, instead of
- * waiting for SQLite's write lock in a busy loop that would stop the event loop. (Reads that
- * must not wait use the read-only connection, see `DatabaseHandle.readNow`.) One hold covers up
- * to `batchesPerHold` batches, so that the thread has the next batch at hand when it finishes
- * one rather than idling while the main thread hands over; the main thread's queries wait for
- * at most that many.
+ * A writer on a thread of its own with its own connection to the SQLite file (see
+ * `heldThread`), started at the first batch. Storing the events and counters (SQLite's own work
+ * mostly) runs beside the thread that plans the batches, which goes on planning the next batch
+ * meanwhile. `hold` keeps the planning thread's own writes out of the writer's way (see
+ * `heldThread`); where the planning thread has no writes of its own, it is a pass-through.
  */
 export function threadBatchWriter(input: {
   file: string;
   hold: <T>(work: () => Promise<T>) => Promise<T>;
   batchesPerHold?: number;
 }): BatchWriter {
-  const batchesPerHold = input.batchesPerHold ?? 2;
-  let thread: Worker | undefined;
-  let nextId = 0;
-  const pending = new Map<number, { resolve: (accepted: number) => void; reject: (error: Error) => void }>();
-  const settle = (worker: Worker, id: number) => {
-    const waiting = pending.get(id);
-    pending.delete(id);
-    if (pending.size === 0) worker.unref();
-    return waiting;
-  };
-  const start = () => {
-    const worker = new Worker(threadScript, { workerData: { file: input.file } });
-    worker.on('message', (reply: BatchReply) => {
-      const waiting = settle(worker, reply.id);
-      if ('accepted' in reply) waiting?.resolve(reply.accepted);
-      else waiting?.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
-    });
-    worker.on('error', (error) => {
-      for (const id of [...pending.keys()]) settle(worker, id)?.reject(error);
-    });
-    worker.on('exit', (code) => {
-      if (thread === worker) thread = undefined;
-      const error = new Error(`the batch-writing thread stopped (exit code ${code})`);
-      for (const id of [...pending.keys()]) settle(worker, id)?.reject(error);
-    });
-    return worker;
-  };
-  /** Batches written under one hold of the main connection. */
-  interface Hold {
-    sent: number;
-    settled: number;
-    acquired: Promise<void>;
-    release: () => void;
-  }
-  let current: Hold | undefined;
-  const takeHold = (): Hold => {
-    let acquire!: () => void;
-    let fail!: (error: unknown) => void;
-    let release!: () => void;
-    const acquired = new Promise<void>((resolve, reject) => {
-      acquire = resolve;
-      fail = reject;
-    });
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    input
-      .hold(() => {
-        acquire();
-        return released;
-      })
-      .catch(fail);
-    return { sent: 0, settled: 0, acquired, release };
-  };
-  let closed = false;
-  /** Every write taken and not yet answered, waiting for a hold or on the thread. */
-  const writing = new Set<Promise<number>>();
-  const send = (plan: BatchPlan) =>
-    new Promise<number>((resolve, reject) => {
-      thread ??= start();
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      thread.ref();
-      thread.postMessage({ id, plan } satisfies BatchRequest);
-    });
-  return {
-    write(plan) {
-      if (closed) return Promise.reject(new Error('the batch writer is closed'));
-      if (!current || current.sent >= batchesPerHold) current = takeHold();
-      const hold = current;
-      hold.sent++;
-      const write = hold.acquired
-        .then(() => send(plan))
-        .finally(() => {
-          writing.delete(write);
-          hold.settled++;
-          if (hold.settled < hold.sent) return;
-          if (current === hold) current = undefined;
-          hold.release();
-        });
-      writing.add(write);
-      return write;
-    },
-    async close() {
-      closed = true;
-      // Every batch taken is written before the thread stops (the HTTP server takes no new ones).
-      await Promise.allSettled([...writing]);
-      const worker = thread;
-      thread = undefined;
-      if (!worker) return;
-      const exited = once(worker, 'exit');
-      worker.postMessage('close' satisfies BatchRequest);
-      await exited;
-    },
-  };
+  const thread = heldThread<{ plan: BatchPlan }, number>({
+    script: threadScript,
+    workerData: { file: input.file },
+    hold: input.hold,
+    requestsPerHold: input.batchesPerHold,
+    name: 'the batch writer',
+  });
+  return { write: (plan) => thread.send({ plan }), close: () => thread.close() };
 }
 
 export function creditKey(customerId: string, feature: string): string {

@@ -100,6 +100,20 @@ describeEachDialect('POST /v1/events', (dialect) => {
     expectProblem(await send({ event: event() }), { status: 400, code: 'validation_failed' });
   });
 
+  it('refuses a body that is not JSON, or poisons prototypes, storing none', async () => {
+    const before = await stored();
+    const raw = (body: string, contentType = 'application/json') =>
+      server.request({ method: 'POST', url: '/v1/events', body, headers: { 'content-type': contentType } });
+    expectProblem(await raw('{"events": ['), { status: 400, code: 'malformed_request' });
+    expectProblem(await raw('{"events": [], "__proto__": {"admin": true}}'), {
+      status: 400,
+      code: 'malformed_request',
+    });
+    expectProblem(await raw('', 'application/json'), { status: 400, code: 'validation_failed', path: '/events' });
+    expectProblem(await raw('events', 'text/plain'), { status: 415, code: 'unsupported_media_type' });
+    expect(await stored()).toBe(before);
+  });
+
   it('counts each event exactly once when the same batch races in concurrently', async () => {
     const batch = Array.from({ length: 50 }, () => event());
     const results = await Promise.all(Array.from({ length: 6 }, () => ingest({ events: batch })));

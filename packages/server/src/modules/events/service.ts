@@ -16,12 +16,23 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { DatabaseHandle, Db } from '../../db/database.js';
+import type { ProblemInput } from '../../http/problems.js';
 import { type BatchPlan, type BatchWriter, creditKey } from './batch-writer.js';
+import { readEventBody } from './event-body.js';
 import { existingCustomers } from './store.js';
 
 export type EventService = ReturnType<typeof createEventService>;
 
 export type EventFormat = 'keymaster' | 'cloudevents';
+
+/** What `POST /v1/events` answers: the batch's counts, or the problem that refused all of it. */
+export type IngestAnswer = { result: IngestResult } | { problem: ProblemInput };
+
+/** Takes the body of `POST /v1/events` as it arrived (see `readEventBody`) and ingests it. */
+export interface EventIngester {
+  ingest(input: { body: Uint8Array | undefined; contentType: string | undefined }): Promise<IngestAnswer>;
+  close(): Promise<void>;
+}
 
 function describe(errors: FieldError[]): string {
   return errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
@@ -122,9 +133,10 @@ export function createEventService(deps: {
   entitlementsOf: (customerId: string) => CustomerEntitlements | null | Promise<CustomerEntitlements | null>;
 }) {
   const { db, clock } = deps;
-  return {
-    async ingest(input: { events: unknown[]; format: EventFormat }): Promise<IngestResult> {
-      const now = clock.now();
+  const service = {
+    /** `now`: when the batch was received, when not now (a batch planned on another thread). */
+    async ingest(input: { events: unknown[]; format: EventFormat; now?: number }): Promise<IngestResult> {
+      const now = input.now ?? clock.now();
       const read = input.format === 'cloudevents' ? readCloudEvent : readEvent;
       const rejected: IngestResult['rejected'] = [];
       const catalog = await deps.catalog();
@@ -175,5 +187,17 @@ export function createEventService(deps: {
       const accepted = await deps.writer.write(plan);
       return { accepted, duplicates: events.id.length - accepted, rejected };
     },
+    /** A request body as it arrived: read, then ingested (see `readEventBody`). */
+    async ingestBody(input: {
+      body: Uint8Array | undefined;
+      contentType: string | undefined;
+      now?: number;
+    }): Promise<IngestAnswer> {
+      const read = readEventBody(input);
+      if ('problem' in read) return read;
+      const now = input.now ?? clock.now();
+      return { result: await service.ingest({ events: read.events, format: read.format, now }) };
+    },
   };
+  return service;
 }

@@ -1,6 +1,6 @@
 import type { CustomerEntitlements, Decision, IngestResult } from '@keymaster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectStatus, seedCustomer, uniqueKey } from '../../test-support/builders.js';
+import { expectStatus, grantBody, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 
@@ -208,6 +208,24 @@ describeEachDialect('meters: events become usage that checks report', (dialect) 
     expect(await send(mixed)).toEqual({ accepted: 2, duplicates: 3, rejected: [] });
     expect((await check(x, 'large_tokens')).usage).toBe(16);
     expect((await check(y, 'large_tokens')).usage).toBe(7);
+  });
+
+  it('counts a batch sent right after a grant with what the grant entitles', async () => {
+    const feature = {
+      key: 'granted_calls',
+      name: 'Granted calls',
+      type: 'metered',
+      meter: { event_type: 'granted', aggregation: 'count' },
+    };
+    expectStatus(await server.request({ method: 'POST', url: '/v1/features', body: feature }), 201);
+    const id = await customer();
+    // Not entitled yet: the event is stored, and counts for nothing.
+    expect(await send([event(id, 'granted')])).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const grant = grantBody({ feature: 'granted_calls', limit: 10 });
+    expectStatus(await server.request({ method: 'POST', url: `/v1/customers/${id}/grants`, body: grant }), 201);
+    // Where batches are metered on a thread of their own, it reads the change feed first.
+    await send([event(id, 'granted'), event(id, 'granted')]);
+    expect(await check(id, 'granted_calls')).toMatchObject({ allowed: true, usage: 2, balance: 8 });
   });
 
   it('takes events for a customer created behind the cache, as soon as the database has it', async () => {
