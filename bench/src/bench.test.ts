@@ -83,14 +83,18 @@ describe('the report', () => {
         batchSize: 1_000,
         batches: 20,
         warmupBatches: 20,
-        mainThreadPerEvent: 30_654,
-        writerThreadPerEvent: 69_215,
-        allThreadsPerEvent: 110_000,
+        mainThreadPerEvent: 2_312,
+        plannerThreadPerEvent: 21_050,
+        writerThreadPerEvent: 52_764,
+        allThreadsPerEvent: 98_134,
       },
     });
-    expect(markdown).toContain('| main (HTTP, parsing, reading and metering, planning) | 30,654 |');
-    expect(markdown).toContain('| batch writer (SQLite transaction) | 69,215 |');
-    expect(markdown).toContain('30,654 instructions per event on the main thread, 69,215 on the batch writer');
+    expect(markdown).toContain('| main (HTTP) | 2,312 |');
+    expect(markdown).toContain('| planner (parsing, reading and metering, planning) | 21,050 |');
+    expect(markdown).toContain('| batch writer (SQLite transaction) | 52,764 |');
+    expect(markdown).toContain(
+      '2,312 instructions per event on the main thread, 21,050 on the planner, 52,764 on the batch writer',
+    );
   });
 
   it('shows the checks beside ingestion and beside the CPU control, with their ratios', () => {

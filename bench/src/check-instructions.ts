@@ -128,8 +128,8 @@ async function countPerRequest(input: {
 export interface ThreadCounts {
   /** The main thread's (the event loop's). */
   main: number;
-  /** The busiest of the other threads: a worker of the server's own, when one does the work. */
-  busiestOther: number;
+  /** The other threads', busiest first: workers of the server's own, when they do the work, then V8's helpers. */
+  others: number[];
   all: number;
 }
 
@@ -189,7 +189,7 @@ export async function countInstructions(input: {
     const others = [...totals].filter(([name]) => !name.endsWith('-01')).map(([, total]) => total);
     return {
       main,
-      busiestOther: Math.max(0, ...others),
+      others: others.sort((a, b) => b - a),
       all: [...totals.values()].reduce((sum, value) => sum + value, 0),
     };
   } finally {
