@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../test-support/databases.js';
-import { type DatabaseHandle, openDatabase } from './database.js';
-import { migrateToLatest } from './migrate.js';
+import { describe, expect, it } from 'vitest';
+import { describeEachDialect, useMigratedDatabase } from '../test-support/databases.js';
+import { openDatabase } from './database.js';
 import { literalLimit } from './precompiled.js';
 
 describe('literalLimit', () => {
@@ -26,30 +25,25 @@ describe('literalLimit', () => {
 });
 
 describeEachDialect('row limits', (dialect) => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-  });
-  afterAll(async () => {
-    await handle.close();
-    await database.drop();
-  });
+  const database = useMigratedDatabase(dialect);
 
   it('read as many rows as the literal limit says', async () => {
-    await handle.db
-      .insertInto('changes')
+    await database()
+      .db.insertInto('changes')
       .values([{ scope: 'catalog' }, { scope: 'catalog' }, { scope: 'catalog' }])
       .execute();
-    const rows = await handle.db.selectFrom('changes').select('seq').orderBy('seq').limit(literalLimit(2)).execute();
+    const rows = await database()
+      .db.selectFrom('changes')
+      .select('seq')
+      .orderBy('seq')
+      .limit(literalLimit(2))
+      .execute();
     expect(rows).toHaveLength(2);
   });
 
   // SQLite prepares a statement with a bound LIMIT again on every run: the statement cache
   // refuses one, so that a store written the slow way fails its tests rather than quietly costing.
   it.runIf(dialect === 'sqlite')('refuses a bound limit on SQLite', async () => {
-    await expect(handle.db.selectFrom('changes').select('seq').limit(2).execute()).rejects.toThrow(/literalLimit/);
+    await expect(database().db.selectFrom('changes').select('seq').limit(2).execute()).rejects.toThrow(/literalLimit/);
   });
 });

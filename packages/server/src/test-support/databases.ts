@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe } from 'vitest';
-import type { DatabaseTarget } from '../db/database.js';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { type DatabaseHandle, type DatabaseTarget, openDatabase } from '../db/database.js';
+import { migrateToLatest } from '../db/migrate.js';
 
 /** A fresh, empty database for one test suite, and how to throw it away. */
 export interface TestDatabase {
@@ -52,4 +53,26 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
 /** Runs a suite once per dialect, named after it. */
 export function describeEachDialect(name: string, suite: (dialect: TestDialect) => void): void {
   for (const dialect of testDialects) describe(`${name} [${dialect}]`, () => suite(dialect));
+}
+
+/**
+ * A fresh database of the dialect, opened and migrated before the suite's tests and thrown away
+ * after them: call at the top of a suite, read the handle inside its tests.
+ */
+export function useMigratedDatabase(dialect: TestDialect): () => DatabaseHandle {
+  let database: TestDatabase | undefined;
+  let handle: DatabaseHandle | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.target);
+    await migrateToLatest(handle);
+  });
+  afterAll(async () => {
+    await handle?.close();
+    await database?.drop();
+  });
+  return () => {
+    if (!handle) throw new Error("the test database is opened before the suite's tests run");
+    return handle;
+  };
 }

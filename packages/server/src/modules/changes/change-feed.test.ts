@@ -1,13 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DatabaseHandle, openDatabase } from '../../db/database.js';
-import { migrateToLatest } from '../../db/migrate.js';
+import { describe, expect, it } from 'vitest';
 import { withTransaction } from '../../db/transaction.js';
-import {
-  createTestDatabase,
-  describeEachDialect,
-  type TestDatabase,
-  testDialects,
-} from '../../test-support/databases.js';
+import { describeEachDialect, testDialects, useMigratedDatabase } from '../../test-support/databases.js';
 import { announcingUsageOnce } from './announce.js';
 import { ChangeFeed, type ChangeListener } from './change-feed.js';
 
@@ -27,24 +20,14 @@ const silent = { warn() {} };
 const customerRow = (id: string) => ({ id, name: null, email: null, traits: '{}', created_at: 0, updated_at: 0 });
 
 describeEachDialect('change feed', (dialect) => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-  });
-  afterAll(async () => {
-    await handle.close();
-    await database.drop();
-  });
+  const database = useMigratedDatabase(dialect);
   /** A feed following from now, polled only by `sync()`. */
   const startFeed = async () => {
     const { seen, listener } = recorder();
     // On SQLite the feed reads on the read-only connection, as the server's does.
     const feed = new ChangeFeed({
-      db: handle.db,
-      readColumnNow: handle.readColumnNow,
+      db: database().db,
+      readColumnNow: database().readColumnNow,
       listener,
       pollMs: 60_000,
       logger: silent,
@@ -55,17 +38,17 @@ describeEachDialect('change feed', (dialect) => {
 
   it('reports writes to every source table, by scope, and only committed ones', async () => {
     const { seen, feed } = await startFeed();
-    await handle.db.insertInto('customers').values(customerRow('c1')).execute();
-    await handle.db
-      .transaction()
+    await database().db.insertInto('customers').values(customerRow('c1')).execute();
+    await database()
+      .db.transaction()
       .execute(async (tx) => {
         await tx.insertInto('customers').values(customerRow('rolled-back')).execute();
         throw new Error('roll back');
       })
       .catch(() => undefined);
-    await handle.db.updateTable('customers').set({ name: 'C1' }).where('id', '=', 'c1').execute();
-    await handle.db
-      .insertInto('features')
+    await database().db.updateTable('customers').set({ name: 'C1' }).where('id', '=', 'c1').execute();
+    await database()
+      .db.insertInto('features')
       .values({
         id: 'feat_1',
         key: 'sso',
@@ -83,17 +66,17 @@ describeEachDialect('change feed', (dialect) => {
         updated_at: 0,
       })
       .execute();
-    await handle.db
-      .insertInto('usage_counters')
+    await database()
+      .db.insertInto('usage_counters')
       .values({ customer_id: 'c1', feature: 'calls', period_start: 0, value: 1, latest_at: null, updated_at: 0 })
       .execute();
     // Any id survives the read: on SQLite a change arrives as one string, split on its first two spaces.
-    await handle.db.insertInto('customers').values(customerRow('acme corp  eu')).execute();
+    await database().db.insertInto('customers').values(customerRow('acme corp  eu')).execute();
     await feed.sync();
     feed.stop();
     expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1', 'customer:acme corp  eu']);
     // Stopped (the node is shutting down), a write's sync answers at once and reads nothing.
-    await handle.db.insertInto('customers').values(customerRow('c2')).execute();
+    await database().db.insertInto('customers').values(customerRow('c2')).execute();
     await feed.sync();
     expect(seen).toEqual(['customer:c1', 'customer:c1', 'catalog', 'usage:c1', 'customer:acme corp  eu']);
   });
@@ -115,7 +98,7 @@ describeEachDialect('change feed', (dialect) => {
       updated_at: 0,
     });
     const customers = ['m1', 'm2', 'm3'];
-    await withTransaction(handle.db, (tx) =>
+    await withTransaction(database().db, (tx) =>
       announcingUsageOnce({
         tx,
         dialect,
@@ -128,9 +111,9 @@ describeEachDialect('change feed', (dialect) => {
       }),
     );
     // Muted for that transaction only: the next counter write announces itself again.
-    await handle.db.insertInto('usage_counters').values(counter('m4', 'calls')).execute();
+    await database().db.insertInto('usage_counters').values(counter('m4', 'calls')).execute();
     // A write that rolls back leaves no change behind, muted or not.
-    await withTransaction(handle.db, async (tx) => {
+    await withTransaction(database().db, async (tx) => {
       await announcingUsageOnce({
         tx,
         dialect,
@@ -143,12 +126,12 @@ describeEachDialect('change feed', (dialect) => {
       });
       throw new Error('roll back');
     }).catch(() => undefined);
-    await handle.db.insertInto('usage_counters').values(counter('m5', 'calls')).execute();
+    await database().db.insertInto('usage_counters').values(counter('m5', 'calls')).execute();
     await feed.sync();
     feed.stop();
     expect(seen).toEqual(['usage:m1', 'usage:m2', 'usage:m3', 'usage:m4', 'usage:m5']);
-    const rows = await handle.db
-      .selectFrom('changes')
+    const rows = await database()
+      .db.selectFrom('changes')
       .select(['scope', 'customer_id', 'customer_ids'])
       .where('seq', '>', start)
       .orderBy('seq')
@@ -167,21 +150,11 @@ describeEachDialect('change feed', (dialect) => {
 
 // Only PostgreSQL lets two writers' commits interleave, which is what the gap handling is for.
 describe.skipIf(!testDialects.includes('postgres'))('change feed on PostgreSQL', () => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-  beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-  });
-  afterAll(async () => {
-    await handle.close();
-    await database.drop();
-  });
+  const database = useMigratedDatabase('postgres');
 
   it('does not skip a change whose transaction commits after a later one', async () => {
     const { seen, listener } = recorder();
-    const feed = new ChangeFeed({ db: handle.db, listener, pollMs: 60_000, logger: silent });
+    const feed = new ChangeFeed({ db: database().db, listener, pollMs: 60_000, logger: silent });
     await feed.start();
     let releaseSlow: () => void = () => {};
     const slowMayCommit = new Promise<void>((resolve) => {
@@ -192,13 +165,15 @@ describe.skipIf(!testDialects.includes('postgres'))('change feed on PostgreSQL',
       slowInserted = resolve;
     });
     // The slow transaction takes the lower sequence number but commits last.
-    const slow = handle.db.transaction().execute(async (tx) => {
-      await tx.insertInto('customers').values(customerRow('slow')).execute();
-      slowInserted();
-      await slowMayCommit;
-    });
+    const slow = database()
+      .db.transaction()
+      .execute(async (tx) => {
+        await tx.insertInto('customers').values(customerRow('slow')).execute();
+        slowInserted();
+        await slowMayCommit;
+      });
     await slowHasInserted;
-    await handle.db.insertInto('customers').values(customerRow('fast')).execute();
+    await database().db.insertInto('customers').values(customerRow('fast')).execute();
     await feed.sync();
     expect(seen).toEqual(['customer:fast']);
     releaseSlow();
