@@ -97,24 +97,26 @@ describe('the report', () => {
     );
   });
 
+  /** A load run's result at this rate, and a paced ingestion's, for the reports of benchmark 6. */
+  const load = (requestsPerSecond: number) => ({
+    requestsPerSecond,
+    requests: requestsPerSecond * 10,
+    latencyMs: { mean: 20, p50: 18, p99: 60 },
+    serverCpuPercent: 104,
+    loaderCpuPercent: 90,
+    otherCpuPercent: 1,
+  });
+  const ingestion = {
+    ...load(10),
+    batches: 100,
+    seconds: 10,
+    eventsPerSecond: 9_922,
+    accepted: 99_220,
+    duplicates: 0,
+    rejected: 0,
+  };
+
   it('shows the checks beside ingestion and beside the CPU control, with their ratios', () => {
-    const load = (requestsPerSecond: number) => ({
-      requestsPerSecond,
-      requests: requestsPerSecond * 10,
-      latencyMs: { mean: 20, p50: 18, p99: 60 },
-      serverCpuPercent: 104,
-      loaderCpuPercent: 90,
-      otherCpuPercent: 1,
-    });
-    const ingestion = {
-      ...load(10),
-      batches: 100,
-      seconds: 10,
-      eventsPerSecond: 9_922,
-      accepted: 99_220,
-      duplicates: 0,
-      rejected: 0,
-    };
     const markdown = toMarkdown({
       ...instructionsRun,
       checkWhileIngesting: {
@@ -147,6 +149,37 @@ describe('the report', () => {
     expect(markdown).toContain('| control: another process asking 38.5% CPU (got 31.2%) | 16,810 |');
     expect(markdown).toContain('0.8× the throughput alone (events into other customers); target ≥ 0.9×');
     expect(markdown).toContain('Control, another process asking the CPU ingestion takes (38.5%): 0.82×.');
+  });
+
+  it('sums up each kind of ingesting run by the mean of its runs, A-B-B-A', () => {
+    const run = (events: 'checked customers' | 'other customers', ratio: number) => ({
+      events,
+      checks: load(20_000 * ratio),
+      failure: null,
+      ingestion,
+      baseline: 20_000,
+      ratio,
+    });
+    const markdown = toMarkdown({
+      ...instructionsRun,
+      checkWhileIngesting: {
+        customers: 1_000,
+        batchSize: 1_000,
+        batchesPerSecond: 10,
+        alone: [load(20_000), load(20_000), load(20_000), load(20_000), load(20_000), load(20_000)],
+        runs: [
+          run('checked customers', 0.84),
+          run('other customers', 0.95),
+          run('other customers', 0.93),
+          run('checked customers', 0.9),
+        ],
+        control: { ingestionCpuPercent: 17, burnerCpuPercent: 19, checks: load(19_000), baseline: 20_000, ratio: 0.95 },
+      },
+    });
+    expect(markdown).toContain(
+      'Checks while ingesting 10,000 events/s: 0.87× the throughput alone (events into checked customers; mean of 0.84, 0.9), ' +
+        '0.94× the throughput alone (events into other customers; mean of 0.95, 0.93); target ≥ 0.9×.',
+    );
   });
 });
 
