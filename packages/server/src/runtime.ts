@@ -16,8 +16,8 @@ import { createCustomerTokenService } from './modules/customer-tokens/service.js
 import { createCustomerService } from './modules/customers/service.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService } from './modules/entitlements/service.js';
-import { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
-import { loadCatalog, loadCustomerState, loadCustomerStateAt } from './modules/entitlements/store.js';
+import type { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
+import { loadCustomerStateAt, storedSnapshotCache } from './modules/entitlements/store.js';
 import { localBatchWriter } from './modules/events/batch-writer.js';
 import { cachedEventService, localEventIngester, threadEventIngester } from './modules/events/ingester.js';
 import { createFeatureService } from './modules/features/service.js';
@@ -61,9 +61,10 @@ function createServices(input: {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
-  const cache: SnapshotCache = new SnapshotCache({
-    loadCatalog: () => loadCatalog(db, { fallbackPlan: config.fallbackPlan }),
-    loadCustomer: (customerId) => loadCustomerState(db, { customerId, now: clock.now() }),
+  const cache: SnapshotCache = storedSnapshotCache({
+    db,
+    clock,
+    fallbackPlan: config.fallbackPlan,
     capacity: config.cacheSize,
     onMiss: () => metrics.cacheMisses.inc(),
   });
@@ -106,7 +107,6 @@ function createServices(input: {
   };
   // On a SQLite file, event batches are planned and written on threads of their own (see
   // ingester.ts); elsewhere on this one.
-  const hold = <T>(work: () => Promise<T>) => db.connection().execute(() => work());
   const events = database.sqliteFile
     ? threadEventIngester({
         settings: {
@@ -118,7 +118,7 @@ function createServices(input: {
           logLevel: config.logLevel,
         },
         clock,
-        hold,
+        hold: (work) => db.connection().execute(() => work()),
       })
     : localEventIngester(
         cachedEventService({
@@ -128,7 +128,6 @@ function createServices(input: {
           writer: localBatchWriter(db, database.dialect),
           clock,
         }),
-        async () => {},
       );
   return {
     metrics,

@@ -1,4 +1,5 @@
 import { buildCatalog, type Catalog, type CustomerState } from '@keymaster/core';
+import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import type { CustomerRecord } from '../customers/convert.js';
 import { findCustomer } from '../customers/store.js';
@@ -6,6 +7,7 @@ import { listAllFeatures } from '../features/store.js';
 import { listCurrentGrants, listGrantsGivenBy } from '../grants/store.js';
 import { listNonDraftPlanVersions } from '../plans/store.js';
 import { findCurrentSubscription, findSubscriptionAt } from '../subscriptions/store.js';
+import { SnapshotCache } from './snapshot-cache.js';
 
 /** Everything resolution needs about the catalog, in one read. */
 export async function loadCatalog(db: Db, input: { fallbackPlan?: string | undefined } = {}): Promise<Catalog> {
@@ -45,4 +47,21 @@ export async function loadCustomerStateAt(
   if (!customer) return null;
   const [subscription, grants] = await Promise.all([findSubscriptionAt(db, input), listGrantsGivenBy(db, input)]);
   return { customer, subscription: subscription ?? null, grants };
+}
+
+/** A snapshot cache that loads the catalog and customers from this database, as of `clock`. */
+export function storedSnapshotCache(input: {
+  db: Db;
+  clock: Clock;
+  fallbackPlan: string | undefined;
+  capacity: number;
+  onMiss?: () => void;
+}): SnapshotCache {
+  const { db, clock } = input;
+  return new SnapshotCache({
+    loadCatalog: () => loadCatalog(db, { fallbackPlan: input.fallbackPlan }),
+    loadCustomer: (customerId) => loadCustomerState(db, { customerId, now: clock.now() }),
+    capacity: input.capacity,
+    ...(input.onMiss ? { onMiss: input.onMiss } : {}),
+  });
 }

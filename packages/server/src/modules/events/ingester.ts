@@ -38,9 +38,9 @@ export function cachedEventService(input: {
   });
 }
 
-/** Ingestion on the calling thread. */
-export function localEventIngester(events: EventService, close: () => Promise<void>): EventIngester {
-  return { ingest: (input) => events.ingestBody(input), close };
+/** Ingestion on the calling thread: nothing of its own to close. */
+export function localEventIngester(events: EventService): EventIngester {
+  return { ingest: (input) => events.ingestBody(input), close: async () => {} };
 }
 
 /** What the planning thread is sent: a request body as it arrived, and when. */

@@ -11,8 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { openDatabase } from '../../db/database.js';
 import { ChangeFeed } from '../changes/change-feed.js';
-import { SnapshotCache } from '../entitlements/snapshot-cache.js';
-import { loadCatalog, loadCustomerState } from '../entitlements/store.js';
+import { storedSnapshotCache } from '../entitlements/store.js';
 import { threadBatchWriter } from './batch-writer.js';
 import { serveThreadRequests } from './held-thread.js';
 import { cachedEventService, type PlanRequest, type PlanThreadSettings } from './ingester.js';
@@ -26,11 +25,7 @@ const { db } = database;
 // The time is the main thread's (a test clock there is this thread's too): each batch brings it.
 let latest = 0;
 const clock = { now: () => latest };
-const cache = new SnapshotCache({
-  loadCatalog: () => loadCatalog(db, { fallbackPlan: settings.fallbackPlan }),
-  loadCustomer: (customerId) => loadCustomerState(db, { customerId, now: clock.now() }),
-  capacity: settings.cacheSize,
-});
+const cache = storedSnapshotCache({ db, clock, fallbackPlan: settings.fallbackPlan, capacity: settings.cacheSize });
 const feed = new ChangeFeed({
   db,
   readColumnNow: database.readColumnNow,

@@ -195,8 +195,7 @@ export function createEventService(deps: {
     }): Promise<IngestAnswer> {
       const read = readEventBody(input);
       if ('problem' in read) return read;
-      const now = input.now ?? clock.now();
-      return { result: await service.ingest({ events: read.events, format: read.format, now }) };
+      return { result: await service.ingest({ ...read, now: input.now }) };
     },
   };
   return service;
