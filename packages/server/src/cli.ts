@@ -1,16 +1,25 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { GaugeUpdate, maxEventsPerRequest } from '@keymaster/contract';
 import { Command, Option } from 'commander';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { type AjvError, validationProblem } from './http/problems.js';
+import { bodyValidator } from './http/validation.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
+import { toApiEntitlements } from './modules/entitlements/convert.js';
+import { localBatchWriter } from './modules/events/batch-writer.js';
+import { importEventLines } from './modules/events/import-lines.js';
+import { cachedEventService } from './modules/events/ingester.js';
 import { parseFlagdFile } from './modules/flags/flagd-file.js';
 import { createFlagsService } from './modules/flags/service.js';
-import { version } from './runtime.js';
+import { createUsageService } from './modules/usage/service.js';
+import { entitlementsOver, version } from './runtime.js';
 import { serve } from './serve.js';
 
 function config(): Config {
@@ -170,9 +179,135 @@ flags
     else process.stdout.write(text);
   });
 
+const events = program.command('events').description('Usage events.');
+events
+  .command('import')
+  .description(
+    'Ingest events from a JSON Lines file (one event a line; - reads stdin), in batches, as POST /v1/events ' +
+      'does: a backfill. Idempotent by event id: run it again and what was stored counts as duplicates. ' +
+      'Exits 1 when any line was rejected (the rest are stored).',
+  )
+  .argument('<file>', 'a .jsonl / .ndjson file, or - for stdin')
+  .option('--cloudevents', 'each line is a CloudEvent (structured JSON) rather than {id, customer, type, ...}')
+  .addOption(
+    new Option('--batch-size <n>', 'events a transaction')
+      .default(maxEventsPerRequest)
+      .argParser((value) => Number(value)),
+  )
+  .action(async (file: string, options: { cloudevents?: boolean; batchSize: number }) => {
+    const settings = config();
+    const summary = await withDatabase(async (database) => {
+      const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
+      const service = cachedEventService({
+        cache,
+        db: database.db,
+        readNow: database.readNow,
+        writer: localBatchWriter(database.db, database.dialect),
+        clock: systemClock,
+      });
+      const input = file === '-' ? process.stdin : createReadStream(file);
+      return importEventLines({
+        lines: createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }),
+        format: options.cloudevents ? 'cloudevents' : 'keymaster',
+        batchSize: options.batchSize,
+        ingest: (batch) => service.ingest(batch),
+        onBatch: (soFar) => {
+          if (process.stderr.isTTY) process.stderr.write(`\r${soFar.events} events read`);
+        },
+      });
+    });
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    for (const { line, error } of summary.rejected) console.log(`line ${line}: ${error}`);
+    console.log(
+      `${summary.events} events: ${summary.accepted} accepted, ${summary.duplicates} duplicates, ` +
+        `${summary.rejected.length} rejected.`,
+    );
+    if (summary.rejected.length > 0) process.exitCode = 1;
+  });
+
+const usage = program.command('usage').description("A customer's usage: balances, and gauge levels.");
+usage
+  .command('show')
+  .description(
+    'Usage, limit, balance and next reset of each metered feature and gauge of a customer, as check reports them.',
+  )
+  .argument('<customer>', 'the customer id')
+  .option('--json', 'print the entitlements document of GET /v1/customers/{id}/entitlements instead')
+  .action(async (customer: string, options: { json?: boolean }) => {
+    const settings = config();
+    await withDatabase(async (database) => {
+      const { entitlements } = entitlementsOver({ database, clock: systemClock, config: settings });
+      const { resolved, now, decisions } = await entitlements.snapshot(customer);
+      if (options.json) {
+        const document = toApiEntitlements({ resolved, now, decisionOf: (feature) => decisions.get(feature)! });
+        console.log(JSON.stringify(document, null, 2));
+        return;
+      }
+      const rows = [...decisions.values()]
+        .filter((d) => d.type === 'metered' || d.type === 'gauge')
+        .map((d) => [
+          d.feature,
+          d.type ?? '',
+          String(d.usage ?? 0),
+          d.unlimited ? 'unlimited' : String(d.limit ?? '-'),
+          d.balance === null ? '-' : String(d.balance),
+          d.resetsAt === null ? '-' : new Date(d.resetsAt).toISOString(),
+          d.reason,
+        ]);
+      if (rows.length === 0) {
+        console.log(`${customer} has no metered features or gauges.`);
+        return;
+      }
+      printTable(['feature', 'type', 'usage', 'limit', 'balance', 'resets at', 'reason'], rows);
+    });
+  });
+usage
+  .command('set')
+  .description(
+    'Set a gauge (seats, projects, storage) to a level, or move it by --delta, as POST /v1/customers/{id}/usage does.',
+  )
+  .argument('<customer>', 'the customer id')
+  .argument('<feature>', 'a gauge feature')
+  .option('--set <level>', 'the new level', Number)
+  .option('--delta <change>', 'a change to the level: 1 adds one, -1 removes one', Number)
+  .action(async (customer: string, feature: string, options: { set?: number; delta?: number }) => {
+    const body = { feature, ...options };
+    const validated = bodyValidator(GaugeUpdate)(body);
+    if (validated.error) throw validationError(validated.error.validation);
+    const level = await withDatabase(({ db }) =>
+      createUsageService({ db, clock: systemClock }).setGauge({ customerId: customer, body: body as GaugeUpdate }),
+    );
+    console.log(`${customer} ${feature}: ${level}`);
+  });
+
+/** Columns padded to their widest cell; numbers aligned right. */
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((name, i) => Math.max(name.length, ...rows.map((row) => row[i]!.length)));
+  const numeric = header.map((_, i) => rows.every((row) => /^-?[\d.]+$|^-$|^unlimited$/.test(row[i]!)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+/** Options refused by the API's own schema, with the same messages, for the error printer below. */
+function validationError(errors: AjvError[]): Error {
+  const problem = validationProblem(errors, 'body');
+  const fields = (problem.errors ?? []).map((e) => ({
+    path: e.path.replace(/^\/?/, '--').replace('/', ''),
+    message: e.message,
+  }));
+  return Object.assign(new Error('invalid options'), { errors: fields });
+}
+
 program.parseAsync().catch((error: unknown) => {
   const details = (error as { errors?: { path: string; message: string }[] }).errors;
-  console.error(`keymaster: ${error instanceof Error ? error.message : String(error)}`);
-  for (const e of details ?? []) console.error(`  ${e.path}: ${e.message}`);
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`keymaster: ${message}`);
+  // A domain error's message already lists its fields when there is one.
+  for (const e of details ?? []) if (!message.includes(e.message)) console.error(`  ${e.path}: ${e.message}`);
   process.exit(1);
 });

@@ -15,7 +15,7 @@ import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
-import { createEntitlementService } from './modules/entitlements/service.js';
+import { createEntitlementService, type EntitlementService } from './modules/entitlements/service.js';
 import type { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCustomerStateAt, storedSnapshotCache } from './modules/entitlements/store.js';
 import { localBatchWriter } from './modules/events/batch-writer.js';
@@ -51,6 +51,37 @@ export const version: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/**
+ * The snapshot cache over a database and the entitlement service that answers checks from it.
+ * The server has the change feed keep the cache current; a command-line command uses both for
+ * as long as it runs.
+ */
+export function entitlementsOver(input: {
+  database: DatabaseHandle;
+  clock: Clock;
+  config: Pick<Config, 'fallbackPlan' | 'cacheSize'>;
+  onMiss?: () => void;
+}): { cache: SnapshotCache; entitlements: EntitlementService } {
+  const { database, clock } = input;
+  const { db } = database;
+  const cache = storedSnapshotCache({
+    db,
+    clock,
+    fallbackPlan: input.config.fallbackPlan,
+    capacity: input.config.cacheSize,
+    ...(input.onMiss ? { onMiss: input.onMiss } : {}),
+  });
+  const entitlements = createEntitlementService({
+    cache,
+    clock,
+    // On SQLite, at once from the read-only connection: a check stays synchronous, and does not
+    // wait behind an ingestion transaction to read a counter that transaction may not even touch.
+    readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
+    loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
+  });
+  return { cache, entitlements };
+}
+
 function createServices(input: {
   database: DatabaseHandle;
   clock: Clock;
@@ -61,11 +92,10 @@ function createServices(input: {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
-  const cache: SnapshotCache = storedSnapshotCache({
-    db,
+  const { cache, entitlements } = entitlementsOver({
+    database,
     clock,
-    fallbackPlan: config.fallbackPlan,
-    capacity: config.cacheSize,
+    config,
     onMiss: () => metrics.cacheMisses.inc(),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
@@ -74,14 +104,6 @@ function createServices(input: {
     const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
     return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
   };
-  const entitlements = createEntitlementService({
-    cache,
-    clock,
-    // On SQLite, at once from the read-only connection: a check stays synchronous, and does not
-    // wait behind an ingestion transaction to read a counter that transaction may not even touch.
-    readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
-    loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
-  });
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
   const planMigration = createPlanMigration({
     onRenewal: rollover,

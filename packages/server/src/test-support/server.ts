@@ -1,6 +1,7 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { manualClock } from '../clock.js';
 import { loadConfig } from '../config.js';
+import type { DatabaseTarget } from '../db/database.js';
 import { createKeymaster, type Keymaster } from '../runtime.js';
 import { createTestDatabase, type TestDialect } from './databases.js';
 
@@ -10,6 +11,8 @@ export type TestResponse = LightMyRequestResponse & { json<T = Record<string, un
 
 export interface TestServer {
   keymaster: Keymaster;
+  /** Where its data is: for another process on the same database (see `databaseUrl`). */
+  target: DatabaseTarget;
   clock: ReturnType<typeof manualClock>;
   /**
    * An authenticated request. `body` is sent as JSON, or as is when it is a string (set
@@ -40,6 +43,7 @@ export async function startTestServer(input: {
   const keymaster = await createKeymaster({ config, clock, logger: false });
   return {
     keymaster,
+    target: database.target,
     clock,
     async request({ method, url, body, headers }) {
       const sent: Record<string, string> = {};
