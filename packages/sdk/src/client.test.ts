@@ -117,6 +117,47 @@ describe('@keymaster/sdk against a real server [sqlite]', () => {
     expect(km.check(id, 'api_calls', 3)).toMatchObject({ allowed: true, usage: 7 });
   });
 
+  it('records a gauge level, refreshing the cached entitlements, and refuses a level below zero', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'pro' });
+    const km = client();
+    await km.load(id);
+    expect(km.check(id, 'seats')).toMatchObject({ usage: 0, balance: 10 });
+    expect(await km.setUsage({ customer: id, feature: 'seats', set: 8 })).toBe(8);
+    expect(await km.setUsage({ customer: id, feature: 'seats', delta: 1 })).toBe(9);
+    await eventually(() => km.check(id, 'seats').usage === 9);
+    expect(km.check(id, 'seats', 2)).toMatchObject({ allowed: false, reason: 'limit_reached', balance: 1 });
+    await expect(km.setUsage({ customer: id, feature: 'seats', delta: -10 })).rejects.toMatchObject({
+      status: 400,
+      code: 'validation_failed',
+    });
+  });
+
+  it('reads usage history in buckets that add up to what check reports', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
+    const km = client();
+    const at = live.server.clock.now();
+    const event = (n: number, offsetMs: number) => ({
+      id: `${id}-h${n}`,
+      customer: id,
+      type: 'search',
+      timestamp: new Date(at - offsetMs).toISOString(),
+    });
+    expectStatus(
+      await live.server.request({
+        method: 'POST',
+        url: '/v1/events',
+        body: { events: [event(1, 0), event(2, 0), event(3, 3_600_000)] },
+      }),
+      200,
+    );
+    const from = new Date(at - 2 * 3_600_000);
+    const history = await km.usageHistory({ customer: id, feature: 'searches', from, granularity: 'hour' });
+    expect(history).toMatchObject({ customer: id, feature: 'searches', granularity: 'hour', total: 3 });
+    expect(history.buckets.map((b) => b.usage).filter((usage) => usage > 0)).toEqual([1, 2]);
+    const current = await km.usageHistory({ customer: id, feature: 'searches' });
+    expect(current.total).toBe((await km.checkRemote({ customer: id, feature: 'searches' })).usage);
+  });
+
   it('batches tracked events and retries with the same ids after 5xx, cuts and timeouts; the server counts each once', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
     const errors: TrackError[] = [];

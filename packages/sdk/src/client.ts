@@ -1,4 +1,10 @@
-import type { CustomerEntitlements, Reservation, Decision as ServerDecision } from '@keymaster/contract';
+import type {
+  CustomerEntitlements,
+  GaugeLevel,
+  Reservation,
+  Decision as ServerDecision,
+  UsageHistory,
+} from '@keymaster/contract';
 import type { Feature } from '@keymaster/core';
 import { answer, buildSlot, missingSlot } from './cached-customer.js';
 import { type Decision, fallbackDecision, fromServer } from './decision.js';
@@ -241,6 +247,51 @@ export class Keymaster {
     const reservation = await this.post<Reservation>(`/v1/reservations/${encodeURIComponent(id)}/release`, {});
     this.refreshSoon(reservation.customer);
     return reservation;
+  }
+
+  /**
+   * Records a gauge's level (`POST /v1/customers/{id}/usage`): `set` it, or move it by `delta`
+   * (exactly one). Recording never refuses over the cap: ask `check` with a quantity before
+   * adding. Answers the new level; the customer's cached entitlements are refreshed.
+   *
+   * @example
+   * if (km.check('acme', 'seats').allowed) await km.setUsage({ customer: 'acme', feature: 'seats', delta: 1 });
+   */
+  async setUsage(input: { customer: string; feature: string; set?: number; delta?: number }): Promise<number> {
+    const level = await this.post<GaugeLevel>(`/v1/customers/${encodeURIComponent(input.customer)}/usage`, {
+      feature: input.feature,
+      ...(input.set === undefined ? {} : { set: input.set }),
+      ...(input.delta === undefined ? {} : { delta: input.delta }),
+    });
+    this.refreshSoon(input.customer);
+    return level.usage;
+  }
+
+  /**
+   * A metered feature's usage over time (`GET /v1/customers/{id}/usage`) in UTC `hour` or `day`
+   * buckets. Without `from` and `to`: the current usage period, whose `total` is what `check`
+   * reports as usage.
+   *
+   * @example
+   * const { buckets } = await km.usageHistory({ customer: 'acme', feature: 'api_calls', granularity: 'hour' });
+   */
+  usageHistory(input: {
+    customer: string;
+    feature: string;
+    from?: Date | string;
+    to?: Date | string;
+    granularity?: 'hour' | 'day';
+  }): Promise<UsageHistory> {
+    const query = new URLSearchParams({ feature: input.feature });
+    const iso = (at: Date | string) => (typeof at === 'string' ? at : at.toISOString());
+    if (input.from !== undefined) query.set('from', iso(input.from));
+    if (input.to !== undefined) query.set('to', iso(input.to));
+    if (input.granularity !== undefined) query.set('granularity', input.granularity);
+    return requestJson<UsageHistory>(this.http, {
+      method: 'GET',
+      path: `/v1/customers/${encodeURIComponent(input.customer)}/usage?${query}`,
+      signal: this.store.signal,
+    });
   }
 
   /**

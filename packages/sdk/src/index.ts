@@ -1,3 +1,4 @@
+export type { Reservation, UsageHistory } from '@keymaster/contract';
 export { createKeymaster, Keymaster, type SyncStatus } from './client.js';
 export {
   type Decision,
