@@ -18,6 +18,15 @@ describe('eventBatchBody', () => {
     expect(new Set(ids).size).toBe(30);
   });
 
+  it('draws random UUIDs for new events when asked, still repeating the repeated share', () => {
+    const random = { ...spec, ids: 'random' as const, duplicateShare: 0.2 };
+    const first = parse(eventBatchBody(random, 0)).map((e) => e.id);
+    const second = parse(eventBatchBody(random, 1)).map((e) => e.id);
+    expect(first.slice(0, 2)).toEqual(second.slice(0, 2));
+    expect(first.slice(2)).toEqual(expect.arrayContaining([expect.stringMatching(/^[0-9a-f-]{36}$/)]));
+    expect(new Set([...first, ...second]).size).toBe(18);
+  });
+
   it('repeats the same share of ids in every batch', () => {
     const heavy = { ...spec, duplicateShare: 0.9 };
     const first = parse(eventBatchBody(heavy, 0)).map((e) => e.id);

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /** How the ingestion benchmarks shape their `POST /v1/events` bodies. */
 export interface EventBatchSpec {
   /** Makes ids unique across runs against the same database. */
@@ -12,6 +14,12 @@ export interface EventBatchSpec {
    * the first batch they are duplicates, the rest of the batch is new. 0: every event is new.
    */
   duplicateShare: number;
+  /**
+   * How the new events' ids look. `ordered`: `<run>-<batch>-<n>`, so each batch's ids sit side by
+   * side in the `(source, id)` index, as time-ordered ids (UUIDv7, ULID) do. `random`: UUIDv4,
+   * as a client that draws random ids sends them, landing all over the index. Default: ordered.
+   */
+  ids?: 'ordered' | 'random';
 }
 
 /**
@@ -24,7 +32,8 @@ export function eventBatchBody(spec: EventBatchSpec, sequence: number): string {
   const type = JSON.stringify(spec.type);
   const parts: string[] = [];
   for (let i = 0; i < spec.size; i++) {
-    const id = i < repeated ? `${spec.runId}-r-${i}` : `${spec.runId}-${sequence}-${i}`;
+    const id =
+      i < repeated ? `${spec.runId}-r-${i}` : spec.ids === 'random' ? randomUUID() : `${spec.runId}-${sequence}-${i}`;
     const customer = spec.customers[(sequence * spec.size + i) % spec.customers.length]!;
     parts.push(`{"id":"${id}","customer":${JSON.stringify(customer)},"type":${type},"properties":{"units":1}}`);
   }

@@ -6,8 +6,11 @@ import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from '.
 
 export interface IngestPoint {
   database: BenchDatabase;
-  /** unique: every event new; duplicates: `duplicateShare` of each batch seen before. */
-  variant: 'unique' | 'duplicates';
+  /**
+   * unique: every event new, ids in order (see EventBatchSpec.ids); random-ids: every event new,
+   * ids random UUIDs; duplicates: `duplicateShare` of each batch seen before.
+   */
+  variant: 'unique' | 'random-ids' | 'duplicates';
   duplicateShare: number;
   load: BatchLoadResult;
 }
@@ -23,7 +26,8 @@ export interface IngestThroughputResult {
  * `POST /v1/events` over HTTP, 1,000-event batches of new ids (idempotency on: every event goes
  * through the `(source, id)` key) spread over many customers, from several concurrent clients;
  * then the same with most of each batch repeated. Every event feeds the `api_calls` meter, so
- * each batch also updates a usage counter per customer it touches.
+ * each batch also updates a usage counter per customer it touches. New ids come in order (as
+ * time-ordered ids do), then as random UUIDs, into the table the first run filled.
  */
 export async function benchIngestThroughput(input: {
   targets: readonly DatabaseChoice[];
@@ -38,14 +42,15 @@ export async function benchIngestThroughput(input: {
   for (const target of input.targets) {
     const { server, api, ids } = await startSeededKeymaster({ ...input, target });
     try {
-      for (const variant of ['unique', 'duplicates'] as const) {
-        const duplicateShare = variant === 'unique' ? 0 : input.duplicateShare;
+      for (const variant of ['unique', 'random-ids', 'duplicates'] as const) {
+        const duplicateShare = variant === 'duplicates' ? input.duplicateShare : 0;
         const spec = {
           runId: randomBytes(4).toString('hex'),
           customers: ids,
           size: input.batchSize,
           type: meteredEventType,
           duplicateShare,
+          ids: variant === 'random-ids' ? ('random' as const) : ('ordered' as const),
         };
         input.log(
           `${target.database}, ${variant}: ${input.settings.clients} clients, ` +

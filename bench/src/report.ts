@@ -7,7 +7,7 @@ import type { CustomerScaleResult, ScalePoint } from './customer-scale.js';
 import type { DecideBenchResult } from './decide-bench.js';
 import type { LoadResult, LoadSettings } from './http-load.js';
 import type { IngestInstructionsResult } from './ingest-instructions.js';
-import type { IngestThroughputResult } from './ingest-throughput.js';
+import type { IngestPoint, IngestThroughputResult } from './ingest-throughput.js';
 import type { Machine } from './machine.js';
 import type { PropagationResult } from './propagation.js';
 import type { SdkCheckResult } from './sdk-check.js';
@@ -241,7 +241,7 @@ function tables(results: BenchResults): Table[] {
       ],
       rows: ingest.points.map((p) =>
         row(
-          `${p.database}, ${p.variant === 'unique' ? 'all new' : `${fmt(p.duplicateShare * 100)}% repeated`}`,
+          `${p.database}, ${ingestVariant(p)}`,
           p.load,
           p.database === 'sqlite' && p.variant === 'unique' ? `>= ${fmt(targets.ingestSqlite)}` : '',
         ),
@@ -398,7 +398,7 @@ function summary(results: BenchResults): string[] {
         ingest.points
           .map(
             (p) =>
-              `${p.database}${p.variant === 'unique' ? '' : `, ${fmt(p.duplicateShare * 100)}% repeated`} ${fmt(p.load.eventsPerSecond)} events/s`,
+              `${p.database}${p.variant === 'unique' ? '' : `, ${ingestVariant(p)}`} ${fmt(p.load.eventsPerSecond)} events/s`,
           )
           .join('; ') +
         `; target ≥ ${fmt(targets.ingestSqlite)} events/s on SQLite.`,
@@ -483,4 +483,11 @@ function ingestingSummary(runs: CheckWhileIngestingResult['runs']): string {
       return `${mean}× the throughput alone (events into ${events}${each})`;
     })
     .join(', ');
+}
+
+/** What an ingestion run's events were: all new (ids in order, or random UUIDs), or a share repeated. */
+function ingestVariant(point: IngestPoint): string {
+  if (point.variant === 'unique') return 'all new';
+  if (point.variant === 'random-ids') return 'all new, random ids (UUIDv4)';
+  return `${fmt(point.duplicateShare * 100)}% repeated`;
 }

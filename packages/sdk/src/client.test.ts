@@ -158,6 +158,26 @@ describe('@keymaster/sdk against a real server [sqlite]', () => {
     expect(current.total).toBe((await km.checkRemote({ customer: id, feature: 'searches' })).usage);
   });
 
+  it('gives tracked events time-ordered ids (UUIDv7), which the server counts once each', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
+    const km = client({ tracking: { batchSize: 100, flushIntervalMs: 50 } });
+    const before = proxy.log.length;
+    km.track(Array.from({ length: 50 }, () => ({ customer: id, type: 'search' })));
+    await km.flush();
+    km.track(Array.from({ length: 50 }, () => ({ customer: id, type: 'search' })));
+    await km.flush();
+    const sent = proxy.log
+      .slice(before)
+      .filter((r) => r.path === '/v1/events')
+      .flatMap((r) => (JSON.parse(r.body) as { events: { id: string }[] }).events.map((e) => e.id));
+    expect(sent).toHaveLength(100);
+    for (const eventId of sent)
+      expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // In the order they were made, so they land side by side in the server's index.
+    expect([...sent].sort()).toEqual(sent);
+    expect((await km.checkRemote({ customer: id, feature: 'searches' })).usage).toBe(100);
+  });
+
   it('batches tracked events and retries with the same ids after 5xx, cuts and timeouts; the server counts each once', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'search_plan' });
     const errors: TrackError[] = [];
