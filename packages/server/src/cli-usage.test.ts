@@ -120,6 +120,33 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
     expect(seen.usage).toBe(5);
   });
 
+  it('shows usage history whose total is what check reports, and refuses a bad range by option', async () => {
+    const usage = (await check(server, { customer, feature: 'calls' })).usage;
+    const json = JSON.parse((await keymaster(server, ['usage', 'history', customer, 'calls', '--json'])).stdout) as {
+      total: number;
+      current_period: boolean;
+      buckets: { usage: number }[];
+    };
+    expect(json).toMatchObject({ total: usage, current_period: true });
+    expect(json.buckets.reduce((sum, bucket) => sum + bucket.usage, 0)).toBe(usage);
+    const hour = 3_600_000;
+    const [from, to] = [Date.now() - 3 * hour, Date.now() + hour];
+    const table = await keymaster(server, [
+      ...['usage', 'history', customer, 'calls', '--granularity', 'hour'],
+      ...['--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()],
+    ]);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]!.split(/\s{2,}/)).toEqual(['start', 'end', 'usage']);
+    const buckets = Math.ceil(to / hour) - Math.floor(from / hour);
+    expect(lines).toHaveLength(1 + buckets + 1);
+    expect(lines.at(-1)).toMatch(new RegExp(`^count over .+: ${usage}$`));
+    const bad = await keymaster(server, ['usage', 'history', customer, 'calls', '--from', 'yesterday']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--from: must match format "date-time"');
+    const gauge = await keymaster(server, ['usage', 'history', customer, 'seats']);
+    expect(gauge.code).toBe(1);
+  });
+
   it('sets and moves a gauge, refusing what the API refuses', async () => {
     expect(await keymaster(server, ['usage', 'set', customer, 'seats', '--set', '4'])).toMatchObject({
       code: 0,

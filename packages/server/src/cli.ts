@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { GaugeUpdate, maxEventsPerRequest } from '@keymaster/contract';
+import { GaugeUpdate, maxEventsPerRequest, UsageHistoryQuery } from '@keymaster/contract';
 import { Command, Option } from 'commander';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
@@ -18,6 +18,8 @@ import { importEventLines } from './modules/events/import-lines.js';
 import { cachedEventService } from './modules/events/ingester.js';
 import { parseFlagdFile } from './modules/flags/flagd-file.js';
 import { createFlagsService } from './modules/flags/service.js';
+import { toApiUsageHistory } from './modules/usage/convert.js';
+import { createHistoryService } from './modules/usage/history.js';
 import { createUsageService } from './modules/usage/service.js';
 import { entitlementsOver, version } from './runtime.js';
 import { serve } from './serve.js';
@@ -279,6 +281,46 @@ usage
     );
     console.log(`${customer} ${feature}: ${level}`);
   });
+
+usage
+  .command('history')
+  .description(
+    "A metered feature's usage in UTC hour or day buckets, as GET /v1/customers/{id}/usage answers; " +
+      'without --from and --to, the current usage period (its total is what check reports).',
+  )
+  .argument('<customer>', 'the customer id')
+  .argument('<feature>', 'a metered feature')
+  .option('--from <time>', 'ISO-8601 start (rounded down to a bucket)')
+  .option('--to <time>', 'ISO-8601 end, exclusive (rounded up to a bucket)')
+  .addOption(new Option('--granularity <unit>', 'bucket size').choices(['hour', 'day']))
+  .option('--json', 'print the API document instead')
+  .action(
+    async (
+      customer: string,
+      feature: string,
+      options: { from?: string; to?: string; granularity?: 'hour' | 'day'; json?: boolean },
+    ) => {
+      const { json, ...range } = options;
+      const query = { feature, ...range };
+      const validated = bodyValidator(UsageHistoryQuery)(query);
+      if (validated.error) throw validationError(validated.error.validation);
+      const settings = config();
+      const history = await withDatabase(async (database) => {
+        const { snapshot } = entitlementsOver({ database, clock: systemClock, config: settings });
+        const service = createHistoryService({ db: database.db, clock: systemClock, snapshot });
+        return toApiUsageHistory(await service.read({ customerId: customer, ...query }));
+      });
+      if (json) {
+        console.log(JSON.stringify(history, null, 2));
+        return;
+      }
+      printTable(
+        ['start', 'end', 'usage'],
+        history.buckets.map((bucket) => [bucket.start, bucket.end, String(bucket.usage)]),
+      );
+      console.log(`${history.aggregation} over ${history.from} to ${history.to}: ${history.total}`);
+    },
+  );
 
 /** Columns padded to their widest cell; numbers aligned right. */
 function printTable(header: string[], rows: string[][]): void {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Catalog, CustomerEntitlements } from '@keymaster/core';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from './app.js';
@@ -61,7 +62,12 @@ export function entitlementsOver(input: {
   clock: Clock;
   config: Pick<Config, 'fallbackPlan' | 'cacheSize'>;
   onMiss?: () => void;
-}): { cache: SnapshotCache; entitlements: EntitlementService } {
+}): {
+  cache: SnapshotCache;
+  entitlements: EntitlementService;
+  /** The catalog and a customer's resolved entitlements now, from the cache. */
+  snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+} {
   const { database, clock } = input;
   const { db } = database;
   const cache = storedSnapshotCache({
@@ -79,7 +85,11 @@ export function entitlementsOver(input: {
     readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
     loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
   });
-  return { cache, entitlements };
+  const snapshot = async (customerId: string) => {
+    const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
+    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
+  };
+  return { cache, entitlements, snapshot };
 }
 
 function createServices(input: {
@@ -92,18 +102,13 @@ function createServices(input: {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
-  const { cache, entitlements } = entitlementsOver({
+  const { cache, entitlements, snapshot } = entitlementsOver({
     database,
     clock,
     config,
     onMiss: () => metrics.cacheMisses.inc(),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
-  /** The catalog and a customer's resolved entitlements now, from the cache. */
-  const snapshot = async (customerId: string) => {
-    const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
-    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
-  };
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
   const planMigration = createPlanMigration({
     onRenewal: rollover,
