@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Decision, GaugeLevel } from '@keymaster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importEventLines } from './modules/events/import-lines.js';
-import { check, expectStatus, seedCustomer } from './test-support/builders.js';
+import { check, expectStatus, publishCatalog, seedCustomer } from './test-support/builders.js';
 import { describeEachDialect } from './test-support/databases.js';
 import { databaseUrl } from './test-support/processes.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
@@ -48,21 +48,22 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
     // Real time: the command line takes the system clock, and events are judged against it.
     server = await startTestServer({ dialect, start: new Date().toISOString() });
     dir = mkdtempSync(join(tmpdir(), 'keymaster-cli-'));
-    const features = [
-      { key: 'calls', name: 'Calls', type: 'metered', meter: { event_type: 'call', aggregation: 'count' } },
-      { key: 'seats', name: 'Seats', type: 'gauge' },
-    ];
-    for (const body of features) expectStatus(await server.request({ method: 'POST', url: '/v1/features', body }), 201);
-    const plan = {
-      key: 'team',
-      name: 'Team',
-      entitlements: [
-        { feature: 'calls', limit: 100, reset: 'month' },
-        { feature: 'seats', limit: 5 },
+    await publishCatalog(server, {
+      features: [
+        { key: 'calls', name: 'Calls', type: 'metered', meter: { event_type: 'call', aggregation: 'count' } },
+        { key: 'seats', name: 'Seats', type: 'gauge' },
       ],
-    };
-    expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body: plan }), 201);
-    expectStatus(await server.request({ method: 'POST', url: '/v1/plans/team/publish' }), 200);
+      plans: [
+        {
+          key: 'team',
+          name: 'Team',
+          entitlements: [
+            { feature: 'calls', limit: 100, reset: 'month' },
+            { feature: 'seats', limit: 5 },
+          ],
+        },
+      ],
+    });
     customer = (await seedCustomer(server, { plan: 'team' })).id;
   });
   afterAll(async () => {

@@ -132,6 +132,20 @@ export async function seedCatalog(server: TestServer): Promise<void> {
   }
 }
 
+/** Creates each feature, then creates and publishes each plan, through the API. */
+export async function publishCatalog(
+  server: TestServer,
+  input: { features: Record<string, unknown>[]; plans: (Record<string, unknown> & { key: string })[] },
+): Promise<void> {
+  for (const body of input.features) {
+    expectStatus(await server.request({ method: 'POST', url: '/v1/features', body }), 201);
+  }
+  for (const body of input.plans) {
+    expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body }), 201);
+    expectStatus(await server.request({ method: 'POST', url: `/v1/plans/${body.key}/publish` }), 200);
+  }
+}
+
 /** Creates (PUT) a customer and, with `plan`, subscribes them; returns the subscription if any. */
 export async function seedCustomer(
   server: TestServer,

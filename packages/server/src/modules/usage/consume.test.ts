@@ -1,6 +1,6 @@
 import type { Decision } from '@keymaster/contract';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { expectStatus, seedCustomer, uniqueKey } from '../../test-support/builders.js';
+import { expectStatus, publishCatalog, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
@@ -9,28 +9,29 @@ describeEachDialect('POST /v1/consume', (dialect) => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startTestServer({ dialect, start: '2026-06-15T12:00:00.000Z' });
-    const features = [
-      { key: 'calls', name: 'Calls', type: 'metered' },
-      { key: 'soft_calls', name: 'Soft calls', type: 'metered' },
-      { key: 'free_calls', name: 'Unlimited calls', type: 'metered' },
-      { key: 'burst', name: 'Burst', type: 'metered' },
-      { key: 'exports', name: 'Exports', type: 'metered' },
-      { key: 'sso', name: 'SSO', type: 'boolean' },
-    ];
-    for (const body of features) expectStatus(await server.request({ method: 'POST', url: '/v1/features', body }), 201);
-    const plan = {
-      key: 'team',
-      name: 'Team',
-      entitlements: [
-        { feature: 'calls', limit: 30, reset: 'month' },
-        { feature: 'soft_calls', limit: 2, reset: 'month', overage: 'allow' },
-        { feature: 'free_calls', limit: null, reset: 'month' },
-        { feature: 'burst', limit: 3, window: '1h' },
-        { feature: 'sso' },
+    await publishCatalog(server, {
+      features: [
+        { key: 'calls', name: 'Calls', type: 'metered' },
+        { key: 'soft_calls', name: 'Soft calls', type: 'metered' },
+        { key: 'free_calls', name: 'Unlimited calls', type: 'metered' },
+        { key: 'burst', name: 'Burst', type: 'metered' },
+        { key: 'exports', name: 'Exports', type: 'metered' },
+        { key: 'sso', name: 'SSO', type: 'boolean' },
       ],
-    };
-    expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body: plan }), 201);
-    expectStatus(await server.request({ method: 'POST', url: '/v1/plans/team/publish' }), 200);
+      plans: [
+        {
+          key: 'team',
+          name: 'Team',
+          entitlements: [
+            { feature: 'calls', limit: 30, reset: 'month' },
+            { feature: 'soft_calls', limit: 2, reset: 'month', overage: 'allow' },
+            { feature: 'free_calls', limit: null, reset: 'month' },
+            { feature: 'burst', limit: 3, window: '1h' },
+            { feature: 'sso' },
+          ],
+        },
+      ],
+    });
   });
   afterAll(() => server.close());
 
