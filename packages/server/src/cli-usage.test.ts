@@ -84,6 +84,14 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
     ];
     const file = join(dir, 'events.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
+    // A dry run reads and checks everything, counts duplicates within the file, and writes nothing.
+    const dry = await keymaster(server, ['events', 'import', file, '--batch-size', '2', '--dry-run']);
+    expect(dry.stdout.trim().split('\n').at(-1)).toBe(
+      '7 events: 3 would be stored, 1 duplicates, 3 rejected. (dry run: nothing written)',
+    );
+    expect(dry.code).toBe(1);
+    expect((await check(server, { customer, feature: 'calls' })).usage).toBe(0);
+
     const first = await keymaster(server, ['events', 'import', file, '--batch-size', '2']);
     expect(first.stdout.trim().split('\n')).toEqual([
       'line 4: not JSON: Unexpected token \'o\', "not json" is not valid JSON',
@@ -102,6 +110,10 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
     const again = await keymaster(server, ['events', 'import', '-'], `${lines.join('\n')}\n`);
     expect(again.stdout.trim().split('\n').at(-1)).toBe('7 events: 0 accepted, 4 duplicates, 3 rejected.');
     expect((await check(server, { customer, feature: 'calls' })).usage).toBe(3);
+    const dryAgain = await keymaster(server, ['events', 'import', file, '--dry-run']);
+    expect(dryAgain.stdout.trim().split('\n').at(-1)).toBe(
+      '7 events: 0 would be stored, 4 duplicates, 3 rejected. (dry run: nothing written)',
+    );
   });
 
   it('imports CloudEvents, de-duplicated by source and id', async () => {

@@ -13,7 +13,7 @@ import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
-import { localBatchWriter } from './modules/events/batch-writer.js';
+import { localBatchWriter, previewBatchWriter } from './modules/events/batch-writer.js';
 import { importEventLines } from './modules/events/import-lines.js';
 import { cachedEventService } from './modules/events/ingester.js';
 import { parseFlagdFile } from './modules/flags/flagd-file.js';
@@ -191,12 +191,13 @@ events
   )
   .argument('<file>', 'a .jsonl / .ndjson file, or - for stdin')
   .option('--cloudevents', 'each line is a CloudEvent (structured JSON) rather than {id, customer, type, ...}')
+  .option('--dry-run', 'read and check every line, count what would be stored and what is already; write nothing')
   .addOption(
     new Option('--batch-size <n>', 'events a transaction')
       .default(maxEventsPerRequest)
       .argParser((value) => Number(value)),
   )
-  .action(async (file: string, options: { cloudevents?: boolean; batchSize: number }) => {
+  .action(async (file: string, options: { cloudevents?: boolean; dryRun?: boolean; batchSize: number }) => {
     const settings = config();
     const summary = await withDatabase(async (database) => {
       const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
@@ -204,7 +205,7 @@ events
         cache,
         db: database.db,
         readNow: database.readNow,
-        writer: localBatchWriter(database.db, database.dialect),
+        writer: options.dryRun ? previewBatchWriter(database.db) : localBatchWriter(database.db, database.dialect),
         clock: systemClock,
       });
       const input = file === '-' ? process.stdin : createReadStream(file);
@@ -221,8 +222,11 @@ events
     if (process.stderr.isTTY) process.stderr.write('\n');
     for (const { line, error } of summary.rejected) console.log(`line ${line}: ${error}`);
     console.log(
-      `${summary.events} events: ${summary.accepted} accepted, ${summary.duplicates} duplicates, ` +
-        `${summary.rejected.length} rejected.`,
+      options.dryRun
+        ? `${summary.events} events: ${summary.accepted} would be stored, ${summary.duplicates} duplicates, ` +
+            `${summary.rejected.length} rejected. (dry run: nothing written)`
+        : `${summary.events} events: ${summary.accepted} accepted, ${summary.duplicates} duplicates, ` +
+            `${summary.rejected.length} rejected.`,
     );
     if (summary.rejected.length > 0) process.exitCode = 1;
   });

@@ -5,7 +5,7 @@ import { announcingUsageOnce } from '../changes/announce.js';
 import { recordWithCredits } from '../usage/grant-units.js';
 import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
 import { heldThread } from './held-thread.js';
-import { eventKey, insertNewEvents, type StoredEvents } from './store.js';
+import { eventKey, insertNewEvents, type StoredEvents, storedEventKeys } from './store.js';
 
 /**
  * What a batch's events add to counters, one entry per contribution, in event order: `event` is
@@ -49,6 +49,29 @@ export interface BatchWriter {
 /** A writer on the caller's own connection (PostgreSQL, SQLite in memory, a caller's transaction). */
 export function localBatchWriter(db: Db, dialect: Dialect): BatchWriter {
   return { write: (plan) => writeBatch({ db, dialect, plan }), close: async () => {} };
+}
+
+/**
+ * A writer that writes nothing: it answers how many of each batch's events would be new — not
+ * stored yet, and not in an earlier batch it was given or earlier in the same batch — for a dry
+ * run (`keymaster events import --dry-run`). It only reads.
+ */
+export function previewBatchWriter(db: Db): BatchWriter {
+  const seen = new Set<string>();
+  return {
+    async write(plan) {
+      const stored = await storedEventKeys(db, plan.events);
+      let fresh = 0;
+      for (let event = 0; event < plan.events.id.length; event++) {
+        const key = eventKey(plan.events.source[event]!, plan.events.id[event]!);
+        if (stored.has(key) || seen.has(key)) continue;
+        seen.add(key);
+        fresh++;
+      }
+      return fresh;
+    },
+    close: async () => {},
+  };
 }
 
 // Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript.

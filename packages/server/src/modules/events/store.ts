@@ -157,6 +157,17 @@ export async function insertNewEvents(
   return inserted;
 }
 
+/** Of these events, the identities (`eventKey`) already stored. */
+export async function storedEventKeys(db: Db, events: Pick<StoredEvents, 'source' | 'id'>): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let start = 0; start < events.id.length; start += rowsPerStatement) {
+    const ids = [...new Set(events.id.slice(start, start + rowsPerStatement))];
+    const rows = await db.selectFrom('events').select(['source', 'id']).where('id', 'in', ids).execute();
+    for (const row of rows) stored.add(eventKey(row.source, row.id));
+  }
+  return stored;
+}
+
 /** An event's identity as one string. */
 export function eventKey(source: string, id: string): string {
   return `${source}\u0000${id}`;
