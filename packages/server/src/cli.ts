@@ -221,12 +221,10 @@ events
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
     for (const { line, error } of summary.rejected) console.log(`line ${line}: ${error}`);
+    const stored = options.dryRun ? 'would be stored' : 'accepted';
     console.log(
-      options.dryRun
-        ? `${summary.events} events: ${summary.accepted} would be stored, ${summary.duplicates} duplicates, ` +
-            `${summary.rejected.length} rejected. (dry run: nothing written)`
-        : `${summary.events} events: ${summary.accepted} accepted, ${summary.duplicates} duplicates, ` +
-            `${summary.rejected.length} rejected.`,
+      `${summary.events} events: ${summary.accepted} ${stored}, ${summary.duplicates} duplicates, ` +
+        `${summary.rejected.length} rejected.${options.dryRun ? ' (dry run: nothing written)' : ''}`,
     );
     if (summary.rejected.length > 0) process.exitCode = 1;
   });
