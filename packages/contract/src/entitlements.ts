@@ -5,7 +5,9 @@ import { CustomerId, FeatureKey, JsonValue, Nullable, StringEnum, Timestamp } fr
 const reasons = Reasons;
 
 const TargetingContext = Type.Record(Type.String(), Type.Unsafe<unknown>({}), {
-  description: 'Evaluation context for targeting rules (e.g. `{"app_version": "2.3.0"}`); stored traits win.',
+  description:
+    'Evaluation context for targeting rules (e.g. `{"app_version": "2.3.0"}`); stored traits win. From a customer ' +
+    'token only the keys in KEYMASTER_CLIENT_CONTEXT_KEYS are used.',
   maxProperties: 100,
 });
 

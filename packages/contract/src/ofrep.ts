@@ -8,7 +8,8 @@ export const OfrepRequest = Type.Object(
       Type.Record(Type.String(), Type.Unsafe<unknown>({}), {
         description:
           'The OpenFeature evaluation context. `targetingKey` is the Keymaster customer id; the rest is caller ' +
-          'context for targeting rules (stored traits win). Without `targetingKey` the feature definition answers ' +
+          'context for targeting rules (stored traits win; from a customer token, only the keys in ' +
+          'KEYMASTER_CLIENT_CONTEXT_KEYS). Without `targetingKey` the feature definition answers ' +
           'as flagd would, over this context.',
       }),
     ),

@@ -75,6 +75,8 @@ export interface AppDeps {
   streams: { hub: StreamHub; service: StreamService; heartbeatMs: number };
   /** Origins browsers may call the customer-token routes from (KEYMASTER_CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Context keys a customer token may set for targeting (KEYMASTER_CLIENT_CONTEXT_KEYS). */
+  clientContextKeys: readonly string[];
   bodyLimitBytes: number;
   logger: FastifyBaseLogger | boolean | { level: string };
   version: string;
@@ -181,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (api) => {
     api.addHook('onRequest', requireAuth(authenticate));
-    api.addHook('preHandler', enforceCustomerScope);
+    api.addHook('preHandler', enforceCustomerScope({ clientContextKeys: deps.clientContextKeys }));
     registerIdempotency(api, { db: deps.database.db, clock: deps.clock });
     // A write is visible to this node's checks as soon as it has answered: catch the cache up
     // with the change feed before the response leaves.
@@ -225,6 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticate,
     corsHeaders: corsHeaders(deps.corsOrigins),
     check: (request) => deps.services.entitlements.check(request),
+    clientContextKeys: deps.clientContextKeys,
     bodyLimitBytes: deps.bodyLimitBytes,
     observe,
     logger: app.log as unknown as Logger,

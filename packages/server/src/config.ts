@@ -29,6 +29,11 @@ export interface Config {
   readonly tokenSecret: string | undefined;
   /** Origins browsers may call the customer-token routes from; empty: no CORS at all. */
   readonly corsOrigins: readonly string[];
+  /**
+   * The targeting-context keys a customer token's caller (a browser) may set; every other key of
+   * its context is dropped. Secret-key callers are trusted with any context.
+   */
+  readonly clientContextKeys: readonly string[];
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -81,6 +86,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin))
       problems.push(`KEYMASTER_CORS_ORIGINS must list origins like https://app.example.com (or *), got "${origin}"`);
   }
+  const clientContextKeys = (env.KEYMASTER_CLIENT_CONTEXT_KEYS ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
+  for (const key of clientContextKeys) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(key) || key === 'targetingKey')
+      problems.push(`KEYMASTER_CLIENT_CONTEXT_KEYS must list context keys like app_version, got "${key}"`);
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -99,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     streamHeartbeatMs: int('KEYMASTER_STREAM_HEARTBEAT_MS', 15_000, 10, 300_000),
     tokenSecret,
     corsOrigins: Object.freeze(corsOrigins),
+    clientContextKeys: Object.freeze(clientContextKeys),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -263,6 +263,7 @@ export async function createKeymaster(input: {
       syncChanges: () => feed.sync(),
       streams: { hub: services.streamHub, service: streams, heartbeatMs: config.streamHeartbeatMs },
       corsOrigins: config.corsOrigins,
+      clientContextKeys: config.clientContextKeys,
       bodyLimitBytes: config.bodyLimitBytes,
       logger,
       version,

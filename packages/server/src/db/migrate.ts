@@ -13,6 +13,7 @@ import { customerTokens } from './migrations/0010-customer-tokens.js';
 import { eventsIndex } from './migrations/0011-events-index.js';
 import { featureDefaults } from './migrations/0012-feature-defaults.js';
 import { usageBatches } from './migrations/0013-usage-batches.js';
+import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -35,6 +36,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0011-events-index': eventsIndex(),
     '0012-feature-defaults': featureDefaults(),
     '0013-usage-batches': usageBatches(dialect),
+    '0014-idempotency-effects': idempotencyEffects(),
   };
 }
 

@@ -142,6 +142,10 @@ export interface IdempotencyKeyTable {
   response_body: string | null;
   created_at: number;
   expires_at: number;
+  /** The request holding the key (migration 0014); null on records written before it. */
+  owner: string | null;
+  /** The customer the request was about, erased with them. */
+  customer_id: string | null;
 }
 
 /** The change feed: one row per write that can change an answer, written by triggers. */

@@ -119,24 +119,48 @@ export function requireAuth(authenticate: Authenticator) {
 }
 
 /**
- * After validation: a customer token reads only its own customer, named where the route's
- * `customerScope` says.
+ * The part of a caller's targeting context a customer token may set: only the keys the operator
+ * listed (KEYMASTER_CLIENT_CONTEXT_KEYS), plus OFREP's `targetingKey`, which names the customer and
+ * is checked against the token. Anything else is dropped: a token is held by the customer's
+ * browser, and a context key such as `{"beta": true}` would otherwise let the customer satisfy a
+ * targeting rule on a trait it does not have and grant itself a feature. Stored traits win over
+ * whatever remains, as for every caller.
  */
-export function enforceCustomerScope(request: FastifyRequest, reply: FastifyReply, done: () => void) {
-  const token = request.principal?.customer;
-  if (token === undefined) return done();
-  const where = request.routeOptions.config.customerScope;
-  const requested =
-    where === 'params.id'
-      ? (request.params as { id?: string }).id
-      : where === 'body.customer'
-        ? (request.body as { customer?: string } | undefined)?.customer
-        : where === 'body.context.targetingKey'
-          ? (request.body as { context?: { targetingKey?: string } } | undefined)?.context?.targetingKey
-          : (request.query as { customer?: string }).customer;
-  if (requested !== token) {
-    sendProblem(request, reply, customerMismatch({ token, requested }));
-    return;
+export function tokenContext(context: unknown, allowed: ReadonlySet<string>): unknown {
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) return context;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(context)) {
+    if (key === 'targetingKey' || allowed.has(key)) kept[key] = value;
   }
-  done();
+  return kept;
+}
+
+/**
+ * After validation: a customer token reads only its own customer, named where the route's
+ * `customerScope` says, and sets only the context keys it is allowed to (see `tokenContext`).
+ */
+export function enforceCustomerScope(input: { clientContextKeys: readonly string[] }) {
+  const allowed = new Set(input.clientContextKeys);
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const token = request.principal?.customer;
+    if (token === undefined) return done();
+    const where = request.routeOptions.config.customerScope;
+    const body = request.body as { customer?: string; context?: { targetingKey?: string } } | undefined;
+    const requested =
+      where === 'params.id'
+        ? (request.params as { id?: string }).id
+        : where === 'body.customer'
+          ? body?.customer
+          : where === 'body.context.targetingKey'
+            ? body?.context?.targetingKey
+            : (request.query as { customer?: string }).customer;
+    if (requested !== token) {
+      sendProblem(request, reply, customerMismatch({ token, requested }));
+      return;
+    }
+    if (body !== null && typeof body === 'object' && body.context !== undefined) {
+      body.context = tokenContext(body.context, allowed) as typeof body.context;
+    }
+    done();
+  };
 }

@@ -12,6 +12,7 @@ import {
   bearerCredential,
   customerMismatch,
   customerTokenForbidden,
+  tokenContext,
 } from './auth.js';
 import type { RequestObserver } from './metrics.js';
 import {
@@ -90,6 +91,8 @@ export function createFastCheck(deps: {
   /** The CORS headers @fastify/cors would add (see cors.ts). */
   corsHeaders: (origin: string | undefined) => Record<string, string>;
   check: (request: CheckRequest) => Decision | Promise<Decision>;
+  /** The context keys a customer token may set (see `tokenContext`). */
+  clientContextKeys: readonly string[];
   bodyLimitBytes: number;
   observe: RequestObserver;
   logger: Logger;
@@ -111,11 +114,13 @@ function createFastHandler<Body extends { customer: string }>(deps: {
   authenticate: Authenticator;
   corsHeaders: (origin: string | undefined) => Record<string, string>;
   run: (request: Body) => Decision | Promise<Decision>;
+  clientContextKeys?: readonly string[];
   bodyLimitBytes: number;
   observe: RequestObserver;
   logger: Logger;
 }) {
   const route = deps.route;
+  const clientContext = new Set(deps.clientContextKeys);
   const validate = bodyValidator(deps.schema) as (
     data: unknown,
     text?: string,
@@ -186,8 +191,12 @@ function createFastHandler<Body extends { customer: string }>(deps: {
     if (validated.error)
       return sendProblem(res, requestId, started, validationProblem(validated.error.validation, 'body'));
     const request = validated.value!;
-    if (scope !== undefined && request.customer !== scope)
-      return sendProblem(res, requestId, started, customerMismatch({ token: scope, requested: request.customer }));
+    if (scope !== undefined) {
+      if (request.customer !== scope)
+        return sendProblem(res, requestId, started, customerMismatch({ token: scope, requested: request.customer }));
+      const body = request as { context?: unknown };
+      if (body.context !== undefined) body.context = tokenContext(body.context, clientContext);
+    }
     const decision = deps.run(request);
     if (!(decision instanceof Promise)) {
       return send(res, requestId, started, 200, serialize(toApiDecision(decision)), jsonType);

@@ -175,7 +175,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
   });
 
   describe('scope and lifecycle', () => {
-    it('never stores a new API key secret: a replay answers the key without it', async () => {
+    it('never stores a new API key secret, and a replay does not pretend to show it: 409', async () => {
       const key = uniqueKey('idem');
       const first = await post('/v1/api-keys', { name: 'ci' }, key);
       const created = expectStatus<ApiKeyCreated>(first, 201);
@@ -186,11 +186,34 @@ describeEachDialect('Idempotency-Key', (dialect) => {
         .where('key', '=', key)
         .executeTakeFirstOrThrow();
       expect(stored.response_body).not.toContain(created.secret);
+      const keysBefore = await server.keymaster.database.db.selectFrom('api_keys').select('id').execute();
       const again = await post('/v1/api-keys', { name: 'ci' }, key);
-      expect(again.statusCode).toBe(201);
-      expect(again.headers['idempotent-replayed']).toBe('true');
-      const { secret: _secret, ...withoutSecret } = created;
-      expect(again.json()).toEqual(withoutSecret);
+      expectProblem(again, { status: 409, code: 'idempotency_secret_not_replayable', detail: new RegExp(created.id) });
+      expect(again.body).not.toContain(created.secret);
+      expect(await server.keymaster.database.db.selectFrom('api_keys').select('id').execute()).toEqual(keysBefore);
+    });
+
+    it('a customer token is not replayed either: its token is shown once', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      expectStatus(await post('/v1/customer-tokens', { customer: id }, key), 201);
+      expectProblem(await post('/v1/customer-tokens', { customer: id }, key), {
+        status: 409,
+        code: 'idempotency_secret_not_replayable',
+      });
+    });
+
+    it('a read-only POST ignores the key: a check answers as of now, and nothing is stored', async () => {
+      const { id } = await seedCustomer(server, { plan: 'free' });
+      const key = uniqueKey('idem');
+      const check = { customer: id, feature: 'seats', quantity: 0 };
+      expect(expectStatus(await post('/v1/check', check, key), 200)).toMatchObject({ usage: 0 });
+      expectStatus(await post(`/v1/customers/${id}/usage`, { feature: 'seats', set: 2 }, uniqueKey('idem')), 200);
+      const again = await post('/v1/check', check, key);
+      expect(again.headers['idempotent-replayed']).toBeUndefined();
+      expect(expectStatus(again, 200)).toMatchObject({ usage: 2 });
+      const { db } = server.keymaster.database;
+      expect(await db.selectFrom('idempotency_keys').select('key').where('key', '=', key).execute()).toEqual([]);
     });
 
     it('belongs to the API key that sent it: another key with the same Idempotency-Key runs afresh', async () => {
@@ -230,6 +253,77 @@ describeEachDialect('Idempotency-Key', (dialect) => {
       expect(takenOver.statusCode, takenOver.body).toBe(201);
       expect(takenOver.headers['idempotent-replayed']).toBeUndefined();
       expect(await grantsOf(id)).toHaveLength(2);
+    });
+
+    it('never runs again a request whose write committed but whose answer was not stored', async () => {
+      const { id } = await seedCustomer(server);
+      const key = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true });
+      expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
+      // The record as a process killed between the write's commit and storing its answer leaves it.
+      const { db } = server.keymaster.database;
+      const killed = { state: 'applied', response_status: null, response_body: null };
+      await db
+        .updateTable('idempotency_keys')
+        .set({ ...killed, created_at: start })
+        .where('key', '=', key)
+        .execute();
+      expectProblem(await post(`/v1/customers/${id}/grants`, body, key), {
+        status: 409,
+        code: 'idempotency_in_progress',
+      });
+      server.clock.set(start + 61_000);
+      expectProblem(await post(`/v1/customers/${id}/grants`, body, key), {
+        status: 409,
+        code: 'idempotency_replay_unavailable',
+      });
+      expect(await grantsOf(id)).toHaveLength(1);
+    });
+
+    it('records that a write took effect in the write itself: a failed write leaves the key free', async () => {
+      const { id } = await seedCustomer(server, { plan: 'free' });
+      const key = uniqueKey('idem');
+      // Refused by the service after the claim ran in its transaction: both roll back.
+      expectProblem(await post(`/v1/customers/${id}/usage`, { feature: 'seats', delta: -1 }, key), {
+        status: 400,
+        code: 'validation_failed',
+      });
+      const { db } = server.keymaster.database;
+      expect(await db.selectFrom('idempotency_keys').select('key').where('key', '=', key).execute()).toEqual([]);
+      expectStatus(await post(`/v1/customers/${id}/usage`, { feature: 'seats', delta: 1 }, key), 200);
+      const stored = await db
+        .selectFrom('idempotency_keys')
+        .select(['state', 'customer_id'])
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+      expect(stored).toEqual({ state: 'done', customer_id: id });
+    });
+
+    it('forgets the stored answers about a customer when the customer is erased', async () => {
+      const { id } = await seedCustomer(server, { plan: 'free' });
+      const grantKey = uniqueKey('idem');
+      const body = grantBody({ feature: 'sso', enabled: true, reason: 'for jane@acme.example' });
+      expectStatus(await post(`/v1/customers/${id}/grants`, body, grantKey), 201);
+      // A route that names no customer: the answer does (the subscription's).
+      const subscription = expectStatus<{ data: { id: string }[] }>(
+        await server.request({ method: 'GET', url: `/v1/customers/${id}/subscriptions` }),
+        200,
+      ).data[0]!;
+      const cancelKey = uniqueKey('idem');
+      expectStatus(await post(`/v1/subscriptions/${subscription.id}/cancel`, { when: 'period_end' }, cancelKey), 200);
+      const consumeKey = uniqueKey('idem');
+      expectStatus(await post('/v1/consume', { customer: id, feature: 'api_calls' }, consumeKey), 200);
+      const { db } = server.keymaster.database;
+      const about = () => db.selectFrom('idempotency_keys').select('key').where('customer_id', '=', id).execute();
+      expect((await about()).map((row) => row.key).sort()).toEqual([grantKey, cancelKey, consumeKey].sort());
+
+      expect((await server.request({ method: 'DELETE', url: `/v1/customers/${id}` })).statusCode).toBe(204);
+      expect(await about()).toEqual([]);
+      // The replay that would hand back the deleted grant (and its reason) runs afresh instead.
+      const again = await post(`/v1/customers/${id}/grants`, body, grantKey);
+      expect(again.headers['idempotent-replayed']).toBeUndefined();
+      expectProblem(again, { status: 404, code: 'customer_not_found' });
+      expect(again.body).not.toContain('jane@acme.example');
     });
 
     it.each([

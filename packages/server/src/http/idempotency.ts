@@ -1,10 +1,12 @@
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { createHash, randomUUID } from 'node:crypto';
+import { conflict, ErrorCodes } from '@keymaster/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import stringify from 'safe-stable-stringify';
 import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/dialect-sql.js';
 import type { Database } from '../db/schema.js';
+import type { EffectClaim } from '../db/transaction.js';
 import { sendProblem } from './problems.js';
 
 declare module 'fastify' {
@@ -13,21 +15,45 @@ declare module 'fastify' {
     secretFields?: readonly string[];
   }
   interface FastifyRequest {
-    idempotency: { scope: string; key: string } | undefined;
+    idempotency: { scope: string; key: string; owner: string; claim: EffectClaim } | undefined;
   }
 }
 
 const retentionMs = 24 * 60 * 60 * 1000;
-/** An in-progress record older than this belongs to a request whose process died: take it over. */
+/**
+ * A record older than this that never reached `done` belongs to a request whose process died (or
+ * whose answer could not be stored): one still `in_progress` made no write and is taken over by
+ * the retry; one `applied` made its write, which must not run again.
+ */
 const abandonedMs = 60_000;
+
+/**
+ * The claim of a request sent with an `Idempotency-Key`, for the service's write transaction (see
+ * `EffectClaim`); undefined without a key.
+ */
+export function claimOf(request: FastifyRequest): EffectClaim | undefined {
+  return request.idempotency?.claim;
+}
 
 /**
  * `Idempotency-Key` on every POST: the first response to a (key, caller) is stored and replayed
  * for 24 hours to a repeat with the same body; a different body is a 409 `idempotency_conflict`,
- * a repeat while the first is still running a 409 `idempotency_in_progress`. Responses of 5xx are
- * not kept, so a retry after a server error runs again. Requests that fail validation are not
- * recorded either, so the corrected retry can reuse the key: schema failures never reach this
- * hook, and a 400 from the service (an unknown feature, say) is dropped like a 5xx.
+ * a repeat while the first is still running a 409 `idempotency_in_progress`.
+ *
+ * Crash-safe: a record is `in_progress` from the moment the request starts; the request's write
+ * sets it to `applied` in the write's own transaction (`claimOf`, passed down to the service);
+ * the answer then sets it to `done`. So a process killed at any point leaves a record that says
+ * whether the write happened: `in_progress` (it did not) is taken over by a retry once abandoned
+ * and runs again; `applied` without an answer (killed between the commit and the answer) is never
+ * run again and answers 409 `idempotency_replay_unavailable`.
+ *
+ * Responses of 5xx are not kept, so a retry after a server error runs again — unless its write
+ * had committed. Requests that fail validation are not recorded either, so the corrected retry
+ * can reuse the key: schema failures never reach this hook, and a 400 from the service (an
+ * unknown feature, say) is dropped like a 5xx. A read-only POST (a check, an OFREP evaluation)
+ * ignores the key: it changes nothing and answers as of now. A response with a secret (a new
+ * API key, a customer token) is not replayed: the secret is shown once, so a repeat answers 409
+ * `idempotency_secret_not_replayable` naming what the first request created.
  */
 export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Database>; clock: Clock }) {
   const { db, clock } = deps;
@@ -37,6 +63,8 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
     if (request.method !== 'POST') return;
     const key = request.headers['idempotency-key'];
     if (key === undefined) return;
+    const config = request.routeOptions.config;
+    if (config.readOnly && config.secretFields === undefined) return;
     if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
       return sendProblem(request, reply, {
         status: 400,
@@ -51,6 +79,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
       .digest('hex');
     const now = clock.now();
     for (let attempt = 0; attempt < 3; attempt++) {
+      const owner = randomUUID();
       try {
         await db
           .insertInto('idempotency_keys')
@@ -63,9 +92,11 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
             response_body: null,
             created_at: now,
             expires_at: now + retentionMs,
+            owner,
+            customer_id: requestedCustomer(request),
           })
           .execute();
-        request.idempotency = { scope, key };
+        request.idempotency = { scope, key, owner, claim: claimFor({ scope, key, owner }) };
         return;
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -77,14 +108,16 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
         .where('key', '=', key)
         .executeTakeFirst();
       if (!existing) continue;
-      const abandoned = existing.state === 'in_progress' && now - existing.created_at > abandonedMs;
-      if (existing.expires_at <= now || abandoned) {
-        await db
+      const stale = now - existing.created_at > abandonedMs;
+      if (existing.expires_at <= now || (existing.state === 'in_progress' && stale)) {
+        // Only a record still in progress: on PostgreSQL this waits for a write holding the
+        // record and then sees it `applied`, which must stay.
+        const taken = db
           .deleteFrom('idempotency_keys')
           .where('scope', '=', scope)
           .where('key', '=', key)
-          .where('created_at', '=', existing.created_at)
-          .execute();
+          .where('created_at', '=', existing.created_at);
+        await (existing.expires_at <= now ? taken : taken.where('state', '=', 'in_progress')).execute();
         continue;
       }
       if (existing.request_hash !== requestHash) {
@@ -94,11 +127,31 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
           detail: 'This Idempotency-Key was already used with a different request.',
         });
       }
-      if (existing.state === 'in_progress') {
+      if (existing.state === 'in_progress' || (existing.state === 'applied' && !stale)) {
         return sendProblem(request, reply, {
           status: 409,
           code: 'idempotency_in_progress',
           detail: 'A request with this Idempotency-Key is still being processed; retry shortly.',
+        });
+      }
+      if (existing.state === 'applied') {
+        return sendProblem(request, reply, {
+          status: 409,
+          code: 'idempotency_replay_unavailable',
+          detail:
+            'The request with this Idempotency-Key took effect, but the server stopped before its answer was ' +
+            'stored, so the answer cannot be replayed. Read the resource to see the result; do not retry with ' +
+            'a new key.',
+        });
+      }
+      if (config.secretFields !== undefined && (existing.response_status ?? 200) < 300) {
+        const id = createdId(existing.response_body);
+        return sendProblem(request, reply, {
+          status: 409,
+          code: 'idempotency_secret_not_replayable',
+          detail:
+            `The request with this Idempotency-Key already created ${id ? `"${id}"` : 'its credential'}; ` +
+            'its secret is shown only once and cannot be replayed. Create another with a new key.',
         });
       }
       return replay(reply, existing.response_status ?? 200, existing.response_body ?? '');
@@ -110,21 +163,80 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
     const record = request.idempotency;
     if (!record) return payload;
     request.idempotency = undefined;
-    const where = db.deleteFrom('idempotency_keys').where('scope', '=', record.scope).where('key', '=', record.key);
+    const own = db
+      .deleteFrom('idempotency_keys')
+      .where('scope', '=', record.scope)
+      .where('key', '=', record.key)
+      .where('owner', '=', record.owner);
     if (reply.statusCode >= 500 || reply.statusCode === 400 || typeof payload !== 'string') {
-      await where.execute();
+      // The retry may run again only if no write committed; an `applied` record stays.
+      await own.where('state', '=', 'in_progress').execute();
       return payload;
     }
     const secret = request.routeOptions.config.secretFields;
     const stored = secret ? withoutFields(payload, secret) : payload;
     await db
       .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: reply.statusCode, response_body: stored })
+      .set({
+        state: 'done',
+        response_status: reply.statusCode,
+        response_body: stored,
+        customer_id: requestedCustomer(request) ?? answeredCustomer(payload),
+      })
       .where('scope', '=', record.scope)
       .where('key', '=', record.key)
+      .where('owner', '=', record.owner)
       .execute();
     return payload;
   });
+
+  function claimFor(record: { scope: string; key: string; owner: string }): EffectClaim {
+    return async (tx) => {
+      const marked = await tx
+        .updateTable('idempotency_keys')
+        .set({ state: 'applied' })
+        .where('scope', '=', record.scope)
+        .where('key', '=', record.key)
+        .where('owner', '=', record.owner)
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) !== 1) {
+        throw conflict(
+          ErrorCodes.idempotencyConflict,
+          'A retry with this Idempotency-Key took the key over while this request was still running; this ' +
+            'request changed nothing.',
+        );
+      }
+    };
+  }
+}
+
+/** The customer a request names (`/v1/customers/{id}/…` or a body's `customer`), if any. */
+function requestedCustomer(request: FastifyRequest): string | null {
+  if (request.routeOptions.url?.startsWith('/v1/customers/:id')) {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string') return id;
+  }
+  const customer = (request.body as { customer?: unknown } | null | undefined)?.customer;
+  return typeof customer === 'string' ? customer : null;
+}
+
+/** The customer an answer is about (a subscription's, say), if it names one. */
+function answeredCustomer(payload: string): string | null {
+  const customer = (parseObject(payload) as { customer?: unknown } | undefined)?.customer;
+  return typeof customer === 'string' ? customer : null;
+}
+
+function createdId(body: string | null): string | undefined {
+  const id = (parseObject(body ?? '') as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' ? id : undefined;
+}
+
+function parseObject(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A response body without the fields that must never be stored (a new API key's secret). */

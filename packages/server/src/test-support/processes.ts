@@ -31,7 +31,12 @@ export function databaseUrl(target: DatabaseTarget): string {
   return url.toString();
 }
 
-export async function startServerProcess(input: { target: DatabaseTarget; adminKey: string }): Promise<ServerProcess> {
+export async function startServerProcess(input: {
+  target: DatabaseTarget;
+  adminKey: string;
+  /** More environment for the process (e.g. KEYMASTER_TEST_CLOCK). */
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [cli, 'serve'], {
     env: {
@@ -42,6 +47,7 @@ export async function startServerProcess(input: { target: DatabaseTarget; adminK
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       KEYMASTER_FEED_POLL_MS: '100',
+      ...input.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyParams, Page, PageQuery } from '@keymaster/contract';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { type ApiKeyService, toApiKey } from './service.js';
@@ -21,7 +22,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
       },
     },
     async (request, reply) => {
-      const { key, secret } = await apiKeys.create({ name: request.body.name });
+      const { key, secret } = await apiKeys.create({ name: request.body.name, claim: claimOf(request) });
       return reply.status(201).send({ ...toApiKey(key), secret });
     },
   );

@@ -3,6 +3,7 @@ import { conflict, ErrorCodes, notFound } from '@keymaster/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/schema.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { displayPrefix, generateSecret, hashSecret } from './secrets.js';
@@ -86,7 +87,10 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
       return principal;
     },
 
-    async create(input: { name: string | undefined }): Promise<{ key: ApiKeyRow; secret: string }> {
+    async create(input: {
+      name: string | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<{ key: ApiKeyRow; secret: string }> {
       const secret = generateSecret();
       const key: ApiKeyRow = {
         id: newId('key'),
@@ -97,7 +101,7 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
         last_used_at: null,
         revoked_at: null,
       };
-      await insertKey(db, key);
+      await withTransaction({ db, claim: input.claim }, (tx) => insertKey(tx, key));
       await reload();
       return { key, secret };
     },

@@ -123,7 +123,7 @@ export function createCatalogService(deps: { db: Db; clock: Clock }) {
         for (const change of plan.changes) {
           if (change.kind === 'feature') {
             const body = bodies.get(change.key)!;
-            if (change.action === 'create') await features.create(body);
+            if (change.action === 'create') await features.create({ body });
             else {
               const { key: _key, ...patch } = body;
               // Fields the file leaves out are cleared, so the stored feature matches the file.
@@ -132,7 +132,7 @@ export function createCatalogService(deps: { db: Db; clock: Clock }) {
             }
           } else {
             const body = planBodies.get(change.key)!;
-            if (change.action === 'create') await plans.create(body);
+            if (change.action === 'create') await plans.create({ body });
             else {
               const { key: _key, ...patch } = body;
               const cleared = Object.fromEntries(change.fields.filter((f) => !(f in patch)).map((f) => [f, null]));

@@ -42,12 +42,13 @@ const customerTables = [
   'consumptions',
   'reservations',
   'credit_balances',
+  'idempotency_keys',
 ] as const;
 
 /**
  * Removes the customer and everything stored about them: subscriptions and their history, grants,
  * usage events (a scan: events are indexed only by their id), counters, consumptions,
- * reservations, credits and undelivered domain events. Run it in a transaction.
+ * reservations, credits, undelivered domain events and stored idempotent answers. Run it in a transaction.
  */
 export async function eraseCustomer(db: Db, id: string): Promise<boolean> {
   for (const table of customerTables) await db.deleteFrom(table).where('customer_id', '=', id).execute();

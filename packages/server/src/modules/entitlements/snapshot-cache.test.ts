@@ -31,6 +31,39 @@ function cacheWith(customers: ReturnType<typeof controlledLoader<StoredCustomerS
 }
 
 describe('SnapshotCache', () => {
+  it('keeps unknown ids apart: a flood of them never evicts a customer', async () => {
+    const cache = new SnapshotCache({
+      loadCatalog: async () => catalog,
+      loadCustomer: async (id) => (id.startsWith('real') ? { ...state(id) } : null),
+      capacity: 2,
+      unknownCapacity: 3,
+    });
+    await cache.getCustomer('real-1');
+    await cache.getCustomer('real-2');
+    for (let n = 0; n < 50; n++) expect((await cache.getCustomer(`made-up-${n}`)).state).toBeNull();
+    expect(cache.size).toBe(2);
+    expect(cache.unknownSize).toBe(3);
+    // Both customers still answer from memory; the latest unknown ids do too.
+    expect(cache.getCustomer('real-1')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('real-2')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('made-up-49')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('made-up-0')).toBeInstanceOf(Promise);
+  });
+
+  it('forgets an unknown id once a customer is created with it', async () => {
+    const existing = new Set<string>();
+    const cache = new SnapshotCache({
+      loadCatalog: async () => catalog,
+      loadCustomer: async (id) => (existing.has(id) ? state(id) : null),
+      capacity: 10,
+    });
+    expect((await cache.getCustomer('acme')).state).toBeNull();
+    existing.add('acme');
+    cache.customerChanged('acme');
+    expect((await cache.getCustomer('acme')).state?.customer.name).toBe('acme');
+    expect(cache.unknownSize).toBe(0);
+  });
+
   it('loads a customer once for concurrent callers and then answers from memory', async () => {
     const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);

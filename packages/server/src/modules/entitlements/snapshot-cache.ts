@@ -36,6 +36,11 @@ export class SnapshotCache implements ChangeListener {
   private catalogVersion = 0;
   private catalogLoading: Loading<Catalog> | undefined;
   private readonly customers = new Map<string, CustomerEntry>();
+  /**
+   * Ids that name no customer, kept apart and few: a caller sending many made-up ids (a typo in a
+   * loop, or an attack) must not push real customers out of `customers` nor grow memory past this.
+   */
+  private readonly unknown = new Map<string, CustomerEntry>();
   private readonly loading = new Map<string, Loading<CustomerEntry>>();
   private keysChanged: (() => void) | undefined;
 
@@ -44,6 +49,8 @@ export class SnapshotCache implements ChangeListener {
       loadCatalog: () => Promise<Catalog>;
       loadCustomer: (customerId: string) => Promise<StoredCustomerState | null>;
       capacity: number;
+      /** How many unknown ids to remember; default the smaller of `capacity` and 10,000. */
+      unknownCapacity?: number;
       onMiss?: () => void;
     },
   ) {}
@@ -53,8 +60,14 @@ export class SnapshotCache implements ChangeListener {
     this.keysChanged = listener;
   }
 
+  /** Customers held (unknown ids not counted: see `unknownSize`). */
   get size(): number {
     return this.customers.size;
+  }
+
+  /** Ids remembered as naming no customer. */
+  get unknownSize(): number {
+    return this.unknown.size;
   }
 
   getCatalog(): Catalog | Promise<Catalog> {
@@ -79,7 +92,7 @@ export class SnapshotCache implements ChangeListener {
   }
 
   getCustomer(customerId: string): CustomerEntry | Promise<CustomerEntry> {
-    const cached = this.customers.get(customerId);
+    const cached = this.customers.get(customerId) ?? this.unknown.get(customerId);
     if (cached) return cached;
     const inFlight = this.loading.get(customerId);
     if (inFlight) return inFlight.promise;
@@ -126,6 +139,7 @@ export class SnapshotCache implements ChangeListener {
 
   customerChanged(customerId: string): void {
     this.customers.delete(customerId);
+    this.unknown.delete(customerId);
     const inFlight = this.loading.get(customerId);
     if (inFlight) {
       inFlight.stale = true;
@@ -145,17 +159,22 @@ export class SnapshotCache implements ChangeListener {
   reset(): void {
     this.catalogChanged();
     this.customers.clear();
+    this.unknown.clear();
     for (const loading of this.loading.values()) loading.stale = true;
     this.loading.clear();
     this.keysChanged?.();
   }
 
   private remember(customerId: string, entry: CustomerEntry): void {
-    if (this.customers.size >= this.deps.capacity) {
+    const [entries, capacity] =
+      entry.state === null
+        ? [this.unknown, this.deps.unknownCapacity ?? Math.min(this.deps.capacity, 10_000)]
+        : [this.customers, this.deps.capacity];
+    if (entries.size >= capacity) {
       // Evict the oldest entry: insertion order is a fair proxy for age, and costs nothing per hit.
-      const oldest = this.customers.keys().next();
-      if (!oldest.done) this.customers.delete(oldest.value);
+      const oldest = entries.keys().next();
+      if (!oldest.done) entries.delete(oldest.value);
     }
-    this.customers.set(customerId, entry);
+    entries.set(customerId, entry);
   }
 }

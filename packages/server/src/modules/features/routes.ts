@@ -7,6 +7,7 @@ import {
   Page,
   PageQuery,
 } from '@keymaster/contract';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiFeature } from './convert.js';
@@ -27,7 +28,8 @@ export const featureRoutes: FastifyPluginAsyncTypebox<{ features: FeatureService
         response: { 201: FeatureSchema, ...problemResponses },
       },
     },
-    async (request, reply) => reply.status(201).send(toApiFeature(await features.create(request.body))),
+    async (request, reply) =>
+      reply.status(201).send(toApiFeature(await features.create({ body: request.body, claim: claimOf(request) }))),
   );
 
   app.get(

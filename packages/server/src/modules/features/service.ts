@@ -11,6 +11,7 @@ import {
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { type FeatureRecord, fromApiFeature, toFeatureBody } from './convert.js';
 import { findDrawingFeature, findFeature, insertFeature, listFeatures, updateFeature } from './store.js';
@@ -65,12 +66,13 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
   }
 
   return {
-    async create(body: FeatureCreate): Promise<FeatureRecord> {
+    async create(input: { body: FeatureCreate; claim?: EffectClaim | undefined }): Promise<FeatureRecord> {
+      const { body } = input;
       const now = clock.now();
       const feature = fromApiFeature({ body, id: newId('feat'), createdAt: now, updatedAt: now });
       await check(feature, body);
       try {
-        await insertFeature(db, feature);
+        await withTransaction({ db, claim: input.claim }, (tx) => insertFeature(tx, feature));
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(ErrorCodes.featureExists, `Feature "${body.key}" already exists.`);
         throw error;

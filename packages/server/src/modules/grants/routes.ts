@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CustomerParams, Grant, GrantCreate, GrantListQuery, GrantParams, Page } from '@keymaster/contract';
 import type { Clock } from '../../clock.js';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiGrant } from './convert.js';
@@ -27,7 +28,7 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService; cloc
       },
     },
     async (request, reply) => {
-      const grant = await grants.create({ customerId: request.params.id, body: request.body });
+      const grant = await grants.create({ customerId: request.params.id, body: request.body, claim: claimOf(request) });
       return reply.status(201).send(toApiGrant(grant, clock.now()));
     },
   );

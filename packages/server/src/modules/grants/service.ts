@@ -2,7 +2,7 @@ import type { GrantCreate } from '@keymaster/contract';
 import { ErrorCodes, type Grant, invalid, type JsonValue, notFound, validateGrant } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
@@ -14,10 +14,10 @@ export type GrantService = ReturnType<typeof createGrantService>;
 export function createGrantService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
-    async create(input: { customerId: string; body: GrantCreate }): Promise<Grant> {
+    async create(input: { customerId: string; body: GrantCreate; claim?: EffectClaim | undefined }): Promise<Grant> {
       const { body, customerId } = input;
       const now = clock.now();
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         if (!(await findCustomer(tx, customerId))) {
           throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
         }

@@ -10,6 +10,7 @@ import {
   PublishRequest,
 } from '@keymaster/contract';
 import { Type } from '@sinclair/typebox';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiPlan } from './convert.js';
@@ -31,7 +32,8 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
         response: { 201: Plan, ...problemResponses },
       },
     },
-    async (request, reply) => reply.status(201).send(toApi(await plans.create(request.body))),
+    async (request, reply) =>
+      reply.status(201).send(toApi(await plans.create({ body: request.body, claim: claimOf(request) }))),
   );
 
   app.get(
@@ -116,7 +118,8 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
         response: { 200: Plan, ...problemResponses },
       },
     },
-    async (request) => toApi(await plans.publish({ key: request.params.key, version: request.body?.version })),
+    async (request) =>
+      toApi(await plans.publish({ key: request.params.key, version: request.body?.version, claim: claimOf(request) })),
   );
 
   app.post(
@@ -131,6 +134,6 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
         response: { 200: Plan, ...problemResponses },
       },
     },
-    async (request) => toApi(await plans.archive(request.params.key)),
+    async (request) => toApi(await plans.archive({ key: request.params.key, claim: claimOf(request) })),
   );
 };

@@ -3,7 +3,7 @@ import { conflict, ErrorCodes, type Feature, invalid, notFound, validatePlan } f
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { listAllFeatures } from '../features/store.js';
 import { fromApiPlanFields, type PlanRecord, toPlanBody } from './convert.js';
@@ -72,9 +72,10 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
   }
 
   return {
-    async create(body: PlanCreate): Promise<PlanView> {
+    async create(input: { body: PlanCreate; claim?: EffectClaim | undefined }): Promise<PlanView> {
+      const { body } = input;
       const now = clock.now();
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const fields = await validated({ db: tx, key: body.key, body });
         const plan = newDraft({ key: body.key, version: 1, fields, now });
         try {
@@ -157,9 +158,13 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Publishes the draft (or the given version, which must be the draft). It is immutable from then on. */
-    async publish(input: { key: string; version?: number | undefined }): Promise<PlanView> {
+    async publish(input: {
+      key: string;
+      version?: number | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<PlanView> {
       const now = clock.now();
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const versions = await versionsOf(tx, input.key);
         const target =
           input.version === undefined
@@ -188,9 +193,10 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Takes a plan off sale: its published versions stop taking new subscriptions; existing ones continue. */
-    async archive(key: string): Promise<PlanView> {
+    async archive(input: { key: string; claim?: EffectClaim | undefined }): Promise<PlanView> {
+      const { key } = input;
       const now = clock.now();
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const versions = await versionsOf(tx, key);
         const published = versions.filter((v) => v.status === 'published');
         if (published.length === 0) {

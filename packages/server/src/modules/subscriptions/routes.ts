@@ -21,6 +21,8 @@ import {
 import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
+import type { EffectClaim } from '../../db/transaction.js';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiSubscription } from './convert.js';
@@ -53,7 +55,10 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: PlanMigrationResult, ...problemResponses },
       },
     },
-    async (request) => planMigration.migrate({ key: request.params.key, body: request.body, actor: actorOf(request) }),
+    async (request) =>
+      // No claim: a migration is one transaction per subscription, and a retry after a crash
+      // finishes the ones not yet moved (those moved are skipped), which a claim would prevent.
+      planMigration.migrate({ key: request.params.key, body: request.body, actor: actorOf(request) }),
   );
 
   app.post(
@@ -75,6 +80,7 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
         customerId: request.params.id,
         body: request.body,
         actor: actorOf(request),
+        claim: claimOf(request),
       });
       return reply.status(201).send(toApiSubscription(subscription, clock.now()));
     },
@@ -204,9 +210,13 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
           id: string;
           body: object;
           actor: Actor;
+          claim: EffectClaim | undefined;
         }) => ReturnType<typeof subscriptions.get>;
         const body = (request.body ?? {}) as object;
-        return toApiSubscription(await run({ id: request.params.id, body, actor: actorOf(request) }), clock.now());
+        return toApiSubscription(
+          await run({ id: request.params.id, body, actor: actorOf(request), claim: claimOf(request) }),
+          clock.now(),
+        );
       },
     );
   }
@@ -228,7 +238,12 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request) =>
       toApiSubscription(
-        await subscriptions.update({ id: request.params.id, body: request.body, actor: actorOf(request) }),
+        await subscriptions.update({
+          id: request.params.id,
+          body: request.body,
+          actor: actorOf(request),
+          claim: claimOf(request),
+        }),
         clock.now(),
       ),
   );

@@ -30,7 +30,7 @@ import {
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
@@ -111,7 +111,7 @@ export function createSubscriptionService(deps: {
    * and store it with its history and events — all in one transaction.
    */
   async function act(
-    request: { id: string; body: { reason?: string | undefined }; actor: Actor },
+    request: { id: string; body: { reason?: string | undefined }; actor: Actor; claim?: EffectClaim | undefined },
     action: SubscriptionAction,
     apply: (
       current: SubscriptionRecord,
@@ -119,7 +119,7 @@ export function createSubscriptionService(deps: {
     ) => Promise<Outcome> | Outcome,
   ): Promise<SubscriptionRecord> {
     const now = clock.now();
-    return withTransaction(db, async (tx) => {
+    return withTransaction({ db, claim: request.claim }, async (tx) => {
       const stored = await lockSubscription(tx, { dialect, id: request.id });
       if (!stored) throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${request.id}" does not exist.`);
       const current = await catchUp(tx, { subscription: stored, now, onRenewal: deps.onRenewal });
@@ -182,11 +182,16 @@ export function createSubscriptionService(deps: {
   }
 
   return {
-    async create(input: { customerId: string; body: SubscriptionCreate; actor: Actor }): Promise<SubscriptionRecord> {
+    async create(input: {
+      customerId: string;
+      body: SubscriptionCreate;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       const { body, customerId } = input;
       const now = clock.now();
       try {
-        return await withTransaction(db, async (tx) => {
+        return await withTransaction({ db, claim: input.claim }, async (tx) => {
           if (!(await findCustomer(tx, customerId))) {
             throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
           }
@@ -284,7 +289,12 @@ export function createSubscriptionService(deps: {
     },
 
     /** Cancels now (access ends at once) or at the end of the current period (undoable until then). */
-    cancel(input: { id: string; body: CancelRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    cancel(input: {
+      id: string;
+      body: CancelRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       const now = (input.body.when ?? 'now') === 'now';
       return act(input, now ? 'cancel' : 'schedule_cancel', (current, next) =>
         now
@@ -297,7 +307,12 @@ export function createSubscriptionService(deps: {
     },
 
     /** Takes back a cancellation at period end that has not happened yet. */
-    undoCancel(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    undoCancel(input: {
+      id: string;
+      body: TransitionRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'undo_cancel', (current) => {
         if (current.cancelAt === null) {
           throw conflict(ErrorCodes.invalidTransition, `Subscription "${current.id}" has no cancellation to undo.`, [
@@ -313,7 +328,12 @@ export function createSubscriptionService(deps: {
      * the period and the usage counted in it carry over) or at period end (a downgrade, by
      * default — shown as `scheduled_change` until then). A second change replaces a scheduled one.
      */
-    change(input: { id: string; body: ChangeRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    change(input: {
+      id: string;
+      body: ChangeRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'change_plan', async (current, { now, tx }) => {
         const target = await planOnSale({ db: tx, key: input.body.plan, kind: 'base', path: '/plan' });
         const planVersions = await findPlanVersions(tx, current.planKey);
@@ -361,7 +381,12 @@ export function createSubscriptionService(deps: {
     },
 
     /** Marks a trial as converted (paid) now, or a past-due subscription as paid. */
-    activate(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    activate(input: {
+      id: string;
+      body: TransitionRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'activate', (current) => ({
         after: { ...current, status: 'active', graceEndsAt: null },
         events: current.status === 'trialing' ? ['trial.ended', 'subscription.updated'] : updated,
@@ -369,14 +394,24 @@ export function createSubscriptionService(deps: {
     },
 
     /** Payment failed: access continues for the grace period, then the subscription is suspended. */
-    markPastDue(input: { id: string; body: PastDueRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    markPastDue(input: {
+      id: string;
+      body: PastDueRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'mark_past_due', (current, { now }) => {
         const graceDays = input.body.grace_days ?? deps.lifecycle.pastDueGraceDays;
         return { after: { ...current, status: 'past_due', graceEndsAt: now + graceDays * dayMs }, events: updated };
       });
     },
 
-    pause(input: { id: string; body: PauseRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    pause(input: {
+      id: string;
+      body: PauseRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'pause', (current, { now }) => {
         const resumesAt = fromIso(input.body.resumes_at);
         if (resumesAt !== null && resumesAt <= now) {
@@ -386,7 +421,12 @@ export function createSubscriptionService(deps: {
       });
     },
 
-    resume(input: { id: string; body: TransitionRequest; actor: Actor }): Promise<SubscriptionRecord> {
+    resume(input: {
+      id: string;
+      body: TransitionRequest;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'resume', (current, { now }) => ({
         after: { ...current, ...resumed(current, now) },
         events: accessChanged,
@@ -394,7 +434,12 @@ export function createSubscriptionService(deps: {
     },
 
     /** Attaches an add-on (its latest published version), changes its quantity, or detaches it (0). */
-    setAddOn(input: { id: string; body: AddOnUpdate; actor: Actor }): Promise<SubscriptionRecord> {
+    setAddOn(input: {
+      id: string;
+      body: AddOnUpdate;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'update_add_ons', async (current, { tx }) => {
         const { plan, quantity } = input.body;
         const attached = current.addOns.find((a) => a.planKey === plan);
@@ -413,7 +458,12 @@ export function createSubscriptionService(deps: {
     },
 
     /** Edits terms: what happens at trial end (`activate` once a payment method is on file), the contract end. */
-    update(input: { id: string; body: SubscriptionUpdate; actor: Actor }): Promise<SubscriptionRecord> {
+    update(input: {
+      id: string;
+      body: SubscriptionUpdate;
+      actor: Actor;
+      claim?: EffectClaim | undefined;
+    }): Promise<SubscriptionRecord> {
       return act(input, 'update_terms', (current, { now }) => {
         const { on_trial_end: onTrialEnd, ends_at: endsAtIso, on_ends_at: onEndsAt } = input.body;
         const endsAt = endsAtIso === undefined ? current.endsAt : endsAtIso === null ? null : fromIso(endsAtIso);

@@ -6,7 +6,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { createGroupCommit, createKeyedGroupCommit } from '../../db/group-commit.js';
 import type { Database } from '../../db/schema.js';
-import { withTransaction } from '../../db/transaction.js';
+import { claimed, type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { createConsumeBatcher } from './consume-batch.js';
 import { grantUnits } from './grant-units.js';
 import { grantedDecision, meteredTarget } from './metered-target.js';
@@ -35,13 +35,28 @@ export function createConsumeService(deps: {
   const own = !db.isTransaction;
   const group = deps.dialect === 'sqlite' && own ? createGroupCommit(db as Kysely<Database>) : undefined;
   const keyed = deps.dialect === 'postgres' && own ? createKeyedGroupCommit(db as Kysely<Database>) : undefined;
-  const transaction = <T>(key: string, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> =>
-    group ? group.run(work) : keyed ? keyed.run(key, work) : withTransaction(db, work);
+  const transaction = <T>(
+    unit: { key: string; claim: EffectClaim | undefined },
+    work: (tx: Transaction<Database>) => Promise<T>,
+  ): Promise<T> => {
+    const run = claimed(work, unit.claim);
+    return group ? group.run(run) : keyed ? keyed.run(unit.key, run) : withTransaction(db, run);
+  };
   // Consumes of a plain period counter are decided a batch at a time (see consume-batch.ts).
-  const batcher = own ? createConsumeBatcher({ dialect: deps.dialect, transaction }) : undefined;
+  const batcher = own
+    ? createConsumeBatcher({
+        dialect: deps.dialect,
+        transaction: (key, work) => transaction({ key, claim: undefined }, work),
+      })
+    : undefined;
 
   return {
-    async consume(request: ConsumeRequest): Promise<Decision> {
+    /**
+     * `claim`: the request's `Idempotency-Key` claim, committed with the units (see
+     * `EffectClaim`); such a consume runs alone, not in a batch. Positional, not in an options
+     * object: this runs on every consume.
+     */
+    async consume(request: ConsumeRequest, claim?: EffectClaim): Promise<Decision> {
       const { catalog, resolved } = await deps.snapshot(request.customer);
       const now = clock.now();
       const quantity = request.quantity ?? 1;
@@ -57,7 +72,7 @@ export function createConsumeService(deps: {
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
       const alone = (): Promise<Decision> =>
-        transaction(`${request.customer}\u0000${span.feature}`, async (tx) => {
+        transaction({ key: `${request.customer}\u0000${span.feature}`, claim }, async (tx) => {
           if (request.idempotency_key !== undefined) {
             // Only a consume with a key needs its request's fingerprint.
             const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
@@ -117,6 +132,7 @@ export function createConsumeService(deps: {
         });
       const plain =
         batcher !== undefined &&
+        claim === undefined &&
         request.idempotency_key === undefined &&
         !credited &&
         counted.counter.window === null &&

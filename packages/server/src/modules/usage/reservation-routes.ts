@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Reservation, ReservationCommit, ReservationCreate } from '@keymaster/contract';
 import { Type } from '@sinclair/typebox';
+import { claimOf } from '../../http/idempotency.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toIso } from '../../json-column.js';
 import { toApiDecision } from '../entitlements/convert.js';
@@ -43,7 +44,7 @@ export const reservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Reserv
       },
     },
     async (request, reply) => {
-      const answer = await reservations.create(request.body);
+      const answer = await reservations.create({ body: request.body, claim: claimOf(request) });
       return reply.status(answer.row ? 201 : 200).send(toApiReservation(answer));
     },
   );
@@ -61,7 +62,10 @@ export const reservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Reserv
         response: { 200: Reservation, ...problemResponses },
       },
     },
-    async (request) => toApiReservation(await reservations.commit({ id: request.params.id, body: request.body })),
+    async (request) =>
+      toApiReservation(
+        await reservations.commit({ id: request.params.id, body: request.body, claim: claimOf(request) }),
+      ),
   );
 
   app.post(
@@ -76,6 +80,6 @@ export const reservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Reserv
         response: { 200: Reservation, ...problemResponses },
       },
     },
-    async (request) => toApiReservation(await reservations.release(request.params.id)),
+    async (request) => toApiReservation(await reservations.release({ id: request.params.id, claim: claimOf(request) })),
   );
 };

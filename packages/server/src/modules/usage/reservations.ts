@@ -17,7 +17,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { countedAs } from '../entitlements/counted-as.js';
 import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
@@ -166,6 +166,7 @@ export function createReservationService(deps: {
     id: string;
     status: 'committed' | 'released';
     quantity?: number | undefined;
+    claim: EffectClaim | undefined;
   }): Promise<ReservationAnswer> {
     const now = clock.now();
     const existing = await db.selectFrom('reservations').selectAll().where('id', '=', input.id).executeTakeFirst();
@@ -173,7 +174,7 @@ export function createReservationService(deps: {
     const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
     // Read before the transaction: on SQLite it holds the only connection.
     const aggregation = aggregationOf(await deps.catalog(), existing);
-    const row = await withTransaction(db, async (tx) => {
+    const row = await withTransaction({ db, claim: input.claim }, async (tx) => {
       const claimed = await tx
         .updateTable('reservations')
         .set({
@@ -204,7 +205,8 @@ export function createReservationService(deps: {
   }
 
   return {
-    async create(body: ReservationCreate): Promise<ReservationAnswer> {
+    async create(input: { body: ReservationCreate; claim?: EffectClaim | undefined }): Promise<ReservationAnswer> {
+      const { body } = input;
       const request = { customer: body.customer, feature: body.feature, quantity: body.quantity };
       const { catalog, resolved } = await deps.snapshot(body.customer);
       const now = clock.now();
@@ -219,7 +221,7 @@ export function createReservationService(deps: {
       });
       if ('answer' in gate) return { row: null, request, decision: gate.answer };
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const grant = await grantUnits({
           tx,
           dialect: deps.dialect,
@@ -255,12 +257,16 @@ export function createReservationService(deps: {
       });
     },
 
-    commit(input: { id: string; body: ReservationCommit }): Promise<ReservationAnswer> {
-      return settle({ id: input.id, status: 'committed', quantity: input.body.quantity });
+    commit(input: {
+      id: string;
+      body: ReservationCommit;
+      claim?: EffectClaim | undefined;
+    }): Promise<ReservationAnswer> {
+      return settle({ id: input.id, status: 'committed', quantity: input.body.quantity, claim: input.claim });
     },
 
-    release(id: string): Promise<ReservationAnswer> {
-      return settle({ id, status: 'released' });
+    release(input: { id: string; claim?: EffectClaim | undefined }): Promise<ReservationAnswer> {
+      return settle({ id: input.id, status: 'released', claim: input.claim });
     },
 
     /** Gives back the units of holds past their expiry; safe to run on every node at once. */

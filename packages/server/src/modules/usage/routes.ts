@@ -8,6 +8,7 @@ import {
   UsageHistory,
   UsageHistoryQuery,
 } from '@keymaster/contract';
+import { claimOf } from '../../http/idempotency.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiDecision } from '../entitlements/convert.js';
 import type { ConsumeService } from './consume.js';
@@ -37,7 +38,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: Decision, ...problemResponses },
       },
     },
-    async (request) => toApiDecision(await consume.consume(request.body)),
+    async (request) => toApiDecision(await consume.consume(request.body, claimOf(request))),
   );
 
   app.post(
@@ -58,7 +59,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{
     async (request) => ({
       customer: request.params.id,
       feature: request.body.feature,
-      usage: await usage.setGauge({ customerId: request.params.id, body: request.body }),
+      usage: await usage.setGauge({ customerId: request.params.id, body: request.body, claim: claimOf(request) }),
     }),
   );
 

@@ -2,7 +2,7 @@ import type { GaugeUpdate } from '@keymaster/contract';
 import { ErrorCodes, invalid, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { findCustomer } from '../customers/store.js';
 import { findFeature } from '../features/store.js';
 import { adjustGauge } from './store.js';
@@ -17,12 +17,12 @@ export type UsageService = ReturnType<typeof createUsageService>;
 export function createUsageService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
-    async setGauge(input: { customerId: string; body: GaugeUpdate }): Promise<number> {
+    async setGauge(input: { customerId: string; body: GaugeUpdate; claim?: EffectClaim | undefined }): Promise<number> {
       const { body } = input;
       if ((body.set === undefined) === (body.delta === undefined)) {
         throw invalid([{ path: '/set', message: 'give exactly one of set or delta' }]);
       }
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         if (!(await findCustomer(tx, input.customerId))) {
           throw notFound(ErrorCodes.customerNotFound, `Customer "${input.customerId}" does not exist.`);
         }
