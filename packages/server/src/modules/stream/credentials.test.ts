@@ -157,3 +157,44 @@ describeEachDialect('GET /v1/stream and its credential', (dialect) => {
     expect((await stream({ key })).status).toBe(200);
   });
 });
+
+/** With a clock that follows real time and no heartbeat to speak of, only the expiry timer can end it. */
+describeEachDialect("GET /v1/stream at its customer token's expiry, in real time", (dialect) => {
+  let server: TestServer;
+  let offset = 0;
+  const clock = {
+    now: () => Date.now() + offset,
+    set: (t: number) => {
+      offset = t - Date.now();
+    },
+    advance: (ms: number) => {
+      offset += ms;
+    },
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer({ dialect, clock, env: { KEYMASTER_STREAM_HEARTBEAT_MS: '300000' } });
+    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('ends the stream when the token expires, with no event or heartbeat to prompt it', async () => {
+    expectStatus(await server.request({ method: 'PUT', url: '/v1/customers/acme', body: {} }), 201);
+    const minted = expectStatus<{ token: string; expires_at: string }>(
+      await server.request({ method: 'POST', url: '/v1/customer-tokens', body: { customer: 'acme', ttl_seconds: 60 } }),
+      201,
+    );
+    clock.advance(Date.parse(minted.expires_at) - clock.now() - 500);
+    const address = server.keymaster.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const sse = await openSse({ url: `http://127.0.0.1:${port}/v1/stream?customer=acme&access_token=${minted.token}` });
+    expect(sse.status).toBe(200);
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000));
+    expect(await Promise.race([sse.ended, timeout])).toBe(true);
+    expect(clock.now()).toBeGreaterThanOrEqual(Date.parse(minted.expires_at));
+    expect(sse.events.map((e) => e.event)).toEqual(['ready', 'revoked']);
+    expect(sse.events[1]!.data).toMatchObject({ code: 'token_expired' });
+  });
+});
