@@ -8,6 +8,7 @@ import type {
 import type { Feature } from '@keymaster/core';
 import { answer, buildSlot, missingSlot } from './cached-customer.js';
 import { type Decision, fallbackDecision, fromServer } from './decision.js';
+import type { KeymasterError } from './errors.js';
 import { EventTracker, type UsageEvent } from './event-tracker.js';
 import { FeatureDefinitions, type FlagAnswer } from './feature-definitions.js';
 import { type HttpSettings, requestJson, unrefTimer } from './http.js';
@@ -23,6 +24,12 @@ export interface SyncStatus {
   /** False since a request got no answer or a 5xx, until one succeeds. */
   reachable: boolean;
   cached: number;
+  /**
+   * Set when the server refused this client's credential on the stream (the key was revoked,
+   * the customer token expired or its customer was erased: `code` says which); null otherwise.
+   * Nothing will work with that credential again: create a client with a new one.
+   */
+  refused: KeymasterError | null;
 }
 
 /**
@@ -36,6 +43,7 @@ export class Keymaster {
   private readonly tracker: EventTracker;
   private stream: StreamSubscription | null = null;
   private streamLive = false;
+  private refused: KeymasterError | null = null;
   /** While the stream is live every cached snapshot is current; after, they are current as of then. */
   private liveUntil = 0;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
@@ -323,7 +331,8 @@ export class Keymaster {
 
   /**
    * Calls `listener` when the way the cache is kept fresh changes: the stream came up (`live`)
-   * or went down (`polling`, answers may grow stale). Returns an unsubscribe.
+   * or went down (`polling`, answers may grow stale), or the server refused the credential
+   * (`refused`). Returns an unsubscribe.
    */
   onSync(listener: (status: SyncStatus) => void): () => void {
     this.syncListeners.add(listener);
@@ -336,6 +345,7 @@ export class Keymaster {
       mode: this.streamLive ? 'live' : 'polling',
       reachable: this.store.reachable,
       cached: this.store.cache.size,
+      refused: this.refused,
     };
   }
 
@@ -377,6 +387,7 @@ export class Keymaster {
       {
         onLive: ({ resumed }) => {
           this.streamLive = true;
+          this.refused = null;
           this.stopPolling();
           // Without a resume point, changes made before the subscription may be missing.
           if (!resumed) {
@@ -385,12 +396,14 @@ export class Keymaster {
           }
           this.emitSync();
         },
-        onDown: () => {
+        onDown: ({ refused }) => {
           const wasLive = this.streamLive;
+          const newlyRefused = refused !== null && refused.code !== this.refused?.code;
           if (wasLive) this.liveUntil = this.options.clock.now();
           this.streamLive = false;
+          if (refused) this.refused = refused;
           this.startPolling();
-          if (wasLive) this.emitSync();
+          if (wasLive || newlyRefused) this.emitSync();
         },
         onEvent: (event) => this.applyEvent(event),
       },

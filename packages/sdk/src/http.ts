@@ -95,7 +95,13 @@ function linked(own: AbortSignal, outer: AbortSignal | undefined): { signal: Abo
   };
 }
 
-function problemError(input: { response: Response; text: string; method: string; path: string }): KeymasterError {
+/** The KeymasterError for a 4xx or 5xx answer, from its problem document when it has one. */
+export function problemError(input: {
+  response: Response;
+  text: string;
+  method: string;
+  path: string;
+}): KeymasterError {
   let problem: { code?: unknown; detail?: unknown; request_id?: unknown } = {};
   try {
     problem = JSON.parse(input.text) as typeof problem;

@@ -1,12 +1,16 @@
-import { backoffMs, type HttpSettings, unrefTimer } from './http.js';
+import { KeymasterError } from './errors.js';
+import { backoffMs, type HttpSettings, problemError, unrefTimer } from './http.js';
 import { type SseEvent, SseParser } from './sse-parser.js';
 
 /** What the subscription reports to the client. */
 export interface StreamHandlers {
   /** After `ready`: events flow. `resumed` when the server continued from `Last-Event-ID`. */
   onLive: (input: { resumed: boolean }) => void;
-  /** The stream is down (an error, a cut, a 404 when the server has no stream): poll meanwhile. */
-  onDown: (input: { unsupported: boolean; error: unknown }) => void;
+  /**
+   * The stream is down (an error, a cut, a 404 when the server has no stream): poll meanwhile.
+   * `refused` when the server refused the credential (a 401 or 403, or a `revoked` event).
+   */
+  onDown: (input: { unsupported: boolean; refused: KeymasterError | null; error: unknown }) => void;
   onEvent: (event: SseEvent) => void;
 }
 
@@ -17,7 +21,11 @@ export interface StreamSettings {
   /** Retry delays: full jitter between 0 and min(max, base × 2^attempt). */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
-  /** After a 404, try again this much later (the server may be upgraded meanwhile). */
+  /**
+   * After a 404, try again this much later (the server may be upgraded meanwhile); after the
+   * credential was refused too: it will not work again soon, but a key just created may not have
+   * reached that server yet.
+   */
   unsupportedRetryMs: number;
 }
 
@@ -72,6 +80,7 @@ export class StreamSubscription {
     if (resuming) headers['last-event-id'] = this.lastEventId;
     let live = false;
     let unsupported = false;
+    let refused: KeymasterError | null = null;
     let failure: unknown = null;
     // Also guards the wait for headers: a server that accepts and never answers is cut.
     this.armWatchdog(Math.max(http.timeoutMs, 1));
@@ -79,8 +88,10 @@ export class StreamSubscription {
       const response = await http.fetch(url, { headers, signal: controller.signal });
       if (!response.ok || response.body === null) {
         unsupported = response.status === 404 || response.status === 405;
-        await response.body?.cancel().catch(() => undefined);
-        throw new Error(`GET /v1/stream answered ${response.status}`);
+        const text = await response.text().catch(() => '');
+        const error = problemError({ response, text, method: 'GET', path: '/v1/stream' });
+        if (response.status === 401 || response.status === 403) refused = error;
+        throw error;
       }
       const parser = new SseParser(
         {
@@ -94,6 +105,11 @@ export class StreamSubscription {
               this.armWatchdog(this.heartbeatMs * 3);
               this.lastEventId = event.lastEventId;
               this.handlers.onLive({ resumed: resuming });
+              return;
+            }
+            if (event.event === 'revoked') {
+              // The server ends the stream next: its credential no longer holds.
+              refused = revokedError(event.data);
               return;
             }
             this.lastEventId = event.lastEventId;
@@ -116,14 +132,15 @@ export class StreamSubscription {
       controller.abort();
     }
     if (this.closed) return;
-    this.handlers.onDown({ unsupported, error: failure });
-    const delay = unsupported
-      ? this.settings.unsupportedRetryMs
-      : backoffMs({
-          attempt: this.attempt++,
-          baseMs: this.settings.reconnectBaseMs,
-          capMs: this.settings.reconnectMaxMs,
-        });
+    this.handlers.onDown({ unsupported, refused, error: refused ?? failure });
+    const delay =
+      unsupported || refused
+        ? this.settings.unsupportedRetryMs
+        : backoffMs({
+            attempt: this.attempt++,
+            baseMs: this.settings.reconnectBaseMs,
+            capMs: this.settings.reconnectMaxMs,
+          });
     this.timer = setTimeout(() => {
       this.timer = null;
       this.start();
@@ -142,6 +159,21 @@ export class StreamSubscription {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
   }
+}
+
+/** The error a `revoked` event stands for: what a reconnect with the credential would answer. */
+function revokedError(data: string): KeymasterError {
+  let parsed: { code?: unknown; detail?: unknown } = {};
+  try {
+    parsed = JSON.parse(data) as typeof parsed;
+  } catch {
+    // Still revoked, for a reason it did not say.
+  }
+  return new KeymasterError({
+    message: `GET /v1/stream was ended: ${typeof parsed.detail === 'string' ? parsed.detail : 'the credential no longer holds'}`,
+    status: 401,
+    code: typeof parsed.code === 'string' ? parsed.code : 'unauthenticated',
+  });
 }
 
 function heartbeatOf(data: string): number | null {

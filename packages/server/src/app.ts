@@ -213,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       hub: deps.streams.hub,
       streams: deps.streams.service,
       heartbeatMs: deps.streams.heartbeatMs,
+      authenticate,
     });
     await api.register(eventRoutes, { events: services.events });
     await api.register(usageRoutes, {

@@ -25,6 +25,10 @@ export interface Config {
   readonly feedRetain: number;
   /** How often an open `GET /v1/stream` gets a comment line, so proxies keep it open. */
   readonly streamHeartbeatMs: number;
+  /** Open streams one secret API key may hold on one node (a key is shared by a fleet of backends). */
+  readonly streamMaxPerKey: number;
+  /** Open streams one customer token may hold on one node (a browser's tabs). */
+  readonly streamMaxPerToken: number;
   /** Signs customer tokens when set; otherwise a key generated once and kept in the database. */
   readonly tokenSecret: string | undefined;
   /** Origins browsers may call the customer-token routes from; empty: no CORS at all. */
@@ -110,6 +114,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     fallbackPlan,
     feedRetain: int('KEYMASTER_FEED_RETAIN', 100_000, 1000, 100_000_000),
     streamHeartbeatMs: int('KEYMASTER_STREAM_HEARTBEAT_MS', 15_000, 10, 300_000),
+    streamMaxPerKey: int('KEYMASTER_STREAM_MAX_PER_KEY', 1000, 1, 1_000_000),
+    streamMaxPerToken: int('KEYMASTER_STREAM_MAX_PER_TOKEN', 10, 1, 10_000),
     tokenSecret,
     corsOrigins: Object.freeze(corsOrigins),
     clientContextKeys: Object.freeze(clientContextKeys),

@@ -162,6 +162,9 @@ function createServices(input: {
     customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
+      maxPerKey: config.streamMaxPerKey,
+      maxPerToken: config.streamMaxPerToken,
+      clock,
       logger: input.logger,
       snapshot: async (customerId) => {
         if ((await customerSince(customerId)) === null) return null;
@@ -231,8 +234,12 @@ export async function createKeymaster(input: {
       sync: () => feed.sync(),
       position: () => feed.position,
     });
+    // Streams opened with a key this node now knows to be revoked end once the keys are reloaded.
     services.cache.onApiKeysChanged(() => {
-      services.apiKeys.reload().catch((error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'));
+      services.apiKeys.reload().then(
+        () => services.streamHub.reauthorize(),
+        (error: unknown) => logger.warn({ err: error }, 'reloading API keys failed'),
+      );
     });
     await feed.start();
     const scheduler = createScheduler({

@@ -75,13 +75,13 @@ export function createAuthenticator(deps: {
       const principal = deps.apiKey(credential);
       return principal ? { principal } : unauthenticated;
     }
-    return deps
-      .customerToken(credential)
-      .then((verdict) =>
-        verdict.valid
-          ? { principal: { keyId: `token:${verdict.tokenId}`, customer: verdict.customer } }
-          : { problem: tokenProblems[verdict.reason] },
-      );
+    return deps.customerToken(credential).then((verdict) =>
+      verdict.valid
+        ? {
+            principal: { keyId: `token:${verdict.tokenId}`, customer: verdict.customer, expiresAt: verdict.expiresAt },
+          }
+        : { problem: tokenProblems[verdict.reason] },
+    );
   };
 }
 
@@ -92,6 +92,18 @@ function refuse(request: FastifyRequest, reply: FastifyReply, problem: ProblemIn
 }
 
 /**
+ * The credential a request presents: its bearer header, or on routes that allow it a customer
+ * token in `?access_token=`.
+ */
+export function presentedCredential(request: FastifyRequest): string | undefined {
+  const credential = bearerCredential(request.headers.authorization);
+  if (credential !== undefined || !request.routeOptions.config.queryToken) return credential;
+  // Only customer tokens travel in URLs (which end up in logs and histories); never secret keys.
+  const fromQuery = (request.query as { access_token?: unknown } | undefined)?.access_token;
+  return typeof fromQuery === 'string' && looksLikeCustomerToken(fromQuery) ? fromQuery : undefined;
+}
+
+/**
  * Every /v1 route needs a credential: a secret key, or on the routes that declare a
  * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
  * same answer, so the response never hints which it was.
@@ -99,12 +111,6 @@ function refuse(request: FastifyRequest, reply: FastifyReply, problem: ProblemIn
 export function requireAuth(authenticate: Authenticator) {
   return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     const config = request.routeOptions.config;
-    let credential = bearerCredential(request.headers.authorization);
-    if (credential === undefined && config.queryToken) {
-      // Only customer tokens travel in URLs (which end up in logs and histories); never secret keys.
-      const fromQuery = (request.query as { access_token?: unknown } | undefined)?.access_token;
-      if (typeof fromQuery === 'string' && looksLikeCustomerToken(fromQuery)) credential = fromQuery;
-    }
     const finish = (outcome: AuthOutcome) => {
       if ('problem' in outcome) return refuse(request, reply, outcome.problem);
       if (outcome.principal.customer !== undefined && config.customerScope === undefined)
@@ -112,7 +118,7 @@ export function requireAuth(authenticate: Authenticator) {
       request.principal = outcome.principal;
       done();
     };
-    const outcome = authenticate(credential);
+    const outcome = authenticate(presentedCredential(request));
     if (outcome instanceof Promise) outcome.then(finish, done);
     else finish(outcome);
   };

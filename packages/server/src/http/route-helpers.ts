@@ -16,4 +16,9 @@ export const problemResponses = {
   409: problem('Conflicts with the current state (or an Idempotency-Key reuse).'),
 };
 
+/** A 429, on routes that limit something per credential. */
+export function rateLimitedResponse(description: string) {
+  return problem(`${description} \`Retry-After\` says when to try again.`);
+}
+
 export const security = [{ bearerAuth: [] }];

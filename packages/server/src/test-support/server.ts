@@ -33,9 +33,11 @@ export async function startTestServer(input: {
   dialect: TestDialect;
   start?: string;
   env?: Record<string, string>;
+  /** Another clock than a manual one starting at `start` (one that follows real time, say). */
+  clock?: TestServer['clock'];
 }): Promise<TestServer> {
   const database = await createTestDatabase(input.dialect);
-  const clock = manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
+  const clock = input.clock ?? manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
   const config = {
     ...loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_FEED_POLL_MS: '50', ...input.env }),
     database: database.target,

@@ -17,6 +17,8 @@ export interface SseStream {
   next(match?: (event: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent>;
   /** The body of a non-200 answer. */
   body: string;
+  /** Settles when the server ends the stream (or `close` aborts it); `true` when the server ended it. */
+  ended: Promise<boolean>;
   close(): void;
 }
 
@@ -30,12 +32,17 @@ export async function openSse(input: { url: string; headers?: Record<string, str
   const events: SseEvent[] = [];
   let read = 0;
   const waiters = new Set<() => void>();
+  let settle: (byServer: boolean) => void = () => undefined;
+  const ended = new Promise<boolean>((resolve) => {
+    settle = resolve;
+  });
   const stream: SseStream = {
     status: response.status,
     headers: response.headers,
     events,
     comments: 0,
     body: '',
+    ended,
     close: () => abort.abort(),
     async next(match = () => true, timeoutMs = 3000) {
       const deadline = Date.now() + timeoutMs;
@@ -60,6 +67,7 @@ export async function openSse(input: { url: string; headers?: Record<string, str
   };
   if (response.status !== 200 || !response.body) {
     stream.body = await response.text();
+    settle(true);
     return stream;
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -68,7 +76,10 @@ export async function openSse(input: { url: string; headers?: Record<string, str
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) {
+          settle(true);
+          break;
+        }
         buffer += value;
         for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const block = buffer.slice(0, end);
@@ -88,6 +99,7 @@ export async function openSse(input: { url: string; headers?: Record<string, str
       }
     } catch {
       // aborted by close()
+      settle(false);
     }
   })();
   await stream.next((event) => event.event === 'ready');

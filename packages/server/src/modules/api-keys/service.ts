@@ -26,6 +26,8 @@ export interface Principal {
   keyId: string;
   /** Set for a customer token: the only customer this caller may read. */
   customer?: string;
+  /** Set for a customer token: when it expires (ms). */
+  expiresAt?: number;
 }
 
 /** The id under which KEYMASTER_ADMIN_KEY authenticates; it lives in the environment, not the table. */

@@ -8,7 +8,7 @@ export type CustomerTokenService = ReturnType<typeof createCustomerTokenService>
 
 /** What verifying a presented customer token found. */
 export type TokenVerdict =
-  | { valid: true; customer: string; tokenId: string }
+  | { valid: true; customer: string; tokenId: string; expiresAt: number }
   | { valid: false; reason: 'invalid' | 'expired' | 'revoked' };
 
 const issuer = 'keymaster';
@@ -107,7 +107,7 @@ export function createCustomerTokenService(deps: {
       if (since === null || (claims.customerSince !== null && claims.customerSince !== since)) {
         return { valid: false, reason: 'revoked' };
       }
-      return { valid: true, customer: claims.customer, tokenId: claims.tokenId };
+      return { valid: true, customer: claims.customer, tokenId: claims.tokenId, expiresAt: claims.expiresAt };
     },
   };
 }

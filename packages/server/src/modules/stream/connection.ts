@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FeedChange } from '../changes/change-feed.js';
 import { sseEvent, sseHeartbeat } from './sse.js';
+import type { StreamAuthorization, StreamEnd } from './stream-authorization.js';
 
 /** An event waiting to be written; `id` is the feed position a client may resume after. */
 interface Pending {
@@ -24,6 +25,10 @@ export type CustomerPayload = (customer: string) => Promise<{ customer: string; 
  * - The queue holds at most one event per customer; a client so slow that it exceeds
  *   `maxQueued` gets a `reset` instead (refetch everything), so memory stays bounded.
  * - Ids never go down on one connection (a resumed client sees its own id first).
+ * - Nothing is written without the stream's credential being checked first, after the payload
+ *   was read: a revoked key, an expired token or a token whose customer was erased ends the
+ *   stream with a `revoked` event instead — and a customer re-created with the same id is never
+ *   shown to a token issued for the erased one, even if their snapshot was read in between.
  */
 export class StreamConnection {
   private readonly queue = new Map<string, Pending>();
@@ -41,6 +46,7 @@ export class StreamConnection {
       customer: string | undefined;
       payload: CustomerPayload;
       maxQueued: number;
+      authorize: StreamAuthorization;
       onClose: (connection: StreamConnection) => void;
     },
   ) {
@@ -107,9 +113,27 @@ export class StreamConnection {
     this.pump();
   }
 
+  /** Checks the credential now, and ends the stream (saying why) when it no longer holds. */
+  async recheck(): Promise<void> {
+    if (this.closed) return;
+    const end = await this.deps.authorize();
+    if (end) this.end(end);
+  }
+
   heartbeat(): void {
     // A congested connection has bytes in flight already; piling comments on it helps nobody.
     if (!this.closed && !this.congested && this.held === null) this.write(sseHeartbeat);
+  }
+
+  /**
+   * Ends a live stream with a last `revoked` event (no id: the client's resume point stays
+   * where it was). Before `start` nothing happens: the route has not answered yet, and the
+   * first write checks the credential anyway.
+   */
+  end(reason: StreamEnd): void {
+    if (this.closed || this.held !== null) return;
+    this.write(sseEvent({ event: 'revoked', data: reason }));
+    this.close();
   }
 
   close(): void {
@@ -157,7 +181,9 @@ export class StreamConnection {
       const [key, pending] = next.value;
       this.queue.delete(key);
       const data = pending.customer === null ? {} : await this.deps.payload(pending.customer);
+      const end = await this.deps.authorize();
       if (this.closed) return;
+      if (end) return this.end(end);
       this.lastId = Math.max(this.lastId, pending.id);
       this.write(sseEvent({ event: pending.event, id: this.lastId, data }));
     }

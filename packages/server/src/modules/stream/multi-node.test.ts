@@ -16,7 +16,8 @@ async function call(server: ServerProcess, method: string, path: string, body?: 
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  const text = await response.text();
+  return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
 }
 
 const customerEvent = (customer: string) => (event: SseEvent) =>
@@ -86,4 +87,49 @@ describeEachDialect('GET /v1/stream across two server processes', (dialect) => {
     expect(missed.event).toBe('customer');
     expect(Number(missed.id)).toBeGreaterThan(Number(seen.id));
   });
+
+  it('ends a stream on node B within one second when its API key is revoked through node A', async () => {
+    const created = await call(a, 'POST', '/v1/api-keys', { name: 'nodes' });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    // Node B learns of the new key through the feed.
+    let sse: SseStream | undefined;
+    await expect
+      .poll(async () => {
+        sse = await openSse({ url: `${b.url}/v1/stream`, headers: { authorization: `Bearer ${secret}` } });
+        streams.push(sse);
+        return sse.status;
+      })
+      .toBe(200);
+    const started = performance.now();
+    expect((await call(a, 'DELETE', `/v1/api-keys/${created.json.id as string}`)).status).toBe(200);
+    expect(await endedWithin(sse!, 3000)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(sse!.events.at(-1)).toMatchObject({ event: 'revoked', data: { code: 'api_key_revoked' } });
+  });
+
+  it("ends a customer token's stream on node B when node A erases and re-creates the customer, showing it nothing of the new one", async () => {
+    expect((await call(a, 'PUT', '/v1/customers/globex', {})).status).toBe(201);
+    const minted = await call(a, 'POST', '/v1/customer-tokens', { customer: 'globex' });
+    const sse = await openSse({
+      url: `${b.url}/v1/stream?customer=globex&access_token=${minted.json.token as string}`,
+    });
+    streams.push(sse);
+    expect(sse.status).toBe(200);
+    // Back to back: node B may well read all three changes in one poll.
+    expect((await call(a, 'DELETE', '/v1/customers/globex')).status).toBe(204);
+    expect((await call(a, 'PUT', '/v1/customers/globex', {})).status).toBe(201);
+    expect(
+      (await call(a, 'POST', '/v1/customers/globex/grants', { feature: 'sso', enabled: true, reason: 'new' })).status,
+    ).toBe(201);
+    expect(await endedWithin(sse, 3000)).toBe(true);
+    expect(sse.events.at(-1)).toMatchObject({ event: 'revoked', data: { code: 'token_revoked' } });
+    expect(sse.events.filter((e) => (e.data as { entitlements?: unknown }).entitlements)).toEqual([]);
+  });
 });
+
+/** Whether the server ended the stream within `ms`. */
+async function endedWithin(sse: SseStream, ms: number): Promise<boolean> {
+  const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), ms));
+  return Promise.race([sse.ended, timeout]);
+}

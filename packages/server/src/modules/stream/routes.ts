@@ -1,8 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StreamHeaders, StreamQuery } from '@keymaster/contract';
-import { problemResponses, security } from '../../http/route-helpers.js';
+import { type Authenticator, presentedCredential } from '../../http/auth.js';
+import { sendProblem } from '../../http/problems.js';
+import { problemResponses, rateLimitedResponse, security } from '../../http/route-helpers.js';
 import type { StreamService } from './service.js';
 import { sseRetry } from './sse.js';
+import { streamAuthorization } from './stream-authorization.js';
 import type { StreamHub } from './stream-hub.js';
 
 const description = `Server-sent events (\`text/event-stream\`) of every change that affects entitlements or balances, made
@@ -16,17 +19,28 @@ through any server process on this database. Each event's \`data\` is one line o
 - \`usage\` — the customer's balances moved: the same payload as \`customer\`.
 - \`reset\` — the stream cannot say what changed (the resume point is too old, or the client fell too far behind):
   refetch everything.
+- \`revoked\` — last, just before the server ends the stream because its credential no longer holds:
+  \`{"code", "detail"}\` with code \`api_key_revoked\`, \`token_expired\` or \`token_revoked\` (the token's customer was
+  erased, or re-created). Reconnecting with the same credential is refused (401): get a new one. The event has no \`id\`.
 
 Comment lines (\`: keepalive\`) are sent every \`KEYMASTER_STREAM_HEARTBEAT_MS\` (15 s). Each event's \`id\` is a
 change-feed position, valid on every node: reconnect with \`Last-Event-ID\` (EventSource does this itself) to receive
 exactly what was missed. Several quick changes to one customer may arrive as one event. A customer token must name its
-customer (\`?customer=\`) and may be passed as \`?access_token=\` because EventSource cannot send headers.`;
+customer (\`?customer=\`) and may be passed as \`?access_token=\` because EventSource cannot send headers.
+
+Each server process holds at most \`KEYMASTER_STREAM_MAX_PER_KEY\` (1,000) open streams per secret key and
+\`KEYMASTER_STREAM_MAX_PER_TOKEN\` (10) per customer token; one more answers 429 \`rate_limited\` with \`Retry-After\`.
+Closing a stream frees its place.`;
+
+/** When a client refused for holding too many streams may try again (seconds). */
+const fullRetryAfterSeconds = 30;
 
 export const streamRoutes: FastifyPluginAsyncTypebox<{
   hub: StreamHub;
   streams: StreamService;
   heartbeatMs: number;
-}> = async (app, { hub, streams, heartbeatMs }) => {
+  authenticate: Authenticator;
+}> = async (app, { hub, streams, heartbeatMs, authenticate }) => {
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', (done) => {
     hub.closeAll();
@@ -52,13 +66,33 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
           ...problemResponses,
+          429: rateLimitedResponse('The credential already holds as many open streams on this server as it may.'),
         },
       },
     },
     async (request, reply) => {
       const customer = request.query.customer;
       const header = request.headers['last-event-id'];
-      const connection = hub.open({ res: reply.raw, customer });
+      const principal = request.principal!;
+      const open = hub.open({
+        res: reply.raw,
+        customer,
+        principal,
+        authorize: streamAuthorization({
+          authenticate,
+          credential: presentedCredential(request),
+          token: principal.customer !== undefined,
+        }),
+      });
+      if ('full' in open) {
+        reply.header('retry-after', String(fullRetryAfterSeconds));
+        return sendProblem(request, reply, {
+          status: 429,
+          code: 'rate_limited',
+          detail: `This ${principal.customer === undefined ? 'API key' : 'customer token'} already holds ${open.full.limit} streams open on this server, as many as it may: close one first.`,
+        });
+      }
+      const connection = open.opened;
       let plan: Awaited<ReturnType<StreamService['prepare']>>;
       try {
         plan = await streams.prepare({
