@@ -5,7 +5,7 @@ import stringify from 'safe-stable-stringify';
 import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/dialect-sql.js';
 import type { Database } from '../db/schema.js';
-import { sendProblem } from './problems.js';
+import { type ProblemInput, sendProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -37,14 +37,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
     if (request.method !== 'POST') return;
     const key = request.headers['idempotency-key'];
     if (key === undefined) return;
-    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      return sendProblem(request, reply, {
-        status: 400,
-        code: 'validation_failed',
-        detail: 'Idempotency-Key must be 1 to 255 characters.',
-        errors: [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
-      });
-    }
+    const malformed = idempotencyKeyProblem(key);
+    if (malformed) return sendProblem(request, reply, malformed);
+    if (typeof key !== 'string') return;
     const scope = request.principal?.keyId ?? 'anonymous';
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${stringify(request.body ?? null)}`)
@@ -125,6 +120,20 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
       .execute();
     return payload;
   });
+}
+
+/**
+ * The problem with an `Idempotency-Key` header, if it has one: present but empty, longer than
+ * 255 characters, or sent twice. Shared with the fast handlers, which answer it as the hook does.
+ */
+export function idempotencyKeyProblem(key: string | string[] | undefined): ProblemInput | undefined {
+  if (key === undefined || (typeof key === 'string' && key.length > 0 && key.length <= 255)) return undefined;
+  return {
+    status: 400,
+    code: 'validation_failed',
+    detail: 'Idempotency-Key must be 1 to 255 characters.',
+    errors: [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
+  };
 }
 
 /** A response body without the fields that must never be stored (a new API key's secret). */
