@@ -32,7 +32,9 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   const problem = problemFor(error.code);
   const requestId = requestIdFor(undefined);
   this.log.debug({ err: error, reqId: requestId }, 'refused a request Node could not parse');
-  if (socket.writable) {
+  // As Node does: once a response on this connection has begun, more bytes would corrupt it.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
     const body = Buffer.from(JSON.stringify(problemDocument({ ...problem, requestId })));
     socket.write(
       `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
