@@ -34,7 +34,9 @@ const Targeting = Type.Unsafe<unknown>({
   description:
     'A flagd targeting rule (JsonLogic plus fractional, sem_ver, starts_with, ends_with) over the customer traits, ' +
     'plan and caller context. It answers a variant name: "on"/"off" (or true/false) for any feature, an option of a ' +
-    'config enum, or a name declared in `variants` (e.g. a limit). No answer falls through to the plan.',
+    'config enum, or a name declared in `variants` (e.g. a limit). No answer falls through to the plan. Checked when ' +
+    'written: an object, flagd operators only, each with its JsonLogic number of arguments (400 naming the place in ' +
+    'the rule otherwise).',
   examples: [{ if: [{ in: [{ var: 'country' }, ['DE', 'FR']] }, 'on', null] }],
 });
 

@@ -14,6 +14,7 @@ export * from './entitlements/evaluate-flag.js';
 export * from './entitlements/periods.js';
 export * from './entitlements/resolve.js';
 export * from './entitlements/targeting.js';
+export * from './entitlements/validate-targeting.js';
 export * from './errors.js';
 export * from './json.js';
 export * from './metering/event.js';

@@ -9,11 +9,12 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
 import { createAuthenticator, enforceCustomerScope, requireAuth } from './http/auth.js';
+import { clientErrorHandler } from './http/client-errors.js';
 import { corsDelegator, corsHeaders } from './http/cors.js';
 import { createFastCheck, createFastConsume, isCheckRequest, isConsumeRequest } from './http/fast-check.js';
 import { registerIdempotency } from './http/idempotency.js';
 import { type Metrics, registerRequestMetrics, requestObserver } from './http/metrics.js';
-import { handleError, sendProblem } from './http/problems.js';
+import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
@@ -118,7 +119,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024 },
     // Errors Fastify raises before routing (a malformed URL) answer as problems too.
     frameworkErrors: (error, request, reply) =>
-      sendProblem(request, reply, { status: 400, code: 'malformed_request', detail: error.message }),
+      sendProblem(request, reply, { status: 400, code: 'malformed_request', detail: echo(error.message) }),
+    // Requests Node's parser refuses before there is a request (headers too large, not HTTP).
+    clientErrorHandler,
     requestIdHeader: false,
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),
     ajv: { customOptions: { removeAdditional: false } },
@@ -137,7 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendProblem(request, reply, {
       status: 404,
       code: 'not_found',
-      detail: `No route ${request.method} ${request.url}.`,
+      detail: `No route ${echo(`${request.method} ${request.url}`)}.`,
     }),
   );
   app.addHook('onRequest', (request, reply, done) => {

@@ -121,7 +121,7 @@ export function isAllowedConfigValue(feature: ConfigFeature, value: JsonValue): 
 
 /**
  * Domain rules a well-formed feature must also satisfy. Shape and types are the contract's job;
- * targeting rules are checked by `compileTargeting`.
+ * targeting rules are checked by `validateTargeting`.
  */
 export function validateFeature(feature: Feature): FieldError[] {
   const errors = validateFeatureKey(feature.key, '/key');

@@ -81,6 +81,16 @@ describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify
       headers: { authorization: `Basic ${testAdminKey}` },
     },
     { name: 'a body over the limit', body: json({ customer: 'acme', feature: 'x'.repeat(1_100_000) }) },
+    {
+      name: 'an Idempotency-Key too long',
+      body: json({ customer: 'acme', feature: 'sso' }),
+      headers: { 'idempotency-key': 'k'.repeat(10_240) },
+    },
+    {
+      name: 'an Idempotency-Key too long on an invalid body',
+      body: json({ customer: 'acme' }),
+      headers: { 'idempotency-key': 'k'.repeat(256) },
+    },
     { name: 'from an allowed origin', body: json({ customer: 'acme', feature: 'sso' }), headers: { origin } },
     {
       name: 'from another origin',

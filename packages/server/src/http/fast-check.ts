@@ -14,13 +14,16 @@ import {
   customerTokenForbidden,
   tokenContext,
 } from './auth.js';
+import { idempotencyKeyProblem } from './idempotency.js';
 import type { RequestObserver } from './metrics.js';
 import {
   type AjvError,
   domainProblem,
   internalProblem,
+  malformedJsonProblem,
   type ProblemInput,
   problemDocument,
+  unsupportedMediaTypeProblem,
   validationProblem,
 } from './problems.js';
 import { requestIdFor } from './request-id.js';
@@ -183,8 +186,7 @@ function createFastHandler<Body extends { customer: string }>(deps: {
       try {
         data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
       } catch (error) {
-        const detail = error instanceof SyntaxError ? error.message : 'Body is not valid JSON';
-        return sendProblem(res, requestId, started, { status: 400, code: 'malformed_request', detail });
+        return sendProblem(res, requestId, started, malformedJsonProblem(error));
       }
     }
     const validated = validate(data, text);
@@ -197,6 +199,9 @@ function createFastHandler<Body extends { customer: string }>(deps: {
       const body = request as { context?: unknown };
       if (body.context !== undefined) body.context = tokenContext(body.context, clientContext);
     }
+    // Checked where the router's hook checks it: after the body, before the service.
+    const keyProblem = idempotencyKeyProblem(res.req.headers['idempotency-key']);
+    if (keyProblem) return sendProblem(res, requestId, started, keyProblem);
     const decision = deps.run(request);
     if (!(decision instanceof Promise)) {
       return send(res, requestId, started, 200, serialize(toApiDecision(decision)), jsonType);
@@ -229,8 +234,7 @@ function createFastHandler<Body extends { customer: string }>(deps: {
     }
     const json = type === undefined || /^application\/json\s*(;|$)/i.test(type);
     if (!json && !/^text\/plain\s*(;|$)/i.test(type ?? '')) {
-      const detail = `Unsupported Media Type: ${type}`;
-      sendProblem(res, requestId, started, { status: 415, code: 'unsupported_media_type', detail });
+      sendProblem(res, requestId, started, unsupportedMediaTypeProblem(type));
       return;
     }
     // Bodies are small: keep the first chunk as is and concatenate only when there are more.

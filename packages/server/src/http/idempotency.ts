@@ -7,7 +7,7 @@ import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/dialect-sql.js';
 import type { Database } from '../db/schema.js';
 import type { EffectClaim } from '../db/transaction.js';
-import { sendProblem } from './problems.js';
+import { type ProblemInput, sendProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -51,7 +51,7 @@ export function claimOf(request: FastifyRequest): EffectClaim | undefined {
  * had committed. Requests that fail validation are not recorded either, so the corrected retry
  * can reuse the key: schema failures never reach this hook, and a 400 from the service (an
  * unknown feature, say) is dropped like a 5xx. A read-only POST (a check, an OFREP evaluation)
- * ignores the key: it changes nothing and answers as of now. A response with a secret (a new
+ * checks the key's form and otherwise ignores it: it changes nothing and answers as of now. A response with a secret (a new
  * API key, a customer token) is not replayed: the secret is shown once, so a repeat answers 409
  * `idempotency_secret_not_replayable` naming what the first request created.
  */
@@ -63,16 +63,12 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
     if (request.method !== 'POST') return;
     const key = request.headers['idempotency-key'];
     if (key === undefined) return;
+    const malformed = idempotencyKeyProblem(key);
+    if (malformed) return sendProblem(request, reply, malformed);
+    if (typeof key !== 'string') return;
+    // Checked like any header, then ignored: see above.
     const config = request.routeOptions.config;
     if (config.readOnly && config.secretFields === undefined) return;
-    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      return sendProblem(request, reply, {
-        status: 400,
-        code: 'validation_failed',
-        detail: 'Idempotency-Key must be 1 to 255 characters.',
-        errors: [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
-      });
-    }
     const scope = request.principal?.keyId ?? 'anonymous';
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${stringify(request.body ?? null)}`)
@@ -237,6 +233,20 @@ function parseObject(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The problem with an `Idempotency-Key` header, if it has one: present but empty, longer than
+ * 255 characters, or sent twice. Shared with the fast handlers, which answer it as the hook does.
+ */
+export function idempotencyKeyProblem(key: string | string[] | undefined): ProblemInput | undefined {
+  if (key === undefined || (typeof key === 'string' && key.length > 0 && key.length <= 255)) return undefined;
+  return {
+    status: 400,
+    code: 'validation_failed',
+    detail: 'Idempotency-Key must be 1 to 255 characters.',
+    errors: [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
+  };
 }
 
 /** A response body without the fields that must never be stored (a new API key's secret). */

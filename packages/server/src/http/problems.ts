@@ -17,14 +17,32 @@ const titles: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+/** How much of a client's input an error may repeat back (a URL, a header, a field name). */
+const echoLimit = 200;
+/** How many field errors a problem lists: a body of 100,000 unknown fields gets the first ones. */
+const fieldErrorLimit = 50;
+
+/**
+ * Client input as an error may repeat it: at most `echoLimit` characters, then an ellipsis, so a
+ * 16 kB path or a 10,000-character field name does not come back whole in the answer (and logs).
+ */
+export function echo(input: string): string {
+  if (input.length <= echoLimit) return input;
+  // Never cut between the two halves of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(input[echoLimit - 1]!) ? echoLimit - 1 : echoLimit;
+  return `${input.slice(0, end)}…`;
+}
 
 export interface ProblemInput {
   status: number;
@@ -46,24 +64,47 @@ export function problemDocument(problem: ProblemInput & { requestId: string }) {
   };
 }
 
-/** Sends an RFC 9457 problem document. */
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
-  return reply
-    .header('x-request-id', request.id)
-    .status(problem.status)
-    .type('application/problem+json')
-    .send(problemDocument({ ...problem, requestId: String(request.id) }));
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A route whose protocol has its own error shape (OFREP): the body to answer a problem with,
+     * or undefined to answer the problem document. Every problem the route answers — from a
+     * hook, the body parser, validation or the handler — goes through it, so a route cannot
+     * answer in two formats (nor fail to serialise a problem against its error schema).
+     */
+    errorBody?: (input: { problem: ProblemInput; params: unknown }) => object | undefined;
+  }
 }
 
-/** The answer to input that fails its schema: every offending field, by JSON pointer. */
+/** Sends an RFC 9457 problem document, or the route's own error shape (see `errorBody`). */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
+  reply.header('x-request-id', request.id).status(problem.status);
+  const own = request.routeOptions?.config?.errorBody?.({ problem, params: request.params });
+  if (own !== undefined) return reply.type('application/json; charset=utf-8').send(own);
+  return reply.type('application/problem+json').send(problemDocument({ ...problem, requestId: String(request.id) }));
+}
+
+/** The answer to input that fails its schema: every offending field (up to a limit), by JSON pointer. */
 export function validationProblem(errors: AjvError[], part: string): ProblemInput {
-  const fields = fieldErrors(errors, part);
+  const all = fieldErrors(errors, part);
+  const fields = all.slice(0, fieldErrorLimit);
+  const more = all.length > fields.length ? `; and ${all.length - fields.length} more` : '';
   return {
     status: 400,
     code: 'validation_failed',
-    detail: fields.map((e) => `${e.path}: ${e.message}`).join('; '),
+    detail: `${fields.map((e) => `${e.path}: ${e.message}`).join('; ')}${more}`,
     errors: fields,
   };
+}
+
+/** A body that is not JSON; the parser's message quotes the body, so only its start is kept. */
+export function malformedJsonProblem(error: unknown): ProblemInput {
+  const detail = error instanceof SyntaxError ? echo(error.message) : 'Body is not valid JSON';
+  return { status: 400, code: 'malformed_request', detail };
+}
+
+export function unsupportedMediaTypeProblem(type: string | undefined): ProblemInput {
+  return { status: 415, code: 'unsupported_media_type', detail: `Unsupported Media Type: ${echo(String(type))}` };
 }
 
 /** What a request without a valid key is told: the same, whatever was wrong with the key. */
@@ -89,21 +130,25 @@ export interface AjvError {
 /** Ajv's errors as field errors with JSON pointers into the request body. */
 function fieldErrors(errors: AjvError[], part: string): FieldError[] {
   const prefix = part === 'body' ? '' : `/${part}`;
+  // Paths name the client's own fields (any property name it sent): echoed, so bounded.
   return errors.map((error) => {
     if (error.keyword === 'required') {
-      return { path: `${prefix}${error.instancePath}/${String(error.params.missingProperty)}`, message: 'is required' };
+      return {
+        path: echo(`${prefix}${error.instancePath}/${String(error.params.missingProperty)}`),
+        message: 'is required',
+      };
     }
     if (error.keyword === 'additionalProperty' || error.keyword === 'additionalProperties') {
       return {
-        path: `${prefix}${error.instancePath}/${String(error.params.additionalProperty)}`,
+        path: echo(`${prefix}${error.instancePath}/${String(error.params.additionalProperty)}`),
         message: 'is not a known field',
       };
     }
     if (error.keyword === 'enum') {
       const allowed = (error.params.allowedValues as unknown[] | undefined)?.map((v) => JSON.stringify(v)).join(', ');
-      return { path: `${prefix}${error.instancePath}`, message: `must be one of ${allowed}` };
+      return { path: echo(`${prefix}${error.instancePath}`), message: `must be one of ${allowed}` };
     }
-    return { path: `${prefix}${error.instancePath}` || '/', message: error.message ?? 'is invalid' };
+    return { path: echo(`${prefix}${error.instancePath}`) || '/', message: error.message ?? 'is invalid' };
   });
 }
 
@@ -135,7 +180,8 @@ export function handleError(error: FastifyError | DomainError | Error, request: 
           : status === 400
             ? 'malformed_request'
             : 'bad_request';
-    return sendProblem(request, reply, { status, code, detail: error.message });
+    // Fastify's messages quote what the client sent (a media type, a header).
+    return sendProblem(request, reply, { status, code, detail: echo(error.message) });
   }
   request.log.error({ err: error }, 'unhandled error');
   return sendProblem(request, reply, internalProblem);

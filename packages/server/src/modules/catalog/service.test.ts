@@ -1,3 +1,4 @@
+import { DomainError } from '@keymaster/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
@@ -33,5 +34,31 @@ describeEachDialect('catalog file: default variant and flag metadata', (dialect)
       { kind: 'feature', key: 'darkMode', action: 'update', fields: ['default_variant', 'metadata'] },
     ]);
     expect((await catalog.export()).features?.find((f) => f.key === 'darkMode')).toEqual({ ...bare, status: 'active' });
+  });
+});
+
+describeEachDialect('catalog file: targeting rules', (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ dialect });
+  });
+  afterAll(() => server.close());
+
+  it('apply refuses a rule that would not evaluate, naming where, and stores nothing of the file', async () => {
+    const catalog = createCatalogService({ db: server.keymaster.database.db, clock: server.clock });
+    const good = {
+      key: 'beta',
+      name: 'Beta',
+      type: 'boolean' as const,
+      targeting: { if: [{ var: 'beta' }, 'on', null] },
+    };
+    for (const targeting of ['x', { if: [{ '==': [{ var: 'tier' }] }, 'on', null] }]) {
+      const bad = { key: 'broken', name: 'Broken', type: 'boolean' as const, targeting };
+      const error = await catalog.apply({ features: [good, bad], plans: [] }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DomainError);
+      expect((error as DomainError).errors?.[0]?.path).toMatch(/^\/targeting/);
+      expect((await catalog.export()).features).toEqual([]);
+    }
+    expect((await catalog.apply({ features: [good], plans: [] })).changes).toHaveLength(1);
   });
 });

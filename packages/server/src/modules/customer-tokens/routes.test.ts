@@ -13,6 +13,8 @@ interface Token {
 }
 
 const origin = 'https://app.example.com';
+/** The signing secret, set so the tests can sign tokens as the server would. */
+const tokenSecret = 'a-test-token-secret-of-at-least-32-chars';
 
 describeEachDialect('customer tokens', (dialect) => {
   let server: TestServer;
@@ -26,7 +28,10 @@ describeEachDialect('customer tokens', (dialect) => {
   const as = (credential: string) => ({ authorization: `Bearer ${credential}` });
 
   beforeAll(async () => {
-    server = await startTestServer({ dialect, env: { KEYMASTER_CORS_ORIGINS: origin } });
+    server = await startTestServer({
+      dialect,
+      env: { KEYMASTER_CORS_ORIGINS: origin, KEYMASTER_TOKEN_SECRET: tokenSecret },
+    });
     await seedCatalog(server);
     acme = (await seedCustomer(server, { plan: 'pro' })).id;
     globex = (await seedCustomer(server, { plan: 'free' })).id;
@@ -223,6 +228,36 @@ describeEachDialect('customer tokens', (dialect) => {
           headers: as(bad),
         });
         expectProblem(response, { status: 401, code: 'unauthenticated' });
+      }
+    });
+
+    it('refuses a correctly signed token that lives longer than a day, or says nothing of when it was issued', async () => {
+      const now = Math.floor(server.clock.now() / 1000);
+      const sign = (claims: { iat?: number; exp: number }) => {
+        const jwt = new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .setIssuer('keymaster')
+          .setAudience('keymaster:customer')
+          .setSubject(acme)
+          .setJti(`ctok_signed_${claims.iat ?? 'none'}_${claims.exp}`)
+          .setExpirationTime(claims.exp);
+        if (claims.iat !== undefined) jwt.setIssuedAt(claims.iat);
+        return jwt.sign(new TextEncoder().encode(tokenSecret));
+      };
+      const read = (credential: string) =>
+        server.request({ method: 'GET', url: `/v1/customers/${acme}/entitlements`, headers: as(credential) });
+      // The longest lifetime the server mints is accepted: the test signs as the server does.
+      expect((await read(await sign({ iat: now, exp: now + 86_400 }))).statusCode).toBe(200);
+      for (const claims of [
+        { iat: now, exp: now + 10 * 365 * 86_400 },
+        { iat: now, exp: now + 86_401 },
+        { iat: now - 10 * 365 * 86_400, exp: now + 60 },
+        { iat: now + 86_400, exp: now + 86_400 + 600 },
+        { exp: now + 600 },
+      ]) {
+        const response = await read(await sign(claims));
+        expectProblem(response, { status: 401, code: 'unauthenticated' });
+        expect(response.headers['www-authenticate']).toBe('Bearer realm="keymaster"');
       }
     });
 

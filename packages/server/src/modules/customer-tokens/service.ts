@@ -12,6 +12,11 @@ export type TokenVerdict =
   | { valid: false; reason: 'invalid' | 'expired' | 'revoked' };
 
 const issuer = 'keymaster';
+/**
+ * How far ahead of this node's clock a token's `iat` may be: another node minted it, and node
+ * clocks differ by a little. More than that is a token no node issued.
+ */
+const clockSkewSeconds = 60;
 const audience = 'keymaster:customer';
 /** Private claim: when the named customer was created (ms), so a re-created id does not inherit tokens. */
 const sinceClaim = 'km_customer_since';
@@ -59,9 +64,16 @@ export function createCustomerTokenService(deps: {
       algorithms: ['HS256'],
       issuer,
       audience,
-      requiredClaims: ['sub', 'exp', 'jti'],
+      requiredClaims: ['sub', 'exp', 'jti', 'iat'],
       currentDate: new Date(clock.now()),
     });
+    // Minting caps the lifetime; verifying must too, or whoever obtains the secret (or a token
+    // signed before the cap existed) holds a credential that never ends. Thrown as any other
+    // invalid token is: the caller cannot tell which check failed.
+    const lifetime = payload.exp! - payload.iat!;
+    if (lifetime > customerTokenTtl.max || payload.iat! > clock.now() / 1000 + clockSkewSeconds) {
+      throw new errors.JWTClaimValidationFailed('the token lives longer than a customer token may', payload);
+    }
     const since = payload[sinceClaim];
     const claims: Claims = {
       customer: payload.sub!,

@@ -1,7 +1,13 @@
 import { EventBatch, maxEventsPerRequest } from '@keymaster/contract';
 import { Type } from '@sinclair/typebox';
 import secureJson from 'secure-json-parse';
-import { type AjvError, type ProblemInput, validationProblem } from '../../http/problems.js';
+import {
+  type AjvError,
+  malformedJsonProblem,
+  type ProblemInput,
+  unsupportedMediaTypeProblem,
+  validationProblem,
+} from '../../http/problems.js';
 import { bodyValidator } from '../../http/validation.js';
 import type { EventFormat } from './service.js';
 
@@ -42,9 +48,7 @@ export type EventBody = { events: unknown[]; format: EventFormat } | { problem: 
 export function readEventBody(input: { body: Uint8Array | undefined; contentType: string | undefined }): EventBody {
   const media = (input.contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
   if (!(media in eventBodySchemas)) {
-    return {
-      problem: { status: 415, code: 'unsupported_media_type', detail: `Unsupported Media Type: ${input.contentType}` },
-    };
+    return { problem: unsupportedMediaTypeProblem(input.contentType) };
   }
   const type = media as MediaType;
   const { body } = input;
@@ -54,8 +58,7 @@ export function readEventBody(input: { body: Uint8Array | undefined; contentType
     try {
       data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch (error) {
-      const detail = error instanceof SyntaxError ? error.message : 'Body is not valid JSON';
-      return { problem: { status: 400, code: 'malformed_request', detail } };
+      return { problem: malformedJsonProblem(error) };
     }
   }
   const validated = validatorFor(type)(data, text);

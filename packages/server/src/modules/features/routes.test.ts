@@ -151,6 +151,14 @@ describeEachDialect('features routes', (dialect) => {
       ],
       ['a zero credit cost', { type: 'metered', credit_cost: { pool: 'nope', per_unit: 0 } }, '/credit_cost/per_unit'],
       ['a targeting rule flagd cannot parse', { targeting: { frobnicate: [1] } }, '/targeting'],
+      ['a targeting rule that is a string', { targeting: 'x' }, '/targeting'],
+      ['a targeting rule that is an array', { targeting: [{ var: 'x' }] }, '/targeting'],
+      [
+        'a targeting rule with an operator of the wrong arity',
+        { targeting: { if: [{ '==': [{ var: 'tier' }] }, 'on', null] } },
+        '/targeting/if/0/==',
+      ],
+      ['a targeting rule that always throws', { targeting: { if: [{ throw: 'x' }, 'on', null] } }, '/targeting/if/0'],
       ['a variant of the wrong type', { variants: { on: 'yes' } }, '/variants/on'],
       ['a default variant that names no variant', { default_variant: 'maybe' }, '/default_variant'],
       ['nested flag metadata', { metadata: { owner: { team: 'growth' } } }, '/metadata/owner'],
@@ -225,6 +233,14 @@ describeEachDialect('features routes', (dialect) => {
       ['an empty options list', { options: [] }, '/options'],
       ['a name of the wrong type', { name: 5 }, '/name'],
       ['a broken targeting rule', { targeting: { frobnicate: [] } }, '/targeting'],
+      ['a targeting rule that is a string', { targeting: 'x' }, '/targeting'],
+      ['a targeting rule that is a number', { targeting: 5 }, '/targeting'],
+      [
+        'a targeting rule with an unknown operator inside',
+        { targeting: { and: [true, { nope: 1 }] } },
+        '/targeting/and/1',
+      ],
+      ['a targeting rule with a wrong arity', { targeting: { substr: ['abc'] } }, '/targeting/substr'],
       ['an unknown field', { key: 'renamed' }, '/key'],
     ])('refuses a PATCH with %s, leaving the feature as it was', async (_name, patch, path) => {
       const { key } = expectStatus<Feature>(await create(featureBody({ type: 'config', options: ['a', 'b'] })), 201);

@@ -1,12 +1,12 @@
 import type { FeatureCreate, FeaturePatch } from '@keymaster/contract';
 import {
-  compileTargeting,
   conflict,
   ErrorCodes,
   type FieldError,
   invalid,
   notFound,
   validateFeature,
+  validateTargeting,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
@@ -35,7 +35,7 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
     const errors: FieldError[] = [
       ...typeMismatches(body),
       ...validateFeature(feature),
-      ...compileTargeting(feature).errors,
+      ...(feature.targeting === null ? [] : validateTargeting(feature.targeting)),
     ];
     if (feature.type === 'metered' && feature.creditCost) {
       const pool = await findFeature(db, feature.creditCost.pool);

@@ -1,5 +1,5 @@
 import type { FeatureCreate } from '@keymaster/contract';
-import { compileTargeting, type JsonValue, validateFeature, validateFeatureKey } from '@keymaster/core';
+import { type JsonValue, validateFeature, validateFeatureKey, validateTargeting } from '@keymaster/core';
 import { type FeatureRecord, fromApiFeature } from '../features/convert.js';
 
 /** One flag of a flagd flag-definition file. */
@@ -114,7 +114,10 @@ export function flagsToFeatures(file: FlagdFile): { features: FeatureCreate[]; u
       body.metadata = flag.metadata as NonNullable<FeatureCreate['metadata']>;
     }
     const record = fromApiFeature({ body, id: '', createdAt: 0, updatedAt: 0 });
-    const problems = [...validateFeature(record), ...compileTargeting(record).errors];
+    const problems = [
+      ...validateFeature(record),
+      ...(record.targeting === null ? [] : validateTargeting(record.targeting)),
+    ];
     if (problems.length > 0) {
       skip(problems.map((p) => `${p.path} ${p.message}`).join('; '));
       continue;

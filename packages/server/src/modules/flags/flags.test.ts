@@ -50,6 +50,8 @@ describe('flagd flag definitions → features (pure)', () => {
         mixed: { state: 'ENABLED', variants: { a: 1, b: 'one' } },
         dangling: { state: 'ENABLED', variants: { a: 'a' }, targeting: { $ref: 'nope' } },
         broken: { state: 'ENABLED', variants: { a: 'a' }, targeting: { no_such_operator: [1] } },
+        arity: { state: 'ENABLED', variants: { a: 'a' }, targeting: { if: [{ '==': ['a'] }, 'a', null] } },
+        scalar: { state: 'ENABLED', variants: { a: 'a' }, targeting: 'a' },
       },
       $evaluators: { is_vip: { '==': [{ var: 'tier' }, 'vip'] } },
     };
@@ -74,7 +76,8 @@ describe('flagd flag definitions → features (pure)', () => {
       },
     ]);
     expect(features.map((f) => f.key)).toContain('Upper-Key');
-    expect(unmapped.map((u) => u.key)).toEqual(['no key!', 'mixed', 'dangling', 'broken']);
+    expect(unmapped.map((u) => u.key)).toEqual(['no key!', 'mixed', 'dangling', 'broken', 'arity', 'scalar']);
+    expect(unmapped.find((u) => u.key === 'arity')?.reason).toContain('/targeting/if/0/== "==" takes 2 arguments');
     expect(unmapped.find((u) => u.key === 'dangling')?.reason).toContain('"nope"');
   });
 

@@ -6,6 +6,7 @@ import {
   type FlagEvaluation,
   isQuantityType,
 } from '@keymaster/core';
+import type { ProblemInput } from '../../http/problems.js';
 
 /**
  * A Keymaster check as an OFREP evaluation.
@@ -89,3 +90,30 @@ export const flagNotFound = (key: string): OfrepError => ({
   errorCode: 'FLAG_NOT_FOUND',
   errorDetails: `Feature "${key}" does not exist.`,
 });
+
+/** OFREP's error code for a problem the HTTP layer raised before the evaluation ran. */
+function ofrepErrorCode(problem: ProblemInput): string {
+  if (problem.code === 'malformed_request' || problem.code === 'unsupported_media_type') return 'PARSE_ERROR';
+  // The body is the evaluation context: a body or context that is not an object, or holds what
+  // no context may (NUL characters, nesting past the limit). Other fields (a header) are not.
+  const inBody = problem.errors?.every((e) => !e.path.startsWith('/headers/') && !e.path.startsWith('/params/'));
+  if (problem.code === 'validation_failed' && inBody) return 'INVALID_CONTEXT';
+  return 'GENERAL';
+}
+
+/**
+ * A problem on an OFREP route in OFREP's error shape (`errorCode`, `errorDetails`, and the flag's
+ * `key` on the single-flag route), so an OpenFeature provider reads every refusal of bad input
+ * the same way. Authentication and authorisation stay problem documents (401, 403): OFREP gives
+ * them no body of its own.
+ */
+export function toOfrepErrorBody(input: { problem: ProblemInput; params: unknown }): OfrepError | undefined {
+  const { problem } = input;
+  if (problem.status === 401 || problem.status === 403) return undefined;
+  const key = (input.params as { key?: unknown } | undefined)?.key;
+  return {
+    ...(typeof key === 'string' ? { key } : {}),
+    errorCode: ofrepErrorCode(problem),
+    errorDetails: problem.detail,
+  };
+}

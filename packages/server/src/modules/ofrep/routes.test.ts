@@ -171,6 +171,38 @@ describeEachDialect('OFREP', (dialect) => {
       ).toBe(401);
     });
 
+    it('refuses malformed input in OFREP shape: PARSE_ERROR, INVALID_CONTEXT, never a 5xx', async () => {
+      const raw = (url: string, body: string, headers: Record<string, string> = {}) =>
+        server.request({ method: 'POST', url, body, headers: { 'content-type': 'application/json', ...headers } });
+      const single = '/ofrep/v1/evaluate/flags/sso';
+      const bulk = '/ofrep/v1/evaluate/flags';
+      const refusals: [string, string, Record<string, string>?][] = [
+        ['{"context": {"targetingKey": "ac', 'PARSE_ERROR'],
+        ['{"__proto__": {"admin": true}}', 'PARSE_ERROR'],
+        ['{"context": {"constructor": {"prototype": {"admin": true}}}}', 'PARSE_ERROR'],
+        ['[[[[]]]]', 'INVALID_CONTEXT'],
+        ['"hello"', 'INVALID_CONTEXT'],
+        ['42', 'INVALID_CONTEXT'],
+        ['{"context": [[[[]]]]}', 'INVALID_CONTEXT'],
+        ['{"context": "hello"}', 'INVALID_CONTEXT'],
+        ['{"context": {}}', 'GENERAL', { 'idempotency-key': '' }],
+        ['{"context": {}}', 'GENERAL', { 'idempotency-key': 'k'.repeat(10_240) }],
+      ];
+      for (const [body, errorCode, headers] of refusals) {
+        const one = await raw(single, body, headers);
+        expect(one.headers['content-type']).toMatch(/^application\/json/);
+        expect(expectStatus(one, 400), body).toEqual({ key: 'sso', errorCode, errorDetails: expect.any(String) });
+        expect(expectStatus(await raw(bulk, body, headers), 400), body).toEqual({
+          errorCode,
+          errorDetails: expect.any(String),
+        });
+      }
+      // Authentication failures stay problem documents, as documented.
+      const anonymous = await raw(single, '{', { authorization: 'Bearer nope' });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
+
     it('a customer token evaluates its own customer only (403 for another)', async () => {
       const { token } = expectStatus<{ token: string }>(
         await server.request({ method: 'POST', url: '/v1/customer-tokens', body: { customer: pro } }),

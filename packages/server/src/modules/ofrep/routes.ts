@@ -4,7 +4,7 @@ import { OfrepBulkResponse, OfrepError, OfrepEvaluation, OfrepParams, OfrepReque
 import type { JsonObject } from '@keymaster/core';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import type { EntitlementService } from '../entitlements/service.js';
-import { flagNotFound, toOfrepDefinition, toOfrepEvaluation } from './convert.js';
+import { flagNotFound, toOfrepDefinition, toOfrepErrorBody, toOfrepEvaluation } from './convert.js';
 
 const tags = ['OpenFeature (OFREP)'];
 
@@ -13,12 +13,10 @@ const tags = ['OpenFeature (OFREP)'];
  * request, or the OFREP error to answer with.
  */
 function parseContext(
-  body: unknown,
+  body: OfrepRequest | null | undefined,
 ): { customer: string | null; context: Record<string, unknown> } | { errorCode: string; errorDetails: string } {
-  const context = (body as { context?: unknown } | null | undefined)?.context;
-  if (context !== undefined && (context === null || typeof context !== 'object' || Array.isArray(context)))
-    return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context` must be an object.' };
-  const { targetingKey, ...rest } = (context ?? {}) as Record<string, unknown>;
+  // The schema has made sure the body and `context` are objects (INVALID_CONTEXT otherwise).
+  const { targetingKey, ...rest } = (body?.context ?? {}) as Record<string, unknown>;
   if (targetingKey === undefined || targetingKey === '') return { customer: null, context: rest };
   if (typeof targetingKey !== 'string')
     return { errorCode: 'INVALID_CONTEXT', errorDetails: '`context.targetingKey` must be a string.' };
@@ -34,13 +32,16 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
   app,
   { entitlements },
 ) => {
-  const config = { readOnly: true, customerScope: 'body.context.targetingKey' } as const;
+  const config = {
+    readOnly: true,
+    customerScope: 'body.context.targetingKey',
+    errorBody: toOfrepErrorBody,
+  } as const;
 
   app.post(
     '/ofrep/v1/evaluate/flags/:key',
     {
       config,
-      attachValidation: true,
       schema: {
         tags,
         security,
@@ -85,7 +86,6 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
     '/ofrep/v1/evaluate/flags',
     {
       config,
-      attachValidation: true,
       schema: {
         tags,
         security,

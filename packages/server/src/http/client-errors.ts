@@ -1,0 +1,49 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { type ProblemInput, problemDocument } from './problems.js';
+import { requestIdFor } from './request-id.js';
+
+/** Node's parser errors, by what the client is told. */
+function problemFor(code: string | undefined): ProblemInput {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      status: 431,
+      code: 'headers_too_large',
+      detail: 'The request line and headers are larger than this server accepts.',
+    };
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, code: 'request_timeout', detail: 'The request did not arrive in time.' };
+  }
+  return { status: 400, code: 'malformed_request', detail: 'The request is not valid HTTP.' };
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before there is a request to route (headers over the
+ * size limit, a malformed request line or header, a request too slow to arrive): the same problem
+ * documents as every other error, written on the socket, which is then closed — the parser
+ * cannot find where the next request would start. Fastify's `clientErrorHandler`: it listens to
+ * the server's 'clientError' event.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const problem = problemFor(error.code);
+  const requestId = requestIdFor(undefined);
+  this.log.debug({ err: error, reqId: requestId }, 'refused a request Node could not parse');
+  // As Node does: once a response on this connection has begun, more bytes would corrupt it.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const body = Buffer.from(JSON.stringify(problemDocument({ ...problem, requestId })));
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+        'Content-Type: application/problem+json; charset=utf-8\r\n' +
+        `Content-Length: ${body.length}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
+        'Connection: close\r\n\r\n',
+    );
+    socket.write(body);
+  }
+  socket.destroy();
+}
