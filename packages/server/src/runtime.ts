@@ -208,13 +208,17 @@ export async function createKeymaster(input: {
   logger?: boolean | { level: string };
 }): Promise<Keymaster> {
   const { config, clock } = input;
-  const database = openDatabase(config.database);
+  const logger = pino({
+    level: input.logger === false ? 'silent' : config.logLevel,
+    serializers: { req: serializeRequest },
+  });
+  const database = openDatabase(config.database, {
+    postgresTimeouts: config.postgresTimeouts,
+    onConnectionError: (error) =>
+      logger.warn({ err: error }, 'a database connection failed; the pool opens another on next use'),
+  });
   try {
     await migrateToLatest(database);
-    const logger = pino({
-      level: input.logger === false ? 'silent' : config.logLevel,
-      serializers: { req: serializeRequest },
-    });
     const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
     const services = createServices({ database, clock, config, tokenSecret, logger });
     const feed = new ChangeFeed({

@@ -1,5 +1,6 @@
 import { DomainError, type ErrorKind, type FieldError } from '@keymaster/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { databaseUnavailable } from '../db/unavailable.js';
 
 /** The one table from domain error kinds to HTTP statuses. */
 const statusByKind: Record<ErrorKind, number> = {
@@ -46,8 +47,15 @@ export function problemDocument(problem: ProblemInput & { requestId: string }) {
   };
 }
 
-/** Sends an RFC 9457 problem document. */
+/**
+ * Seconds a client is asked to wait before retrying a 503: a lost database connection is
+ * replaced on the next request, so a short wait is usually enough.
+ */
+export const retryAfterSeconds = 1;
+
+/** Sends an RFC 9457 problem document; a 503 also says when to retry. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
+  if (problem.status === 503) reply.header('retry-after', String(retryAfterSeconds));
   return reply
     .header('x-request-id', request.id)
     .status(problem.status)
@@ -107,15 +115,25 @@ function fieldErrors(errors: AjvError[], part: string): FieldError[] {
   });
 }
 
-/** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
 /** The problem a domain error answers as (the same in the router and the fast handlers). */
 export function domainProblem(error: DomainError): ProblemInput {
   return { status: statusByKind[error.kind], code: error.code, detail: error.message, errors: error.errors };
 }
 
+/**
+ * A thrown error as a domain error: itself, or `unavailable` when it is a database that could
+ * not answer now (see db/unavailable.ts); undefined for anything else.
+ */
+export function asDomainError(error: unknown): DomainError | undefined {
+  return error instanceof DomainError ? error : databaseUnavailable(error);
+}
+
+/** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
 export function handleError(error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof DomainError) {
-    return sendProblem(request, reply, domainProblem(error));
+  const domain = asDomainError(error);
+  if (domain) {
+    if (domain !== error) request.log.warn({ err: error }, 'database unavailable');
+    return sendProblem(request, reply, domainProblem(domain));
   }
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fastifyError.validation) {

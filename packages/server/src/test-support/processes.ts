@@ -9,6 +9,8 @@ const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -31,7 +33,12 @@ export function databaseUrl(target: DatabaseTarget): string {
   return url.toString();
 }
 
-export async function startServerProcess(input: { target: DatabaseTarget; adminKey: string }): Promise<ServerProcess> {
+export async function startServerProcess(input: {
+  target: DatabaseTarget;
+  adminKey: string;
+  /** More environment, over the defaults below (a DATABASE_URL here replaces the target's). */
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [cli, 'serve'], {
     env: {
@@ -42,6 +49,7 @@ export async function startServerProcess(input: { target: DatabaseTarget; adminK
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       KEYMASTER_FEED_POLL_MS: '100',
+      ...input.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -70,6 +78,7 @@ export async function startServerProcess(input: { target: DatabaseTarget; adminK
   return {
     url,
     child,
+    output: () => output,
     stop: () =>
       new Promise((resolve) => {
         // Exited already: with a code, or killed by a signal (SIGKILL in crash tests).
