@@ -220,7 +220,18 @@ export async function createKeymaster(input: {
   try {
     await migrateToLatest(database);
     const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
-    const services = createServices({ database, clock, config, tokenSecret, logger });
+    if (tokenSecret.removedStoredCopy) {
+      logger.info('deleted the customer-token secret kept in the database: KEYMASTER_TOKEN_SECRET replaces it');
+    }
+    // On SQLite the file is this host's alone (0600); a PostgreSQL database is read by more
+    // people and tools — replicas, backups, analysts — and any of them could mint tokens.
+    if (tokenSecret.source === 'database' && database.dialect === 'postgres') {
+      logger.warn(
+        'customer tokens are signed with a secret kept in the database (settings table): anyone who can ' +
+          'read the database can mint a token for any customer. Set KEYMASTER_TOKEN_SECRET to keep it out.',
+      );
+    }
+    const services = createServices({ database, clock, config, tokenSecret: tokenSecret.key, logger });
     const feed = new ChangeFeed({
       db: database.db,
       readColumnNow: database.readColumnNow,
