@@ -92,6 +92,21 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * How long `/readyz` waits for the database to answer: one that cannot answer in time (every
+ * connection stuck, the network gone quiet) is not ready, however long its requests would wait.
+ */
+const readinessTimeoutMs = 2000;
+
+/** The work's outcome, or a failure once `ms` have passed without one. */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
 /** Builds the HTTP app without listening: tests inject requests, main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const observe = requestObserver();
@@ -172,7 +187,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
     try {
-      await sql`select 1`.execute(deps.database.db);
+      await within(sql`select 1`.execute(deps.database.db), readinessTimeoutMs);
       return { status: 'ready', database: deps.database.dialect };
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check failed');

@@ -30,7 +30,8 @@ function config(): Config {
 
 /** Opens the configured database (migrated), runs `work`, closes it. */
 async function withDatabase<T>(work: (db: ReturnType<typeof openDatabase>) => Promise<T>): Promise<T> {
-  const database = openDatabase(config().database);
+  const settings = config();
+  const database = openDatabase(settings.database, { postgresTimeouts: settings.postgresTimeouts });
   try {
     await migrateToLatest(database);
     return await work(database);

@@ -1,9 +1,11 @@
-import { type DatabaseTarget, databaseTarget } from './db/database.js';
+import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
 
 export interface Config {
   readonly port: number;
   readonly host: string;
   readonly database: DatabaseTarget;
+  /** Bounds on PostgreSQL waits: past them a request answers 503 rather than hang. */
+  readonly postgresTimeouts: PostgresTimeouts;
   readonly dataDir: string;
   /** Accepted as an admin secret key from the first start (containers, tests). */
   readonly adminKey: string | undefined;
@@ -102,6 +104,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
     database: databaseTarget({ databaseUrl, dataDir }),
+    postgresTimeouts: Object.freeze({
+      statementMs: int('KEYMASTER_PG_STATEMENT_TIMEOUT_MS', defaultPostgresTimeouts.statementMs, 0, 3_600_000),
+      lockMs: int('KEYMASTER_PG_LOCK_TIMEOUT_MS', defaultPostgresTimeouts.lockMs, 0, 3_600_000),
+      connectMs: int('KEYMASTER_PG_CONNECT_TIMEOUT_MS', defaultPostgresTimeouts.connectMs, 0, 600_000),
+    }),
     dataDir,
     adminKey,
     logLevel,

@@ -211,15 +211,30 @@ export async function createKeymaster(input: {
   logger?: boolean | { level: string };
 }): Promise<Keymaster> {
   const { config, clock } = input;
-  const database = openDatabase(config.database);
+  const logger = pino({
+    level: input.logger === false ? 'silent' : config.logLevel,
+    serializers: { req: serializeRequest },
+  });
+  const database = openDatabase(config.database, {
+    postgresTimeouts: config.postgresTimeouts,
+    onConnectionError: (error) =>
+      logger.warn({ err: error }, 'a database connection failed; the pool opens another on next use'),
+  });
   try {
     await migrateToLatest(database);
-    const logger = pino({
-      level: input.logger === false ? 'silent' : config.logLevel,
-      serializers: { req: serializeRequest },
-    });
     const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
-    const services = createServices({ database, clock, config, tokenSecret, logger });
+    if (tokenSecret.removedStoredCopy) {
+      logger.info('deleted the customer-token secret kept in the database: KEYMASTER_TOKEN_SECRET replaces it');
+    }
+    // On SQLite the file is this host's alone (0600); a PostgreSQL database is read by more
+    // people and tools — replicas, backups, analysts — and any of them could mint tokens.
+    if (tokenSecret.source === 'database' && database.dialect === 'postgres') {
+      logger.warn(
+        'customer tokens are signed with a secret kept in the database (settings table): anyone who can ' +
+          'read the database can mint a token for any customer. Set KEYMASTER_TOKEN_SECRET to keep it out.',
+      );
+    }
+    const services = createServices({ database, clock, config, tokenSecret: tokenSecret.key, logger });
     const feed = new ChangeFeed({
       db: database.db,
       readColumnNow: database.readColumnNow,

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
@@ -56,9 +56,39 @@ export function databaseTarget(input: { databaseUrl: string | undefined; dataDir
   return { dialect: 'sqlite', file: join(input.dataDir, 'keymaster.db') };
 }
 
-export function openDatabase(target: DatabaseTarget): DatabaseHandle {
+/** How long PostgreSQL may take before a request fails with 503 instead of waiting on (0: no limit). */
+export interface PostgresTimeouts {
+  /** Longest a statement may run (`statement_timeout`): a runaway query ends instead of piling up. */
+  statementMs: number;
+  /** Longest a statement may wait for a lock (`lock_timeout`): a stuck lock gives a bounded wait. */
+  lockMs: number;
+  /** Longest to open a connection, or to wait for a free one in the pool. */
+  connectMs: number;
+}
+
+export const defaultPostgresTimeouts: PostgresTimeouts = Object.freeze({
+  statementMs: 10_000,
+  lockMs: 3000,
+  connectMs: 5000,
+});
+
+export function openDatabase(
+  target: DatabaseTarget,
+  options: {
+    postgresTimeouts?: PostgresTimeouts | undefined;
+    /**
+     * Told of each PostgreSQL connection that fails (terminated, reset, the server restarting):
+     * the pool drops it and opens another on next use.
+     */
+    onConnectionError?: ((error: Error) => void) | undefined;
+  } = {},
+): DatabaseHandle {
   if (target.dialect === 'sqlite') return openSqlite(target.file);
-  return openPostgres(target);
+  return openPostgres({
+    ...target,
+    timeouts: options.postgresTimeouts ?? defaultPostgresTimeouts,
+    onConnectionError: options.onConnectionError ?? (() => {}),
+  });
 }
 
 /**
@@ -75,8 +105,22 @@ export function openSqliteConnection(file: string): Kysely<Database> {
   return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
 }
 
+/**
+ * Creates the directory and the database file readable by this user only: they hold every
+ * customer's data. SQLite gives the -wal and -shm files it creates beside the database the
+ * database file's own mode. A directory or file that exists already keeps its mode.
+ */
+function createPrivately(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
 function openSqlite(file: string): DatabaseHandle {
-  if (file !== ':memory:') mkdirSync(join(file, '..'), { recursive: true });
+  if (file !== ':memory:') createPrivately(file);
   const db = openSqliteConnection(file);
   if (file === ':memory:') {
     return {
@@ -193,16 +237,37 @@ function openPostgres(target: {
   url: string;
   schema?: string | undefined;
   poolSize?: number | undefined;
+  timeouts: PostgresTimeouts;
+  onConnectionError: (error: Error) => void;
 }): DatabaseHandle {
+  const { timeouts } = target;
   const pool = new pg.Pool({
     connectionString: target.url,
     max: target.poolSize ?? 10,
+    // Sent when each connection starts, so they hold for every statement without a round trip;
+    // the URL's own `?statement_timeout=`, `?lock_timeout=` or `?application_name=` win.
+    statement_timeout: timeouts.statementMs,
+    lock_timeout: timeouts.lockMs,
+    connectionTimeoutMillis: timeouts.connectMs,
+    application_name: 'keymaster',
+    // An idle connection whose peer vanished without a reset (a failover, a dropped NAT entry)
+    // is probed after 10 s rather than the system's default two hours, and dropped.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // Epoch-ms times are BIGINT; they fit a JS number exactly, so read them as numbers.
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
         oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
     },
     ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+  });
+  // A connection that fails emits 'error'; unheard, that ends the process. The pool removes an
+  // idle one itself (and re-emits on the pool, heard here too); one in use fails its statement
+  // in flight and is removed when released, as it is then no longer queryable. Either way the
+  // next checkout opens a fresh connection.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', target.onConnectionError);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {

@@ -1,4 +1,4 @@
-import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { DatabaseHandle, Dialect } from './database.js';
 import { initial } from './migrations/0001-initial.js';
 import { events } from './migrations/0002-events.js';
@@ -14,6 +14,7 @@ import { eventsIndex } from './migrations/0011-events-index.js';
 import { featureDefaults } from './migrations/0012-feature-defaults.js';
 import { usageBatches } from './migrations/0013-usage-batches.js';
 import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
+import type { Database } from './schema.js';
 
 /**
  * Numbered migrations, run in the order of their names. Add a file per change; never edit one
@@ -52,15 +53,35 @@ export async function migrateToLatest(
   handle: DatabaseHandle,
   input: { migrations?: Record<string, Migration> } = {},
 ): Promise<MigrationResultSet> {
-  // Kysely looks for its bookkeeping tables in every schema unless told which one: name the
-  // connection's own, or another application's (or test's) schema could be taken for ours.
-  const schema =
-    handle.dialect === 'postgres'
-      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema
-      : undefined;
+  const list = input.migrations ?? migrations(handle.dialect);
+  if (handle.dialect !== 'postgres') return migrate(handle.db, list, undefined);
+  // A migration may rewrite a large table, and a node starting beside another waits on Kysely's
+  // lock until that one's migrations are done: the bounds on request statements
+  // (KEYMASTER_PG_STATEMENT_TIMEOUT_MS, KEYMASTER_PG_LOCK_TIMEOUT_MS) would fail either.
+  return handle.db.connection().execute(async (db) => {
+    await sql`set statement_timeout = 0`.execute(db);
+    await sql`set lock_timeout = 0`.execute(db);
+    try {
+      // Kysely looks for its bookkeeping tables in every schema unless told which one: name the
+      // connection's own, or another application's (or test's) schema could be taken for ours.
+      const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema;
+      return await migrate(db, list, schema);
+    } finally {
+      // Back to the connection's own settings before the pool hands it to a request.
+      await sql`reset statement_timeout`.execute(db);
+      await sql`reset lock_timeout`.execute(db);
+    }
+  });
+}
+
+async function migrate(
+  db: Kysely<Database>,
+  list: Record<string, Migration>,
+  schema: string | undefined,
+): Promise<MigrationResultSet> {
   const migrator = new Migrator({
-    db: handle.db,
-    provider: new StaticMigrationProvider(input.migrations ?? migrations(handle.dialect)),
+    db,
+    provider: new StaticMigrationProvider(list),
     // A migration numbered below one already run (it was reserved on another branch and merged
     // later) is run rather than refused as "corrupted migrations".
     allowUnorderedMigrations: true,

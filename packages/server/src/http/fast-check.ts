@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CheckRequest, ConsumeRequest, Decision as DecisionSchema } from '@keymaster/contract';
-import { type Decision, DomainError } from '@keymaster/core';
+import type { Decision } from '@keymaster/core';
 import type { TSchema } from '@sinclair/typebox';
 import fastJson from 'fast-json-stringify';
 import type { Logger } from 'pino';
@@ -18,11 +18,13 @@ import { idempotencyKeyProblem } from './idempotency.js';
 import type { RequestObserver } from './metrics.js';
 import {
   type AjvError,
+  asDomainError,
   domainProblem,
   internalProblem,
   malformedJsonProblem,
   type ProblemInput,
   problemDocument,
+  retryAfterSeconds,
   unsupportedMediaTypeProblem,
   validationProblem,
 } from './problems.js';
@@ -164,12 +166,17 @@ function createFastHandler<Body extends { customer: string }>(deps: {
   }
 
   function sendProblem(res: ServerResponse, requestId: string, started: number, problem: ProblemInput) {
+    if (problem.status === 503) res.setHeader('retry-after', String(retryAfterSeconds));
     const body = JSON.stringify(problemDocument({ ...problem, requestId }));
     send(res, requestId, started, problem.status, body, problemType);
   }
 
   function fail(res: ServerResponse, requestId: string, started: number, error: unknown) {
-    if (error instanceof DomainError) return sendProblem(res, requestId, started, domainProblem(error));
+    const domain = asDomainError(error);
+    if (domain) {
+      if (domain !== error) deps.logger.warn({ err: error, reqId: requestId }, 'database unavailable');
+      return sendProblem(res, requestId, started, domainProblem(domain));
+    }
     deps.logger.error({ err: error, reqId: requestId }, 'unhandled error');
     sendProblem(res, requestId, started, internalProblem);
   }

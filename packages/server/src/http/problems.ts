@@ -1,5 +1,6 @@
 import { DomainError, type ErrorKind, type FieldError } from '@keymaster/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { databaseUnavailable } from '../db/unavailable.js';
 
 /** The one table from domain error kinds to HTTP statuses. */
 const statusByKind: Record<ErrorKind, number> = {
@@ -64,6 +65,12 @@ export function problemDocument(problem: ProblemInput & { requestId: string }) {
   };
 }
 
+/**
+ * Seconds a client is asked to wait before retrying a 503: a lost database connection is
+ * replaced on the next request, so a short wait is usually enough.
+ */
+export const retryAfterSeconds = 1;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
@@ -76,9 +83,11 @@ declare module 'fastify' {
   }
 }
 
-/** Sends an RFC 9457 problem document, or the route's own error shape (see `errorBody`). */
+/** Sends an RFC 9457 problem document, or the route's own error shape (see `errorBody`); a 503 says when to retry. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   reply.header('x-request-id', request.id).status(problem.status);
+  // A 503 also says when to retry.
+  if (problem.status === 503) reply.header('retry-after', String(retryAfterSeconds));
   const own = request.routeOptions?.config?.errorBody?.({ problem, params: request.params });
   if (own !== undefined) return reply.type('application/json; charset=utf-8').send(own);
   return reply.type('application/problem+json').send(problemDocument({ ...problem, requestId: String(request.id) }));
@@ -152,15 +161,25 @@ function fieldErrors(errors: AjvError[], part: string): FieldError[] {
   });
 }
 
-/** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
 /** The problem a domain error answers as (the same in the router and the fast handlers). */
 export function domainProblem(error: DomainError): ProblemInput {
   return { status: statusByKind[error.kind], code: error.code, detail: error.message, errors: error.errors };
 }
 
+/**
+ * A thrown error as a domain error: itself, or `unavailable` when it is a database that could
+ * not answer now (see db/unavailable.ts); undefined for anything else.
+ */
+export function asDomainError(error: unknown): DomainError | undefined {
+  return error instanceof DomainError ? error : databaseUnavailable(error);
+}
+
+/** The error handler: domain errors by kind, validation by field, everything else a generic 500. */
 export function handleError(error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof DomainError) {
-    return sendProblem(request, reply, domainProblem(error));
+  const domain = asDomainError(error);
+  if (domain) {
+    if (domain !== error) request.log.warn({ err: error }, 'database unavailable');
+    return sendProblem(request, reply, domainProblem(domain));
   }
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fastifyError.validation) {

@@ -14,6 +14,10 @@ export const problemResponses = {
   403: problem('A customer token used outside its customer or on a route it does not open.'),
   404: problem('Not found.'),
   409: problem('Conflicts with the current state (or an Idempotency-Key reuse).'),
+  503: {
+    ...problem('The database is unreachable or did not answer in time: retry after `Retry-After` seconds.'),
+    headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } },
+  },
 };
 
 /** A 429, on routes that limit something per credential. */

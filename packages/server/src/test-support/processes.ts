@@ -9,6 +9,8 @@ const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export function databaseUrl(target: DatabaseTarget): string {
 export async function startServerProcess(input: {
   target: DatabaseTarget;
   adminKey: string;
-  /** More environment for the process (e.g. KEYMASTER_TEST_CLOCK). */
+  /** More environment, over the defaults below (a DATABASE_URL here replaces the target's). */
   env?: Record<string, string>;
 }): Promise<ServerProcess> {
   const port = await freePort();
@@ -76,6 +78,7 @@ export async function startServerProcess(input: {
   return {
     url,
     child,
+    output: () => output,
     stop: () =>
       new Promise((resolve) => {
         // Exited already: with a code, or killed by a signal (SIGKILL in crash tests).
