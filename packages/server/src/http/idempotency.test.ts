@@ -25,6 +25,19 @@ describeEachDialect('Idempotency-Key', (dialect) => {
       await server.request({ method: 'GET', url: `/v1/customers/${customer}/grants?include_revoked=true` }),
       200,
     ).data;
+  /** A grant made with a key, its record then set back to `state` with no answer, as of `start`. */
+  const grantLeftAs = async (state: 'in_progress' | 'applied') => {
+    const { id } = await seedCustomer(server);
+    const key = uniqueKey('idem');
+    const body = grantBody({ feature: 'sso', enabled: true });
+    expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
+    await server.keymaster.database.db
+      .updateTable('idempotency_keys')
+      .set({ state, response_status: null, response_body: null, created_at: start })
+      .where('key', '=', key)
+      .execute();
+    return { id, body, key };
+  };
   const expectReplay = (first: TestResponse, again: TestResponse) => {
     expect(first.headers['idempotent-replayed']).toBeUndefined();
     expect(again.headers['idempotent-replayed']).toBe('true');
@@ -232,18 +245,8 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     });
 
     it('answers 409 idempotency_in_progress while the first is running, and takes over an abandoned one', async () => {
-      const { id } = await seedCustomer(server);
-      const key = uniqueKey('idem');
-      const body = grantBody({ feature: 'sso', enabled: true });
-      expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
-      // Put the record back the way it is while its request runs (or after its process died).
-      const { db } = server.keymaster.database;
-      const running = { state: 'in_progress', response_status: null, response_body: null };
-      await db
-        .updateTable('idempotency_keys')
-        .set({ ...running, created_at: start })
-        .where('key', '=', key)
-        .execute();
+      // The record the way it is while its request runs (or after its process died before the write).
+      const { id, body, key } = await grantLeftAs('in_progress');
       expectProblem(await post(`/v1/customers/${id}/grants`, body, key), {
         status: 409,
         code: 'idempotency_in_progress',
@@ -256,18 +259,8 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     });
 
     it('never runs again a request whose write committed but whose answer was not stored', async () => {
-      const { id } = await seedCustomer(server);
-      const key = uniqueKey('idem');
-      const body = grantBody({ feature: 'sso', enabled: true });
-      expectStatus(await post(`/v1/customers/${id}/grants`, body, key), 201);
       // The record as a process killed between the write's commit and storing its answer leaves it.
-      const { db } = server.keymaster.database;
-      const killed = { state: 'applied', response_status: null, response_body: null };
-      await db
-        .updateTable('idempotency_keys')
-        .set({ ...killed, created_at: start })
-        .where('key', '=', key)
-        .execute();
+      const { id, body, key } = await grantLeftAs('applied');
       expectProblem(await post(`/v1/customers/${id}/grants`, body, key), {
         status: 409,
         code: 'idempotency_in_progress',
