@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase, testDialects } from '../test-support/databases.js';
-import { databaseUrl, type ServerProcess, startServerProcess } from '../test-support/processes.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialects } from '../test-support/databases.js';
+import { databaseUrl, type ServerProcess, seedTeamCustomer, startServerProcess } from '../test-support/processes.js';
 import { openSse, type SseStream } from '../test-support/sse-client.js';
-import { openDatabase } from './database.js';
-import { migrateToLatest } from './migrate.js';
 
 const adminKey = 'km_sk_connection_loss_key_00001';
 const callersPerProcess = 6;
@@ -69,10 +67,7 @@ describe.skipIf(!testDialects.includes('postgres'))(
     let stream: SseStream | undefined;
 
     beforeAll(async () => {
-      database = await createTestDatabase('postgres');
-      const handle = openDatabase(database.target);
-      await migrateToLatest(handle);
-      await handle.close();
+      database = await createMigratedTestDatabase('postgres');
       const url = new URL(databaseUrl(database.target));
       url.searchParams.set('application_name', applicationName);
       servers = await Promise.all(
@@ -80,25 +75,7 @@ describe.skipIf(!testDialects.includes('postgres'))(
           startServerProcess({ target: database.target, adminKey, env: { DATABASE_URL: url.toString() } }),
         ),
       );
-      const [first] = servers;
-      expect((await call(first!, '/v1/features', { key: 'calls', name: 'Calls', type: 'metered' })).status).toBe(201);
-      const plan = {
-        key: 'team',
-        name: 'Team',
-        entitlements: [{ feature: 'calls', limit: 1_000_000, reset: 'month' }],
-      };
-      expect((await call(first!, '/v1/plans', plan)).status).toBe(201);
-      expect((await call(first!, '/v1/plans/team/publish', {})).status).toBe(200);
-      expect((await call(first!, '/v1/customers/acme', {}, 'PUT')).status).toBe(201);
-      expect((await call(first!, '/v1/customers/acme/subscriptions', { plan: 'team' })).status).toBe(201);
-      for (const server of servers) {
-        for (let attempt = 0; ; attempt++) {
-          const { json } = await call(server, '/v1/check', { customer: 'acme', feature: 'calls', quantity: 0 });
-          if (json.allowed === true) break;
-          if (attempt > 200) throw new Error(`a process never learned of the plan: ${JSON.stringify(json)}`);
-          await sleep(25);
-        }
-      }
+      await seedTeamCustomer({ servers, adminKey, limit: 1_000_000 });
     }, 60_000);
 
     afterAll(async () => {

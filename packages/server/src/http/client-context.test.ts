@@ -34,9 +34,7 @@ describeEachDialect('targeting context from a customer token', (dialect) => {
       await server.request({ method: 'POST', url: '/v1/customer-tokens', body: { customer } }),
       201,
     ).token;
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(() => server.close());
 

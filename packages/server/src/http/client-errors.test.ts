@@ -51,10 +51,8 @@ describeEachDialect('errors a client can provoke over a socket', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer({ dialect });
     await seedCatalog(server);
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    port = typeof address === 'object' && address ? address.port : 0;
-    base = `http://127.0.0.1:${port}`;
+    base = await server.listen();
+    port = Number(new URL(base).port);
   });
   afterAll(() => server.close());
 

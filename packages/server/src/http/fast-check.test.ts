@@ -44,9 +44,7 @@ describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify
     server.clock.advance(61_000);
     credentials.token = await mint(3600);
     credentials['forged token'] = `${credentials.token.slice(0, -4)}AAAA`;
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(() => server.close());
 
@@ -172,9 +170,7 @@ describeEachDialect('POST /v1/consume over a socket answers exactly as the Fasti
       url: '/v1/consume',
       body: { customer: 'acme', feature: 'api_calls', idempotency_key: 'taken' },
     });
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(() => server.close());
 

@@ -177,9 +177,7 @@ describeEachDialect('hostile input to every route of /openapi.json, over a socke
         return { method: method.toUpperCase(), route, path: route.replace(/\{\w+\}/g, id) };
       }),
     );
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    port = typeof address === 'object' && address ? address.port : 0;
+    port = Number(new URL(await server.listen()).port);
   });
   afterAll(() => server.close());
 

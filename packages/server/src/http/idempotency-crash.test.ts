@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase } from '../db/database.js';
-import { migrateToLatest } from '../db/migrate.js';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../test-support/databases.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../test-support/databases.js';
 import { type ServerProcess, startServerProcess } from '../test-support/processes.js';
 
 const adminKey = 'km_sk_idem_crash_admin_key_0001';
@@ -32,10 +30,7 @@ describeEachDialect('Idempotency-Key across a SIGKILL', (dialect) => {
   let server: ServerProcess | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    const handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-    await handle.close();
+    database = await createMigratedTestDatabase(dialect);
     server = await startServerProcess({ target: database.target, adminKey, env });
     await call(server, '/v1/features', { key: 'api_calls', name: 'API calls', type: 'metered' });
     await call(server, '/v1/plans', {

@@ -50,6 +50,18 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
   };
 }
 
+/** A fresh database of the dialect with the schema migrated: for server processes to start on. */
+export async function createMigratedTestDatabase(dialect: TestDialect): Promise<TestDatabase> {
+  const database = await createTestDatabase(dialect);
+  const handle = openDatabase(database.target);
+  try {
+    await migrateToLatest(handle);
+  } finally {
+    await handle.close();
+  }
+  return database;
+}
+
 /** Runs a suite once per dialect, named after it. */
 export function describeEachDialect(name: string, suite: (dialect: TestDialect) => void): void {
   for (const dialect of testDialects) describe(`${name} [${dialect}]`, () => suite(dialect));

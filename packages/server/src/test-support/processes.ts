@@ -88,3 +88,38 @@ export async function startServerProcess(input: {
       }),
   };
 }
+
+/**
+ * Through the first process: metered `calls` on the published plan `team` (`limit` a month), and
+ * customer `acme` subscribed to it. Resolves once every process answers checks for it: the others
+ * learn of the catalog and the customer at their next change-feed poll, so a race a test starts
+ * after this is between its own requests only.
+ */
+export async function seedTeamCustomer(input: { servers: ServerProcess[]; adminKey: string; limit: number }) {
+  const send = async (server: ServerProcess, method: string, path: string, body: unknown) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${input.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as Record<string, unknown>;
+    if (response.status >= 300)
+      throw new Error(`${method} ${path} answered ${response.status}: ${JSON.stringify(json)}`);
+    return json;
+  };
+  const [first] = input.servers;
+  await send(first!, 'POST', '/v1/features', { key: 'calls', name: 'Calls', type: 'metered' });
+  const entitlements = [{ feature: 'calls', limit: input.limit, reset: 'month' }];
+  await send(first!, 'POST', '/v1/plans', { key: 'team', name: 'Team', entitlements });
+  await send(first!, 'POST', '/v1/plans/team/publish', {});
+  await send(first!, 'PUT', '/v1/customers/acme', {});
+  await send(first!, 'POST', '/v1/customers/acme/subscriptions', { plan: 'team' });
+  for (const server of input.servers) {
+    for (let attempt = 0; ; attempt++) {
+      const json = await send(server, 'POST', '/v1/check', { customer: 'acme', feature: 'calls', quantity: 0 });
+      if (json.allowed === true) break;
+      if (attempt > 200) throw new Error(`a process never learned of the plan: ${JSON.stringify(json)}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}

@@ -25,6 +25,8 @@ export interface TestServer {
     body?: unknown;
     headers?: Record<string, string | undefined>;
   }): Promise<TestResponse>;
+  /** Listens on a free port of 127.0.0.1, for clients that need a real socket; answers the base URL. */
+  listen(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,11 @@ export async function startTestServer(input: {
         throw new Error(`${method} ${url} answered ${response.statusCode}: ${response.body}`);
       }
       return response as TestResponse;
+    },
+    async listen() {
+      await keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = keymaster.app.server.address();
+      return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     },
     async close() {
       await keymaster.close();

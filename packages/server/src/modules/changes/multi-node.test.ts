@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase } from '../../db/database.js';
-import { migrateToLatest } from '../../db/migrate.js';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
 import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
 
 const adminKey = 'km_sk_multi_node_admin_key_0001';
@@ -31,11 +29,8 @@ describeEachDialect('two server processes on one database', (dialect) => {
   let b: ServerProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    // Migrate once up front; both processes then start on a ready schema.
-    const handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-    await handle.close();
+    // Migrated once up front; both processes then start on a ready schema.
+    database = await createMigratedTestDatabase(dialect);
     [a, b] = await Promise.all([
       startServerProcess({ target: database.target, adminKey }),
       startServerProcess({ target: database.target, adminKey }),

@@ -36,9 +36,7 @@ describeEachDialect('customer tokens', (dialect) => {
     acme = (await seedCustomer(server, { plan: 'pro' })).id;
     globex = (await seedCustomer(server, { plan: 'free' })).id;
     token = expectStatus<Token>(await mint({ customer: acme }), 201).token;
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(() => server.close());
 

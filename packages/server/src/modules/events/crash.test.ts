@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openDatabase } from '../../db/database.js';
-import { migrateToLatest } from '../../db/migrate.js';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
 import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
 
 const adminKey = 'km_sk_crash_test_admin_key_0001';
@@ -23,10 +22,7 @@ describeEachDialect('a server killed with SIGKILL during ingestion', (dialect) =
   let server: ServerProcess | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    const handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-    await handle.close();
+    database = await createMigratedTestDatabase(dialect);
     server = await startServerProcess({ target: database.target, adminKey });
     await call(server, 'POST', '/v1/features', {
       key: 'api_calls',

@@ -266,9 +266,7 @@ describeEachDialect('OFREP', (dialect) => {
   describe('the official @openfeature/ofrep-provider against a listening server', () => {
     let baseUrl: string;
     beforeAll(async () => {
-      await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-      const address = server.keymaster.app.server.address() as { port: number };
-      baseUrl = `http://127.0.0.1:${address.port}`;
+      baseUrl = await server.listen();
       await OpenFeature.setProviderAndWait(
         'keymaster-ofrep',
         new OFREPProvider({ baseUrl, headers: [['Authorization', `Bearer ${testAdminKey}`]] }),

@@ -59,9 +59,7 @@ describeEachDialect('GET /v1/stream and its credential', (dialect) => {
       },
     });
     await seedCatalog(server);
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(async () => {
     for (const sse of open) sse.close();
@@ -161,6 +159,7 @@ describeEachDialect('GET /v1/stream and its credential', (dialect) => {
 /** With a clock that follows real time and no heartbeat to speak of, only the expiry timer can end it. */
 describeEachDialect("GET /v1/stream at its customer token's expiry, in real time", (dialect) => {
   let server: TestServer;
+  let base: string;
   let offset = 0;
   const clock = {
     now: () => Date.now() + offset,
@@ -174,7 +173,7 @@ describeEachDialect("GET /v1/stream at its customer token's expiry, in real time
 
   beforeAll(async () => {
     server = await startTestServer({ dialect, clock, env: { KEYMASTER_STREAM_HEARTBEAT_MS: '300000' } });
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+    base = await server.listen();
   });
   afterAll(async () => {
     await server.close();
@@ -187,9 +186,7 @@ describeEachDialect("GET /v1/stream at its customer token's expiry, in real time
       201,
     );
     clock.advance(Date.parse(minted.expires_at) - clock.now() - 500);
-    const address = server.keymaster.app.server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const sse = await openSse({ url: `http://127.0.0.1:${port}/v1/stream?customer=acme&access_token=${minted.token}` });
+    const sse = await openSse({ url: `${base}/v1/stream?customer=acme&access_token=${minted.token}` });
     expect(sse.status).toBe(200);
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000));
     expect(await Promise.race([sse.ended, timeout])).toBe(true);

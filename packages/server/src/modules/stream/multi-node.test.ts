@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase } from '../../db/database.js';
-import { migrateToLatest } from '../../db/migrate.js';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
 import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
 import { openSse, type SseEvent, type SseStream } from '../../test-support/sse-client.js';
 
@@ -30,10 +28,7 @@ describeEachDialect('GET /v1/stream across two server processes', (dialect) => {
   const streams: SseStream[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    const handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-    await handle.close();
+    database = await createMigratedTestDatabase(dialect);
     [a, b] = await Promise.all([
       startServerProcess({ target: database.target, adminKey }),
       startServerProcess({ target: database.target, adminKey }),

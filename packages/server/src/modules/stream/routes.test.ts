@@ -42,9 +42,7 @@ describeEachDialect('GET /v1/stream', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer({ dialect, env: { KEYMASTER_STREAM_HEARTBEAT_MS: '50' } });
     await seedCatalog(server);
-    await server.keymaster.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = server.keymaster.app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = await server.listen();
   });
   afterAll(async () => {
     for (const sse of open) sse.close();

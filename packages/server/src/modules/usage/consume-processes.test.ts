@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase } from '../../db/database.js';
-import { migrateToLatest } from '../../db/migrate.js';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
-import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { type ServerProcess, seedTeamCustomer, startServerProcess } from '../../test-support/processes.js';
 
 const adminKey = 'km_sk_consume_processes_key_0001';
 const processes = 4;
@@ -24,30 +22,11 @@ describeEachDialect('consume from several server processes on one database', (di
   let servers: ServerProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    const handle = openDatabase(database.target);
-    await migrateToLatest(handle);
-    await handle.close();
+    database = await createMigratedTestDatabase(dialect);
     servers = await Promise.all(
       Array.from({ length: processes }, () => startServerProcess({ target: database.target, adminKey })),
     );
-    const [first] = servers;
-    expect((await call(first!, '/v1/features', { key: 'calls', name: 'Calls', type: 'metered' })).status).toBe(201);
-    const plan = { key: 'team', name: 'Team', entitlements: [{ feature: 'calls', limit, reset: 'month' }] };
-    expect((await call(first!, '/v1/plans', plan)).status).toBe(201);
-    expect((await call(first!, '/v1/plans/team/publish', {})).status).toBe(200);
-    expect((await call(first!, '/v1/customers/acme', {}, 'PUT')).status).toBe(201);
-    expect((await call(first!, '/v1/customers/acme/subscriptions', { plan: 'team' })).status).toBe(201);
-    // The other processes learn of the catalog and the customer at their next change-feed poll:
-    // wait until every one knows them, so the race below is between consumes only.
-    for (const server of servers) {
-      for (let attempt = 0; ; attempt++) {
-        const { json } = await call(server, '/v1/check', { customer: 'acme', feature: 'calls', quantity: 0 });
-        if (json.allowed === true) break;
-        if (attempt > 200) throw new Error(`a process never learned of the plan: ${JSON.stringify(json)}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    }
+    await seedTeamCustomer({ servers, adminKey, limit: limit });
   }, 60_000);
 
   afterAll(async () => {
