@@ -23,7 +23,7 @@ export interface Config {
   readonly testClock: boolean;
   /** The plan customers without a live subscription get (e.g. `free`); none when unset. */
   readonly fallbackPlan: string | undefined;
-  /** How many changes the feed keeps: how far back a stream client can resume (see README). */
+  /** How many changes the feed keeps: how far back a stream client can resume (see docs/api.md, Streaming changes). */
   readonly feedRetain: number;
   /** How often an open `GET /v1/stream` gets a comment line, so proxies keep it open. */
   readonly streamHeartbeatMs: number;
