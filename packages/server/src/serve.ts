@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import { literalLimit } from './db/precompiled.js';
 import { parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
 import { createKeymaster, type Keymaster } from './runtime.js';
@@ -18,7 +17,7 @@ const demoCustomers = [
 /** Applies the demo catalog and customers into an empty database; leaves a used one alone. */
 async function seedDemo(keymaster: Keymaster, clock: Clock): Promise<string[]> {
   const db = keymaster.database.db;
-  const existing = await db.selectFrom('features').select('key').limit(literalLimit(1)).execute();
+  const existing = await db.selectFrom('features').select('key').limit(1).execute();
   if (existing.length > 0) return [];
   const file = parseCatalogFile({ text: readFileSync(demoCatalogUrl, 'utf8'), name: 'demo/catalog.yaml' });
   const applied = await createCatalogService({ db, clock }).apply(file);

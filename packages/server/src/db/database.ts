@@ -1,18 +1,9 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type Driver,
-  Kysely,
-  PostgresDialect,
-  SqliteDialect,
-  type SqliteDialectConfig,
-  SqliteDriver,
-  type Transaction,
-} from 'kysely';
+import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
 import pg from 'pg';
+import { KeymasterPostgresDialect, KeymasterSqliteDialect } from './dialects.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -102,7 +93,7 @@ export function openSqliteConnection(file: string): Kysely<Database> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+  return new Kysely<Database>({ dialect: new KeymasterSqliteDialect({ database: withStatementCache(sqlite) }) });
 }
 
 /**
@@ -192,8 +183,6 @@ function withStatementCache(
     prepare(sql: string) {
       let kept = statements.get(sql);
       if (kept) return kept;
-      // A bound LIMIT makes SQLite prepare the statement again on every run (see literalLimit).
-      if (/\blimit \?/i.test(sql)) throw new Error(`a row limit must be written with literalLimit(): ${sql}`);
       const statement = sqlite.prepare(sql);
       // Each row's first column (see `readColumnNow`).
       if (options.firstColumn && statement.reader) statement.pluck(true);
@@ -208,29 +197,6 @@ function withStatementCache(
       return kept;
     },
   };
-}
-
-/**
- * SQLite transactions that start as writers (BEGIN IMMEDIATE). A deferred transaction that reads
- * and then writes fails with SQLITE_BUSY at once when another process wrote in between, without
- * waiting for busy_timeout; taking the write lock up front makes several processes on one file
- * queue instead of failing.
- */
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #settings: SqliteDialectConfig;
-  constructor(settings: SqliteDialectConfig) {
-    super(settings);
-    this.#settings = settings;
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#settings);
-  }
-}
-
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
 }
 
 function openPostgres(target: {
@@ -269,7 +235,7 @@ function openPostgres(target: {
   pool.on('connect', (client) => {
     client.on('error', target.onConnectionError);
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new KeymasterPostgresDialect({ pool }) });
   return {
     db,
     dialect: 'postgres',

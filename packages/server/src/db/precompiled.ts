@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type RawBuilder, sql } from 'kysely';
+import { type Compilable, CompiledQuery } from 'kysely';
 import type { Db } from './database.js';
 
 /**
@@ -72,17 +72,4 @@ export function rowParameters<Row>(rows: readonly Row[], columns: readonly (keyo
   for (const row of rows) for (const column of columns) params[i++] = row[column];
   for (const value of trailing) params[i++] = value;
   return params;
-}
-
-/**
- * A row limit written into the SQL text rather than bound: `.limit(literalLimit(n))`. SQLite
- * (3.51, as better-sqlite3 ships it) plans a statement around a bound LIMIT's value, so such a
- * statement is prepared again — parsed and planned — every time it runs (about 50,000
- * instructions, more than the read itself; seen under valgrind as `sqlite3Reprepare` on every
- * change-feed read). With the number in the text, the kept statement is reused; a query with
- * several limits keeps one statement per limit. Takes integers only, so the text stays SQL.
- */
-export function literalLimit(limit: number): RawBuilder<number> {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`a row limit must be a whole number: ${limit}`);
-  return sql.lit(limit);
 }

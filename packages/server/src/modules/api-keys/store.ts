@@ -1,6 +1,5 @@
 import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import type { ApiKeyTable } from '../../db/schema.js';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
@@ -10,7 +9,7 @@ export async function listActiveKeys(db: Db): Promise<ApiKeyRow[]> {
 }
 
 export async function listKeys(db: Db, page: { after: string | undefined; limit: number }): Promise<ApiKeyRow[]> {
-  let query = db.selectFrom('api_keys').selectAll().orderBy('id').limit(literalLimit(page.limit));
+  let query = db.selectFrom('api_keys').selectAll().orderBy('id').limit(page.limit);
   if (page.after !== undefined) query = query.where('id', '>', page.after);
   return query.execute();
 }

@@ -1,6 +1,6 @@
 import { type CompiledQuery, type Kysely, sql } from 'kysely';
 import type { DatabaseHandle, Db } from '../../db/database.js';
-import { literalLimit, precompiled } from '../../db/precompiled.js';
+import { precompiled } from '../../db/precompiled.js';
 import type { Database } from '../../db/schema.js';
 
 /** What a change means to whoever caches answers. */
@@ -50,7 +50,7 @@ const changesAfter = precompiled((db: Db, cursor: number) =>
     .select(['seq', 'scope', 'customer_id', 'customer_ids'])
     .where('seq', '>', cursor)
     .orderBy('seq')
-    .limit(literalLimit(pageSize)),
+    .limit(pageSize),
 );
 const changesAfterJoined = precompiled((db: Db, cursor: number) =>
   db
@@ -62,7 +62,7 @@ const changesAfterJoined = precompiled((db: Db, cursor: number) =>
     )
     .where('seq', '>', cursor)
     .orderBy('seq')
-    .limit(literalLimit(pageSize)),
+    .limit(pageSize),
 );
 
 /** The ids of a change of many customers (`changes.customer_ids`, a JSON array). */

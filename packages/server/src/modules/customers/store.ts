@@ -1,5 +1,4 @@
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { type CustomerRecord, fromDbCustomer, toDbCustomer } from './convert.js';
 
 export async function findCustomer(db: Db, id: string): Promise<CustomerRecord | undefined> {
@@ -11,7 +10,7 @@ export async function listCustomers(
   db: Db,
   page: { after: string | undefined; limit: number },
 ): Promise<CustomerRecord[]> {
-  let query = db.selectFrom('customers').selectAll().orderBy('id').limit(literalLimit(page.limit));
+  let query = db.selectFrom('customers').selectAll().orderBy('id').limit(page.limit);
   if (page.after !== undefined) query = query.where('id', '>', page.after);
   return (await query.execute()).map(fromDbCustomer);
 }

@@ -1,5 +1,4 @@
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { type FeatureRecord, fromDbFeature, toDbFeature } from './convert.js';
 
 export async function findFeature(db: Db, key: string): Promise<FeatureRecord | undefined> {
@@ -16,7 +15,7 @@ export async function listFeatures(
   db: Db,
   page: { after: string | undefined; limit: number },
 ): Promise<FeatureRecord[]> {
-  let query = db.selectFrom('features').selectAll().orderBy('key').limit(literalLimit(page.limit));
+  let query = db.selectFrom('features').selectAll().orderBy('key').limit(page.limit);
   if (page.after !== undefined) query = query.where('key', '>', page.after);
   return (await query.execute()).map(fromDbFeature);
 }

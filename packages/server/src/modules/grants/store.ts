@@ -1,6 +1,5 @@
 import type { Grant } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { fromDbGrant, toDbGrant } from './convert.js';
 
 /** Grants with what is left of each `credit` grant's balance (null for other modes). */
@@ -42,10 +41,7 @@ export async function listGrants(
   db: Db,
   page: { customerId: string; after: string | undefined; limit: number; includeRevoked: boolean },
 ): Promise<Grant[]> {
-  let query = selectGrants(db)
-    .where('grants.customer_id', '=', page.customerId)
-    .orderBy('grants.id')
-    .limit(literalLimit(page.limit));
+  let query = selectGrants(db).where('grants.customer_id', '=', page.customerId).orderBy('grants.id').limit(page.limit);
   if (!page.includeRevoked) query = query.where('grants.revoked_at', 'is', null);
   if (page.after !== undefined) query = query.where('grants.id', '>', page.after);
   return (await query.execute()).map(fromDbGrant);

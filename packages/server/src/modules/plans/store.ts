@@ -1,5 +1,4 @@
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { fromDbPlan, type PlanRecord, toDbPlan } from './convert.js';
 
 /** Every version of one plan, oldest first. */
@@ -31,7 +30,7 @@ export async function listLatestPlans(
       ),
     )
     .orderBy('v.plan_key')
-    .limit(literalLimit(page.limit));
+    .limit(page.limit);
   if (page.after !== undefined) query = query.where('v.plan_key', '>', page.after);
   if (page.status !== undefined) query = query.where('v.status', '=', page.status);
   return (await query.execute()).map(fromDbPlan);

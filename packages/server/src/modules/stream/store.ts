@@ -1,5 +1,4 @@
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { customerList } from '../changes/change-feed.js';
 
 /**
@@ -17,7 +16,7 @@ export async function readChangesAfter(
     .where('seq', '>', input.after)
     .where('scope', '!=', 'api_keys')
     .orderBy('seq')
-    .limit(literalLimit(input.limit));
+    .limit(input.limit);
   const { customer } = input;
   if (customer !== undefined)
     query = query.where((eb) =>

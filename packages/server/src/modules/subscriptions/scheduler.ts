@@ -1,6 +1,5 @@
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { withTransaction } from '../../db/transaction.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import { updateSubscription } from './store.js';
@@ -43,7 +42,7 @@ export function createScheduler(deps: {
         .where('next_due_at', '<=', now)
         .where('id', '>', after)
         .orderBy('id')
-        .limit(literalLimit(batchSize))
+        .limit(batchSize)
         .execute();
       for (const { id } of due) {
         // Stopping leaves the rest for the next run, on this node or another: nothing is lost.

@@ -1,7 +1,6 @@
 import type { HistoryEntry } from '@keymaster/contract';
 import { invalid, isLive, LiveStatuses } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { literalLimit } from '../../db/precompiled.js';
 import { toIso } from '../../json-column.js';
 import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
 
@@ -30,7 +29,7 @@ export async function findCurrentSubscription(db: Db, customerId: string): Promi
     .selectAll()
     .where('customer_id', '=', customerId)
     .orderBy('id', 'desc')
-    .limit(literalLimit(1))
+    .limit(1)
     .executeTakeFirst();
   return row && fromDbSubscription(row);
 }
@@ -44,7 +43,7 @@ export async function listSubscriptions(
     .selectAll()
     .where('customer_id', '=', page.customerId)
     .orderBy('id', 'desc')
-    .limit(literalLimit(page.limit));
+    .limit(page.limit);
   if (page.before !== undefined) query = query.where('id', '<', page.before);
   return (await query.execute()).map(fromDbSubscription);
 }
@@ -68,7 +67,7 @@ export async function listHistory(
     .selectAll()
     .where('subscription_id', '=', page.subscriptionId)
     .orderBy('seq', 'desc')
-    .limit(literalLimit(page.limit));
+    .limit(page.limit);
   if (page.before !== undefined) {
     if (!/^\d{1,15}$/.test(page.before)) {
       throw invalid([{ path: '/querystring/cursor', message: 'is not a cursor this API returned' }]);

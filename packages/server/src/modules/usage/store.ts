@@ -1,7 +1,7 @@
 import type { MeterAggregation } from '@keymaster/core';
 import type { CompiledQuery } from 'kysely';
 import type { DatabaseHandle, Db } from '../../db/database.js';
-import { literalLimit, precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
+import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
 import { type MergeMode, mergeRule } from './merge-rule.js';
 
@@ -226,7 +226,7 @@ const readLatest = precompiled((...range: CounterRange) =>
   countersIn(...range)
     .select('value as usage')
     .orderBy('latest_at', 'desc')
-    .limit(literalLimit(1)),
+    .limit(1),
 );
 const readDistinct = precompiled((...[db, customerId, feature, from, to]: CounterRange) =>
   db
