@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+    // Builds what the tests run as JavaScript (processes, threads) from the sources first.
+    globalSetup: ['./vitest.global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },

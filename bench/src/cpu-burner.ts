@@ -8,7 +8,8 @@ export interface CpuBurner {
   stop(): Promise<void>;
 }
 
-// Run from the TypeScript sources (by the test runner), the child still runs the build's JavaScript.
+// Run from the TypeScript sources (by the test runner), the child still runs the build's JavaScript
+// — which the test run's global setup (vitest.global-setup.ts) first builds from those sources.
 const script = import.meta.url.endsWith('.ts')
   ? new URL('../dist/servers/cpu-burner.js', import.meta.url)
   : new URL('./servers/cpu-burner.js', import.meta.url);

@@ -74,7 +74,8 @@ export function previewBatchWriter(db: Db): BatchWriter {
   };
 }
 
-// Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript.
+// Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript
+// — which the test run's global setup (vitest.global-setup.ts) first builds from those sources.
 const threadScript = import.meta.url.endsWith('.ts')
   ? new URL('../../../dist/modules/events/batch-thread.js', import.meta.url)
   : new URL('./batch-thread.js', import.meta.url);

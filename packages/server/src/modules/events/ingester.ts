@@ -60,7 +60,8 @@ export interface PlanThreadSettings {
   logLevel: string;
 }
 
-// Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript.
+// Run from the TypeScript sources (by the test runner), the thread still runs the build's JavaScript
+// — which the test run's global setup (vitest.global-setup.ts) first builds from those sources.
 const planScript = import.meta.url.endsWith('.ts')
   ? new URL('../../../dist/modules/events/plan-thread.js', import.meta.url)
   : new URL('./plan-thread.js', import.meta.url);
