@@ -209,12 +209,17 @@ export async function createKeymaster(input: {
   config: Config;
   clock: Clock;
   logger?: boolean | { level: string };
+  /** Where log lines go: standard output unless given. */
+  logDestination?: pino.DestinationStream;
 }): Promise<Keymaster> {
   const { config, clock } = input;
-  const logger = pino({
-    level: input.logger === false ? 'silent' : config.logLevel,
-    serializers: { req: serializeRequest },
-  });
+  const logger = pino(
+    {
+      level: input.logger === false ? 'silent' : config.logLevel,
+      serializers: { req: serializeRequest },
+    },
+    input.logDestination,
+  );
   const database = openDatabase(config.database, {
     postgresTimeouts: config.postgresTimeouts,
     onConnectionError: (error) =>

@@ -31,7 +31,12 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const problem = problemFor(error.code);
   const requestId = requestIdFor(undefined);
-  this.log.debug({ err: error, reqId: requestId }, 'refused a request Node could not parse');
+  // Not the error itself: Node attaches the bytes it received (`rawPacket`), and those hold the
+  // request's Authorization header, a credential anyone who reads the logs could use.
+  this.log.debug(
+    { err: { type: error.name, code: error.code, message: error.message }, reqId: requestId },
+    'refused a request Node could not parse',
+  );
   // As Node does: once a response on this connection has begun, more bytes would corrupt it.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {

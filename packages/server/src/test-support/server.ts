@@ -37,6 +37,8 @@ export async function startTestServer(input: {
   env?: Record<string, string>;
   /** Another clock than a manual one starting at `start` (one that follows real time, say). */
   clock?: TestServer['clock'];
+  /** Receives every log line (JSON), at the level `env.LOG_LEVEL` sets; nothing is logged without it. */
+  logs?: (line: string) => void;
 }): Promise<TestServer> {
   const database = await createTestDatabase(input.dialect);
   const clock = input.clock ?? manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
@@ -44,7 +46,12 @@ export async function startTestServer(input: {
     ...loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_FEED_POLL_MS: '50', ...input.env }),
     database: database.target,
   };
-  const keymaster = await createKeymaster({ config, clock, logger: false });
+  const logs = input.logs;
+  const keymaster = await createKeymaster(
+    logs
+      ? { config, clock, logDestination: { write: (line: string) => logs(line) } }
+      : { config, clock, logger: false },
+  );
   return {
     keymaster,
     target: database.target,

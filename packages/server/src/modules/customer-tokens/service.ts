@@ -1,6 +1,8 @@
+import { hash } from 'node:crypto';
 import { customerTokenTtl } from '@keymaster/contract';
 import { ErrorCodes, notFound } from '@keymaster/core';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../clock.js';
 import { newId } from '../../ids.js';
 
@@ -52,13 +54,15 @@ export function createCustomerTokenService(deps: {
   customerSince: (customerId: string) => number | null | Promise<number | null>;
 }) {
   const { secret, clock } = deps;
-  // Tokens recently verified, so a browser polling with one token costs a map lookup, not an
-  // HMAC. Expiry and existence are still checked on every use.
-  const verified = new Map<string, Claims>();
-  const verifiedLimit = 10_000;
+  // Tokens recently verified, so a browser polling with one token costs a hash and a lookup, not
+  // a JWT's decoding and HMAC. Keyed by the token's SHA-256, never by the token: it is a bearer
+  // credential, and one kept in memory past its request outlives the request in any heap dump.
+  // Expiry and existence are still checked on every use.
+  const verified = new LRUCache<string, Claims>({ max: 10_000 });
 
   async function signatureAndClaims(token: string) {
-    const cached = verified.get(token);
+    const digest = hash('sha256', token, 'base64');
+    const cached = verified.get(digest);
     if (cached) return cached;
     const { payload } = await jwtVerify(token, secret, {
       algorithms: ['HS256'],
@@ -81,8 +85,7 @@ export function createCustomerTokenService(deps: {
       expiresAt: payload.exp! * 1000,
       customerSince: typeof since === 'number' ? since : null,
     };
-    if (verified.size >= verifiedLimit) verified.clear();
-    verified.set(token, claims);
+    verified.set(digest, claims);
     return claims;
   }
 
