@@ -65,12 +65,14 @@ export interface CachedCustomer {
 const maxUnknownSlots = 64;
 
 function toCoreEntitlement(entry: SnapshotEntry): CoreEntitlement {
+  // The entry's reason is the answer to quantity 0: anything but entitled or limit_reached is a
+  // denial, also when the feature itself is on (one drawing from a pool that is off is denied).
+  const off = entry.reason !== 'entitled' && entry.reason !== 'limit_reached';
   return {
     feature: entry.feature,
     type: entry.type as FeatureType,
-    enabled: entry.enabled,
-    // A disabled entry's reason is its denial; an enabled one's may be limit_reached, not a denial.
-    denial: entry.enabled ? null : (entry.reason as Denial),
+    enabled: !off,
+    denial: off ? (entry.reason as Denial) : null,
     limit: entry.limit,
     unlimited: entry.unlimited,
     // The period comes from the snapshot's resets_at, so decide must not compute its own.
