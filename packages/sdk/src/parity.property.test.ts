@@ -33,6 +33,8 @@ interface Scenario {
   killed: number | null;
   grants: { target: number; mode: 'override' | 'add' | 'credit'; limit: number | null; enabled: boolean }[];
   usage: { target: number; quantity: number }[];
+  /** Time that passes between the usage and the checks: windows slide, calendar periods reset. */
+  elapsedMs: number;
   quantities: number[];
 }
 
@@ -73,6 +75,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
     { maxLength: 3 },
   ),
   usage: fc.array(fc.record({ target: fc.nat(), quantity: fc.integer({ min: 0, max: 25 }) }), { maxLength: 4 }),
+  elapsedMs: fc.constantFrom(0, 0, 0, 61_000, 3_600_000, 86_400_000),
   quantities: fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 3 }),
 });
 
@@ -91,6 +94,7 @@ const poolSwitchedOff: Scenario = {
   // bool, cfg, gauge, m0, pool, d0: target 4 is the pool.
   grants: [{ target: 4, mode: 'override', limit: null, enabled: false }],
   usage: [],
+  elapsedMs: 0,
   quantities: [0],
 };
 
@@ -204,9 +208,14 @@ describeEachDialect('local check parity with the server, for random catalogs', (
     await fc.assert(
       fc.asyncProperty(scenario, async (s) => {
         const { customer, features } = await build(s);
+        live.server.clock.advance(s.elapsedMs);
         await km.load(customer);
         for (const feature of features) {
-          for (const quantity of [0, ...s.quantities]) {
+          // The random quantities, and those either side of what is left (in the feature's units).
+          const base = km.check(customer, feature, 0);
+          const left = base.balance === null ? 0 : Math.floor(base.balance / (base.credit_cost?.per_unit ?? 1));
+          const quantities = new Set([0, ...s.quantities, Math.max(0, left - 1), left, left + 1]);
+          for (const quantity of quantities) {
             const local = km.check(customer, feature, quantity);
             expect(local.source).toBe('cache');
             const remote = await check(live.server, { customer, feature, quantity });
@@ -214,7 +223,7 @@ describeEachDialect('local check parity with the server, for random catalogs', (
           }
         }
       }),
-      { numRuns: 25, examples: [[poolSwitchedOff]] },
+      { numRuns: 50, examples: [[poolSwitchedOff]] },
     );
   });
 });
