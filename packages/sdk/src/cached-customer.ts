@@ -1,9 +1,11 @@
-import type { CustomerEntitlements, Entitlement as SnapshotEntry } from '@keymaster/contract';
+import { apiDecision, type CustomerEntitlements, type Entitlement as SnapshotEntry } from '@keymaster/contract';
 import {
+  type Decision as CoreDecision,
   type Entitlement as CoreEntitlement,
   type Denial,
   decide,
   type EntitlementSource,
+  exceedsAllowance,
   type FeatureType,
   type JsonValue,
   maxQuantity,
@@ -63,12 +65,14 @@ export interface CachedCustomer {
 const maxUnknownSlots = 64;
 
 function toCoreEntitlement(entry: SnapshotEntry): CoreEntitlement {
+  // The entry's reason is the answer to quantity 0: anything but entitled or limit_reached is a
+  // denial, also when the feature itself is on (one drawing from a pool that is off is denied).
+  const off = entry.reason !== 'entitled' && entry.reason !== 'limit_reached';
   return {
     feature: entry.feature,
     type: entry.type as FeatureType,
-    enabled: entry.enabled,
-    // A disabled entry's reason is its denial; an enabled one's may be limit_reached, not a denial.
-    denial: entry.enabled ? null : (entry.reason as Denial),
+    enabled: !off,
+    denial: off ? (entry.reason as Denial) : null,
     limit: entry.limit,
     unlimited: entry.unlimited,
     // The period comes from the snapshot's resets_at, so decide must not compute its own.
@@ -89,39 +93,30 @@ function creditsOf(entry: SnapshotEntry): number {
   return Math.max(0, entry.balance - Math.max(0, entry.limit - (entry.usage ?? 0)));
 }
 
-function freezeDecision(input: {
-  decision: ReturnType<typeof decide>;
-  creditCost: SnapshotEntry['credit_cost'];
+/**
+ * A cached answer: core's decision as the server puts it on the wire (`apiDecision`, the server's
+ * own mapping), marked as decided locally. Made when a snapshot arrives, never per check.
+ */
+function cachedDecision(input: {
+  decision: CoreDecision;
   resetsAt: string | null;
   asOf: string;
   stale: boolean;
 }): Decision {
-  const { decision: d } = input;
-  return Object.freeze({
-    customer: d.customer,
-    feature: d.feature,
-    allowed: d.allowed,
-    reason: d.reason,
-    type: d.type,
-    limit: d.limit,
-    usage: d.usage,
-    balance: d.balance,
-    unlimited: d.unlimited,
-    overage: d.overage,
-    value: d.value,
-    resets_at: input.resetsAt,
-    upgrade: null,
-    credit_cost: input.creditCost,
-    source: 'cache',
+  // `upgrade` stays null: suggestions need the catalog, which the SDK does not hold (`checkRemote`
+  // answers a paywall). Assigned rather than spread: the answer keeps the literal's in-object fields.
+  const decision: Decision = Object.assign(apiDecision(input.decision, input.resetsAt), {
+    source: 'cache' as const,
     stale: input.stale,
     as_of: input.asOf,
   });
+  return Object.freeze(decision);
 }
 
 /**
  * The slot for one snapshot entry, decided with core's `decide` — the server's own code — at
  * quantity 0 and at the largest quantity: what does not change between the two never depends
- * on the quantity; what does is decided by `usage + quantity > limit`, decide's own test.
+ * on the quantity; what does is decided per check by `exceedsAllowance`, decide's own limit test.
  */
 export function buildSlot(input: {
   customer: string;
@@ -134,10 +129,13 @@ export function buildSlot(input: {
   const usage = input.usage ?? entry.usage ?? 0;
   // A feature drawing from a credit pool is decided in the pool's units, as the server does.
   const perUnit = entry.credit_cost?.per_unit ?? 1;
+  const creditCost = entry.credit_cost ? { pool: entry.credit_cost.pool, perUnit } : null;
   const at = (quantity: number) =>
-    freezeDecision({
-      decision: decide({ customer: input.customer, entitlement, usage, quantity: quantity * perUnit, now: 0 }),
-      creditCost: entry.credit_cost ?? null,
+    cachedDecision({
+      decision: {
+        ...decide({ customer: input.customer, entitlement, usage, quantity: quantity * perUnit, now: 0 }),
+        creditCost,
+      },
       resetsAt: entry.resets_at,
       asOf: input.asOf,
       stale: false,
@@ -172,18 +170,11 @@ function fixedSlot(decision: Decision): FeatureSlot {
   };
 }
 
-/**
- * Core's own test (decide.ts): without credits `usage + quantity > limit`, so a period already past
- * its limit refuses even quantity 0; with credits, what the allowance leaves plus the credits.
- */
-function exceeds(slot: FeatureSlot, quantity: number): boolean {
-  if (slot.credits === 0) return slot.usage + quantity > slot.limit;
-  return quantity > Math.max(0, slot.limit - slot.usage) + slot.credits;
-}
-
 /** The answer a slot gives to `quantity`, fresh or marked stale (stale copies made once). */
 export function answer(slot: FeatureSlot, quantity: number, stale: boolean): Decision {
-  const ok = slot.mode === always || (slot.mode === compare && !exceeds(slot, quantity * slot.perUnit));
+  const ok =
+    slot.mode === always ||
+    (slot.mode === compare && !exceedsAllowance(slot.limit, slot.credits, slot.usage, quantity * slot.perUnit));
   if (!stale) return ok ? slot.allowed : slot.denied;
   if (ok) {
     if (slot.staleAllowed === null) slot.staleAllowed = Object.freeze({ ...slot.allowed, stale: true });
@@ -257,26 +248,12 @@ export function missingSlot(input: {
     customer.known || (input.knownFeatures !== null && !input.knownFeatures.has(feature))
       ? 'unknown_feature'
       : 'unknown_customer';
-  const d = unknownDecision({ customer: customer.id, feature, reason });
   const slot = fixedSlot(
-    Object.freeze({
-      customer: d.customer,
-      feature: d.feature,
-      allowed: false,
-      reason: d.reason,
-      type: null,
-      limit: null,
-      usage: null,
-      balance: null,
-      unlimited: false,
-      overage: null,
-      value: null,
-      resets_at: null,
-      upgrade: null,
-      credit_cost: null,
-      source: 'cache',
+    cachedDecision({
+      decision: unknownDecision({ customer: customer.id, feature, reason }),
+      resetsAt: null,
+      asOf: customer.asOf,
       stale: false,
-      as_of: customer.asOf,
     }),
   );
   if (customer.slots.size < maxUnknownSlots + (input.knownFeatures?.size ?? 0)) customer.slots.set(feature, slot);

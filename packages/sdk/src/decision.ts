@@ -18,9 +18,9 @@ export type DecisionSource = 'cache' | 'server' | 'fallback';
  * The decision `POST /v1/check` gives (same fields, snake_case as on the wire), plus how fresh
  * it is. Decisions are frozen and shared between calls: never mutate one.
  *
- * - `source: 'cache'` — decided locally from the customer's cached snapshot: `allowed`, `reason`,
- *   `limit`, `usage`, `balance`, `unlimited`, `overage`, `value` and `resets_at` equal the
- *   server's answer for that snapshot. `upgrade` is always null (suggestions need the catalog:
+ * - `source: 'cache'` — decided locally from the customer's cached snapshot with core's `decide`
+ *   (the server's own code): `allowed`, `reason`, `limit`, `usage`, `balance`, `unlimited`,
+ *   `overage`, `value`, `resets_at` and `credit_cost` equal the server's answer for that snapshot. `upgrade` is always null (suggestions need the catalog:
  *   use `checkRemote` for a paywall).
  * - `source: 'fallback'` — nothing cached: `reason` is `loading` or `unavailable` and the
  *   feature's failure policy set `allowed`; the figures are null.

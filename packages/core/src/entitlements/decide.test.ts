@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCatalog } from '../catalog/catalog.js';
 import type { Reset } from '../catalog/plan.js';
 import { buildEntitlement, buildFeature, buildPlan, buildPlanEntitlement, testNow, utc } from '../test-builders.js';
-import { type Decision, decide, Reasons, unknownDecision } from './decide.js';
+import { type Decision, decide, exceedsAllowance, Reasons, unknownDecision } from './decide.js';
 import type { Entitlement } from './entitlement.js';
 import type { BillingAnchor } from './periods.js';
 
@@ -515,4 +515,23 @@ describe('decide: upgrade suggestions', () => {
   it('null when no upgrade options are handed in', () => {
     expect(decideFor({ entitlement: noSso }).upgrade).toBeNull();
   });
+});
+
+describe('exceedsAllowance: the limit test decide and the SDK share', () => {
+  const cases: [limit: number, credits: number, usage: number, quantity: number, exceeds: boolean][] = [
+    [10, 0, 7, 3, false],
+    [10, 0, 7, 4, true],
+    [10, 0, 11, 0, true],
+    [10, 5, 12, 6, true],
+    [10, 5, 12, 5, false],
+    [10, 5, 7, 8, false],
+    [10, 5, 7, 9, true],
+  ];
+  for (const [limit, credits, usage, quantity, exceeds] of cases) {
+    it(`limit ${limit}, credits ${credits}, usage ${usage}, quantity ${quantity}: ${exceeds}`, () => {
+      expect(exceedsAllowance(limit, credits, usage, quantity)).toBe(exceeds);
+      const entitlement = buildEntitlement({ limit, credits });
+      expect(decide({ customer: 'cus_acme', entitlement, usage, quantity, now }).allowed).toBe(!exceeds);
+    });
+  }
 });

@@ -71,7 +71,12 @@ export function decide(input: {
   const credits = counted && e.limit !== null ? e.credits : 0;
   let reason: Reason;
   if (!e.enabled) reason = e.denial ?? 'no_entitlement';
-  else if (counted && e.limit !== null && e.overage !== 'allow' && exceeds(e.limit, credits, usage, quantity)) {
+  else if (
+    counted &&
+    e.limit !== null &&
+    e.overage !== 'allow' &&
+    exceedsAllowance(e.limit, credits, usage, quantity)
+  ) {
     reason = 'limit_reached';
   } else reason = 'entitled';
   const allowed = reason === 'entitled';
@@ -101,12 +106,13 @@ export function decide(input: {
 }
 
 /**
- * Whether `quantity` more does not fit. Without credits: `usage + quantity > limit` (so a period
- * already past its limit refuses even "may I at all"). With credits: what is left of the period's
- * allowance plus the credits must cover it — usage past the allowance was paid by credits already.
- * Positional for speed.
+ * `decide`'s limit test: whether `quantity` more does not fit a limited allowance that blocks
+ * overage. Without credits: `usage + quantity > limit` (so a period already past its limit refuses
+ * even "may I at all"). With credits: what is left of the period's allowance plus the credits must
+ * cover it — usage past the allowance was paid by credits already. Positional and allocation-free:
+ * the SDK calls it on every local check.
  */
-function exceeds(limit: number, credits: number, usage: number, quantity: number): boolean {
+export function exceedsAllowance(limit: number, credits: number, usage: number, quantity: number): boolean {
   if (credits === 0) return usage + quantity > limit;
   return quantity > Math.max(0, limit - usage) + credits;
 }

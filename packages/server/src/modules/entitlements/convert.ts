@@ -1,4 +1,8 @@
-import type { Decision as ApiDecision, CustomerEntitlements as ApiEntitlements } from '@keymaster/contract';
+import {
+  type Decision as ApiDecision,
+  type CustomerEntitlements as ApiEntitlements,
+  apiDecision,
+} from '@keymaster/contract';
 import type { CustomerEntitlements, Decision, Entitlement } from '@keymaster/core';
 import { toIso } from '../../json-column.js';
 
@@ -15,22 +19,7 @@ function resetIso(ms: number): string {
 }
 
 export function toApiDecision(decision: Decision): ApiDecision {
-  return {
-    customer: decision.customer,
-    feature: decision.feature,
-    allowed: decision.allowed,
-    reason: decision.reason,
-    type: decision.type,
-    limit: decision.limit,
-    usage: decision.usage,
-    balance: decision.balance,
-    unlimited: decision.unlimited,
-    overage: decision.overage,
-    value: decision.value,
-    resets_at: decision.resetsAt === null ? null : resetIso(decision.resetsAt),
-    upgrade: decision.upgrade,
-    credit_cost: decision.creditCost && { pool: decision.creditCost.pool, per_unit: decision.creditCost.perUnit },
-  };
+  return apiDecision(decision, decision.resetsAt === null ? null : resetIso(decision.resetsAt));
 }
 
 /**

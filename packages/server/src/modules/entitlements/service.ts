@@ -3,6 +3,7 @@ import {
   type Catalog,
   type CustomerEntitlements,
   type CustomerState,
+  countedAs,
   creditPoolOf,
   type Decision,
   decide,
@@ -17,12 +18,12 @@ import {
   notFound,
   resolve,
   resolveFeature,
+  type UsageSpan,
   unknownDecision,
+  usageSpan,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
-import { countedAs } from './counted-as.js';
 import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
-import { type UsageSpan, usageSpan } from './usage-lookup.js';
 
 export type EntitlementService = ReturnType<typeof createEntitlementService>;
 

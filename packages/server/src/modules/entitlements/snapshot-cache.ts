@@ -9,7 +9,7 @@ export interface CustomerEntry {
   resolved: CustomerEntitlements | null;
   resolvedWith: number;
   /**
-   * Usage read so far, by feature and period (see usage-lookup.ts). A counter write is announced
+   * Usage read so far, by feature and period (see core's usage-span.ts). A counter write is announced
    * on the change feed as a `usage` change, which swaps in an empty map: the customer's state and
    * resolution stay, and the next check re-reads only the counter it needs. A read that was in
    * flight at the swap lands in the map it started from, never in the new one, so a cached

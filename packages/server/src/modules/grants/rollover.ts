@@ -1,8 +1,7 @@
-import { type Catalog, isGrantActive, resolve, rolloverCarries } from '@keymaster/core';
+import { type Catalog, isGrantActive, resolve, rolloverCarries, usageSpan } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 import { newId } from '../../ids.js';
 import { findCustomer } from '../customers/store.js';
-import { usageSpan } from '../entitlements/usage-lookup.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import { readUsage } from '../usage/store.js';
 import { insertGrant, listCurrentGrants } from './store.js';

@@ -1,7 +1,7 @@
+import type { UsageSpan } from '@keymaster/core';
 import { creditsLeft, historyHour, settleCredits } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { lockUsage } from '../../db/dialect-sql.js';
-import type { UsageSpan } from '../entitlements/usage-lookup.js';
 import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
 import { historyMode, recordHistory } from './history-store.js';
 import { addWithinLimit, type HourChange, readUsage } from './store.js';

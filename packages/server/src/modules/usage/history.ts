@@ -14,11 +14,12 @@ import {
   type MeterAggregation,
   maxFutureSkewMs,
   notFound,
+  type UsageSpan,
   usagePeriod,
+  usageSpan,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import { type UsageSpan, usageSpan } from '../entitlements/usage-lookup.js';
 import { firstHistoryHour, readHistory, readWindowDistinctHistory } from './history-store.js';
 
 export type HistoryService = ReturnType<typeof createHistoryService>;

@@ -1,13 +1,14 @@
+import type { UsageSpan } from '@keymaster/core';
 import {
   type Catalog,
+  type CountedAs,
   type CustomerEntitlements,
+  countedAs,
   type Decision,
   invalid,
   poolCost,
   unknownDecision,
 } from '@keymaster/core';
-import { type CountedAs, countedAs } from '../entitlements/counted-as.js';
-import type { UsageSpan } from '../entitlements/usage-lookup.js';
 
 /** What a consume or a hold records against, once the request has passed every gate. */
 export interface MeteredTarget {

@@ -3,6 +3,7 @@ import {
   type Catalog,
   type CustomerEntitlements,
   conflict,
+  countedAs,
   creditsLeft,
   type Decision,
   ErrorCodes,
@@ -19,7 +20,6 @@ import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { countedAs } from '../entitlements/counted-as.js';
 import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
 import { grantUnits } from './grant-units.js';
 import { historyMode, lowerHistory, recordHistory } from './history-store.js';

@@ -1,13 +1,9 @@
-import {
-  type Catalog,
-  type CustomerEntitlements,
-  creditPoolOf,
-  type Decision,
-  decide,
-  decidePooled,
-  type Entitlement,
-} from '@keymaster/core';
-import { type UsageSpan, usageSpan } from './usage-lookup.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { type UsageSpan, usageSpan } from '../metering/usage-span.js';
+import { creditPoolOf } from './credits.js';
+import { type Decision, decide } from './decide.js';
+import { decidePooled } from './decide-pooled.js';
+import type { CustomerEntitlements, Entitlement } from './entitlement.js';
 
 const noCandidates: [] = [];
 

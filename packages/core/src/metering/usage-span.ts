@@ -1,11 +1,8 @@
-import {
-  type Catalog,
-  counterPeriodStart,
-  type Entitlement,
-  type MeterAggregation,
-  parseWindow,
-  windowBucketMs,
-} from '@keymaster/core';
+import type { Catalog } from '../catalog/catalog.js';
+import type { MeterAggregation } from '../catalog/feature.js';
+import { parseWindow } from '../catalog/plan.js';
+import type { Entitlement } from '../entitlements/entitlement.js';
+import { counterPeriodStart, windowBucketMs } from './usage.js';
 
 /** Which counters make up an entitlement's usage at an instant, and under what key to cache it. */
 export interface UsageSpan {
