@@ -19,6 +19,8 @@ import { requestIdFor } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
+import { consumeRoutes } from './modules/consume/routes.js';
+import type { ConsumeService } from './modules/consume/service.js';
 import { customerTokenRoutes } from './modules/customer-tokens/routes.js';
 import type { CustomerTokenService } from './modules/customer-tokens/service.js';
 import { customerRoutes } from './modules/customers/routes.js';
@@ -29,11 +31,15 @@ import { eventRoutes } from './modules/events/routes.js';
 import type { EventIngester } from './modules/events/service.js';
 import { featureRoutes } from './modules/features/routes.js';
 import type { FeatureService } from './modules/features/service.js';
+import { gaugeRoutes } from './modules/gauges/routes.js';
+import type { GaugeService } from './modules/gauges/service.js';
 import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
 import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
+import { reservationRoutes } from './modules/reservations/routes.js';
+import type { ReservationService } from './modules/reservations/service.js';
 import { streamRoutes } from './modules/stream/routes.js';
 import type { StreamService } from './modules/stream/service.js';
 import type { StreamHub } from './modules/stream/stream-hub.js';
@@ -41,12 +47,8 @@ import type { PlanMigration } from './modules/subscriptions/plan-migration.js';
 import { subscriptionRoutes } from './modules/subscriptions/routes.js';
 import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
-import type { ConsumeService } from './modules/usage/consume.js';
-import type { HistoryService } from './modules/usage/history.js';
-import { reservationRoutes } from './modules/usage/reservation-routes.js';
-import type { ReservationService } from './modules/usage/reservations.js';
-import { usageRoutes } from './modules/usage/routes.js';
-import type { UsageService } from './modules/usage/service.js';
+import { usageHistoryRoutes } from './modules/usage-history/routes.js';
+import type { HistoryService } from './modules/usage-history/service.js';
 
 export interface Services {
   features: FeatureService;
@@ -59,7 +61,7 @@ export interface Services {
   apiKeys: ApiKeyService;
   customerTokens: CustomerTokenService;
   events: EventIngester;
-  usage: UsageService;
+  gauges: GaugeService;
   consume: ConsumeService;
   reservations: ReservationService;
   history: HistoryService;
@@ -234,11 +236,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       authenticate,
     });
     await api.register(eventRoutes, { events: services.events });
-    await api.register(usageRoutes, {
-      usage: services.usage,
-      consume: services.consume,
-      history: services.history,
-    });
+    await api.register(consumeRoutes, { consume: services.consume });
+    await api.register(gaugeRoutes, { gauges: services.gauges });
+    await api.register(usageHistoryRoutes, { history: services.history });
     await api.register(reservationRoutes, { reservations: services.reservations });
   });
 

@@ -18,9 +18,9 @@ import { importEventLines } from './modules/events/import-lines.js';
 import { cachedEventService } from './modules/events/ingester.js';
 import { parseFlagdFile } from './modules/flags/flagd-file.js';
 import { createFlagsService } from './modules/flags/service.js';
-import { toApiUsageHistory } from './modules/usage/convert.js';
-import { createHistoryService } from './modules/usage/history.js';
-import { createUsageService } from './modules/usage/service.js';
+import { createGaugeService } from './modules/gauges/service.js';
+import { toApiUsageHistory } from './modules/usage-history/convert.js';
+import { createHistoryService } from './modules/usage-history/service.js';
 import { entitlementsOver, version } from './runtime.js';
 import { serve } from './serve.js';
 
@@ -280,7 +280,7 @@ usage
     const validated = bodyValidator(GaugeUpdate)(body);
     if (validated.error) throw validationError(validated.error.validation);
     const level = await withDatabase(({ db }) =>
-      createUsageService({ db, clock: systemClock }).setGauge({ customerId: customer, body: body as GaugeUpdate }),
+      createGaugeService({ db, clock: systemClock }).setGauge({ customerId: customer, body: body as GaugeUpdate }),
     );
     console.log(`${customer} ${feature}: ${level}`);
   });

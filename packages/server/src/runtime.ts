@@ -12,6 +12,8 @@ import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
+import { createConsumeService } from './modules/consume/service.js';
+import { readUsage, readUsageNow } from './modules/counters/store.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
@@ -22,20 +24,18 @@ import { loadCustomerStateAt, storedSnapshotCache } from './modules/entitlements
 import { localBatchWriter } from './modules/events/batch-writer.js';
 import { cachedEventService, localEventIngester, threadEventIngester } from './modules/events/ingester.js';
 import { createFeatureService } from './modules/features/service.js';
+import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createReservationService } from './modules/reservations/service.js';
 import { createStreamService } from './modules/stream/service.js';
 import { StreamHub } from './modules/stream/stream-hub.js';
 import { createPlanMigration } from './modules/subscriptions/plan-migration.js';
 import { createScheduler, type Scheduler } from './modules/subscriptions/scheduler.js';
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
-import { createConsumeService } from './modules/usage/consume.js';
-import { createHistoryService } from './modules/usage/history.js';
-import { createReservationService } from './modules/usage/reservations.js';
-import { createUsageService } from './modules/usage/service.js';
-import { readUsage, readUsageNow } from './modules/usage/store.js';
+import { createHistoryService } from './modules/usage-history/service.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -187,7 +187,7 @@ function createServices(input: {
     entitlements,
     planMigration,
     apiKeys,
-    usage: createUsageService({ db, clock }),
+    gauges: createGaugeService({ db, clock }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
     reservations: createReservationService({
       db,

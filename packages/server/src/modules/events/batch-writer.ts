@@ -2,8 +2,8 @@ import { historyHour, type MeterAggregation } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { announcingUsageOnce } from '../changes/announce.js';
-import { recordWithCredits } from '../usage/grant-units.js';
-import { applyCounterChanges, type CounterChange, type HourChange } from '../usage/store.js';
+import { recordWithCredits } from '../counters/grant-units.js';
+import { applyCounterChanges, type CounterChange, type HourChange } from '../counters/store.js';
 import { heldThread } from './held-thread.js';
 import { eventKey, insertNewEvents, type StoredEvents, storedEventKeys } from './store.js';
 

@@ -1,9 +1,9 @@
 import { type Catalog, isGrantActive, resolve, rolloverCarries, usageSpan } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 import { newId } from '../../ids.js';
+import { readUsage } from '../counters/store.js';
 import { findCustomer } from '../customers/store.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
-import { readUsage } from '../usage/store.js';
 import { insertGrant, listCurrentGrants } from './store.js';
 
 /** Runs in the renewal's own transaction, once per renewal: what the period that ended leaves behind. */

@@ -5,7 +5,7 @@ import { claimOf } from '../../http/idempotency.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toIso } from '../../json-column.js';
 import { toApiDecision } from '../entitlements/convert.js';
-import type { ReservationAnswer, ReservationService } from './reservations.js';
+import type { ReservationAnswer, ReservationService } from './service.js';
 
 const tags = ['Usage'];
 const ReservationParams = Type.Object({ id: Type.String() });

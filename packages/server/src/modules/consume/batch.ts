@@ -2,8 +2,8 @@ import { historyHour } from '@keymaster/core';
 import type { Transaction } from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
-import { recordHistory } from './history-store.js';
-import { addWithinLimit } from './store.js';
+import { recordHistory } from '../counters/history-store.js';
+import { addWithinLimit } from '../counters/store.js';
 
 /** One counter a batch adds to: the same for every consume in it. */
 export interface BatchCounter {

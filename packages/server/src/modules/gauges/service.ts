@@ -3,18 +3,18 @@ import { ErrorCodes, invalid, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
+import { adjustGauge } from '../counters/store.js';
 import { findCustomer } from '../customers/store.js';
 import { findFeature } from '../features/store.js';
-import { adjustGauge } from './store.js';
 
-export type UsageService = ReturnType<typeof createUsageService>;
+export type GaugeService = ReturnType<typeof createGaugeService>;
 
 /**
  * Gauges record how much of something a customer has now. Recording is not asking: the level is
  * written whatever the cap (12 seats exist even on a 10-seat plan); `check` with a quantity is
  * how the product asks "may I add n more?".
  */
-export function createUsageService(deps: { db: Db; clock: Clock }) {
+export function createGaugeService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
     async setGauge(input: { customerId: string; body: GaugeUpdate; claim?: EffectClaim | undefined }): Promise<number> {

@@ -1,6 +1,6 @@
 import type { UsageHistory } from '@keymaster/contract';
 import { toIso } from '../../json-column.js';
-import type { UsageHistoryAnswer } from './history.js';
+import type { UsageHistoryAnswer } from './service.js';
 
 /** A usage history as the API answers it: ISO times, snake_case. */
 export function toApiUsageHistory(answer: UsageHistoryAnswer): UsageHistory {

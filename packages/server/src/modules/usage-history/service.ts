@@ -20,7 +20,7 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import { firstHistoryHour, readHistory, readWindowDistinctHistory } from './history-store.js';
+import { firstHistoryHour, readHistory, readWindowDistinctHistory } from '../counters/history-store.js';
 
 export type HistoryService = ReturnType<typeof createHistoryService>;
 

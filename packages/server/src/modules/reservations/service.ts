@@ -20,11 +20,11 @@ import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { applyCreditDraws, loadCreditBalances } from './credit-store.js';
-import { grantUnits } from './grant-units.js';
-import { historyMode, lowerHistory, recordHistory } from './history-store.js';
-import { grantedDecision, meteredTarget } from './metered-target.js';
-import { readUsage } from './store.js';
+import { applyCreditDraws, loadCreditBalances } from '../counters/credit-store.js';
+import { grantUnits } from '../counters/grant-units.js';
+import { historyMode, lowerHistory, recordHistory } from '../counters/history-store.js';
+import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
+import { readUsage } from '../counters/store.js';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
 

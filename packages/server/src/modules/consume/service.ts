@@ -7,9 +7,9 @@ import type { Db, Dialect } from '../../db/database.js';
 import { createGroupCommit, createKeyedGroupCommit } from '../../db/group-commit.js';
 import type { Database } from '../../db/schema.js';
 import { claimed, type EffectClaim, withTransaction } from '../../db/transaction.js';
-import { createConsumeBatcher } from './consume-batch.js';
-import { grantUnits } from './grant-units.js';
-import { grantedDecision, meteredTarget } from './metered-target.js';
+import { grantUnits } from '../counters/grant-units.js';
+import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
+import { createConsumeBatcher } from './batch.js';
 
 export type ConsumeService = ReturnType<typeof createConsumeService>;
 
@@ -42,7 +42,7 @@ export function createConsumeService(deps: {
     const run = claimed(work, unit.claim);
     return group ? group.run(run) : keyed ? keyed.run(unit.key, run) : withTransaction(db, run);
   };
-  // Consumes of a plain period counter are decided a batch at a time (see consume-batch.ts).
+  // Consumes of a plain period counter are decided a batch at a time (see batch.ts).
   const batcher = own
     ? createConsumeBatcher({
         dialect: deps.dialect,
