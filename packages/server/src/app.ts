@@ -1,31 +1,33 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
-import { createAuthenticator, enforceCustomerScope, requireAuth } from './http/auth.js';
+import { authentication, createAuthenticator, customerScope } from './http/auth.js';
 import { clientErrorHandler } from './http/client-errors.js';
-import { corsDelegator, corsHeaders } from './http/cors.js';
-import { createFastCheck, createFastConsume, isCheckRequest, isConsumeRequest } from './http/fast-check.js';
-import { registerIdempotency } from './http/idempotency.js';
-import { type Metrics, registerRequestMetrics, requestObserver } from './http/metrics.js';
+import { type Concern, registerConcerns } from './http/concerns.js';
+import { cors, registerPreflight } from './http/cors.js';
+import { createDispatch } from './http/dispatch.js';
+import { idempotencyKeyForm, registerIdempotency } from './http/idempotency.js';
+import { BodyError, parseJson, readBodyAsync } from './http/json-body.js';
+import { type Metrics, registerMetricsRoute, requestObserver } from './http/metrics.js';
 import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
+import { observability } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
-import { consumeRoutes } from './modules/consume/routes.js';
+import { consumeRoute, consumeRoutes } from './modules/consume/routes.js';
 import type { ConsumeService } from './modules/consume/service.js';
 import { customerTokenRoutes } from './modules/customer-tokens/routes.js';
 import type { CustomerTokenService } from './modules/customer-tokens/service.js';
 import { customerRoutes } from './modules/customers/routes.js';
 import type { CustomerService } from './modules/customers/service.js';
-import { entitlementRoutes } from './modules/entitlements/routes.js';
+import { checkRoute, entitlementRoutes } from './modules/entitlements/routes.js';
 import type { EntitlementService } from './modules/entitlements/service.js';
 import { eventRoutes } from './modules/events/routes.js';
 import type { EventIngester } from './modules/events/service.js';
@@ -85,9 +87,21 @@ export interface AppDeps {
   version: string;
   /** Present with KEYMASTER_TEST_CLOCK=true: the simulated-time routes. */
   testClock?: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
+  /**
+   * More concerns for every API route (`/v1`, `/ofrep`), after the built-in ones: tracing or an
+   * audit trail of an embedding application. See http/concerns.ts.
+   */
+  concerns?: readonly Concern[] | undefined;
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The server's request listener: the plain handlers of the hot routes, the router for the
+     * rest (see http/dispatch.ts). Tests send their requests through it.
+     */
+    dispatch: (request: IncomingMessage, response: ServerResponse) => void;
+  }
   interface FastifyContextConfig {
     /** A POST that changes nothing (a check): no change-feed catch-up after it. */
     readOnly?: boolean;
@@ -109,20 +123,17 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
-/** Builds the HTTP app without listening: tests inject requests, main.ts listens. */
+/** Builds the HTTP app without listening: tests send requests to `app.dispatch`, main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const observe = requestObserver();
-  let fastCheck: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  let fastConsume: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let dispatch: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let router: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The server's one request listener, and `app.dispatch`: the dispatch is made once the routes are.
+  const listener = (req: IncomingMessage, res: ServerResponse) => dispatch!(req, res);
   const app = Fastify({
-    // Checks and consumes go straight to their own handlers (see fast-check.ts); everything
-    // else to the router.
     serverFactory: (route) => {
-      const server = createServer({ noDelay: true }, (req, res) => {
-        if (fastCheck && isCheckRequest(req)) fastCheck(req, res);
-        else if (fastConsume && isConsumeRequest(req)) fastConsume(req, res);
-        else route(req, res);
-      });
+      router = route;
+      const server = createServer({ noDelay: true }, listener);
       // Fastify's own default, which a custom server does not get: longer than the idle timeout
       // of common load balancers (60 s), so a connection is never closed just as a client reuses it.
       server.keepAliveTimeout = 72_000;
@@ -131,6 +142,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(typeof deps.logger === 'object' && 'child' in deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: deps.logger }),
+    // Logged once per request, by the `observability` concern, on every dispatch.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
     // Customer ids may be 255 characters; longer ones reach the schema and get a 400 naming them.
     routerOptions: { maxParamLength: 1024 },
@@ -145,13 +158,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
-  // `curl -X POST .../publish -H 'Content-Type: application/json'` sends no body: treat it as
-  // none rather than as malformed JSON. Everything else goes to Fastify's own (safe) parser.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    return parseJson(request, body as string, done);
+  // Bodies are read and parsed by json-body.ts, the same reader as the plain dispatch's; a text
+  // body is a string to the schema (and so never a valid JSON body).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: IncomingMessage) => {
+    const parsed = parseJson((await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'));
+    if ('problem' in parsed) throw new BodyError(parsed.problem);
+    return parsed.value;
   });
+  app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: IncomingMessage) =>
+    (await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'),
+  );
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, {
@@ -160,10 +177,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       detail: `No route ${echo(`${request.method} ${request.url}`)}.`,
     }),
   );
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
+
+  // What every route passes, in this order, on both dispatches: then, on the API's routes, `api`.
+  const everyRoute: Concern[] = [
+    {
+      name: 'request id',
+      onRequest(exchange) {
+        exchange.header('x-request-id', exchange.requestId);
+        return undefined;
+      },
+    },
+    // Before authentication: a browser's preflight carries no credentials.
+    ...(deps.corsOrigins.length > 0 ? [cors(deps.corsOrigins)] : []),
+    // Fastify's logger is the pino instance it was given (or made).
+    observability({ observe, logger: app.log as unknown as Logger }),
+  ];
+  registerConcerns(app, everyRoute);
+  if (deps.corsOrigins.length > 0) registerPreflight(app);
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -178,8 +209,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  // Before authentication: a browser's preflight carries no credentials.
-  if (deps.corsOrigins.length > 0) await app.register(cors, { delegator: corsDelegator(deps.corsOrigins) });
   const authenticate = createAuthenticator({
     apiKey: (secret) => deps.services.apiKeys.authenticate(secret),
     customerToken: (token) => deps.services.customerTokens.verify(token),
@@ -201,67 +230,62 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
-  await app.register(async (api) => {
-    api.addHook('onRequest', requireAuth(authenticate));
-    api.addHook('preHandler', enforceCustomerScope({ clientContextKeys: deps.clientContextKeys }));
-    registerIdempotency(api, { db: deps.database.db, clock: deps.clock });
-    // A write is visible to this node's checks as soon as it has answered: catch the cache up
-    // with the change feed before the response leaves.
-    api.addHook('onSend', async (request, reply, payload) => {
-      const writes = request.method !== 'GET' && request.method !== 'HEAD' && !request.routeOptions.config.readOnly;
-      if (writes && reply.statusCode < 400) await deps.syncChanges();
-      return payload;
-    });
-    registerRequestMetrics(api, { metrics: deps.metrics, observe });
+  const api: Concern[] = [
+    authentication(authenticate),
+    customerScope({ clientContextKeys: deps.clientContextKeys }),
+    idempotencyKeyForm,
+    {
+      // A write is visible to this node's checks as soon as it has answered: catch the cache up
+      // with the change feed before the answer leaves.
+      name: 'read your writes',
+      onSend: (exchange, status) => {
+        const writes = exchange.method !== 'GET' && exchange.method !== 'HEAD' && !exchange.config.readOnly;
+        if (writes && status < 400) return deps.syncChanges();
+      },
+    },
+    ...(deps.concerns ?? []),
+  ];
+  const hot = { check: checkRoute(deps.services.entitlements), consume: consumeRoute(deps.services.consume) };
+  await app.register(async (scope) => {
+    registerConcerns(scope, api);
+    registerIdempotency(scope, { db: deps.database.db, clock: deps.clock });
+    registerMetricsRoute(scope, { metrics: deps.metrics, observe });
     const { services, clock } = deps;
-    await api.register(featureRoutes, { features: services.features });
-    await api.register(planRoutes, { plans: services.plans });
-    await api.register(customerRoutes, { customers: services.customers });
-    if (deps.testClock) await api.register(testClockRoutes, deps.testClock);
-    await api.register(subscriptionRoutes, {
+    await scope.register(featureRoutes, { features: services.features });
+    await scope.register(planRoutes, { plans: services.plans });
+    await scope.register(customerRoutes, { customers: services.customers });
+    if (deps.testClock) await scope.register(testClockRoutes, deps.testClock);
+    await scope.register(subscriptionRoutes, {
       subscriptions: services.subscriptions,
       planMigration: services.planMigration,
       clock,
       database: deps.database.db,
     });
-    await api.register(grantRoutes, { grants: services.grants, clock });
-    await api.register(entitlementRoutes, { entitlements: services.entitlements });
-    await api.register(ofrepRoutes, { entitlements: services.entitlements });
-    await api.register(apiKeyRoutes, { apiKeys: services.apiKeys });
-    await api.register(customerTokenRoutes, { customerTokens: services.customerTokens });
-    await api.register(streamRoutes, {
+    await scope.register(grantRoutes, { grants: services.grants, clock });
+    await scope.register(entitlementRoutes, { entitlements: services.entitlements, check: hot.check });
+    await scope.register(ofrepRoutes, { entitlements: services.entitlements });
+    await scope.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+    await scope.register(customerTokenRoutes, { customerTokens: services.customerTokens });
+    await scope.register(streamRoutes, {
       hub: deps.streams.hub,
       streams: deps.streams.service,
       heartbeatMs: deps.streams.heartbeatMs,
       authenticate,
     });
-    await api.register(eventRoutes, { events: services.events });
-    await api.register(consumeRoutes, { consume: services.consume });
-    await api.register(gaugeRoutes, { gauges: services.gauges });
-    await api.register(usageHistoryRoutes, { history: services.history });
-    await api.register(reservationRoutes, { reservations: services.reservations });
+    await scope.register(eventRoutes, { events: services.events });
+    await scope.register(consumeRoutes, { route: hot.consume });
+    await scope.register(gaugeRoutes, { gauges: services.gauges });
+    await scope.register(usageHistoryRoutes, { history: services.history });
+    await scope.register(reservationRoutes, { reservations: services.reservations });
   });
 
-  fastCheck = createFastCheck({
-    authenticate,
-    corsHeaders: corsHeaders(deps.corsOrigins),
-    check: (request) => deps.services.entitlements.check(request),
-    clientContextKeys: deps.clientContextKeys,
+  dispatch = createDispatch({
+    routes: [hot.check, hot.consume],
+    concerns: [...everyRoute, ...api],
+    router: router!,
     bodyLimitBytes: deps.bodyLimitBytes,
-    observe,
-    logger: app.log as unknown as Logger,
+    logger: app.log,
   });
-  // @fastify/cors, once registered, still adds `Vary: Origin` to the routes it disables.
-  const noCors: Record<string, string> = deps.corsOrigins.length > 0 ? { vary: 'Origin' } : {};
-  fastConsume = createFastConsume({
-    authenticate,
-    // Not a browser route (see cors.ts): no CORS headers, as @fastify/cors answers it.
-    corsHeaders: () => noCors,
-    consume: (request) => deps.services.consume.consume(request),
-    afterWrite: deps.syncChanges,
-    bodyLimitBytes: deps.bodyLimitBytes,
-    observe,
-    logger: app.log as unknown as Logger,
-  });
+  app.decorate('dispatch', listener);
   return app;
 }

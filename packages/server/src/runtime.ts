@@ -7,6 +7,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { type DatabaseHandle, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import type { Concern } from './http/concerns.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
@@ -211,6 +212,8 @@ export async function createKeymaster(input: {
   logger?: boolean | { level: string };
   /** Where log lines go: standard output unless given. */
   logDestination?: pino.DestinationStream;
+  /** More concerns for every API route, after the built-in ones (see `AppDeps.concerns`). */
+  concerns?: readonly Concern[];
 }): Promise<Keymaster> {
   const { config, clock } = input;
   const logger = pino(
@@ -295,6 +298,7 @@ export async function createKeymaster(input: {
       logger,
       version,
       testClock,
+      concerns: input.concerns,
     });
     scheduler.start(config.schedulerPollMs);
     const pruner = setInterval(() => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../clock.js';
 import { loadConfig } from '../config.js';
 import { createKeymaster } from '../runtime.js';
-import { testAdminKey } from '../test-support/server.js';
+import { dispatch, testAdminKey } from '../test-support/server.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
@@ -21,7 +21,7 @@ describe('the SQLite data directory and files', () => {
     const config = loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_DATA_DIR: dataDir });
     const keymaster = await createKeymaster({ config, clock: manualClock(0), logger: false });
     try {
-      const answer = await keymaster.app.inject({
+      const answer = await dispatch(keymaster.app, {
         method: 'PUT',
         url: '/v1/customers/acme',
         headers: { authorization: `Bearer ${testAdminKey}` },

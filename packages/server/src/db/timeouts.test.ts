@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect, testDialects } from '../test-support/databases.js';
-import { startTestServer, type TestServer, testAdminKey } from '../test-support/server.js';
+import { dispatch, startTestServer, type TestServer, testAdminKey } from '../test-support/server.js';
 
 /** A transaction on a connection of its own, holding a lock the server's writes need. */
 interface HeldLock {
@@ -48,7 +48,7 @@ describeEachDialect('a write that waits on a lock held elsewhere', (dialect) => 
   });
 
   const rename = (name: string) =>
-    server.keymaster.app.inject({
+    dispatch(server.keymaster.app, {
       method: 'PUT',
       url: '/v1/customers/acme',
       headers: { authorization: `Bearer ${testAdminKey}` },
@@ -59,7 +59,7 @@ describeEachDialect('a write that waits on a lock held elsewhere', (dialect) => 
     const lock = await holdCustomerLock(server, 'acme');
     try {
       // The database still answers: the node stays ready while one row is stuck.
-      expect((await server.keymaster.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      expect((await dispatch(server.keymaster.app, { method: 'GET', url: '/readyz' })).statusCode).toBe(200);
       const started = performance.now();
       const answer = await rename('Acme Corp');
       const waited = performance.now() - started;

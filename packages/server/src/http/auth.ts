@@ -1,7 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../modules/api-keys/service.js';
 import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
-import { type ProblemInput, sendProblem, unauthenticatedProblem } from './problems.js';
+import type { Concern, Exchange, Refusal } from './concerns.js';
+import { type ProblemInput, unauthenticatedProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,42 +85,43 @@ export function createAuthenticator(deps: {
   };
 }
 
-/** Answers a failed authentication; 401s carry the Bearer challenge. */
-function refuse(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): void {
-  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="keymaster"');
-  sendProblem(request, reply, problem);
-}
-
 /**
  * The credential a request presents: its bearer header, or on routes that allow it a customer
  * token in `?access_token=`.
  */
-export function presentedCredential(request: FastifyRequest): string | undefined {
+export function presentedCredential(request: Pick<Exchange, 'headers' | 'config' | 'query'>): string | undefined {
   const credential = bearerCredential(request.headers.authorization);
-  if (credential !== undefined || !request.routeOptions.config.queryToken) return credential;
+  if (credential !== undefined || !request.config.queryToken) return credential;
   // Only customer tokens travel in URLs (which end up in logs and histories); never secret keys.
   const fromQuery = (request.query as { access_token?: unknown } | undefined)?.access_token;
   return typeof fromQuery === 'string' && looksLikeCustomerToken(fromQuery) ? fromQuery : undefined;
 }
 
+/** Whom an authentication outcome admits onto the exchange's route, or why not. */
+function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
+  if ('problem' in outcome) {
+    // 401s carry the Bearer challenge.
+    if (outcome.problem.status === 401) exchange.header('www-authenticate', 'Bearer realm="keymaster"');
+    return outcome.problem;
+  }
+  if (outcome.principal.customer !== undefined && exchange.config.customerScope === undefined)
+    return customerTokenForbidden;
+  exchange.principal = outcome.principal;
+  return undefined;
+}
+
 /**
- * Every /v1 route needs a credential: a secret key, or on the routes that declare a
+ * Every route in its scope needs a credential: a secret key, or on the routes that declare a
  * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
- * same answer, so the response never hints which it was.
+ * same answer, so the response never hints which it was. Secret keys answer synchronously.
  */
-export function requireAuth(authenticate: Authenticator) {
-  return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
-    const config = request.routeOptions.config;
-    const finish = (outcome: AuthOutcome) => {
-      if ('problem' in outcome) return refuse(request, reply, outcome.problem);
-      if (outcome.principal.customer !== undefined && config.customerScope === undefined)
-        return refuse(request, reply, customerTokenForbidden);
-      request.principal = outcome.principal;
-      done();
-    };
-    const outcome = authenticate(presentedCredential(request));
-    if (outcome instanceof Promise) outcome.then(finish, done);
-    else finish(outcome);
+export function authentication(authenticate: Authenticator): Concern {
+  return {
+    name: 'authentication',
+    onRequest(exchange) {
+      const outcome = authenticate(presentedCredential(exchange));
+      return outcome instanceof Promise ? outcome.then((o) => admit(exchange, o)) : admit(exchange, outcome);
+    },
   };
 }
 
@@ -145,28 +146,28 @@ export function tokenContext(context: unknown, allowed: ReadonlySet<string>): un
  * After validation: a customer token reads only its own customer, named where the route's
  * `customerScope` says, and sets only the context keys it is allowed to (see `tokenContext`).
  */
-export function enforceCustomerScope(input: { clientContextKeys: readonly string[] }) {
+export function customerScope(input: { clientContextKeys: readonly string[] }): Concern {
   const allowed = new Set(input.clientContextKeys);
-  return (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const token = request.principal?.customer;
-    if (token === undefined) return done();
-    const where = request.routeOptions.config.customerScope;
-    const body = request.body as { customer?: string; context?: { targetingKey?: string } } | undefined;
-    const requested =
-      where === 'params.id'
-        ? (request.params as { id?: string }).id
-        : where === 'body.customer'
-          ? body?.customer
-          : where === 'body.context.targetingKey'
-            ? body?.context?.targetingKey
-            : (request.query as { customer?: string }).customer;
-    if (requested !== token) {
-      sendProblem(request, reply, customerMismatch({ token, requested }));
-      return;
-    }
-    if (body !== null && typeof body === 'object' && body.context !== undefined) {
-      body.context = tokenContext(body.context, allowed) as typeof body.context;
-    }
-    done();
+  return {
+    name: 'customer scope',
+    preHandler(exchange, { body: sent, params, query }) {
+      const token = exchange.principal?.customer;
+      if (token === undefined) return undefined;
+      const where = exchange.config.customerScope;
+      const body = sent as { customer?: string; context?: { targetingKey?: string } } | undefined;
+      const requested =
+        where === 'params.id'
+          ? (params as { id?: string }).id
+          : where === 'body.customer'
+            ? body?.customer
+            : where === 'body.context.targetingKey'
+              ? body?.context?.targetingKey
+              : (query as { customer?: string }).customer;
+      if (requested !== token) return customerMismatch({ token, requested });
+      if (body !== null && typeof body === 'object' && body.context !== undefined) {
+        body.context = tokenContext(body.context, allowed) as typeof body.context;
+      }
+      return undefined;
+    },
   };
 }

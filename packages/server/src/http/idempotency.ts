@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/dialect-sql.js';
 import type { Database } from '../db/schema.js';
 import type { EffectClaim } from '../db/transaction.js';
+import type { Concern } from './concerns.js';
 import { type ProblemInput, sendProblem } from './problems.js';
 
 declare module 'fastify' {
@@ -36,6 +37,17 @@ export function claimOf(request: FastifyRequest): EffectClaim | undefined {
 }
 
 /**
+ * The form of an `Idempotency-Key` header, on every POST of the scope (the plain dispatch's
+ * routes included), once the body is valid: the key of a read-only POST is checked and then
+ * ignored (see `registerIdempotency`), so a malformed key is refused everywhere alike.
+ */
+export const idempotencyKeyForm: Concern = {
+  name: 'idempotency key form',
+  preHandler: (exchange) =>
+    exchange.method === 'POST' ? idempotencyKeyProblem(exchange.headers['idempotency-key']) : undefined,
+};
+
+/**
  * `Idempotency-Key` on every POST: the first response to a (key, caller) is stored and replayed
  * for 24 hours to a repeat with the same body; a different body is a 409 `idempotency_conflict`,
  * a repeat while the first is still running a 409 `idempotency_in_progress`.
@@ -62,9 +74,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
     const key = request.headers['idempotency-key'];
-    if (key === undefined) return;
-    const malformed = idempotencyKeyProblem(key);
-    if (malformed) return sendProblem(request, reply, malformed);
+    // Its form was checked by `idempotencyKeyForm`, which runs first.
     if (typeof key !== 'string') return;
     // Checked like any header, then ignored: see above.
     const config = request.routeOptions.config;

@@ -47,14 +47,19 @@ interface RouteFigures {
  * These two are kept in plain numbers per route and written out as Prometheus text by `render`,
  * after prom-client's registry (which has everything else): prom-client's `inc`/`observe`
  * validate and hash the label set on every call, which measured 3-4 µs of CPU per check, a
- * tenth of a check's whole cost. `observe.route(method, route)` binds one route, for handlers
- * that serve just one.
+ * tenth of a check's whole cost. They are recorded by the `observability` concern
+ * (request-log.ts), for every route.
  */
 export function requestObserver() {
-  const routes = new Map<string, RouteFigures>();
+  // By method, then route: found without building a key string per request.
+  const byMethod = new Map<string, Map<string, RouteFigures>>();
   const figuresOf = (method: string, route: string): RouteFigures => {
-    const key = `${method} ${route}`;
-    let figures = routes.get(key);
+    let routes = byMethod.get(method);
+    if (!routes) {
+      routes = new Map();
+      byMethod.set(method, routes);
+    }
+    let figures = routes.get(route);
     if (!figures) {
       figures = {
         labels: `method="${escapeLabel(method)}",route="${escapeLabel(route)}"`,
@@ -63,11 +68,17 @@ export function requestObserver() {
         sum: 0,
         count: 0,
       };
-      routes.set(key, figures);
+      routes.set(route, figures);
     }
     return figures;
   };
-  const record = (figures: RouteFigures, status: number, seconds: number) => {
+  const all = function* () {
+    for (const routes of byMethod.values()) yield* routes.values();
+  };
+
+  /** Records one answered request. Positional: it runs on every request. */
+  const observe = (method: string, route: string, status: number, seconds: number) => {
+    const figures = figuresOf(method, route);
     figures.statuses.set(status, (figures.statuses.get(status) ?? 0) + 1);
     let bucket = 0;
     while (bucket < durationBuckets.length && seconds > durationBuckets[bucket]!) bucket++;
@@ -75,24 +86,16 @@ export function requestObserver() {
     figures.sum += seconds;
     figures.count++;
   };
-
-  const observe = (input: { method: string; route: string; status: number; seconds: number }) =>
-    record(figuresOf(input.method, input.route), input.status, input.seconds);
-  /** The same, for one route: the label lookup is done once, here. */
-  observe.route = (method: string, route: string) => {
-    const figures = figuresOf(method, route);
-    return (status: number, seconds: number) => record(figures, status, seconds);
-  };
   /** Both metrics in the Prometheus text format (0.0.4). */
   observe.render = (): string => {
     const requests = 'keymaster_http_requests_total';
     const duration = 'keymaster_http_request_duration_seconds';
     const lines = [`# HELP ${requests} HTTP requests answered, by route and status.`, `# TYPE ${requests} counter`];
-    for (const { labels, statuses } of routes.values()) {
+    for (const { labels, statuses } of all()) {
       for (const [status, count] of statuses) lines.push(`${requests}{${labels},status="${status}"} ${count}`);
     }
     lines.push(`# HELP ${duration} Time to answer HTTP requests, by route.`, `# TYPE ${duration} histogram`);
-    for (const { labels, buckets, sum, count } of routes.values()) {
+    for (const { labels, buckets, sum, count } of all()) {
       let cumulative = 0;
       for (let i = 0; i <= durationBuckets.length; i++) {
         cumulative += buckets[i]!;
@@ -111,16 +114,8 @@ function escapeLabel(value: string): string {
 
 export type RequestObserver = ReturnType<typeof requestObserver>;
 
-export function registerRequestMetrics(app: FastifyInstance, input: { metrics: Metrics; observe: RequestObserver }) {
-  app.addHook('onResponse', (request, reply, done) => {
-    input.observe({
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status: reply.statusCode,
-      seconds: reply.elapsedTime / 1000,
-    });
-    done();
-  });
+/** `GET /metrics`: everything above, in the Prometheus text format. */
+export function registerMetricsRoute(app: FastifyInstance, input: { metrics: Metrics; observe: RequestObserver }) {
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(input.metrics.registry.contentType);
     return `${await input.metrics.registry.metrics()}\n${input.observe.render()}`;

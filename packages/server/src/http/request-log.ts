@@ -1,4 +1,7 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { Concern } from './concerns.js';
+import type { RequestObserver } from './metrics.js';
 
 /**
  * Whether a query parameter's name, as it is written in a URL, is `access_token` once decoded:
@@ -32,16 +35,42 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Fastify's request log serializer, with the URL redacted: a token in a log file is a token
- * anyone who can read the logs may use until it expires. Headers are not logged at all (the
+ * The request log serializer (pino's `req`), with the URL redacted: a token in a log file is a
+ * token anyone who can read the logs may use until it expires. Headers are not logged at all (the
  * Authorization header carries the credential).
  */
-export function serializeRequest(request: FastifyRequest) {
+export function serializeRequest(request: Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'socket'>) {
   return {
     method: request.method,
-    url: redactUrl(request.url),
-    host: request.host,
-    remoteAddress: request.ip,
+    url: redactUrl(request.url ?? ''),
+    host: request.headers.host,
+    remoteAddress: request.socket?.remoteAddress,
     remotePort: request.socket?.remotePort,
+  };
+}
+
+/**
+ * Metrics and the access log, in one place for every route: each answered request counts in
+ * `keymaster_http_requests_total` and its duration histogram (see `requestObserver`), and is logged
+ * once, at info, as `request completed`.
+ */
+export function observability(input: { observe: RequestObserver; logger: Logger }): Concern {
+  const { observe, logger } = input;
+  return {
+    name: 'observability',
+    onResponse(exchange, status, seconds) {
+      observe(exchange.method, exchange.route, status, seconds);
+      if (logger.isLevelEnabled('info')) {
+        logger.info(
+          {
+            reqId: exchange.requestId,
+            req: exchange.raw,
+            res: { statusCode: status },
+            responseTime: seconds * 1000,
+          },
+          'request completed',
+        );
+      }
+    },
   };
 }

@@ -1,7 +1,9 @@
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { inject } from 'light-my-request';
 import { manualClock } from '../clock.js';
 import { loadConfig } from '../config.js';
 import type { DatabaseTarget } from '../db/database.js';
+import type { Concern } from '../http/concerns.js';
 import { createKeymaster, type Keymaster } from '../runtime.js';
 import { createTestDatabase, type TestDialect } from './databases.js';
 
@@ -30,7 +32,22 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A real Keymaster (real database, real HTTP stack, injected clock) for one test suite. */
+/**
+ * Sends a request to an app the way a socket's request goes: through its request listener
+ * (`app.dispatch`), not Fastify's `inject`, which would skip the plain dispatch of the hot routes.
+ * Answers whatever the app answers, 5xx included.
+ */
+export async function dispatch(app: FastifyInstance, options: InjectOptions): Promise<TestResponse> {
+  // The router serves only once every route is registered (Fastify's own `inject` waits too).
+  await app.ready();
+  return (await inject(app.dispatch, options)) as TestResponse;
+}
+
+/**
+ * A real Keymaster (real database, real HTTP stack, injected clock) for one test suite. Requests
+ * go through the listener a real server's socket feeds (`app.dispatch`), not Fastify's `inject`,
+ * which would skip the plain dispatch of the hot routes.
+ */
 export async function startTestServer(input: {
   dialect: TestDialect;
   start?: string;
@@ -39,6 +56,8 @@ export async function startTestServer(input: {
   clock?: TestServer['clock'];
   /** Receives every log line (JSON), at the level `env.LOG_LEVEL` sets; nothing is logged without it. */
   logs?: (line: string) => void;
+  /** More concerns for every API route (see `AppDeps.concerns`). */
+  concerns?: readonly Concern[];
 }): Promise<TestServer> {
   const database = await createTestDatabase(input.dialect);
   const clock = input.clock ?? manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
@@ -47,10 +66,11 @@ export async function startTestServer(input: {
     database: database.target,
   };
   const logs = input.logs;
+  const concerns = input.concerns ?? [];
   const keymaster = await createKeymaster(
     logs
-      ? { config, clock, logDestination: { write: (line: string) => logs(line) } }
-      : { config, clock, logger: false },
+      ? { config, clock, concerns, logDestination: { write: (line: string) => logs(line) } }
+      : { config, clock, concerns, logger: false },
   );
   return {
     keymaster,
@@ -61,7 +81,7 @@ export async function startTestServer(input: {
       for (const [name, value] of Object.entries({ authorization: `Bearer ${testAdminKey}`, ...headers })) {
         if (value !== undefined) sent[name] = value;
       }
-      const response = await keymaster.app.inject({
+      const response = await dispatch(keymaster.app, {
         method,
         url,
         headers: sent,
@@ -70,7 +90,7 @@ export async function startTestServer(input: {
       if (response.statusCode >= 500) {
         throw new Error(`${method} ${url} answered ${response.statusCode}: ${response.body}`);
       }
-      return response as TestResponse;
+      return response;
     },
     async listen() {
       await keymaster.app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,16 +1,34 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ConsumeRequest, Decision } from '@keymaster/contract';
-import { claimOf } from '../../http/idempotency.js';
+import { type HotRoute, hotRoute, routerHandler } from '../../http/dispatch.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiDecision } from '../entitlements/convert.js';
 import type { ConsumeService } from './service.js';
 
 const tags = ['Usage'];
 
-export const consumeRoutes: FastifyPluginAsyncTypebox<{ consume: ConsumeService }> = async (app, { consume }) => {
+/**
+ * `POST /v1/consume`: a hot route (see `HotRoute`). A request with an `Idempotency-Key` header
+ * is left to the router, whose idempotency hooks store and replay its answer; the body's own
+ * `idempotency_key` is the service's and works on both.
+ */
+export function consumeRoute(consume: ConsumeService) {
+  return hotRoute<ConsumeRequest>({
+    url: '/v1/consume',
+    config: {},
+    body: ConsumeRequest,
+    response: Decision,
+    handle: async (request, { claim }) => toApiDecision(await consume.consume(request, claim)),
+    routerOnly: (request) => request.headers['idempotency-key'] !== undefined,
+  });
+}
+
+/** Registers `route` (made by `consumeRoute`, and served by the plain dispatch as well). */
+export const consumeRoutes: FastifyPluginAsyncTypebox<{ route: HotRoute<ConsumeRequest> }> = async (app, { route }) => {
   app.post(
-    '/v1/consume',
+    route.url,
     {
+      config: route.config,
       schema: {
         tags,
         security,
@@ -19,10 +37,10 @@ export const consumeRoutes: FastifyPluginAsyncTypebox<{ consume: ConsumeService 
           'Atomic check-and-record: the units are recorded only when allowed, and concurrent consumes never pass a ' +
           '`block` limit, on any number of nodes. An allowed answer already includes the quantity in `usage`. ' +
           'A retry with the same `idempotency_key` counts once and answers the same.',
-        body: ConsumeRequest,
-        response: { 200: Decision, ...problemResponses },
+        body: route.body,
+        response: { 200: route.response, ...problemResponses },
       },
     },
-    async (request) => toApiDecision(await consume.consume(request.body, claimOf(request))),
+    routerHandler(route),
   );
 };

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectStatus, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { describeEachDialect, type TestDialect } from '../../test-support/databases.js';
-import { startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
+import { dispatch, startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
 
 const start = Date.parse('2026-06-15T12:00:00.000Z');
 
@@ -149,7 +149,7 @@ describeEachDialect('balances kept in memory stay coherent with the database', (
 
     /** Answers through the whole stack, 5xx included (the test server throws on those). */
     const raw = (url: string, body: unknown) =>
-      server.keymaster.app.inject({
+      dispatch(server.keymaster.app, {
         method: 'POST',
         url,
         headers: { authorization: `Bearer ${testAdminKey}` },

@@ -1,35 +1,47 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CheckRequest, CustomerEntitlements, CustomerParams, Decision, EntitlementsQuery } from '@keymaster/contract';
+import { type HotRoute, hotRoute, routerHandler } from '../../http/dispatch.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiDecision, toApiEntitlements } from './convert.js';
 import type { EntitlementService } from './service.js';
 
 const tags = ['Entitlements'];
 
-export const entitlementRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementService }> = async (
-  app,
-  { entitlements },
-) => {
+/** `POST /v1/check`: the hot route (see `HotRoute`), served by the plain dispatch and the router alike. */
+export function checkRoute(entitlements: EntitlementService) {
+  return hotRoute<CheckRequest>({
+    url: '/v1/check',
+    config: { readOnly: true, customerScope: 'body.customer' },
+    body: CheckRequest,
+    response: Decision,
+    handle(request) {
+      const decision = entitlements.check(request);
+      // Answered without a promise when the customer is cached.
+      return decision instanceof Promise ? decision.then(toApiDecision) : toApiDecision(decision);
+    },
+  });
+}
+
+/** The entitlement routes; `check` is made by `checkRoute` (and served by the plain dispatch as well). */
+export const entitlementRoutes: FastifyPluginAsyncTypebox<{
+  entitlements: EntitlementService;
+  check: HotRoute<CheckRequest>;
+}> = async (app, { entitlements, check }) => {
   app.post(
-    '/v1/check',
+    check.url,
     {
-      config: { readOnly: true, customerScope: 'body.customer' },
+      config: check.config,
       schema: {
         tags,
         security,
         summary: 'Check an entitlement',
         description:
           'May this customer use this feature (and `quantity` more of it)? Read-only; answers 200 with `allowed: false` and a `reason` when not.',
-        body: CheckRequest,
-        response: { 200: Decision, ...problemResponses },
+        body: check.body,
+        response: { 200: check.response, ...problemResponses },
       },
     },
-    (request, reply) => {
-      const decision = entitlements.check(request.body);
-      if (decision instanceof Promise) return decision.then(toApiDecision);
-      // Answered without a promise hop when the customer is cached.
-      return reply.send(toApiDecision(decision)) as unknown as undefined;
-    },
+    routerHandler(check),
   );
 
   app.get(

@@ -1,5 +1,5 @@
 import { type IngestResult, maxEventsPerRequest } from '@keymaster/contract';
-import secureJson from 'secure-json-parse';
+import { parseJson } from '../../http/json-body.js';
 import type { EventFormat } from './service.js';
 
 /** What an import did: the events stored, those stored before, and each line refused and why. */
@@ -50,14 +50,13 @@ export async function importEventLines(input: {
     line++;
     if (text.trim() === '') continue;
     summary.events++;
-    let event: unknown;
-    try {
-      event = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-    } catch (error) {
-      summary.rejected.push({ line, error: `not JSON: ${error instanceof Error ? error.message : String(error)}` });
+    // Parsed as a request body is (see json-body.ts); the events themselves are checked by the service.
+    const parsed = parseJson(text);
+    if ('problem' in parsed) {
+      summary.rejected.push({ line, error: `not JSON: ${parsed.problem.detail}` });
       continue;
     }
-    events.push(event);
+    events.push(parsed.value);
     lineOf.push(line);
     if (events.length === batchSize) await flush();
   }

@@ -1,5 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IngestResult, maxEventsPerRequest } from '@keymaster/contract';
+import type { FastifyRequest } from 'fastify';
+import { readBodyAsync } from '../../http/json-body.js';
 import { sendProblem } from '../../http/problems.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { cloudEventBatchType, cloudEventType, eventBodySchemas } from './event-body.js';
@@ -12,7 +15,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventIngester }> =
   // The body is read (parsed and checked against `eventBodySchemas`) by the ingester, which on a
   // SQLite file does it off the event loop: here it stays bytes, for these routes only.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(mediaTypes, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(mediaTypes, (request: FastifyRequest, payload: IncomingMessage) =>
+    readBodyAsync(payload, request.routeOptions.bodyLimit),
+  );
 
   app.post(
     '/v1/events',

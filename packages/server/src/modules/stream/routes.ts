@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StreamHeaders, StreamQuery } from '@keymaster/contract';
 import { type Authenticator, presentedCredential } from '../../http/auth.js';
+import { hijack } from '../../http/concerns.js';
 import { sendProblem } from '../../http/problems.js';
 import { problemResponses, rateLimitedResponse, security } from '../../http/route-helpers.js';
 import type { StreamService } from './service.js';
@@ -80,7 +81,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
         principal,
         authorize: streamAuthorization({
           authenticate,
-          credential: presentedCredential(request),
+          credential: presentedCredential(request.exchange),
           token: principal.customer !== undefined,
         }),
       });
@@ -104,7 +105,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
         connection.close();
         throw error;
       }
-      reply.hijack();
+      await hijack(request, reply, 200);
       if (connection.isClosed) return;
       reply.raw.writeHead(200, {
         ...(reply.getHeaders() as Record<string, string | string[] | number>),

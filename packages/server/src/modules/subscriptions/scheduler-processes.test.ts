@@ -6,6 +6,7 @@ import { type DatabaseHandle, openDatabase } from '../../db/database.js';
 import { createKeymaster } from '../../runtime.js';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
 import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
+import { dispatch } from '../../test-support/server.js';
 
 const adminKey = 'km_sk_scheduler_test_admin_key_01';
 const day = 86_400_000;
@@ -24,7 +25,7 @@ async function seedOverdue(database: TestDatabase, count: number): Promise<void>
   const config = { ...loadConfig({ KEYMASTER_ADMIN_KEY: adminKey }), database: database.target };
   const keymaster = await createKeymaster({ config, clock, logger: false });
   const call = async (method: 'POST' | 'PUT', url: string, body: object = {}) => {
-    const response = await keymaster.app.inject({
+    const response = await dispatch(keymaster.app, {
       method,
       url,
       headers: { authorization: `Bearer ${adminKey}` },

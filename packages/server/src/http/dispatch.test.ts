@@ -15,11 +15,12 @@ interface Case {
 const origin = 'https://app.example.com';
 
 /**
- * Checks over a real socket are served by the fast handler, in-process `inject` calls by the
- * Fastify route. Both must answer every request identically: same status, headers that matter
- * and body (the request id is pinned so the bodies can be compared whole).
+ * Checks over a real socket are served by the plain dispatch (dispatch.ts); Fastify's own
+ * `inject` goes straight to the router, which registers the same route. Both must answer every
+ * request identically: same status, headers that matter and body (the request id is pinned so the
+ * bodies can be compared whole).
  */
-describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify route', (dialect) => {
+describeEachDialect('POST /v1/check: the plain dispatch answers exactly as the router', (dialect) => {
   let server: TestServer;
   let base: string;
   const credentials: Record<NonNullable<Case['credential']>, string> = {
@@ -143,13 +144,13 @@ describeEachDialect('POST /v1/check over a socket answers exactly as the Fastify
 });
 
 /**
- * Consumes over a real socket are served by the fast handler too (all but those with an
- * Idempotency-Key header), `inject` calls by the Fastify route. Each consume counts, so a case
+ * Consumes over a real socket are served by the plain dispatch too (all but those with an
+ * Idempotency-Key header, which it leaves to the router), `inject` calls by the router. Each consume counts, so a case
  * runs once each way and the answers are compared with the usage figures set aside, which the
  * first consume moved; a case that records nothing (refused, or replayed by its idempotency key)
  * must answer identically.
  */
-describeEachDialect('POST /v1/consume over a socket answers exactly as the Fastify route', (dialect) => {
+describeEachDialect('POST /v1/consume: the plain dispatch answers exactly as the router', (dialect) => {
   let server: TestServer;
   let base: string;
   let token = '';
