@@ -7,6 +7,8 @@ export type ErrorKind = (typeof ErrorKinds)[number];
 
 export const ErrorCodes = {
   validationFailed: 'validation_failed',
+  /** Input that cannot be read at all (a body that is not JSON), as opposed to one that fails its schema. */
+  malformedRequest: 'malformed_request',
   notFound: 'not_found',
   featureNotFound: 'feature_not_found',
   planNotFound: 'plan_not_found',
@@ -64,6 +66,11 @@ export function invalid(errors: FieldError[], message?: string): DomainError {
     message: message ?? (first ? `${first.path}: ${first.message}` : 'The request is invalid.'),
     errors,
   });
+}
+
+/** Input that could not be read at all (a body that is not JSON), before any field of it could be checked. */
+export function malformed(message: string): DomainError {
+  return new DomainError({ kind: 'invalid', code: ErrorCodes.malformedRequest, message });
 }
 
 export function notFound(code: ErrorCode, message: string, errors?: FieldError[]): DomainError {

@@ -13,7 +13,7 @@ import { type Concern, registerConcerns } from './http/concerns.js';
 import { cors, registerPreflight } from './http/cors.js';
 import { createDispatch } from './http/dispatch.js';
 import { idempotencyKeyForm, registerIdempotency } from './http/idempotency.js';
-import { BodyError, parseJson, readBodyAsync } from './http/json-body.js';
+import { parseJson, readBodyAsync } from './http/json-body.js';
 import { type Metrics, registerMetricsRoute, requestObserver } from './http/metrics.js';
 import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
@@ -162,9 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // body is a string to the schema (and so never a valid JSON body).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: IncomingMessage) => {
-    const parsed = parseJson((await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'));
-    if ('problem' in parsed) throw new BodyError(parsed.problem);
-    return parsed.value;
+    return parseJson((await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'));
   });
   app.addContentTypeParser('text/plain', async (request: FastifyRequest, payload: IncomingMessage) =>
     (await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'),

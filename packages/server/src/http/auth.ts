@@ -1,7 +1,7 @@
 import type { Principal } from '../modules/api-keys/service.js';
 import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
 import type { Concern, Exchange, Refusal } from './concerns.js';
-import { type ProblemInput, unauthenticatedProblem } from './problems.js';
+import { httpProblem, type ProblemInput, unauthenticatedProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,35 +26,23 @@ export type Authenticator = (credential: string | undefined) => AuthOutcome | Pr
 
 const tokenProblems: Record<Exclude<TokenVerdict, { valid: true }>['reason'], ProblemInput> = {
   invalid: unauthenticatedProblem,
-  expired: {
-    status: 401,
-    code: 'token_expired',
-    detail: 'The customer token has expired: ask your backend for a new one.',
-  },
-  revoked: {
-    status: 401,
-    code: 'token_revoked',
-    detail: 'The customer this token was issued for no longer exists.',
-  },
+  expired: httpProblem('token_expired', 'The customer token has expired: ask your backend for a new one.'),
+  revoked: httpProblem('token_revoked', 'The customer this token was issued for no longer exists.'),
 };
 
-export const customerTokenForbidden: ProblemInput = {
-  status: 403,
-  code: 'customer_token_forbidden',
-  detail:
-    "A customer token may only read its customer's entitlements, check and stream; this route needs a secret API key.",
-};
+export const customerTokenForbidden: ProblemInput = httpProblem(
+  'customer_token_forbidden',
+  "A customer token may only read its customer's entitlements, check and stream; this route needs a secret API key.",
+);
 
 /** The answer when a customer token names a customer other than its own. */
 export function customerMismatch(input: { token: string; requested: string | undefined }): ProblemInput {
-  return {
-    status: 403,
-    code: 'customer_mismatch',
-    detail:
-      input.requested === undefined
-        ? `A customer token must name its customer: add ?customer=${encodeURIComponent(input.token)}.`
-        : `This customer token is for customer "${input.token}"; it cannot read customer "${input.requested}".`,
-  };
+  return httpProblem(
+    'customer_mismatch',
+    input.requested === undefined
+      ? `A customer token must name its customer: add ?customer=${encodeURIComponent(input.token)}.`
+      : `This customer token is for customer "${input.token}"; it cannot read customer "${input.requested}".`,
+  );
 }
 
 /** The credential of an `Authorization: Bearer <credential>` header, if there is one. */

@@ -1,22 +1,17 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { malformed } from '@keymaster/core';
 import type { FastifyInstance } from 'fastify';
-import { type ProblemInput, problemDocument } from './problems.js';
+import { domainProblem, httpProblem, type ProblemInput, problemDocument } from './problems.js';
 import { requestIdFor } from './request-id.js';
 
 /** Node's parser errors, by what the client is told. */
 function problemFor(code: string | undefined): ProblemInput {
   if (code === 'HPE_HEADER_OVERFLOW') {
-    return {
-      status: 431,
-      code: 'headers_too_large',
-      detail: 'The request line and headers are larger than this server accepts.',
-    };
+    return httpProblem('headers_too_large', 'The request line and headers are larger than this server accepts.');
   }
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return { status: 408, code: 'request_timeout', detail: 'The request did not arrive in time.' };
-  }
-  return { status: 400, code: 'malformed_request', detail: 'The request is not valid HTTP.' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return httpProblem('request_timeout', 'The request did not arrive in time.');
+  return domainProblem(malformed('The request is not valid HTTP.'));
 }
 
 /**

@@ -197,9 +197,7 @@ export function createDispatch(deps: {
         if (!isJsonMediaType(exchange.headers['content-type'])) {
           return sendProblem(exchange, validationProblem(validate(text).error?.validation ?? [], 'body'));
         }
-        const parsed = parseJson(text);
-        if ('problem' in parsed) return sendProblem(exchange, parsed.problem);
-        const validated = validate(parsed.value, text);
+        const validated = validate(parseJson(text), text);
         if (validated.error) return sendProblem(exchange, validationProblem(validated.error.validation, 'body'));
         exchange.body = validated.value;
         const input = { body: exchange.body, params: noQuery, query: exchange.query };

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { conflict, ErrorCodes } from '@keymaster/core';
+import { conflict, ErrorCodes, invalid } from '@keymaster/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import stringify from 'safe-stable-stringify';
@@ -8,7 +8,7 @@ import { isUniqueViolation } from '../db/dialect-sql.js';
 import type { Database } from '../db/schema.js';
 import type { EffectClaim } from '../db/transaction.js';
 import type { Concern } from './concerns.js';
-import { type ProblemInput, sendProblem } from './problems.js';
+import { domainProblem, httpProblem, type ProblemInput, sendProblem } from './problems.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -127,38 +127,49 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Kysely<Dat
         continue;
       }
       if (existing.request_hash !== requestHash) {
-        return sendProblem(request, reply, {
-          status: 409,
-          code: 'idempotency_conflict',
-          detail: 'This Idempotency-Key was already used with a different request.',
-        });
+        return sendProblem(
+          request,
+          reply,
+          domainProblem(
+            conflict(ErrorCodes.idempotencyConflict, 'This Idempotency-Key was already used with a different request.'),
+          ),
+        );
       }
       if (existing.state === 'in_progress' || (existing.state === 'applied' && !stale)) {
-        return sendProblem(request, reply, {
-          status: 409,
-          code: 'idempotency_in_progress',
-          detail: 'A request with this Idempotency-Key is still being processed; retry shortly.',
-        });
+        return sendProblem(
+          request,
+          reply,
+          domainProblem(
+            conflict(
+              ErrorCodes.idempotencyInProgress,
+              'A request with this Idempotency-Key is still being processed; retry shortly.',
+            ),
+          ),
+        );
       }
       if (existing.state === 'applied') {
-        return sendProblem(request, reply, {
-          status: 409,
-          code: 'idempotency_replay_unavailable',
-          detail:
+        return sendProblem(
+          request,
+          reply,
+          httpProblem(
+            'idempotency_replay_unavailable',
             'The request with this Idempotency-Key took effect, but the server stopped before its answer was ' +
-            'stored, so the answer cannot be replayed. Read the resource to see the result; do not retry with ' +
-            'a new key.',
-        });
+              'stored, so the answer cannot be replayed. Read the resource to see the result; do not retry with ' +
+              'a new key.',
+          ),
+        );
       }
       if (config.secretFields !== undefined && (existing.response_status ?? 200) < 300) {
         const id = createdId(existing.response_body);
-        return sendProblem(request, reply, {
-          status: 409,
-          code: 'idempotency_secret_not_replayable',
-          detail:
+        return sendProblem(
+          request,
+          reply,
+          httpProblem(
+            'idempotency_secret_not_replayable',
             `The request with this Idempotency-Key already created ${id ? `"${id}"` : 'its credential'}; ` +
-            'its secret is shown only once and cannot be replayed. Create another with a new key.',
-        });
+              'its secret is shown only once and cannot be replayed. Create another with a new key.',
+          ),
+        );
       }
       return replay(reply, existing.response_status ?? 200, existing.response_body ?? '');
     }
@@ -251,12 +262,12 @@ function parseObject(text: string): unknown {
  */
 export function idempotencyKeyProblem(key: string | string[] | undefined): ProblemInput | undefined {
   if (key === undefined || (typeof key === 'string' && key.length > 0 && key.length <= 255)) return undefined;
-  return {
-    status: 400,
-    code: 'validation_failed',
-    detail: 'Idempotency-Key must be 1 to 255 characters.',
-    errors: [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
-  };
+  return domainProblem(
+    invalid(
+      [{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }],
+      'Idempotency-Key must be 1 to 255 characters.',
+    ),
+  );
 }
 
 /** A response body without the fields that must never be stored (a new API key's secret). */

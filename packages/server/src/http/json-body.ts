@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import secureJson from 'secure-json-parse';
-import { malformedJsonProblem, type ProblemInput } from './problems.js';
+import { httpProblem, malformedJsonError, type ProblemInput } from './problems.js';
 
 /**
  * Request bodies, read and parsed one way for every route: the router's JSON parser, the plain
@@ -17,11 +17,7 @@ export class BodyError extends Error {
   }
 }
 
-export const tooLargeProblem: ProblemInput = {
-  status: 413,
-  code: 'payload_too_large',
-  detail: 'Request body is too large',
-};
+export const tooLargeProblem: ProblemInput = httpProblem('payload_too_large', 'Request body is too large');
 
 /** Whether a declared size is already over the limit (the body is then never read). */
 export function declaredTooLarge(request: IncomingMessage, limitBytes: number): boolean {
@@ -82,14 +78,14 @@ export function readBodyAsync(request: IncomingMessage, limitBytes: number): Pro
 /**
  * Parses JSON text as every route does: no prototype poisoning (`__proto__` and
  * `constructor.prototype` keys are refused), and an empty body is no body at all (`curl -X POST`
- * with a JSON content type sends none).
+ * with a JSON content type sends none). Text that is not JSON throws `malformed_request`.
  */
-export function parseJson(text: string): { value: unknown } | { problem: ProblemInput } {
-  if (text === '') return { value: undefined };
+export function parseJson(text: string): unknown {
+  if (text === '') return undefined;
   try {
-    return { value: secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }) };
+    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
-    return { problem: malformedJsonProblem(error) };
+    throw malformedJsonError(error);
   }
 }
 

@@ -1,16 +1,57 @@
-import { DomainError, type ErrorKind, type FieldError } from '@keymaster/core';
+import {
+  DomainError,
+  type ErrorCode,
+  ErrorCodes,
+  type ErrorKind,
+  type FieldError,
+  invalid,
+  malformed,
+} from '@keymaster/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseUnavailable } from '../db/unavailable.js';
 
 /** The one table from domain error kinds to HTTP statuses. */
-const statusByKind: Record<ErrorKind, number> = {
+export const statusByKind = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
   unauthenticated: 401,
   forbidden: 403,
   unavailable: 503,
-};
+} as const satisfies Record<ErrorKind, number>;
+
+/**
+ * The problems only the HTTP layer raises — about the exchange itself (its size, media type or
+ * timing), a credential, an Idempotency-Key, a limit — by code, with their statuses. A domain
+ * error's code answers with the status of the error's kind (`statusByKind`) and is never listed
+ * here (problems.test.ts checks it), so each code's status is decided in exactly one place.
+ */
+export const HttpProblems = {
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  request_timeout: 408,
+  headers_too_large: 431,
+  token_expired: 401,
+  token_revoked: 401,
+  customer_token_forbidden: 403,
+  customer_mismatch: 403,
+  idempotency_replay_unavailable: 409,
+  idempotency_secret_not_replayable: 409,
+  rate_limited: 429,
+  internal: 500,
+  /**
+   * A client error Fastify or a plugin raised that no other code names (a conditional request
+   * for a file of the API docs whose precondition fails): it keeps the status it was raised
+   * with (412), which only its raiser knows.
+   */
+  bad_request: null,
+} as const;
+export type HttpProblemCode = keyof typeof HttpProblems;
+
+/** The HTTP layer's codes whose status the table fixes (all but `bad_request`). */
+type FixedStatusCode = {
+  [Code in HttpProblemCode]: (typeof HttpProblems)[Code] extends number ? Code : never;
+}[HttpProblemCode];
 
 const titles: Record<number, string> = {
   400: 'Bad Request',
@@ -45,11 +86,28 @@ export function echo(input: string): string {
   return `${input.slice(0, end)}…`;
 }
 
-export interface ProblemInput {
-  status: number;
-  code: string;
+/**
+ * What an error answer says. A problem written out by hand is held to the tables by the
+ * compiler: its code must be a domain error's (with a status of `statusByKind`) or one of
+ * `HttpProblems` (with the status listed there); anything else does not compile.
+ */
+export type ProblemInput = {
   detail: string;
   errors?: FieldError[] | undefined;
+} & (
+  | { status: (typeof statusByKind)[ErrorKind]; code: ErrorCode }
+  | {
+      [Code in HttpProblemCode]: {
+        status: (typeof HttpProblems)[Code] extends number ? (typeof HttpProblems)[Code] : number;
+        code: Code;
+      };
+    }[HttpProblemCode]
+);
+
+/** A problem the HTTP layer raises itself, with its status from `HttpProblems`. */
+export function httpProblem(code: FixedStatusCode, detail: string): ProblemInput {
+  // The status is the table's for this very code; the compiler cannot follow the lookup.
+  return { status: HttpProblems[code], code, detail } as ProblemInput;
 }
 
 /** An RFC 9457 problem document: the body of every error answer. */
@@ -93,41 +151,49 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
   return reply.type('application/problem+json').send(problemDocument({ ...problem, requestId: String(request.id) }));
 }
 
-/** The answer to input that fails its schema: every offending field (up to a limit), by JSON pointer. */
-export function validationProblem(errors: AjvError[], part: string): ProblemInput {
+/**
+ * Input that fails its schema, as a domain error: every offending field (up to a limit), by JSON
+ * pointer. Shared by the router and the code that reads a body itself (see `readEventBody`).
+ */
+export function schemaError(errors: AjvError[], part: string): DomainError {
   const all = fieldErrors(errors, part);
   const fields = all.slice(0, fieldErrorLimit);
   const more = all.length > fields.length ? `; and ${all.length - fields.length} more` : '';
-  return {
-    status: 400,
-    code: 'validation_failed',
-    detail: `${fields.map((e) => `${e.path}: ${e.message}`).join('; ')}${more}`,
-    errors: fields,
-  };
+  return invalid(fields, `${fields.map((e) => `${e.path}: ${e.message}`).join('; ')}${more}`);
+}
+
+/** The answer to input that fails its schema (see `schemaError`). */
+export function validationProblem(errors: AjvError[], part: string): ProblemInput {
+  return domainProblem(schemaError(errors, part));
 }
 
 /** A body that is not JSON; the parser's message quotes the body, so only its start is kept. */
+export function malformedJsonError(error: unknown): DomainError {
+  return malformed(error instanceof SyntaxError ? echo(error.message) : 'Body is not valid JSON');
+}
+
+/** The answer to a body that is not JSON (see `malformedJsonError`). */
 export function malformedJsonProblem(error: unknown): ProblemInput {
-  const detail = error instanceof SyntaxError ? echo(error.message) : 'Body is not valid JSON';
-  return { status: 400, code: 'malformed_request', detail };
+  return domainProblem(malformedJsonError(error));
 }
 
 export function unsupportedMediaTypeProblem(type: string | undefined): ProblemInput {
-  return { status: 415, code: 'unsupported_media_type', detail: `Unsupported Media Type: ${echo(String(type))}` };
+  return httpProblem('unsupported_media_type', `Unsupported Media Type: ${echo(String(type))}`);
 }
 
 /** What a request without a valid key is told: the same, whatever was wrong with the key. */
-export const unauthenticatedProblem: ProblemInput = {
-  status: 401,
-  code: 'unauthenticated',
-  detail: 'A valid API key is required: send it as "Authorization: Bearer <key>".',
-};
+export const unauthenticatedProblem: ProblemInput = domainProblem(
+  new DomainError({
+    kind: 'unauthenticated',
+    code: ErrorCodes.unauthenticated,
+    message: 'A valid API key is required: send it as "Authorization: Bearer <key>".',
+  }),
+);
 
-export const internalProblem: ProblemInput = {
-  status: 500,
-  code: 'internal',
-  detail: 'Something went wrong on our side; the request id identifies it in the logs.',
-};
+export const internalProblem: ProblemInput = httpProblem(
+  'internal',
+  'Something went wrong on our side; the request id identifies it in the logs.',
+);
 
 export interface AjvError {
   instancePath: string;
@@ -191,17 +257,22 @@ export function handleError(error: FastifyError | DomainError | Error, request: 
   }
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
-    const code =
-      status === 413
-        ? 'payload_too_large'
-        : status === 415
-          ? 'unsupported_media_type'
-          : status === 400
-            ? 'malformed_request'
-            : 'bad_request';
     // Fastify's messages quote what the client sent (a media type, a header).
-    return sendProblem(request, reply, { status, code, detail: echo(error.message) });
+    return sendProblem(request, reply, fastifyProblem(status, echo(error.message)));
   }
   request.log.error({ err: error }, 'unhandled error');
   return sendProblem(request, reply, internalProblem);
+}
+
+/** The HTTP layer's codes for the client errors Fastify raises itself, found by their status. */
+const fastifyCodes = ['payload_too_large', 'unsupported_media_type'] as const;
+
+/**
+ * A client error Fastify raised: a body it could not read (400, malformed like any unreadable
+ * input), one too large, or of a media type no route takes; any other keeps its own status.
+ */
+function fastifyProblem(status: number, detail: string): ProblemInput {
+  if (status === statusByKind.invalid) return domainProblem(malformed(detail));
+  const code = fastifyCodes.find((candidate) => HttpProblems[candidate] === status);
+  return code ? httpProblem(code, detail) : { status, code: 'bad_request', detail };
 }

@@ -1,13 +1,7 @@
 import { EventBatch, maxEventsPerRequest } from '@keymaster/contract';
 import { Type } from '@sinclair/typebox';
-import secureJson from 'secure-json-parse';
-import {
-  type AjvError,
-  malformedJsonProblem,
-  type ProblemInput,
-  unsupportedMediaTypeProblem,
-  validationProblem,
-} from '../../http/problems.js';
+import { parseJson } from '../../http/json-body.js';
+import { type AjvError, schemaError } from '../../http/problems.js';
 import { bodyValidator } from '../../http/validation.js';
 import type { EventFormat } from './service.js';
 
@@ -22,11 +16,21 @@ export const eventBodySchemas = {
   [cloudEventBatchType]: Type.Array(Type.Unknown(), { maxItems: maxEventsPerRequest, description: 'CloudEvents.' }),
 };
 
-type MediaType = keyof typeof eventBodySchemas;
+/** A media type `POST /v1/events` takes. */
+export type EventMediaType = keyof typeof eventBodySchemas;
+
+/**
+ * The media type of a `Content-Type` header if `POST /v1/events` takes it (JSON when there is
+ * none), undefined if not: the route refuses the others (415) before a body is read.
+ */
+export function eventMediaType(contentType: string | undefined): EventMediaType | undefined {
+  const media = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  return media in eventBodySchemas ? (media as EventMediaType) : undefined;
+}
 
 type Validate = (data: unknown, text?: string) => { value?: unknown; error?: { validation: AjvError[] } };
-const validators = new Map<MediaType, Validate>();
-function validatorFor(type: MediaType): Validate {
+const validators = new Map<EventMediaType, Validate>();
+function validatorFor(type: EventMediaType): Validate {
   let validate = validators.get(type);
   if (!validate) {
     validate = bodyValidator(eventBodySchemas[type]) as Validate;
@@ -35,36 +39,26 @@ function validatorFor(type: MediaType): Validate {
   return validate;
 }
 
-/** A request's events, or the problem that refuses the whole request. */
-export type EventBody = { events: unknown[]; format: EventFormat } | { problem: ProblemInput };
+/** A request's events, and how they are written. */
+export interface EventBody {
+  events: unknown[];
+  format: EventFormat;
+}
 
 /**
  * Reads the body of `POST /v1/events` as it arrived — bytes, or nothing — the way the router
  * reads any JSON body: parsed without prototype poisoning, then checked against the schema of its
- * media type, no coercion, with the same problem documents. Done here rather than by the router
- * so that a batch's parsing, like its metering, can run off the event loop (see
- * `threadEventIngester`).
+ * media type, no coercion; a body that is neither is refused with the same domain errors (so the
+ * same answers). Done here rather than by the router so that a batch's parsing, like its
+ * metering, can run off the event loop (see `threadEventIngester`).
  */
-export function readEventBody(input: { body: Uint8Array | undefined; contentType: string | undefined }): EventBody {
-  const media = (input.contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-  if (!(media in eventBodySchemas)) {
-    return { problem: unsupportedMediaTypeProblem(input.contentType) };
-  }
-  const type = media as MediaType;
-  const { body } = input;
+export function readEventBody(input: { body: Uint8Array | undefined; mediaType: EventMediaType }): EventBody {
+  const { body, mediaType } = input;
   const text = body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8') : '';
-  let data: unknown;
-  if (text !== '') {
-    try {
-      data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-    } catch (error) {
-      return { problem: malformedJsonProblem(error) };
-    }
-  }
-  const validated = validatorFor(type)(data, text);
-  if (validated.error) return { problem: validationProblem(validated.error.validation, 'body') };
+  const validated = validatorFor(mediaType)(parseJson(text), text);
+  if (validated.error) throw schemaError(validated.error.validation, 'body');
   const value = validated.value;
-  if (type === cloudEventBatchType) return { events: value as unknown[], format: 'cloudevents' };
-  if (type === cloudEventType) return { events: [value], format: 'cloudevents' };
+  if (mediaType === cloudEventBatchType) return { events: value as unknown[], format: 'cloudevents' };
+  if (mediaType === cloudEventType) return { events: [value], format: 'cloudevents' };
   return { events: (value as EventBatch).events, format: 'keymaster' };
 }

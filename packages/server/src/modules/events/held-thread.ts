@@ -1,11 +1,20 @@
 import { once } from 'node:events';
 import { type MessagePort, Worker } from 'node:worker_threads';
+import { DomainError } from '@keymaster/core';
+
+/** A domain error as it crosses between threads (see `ThreadReply`). */
+type SentDomainError = Pick<DomainError, 'kind' | 'code' | 'message' | 'errors'>;
 
 /** A message to a held thread: a request with its id, or `close` (finish what was sent, then stop). */
 export type ThreadRequest<Body> = ({ id: number } & Body) | 'close';
-/** A thread's answer to one request: its value, or the error it failed with. */
+/**
+ * A thread's answer to one request: its value, the domain error it refused it with, or the
+ * error it failed with. A domain error goes field by field: structured cloning keeps only an
+ * error's message, and the request would then answer a 500 instead of the refusal.
+ */
 export type ThreadReply<Value> =
   | { id: number; value: Value }
+  | { id: number; refused: SentDomainError }
   | { id: number; error: { message: string; code?: unknown } };
 
 /** The thread side: answers each request with `handle`'s value or error; `close` runs `finish` once all are answered. */
@@ -27,6 +36,11 @@ export function serveThreadRequests<Body, Value>(input: {
     const work = input.handle(request).then(
       (value) => port.postMessage({ id: request.id, value } satisfies ThreadReply<Value>),
       (error: unknown) => {
+        if (error instanceof DomainError) {
+          const { kind, code, message, errors } = error;
+          port.postMessage({ id: request.id, refused: { kind, code, message, errors } } satisfies ThreadReply<Value>);
+          return;
+        }
         const { message, code } =
           error instanceof Error ? (error as Error & { code?: unknown }) : { message: String(error), code: undefined };
         port.postMessage({ id: request.id, error: { message, code } } satisfies ThreadReply<Value>);
@@ -35,6 +49,12 @@ export function serveThreadRequests<Body, Value>(input: {
     working.add(work);
     void work.finally(() => working.delete(work));
   });
+}
+
+/** A domain error sent by a thread, as the one it raised. */
+function domainErrorOf(refused: SentDomainError): DomainError {
+  const { errors, ...rest } = refused;
+  return new DomainError({ ...rest, ...(errors ? { errors } : {}) });
 }
 
 /** Requests to a thread, answered in the order the thread finishes them. */
@@ -79,6 +99,7 @@ export function heldThread<Body extends object, Value>(input: {
     worker.on('message', (reply: ThreadReply<Value>) => {
       const waiting = settle(worker, reply.id);
       if ('value' in reply) waiting?.resolve(reply.value);
+      else if ('refused' in reply) waiting?.reject(domainErrorOf(reply.refused));
       else waiting?.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
     });
     worker.on('error', (error) => {

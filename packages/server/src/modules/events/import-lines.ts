@@ -51,12 +51,14 @@ export async function importEventLines(input: {
     if (text.trim() === '') continue;
     summary.events++;
     // Parsed as a request body is (see json-body.ts); the events themselves are checked by the service.
-    const parsed = parseJson(text);
-    if ('problem' in parsed) {
-      summary.rejected.push({ line, error: `not JSON: ${parsed.problem.detail}` });
+    let event: unknown;
+    try {
+      event = parseJson(text);
+    } catch (error) {
+      summary.rejected.push({ line, error: `not JSON: ${(error as Error).message}` });
       continue;
     }
-    events.push(parsed.value);
+    events.push(event);
     lineOf.push(line);
     if (events.length === batchSize) await flush();
   }

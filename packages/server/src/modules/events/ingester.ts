@@ -1,9 +1,10 @@
+import type { IngestResult } from '@keymaster/contract';
 import type { Clock } from '../../clock.js';
 import type { DatabaseHandle, Db } from '../../db/database.js';
 import type { SnapshotCache } from '../entitlements/snapshot-cache.js';
 import type { BatchWriter } from './batch-writer.js';
 import { heldThread } from './held-thread.js';
-import { createEventService, type EventIngester, type EventService, type IngestAnswer } from './service.js';
+import { createEventService, type EventIngester, type EventRequest, type EventService } from './service.js';
 
 /**
  * The event service over a snapshot cache: the catalog and each batch customer's entitlements
@@ -44,9 +45,7 @@ export function localEventIngester(events: EventService): EventIngester {
 }
 
 /** What the planning thread is sent: a request body as it arrived, and when. */
-export interface PlanRequest {
-  body: Uint8Array | undefined;
-  contentType: string | undefined;
+export interface PlanRequest extends EventRequest {
   now: number;
 }
 
@@ -81,7 +80,7 @@ export function threadEventIngester(input: {
   clock: Clock;
   hold: <T>(work: () => Promise<T>) => Promise<T>;
 }): EventIngester {
-  const thread = heldThread<PlanRequest, IngestAnswer>({
+  const thread = heldThread<PlanRequest, IngestResult>({
     script: planScript,
     workerData: input.settings,
     hold: input.hold,
@@ -92,7 +91,7 @@ export function threadEventIngester(input: {
     name: 'event ingestion',
   });
   return {
-    ingest: ({ body, contentType }) => thread.send({ body, contentType, now: input.clock.now() }),
+    ingest: ({ body, mediaType }) => thread.send({ body, mediaType, now: input.clock.now() }),
     close: () => thread.close(),
   };
 }

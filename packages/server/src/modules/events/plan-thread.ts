@@ -1,13 +1,14 @@
 /**
  * The planning thread (see `threadEventIngester`): reads each request body it is sent, meters
  * its events against a snapshot cache of its own, and has the batch-writing thread write the
- * plan; answers the counts, or the problem that refused the body.
+ * plan; answers the counts, or the domain error that refused the body (see `serveThreadRequests`).
  *
  * Its cache follows the change feed on connections of its own (it only reads; pruning the feed
  * is the main thread's), and the feed is read up to now before each batch: whatever this node
  * committed before the batch arrived — a grant, a plan change, a new customer — is counted with.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { IngestResult } from '@keymaster/contract';
 import pino from 'pino';
 import { openDatabase } from '../../db/database.js';
 import { ChangeFeed } from '../changes/change-feed.js';
@@ -15,7 +16,6 @@ import { storedSnapshotCache } from '../entitlements/store.js';
 import { threadBatchWriter } from './batch-writer.js';
 import { serveThreadRequests } from './held-thread.js';
 import { cachedEventService, type PlanRequest, type PlanThreadSettings } from './ingester.js';
-import type { IngestAnswer } from './service.js';
 
 const port = parentPort;
 if (!port) throw new Error('plan-thread.js runs as a worker thread');
@@ -40,7 +40,7 @@ const started = feed.start();
 const writer = threadBatchWriter({ file: settings.file, hold: (work) => work() });
 const events = cachedEventService({ cache, db, readNow: database.readNow, writer, clock });
 
-serveThreadRequests<PlanRequest, IngestAnswer>({
+serveThreadRequests<PlanRequest, IngestResult>({
   port,
   async handle(request) {
     latest = request.now;

@@ -114,6 +114,26 @@ describeEachDialect('POST /v1/events', (dialect) => {
     expect(await stored()).toBe(before);
   });
 
+  it('answers a refused body with the whole problem, also when a thread read it', async () => {
+    // On a SQLite file the body is read on the planning thread: its domain error crosses over whole.
+    const raw = (body: string, contentType = 'application/json') =>
+      server.request({ method: 'POST', url: '/v1/events', body, headers: { 'content-type': contentType } });
+    const poisoned = expectProblem(await raw('{"events": [], "__proto__": {"admin": true}}'), {
+      status: 400,
+      code: 'malformed_request',
+    });
+    expect(poisoned.detail).toBe('Object contains forbidden prototype property');
+    expect(poisoned.errors).toBeUndefined();
+    const unknownField = expectProblem(await raw('{"events": [], "colour": "red"}'), {
+      status: 400,
+      code: 'validation_failed',
+    });
+    expect(unknownField.detail).toBe('/colour: is not a known field');
+    expect(unknownField.errors).toEqual([{ path: '/colour', message: 'is not a known field' }]);
+    const text = expectProblem(await raw('events', 'text/plain'), { status: 415, code: 'unsupported_media_type' });
+    expect(text.detail).toBe('Unsupported Media Type: text/plain');
+  });
+
   it('counts each event exactly once when the same batch races in concurrently', async () => {
     const batch = Array.from({ length: 50 }, () => event());
     const results = await Promise.all(Array.from({ length: 6 }, () => ingest({ events: batch })));

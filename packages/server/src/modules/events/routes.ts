@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IngestResult, maxEventsPerRequest } from '@keymaster/contract';
 import type { FastifyRequest } from 'fastify';
 import { readBodyAsync } from '../../http/json-body.js';
-import { sendProblem } from '../../http/problems.js';
+import { sendProblem, unsupportedMediaTypeProblem } from '../../http/problems.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
-import { cloudEventBatchType, cloudEventType, eventBodySchemas } from './event-body.js';
+import { cloudEventBatchType, cloudEventType, eventBodySchemas, eventMediaType } from './event-body.js';
 import type { EventIngester } from './service.js';
 
 const tags = ['Usage'];
@@ -40,12 +40,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventIngester }> =
       validatorCompiler: () => (data) => ({ value: data }),
     },
     async (request, reply) => {
-      const answer = await events.ingest({
-        body: request.body instanceof Uint8Array ? request.body : undefined,
-        contentType: request.headers['content-type'],
-      });
-      if ('problem' in answer) return sendProblem(request, reply, answer.problem);
-      return answer.result;
+      // Fastify refuses the media types it has no parser for, but it has one for text/plain.
+      const contentType = request.headers['content-type'];
+      const mediaType = eventMediaType(contentType);
+      if (mediaType === undefined) return sendProblem(request, reply, unsupportedMediaTypeProblem(contentType));
+      // A body it cannot read or that fails its schema is a domain error: the error handler answers it.
+      return events.ingest({ body: request.body instanceof Uint8Array ? request.body : undefined, mediaType });
     },
   );
 };

@@ -16,21 +16,26 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { DatabaseHandle, Db } from '../../db/database.js';
-import type { ProblemInput } from '../../http/problems.js';
 import { type BatchPlan, type BatchWriter, creditKey } from './batch-writer.js';
-import { readEventBody } from './event-body.js';
+import { type EventMediaType, readEventBody } from './event-body.js';
 import { existingCustomers } from './store.js';
 
 export type EventService = ReturnType<typeof createEventService>;
 
 export type EventFormat = 'keymaster' | 'cloudevents';
 
-/** What `POST /v1/events` answers: the batch's counts, or the problem that refused all of it. */
-export type IngestAnswer = { result: IngestResult } | { problem: ProblemInput };
+/** What `POST /v1/events` is sent: its body as it arrived, of a media type it takes. */
+export interface EventRequest {
+  body: Uint8Array | undefined;
+  mediaType: EventMediaType;
+}
 
-/** Takes the body of `POST /v1/events` as it arrived (see `readEventBody`) and ingests it. */
+/**
+ * Takes the body of `POST /v1/events` (see `readEventBody`) and ingests it: answers the batch's
+ * counts, or fails with the domain error that refused all of it.
+ */
 export interface EventIngester {
-  ingest(input: { body: Uint8Array | undefined; contentType: string | undefined }): Promise<IngestAnswer>;
+  ingest(input: EventRequest): Promise<IngestResult>;
   close(): Promise<void>;
 }
 
@@ -188,14 +193,8 @@ export function createEventService(deps: {
       return { accepted, duplicates: events.id.length - accepted, rejected };
     },
     /** A request body as it arrived: read, then ingested (see `readEventBody`). */
-    async ingestBody(input: {
-      body: Uint8Array | undefined;
-      contentType: string | undefined;
-      now?: number;
-    }): Promise<IngestAnswer> {
-      const read = readEventBody(input);
-      if ('problem' in read) return read;
-      return { result: await service.ingest({ ...read, now: input.now }) };
+    async ingestBody(input: EventRequest & { now?: number }): Promise<IngestResult> {
+      return service.ingest({ ...readEventBody(input), now: input.now });
     },
   };
   return service;

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { StreamHeaders, StreamQuery } from '@keymaster/contract';
 import { type Authenticator, presentedCredential } from '../../http/auth.js';
 import { hijack } from '../../http/concerns.js';
-import { sendProblem } from '../../http/problems.js';
+import { httpProblem, sendProblem } from '../../http/problems.js';
 import { problemResponses, rateLimitedResponse, security } from '../../http/route-helpers.js';
 import type { StreamService } from './service.js';
 import { sseRetry } from './sse.js';
@@ -87,11 +87,14 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
       });
       if ('full' in open) {
         reply.header('retry-after', String(fullRetryAfterSeconds));
-        return sendProblem(request, reply, {
-          status: 429,
-          code: 'rate_limited',
-          detail: `This ${principal.customer === undefined ? 'API key' : 'customer token'} already holds ${open.full.limit} streams open on this server, as many as it may: close one first.`,
-        });
+        return sendProblem(
+          request,
+          reply,
+          httpProblem(
+            'rate_limited',
+            `This ${principal.customer === undefined ? 'API key' : 'customer token'} already holds ${open.full.limit} streams open on this server, as many as it may: close one first.`,
+          ),
+        );
       }
       const connection = open.opened;
       let plan: Awaited<ReturnType<StreamService['prepare']>>;
