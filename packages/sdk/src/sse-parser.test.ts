@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { type SseEvent, SseParser } from './sse-parser.js';
 
-function parse(chunks: string[], lastEventId = ''): { events: SseEvent[]; retries: number[] } {
+function parse(chunks: string[], lastEventId = ''): { events: SseEvent[]; retries: number[]; comments: string[] } {
   const events: SseEvent[] = [];
   const retries: number[] = [];
-  const parser = new SseParser({ onEvent: (e) => events.push(e), onRetry: (ms) => retries.push(ms) }, lastEventId);
+  const comments: string[] = [];
+  const parser = new SseParser(
+    {
+      onEvent: (e) => events.push(e),
+      onRetry: (ms) => retries.push(ms),
+      onComment: (text) => comments.push(text),
+    },
+    lastEventId,
+  );
   for (const chunk of chunks) parser.push(chunk);
-  return { events, retries };
+  return { events, retries, comments };
 }
 
 describe('SseParser', () => {
@@ -25,6 +33,12 @@ describe('SseParser', () => {
     ]);
     expect(events).toEqual([{ event: 'message', data: 'a\nb', lastEventId: '3' }]);
     expect(retries).toEqual([2000]);
+  });
+
+  it('hands over each comment line, also one split across chunks or inside an event', () => {
+    const { events, comments } = parse([': keepalive\n\n:', 'no space\r\ndata: a\n:  two spaces\n:\n\n']);
+    expect(comments).toEqual(['keepalive', 'no space', ' two spaces', '']);
+    expect(events).toEqual([{ event: 'message', data: 'a', lastEventId: '' }]);
   });
 
   it('ignores ids with NUL and unknown fields, and drops an event cut off by the end of the stream', () => {

@@ -25,6 +25,8 @@ export class SseParser {
     private readonly handlers: {
       onEvent: (event: SseEvent) => void;
       onRetry?: (ms: number) => void;
+      /** A comment line's text (heartbeats are comments), without the `:` and one space after it. */
+      onComment?: (comment: string) => void;
       /** Comments and anything else that proves the stream alive. */
       onActivity?: () => void;
     },
@@ -64,7 +66,10 @@ export class SseParser {
       this.dispatch();
       return;
     }
-    if (line.startsWith(':')) return;
+    if (line.startsWith(':')) {
+      this.handlers.onComment?.(line.startsWith(': ') ? line.slice(2) : line.slice(1));
+      return;
+    }
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);

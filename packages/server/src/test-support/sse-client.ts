@@ -1,6 +1,12 @@
+import { SseParser } from '@keymaster/sdk';
+
 /** One server-sent event as a client sees it (comments are counted, not kept). */
 export interface SseEvent {
   event: string;
+  /**
+   * The stream's last event id as a browser's EventSource reports it: an event that sets none
+   * (`revoked`) carries the one before it; undefined until some event has set one.
+   */
   id: string | undefined;
   data: unknown;
 }
@@ -70,8 +76,17 @@ export async function openSse(input: { url: string; headers?: Record<string, str
     settle(true);
     return stream;
   }
+  // The SDK's parser, spec-correct (any line end, chunks split anywhere): what the tests read is
+  // what a client reads.
+  const parser = new SseParser({
+    onEvent: ({ event, data, lastEventId }) => {
+      events.push({ event, id: lastEventId === '' ? undefined : lastEventId, data: JSON.parse(data) });
+    },
+    onComment: () => {
+      stream.comments++;
+    },
+  });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
   void (async () => {
     try {
       for (;;) {
@@ -80,21 +95,7 @@ export async function openSse(input: { url: string; headers?: Record<string, str
           settle(true);
           break;
         }
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = new Map<string, string>();
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) stream.comments++;
-            const colon = line.indexOf(':');
-            if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-          }
-          const data = fields.get('data');
-          if (data !== undefined) {
-            events.push({ event: fields.get('event') ?? 'message', id: fields.get('id'), data: JSON.parse(data) });
-          }
-        }
+        parser.push(value);
         for (const wake of [...waiters]) wake();
       }
     } catch {

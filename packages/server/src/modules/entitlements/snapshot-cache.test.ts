@@ -144,15 +144,53 @@ describe('SnapshotCache', () => {
     expect(customers.calls).toBe(1);
   });
 
-  it('evicts the oldest customer beyond its capacity', async () => {
+  it('evicts the customer least recently asked for beyond its capacity: one read since stays', async () => {
     const customers = controlledLoader<StoredCustomerState | null>();
     const cache = cacheWith(customers);
-    for (const id of ['a', 'b', 'c']) {
+    const load = async (id: string) => {
+      const loading = cache.getCustomer(id);
+      customers.release(state(id));
+      await loading;
+    };
+    await load('a');
+    await load('b');
+    expect(cache.getCustomer('a')).not.toBeInstanceOf(Promise); // read after b: b is now the oldest
+    await load('c');
+    expect(cache.size).toBe(2);
+    expect(cache.getCustomer('a')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('c')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('b')).toBeInstanceOf(Promise);
+  });
+
+  it('does not count a usage change as a read when choosing whom to evict', async () => {
+    const customers = controlledLoader<StoredCustomerState | null>();
+    const cache = cacheWith(customers);
+    for (const id of ['a', 'b']) {
       const loading = cache.getCustomer(id);
       customers.release(state(id));
       await loading;
     }
-    expect(cache.size).toBe(2);
+    cache.usageChanged('a');
+    const loading = cache.getCustomer('c');
+    customers.release(state('c'));
+    await loading;
+    expect(cache.getCustomer('b')).not.toBeInstanceOf(Promise);
     expect(cache.getCustomer('a')).toBeInstanceOf(Promise);
+  });
+
+  it('evicts the unknown id least recently asked for, apart from customers', async () => {
+    const cache = new SnapshotCache({
+      loadCatalog: async () => catalog,
+      loadCustomer: async () => null,
+      capacity: 10,
+      unknownCapacity: 2,
+    });
+    await cache.getCustomer('ghost-1');
+    await cache.getCustomer('ghost-2');
+    expect(cache.getCustomer('ghost-1')).not.toBeInstanceOf(Promise);
+    await cache.getCustomer('ghost-3');
+    expect(cache.unknownSize).toBe(2);
+    expect(cache.getCustomer('ghost-1')).not.toBeInstanceOf(Promise);
+    expect(cache.getCustomer('ghost-2')).toBeInstanceOf(Promise);
   });
 });

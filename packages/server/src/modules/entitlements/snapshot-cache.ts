@@ -1,4 +1,5 @@
 import { type Catalog, type CustomerEntitlements, resolve } from '@keymaster/core';
+import { LRUCache } from 'lru-cache';
 import type { ChangeListener } from '../changes/change-feed.js';
 import type { StoredCustomerState } from './store.js';
 
@@ -35,12 +36,17 @@ export class SnapshotCache implements ChangeListener {
   private catalog: Catalog | undefined;
   private catalogVersion = 0;
   private catalogLoading: Loading<Catalog> | undefined;
-  private readonly customers = new Map<string, CustomerEntry>();
+  /**
+   * Past its capacity, the customer least recently asked for goes. Plain gets and sets only (no
+   * ttl, no size): every check reads this map, and freshness comes from the change feed. The
+   * cache sets aside its index for `capacity` entries at once (under 30 bytes each).
+   */
+  private readonly customers: LRUCache<string, CustomerEntry>;
   /**
    * Ids that name no customer, kept apart and few: a caller sending many made-up ids (a typo in a
    * loop, or an attack) must not push real customers out of `customers` nor grow memory past this.
    */
-  private readonly unknown = new Map<string, CustomerEntry>();
+  private readonly unknown: LRUCache<string, CustomerEntry>;
   private readonly loading = new Map<string, Loading<CustomerEntry>>();
   private keysChanged: (() => void) | undefined;
 
@@ -53,7 +59,10 @@ export class SnapshotCache implements ChangeListener {
       unknownCapacity?: number;
       onMiss?: () => void;
     },
-  ) {}
+  ) {
+    this.customers = new LRUCache({ max: deps.capacity });
+    this.unknown = new LRUCache({ max: deps.unknownCapacity ?? Math.min(deps.capacity, 10_000) });
+  }
 
   /** Registers who else cares about the feed (the API key registry). */
   onApiKeysChanged(listener: () => void): void {
@@ -148,7 +157,8 @@ export class SnapshotCache implements ChangeListener {
   }
 
   usageChanged(customerId: string): void {
-    const cached = this.customers.get(customerId);
+    // A write is not a read: it leaves the customer's place in the eviction order alone.
+    const cached = this.customers.peek(customerId);
     if (cached) cached.usage = new Map();
   }
 
@@ -166,15 +176,6 @@ export class SnapshotCache implements ChangeListener {
   }
 
   private remember(customerId: string, entry: CustomerEntry): void {
-    const [entries, capacity] =
-      entry.state === null
-        ? [this.unknown, this.deps.unknownCapacity ?? Math.min(this.deps.capacity, 10_000)]
-        : [this.customers, this.deps.capacity];
-    if (entries.size >= capacity) {
-      // Evict the oldest entry: insertion order is a fair proxy for age, and costs nothing per hit.
-      const oldest = entries.keys().next();
-      if (!oldest.done) entries.delete(oldest.value);
-    }
-    entries.set(customerId, entry);
+    (entry.state === null ? this.unknown : this.customers).set(customerId, entry);
   }
 }
