@@ -100,11 +100,11 @@ export function phasesOf(concerns: readonly Concern[]) {
   const onSend: ((exchange: Exchange, status: number) => void | Promise<void>)[] = [];
   const onResponse: ((exchange: Exchange, status: number, seconds: number) => void)[] = [];
   for (const concern of concerns) {
-    if (concern.onRequest) onRequest.push((exchange) => concern.onRequest!(exchange));
-    if (concern.preHandler) preHandler.push((exchange, input) => concern.preHandler!(exchange, input));
-    if (concern.onSend) onSend.push((exchange, status) => concern.onSend!(exchange, status));
-    if (concern.onResponse)
-      onResponse.push((exchange, status, seconds) => concern.onResponse!(exchange, status, seconds));
+    // Bound rather than wrapped: one call fewer per concern and phase, on every check.
+    if (concern.onRequest) onRequest.push(concern.onRequest.bind(concern));
+    if (concern.preHandler) preHandler.push(concern.preHandler.bind(concern));
+    if (concern.onSend) onSend.push(concern.onSend.bind(concern));
+    if (concern.onResponse) onResponse.push(concern.onResponse.bind(concern));
   }
   return { onRequest, preHandler, onSend, onResponse };
 }

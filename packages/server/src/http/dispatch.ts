@@ -69,8 +69,9 @@ class PlainExchange implements Exchange {
   readonly head: Record<string, string | number> = { 'content-type': '', 'content-length': 0 };
   /** Whether the body is JSON (otherwise plain text, which no schema here accepts). */
   json = true;
-  /** The valid body, between validation and the handler. */
+  /** The valid body, between validation and the handler. The exchange is its own `RequestInput`. */
   body: unknown = undefined;
+  readonly params = noQuery;
   constructor(
     readonly raw: IncomingMessage,
     readonly res: ServerResponse,
@@ -201,8 +202,7 @@ export function createDispatch(deps: {
         const validated = validate(parseJson(text), text);
         if (validated.error) return sendProblem(exchange, validationProblem(validated.error.validation, 'body'));
         exchange.body = validated.value;
-        const input = { body: exchange.body, params: noQuery, query: exchange.query };
-        runSteps(phases.preHandler, exchange, input, exchange, handle);
+        runSteps(phases.preHandler, exchange, exchange, exchange, handle);
       } catch (error) {
         fail(exchange, error);
       }
