@@ -174,7 +174,7 @@ export function createBillingSource(deps: {
       existed: link !== undefined,
       now,
     });
-    await change.alsoInTransaction?.(tx, settled);
+    await change.alsoInTransaction?.(tx, settled, current);
     return { outcome: 'applied', before: current, subscription: settled };
   }
 
@@ -186,7 +186,8 @@ export function createBillingSource(deps: {
       for (let attempt = 1; ; attempt++) {
         const now = clock.now();
         try {
-          if (!change.dryRun) return await withTransaction(db, (tx) => applyIn(tx, change, now));
+          if (!change.dryRun)
+            return await withTransaction({ db, claim: change.claim }, (tx) => applyIn(tx, change, now));
           await db.transaction().execute(async (tx) => {
             throw new DryRun(await applyIn(tx, change, now));
           });
