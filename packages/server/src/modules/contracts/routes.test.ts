@@ -247,6 +247,18 @@ describeEachDialect('contracts', (dialect) => {
     expect(after).toMatchObject({ plan: 'free', source: 'api', status: 'active' });
   });
 
+  it('is forgotten with its customer (GDPR erasure), and can be signed again from scratch', async () => {
+    const deal = uniqueKey('deal');
+    expectStatus(await post(contract({ deal, grants: [{ feature: 'sso', enabled: true }] })), 201);
+    const erased = await server.request({ method: 'DELETE', url: `/v1/customers/${deal}` });
+    expect(erased.statusCode, erased.body).toBe(204);
+    for (const table of ['billing_links', 'billing_changes', 'contract_revisions'] as const) {
+      const rows = await db.selectFrom(table).select('customer_id').where('customer_id', '=', deal).execute();
+      expect(rows, table).toEqual([]);
+    }
+    expectStatus(await post(contract({ deal })), 201);
+  });
+
   describe('bad input: a clear 4xx naming the field, nothing half-applied', () => {
     const cases: [string, (deal: string) => unknown, number, string, string][] = [
       ['an unknown plan', (deal) => contract({ deal, plan: 'platinum' }), 404, 'plan_not_found', '/plan'],
