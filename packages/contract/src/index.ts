@@ -1,6 +1,7 @@
 export * from './api-decision.js';
 export * from './api-keys.js';
 export * from './catalog.js';
+export * from './contracts.js';
 export * from './customer-tokens.js';
 export * from './customers.js';
 export * from './entitlements.js';

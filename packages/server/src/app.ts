@@ -23,6 +23,8 @@ import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
 import { consumeRoute, consumeRoutes } from './modules/consume/routes.js';
 import type { ConsumeService } from './modules/consume/service.js';
+import { contractRoutes, contractWebhookRoutes } from './modules/contracts/routes.js';
+import type { ContractService } from './modules/contracts/service.js';
 import { customerTokenRoutes } from './modules/customer-tokens/routes.js';
 import type { CustomerTokenService } from './modules/customer-tokens/service.js';
 import { customerRoutes } from './modules/customers/routes.js';
@@ -59,6 +61,7 @@ export interface Services {
   subscriptions: SubscriptionService;
   planMigration: PlanMigration;
   grants: GrantService;
+  contracts: ContractService;
   entitlements: EntitlementService;
   apiKeys: ApiKeyService;
   customerTokens: CustomerTokenService;
@@ -92,6 +95,8 @@ export interface AppDeps {
    * audit trail of an embedding application. See http/concerns.ts.
    */
   concerns?: readonly Concern[] | undefined;
+  /** KEYMASTER_CONTRACTS_WEBHOOK_SECRET: when set, the signed contracts webhook exists. */
+  contractsWebhookSecret?: string | undefined;
 }
 
 declare module 'fastify' {
@@ -260,6 +265,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       database: deps.database.db,
     });
     await scope.register(grantRoutes, { grants: services.grants, clock });
+    await scope.register(contractRoutes, { contracts: services.contracts });
+    if (deps.contractsWebhookSecret) {
+      await scope.register(contractWebhookRoutes, {
+        contracts: services.contracts,
+        secret: deps.contractsWebhookSecret,
+      });
+    }
     await scope.register(entitlementRoutes, { entitlements: services.entitlements, check: hot.check });
     await scope.register(ofrepRoutes, { entitlements: services.entitlements });
     await scope.register(apiKeyRoutes, { apiKeys: services.apiKeys });

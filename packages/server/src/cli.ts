@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { GaugeUpdate, maxEventsPerRequest, UsageHistoryQuery } from '@keymaster/contract';
+import { ContractCreate, GaugeUpdate, maxEventsPerRequest, UsageHistoryQuery } from '@keymaster/contract';
 import { Command, Option } from 'commander';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { type AjvError, validationProblem } from './http/problems.js';
+import { parseJson } from './http/json-body.js';
+import { type AjvError, schemaError, validationProblem } from './http/problems.js';
 import { bodyValidator } from './http/validation.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
+import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
+import { createContractService } from './modules/contracts/service.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { localBatchWriter, previewBatchWriter } from './modules/events/batch-writer.js';
 import { importEventLines } from './modules/events/import-lines.js';
@@ -145,6 +148,29 @@ catalog
         `${result.changes.length} ${verb}, ${result.unchanged} unchanged.${options.dryRun ? ' (dry run: nothing written)' : ''}`,
       );
     });
+  });
+
+const contracts = program.command('contracts').description('Signed contracts (CRM deals) provision subscriptions.');
+contracts
+  .command('apply')
+  .description(
+    'Apply a contract from a JSON file (the body of POST /v1/contracts), as the API does: the same revision ' +
+      'again changes nothing, a lower one is refused. Prints the answer.',
+  )
+  .argument('<file>', 'a JSON file: {customer, plan, add_ons?, grants?, starts_at?, ends_at, on_ends_at?, source}')
+  .option('--dry-run', 'print what would change and change nothing')
+  .action(async (file: string, options: { dryRun?: boolean }) => {
+    const text = readFileSync(file, 'utf8');
+    const validated = bodyValidator(ContractCreate)(parseJson(text), text);
+    if (validated.error) throw schemaError(validated.error.validation, 'body');
+    const answer = await withDatabase(async ({ db, dialect }) => {
+      const billing = createBillingSource({ db, dialect, clock: systemClock });
+      return createContractService({ db, clock: systemClock, billing }).apply({
+        body: validated.value as ContractCreate,
+        dryRun: options.dryRun ?? false,
+      });
+    });
+    console.log(JSON.stringify(answer.contract, null, 2));
   });
 
 const flags = program.command('flags').description('Import and export features as flagd flag definitions.');

@@ -40,6 +40,11 @@ export interface Config {
    * its context is dropped. Secret-key callers are trusted with any context.
    */
   readonly clientContextKeys: readonly string[];
+  /**
+   * The Standard Webhooks secret (`whsec_<base64>`) signed contracts are verified with; when set,
+   * `POST /v1/integrations/contracts/webhook` exists.
+   */
+  readonly contractsWebhookSecret: string | undefined;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -100,6 +105,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(key) || key === 'targetingKey')
       problems.push(`KEYMASTER_CLIENT_CONTEXT_KEYS must list context keys like app_version, got "${key}"`);
   }
+  const contractsWebhookSecret = env.KEYMASTER_CONTRACTS_WEBHOOK_SECRET || undefined;
+  if (contractsWebhookSecret !== undefined && !/^(whsec_)?[A-Za-z0-9+/]{24,}={0,2}$/.test(contractsWebhookSecret)) {
+    problems.push(
+      'KEYMASTER_CONTRACTS_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ and at least 18 bytes in base64',
+    );
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -126,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     tokenSecret,
     corsOrigins: Object.freeze(corsOrigins),
     clientContextKeys: Object.freeze(clientContextKeys),
+    contractsWebhookSecret,
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

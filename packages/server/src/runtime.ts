@@ -12,8 +12,10 @@ import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
+import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import { createConsumeService } from './modules/consume/service.js';
+import { createContractService } from './modules/contracts/service.js';
 import { readUsage, readUsageNow } from './modules/counters/store.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
@@ -111,6 +113,8 @@ function createServices(input: {
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
+  // Every billing source (contracts, Stripe) applies its changes through this one seam.
+  const billing = createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover });
   const planMigration = createPlanMigration({
     onRenewal: rollover,
     db,
@@ -185,6 +189,8 @@ function createServices(input: {
     }),
     rollover,
     grants: createGrantService({ db, clock }),
+    billing,
+    contracts: createContractService({ db, clock, billing }),
     entitlements,
     planMigration,
     apiKeys,
@@ -299,6 +305,7 @@ export async function createKeymaster(input: {
       version,
       testClock,
       concerns: input.concerns,
+      contractsWebhookSecret: config.contractsWebhookSecret,
     });
     scheduler.start(config.schedulerPollMs);
     const pruner = setInterval(() => {

@@ -15,6 +15,12 @@ declare module 'fastify' {
     customerScope?: 'params.id' | 'body.customer' | 'query.customer' | 'body.context.targetingKey';
     /** The credential may come as `?access_token=` (EventSource cannot send headers). */
     queryToken?: boolean;
+    /**
+     * The request is signed by its sender (an inbound webhook) and the signature is its
+     * credential: the route verifies it against the body's bytes, so it needs no API key. A key
+     * sent anyway is still checked.
+     */
+    signed?: boolean;
   }
 }
 
@@ -102,12 +108,16 @@ function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
  * Every route in its scope needs a credential: a secret key, or on the routes that declare a
  * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
  * same answer, so the response never hints which it was. Secret keys answer synchronously.
+ * A `signed` route (an inbound webhook) lets a request without a credential through to verify
+ * its signature itself.
  */
 export function authentication(authenticate: Authenticator): Concern {
   return {
     name: 'authentication',
     onRequest(exchange) {
-      const outcome = authenticate(presentedCredential(exchange));
+      const credential = presentedCredential(exchange);
+      if (credential === undefined && exchange.config.signed) return undefined;
+      const outcome = authenticate(credential);
       return outcome instanceof Promise ? outcome.then((o) => admit(exchange, o)) : admit(exchange, outcome);
     },
   };

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer, testAdminKey } from '../test-support/
 import type { Concern } from './concerns.js';
 
 interface OpenApiDocument {
-  paths: Record<string, Record<string, unknown>>;
+  paths: Record<string, Record<string, { security?: unknown[] }>>;
 }
 
 /** What the probe concern saw of one request, by phase. */
@@ -60,13 +60,20 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
 
   let server: TestServer;
   let base: string;
-  /** Every documented operation, with its path's parameters filled in. */
-  let operations: { method: string; template: string; url: string }[];
+  /**
+   * Every documented operation, with its path's parameters filled in. `signed`: an inbound
+   * webhook, documented with no security scheme, whose signature is its credential.
+   */
+  let operations: { method: string; template: string; url: string; signed: boolean }[];
   beforeAll(async () => {
     server = await startTestServer({
       dialect,
       concerns: [probe],
-      env: { LOG_LEVEL: 'info', KEYMASTER_CORS_ORIGINS: origin },
+      env: {
+        LOG_LEVEL: 'info',
+        KEYMASTER_CORS_ORIGINS: origin,
+        KEYMASTER_CONTRACTS_WEBHOOK_SECRET: `whsec_${Buffer.from('concerns-test-webhook-secret').toString('base64')}`,
+      },
       logs: (line) => lines.push(line),
     });
     await seedCatalog(server);
@@ -74,8 +81,9 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
     base = await server.listen();
     const doc = (await server.request({ method: 'GET', url: '/openapi.json' })).json<OpenApiDocument>();
     operations = Object.entries(doc.paths).flatMap(([path, byMethod]) =>
-      Object.keys(byMethod).map((method) => ({
+      Object.entries(byMethod).map(([method, operation]) => ({
         method: method.toUpperCase(),
+        signed: Array.isArray(operation.security) && operation.security.length === 0,
         // The router's form of the path, as metrics label it.
         template: path.replace(/\{(\w+)\}/g, ':$1'),
         url: path.replace(/\{(\w+)\}/g, 'acme'),
@@ -84,6 +92,8 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   });
   afterAll(() => server.close());
 
+  /** The body of each answer that was not a stream, by request id. */
+  const bodies = new Map<string, string>();
   /** Sends one request over a real socket; a stream that opens is closed at once. */
   const send = async (input: { method: string; url: string; id: string; credential?: string }) => {
     const abort = new AbortController();
@@ -102,7 +112,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
       abort.abort();
       // The stream's answer is over once the client goes.
       await expect.poll(() => seen.get(input.id)?.onResponse, { timeout: 5000 }).toBe(1);
-    } else await response.text();
+    } else bodies.set(input.id, await response.text());
     return response;
   };
 
@@ -114,11 +124,24 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
     expect(routes.length).toBeGreaterThan(40);
   });
 
+  it('finds the signed webhooks among them', () => {
+    const signed = operations.filter((o) => o.signed).map((o) => `${o.method} ${o.template}`);
+    expect(signed).toContain('POST /v1/integrations/contracts/webhook');
+  });
+
   it('refuses every documented route without a credential, with the Bearer challenge and a request id', async () => {
-    for (const [i, { method, url }] of operations.entries()) {
+    for (const [i, { method, url, signed }] of operations.entries()) {
       const id = `anonymous-${i}`;
       const response = await send({ method, url, id });
       const route = `${method} ${url}`;
+      if (signed) {
+        // No key needed: the signature is the credential, and an unsigned body has none.
+        expect(response.status, route).toBe(400);
+        expect(JSON.parse(bodies.get(id) ?? '{}').code, route).toBe('signature_invalid');
+        expect(response.headers.get('x-request-id'), route).toBe(id);
+        expect(seen.get(id), route).toMatchObject({ onRequest: 1, onSend: 1, onResponse: 1 });
+        continue;
+      }
       expect(response.status, route).toBe(401);
       expect(response.headers.get('www-authenticate'), route).toBe('Bearer realm="keymaster"');
       expect(response.headers.get('x-request-id'), route).toBe(id);
@@ -146,8 +169,8 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
 
   it('counts and logs every documented route once per request, under its declared route', async () => {
     const metrics = (await server.request({ method: 'GET', url: '/metrics' })).body;
-    for (const [i, { method, template }] of operations.entries()) {
-      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="401"}`;
+    for (const [i, { method, template, signed }] of operations.entries()) {
+      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="${signed ? 400 : 401}"}`;
       expect(metrics, label).toContain(label);
       for (const id of [`anonymous-${i}`, `probe-${i}`]) {
         const logged = lines.filter((line) => line.includes(`"reqId":"${id}"`) && line.includes('request completed'));

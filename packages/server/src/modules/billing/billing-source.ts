@@ -1,4 +1,5 @@
 import type { Db } from '../../db/database.js';
+import type { EffectClaim } from '../../db/transaction.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 
 /**
@@ -51,10 +52,17 @@ export interface BillingChange {
   /** Who made it, for the history and the audit trail: `integration:stripe`, `integration:contract`. */
   actor: string;
   desired: DesiredSubscription;
-  /** More work in the same transaction once the subscription is in place (a contract's grants). */
-  alsoInTransaction?: ((tx: Db, subscription: SubscriptionRecord) => Promise<void>) | undefined;
+  /**
+   * More work in the same transaction once the subscription is in place (a contract's grants):
+   * `before` is the subscription before the change, null when it was created.
+   */
+  alsoInTransaction?:
+    | ((tx: Db, subscription: SubscriptionRecord, before: SubscriptionRecord | null) => Promise<void>)
+    | undefined;
   /** Work out the result and write nothing (`?dry_run=true`). */
   dryRun?: boolean | undefined;
+  /** The claim of a request sent with an `Idempotency-Key`: it commits with the change (see `EffectClaim`). */
+  claim?: EffectClaim | undefined;
 }
 
 /** What applying a change did. */

@@ -42,6 +42,9 @@ const customerTables = [
   'reservations',
   'credit_balances',
   'idempotency_keys',
+  'billing_links',
+  'billing_changes',
+  'contract_revisions',
 ] as const;
 
 /**
