@@ -1,7 +1,7 @@
 import { type DomainEventType, dueStep } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
-import { newId } from '../../ids.js';
 import type { RenewalHook } from '../grants/rollover.js';
+import { emitDomainEvents } from '../outbox/emit.js';
 import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
 
 /** Who made a change: `key:<id>` for an API key, `scheduler` for time. */
@@ -49,23 +49,18 @@ export async function recordChange(
     .execute();
   const afterJson = toApiSubscription(after, at);
   const beforeJson = before && toApiSubscription(before, at);
-  if (input.events.length === 0) return;
-  const data = JSON.stringify({ subscription: afterJson, previous: beforeJson, reason: input.reason });
-  await tx
-    .insertInto('domain_events')
-    .values(
-      input.events.map((type) => ({
-        id: newId('dev'),
-        type,
-        customer_id: after.customerId,
-        subscription_id: after.id,
-        occurred_at: at,
-        data,
-        created_at: input.now,
-        delivered_at: null,
-      })),
-    )
-    .execute();
+  const data = { subscription: afterJson, previous: beforeJson, reason: input.reason };
+  await emitDomainEvents(
+    tx,
+    input.events.map((type) => ({
+      type,
+      customerId: after.customerId,
+      subscriptionId: after.id,
+      occurredAt: at,
+      data,
+    })),
+    input.now,
+  );
 }
 
 /**
