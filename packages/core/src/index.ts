@@ -23,3 +23,4 @@ export * from './metering/history.js';
 export * from './metering/meter.js';
 export * from './metering/usage.js';
 export * from './metering/usage-span.js';
+export * from './reports/usage-revenue.js';
