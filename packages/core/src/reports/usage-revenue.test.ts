@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { flagsOf, revenueOver, type SubscriptionSpan, unpaidAccessMs, utilization } from './usage-revenue.js';
+import { buildSubscription } from '../test-builders.js';
+import {
+  flagsOf,
+  revenueOver,
+  type SubscriptionSpan,
+  subscriptionSpans,
+  unpaidAccessMs,
+  utilization,
+} from './usage-revenue.js';
 
 const day = 86_400_000;
 const jan1 = Date.UTC(2026, 0, 1);
@@ -141,5 +149,43 @@ describe('utilization', () => {
     expect(utilization({ feature: 'f', usage: 50, limit: 200, paid: true })).toBe(0.25);
     expect(utilization({ feature: 'f', usage: 50, limit: null, paid: true })).toBeNull();
     expect(utilization({ feature: 'f', usage: 1, limit: 0, paid: true })).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('subscriptionSpans', () => {
+  const jun1 = Date.UTC(2026, 5, 1);
+  const jul1 = Date.UTC(2026, 6, 1);
+  const aug1 = Date.UTC(2026, 7, 1);
+  const sep1 = Date.UTC(2026, 8, 1);
+  const items = () => [{ plan: 'pro', price: usd(3000), quantity: 1 }];
+
+  it('cuts a recorded state at period boundaries and where time alone changes its status', () => {
+    // A 14-day trial from June 1 that activates, canceled at the end of July by a state recorded on July 10.
+    const trial = buildSubscription({ status: 'trialing', trialEnd: jun1 + 14 * day, onTrialEnd: 'activate' });
+    const canceling = buildSubscription({
+      status: 'active',
+      currentPeriodStart: jul1,
+      currentPeriodEnd: aug1,
+      cancelAt: aug1,
+    });
+    const spans = subscriptionSpans({
+      states: [
+        { at: jun1, subscription: trial },
+        { at: jul1 + 9 * day, subscription: canceling },
+      ],
+      until: sep1,
+      items,
+    });
+    expect(spans.map((s) => [s.from, s.to, s.status, s.period.from])).toEqual([
+      [jun1, jun1 + 14 * day, 'trialing', jun1],
+      [jun1 + 14 * day, jul1, 'active', jun1],
+      // The June state's periods continue from its anchor until the next recorded state.
+      [jul1, jul1 + 9 * day, 'active', jul1],
+      [jul1 + 9 * day, aug1, 'active', jul1],
+      [aug1, sep1, 'canceled', aug1],
+    ]);
+    // June earns its 16 paid days of 30, July all of it, August nothing.
+    expect(revenueOver(spans, { from: jun1, to: sep1 }).total).toEqual({ usd: 1600 + 3000 });
+    expect(unpaidAccessMs(spans, { from: jun1, to: sep1 })).toBe(14 * day);
   });
 });

@@ -1,5 +1,11 @@
 import type { Price } from '../catalog/plan.js';
-import type { SubscriptionStatus } from '../customers/subscription.js';
+import {
+  effectiveStatus,
+  periodContaining,
+  type Subscription,
+  type SubscriptionStatus,
+  statusBoundaries,
+} from '../customers/subscription.js';
 
 /**
  * The usage-vs-revenue audit: for one customer over a range of time, what their subscription
@@ -29,6 +35,49 @@ export interface SubscriptionSpan {
   plan: string;
   /** Each priced item: the base plan and its add-ons (quantity already applied to `amount`). */
   items: readonly { plan: string; price: Price; quantity: number }[];
+}
+
+/** The priced items of a subscription as it stood: its base plan's and add-ons' prices (unpriced ones left out). */
+export type PricedItems = (subscription: Subscription) => SubscriptionSpan['items'];
+
+/**
+ * A subscription's history as spans of constant state, up to `until`: between two recorded
+ * states the later-recorded one holds, cut again wherever time alone changes it (a trial ending,
+ * a scheduled cancellation, a grace period running out: see `effectiveStatus`) and at every
+ * billing period boundary. The stored current period is used while it lasts (a billing system's
+ * own periods), and periods counted from the anchor after it.
+ */
+export function subscriptionSpans(input: {
+  /** One subscription's recorded states, oldest first, each from the instant it was recorded. */
+  states: readonly { at: number; subscription: Subscription }[];
+  until: number;
+  items: PricedItems;
+}): SubscriptionSpan[] {
+  const spans: SubscriptionSpan[] = [];
+  input.states.forEach(({ at, subscription }, i) => {
+    const end = Math.min(input.states[i + 1]?.at ?? input.until, input.until);
+    const items = input.items(subscription);
+    for (let t = at; t < end; ) {
+      const period =
+        t >= subscription.currentPeriodStart && t < subscription.currentPeriodEnd
+          ? { from: subscription.currentPeriodStart, to: subscription.currentPeriodEnd }
+          : (({ start, end: to }) => ({ from: start, to }))(
+              periodContaining({ anchor: subscription.billingAnchor, interval: subscription.interval, now: t }),
+            );
+      const next = Math.min(end, period.to, ...statusBoundaries(subscription, t));
+      spans.push({
+        subscriptionId: subscription.id,
+        from: t,
+        to: next,
+        status: effectiveStatus(subscription, t),
+        period,
+        plan: subscription.planKey,
+        items,
+      });
+      t = next;
+    }
+  });
+  return spans;
 }
 
 /** Money in minor units, per currency (a customer billed in two currencies keeps both). */
