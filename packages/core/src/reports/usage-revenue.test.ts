@@ -120,7 +120,13 @@ describe('unpaidAccessMs', () => {
 });
 
 describe('flagsOf', () => {
-  const use = (usage: number, limit: number | null, paid = true) => ({ feature: 'api_calls', usage, limit, paid });
+  const use = (usage: number, limit: number | null, paid = true) => ({
+    feature: 'api_calls',
+    usage,
+    usedInRange: usage,
+    limit,
+    paid,
+  });
 
   it('marks 80 % of a limit as upsell, past it also as over limit', () => {
     expect(flagsOf({ features: [use(79, 100)], unpaidAccessMs: 0, grantedOnly: [] })).toEqual([]);
@@ -131,7 +137,8 @@ describe('flagsOf', () => {
     ]);
   });
 
-  it('marks a paid limited feature never used as unused, not an unlimited or a granted one', () => {
+  it('marks a paid limited feature never used in the range as unused, not an unlimited or a granted one', () => {
+    expect(flagsOf({ features: [{ ...use(0, 100), usedInRange: 5 }], unpaidAccessMs: 0, grantedOnly: [] })).toEqual([]);
     expect(flagsOf({ features: [use(0, 100)], unpaidAccessMs: 0, grantedOnly: [] })).toEqual(['unused']);
     expect(flagsOf({ features: [use(0, null)], unpaidAccessMs: 0, grantedOnly: [] })).toEqual([]);
     expect(flagsOf({ features: [use(0, 100, false)], unpaidAccessMs: 0, grantedOnly: ['api_calls'] })).toEqual([
@@ -146,9 +153,9 @@ describe('flagsOf', () => {
 
 describe('utilization', () => {
   it('is usage over limit, none for unlimited, and infinite past a zero limit', () => {
-    expect(utilization({ feature: 'f', usage: 50, limit: 200, paid: true })).toBe(0.25);
-    expect(utilization({ feature: 'f', usage: 50, limit: null, paid: true })).toBeNull();
-    expect(utilization({ feature: 'f', usage: 1, limit: 0, paid: true })).toBe(Number.POSITIVE_INFINITY);
+    expect(utilization({ feature: 'f', usage: 50, usedInRange: 50, limit: 200, paid: true })).toBe(0.25);
+    expect(utilization({ feature: 'f', usage: 50, usedInRange: 50, limit: null, paid: true })).toBeNull();
+    expect(utilization({ feature: 'f', usage: 1, usedInRange: 1, limit: 0, paid: true })).toBe(Number.POSITIVE_INFINITY);
   });
 });
 

@@ -155,10 +155,12 @@ export function unpaidAccessMs(spans: readonly SubscriptionSpan[], range: TimeRa
 /** One limited feature's use over the range. */
 export interface FeatureUse {
   feature: string;
-  /** The limit of the period (or the largest over the range, when it changed); null: unlimited. */
+  /** The limit of the feature's usage period at the end of the range; null: unlimited. */
   limit: number | null;
-  /** The most used in any one usage period of the range (limits apply per period). */
+  /** The usage of the feature's usage period at the end of the range, which `limit` applies to. */
   usage: number;
+  /** Everything used over the whole range, every period together. */
+  usedInRange: number;
   /** Whether the customer pays for it: it comes from their plan or an add-on, not only from grants. */
   paid: boolean;
 }
@@ -194,7 +196,7 @@ export function flagsOf(input: {
     if (ratio === null) continue;
     if (ratio >= upsellUtilization) flags.add('upsell');
     if (use.limit !== null && use.usage > use.limit) flags.add('over_limit');
-    if (use.paid && use.usage === 0) flags.add('unused');
+    if (use.paid && use.usedInRange === 0) flags.add('unused');
   }
   if (input.unpaidAccessMs > 0 || input.grantedOnly.length > 0) flags.add('unpaid_access');
   return UsageRevenueFlags.filter((flag) => flags.has(flag));
