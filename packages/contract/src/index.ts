@@ -14,3 +14,4 @@ export * from './schema-helpers.js';
 export * from './stream.js';
 export * from './subscriptions.js';
 export * from './usage.js';
+export * from './stripe.js';

@@ -15,6 +15,11 @@ declare module 'fastify' {
     customerScope?: 'params.id' | 'body.customer' | 'query.customer' | 'body.context.targetingKey';
     /** The credential may come as `?access_token=` (EventSource cannot send headers). */
     queryToken?: boolean;
+    /**
+     * A webhook from another system, authenticated by the signature over its body (which its
+     * handler verifies, before reading anything) instead of an API key: the sender has none.
+     */
+    signedWebhook?: boolean;
   }
 }
 
@@ -100,13 +105,14 @@ function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
 
 /**
  * Every route in its scope needs a credential: a secret key, or on the routes that declare a
- * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
+ * `customerScope` a customer token; a `signedWebhook` route's is the signature its handler checks. A missing, malformed, unknown or revoked key all get the
  * same answer, so the response never hints which it was. Secret keys answer synchronously.
  */
 export function authentication(authenticate: Authenticator): Concern {
   return {
     name: 'authentication',
     onRequest(exchange) {
+      if (exchange.config.signedWebhook) return undefined;
       const outcome = authenticate(presentedCredential(exchange));
       return outcome instanceof Promise ? outcome.then((o) => admit(exchange, o)) : admit(exchange, outcome);
     },
