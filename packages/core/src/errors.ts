@@ -29,6 +29,12 @@ export const ErrorCodes = {
   invalidTransition: 'invalid_transition',
   trialAlreadyUsed: 'trial_already_used',
   grantRevoked: 'grant_revoked',
+  /** A billing source's change met a subscription another source (or the API) provisioned: never touched. */
+  subscriptionSourceMismatch: 'subscription_source_mismatch',
+  /** A contract revision lower than one already applied to the same deal. */
+  staleRevision: 'stale_revision',
+  /** A signed inbound webhook whose signature is missing, malformed, expired or wrong. */
+  signatureInvalid: 'signature_invalid',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',
   unauthenticated: 'unauthenticated',

@@ -14,6 +14,7 @@ import { eventsIndex } from './migrations/0011-events-index.js';
 import { featureDefaults } from './migrations/0012-feature-defaults.js';
 import { usageBatches } from './migrations/0013-usage-batches.js';
 import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
+import { billing } from './migrations/0015-billing.js';
 import { stripe } from './migrations/0016-stripe.js';
 import type { Database } from './schema.js';
 
@@ -39,6 +40,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0012-feature-defaults': featureDefaults(),
     '0013-usage-batches': usageBatches(dialect),
     '0014-idempotency-effects': idempotencyEffects(),
+    '0015-billing': billing(),
     '0016-stripe': stripe(),
   };
 }

@@ -25,6 +25,9 @@ export interface Database {
   domain_events: DomainEventTable;
   usage_history: UsageHistoryTable;
   stripe_events: StripeEventTable;
+  billing_links: BillingLinkTable;
+  billing_changes: BillingChangeTable;
+  contract_revisions: ContractRevisionTable;
 }
 
 export interface FeatureTable {
@@ -294,4 +297,40 @@ export interface StripeEventTable {
   customer_id: string | null;
   received_at: number;
   applied_at: number | null;
+}
+
+/** A subscription in a billing system and the Keymaster subscription it drives (see migration 0015). */
+export interface BillingLinkTable {
+  source: string;
+  external_id: string;
+  customer_id: string;
+  subscription_id: string;
+  /** The ordering token of the last change applied: a lower one is stale. */
+  last_ordering: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A billing change applied, by its idempotency id: the primary key applies it once. */
+export interface BillingChangeTable {
+  source: string;
+  idempotency_id: string;
+  external_id: string;
+  customer_id: string;
+  subscription_id: string;
+  ordering: number;
+  actor: string;
+  applied_at: number;
+}
+
+/** One applied revision of a contract: its first answer and the grants it created (JSON). */
+export interface ContractRevisionTable {
+  system: string;
+  deal_id: string;
+  revision: number;
+  customer_id: string;
+  subscription_id: string;
+  grant_ids: string;
+  answer: string;
+  created_at: number;
 }

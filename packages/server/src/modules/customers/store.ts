@@ -58,6 +58,9 @@ const customerTables = [
   'credit_balances',
   'idempotency_keys',
   'stripe_events',
+  'billing_links',
+  'billing_changes',
+  'contract_revisions',
 ] as const;
 
 /**

@@ -53,7 +53,12 @@ export type SubscriptionService = ReturnType<typeof createSubscriptionService>;
  * The version a new subscription gets: the latest published one. A plan that only has a draft, or
  * was archived, is not on sale; `path` names the request field for the error.
  */
-async function planOnSale(input: { db: Db; key: string; kind: 'base' | 'addon'; path: string }): Promise<PlanRecord> {
+export async function planOnSale(input: {
+  db: Db;
+  key: string;
+  kind: 'base' | 'addon';
+  path: string;
+}): Promise<PlanRecord> {
   const versions = await findPlanVersions(input.db, input.key);
   const at = [{ path: input.path, message: '' }];
   if (versions.length === 0) {
