@@ -15,7 +15,9 @@ export const StripeWebhookResult = Type.Object(
   {
     event: Type.String({ description: "Stripe's event id (`evt_…`)." }),
     outcome,
-    detail: Nullable(Type.String({ description: 'Why it was ignored or stale, and items of unknown products left out.' })),
+    detail: Nullable(
+      Type.String({ description: 'Why it was ignored or stale, and items of unknown products left out.' }),
+    ),
   },
   { description: 'What became of the event.' },
 );

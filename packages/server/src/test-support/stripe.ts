@@ -80,7 +80,11 @@ export function stripeSubscription(input: {
     customer: input.customer,
     status: input.status,
     metadata: input.metadata ?? {},
-    items: { ...(subscription.items as Fields), data: input.items, url: `/v1/subscription_items?subscription=${input.id}` },
+    items: {
+      ...(subscription.items as Fields),
+      data: input.items,
+      url: `/v1/subscription_items?subscription=${input.id}`,
+    },
     trial_end: time(input.trialEnd),
     trial_start: input.trialEnd ? time(input.startDate ?? '2026-01-01T00:00:00Z') : null,
     cancel_at_period_end: input.cancelAtPeriodEnd ?? false,
@@ -100,7 +104,13 @@ export function stripeSubscription(input: {
 /** An event with the fixture's envelope around `object`. */
 export function stripeEvent(input: { id: string; type: string; created: string; object: unknown }): Fields {
   const event = stripeFixture('event');
-  return { ...event, id: input.id, type: input.type, created: stripeTime(input.created), data: { object: input.object } };
+  return {
+    ...event,
+    id: input.id,
+    type: input.type,
+    created: stripeTime(input.created),
+    data: { object: input.object },
+  };
 }
 
 /** The body and headers of a delivery Stripe would send, signed at `at` (default: now). */
@@ -164,7 +174,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const data = all.slice(from, from + limit);
       return send(200, { object: 'list', data, has_more: from + limit < all.length, url: '/v1/subscriptions' });
     }
-    return send(404, { error: { type: 'invalid_request_error', message: `Unrecognized request URL (GET: ${url.pathname})` } });
+    return send(404, {
+      error: { type: 'invalid_request_error', message: `Unrecognized request URL (GET: ${url.pathname})` },
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

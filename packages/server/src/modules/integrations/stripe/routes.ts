@@ -9,7 +9,7 @@ import { decodeCursor, toPage } from '../../../http/pagination.js';
 import { httpProblem, malformedJsonError, sendProblem } from '../../../http/problems.js';
 import { problemResponses, security } from '../../../http/route-helpers.js';
 import { toApiStripeEvent } from './convert.js';
-import { type StripeService, StripeEventFailed } from './service.js';
+import { StripeEventFailed, type StripeService } from './service.js';
 
 const tags = ['Integrations'];
 
@@ -82,7 +82,14 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<{
       let event: unknown;
       try {
         if (typeof header !== 'string' || header === '') return sendProblem(request, reply, signatureInvalid);
-        event = Stripe.webhooks.constructEvent(payload, header, webhookSecret, toleranceSeconds, undefined, clock.now());
+        event = Stripe.webhooks.constructEvent(
+          payload,
+          header,
+          webhookSecret,
+          toleranceSeconds,
+          undefined,
+          clock.now(),
+        );
       } catch (error) {
         if (error instanceof Stripe.errors.StripeSignatureVerificationError)
           return sendProblem(request, reply, signatureInvalid);

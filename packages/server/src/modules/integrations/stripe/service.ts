@@ -4,8 +4,6 @@ import type { Clock } from '../../../clock.js';
 import type { Db } from '../../../db/database.js';
 import type { BillingChange, BillingSource } from '../../billing/billing-source.js';
 import { findCustomerByStripeCustomer } from '../../customers/store.js';
-import type { StripeApi } from './stripe-api.js';
-import { eventSubject, readEnvelope, type StripeEventEnvelope } from './stripe-event.js';
 import {
   findStripeEvent,
   isSettled,
@@ -16,6 +14,8 @@ import {
   type StripeOutcome,
   storeReceived,
 } from './store.js';
+import type { StripeApi } from './stripe-api.js';
+import { eventSubject, readEnvelope, type StripeEventEnvelope } from './stripe-event.js';
 import { readSubscription, type StripeSubscription, subscriptionState } from './subscription-state.js';
 
 export type StripeService = ReturnType<typeof createStripeService>;
@@ -144,14 +144,19 @@ export function createStripeService(deps: {
       // A domain error says what is wrong in words the operator can act on; anything else is
       // logged and recorded without its internals.
       const detail = error instanceof DomainError ? error.message : 'an unexpected error (see the server log)';
-      if (!(error instanceof DomainError)) deps.logger.error({ err: error, event: event.id }, 'applying a Stripe event failed');
+      if (!(error instanceof DomainError))
+        deps.logger.error({ err: error, event: event.id }, 'applying a Stripe event failed');
       await recordOutcome(db, { eventId: event.id, outcome: 'failed', detail, subscription: null, customer: null });
       throw new StripeEventFailed(event.id, detail);
     }
     if (verdict.outcome === 'applied') {
       // Recorded with the change; only the reported items are left to add.
       if (verdict.detail !== null) {
-        await db.updateTable('stripe_events').set({ detail: verdict.detail }).where('event_id', '=', event.id).execute();
+        await db
+          .updateTable('stripe_events')
+          .set({ detail: verdict.detail })
+          .where('event_id', '=', event.id)
+          .execute();
       }
     } else {
       await recordOutcome(db, { eventId: event.id, ...verdict });
@@ -166,7 +171,8 @@ export function createStripeService(deps: {
      */
     async receive(input: { event: unknown; payload: string }): Promise<EventResult> {
       const event = readEnvelope(input.event);
-      if ('reason' in event) throw invalid([{ path: '/', message: event.reason }], `Not a Stripe event: ${event.reason}.`);
+      if ('reason' in event)
+        throw invalid([{ path: '/', message: event.reason }], `Not a Stripe event: ${event.reason}.`);
       const { stored, row } = await storeReceived(db, {
         id: event.id,
         type: event.type,

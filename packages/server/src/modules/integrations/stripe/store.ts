@@ -101,7 +101,10 @@ export async function loadProductPlans(db: Db): Promise<ProductPlans> {
     .selectFrom('plan_versions as v')
     .select(['v.plan_key', 'v.kind', 'v.stripe_product'])
     .where('v.version', '=', (eb) =>
-      eb.selectFrom('plan_versions as w').select((w) => w.fn.max('w.version').as('max')).whereRef('w.plan_key', '=', 'v.plan_key'),
+      eb
+        .selectFrom('plan_versions as w')
+        .select((w) => w.fn.max('w.version').as('max'))
+        .whereRef('w.plan_key', '=', 'v.plan_key'),
     )
     .where('v.stripe_product', 'is not', null)
     .orderBy('v.plan_key')

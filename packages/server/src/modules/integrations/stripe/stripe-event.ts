@@ -29,14 +29,12 @@ export interface StripeEventEnvelope {
 /** What an event is about. */
 export type EventSubject =
   /** A subscription: its id, and the object itself when the event carries it. */
-  | { subscription: string; object: unknown }
-  | { ignored: string };
+  { subscription: string; object: unknown } | { ignored: string };
 
 type Fields = Record<string, unknown>;
 const isFields = (value: unknown): value is Fields =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const text = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== '' ? value : undefined;
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 /** The envelope of a parsed event, or what is wrong with it. */
 export function readEnvelope(event: unknown): StripeEventEnvelope | { reason: string } {

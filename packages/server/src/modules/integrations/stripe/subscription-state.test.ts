@@ -57,7 +57,9 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
     expect(Object.keys(stripeStatuses).sort()).toEqual(
       ['active', 'canceled', 'incomplete', 'incomplete_expired', 'past_due', 'paused', 'trialing', 'unpaid'].sort(),
     );
-    const live = Object.entries(stripeStatuses).filter(([, status]) => ['trialing', 'active', 'past_due'].includes(status));
+    const live = Object.entries(stripeStatuses).filter(([, status]) =>
+      ['trialing', 'active', 'past_due'].includes(status),
+    );
     expect(live.map(([stripe]) => stripe).sort()).toEqual(['active', 'past_due', 'trialing']);
   });
 
@@ -88,7 +90,7 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
     });
   });
 
-  it("reads the period from the subscription where older API versions put it", () => {
+  it('reads the period from the subscription where older API versions put it', () => {
     const older = subscription({ items: [stripeItem({ id: 'si_pro', product: 'prod_pro' })], period });
     expect(stateOf(older)).toMatchObject({ desired: { period: { start: ms(period.start), end: ms(period.end) } } });
     const none = subscription({ items: [stripeItem({ id: 'si_pro', product: 'prod_pro' })] });
@@ -105,7 +107,7 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
       }),
     );
     expect(state).toMatchObject({ desired: { plan: 'pro', addOns: [] } });
-    expect(state.reported).toEqual(['item si_mystery: product prod_mystery is no plan\'s stripe_product: ignored']);
+    expect(state.reported).toEqual(["item si_mystery: product prod_mystery is no plan's stripe_product: ignored"]);
   });
 
   it('has no state without an item of a base plan, and says so', () => {
@@ -154,7 +156,10 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
     ['an unknown status', { ...subscription(), status: 'frozen' }],
     ['no items', { ...subscription(), items: null }],
     ['an item that is not an object', { ...subscription(), items: { data: [7] } }],
-    ['a negative quantity', subscription({ items: [{ ...stripeItem({ id: 'si', product: 'prod_pro' }), quantity: -1 }] })],
+    [
+      'a negative quantity',
+      subscription({ items: [{ ...stripeItem({ id: 'si', product: 'prod_pro' }), quantity: -1 }] }),
+    ],
   ])('says what is wrong with %s', (_name, object) => {
     expect(readSubscription(object)).toEqual({ reason: expect.any(String) });
   });
