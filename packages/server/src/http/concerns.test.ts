@@ -27,6 +27,13 @@ interface Seen {
  * authentication, CORS, the request id, metrics and the access log — hold on every route.
  * The routes come from /openapi.json, so a route added later is covered without a change here.
  */
+/**
+ * Routes whose credential is a signature over the body rather than an API key (`signedWebhook`):
+ * without one they answer 400 `signature_invalid`, after authentication let them through.
+ */
+const signedWebhooks = new Set(['POST /v1/integrations/stripe/webhook']);
+const stripeSecret = 'whsec_concerns_test_secret';
+
 describeEachDialect('cross-cutting concerns', (dialect) => {
   const origin = 'https://app.example.com';
   const seen = new Map<string, Seen>();
@@ -66,7 +73,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
     server = await startTestServer({
       dialect,
       concerns: [probe],
-      env: { LOG_LEVEL: 'info', KEYMASTER_CORS_ORIGINS: origin },
+      env: { LOG_LEVEL: 'info', KEYMASTER_CORS_ORIGINS: origin, KEYMASTER_STRIPE_WEBHOOK_SECRET: stripeSecret },
       logs: (line) => lines.push(line),
     });
     await seedCatalog(server);
@@ -84,6 +91,8 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   });
   afterAll(() => server.close());
 
+  /** The body of each answer `send` read (a stream's is not). */
+  const bodies = new WeakMap<Response, string>();
   /** Sends one request over a real socket; a stream that opens is closed at once. */
   const send = async (input: { method: string; url: string; id: string; credential?: string }) => {
     const abort = new AbortController();
@@ -102,7 +111,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
       abort.abort();
       // The stream's answer is over once the client goes.
       await expect.poll(() => seen.get(input.id)?.onResponse, { timeout: 5000 }).toBe(1);
-    } else await response.text();
+    } else bodies.set(response, await response.text());
     return response;
   };
 
@@ -112,13 +121,22 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
     expect(routes).toContain('POST /v1/consume');
     expect(routes).toContain('GET /v1/customers/:id/entitlements');
     expect(routes.length).toBeGreaterThan(40);
+    for (const route of signedWebhooks) expect(routes).toContain(route);
   });
 
   it('refuses every documented route without a credential, with the Bearer challenge and a request id', async () => {
-    for (const [i, { method, url }] of operations.entries()) {
+    for (const [i, { method, url, template }] of operations.entries()) {
       const id = `anonymous-${i}`;
       const response = await send({ method, url, id });
       const route = `${method} ${url}`;
+      if (signedWebhooks.has(`${method} ${template}`)) {
+        // Past authentication, refused by its handler for the missing signature: every phase ran.
+        expect(response.status, route).toBe(400);
+        expect(JSON.parse(bodies.get(response) ?? '{}'), route).toMatchObject({ code: 'signature_invalid' });
+        expect(response.headers.get('x-request-id'), route).toBe(id);
+        expect(seen.get(id), route).toMatchObject({ onRequest: 1, preHandler: 1, onSend: 1, onResponse: 1 });
+        continue;
+      }
       expect(response.status, route).toBe(401);
       expect(response.headers.get('www-authenticate'), route).toBe('Bearer realm="keymaster"');
       expect(response.headers.get('x-request-id'), route).toBe(id);
@@ -129,14 +147,16 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   });
 
   it('runs a concern registered once on every documented route, in every phase, after authentication', async () => {
-    for (const [i, { method, url }] of operations.entries()) {
+    for (const [i, { method, url, template }] of operations.entries()) {
       const id = `probe-${i}`;
       const response = await send({ method, url, id, credential: testAdminKey });
       const route = `${method} ${url}`;
       expect(response.status, route).toBeLessThan(500);
       const figures = seen.get(id);
       expect(figures?.onRequest, route).toBe(1);
-      expect(figures?.principal, route).toBe('key_env_admin');
+      // A signed webhook's credential is its signature: an API key beside it is not looked at.
+      const signed = signedWebhooks.has(`${method} ${template}`);
+      expect(figures?.principal, route).toBe(signed ? undefined : 'key_env_admin');
       expect(figures?.onSend, route).toBe(1);
       expect(figures?.onResponse, route).toBe(1);
       // Input that fails its schema is answered before `preHandler`; the rest reach it once.
@@ -147,7 +167,8 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   it('counts and logs every documented route once per request, under its declared route', async () => {
     const metrics = (await server.request({ method: 'GET', url: '/metrics' })).body;
     for (const [i, { method, template }] of operations.entries()) {
-      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="401"}`;
+      const anonymous = signedWebhooks.has(`${method} ${template}`) ? 400 : 401;
+      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="${anonymous}"}`;
       expect(metrics, label).toContain(label);
       for (const id of [`anonymous-${i}`, `probe-${i}`]) {
         const logged = lines.filter((line) => line.includes(`"reqId":"${id}"`) && line.includes('request completed'));

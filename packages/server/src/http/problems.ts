@@ -38,8 +38,6 @@ export const HttpProblems = {
   idempotency_replay_unavailable: 409,
   idempotency_secret_not_replayable: 409,
   rate_limited: 429,
-  /** A webhook whose signature does not hold (Stripe-Signature): the signature is its credential. */
-  signature_invalid: 400,
   /** A Stripe event was stored but applying it failed: 5xx, so that Stripe delivers it again. */
   stripe_event_failed: 503,
   internal: 500,

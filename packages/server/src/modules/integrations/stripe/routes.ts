@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Page, PageQuery, StripeEvent, StripeWebhookResult } from '@keymaster/contract';
+import { DomainError, ErrorCodes } from '@keymaster/core';
 import type { FastifyRequest } from 'fastify';
 import Stripe from 'stripe';
 import type { Clock } from '../../../clock.js';
@@ -16,10 +17,12 @@ const tags = ['Integrations'];
 /** Stripe's own limit on the age of a signed delivery: older ones may be replays by someone else. */
 const toleranceSeconds = 300;
 
-const signatureInvalid = httpProblem(
-  'signature_invalid',
-  'The Stripe-Signature header is missing or does not sign this body with the webhook secret within 300 s.',
-);
+const signatureInvalid = () =>
+  new DomainError({
+    kind: 'invalid',
+    code: ErrorCodes.signatureInvalid,
+    message: 'The Stripe-Signature header is missing or does not sign this body with the webhook secret within 300 s.',
+  });
 
 export const stripeRoutes: FastifyPluginAsyncTypebox<{
   stripe: StripeService;
@@ -81,7 +84,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<{
       const header = request.headers['stripe-signature'];
       let event: unknown;
       try {
-        if (typeof header !== 'string' || header === '') return sendProblem(request, reply, signatureInvalid);
+        if (typeof header !== 'string' || header === '') throw signatureInvalid();
         event = Stripe.webhooks.constructEvent(
           payload,
           header,
@@ -91,8 +94,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<{
           clock.now(),
         );
       } catch (error) {
-        if (error instanceof Stripe.errors.StripeSignatureVerificationError)
-          return sendProblem(request, reply, signatureInvalid);
+        if (error instanceof Stripe.errors.StripeSignatureVerificationError) throw signatureInvalid();
         // Signed, but not JSON.
         if (error instanceof SyntaxError) throw malformedJsonError(error);
         throw error;
