@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
+import { expectStatus } from './builders.js';
+import type { TestServer } from './server.js';
 
 /**
  * Stripe's objects for tests, built from the real shapes in Stripe's published fixtures
@@ -141,7 +143,7 @@ export interface FakeStripe {
  * A fake of the two routes of Stripe's API Keymaster calls: `GET /v1/subscriptions/:id` and the
  * paginated `GET /v1/subscriptions`, answering objects and errors in Stripe's shapes.
  */
-export async function startFakeStripe(): Promise<FakeStripe> {
+export async function startFakeStripe(input: { base?: string } = {}): Promise<FakeStripe> {
   const subscriptions = new Map<string, Fields>();
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
@@ -178,7 +180,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       error: { type: 'invalid_request_error', message: `Unrecognized request URL (GET: ${url.pathname})` },
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Again at the same address (`base`): Stripe's API back after an outage.
+  const wanted = input.base === undefined ? 0 : Number(new URL(input.base).port);
+  await new Promise<void>((resolve) => server.listen(wanted, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     base: `http://127.0.0.1:${port}`,
@@ -186,4 +190,19 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Sells the seeded plans on Stripe: each names its product, published again. */
+export async function sellOnStripe(server: TestServer): Promise<void> {
+  for (const [plan, product] of [
+    ['pro', 'prod_pro'],
+    ['enterprise', 'prod_enterprise'],
+    ['extra_seats', 'prod_seats'],
+  ]) {
+    expectStatus(
+      await server.request({ method: 'PATCH', url: `/v1/plans/${plan}`, body: { stripe_product: product } }),
+      200,
+    );
+    expectStatus(await server.request({ method: 'POST', url: `/v1/plans/${plan}/publish` }), 200);
+  }
 }

@@ -6,6 +6,7 @@ import { describeEachDialect } from '../../../test-support/databases.js';
 import { expectProblem } from '../../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../../test-support/server.js';
 import {
+  sellOnStripe,
   signedDelivery,
   stripeEvent,
   stripeFixture,
@@ -15,21 +16,6 @@ import {
 
 const secret = 'whsec_test_0123456789abcdef';
 const period = { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' };
-
-/** Sells the seeded plans on Stripe: each names its product, published again. */
-export async function sellOnStripe(server: TestServer): Promise<void> {
-  for (const [plan, product] of [
-    ['pro', 'prod_pro'],
-    ['enterprise', 'prod_enterprise'],
-    ['extra_seats', 'prod_seats'],
-  ]) {
-    expectStatus(
-      await server.request({ method: 'PATCH', url: `/v1/plans/${plan}`, body: { stripe_product: product } }),
-      200,
-    );
-    expectStatus(await server.request({ method: 'POST', url: `/v1/plans/${plan}/publish` }), 200);
-  }
-}
 
 /**
  * The life of one Stripe subscription as Stripe announces it: created (awaiting its first
