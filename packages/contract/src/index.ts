@@ -13,5 +13,6 @@ export * from './plans.js';
 export * from './problem.js';
 export * from './schema-helpers.js';
 export * from './stream.js';
+export * from './stripe.js';
 export * from './subscriptions.js';
 export * from './usage.js';

@@ -37,12 +37,19 @@ export const PlanEntitlementInput = Type.Object(
   { additionalProperties: false },
 );
 
+const StripeProduct = Type.String({
+  pattern: '^[^\\s]{1,255}$',
+  description:
+    'The Stripe product (`prod_…`) this plan is sold as: a Stripe subscription item of that product is this plan (or add-on).',
+});
+
 const planFields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
   kind: Type.Optional(StringEnum(planKinds, { description: '`base` (default) or `addon`.' })),
   price: Type.Optional(Price),
   trial_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 730 })),
+  stripe_product: Type.Optional(StripeProduct),
   entitlements: Type.Array(PlanEntitlementInput, { maxItems: 500 }),
 };
 
@@ -59,6 +66,7 @@ export const PlanPatch = Type.Object(
     kind: planFields.kind,
     price: Type.Optional(Type.Unsafe<Static<typeof Price> | null>({ ...Price, type: ['object', 'null'] })),
     trial_days: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 730 }))),
+    stripe_product: Type.Optional(Nullable(StripeProduct)),
     entitlements: Type.Optional(planFields.entitlements),
   },
   {
@@ -89,6 +97,7 @@ export const Plan = Type.Object(
     kind: StringEnum(planKinds),
     price: Type.Unsafe<Static<typeof Price> | null>({ ...Price, type: ['object', 'null'] }),
     trial_days: Nullable(Type.Integer()),
+    stripe_product: Nullable(Type.String({ description: 'The Stripe product it is sold as; null: none.' })),
     entitlements: Type.Array(PlanEntitlement),
     latest_version: Type.Integer({ description: 'The newest version of this plan, draft or not.' }),
     published_version: Nullable(Type.Integer({ description: 'What new subscriptions get; null if none.' })),

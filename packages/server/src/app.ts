@@ -39,6 +39,8 @@ import { gaugeRoutes } from './modules/gauges/routes.js';
 import type { GaugeService } from './modules/gauges/service.js';
 import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
+import { stripeRoutes } from './modules/integrations/stripe/routes.js';
+import type { StripeService } from './modules/integrations/stripe/service.js';
 import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
@@ -70,6 +72,7 @@ export interface Services {
   consume: ConsumeService;
   reservations: ReservationService;
   history: HistoryService;
+  stripe: StripeService;
 }
 
 export interface AppDeps {
@@ -90,6 +93,8 @@ export interface AppDeps {
   version: string;
   /** Present with KEYMASTER_TEST_CLOCK=true: the simulated-time routes. */
   testClock?: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
+  /** KEYMASTER_STRIPE_WEBHOOK_SECRET: enables `POST /v1/integrations/stripe/webhook`. */
+  stripeWebhookSecret: string | undefined;
   /**
    * More concerns for every API route (`/v1`, `/ofrep`), after the built-in ones: tracing or an
    * audit trail of an embedding application. See http/concerns.ts.
@@ -287,6 +292,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reservationRoutes, { reservations: services.reservations });
+    await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
   });
 
   dispatch = createDispatch({

@@ -3,6 +3,7 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ContractCreate, GaugeUpdate, maxEventsPerRequest, UsageHistoryQuery } from '@keymaster/contract';
 import { Command, Option } from 'commander';
+import pino from 'pino';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
@@ -22,6 +23,9 @@ import { cachedEventService } from './modules/events/ingester.js';
 import { parseFlagdFile } from './modules/flags/flagd-file.js';
 import { createFlagsService } from './modules/flags/service.js';
 import { createGaugeService } from './modules/gauges/service.js';
+import { createRollover } from './modules/grants/rollover.js';
+import { createStripeService } from './modules/integrations/stripe/service.js';
+import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { entitlementsOver, version } from './runtime.js';
@@ -352,6 +356,69 @@ usage
   );
 
 /** Columns padded to their widest cell; numbers aligned right. */
+/** Stripe in, on an open database: through the same billing seam as the webhook. */
+function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {
+  const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
+  const rollover = createRollover({ catalog: () => cache.getCatalog() });
+  const { apiKey, apiBase } = settings.stripe;
+  return createStripeService({
+    db: database.db,
+    clock: systemClock,
+    billing: createBillingSource({
+      db: database.db,
+      dialect: database.dialect,
+      clock: systemClock,
+      onRenewal: rollover,
+    }),
+    api: apiKey === undefined ? undefined : stripeApi({ apiKey, base: apiBase }),
+    logger: pino({ level: settings.logLevel }, pino.destination(2)),
+  });
+}
+
+const stripe = program
+  .command('stripe')
+  .description('Stripe in: replay a received event, reconcile every subscription.');
+stripe
+  .command('replay')
+  .description(
+    'Apply a received Stripe event again (a failed one, or one ignored before its product had a plan), as ' +
+      'the webhook would have; prints what became of it.',
+  )
+  .argument('<event>', "Stripe's event id (evt_…), as GET /v1/integrations/stripe/events lists it")
+  .action(async (eventId: string) => {
+    const settings = config();
+    const result = await withDatabase((database) => stripeServiceOn(database, settings).replay(eventId));
+    console.log(`${result.event}: ${result.outcome}${result.detail ? ` (${result.detail})` : ''}`);
+    if (result.outcome === 'failed') process.exitCode = 1;
+  });
+stripe
+  .command('sync')
+  .description(
+    'Reconcile every Stripe subscription with Keymaster once, as Stripe has it now: for a first install, ' +
+      'and after an outage. Needs KEYMASTER_STRIPE_API_KEY.',
+  )
+  .option('--dry-run', 'print what it would do, change nothing')
+  .action(async (options: { dryRun?: boolean }) => {
+    const settings = config();
+    if (settings.stripe.apiKey === undefined) {
+      console.error('keymaster stripe sync needs KEYMASTER_STRIPE_API_KEY (read access to subscriptions).');
+      process.exitCode = 1;
+      return;
+    }
+    const dryRun = options.dryRun ?? false;
+    const counts = new Map<string, number>();
+    await withDatabase(async (database) => {
+      for await (const result of stripeServiceOn(database, settings).sync({ dryRun })) {
+        const outcome = dryRun && result.outcome === 'applied' ? 'would apply' : result.outcome;
+        counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+        const detail = result.detail ? ` (${result.detail})` : '';
+        console.log(`${result.subscription} → ${result.customer ?? '-'}: ${outcome}${detail}`);
+      }
+    });
+    const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no subscriptions';
+    console.log(`${summary}.${dryRun ? ' (dry run: nothing written)' : ''}`);
+  });
+
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((name, i) => Math.max(name.length, ...rows.map((row) => row[i]!.length)));
   const numeric = header.map((_, i) => rows.every((row) => /^-?[\d.]+$|^-$|^unlimited$/.test(row[i]!)));

@@ -45,6 +45,17 @@ export interface Config {
    * `POST /v1/integrations/contracts/webhook` exists.
    */
   readonly contractsWebhookSecret: string | undefined;
+  /**
+   * Stripe in (see docs/stripe.md): the webhook signing secret enables
+   * `POST /v1/integrations/stripe/webhook`; the API key, when set, lets Keymaster fetch a
+   * subscription's current state from Stripe (and `keymaster stripe sync`); the API base is where
+   * that API is (tests point it at a local fake).
+   */
+  readonly stripe: {
+    readonly webhookSecret: string | undefined;
+    readonly apiKey: string | undefined;
+    readonly apiBase: URL;
+  };
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -111,6 +122,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       'KEYMASTER_CONTRACTS_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ and at least 18 bytes in base64',
     );
   }
+  const stripeWebhookSecret = env.KEYMASTER_STRIPE_WEBHOOK_SECRET || undefined;
+  if (stripeWebhookSecret !== undefined && !stripeWebhookSecret.startsWith('whsec_'))
+    problems.push('KEYMASTER_STRIPE_WEBHOOK_SECRET must be a Stripe signing secret (whsec_…)');
+  const stripeApiKey = env.KEYMASTER_STRIPE_API_KEY || undefined;
+  if (stripeApiKey !== undefined && !/^(sk|rk)_/.test(stripeApiKey))
+    problems.push('KEYMASTER_STRIPE_API_KEY must be a Stripe secret or restricted key (sk_… or rk_…)');
+  const stripeApiBaseRaw = env.KEYMASTER_STRIPE_API_BASE || 'https://api.stripe.com';
+  let stripeApiBase = new URL('https://api.stripe.com');
+  try {
+    stripeApiBase = new URL(stripeApiBaseRaw);
+    if (stripeApiBase.protocol !== 'https:' && stripeApiBase.protocol !== 'http:') throw new Error('not http');
+  } catch {
+    problems.push(`KEYMASTER_STRIPE_API_BASE must be an http(s) URL, got "${stripeApiBaseRaw}"`);
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -138,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     corsOrigins: Object.freeze(corsOrigins),
     clientContextKeys: Object.freeze(clientContextKeys),
     contractsWebhookSecret,
+    stripe: Object.freeze({ webhookSecret: stripeWebhookSecret, apiKey: stripeApiKey, apiBase: stripeApiBase }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

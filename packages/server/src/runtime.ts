@@ -30,6 +30,8 @@ import { createFeatureService } from './modules/features/service.js';
 import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { createGrantService } from './modules/grants/service.js';
+import { createStripeService } from './modules/integrations/stripe/service.js';
+import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createReservationService } from './modules/reservations/service.js';
 import { createStreamService } from './modules/stream/service.js';
@@ -205,6 +207,16 @@ function createServices(input: {
     }),
     history: createHistoryService({ db, clock, snapshot }),
     events,
+    stripe: createStripeService({
+      db,
+      clock,
+      billing: createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover }),
+      api:
+        config.stripe.apiKey === undefined
+          ? undefined
+          : stripeApi({ apiKey: config.stripe.apiKey, base: config.stripe.apiBase }),
+      logger: input.logger,
+    }),
   };
 }
 
@@ -304,6 +316,7 @@ export async function createKeymaster(input: {
       logger,
       version,
       testClock,
+      stripeWebhookSecret: config.stripe.webhookSecret,
       concerns: input.concerns,
       contractsWebhookSecret: config.contractsWebhookSecret,
     });

@@ -155,7 +155,9 @@ describe('utilization', () => {
   it('is usage over limit, none for unlimited, and infinite past a zero limit', () => {
     expect(utilization({ feature: 'f', usage: 50, usedInRange: 50, limit: 200, paid: true })).toBe(0.25);
     expect(utilization({ feature: 'f', usage: 50, usedInRange: 50, limit: null, paid: true })).toBeNull();
-    expect(utilization({ feature: 'f', usage: 1, usedInRange: 1, limit: 0, paid: true })).toBe(Number.POSITIVE_INFINITY);
+    expect(utilization({ feature: 'f', usage: 1, usedInRange: 1, limit: 0, paid: true })).toBe(
+      Number.POSITIVE_INFINITY,
+    );
   });
 });
 

@@ -24,6 +24,7 @@ export interface Database {
   subscription_history: SubscriptionHistoryTable;
   domain_events: DomainEventTable;
   usage_history: UsageHistoryTable;
+  stripe_events: StripeEventTable;
   billing_links: BillingLinkTable;
   billing_changes: BillingChangeTable;
   contract_revisions: ContractRevisionTable;
@@ -66,6 +67,8 @@ export interface PlanVersionTable {
   price_currency: string | null;
   price_interval: string | null;
   trial_days: number | null;
+  /** The Stripe product (`prod_…`) this plan is sold as (migration 0016). */
+  stripe_product: ColumnType<string | null, string | null | undefined, string | null>;
   entitlements: string;
   created_at: number;
   updated_at: number;
@@ -78,6 +81,8 @@ export interface CustomerTable {
   name: string | null;
   email: string | null;
   traits: string;
+  /** The Stripe customer (`cus_…`) this customer pays as (migration 0016). */
+  stripe_customer: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   updated_at: number;
 }
@@ -277,6 +282,21 @@ export interface UsageHistoryTable {
   /** For `latest` meters: when the value was observed. */
   latest_at: number | null;
   updated_at: number;
+}
+
+/** Every event Stripe delivered, stored before it is applied (migration 0016). */
+export interface StripeEventTable {
+  id: string;
+  event_id: string;
+  type: string;
+  created: number;
+  payload: string;
+  outcome: string;
+  detail: string | null;
+  stripe_subscription: string | null;
+  customer_id: string | null;
+  received_at: number;
+  applied_at: number | null;
 }
 
 /** A subscription in a billing system and the Keymaster subscription it drives (see migration 0015). */

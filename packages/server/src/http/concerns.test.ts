@@ -27,6 +27,8 @@ interface Seen {
  * authentication, CORS, the request id, metrics and the access log — hold on every route.
  * The routes come from /openapi.json, so a route added later is covered without a change here.
  */
+const stripeSecret = 'whsec_concerns_test_secret';
+
 describeEachDialect('cross-cutting concerns', (dialect) => {
   const origin = 'https://app.example.com';
   const seen = new Map<string, Seen>();
@@ -73,6 +75,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
         LOG_LEVEL: 'info',
         KEYMASTER_CORS_ORIGINS: origin,
         KEYMASTER_CONTRACTS_WEBHOOK_SECRET: `whsec_${Buffer.from('concerns-test-webhook-secret').toString('base64')}`,
+        KEYMASTER_STRIPE_WEBHOOK_SECRET: stripeSecret,
       },
       logs: (line) => lines.push(line),
     });
@@ -127,6 +130,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   it('finds the signed webhooks among them', () => {
     const signed = operations.filter((o) => o.signed).map((o) => `${o.method} ${o.template}`);
     expect(signed).toContain('POST /v1/integrations/contracts/webhook');
+    expect(signed).toContain('POST /v1/integrations/stripe/webhook');
   });
 
   it('refuses every documented route without a credential, with the Bearer challenge and a request id', async () => {
@@ -159,6 +163,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
       expect(response.status, route).toBeLessThan(500);
       const figures = seen.get(id);
       expect(figures?.onRequest, route).toBe(1);
+      // A key sent to a signed webhook is still checked (and admits its sender).
       expect(figures?.principal, route).toBe('key_env_admin');
       expect(figures?.onSend, route).toBe(1);
       expect(figures?.onResponse, route).toBe(1);

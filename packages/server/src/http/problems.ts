@@ -38,6 +38,8 @@ export const HttpProblems = {
   idempotency_replay_unavailable: 409,
   idempotency_secret_not_replayable: 409,
   rate_limited: 429,
+  /** A Stripe event was stored but applying it failed: 5xx, so that Stripe delivers it again. */
+  stripe_event_failed: 503,
   internal: 500,
   /**
    * A client error Fastify or a plugin raised that no other code names (a conditional request

@@ -113,6 +113,7 @@ export function createBillingSource(deps: {
         name: desired.customerIfMissing.name,
         email: null,
         traits: {},
+        stripeCustomer: desired.customerIfMissing.stripeCustomer ?? null,
         createdAt: now,
         updatedAt: now,
       });

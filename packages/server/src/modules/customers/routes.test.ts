@@ -30,13 +30,19 @@ describeEachDialect('customers routes', (dialect) => {
   describe('PUT /v1/customers/{id}', () => {
     it('creates with 201 and exactly the documented fields', async () => {
       const id = uniqueKey('acme');
-      const body = customerBody({ name: 'Acme', email: 'ops@acme.example', traits: { country: 'DE', seats: 12 } });
+      const body = customerBody({
+        name: 'Acme',
+        email: 'ops@acme.example',
+        traits: { country: 'DE', seats: 12 },
+        stripe_customer: 'cus_Acme123',
+      });
       const customer = expectStatus<Customer>(await put(id, body), 201);
       expect(customer).toEqual({
         id,
         name: 'Acme',
         email: 'ops@acme.example',
         traits: { country: 'DE', seats: 12 },
+        stripe_customer: 'cus_Acme123',
         created_at: nowIso(server),
         updated_at: nowIso(server),
       });
@@ -56,6 +62,7 @@ describeEachDialect('customers routes', (dialect) => {
         name: 'Acme',
         email: null,
         traits: { country: 'FR' },
+        stripe_customer: null,
         created_at: created.created_at,
         updated_at: nowIso(server),
       });

@@ -22,6 +22,7 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
         name: body.name !== undefined ? body.name : (current?.name ?? null),
         email: body.email !== undefined ? body.email : (current?.email ?? null),
         traits: body.traits !== undefined ? (body.traits as JsonObject) : (current?.traits ?? {}),
+        stripeCustomer: body.stripe_customer !== undefined ? body.stripe_customer : (current?.stripeCustomer ?? null),
         createdAt: current?.createdAt ?? now,
         updatedAt: now,
       };

@@ -6,6 +6,21 @@ export async function findCustomer(db: Db, id: string): Promise<CustomerRecord |
   return row && fromDbCustomer(row);
 }
 
+/** The customer who pays as this Stripe customer (`stripe_customer`), if any; the oldest if several do. */
+export async function findCustomerByStripeCustomer(
+  db: Db,
+  stripeCustomer: string,
+): Promise<CustomerRecord | undefined> {
+  const row = await db
+    .selectFrom('customers')
+    .selectAll()
+    .where('stripe_customer', '=', stripeCustomer)
+    .orderBy('created_at')
+    .orderBy('id')
+    .executeTakeFirst();
+  return row && fromDbCustomer(row);
+}
+
 export async function listCustomers(
   db: Db,
   page: { after: string | undefined; limit: number },
@@ -42,6 +57,7 @@ const customerTables = [
   'reservations',
   'credit_balances',
   'idempotency_keys',
+  'stripe_events',
   'billing_links',
   'billing_changes',
   'contract_revisions',

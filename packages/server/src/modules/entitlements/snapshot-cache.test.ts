@@ -20,7 +20,7 @@ function controlledLoader<T>() {
 }
 
 const state = (name: string): StoredCustomerState => ({
-  customer: { id: 'acme', name, email: null, traits: {}, createdAt: 0, updatedAt: 0 },
+  customer: { id: 'acme', name, email: null, traits: {}, stripeCustomer: null, createdAt: 0, updatedAt: 0 },
   subscription: null,
   grants: [],
 });

@@ -1,12 +1,14 @@
 import type { Plan as ApiPlan, PlanCreate } from '@keymaster/contract';
 import type { PlanEntitlement, PlanVersion } from '@keymaster/core';
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { PlanVersionTable } from '../../db/schema.js';
 import { toIso } from '../../json-column.js';
 
 /** A stored plan version with what only storage and the API care about. */
 export type PlanRecord = PlanVersion & {
   id: string;
+  /** The Stripe product it is sold as (see docs/stripe.md); null: none. */
+  stripeProduct: string | null;
   createdAt: number;
   updatedAt: number;
   publishedAt: number | null;
@@ -37,6 +39,7 @@ export function fromDbPlan(row: Selectable<PlanVersionTable>): PlanRecord {
         ? { amount: row.price_amount, currency: row.price_currency, interval: row.price_interval as 'month' }
         : null,
     trialDays: row.trial_days,
+    stripeProduct: row.stripe_product,
     entitlements: (JSON.parse(row.entitlements) as EntitlementJson[]).map((e) => ({ ...e })),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -45,7 +48,7 @@ export function fromDbPlan(row: Selectable<PlanVersionTable>): PlanRecord {
   };
 }
 
-export function toDbPlan(plan: PlanRecord): PlanVersionTable {
+export function toDbPlan(plan: PlanRecord): Insertable<PlanVersionTable> {
   return {
     id: plan.id,
     plan_key: plan.key,
@@ -58,6 +61,7 @@ export function toDbPlan(plan: PlanRecord): PlanVersionTable {
     price_currency: plan.price?.currency ?? null,
     price_interval: plan.price?.interval ?? null,
     trial_days: plan.trialDays,
+    stripe_product: plan.stripeProduct,
     entitlements: JSON.stringify(plan.entitlements satisfies EntitlementJson[]),
     created_at: plan.createdAt,
     updated_at: plan.updatedAt,
@@ -82,6 +86,7 @@ export function toApiPlan(input: {
     kind: plan.kind,
     price: plan.price,
     trial_days: plan.trialDays,
+    stripe_product: plan.stripeProduct,
     entitlements: plan.entitlements.map((e) => ({ ...e })),
     latest_version: input.latestVersion,
     published_version: input.publishedVersion,
@@ -99,6 +104,7 @@ export function fromApiPlanFields(body: Omit<PlanCreate, 'key'>) {
     kind: body.kind ?? 'base',
     price: body.price ?? null,
     trialDays: body.trial_days ?? null,
+    stripeProduct: body.stripe_product ?? null,
     entitlements: body.entitlements.map((e) => ({
       feature: e.feature,
       enabled: e.enabled ?? true,
@@ -119,6 +125,7 @@ export function toPlanBody(plan: PlanRecord): Omit<PlanCreate, 'key'> {
     kind: plan.kind,
     ...(plan.price !== null ? { price: plan.price } : {}),
     ...(plan.trialDays !== null ? { trial_days: plan.trialDays } : {}),
+    ...(plan.stripeProduct !== null ? { stripe_product: plan.stripeProduct } : {}),
     entitlements: plan.entitlements.map((e) => ({
       feature: e.feature,
       enabled: e.enabled,

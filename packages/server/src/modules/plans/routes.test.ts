@@ -37,6 +37,7 @@ describeEachDialect('plans routes', (dialect) => {
       description: 'For small teams',
       price: monthly(2900),
       trial_days: 14,
+      stripe_product: 'prod_Team123',
       entitlements: [
         { feature: 'sso' },
         { feature: 'api_calls', limit: 5000, reset: 'month' },
@@ -59,6 +60,7 @@ describeEachDialect('plans routes', (dialect) => {
         kind: 'base',
         price: { amount: 2900, currency: 'usd', interval: 'month' },
         trial_days: 14,
+        stripe_product: 'prod_Team123',
         entitlements: [
           { feature: 'sso', enabled: true, limit: null, reset: null, window: null, overage: 'block', value: null },
           {
@@ -110,10 +112,10 @@ describeEachDialect('plans routes', (dialect) => {
     it('clears optional fields with null', async () => {
       const draft = expectStatus<Plan>(await create(teamPlan()), 201);
       const edited = expectStatus<Plan>(
-        await patch(draft.key, { price: null, trial_days: null, description: null }),
+        await patch(draft.key, { price: null, trial_days: null, description: null, stripe_product: null }),
         200,
       );
-      expect(edited).toMatchObject({ price: null, trial_days: null, description: null });
+      expect(edited).toMatchObject({ price: null, trial_days: null, description: null, stripe_product: null });
     });
 
     it('publishes the draft, then a PATCH opens v2 while v1 stays published and unchanged', async () => {

@@ -1,0 +1,234 @@
+import { DomainError, ErrorCodes, invalid, notFound } from '@keymaster/core';
+import type { Logger } from 'pino';
+import type { Clock } from '../../../clock.js';
+import type { Db } from '../../../db/database.js';
+import type { BillingChange, BillingSource } from '../../billing/billing-source.js';
+import { findCustomerByStripeCustomer } from '../../customers/store.js';
+import {
+  findStripeEvent,
+  isSettled,
+  listStripeEvents,
+  loadProductPlans,
+  recordOutcome,
+  type StripeEventRow,
+  type StripeOutcome,
+  storeReceived,
+} from './store.js';
+import type { StripeApi } from './stripe-api.js';
+import { eventSubject, readEnvelope, type StripeEventEnvelope } from './stripe-event.js';
+import { readSubscription, type StripeSubscription, subscriptionState } from './subscription-state.js';
+
+export type StripeService = ReturnType<typeof createStripeService>;
+
+/** What became of one event. */
+export interface EventResult {
+  event: string;
+  outcome: StripeOutcome;
+  detail: string | null;
+}
+
+/** Applying an event failed in a way a retry may mend (a database outage, Stripe's API down, a plan not published yet). */
+export class StripeEventFailed extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly detail: string,
+  ) {
+    super(`Stripe event ${eventId} was not applied: ${detail}`);
+  }
+}
+
+/** What applying a subscription's state came to, before it is recorded. */
+type Verdict = {
+  outcome: StripeOutcome;
+  detail: string | null;
+  subscription: string | null;
+  customer: string | null;
+};
+
+const actor = 'integration:stripe';
+
+/**
+ * Stripe in: every event is stored as received, then applied through the billing seam in one
+ * transaction with the record of it, or recorded as ignored (with the reason) or stale. Stripe
+ * delivers at least once and in any order; the seam applies each event id once and never moves a
+ * subscription back to an older event's state. See docs/stripe.md.
+ */
+export function createStripeService(deps: {
+  db: Db;
+  clock: Clock;
+  billing: BillingSource;
+  /** Stripe's API, with KEYMASTER_STRIPE_API_KEY: the subscription an event names is fetched, and wins. */
+  api: StripeApi | undefined;
+  logger: Pick<Logger, 'error'>;
+}) {
+  const { db, clock, billing, api } = deps;
+
+  /** The subscription an event is about, as Stripe has it now (with the API) or as the event carries it. */
+  async function subjectOf(event: StripeEventEnvelope): Promise<StripeSubscription | { ignored: string }> {
+    const subject = eventSubject(event);
+    if ('ignored' in subject) return subject;
+    let object = subject.object;
+    if (api !== undefined) {
+      object = await api.subscription(subject.subscription);
+      if (object === undefined) return { ignored: `Stripe does not know subscription ${subject.subscription}` };
+    } else if (object === undefined) {
+      return {
+        ignored: `the event names subscription ${subject.subscription} without its state: set KEYMASTER_STRIPE_API_KEY to fetch it`,
+      };
+    }
+    const subscription = readSubscription(object);
+    return 'reason' in subscription ? { ignored: subscription.reason } : subscription;
+  }
+
+  /** Applies a subscription's state (load → decide → apply); `dryRun` decides and writes nothing. */
+  async function applySubscription(input: {
+    subscription: StripeSubscription;
+    ordering: number;
+    idempotencyId: string;
+    dryRun?: boolean;
+    /** Records the event's outcome in the transaction that applies it. */
+    record?: BillingChange['alsoInTransaction'];
+  }): Promise<Verdict> {
+    const { subscription } = input;
+    const products = await loadProductPlans(db);
+    const matched =
+      subscription.keymasterCustomer === undefined
+        ? await findCustomerByStripeCustomer(db, subscription.customer)
+        : undefined;
+    const state = subscriptionState({ subscription, products, matchedCustomer: matched?.id });
+    const reported = state.reported.length > 0 ? state.reported.join('; ') : null;
+    const base = { subscription: subscription.id, customer: 'desired' in state ? state.desired.customer : null };
+    if ('reason' in state) {
+      return { ...base, outcome: 'ignored', detail: [state.reason, ...state.reported].join('; ') };
+    }
+    const result = await billing.apply({
+      source: 'stripe',
+      externalId: subscription.id,
+      ordering: input.ordering,
+      idempotencyId: input.idempotencyId,
+      actor,
+      desired: state.desired,
+      alsoInTransaction: input.record,
+      dryRun: input.dryRun,
+    });
+    if (result.outcome === 'stale') {
+      const stale = `older than the last change applied to ${subscription.id}`;
+      return { ...base, outcome: 'stale', detail: reported === null ? stale : `${stale}; ${reported}` };
+    }
+    return { ...base, outcome: result.outcome, detail: reported };
+  }
+
+  /** Applies a stored event and records its outcome; throws `StripeEventFailed` (recorded) when it failed. */
+  async function apply(event: StripeEventEnvelope): Promise<EventResult> {
+    let verdict: Verdict;
+    try {
+      const subject = await subjectOf(event);
+      verdict =
+        'ignored' in subject
+          ? { outcome: 'ignored', detail: subject.ignored, subscription: null, customer: null }
+          : await applySubscription({
+              subscription: subject,
+              ordering: event.created,
+              idempotencyId: event.id,
+              record: (tx, subscription) =>
+                recordOutcome(tx, {
+                  eventId: event.id,
+                  outcome: 'applied',
+                  detail: null,
+                  subscription: subject.id,
+                  customer: subscription.customerId,
+                  appliedAt: clock.now(),
+                }),
+            });
+    } catch (error) {
+      // A domain error says what is wrong in words the operator can act on; anything else is
+      // logged and recorded without its internals.
+      const detail = error instanceof DomainError ? error.message : 'an unexpected error (see the server log)';
+      if (!(error instanceof DomainError))
+        deps.logger.error({ err: error, event: event.id }, 'applying a Stripe event failed');
+      await recordOutcome(db, { eventId: event.id, outcome: 'failed', detail, subscription: null, customer: null });
+      throw new StripeEventFailed(event.id, detail);
+    }
+    if (verdict.outcome === 'applied') {
+      // Recorded with the change; only the reported items are left to add.
+      if (verdict.detail !== null) {
+        await db
+          .updateTable('stripe_events')
+          .set({ detail: verdict.detail })
+          .where('event_id', '=', event.id)
+          .execute();
+      }
+    } else {
+      await recordOutcome(db, { eventId: event.id, ...verdict });
+    }
+    return { event: event.id, outcome: verdict.outcome, detail: verdict.detail };
+  }
+
+  return {
+    /**
+     * A verified delivery: stored as received before anything else, then applied unless an
+     * earlier delivery of the same event settled it (then `duplicate`, and nothing changes).
+     */
+    async receive(input: { event: unknown; payload: string }): Promise<EventResult> {
+      const event = readEnvelope(input.event);
+      if ('reason' in event)
+        throw invalid([{ path: '/', message: event.reason }], `Not a Stripe event: ${event.reason}.`);
+      const { stored, row } = await storeReceived(db, {
+        id: event.id,
+        type: event.type,
+        created: event.created,
+        payload: input.payload,
+        receivedAt: clock.now(),
+      });
+      // Received but not settled: being applied by another delivery (the seam applies it once),
+      // or it failed before (Stripe's retry is how it gets applied).
+      if (!stored && isSettled(row)) return { event: event.id, outcome: 'duplicate', detail: null };
+      return apply(event);
+    },
+
+    /** Applies a stored event again (`keymaster stripe replay`): a failed one, or one ignored before its plan had a product. */
+    async replay(eventId: string): Promise<EventResult> {
+      const row = await findStripeEvent(db, eventId);
+      if (!row) throw notFound(ErrorCodes.notFound, `No Stripe event ${eventId} was received.`);
+      const event = readEnvelope(JSON.parse(row.payload));
+      if ('reason' in event) throw invalid([{ path: '/', message: event.reason }]);
+      // Reopen it, so that what it comes to now is recorded.
+      await db
+        .updateTable('stripe_events')
+        .set({ outcome: 'received', detail: null })
+        .where('event_id', '=', eventId)
+        .where('outcome', '!=', 'applied')
+        .execute();
+      if (row.outcome === 'applied') return { event: eventId, outcome: 'duplicate', detail: 'applied before' };
+      return apply(event);
+    },
+
+    /**
+     * Reconciles every Stripe subscription with Keymaster (`keymaster stripe sync`): each is applied
+     * as Stripe has it now, ordered by now, so that no event older than the sync moves it back.
+     */
+    async *sync(input: { dryRun: boolean }): AsyncGenerator<{ subscription: string } & Omit<Verdict, 'subscription'>> {
+      if (api === undefined) throw new Error('keymaster stripe sync needs KEYMASTER_STRIPE_API_KEY');
+      const now = clock.now();
+      for await (const object of api.subscriptions()) {
+        const subscription = readSubscription(object);
+        if ('reason' in subscription) {
+          const id = (object as { id?: unknown }).id;
+          yield { subscription: String(id), outcome: 'ignored', detail: subscription.reason, customer: null };
+          continue;
+        }
+        const verdict = await applySubscription({
+          subscription,
+          ordering: now,
+          idempotencyId: `sync:${subscription.id}:${now}`,
+          dryRun: input.dryRun,
+        });
+        yield { ...verdict, subscription: subscription.id };
+      }
+    },
+
+    async list(page: { before: string | undefined; limit: number }): Promise<StripeEventRow[]> {
+      return listStripeEvents(db, page);
+    },
+  };
+}
