@@ -11,6 +11,7 @@ export * from './grants.js';
 export * from './ofrep.js';
 export * from './plans.js';
 export * from './problem.js';
+export * from './reports.js';
 export * from './schema-helpers.js';
 export * from './stream.js';
 export * from './stripe.js';

@@ -44,6 +44,8 @@ import type { StripeService } from './modules/integrations/stripe/service.js';
 import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
+import { reportRoutes } from './modules/reports/routes.js';
+import type { UsageRevenueService } from './modules/reports/usage-revenue.js';
 import { reservationRoutes } from './modules/reservations/routes.js';
 import type { ReservationService } from './modules/reservations/service.js';
 import { streamRoutes } from './modules/stream/routes.js';
@@ -72,6 +74,7 @@ export interface Services {
   consume: ConsumeService;
   reservations: ReservationService;
   history: HistoryService;
+  usageRevenue: UsageRevenueService;
   stripe: StripeService;
 }
 
@@ -291,6 +294,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(consumeRoutes, { route: hot.consume });
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
+    await scope.register(reportRoutes, { usageRevenue: services.usageRevenue });
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
   });

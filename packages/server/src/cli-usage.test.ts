@@ -213,6 +213,21 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
     const unknown = await keymaster(server, ['usage', 'show', 'nobody']);
     expect(unknown).toMatchObject({ code: 1, stderr: 'keymaster: Customer "nobody" does not exist.\n' });
   });
+
+  it('reports usage against revenue as the API does, in CSV too, and refuses a backwards range', async () => {
+    const now = Date.now();
+    const range = ['--from', new Date(now - 86_400_000).toISOString(), '--to', new Date(now + 60_000).toISOString()];
+    const json = await keymaster(server, ['report', 'usage-revenue', ...range, '--format', 'json']);
+    expect(json.code, json.stderr).toBe(0);
+    const document = JSON.parse(json.stdout) as { data: { customer: string; plan: string }[] };
+    expect(document.data).toContainEqual(expect.objectContaining({ customer, plan: 'team' }));
+    const csv = await keymaster(server, ['report', 'usage-revenue', ...range, '--format', 'csv']);
+    expect(csv.stdout.split('\n')[0]).toBe('customer,plan,revenue,currency,features (usage/limit),flags');
+    expect(csv.stdout).toContain(`${customer},team,0,`);
+    const backwards = await keymaster(server, ['report', 'usage-revenue', '--from', range[3]!, '--to', range[1]!]);
+    expect(backwards.code).toBe(1);
+    expect(backwards.stderr).toContain('/querystring/to: must be after from');
+  });
 });
 
 describe('importEventLines', () => {

@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { ContractCreate, GaugeUpdate, maxEventsPerRequest, UsageHistoryQuery } from '@keymaster/contract';
+import {
+  ContractCreate,
+  GaugeUpdate,
+  maxEventsPerRequest,
+  UsageHistoryQuery,
+  UsageRevenueQuery,
+  usageRevenueFlags,
+} from '@keymaster/contract';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { manualClock, systemClock } from './clock.js';
@@ -26,6 +33,8 @@ import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
+import { toApiUsageRevenue } from './modules/reports/convert.js';
+import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { entitlementsOver, version } from './runtime.js';
@@ -355,7 +364,67 @@ usage
     },
   );
 
-/** Columns padded to their widest cell; numbers aligned right. */
+const report = program.command('report').description('Reports over the whole customer base.');
+report
+  .command('usage-revenue')
+  .description(
+    'Usage against revenue over a range, as GET /v1/reports/usage-revenue answers: per customer the revenue ' +
+      '(prices prorated over the paid part of each billing period), the use of each limited feature and the flags.',
+  )
+  .requiredOption('--from <time>', 'ISO-8601 start')
+  .requiredOption('--to <time>', 'ISO-8601 end, exclusive (at most 400 days after --from)')
+  .option('--plan <key>', 'only customers on this plan')
+  .addOption(new Option('--flag <flag>', 'only customers with this flag').choices([...usageRevenueFlags]))
+  .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
+  .action(
+    async (options: {
+      from: string;
+      to: string;
+      plan?: string;
+      flag?: (typeof usageRevenueFlags)[number];
+      format: 'table' | 'json' | 'csv';
+    }) => {
+      const { format, ...query } = options;
+      const validated = bodyValidator(UsageRevenueQuery)(query);
+      if (validated.error) throw validationError(validated.error.validation);
+      const settings = config();
+      const document = await withDatabase(async (database) => {
+        const { entitlements } = entitlementsOver({ database, clock: systemClock, config: settings });
+        const service = createUsageRevenueReport({ db: database.db, clock: systemClock, entitlements });
+        return toApiUsageRevenue(
+          await service.run({ ...query, from: Date.parse(query.from), to: Date.parse(query.to) }),
+        );
+      });
+      if (format === 'json') {
+        console.log(JSON.stringify(document, null, 2));
+        return;
+      }
+      const rows = document.data.map((row) => [
+        row.customer,
+        row.plan,
+        String(row.revenue.amount),
+        row.revenue.currency,
+        row.features.map((f) => `${f.feature}=${f.usage}/${f.limit ?? '-'}`).join(' '),
+        row.flags.join(' '),
+      ]);
+      const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
+      if (format === 'csv') {
+        for (const line of [header, ...rows]) console.log(line.map(csvCell).join(','));
+        return;
+      }
+      printTable(header, rows);
+      const revenue = Object.entries(document.totals.revenue)
+        .map(([currency, amount]) => `${amount} ${currency}`)
+        .join(', ');
+      console.log(`${document.totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
+    },
+  );
+
+/** A CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
 /** Stripe in, on an open database: through the same billing seam as the webhook. */
 function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {
   const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
@@ -419,6 +488,7 @@ stripe
     console.log(`${summary}.${dryRun ? ' (dry run: nothing written)' : ''}`);
   });
 
+/** Columns padded to their widest cell; numbers aligned right. */
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((name, i) => Math.max(name.length, ...rows.map((row) => row[i]!.length)));
   const numeric = header.map((_, i) => rows.every((row) => /^-?[\d.]+$|^-$|^unlimited$/.test(row[i]!)));

@@ -33,6 +33,7 @@ import { createGrantService } from './modules/grants/service.js';
 import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { createReservationService } from './modules/reservations/service.js';
 import { createStreamService } from './modules/stream/service.js';
 import { StreamHub } from './modules/stream/stream-hub.js';
@@ -206,6 +207,7 @@ function createServices(input: {
       catalog: () => cache.getCatalog(),
     }),
     history: createHistoryService({ db, clock, snapshot }),
+    usageRevenue: createUsageRevenueReport({ db, clock, entitlements }),
     events,
     stripe: createStripeService({
       db,

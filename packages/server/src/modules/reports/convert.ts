@@ -1,0 +1,42 @@
+import type { UsageRevenueReport as ApiReport } from '@keymaster/contract';
+import { toIso } from '../../json-column.js';
+import type { UsageRevenueReport } from './usage-revenue.js';
+
+/** The report as the API answers it: instants as ISO-8601, field names in snake case. */
+export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
+  return {
+    from: toIso(report.from),
+    to: toIso(report.to),
+    data: report.data.map((row) => ({
+      customer: row.customer,
+      plan: row.plan,
+      revenue: { amount: row.revenue.amount, currency: row.revenue.currency, by_currency: row.revenue.byCurrency },
+      features: row.features.map((f) => ({
+        feature: f.feature,
+        limit: f.limit,
+        usage: f.usage,
+        used_in_range: f.usedInRange,
+        utilization: f.utilization === null || Number.isFinite(f.utilization) ? f.utilization : null,
+        paid: f.paid,
+        period: f.period && { start: toIso(f.period.start), end: toIso(f.period.end) },
+      })),
+      flags: row.flags,
+      evidence: {
+        revenue: row.evidence.revenue.map((line) => ({
+          subscription: line.subscriptionId,
+          plan: line.plan,
+          from: toIso(line.from),
+          to: toIso(line.to),
+          period: { start: toIso(line.period.from), end: toIso(line.period.to) },
+          status: line.status,
+          share: line.share,
+          amounts: line.amounts,
+        })),
+        granted_only: row.evidence.grantedOnly,
+        unpaid_access_seconds: Math.round(row.evidence.unpaidAccessMs / 1000),
+      },
+    })),
+    plans: report.plans,
+    totals: report.totals,
+  };
+}

@@ -1,0 +1,35 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { UsageRevenueQuery, UsageRevenueReport } from '@keymaster/contract';
+import { problemResponses, security } from '../../http/route-helpers.js';
+import { toApiUsageRevenue } from './convert.js';
+import type { UsageRevenueService } from './usage-revenue.js';
+
+const tags = ['Reports'];
+
+export const reportRoutes: FastifyPluginAsyncTypebox<{ usageRevenue: UsageRevenueService }> = async (
+  app,
+  { usageRevenue },
+) => {
+  app.get(
+    '/v1/reports/usage-revenue',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Usage against revenue',
+        description:
+          'Per customer with a subscription in the range: what it earned (each plan and add-on price per billing ' +
+          'period, prorated by the share of the period inside the range; trial, paused, past-due and canceled time ' +
+          'earn 0), each limited feature’s limit, usage and utilization (of its usage period at the end of the ' +
+          'range), and the flags `upsell`, `unused`, `over_limit`, `unpaid_access`; totals per plan and overall. ' +
+          '`evidence` lists the subscription stretches and periods each figure was computed from.',
+        querystring: UsageRevenueQuery,
+        response: { 200: UsageRevenueReport, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { from, to, plan, flag } = request.query;
+      return toApiUsageRevenue(await usageRevenue.run({ from: Date.parse(from), to: Date.parse(to), plan, flag }));
+    },
+  );
+};
