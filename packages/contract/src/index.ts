@@ -1,5 +1,6 @@
 export * from './api-decision.js';
 export * from './api-keys.js';
+export * from './audit.js';
 export * from './catalog.js';
 export * from './contracts.js';
 export * from './customer-tokens.js';

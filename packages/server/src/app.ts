@@ -21,6 +21,7 @@ import { observability } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
+import { auditRoutes } from './modules/audit/routes.js';
 import { consumeRoute, consumeRoutes } from './modules/consume/routes.js';
 import type { ConsumeService } from './modules/consume/service.js';
 import { contractRoutes, contractWebhookRoutes } from './modules/contracts/routes.js';
@@ -295,6 +296,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reportRoutes, { usageRevenue: services.usageRevenue });
+    await scope.register(auditRoutes, { db: deps.database.db });
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
   });

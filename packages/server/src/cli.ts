@@ -19,6 +19,7 @@ import { parseJson } from './http/json-body.js';
 import { type AjvError, schemaError, validationProblem } from './http/problems.js';
 import { bodyValidator } from './http/validation.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
+import { verifyAudit } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
@@ -363,6 +364,24 @@ usage
       console.log(`${history.aggregation} over ${history.from} to ${history.to}: ${history.total}`);
     },
   );
+
+const audit = program.command('audit').description('The tamper-evident audit trail.');
+audit
+  .command('verify')
+  .description(
+    'Recomputes every link of the audit chain; exits 0 when all hold, 1 naming the first row edited, deleted or moved.',
+  )
+  .action(async () => {
+    const verdict = await withDatabase((database) => verifyAudit(database.db));
+    if (verdict.ok) {
+      console.log(`audit trail verified: ${verdict.count} rows, head ${verdict.head}`);
+      return;
+    }
+    console.error(
+      `audit trail broken at seq ${verdict.seq}: ${verdict.reason} (${verdict.checked} rows verified before it)`,
+    );
+    process.exitCode = 1;
+  });
 
 const report = program.command('report').description('Reports over the whole customer base.');
 report

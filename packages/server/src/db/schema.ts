@@ -25,6 +25,8 @@ export interface Database {
   domain_events: DomainEventTable;
   usage_history: UsageHistoryTable;
   stripe_events: StripeEventTable;
+  audit_events: AuditEventTable;
+  audit_head: AuditHeadTable;
   billing_links: BillingLinkTable;
   billing_changes: BillingChangeTable;
   contract_revisions: ContractRevisionTable;
@@ -333,4 +335,30 @@ export interface ContractRevisionTable {
   grant_ids: string;
   answer: string;
   created_at: number;
+}
+
+/** The audit trail: one row per change, hash-chained (see modules/audit). */
+export interface AuditEventTable {
+  seq: number;
+  at: number;
+  actor_type: string;
+  actor_id: string;
+  request_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  customer_id: string | null;
+  /** The change's details (JSON); emptied when the customer it is about is erased. */
+  data: string | null;
+  /** SHA-256 of `data`'s canonical form: what the hash covers, so erasing `data` keeps the chain. */
+  data_digest: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The chain's head: the last `seq` and its hash, moved by every append under its row lock. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
 }

@@ -232,7 +232,9 @@ describeEachDialect('customers routes', (dialect) => {
             .selectFrom(table as 'customers')
             .selectAll()
             .execute();
-          const hits = rows.filter((row) => JSON.stringify(row).includes(`"${customer}`)).length;
+          // The audit trail keeps its rows (the chain must verify) but not what they said about the customer.
+          const held = table === 'audit_events' ? rows.filter((row) => (row as { data: unknown }).data !== null) : rows;
+          const hits = held.filter((row) => JSON.stringify(row).includes(`"${customer}`)).length;
           if (hits > 0) found.push(`${table}: ${hits}`);
         }
         return found.sort();

@@ -73,7 +73,11 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
       },
     },
     async (request, reply) => {
-      await customers.erase(request.params.id);
+      await customers.erase(request.params.id, {
+        type: 'api_key',
+        id: request.principal?.keyId ?? 'unknown',
+        requestId: request.id,
+      });
       return reply.status(204).send();
     },
   );

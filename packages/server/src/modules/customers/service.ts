@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
+import { type AuditActor, appendAudit, forgetAuditData } from '../audit/trail.js';
 import type { CustomerRecord } from './convert.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
 
@@ -58,8 +59,26 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
      * GDPR erasure: the customer and every row about them (see `eraseCustomer`) are deleted, not
      * flagged, in one transaction; their customer tokens stop working.
      */
-    async erase(id: string): Promise<void> {
-      const erased = await withTransaction(db, (tx) => eraseCustomer(tx, id));
+    /**
+     * Erases the customer (GDPR): everything stored about them goes, and the audit trail keeps its
+     * rows about them without their data (the chain still verifies) and records the erasure.
+     */
+    async erase(id: string, actor: AuditActor = { type: 'system', id: 'erasure' }): Promise<void> {
+      const erased = await withTransaction(db, async (tx) => {
+        if (!(await eraseCustomer(tx, id))) return false;
+        await forgetAuditData(tx, id);
+        await appendAudit(tx, [
+          {
+            at: clock.now(),
+            actor,
+            action: 'customer.erased',
+            target: { type: 'customer', id },
+            customerId: id,
+            data: null,
+          },
+        ]);
+        return true;
+      });
       if (!erased) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
     },
   };

@@ -1,5 +1,6 @@
 import { type DomainEventType, dueStep } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
+import { actorOf, appendAudit, changedFields } from '../audit/trail.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import { emitDomainEvents } from '../outbox/emit.js';
 import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
@@ -24,6 +25,8 @@ export async function recordChange(
     after: SubscriptionRecord;
     action: string;
     actor: Actor;
+    /** The API request that made the change, for the audit trail. */
+    requestId?: string | null | undefined;
     reason: string | null;
     at: number;
     now: number;
@@ -49,6 +52,20 @@ export async function recordChange(
     .execute();
   const afterJson = toApiSubscription(after, at);
   const beforeJson = before && toApiSubscription(before, at);
+  const changed = changedFields(
+    beforeJson as unknown as Record<string, unknown> | null,
+    afterJson as unknown as Record<string, unknown>,
+  );
+  await appendAudit(tx, [
+    {
+      at: input.now,
+      actor: actorOf(input.actor, input.requestId),
+      action: `subscription.${input.action}`,
+      target: { type: 'subscription', id: after.id },
+      customerId: after.customerId,
+      data: { ...changed, reason: input.reason, effective_at: at },
+    },
+  ]);
   const data = { subscription: afterJson, previous: beforeJson, reason: input.reason };
   await emitDomainEvents(
     tx,

@@ -1,0 +1,96 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AuditEvent, AuditEventsQuery, AuditVerification, Page } from '@keymaster/contract';
+import { invalid } from '@keymaster/core';
+import type { Selectable } from 'kysely';
+import type { Db } from '../../db/database.js';
+import type { AuditEventTable } from '../../db/schema.js';
+import { decodeCursor, toPage } from '../../http/pagination.js';
+import { problemResponses, security } from '../../http/route-helpers.js';
+import { fromIso, toIso } from '../../json-column.js';
+import { type AuditActorType, verifyAudit } from './trail.js';
+
+const tags = ['Audit'];
+
+function toApiAuditEvent(row: Selectable<AuditEventTable>): AuditEvent {
+  return {
+    seq: row.seq,
+    at: toIso(row.at),
+    actor: { type: row.actor_type as AuditActorType, id: row.actor_id, request_id: row.request_id },
+    action: row.action,
+    target: { type: row.target_type, id: row.target_id },
+    customer: row.customer_id,
+    data: row.data === null ? null : JSON.parse(row.data),
+    data_digest: row.data_digest,
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Db }> = async (app, { db }) => {
+  app.get(
+    '/v1/audit-events',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'List the audit trail',
+        description:
+          'Every change, newest first: who (actor), what (action, target), when, and the changed fields before and ' +
+          'after. Each row’s `hash` commits to the row and to the one before it (see `GET /v1/audit-events/verify`).',
+        querystring: AuditEventsQuery,
+        response: { 200: Page(AuditEvent, 'A page of audit events, newest first.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      const limit = query.limit ?? 20;
+      const before = decodeCursor(query.cursor);
+      let select = db
+        .selectFrom('audit_events')
+        .selectAll()
+        .orderBy('seq', 'desc')
+        .limit(limit + 1);
+      if (before !== undefined) {
+        if (!/^\d{1,15}$/.test(before)) {
+          throw invalid([{ path: '/querystring/cursor', message: 'is not a cursor this API returned' }]);
+        }
+        select = select.where('seq', '<', Number(before));
+      }
+      if (query.actor_type !== undefined) select = select.where('actor_type', '=', query.actor_type);
+      if (query.actor_id !== undefined) select = select.where('actor_id', '=', query.actor_id);
+      if (query.action !== undefined) select = select.where('action', '=', query.action);
+      if (query.target_type !== undefined) select = select.where('target_type', '=', query.target_type);
+      if (query.target_id !== undefined) select = select.where('target_id', '=', query.target_id);
+      if (query.customer !== undefined) select = select.where('customer_id', '=', query.customer);
+      if (query.from !== undefined) select = select.where('at', '>=', fromIso(query.from)!);
+      if (query.to !== undefined) select = select.where('at', '<', fromIso(query.to)!);
+      return toPage({
+        rows: await select.execute(),
+        limit,
+        sortKey: (row) => String(row.seq),
+        convert: toApiAuditEvent,
+      });
+    },
+  );
+
+  app.get(
+    '/v1/audit-events/verify',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Verify the audit trail',
+        description:
+          'Recomputes every link of the chain, not only its ends, and names the first row that was edited, ' +
+          'deleted or moved. The same check as `keymaster audit verify`.',
+        response: { 200: AuditVerification, ...problemResponses },
+      },
+    },
+    async () => {
+      const verdict = await verifyAudit(db);
+      return verdict.ok
+        ? { ok: true, count: verdict.count, head: verdict.head, first_bad_seq: null, reason: null }
+        : { ok: false, count: verdict.checked, head: null, first_bad_seq: verdict.seq, reason: verdict.reason };
+    },
+  );
+};

@@ -1,0 +1,143 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { describeEachDialect } from '../../test-support/databases.js';
+import { databaseUrl } from '../../test-support/processes.js';
+import { startTestServer, type TestServer } from '../../test-support/server.js';
+
+interface AuditEvent {
+  seq: number;
+  actor: { type: string; id: string; request_id: string | null };
+  action: string;
+  target: { type: string; id: string };
+  customer: string | null;
+  data: { before: Record<string, unknown> | null; after: Record<string, unknown> } | null;
+}
+interface Verification {
+  ok: boolean;
+  count: number;
+  first_bad_seq: number | null;
+}
+
+const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
+
+describeEachDialect('audit trail', (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ dialect });
+    await seedCatalog(server);
+  });
+  afterAll(() => server.close());
+
+  const list = async (query = '') =>
+    expectStatus<{ data: AuditEvent[] }>(await server.request({ method: 'GET', url: `/v1/audit-events?${query}` }), 200)
+      .data;
+  const verify = async () =>
+    expectStatus<Verification>(await server.request({ method: 'GET', url: '/v1/audit-events/verify' }), 200);
+  const db = () => server.keymaster.database.db;
+
+  it('records each subscription change with its actor, request id and changed fields', async () => {
+    const { id, subscription } = await seedCustomer(server, { plan: 'pro' });
+    expectStatus(
+      await server.request({
+        method: 'POST',
+        url: `/v1/subscriptions/${subscription!.id}/cancel`,
+        body: { when: 'now' },
+        headers: { 'x-request-id': 'audit-cancel' },
+      }),
+      200,
+    );
+    const rows = await list(`customer=${id}`);
+    expect(rows.map((row) => row.action)).toEqual(['subscription.cancel', 'subscription.create']);
+    const [cancel] = rows;
+    expect(cancel).toMatchObject({
+      actor: { type: 'api_key', id: 'key_env_admin' },
+      target: { type: 'subscription', id: subscription!.id },
+      customer: id,
+    });
+    expect(cancel?.data?.before).toMatchObject({ status: 'active' });
+    expect(cancel?.data?.after).toMatchObject({ status: 'canceled' });
+    // Only what changed.
+    expect(cancel?.data?.after).not.toHaveProperty('plan');
+    expect((await list('action=subscription.create')).every((row) => row.action === 'subscription.create')).toBe(true);
+    expect(await verify()).toMatchObject({ ok: true, first_bad_seq: null });
+  });
+
+  it('appends in order under concurrent changes', async () => {
+    await Promise.all(Array.from({ length: 12 }, () => seedCustomer(server, { plan: 'pro' })));
+    const rows = await db().selectFrom('audit_events').select('seq').orderBy('seq').execute();
+    expect(rows.map((row) => row.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect(await verify()).toMatchObject({ ok: true, count: rows.length });
+  });
+
+  it('names the first row edited, deleted or moved, from the API and the command line', async () => {
+    const target = 3;
+    const original = await db()
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', '=', target)
+      .executeTakeFirstOrThrow();
+    const restore = async () => {
+      await db().deleteFrom('audit_events').where('seq', '=', target).execute();
+      await db().insertInto('audit_events').values(original).execute();
+    };
+    const edits = [
+      () =>
+        db().updateTable('audit_events').set({ action: 'subscription.nothing' }).where('seq', '=', target).execute(),
+      () => db().updateTable('audit_events').set({ data: '{"before":null}' }).where('seq', '=', target).execute(),
+      () =>
+        db()
+          .updateTable('audit_events')
+          .set({ at: original.at + 1 })
+          .where('seq', '=', target)
+          .execute(),
+      () => db().deleteFrom('audit_events').where('seq', '=', target).execute(),
+    ];
+    for (const edit of edits) {
+      await edit();
+      expect(await verify()).toMatchObject({ ok: false, first_bad_seq: target });
+      const run = await keymaster(['audit', 'verify']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`seq ${target}`);
+      await restore();
+    }
+    const run = await keymaster(['audit', 'verify']);
+    expect(run.code, run.stderr).toBe(0);
+    // A row removed from the end: the head still names it.
+    const last = await db().selectFrom('audit_events').selectAll().orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    await db().deleteFrom('audit_events').where('seq', '=', last.seq).execute();
+    expect(await verify()).toMatchObject({ ok: false, first_bad_seq: last.seq });
+    await db().insertInto('audit_events').values(last).execute();
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
+  it('keeps verifying after a customer is erased, with their data gone and the erasure recorded', async () => {
+    const { id } = await seedCustomer(server, { plan: 'pro' });
+    const erased = await server.request({
+      method: 'DELETE',
+      url: `/v1/customers/${id}`,
+      headers: { 'x-request-id': 'erase-1' },
+    });
+    expect(erased.statusCode).toBe(204);
+    const rows = await list(`customer=${id}`);
+    expect(rows[0]).toMatchObject({
+      action: 'customer.erased',
+      actor: { type: 'api_key', id: 'key_env_admin', request_id: 'erase-1' },
+    });
+    expect(rows.every((row) => row.data === null)).toBe(true);
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
+  /** The real command line, from the build, on the test server's database. */
+  function keymaster(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [cli, ...args],
+        { env: { ...process.env, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn' } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+});

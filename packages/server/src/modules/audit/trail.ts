@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { PostgresAdapter, type Selectable } from 'kysely';
+import type { Db } from '../../db/database.js';
+import type { AuditEventTable } from '../../db/schema.js';
+
+/**
+ * The audit trail: every change appends one row to `audit_events` in the change's own
+ * transaction, so a row exists exactly when its change committed. Each row's `hash` is SHA-256 over
+ * the previous row's hash and the row's canonical form (RFC 8785 JSON), so editing, deleting or
+ * reordering any row breaks every link after it, and `verifyAudit` names the first.
+ *
+ * What a row says about a person (`data`) is covered through its digest: erasing a customer
+ * empties `data` and leaves the digest, and the chain still verifies.
+ */
+
+export const AuditActorTypes = ['api_key', 'user', 'integration', 'system'] as const;
+export type AuditActorType = (typeof AuditActorTypes)[number];
+
+export interface AuditActor {
+  type: AuditActorType;
+  id: string;
+  /** The request that made the change, for API calls. */
+  requestId?: string | null | undefined;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: AuditActor;
+  /** What was done, `<target type>.<verb>`: `subscription.created`, `grant.revoked`. */
+  action: string;
+  target: { type: string; id: string };
+  /** The customer the change is about, if any: their erasure empties the row's `data`. */
+  customerId?: string | null | undefined;
+  /** The change itself: the changed fields before and after, a reason. */
+  data: unknown;
+}
+
+/** The hash a chain starts from. */
+export const genesisHash = '0'.repeat(64);
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** What a row's hash covers, besides the previous hash: every column but `data` itself. */
+function rowHash(row: Omit<Selectable<AuditEventTable>, 'data' | 'hash'>): string {
+  const covered = {
+    seq: row.seq,
+    at: row.at,
+    actor_type: row.actor_type,
+    actor_id: row.actor_id,
+    request_id: row.request_id,
+    action: row.action,
+    target_type: row.target_type,
+    target_id: row.target_id,
+    customer_id: row.customer_id,
+    data_digest: row.data_digest,
+  };
+  return sha256(`${row.prev_hash}\n${canonicalize(covered)}`);
+}
+
+/**
+ * The actor named by the strings a subscription's history keeps (`key:<id>`, `scheduler`,
+ * `integration:<name>`, `user:<id>`).
+ */
+export function actorOf(name: string, requestId?: string | null): AuditActor {
+  const colon = name.indexOf(':');
+  const kind = colon < 0 ? name : name.slice(0, colon);
+  const id = colon < 0 ? name : name.slice(colon + 1);
+  const type: AuditActorType =
+    kind === 'key' ? 'api_key' : kind === 'integration' ? 'integration' : kind === 'user' ? 'user' : 'system';
+  return { type, id, requestId };
+}
+
+/**
+ * Appends entries to the trail in the caller's transaction. The chain's head is read and moved
+ * under its row lock (PostgreSQL; SQLite has one writer at a time), so concurrent transactions,
+ * on any number of processes, append one after another and in `seq` order.
+ */
+export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  let head = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+  if (tx.getExecutor().adapter instanceof PostgresAdapter) head = head.forUpdate();
+  let { seq, hash } = await head.executeTakeFirstOrThrow();
+  const rows: Selectable<AuditEventTable>[] = [];
+  for (const entry of entries) {
+    const data = canonicalize(entry.data ?? null) ?? 'null';
+    const row = {
+      seq: seq + 1,
+      at: entry.at,
+      actor_type: entry.actor.type,
+      actor_id: entry.actor.id,
+      request_id: entry.actor.requestId ?? null,
+      action: entry.action,
+      target_type: entry.target.type,
+      target_id: entry.target.id,
+      customer_id: entry.customerId ?? null,
+      data_digest: sha256(data),
+      prev_hash: hash,
+    };
+    // A change with nothing to say (an erasure) keeps no data at all; its digest is of `null`.
+    const next = { ...row, data: entry.data == null ? null : data, hash: rowHash(row) };
+    rows.push(next);
+    seq = next.seq;
+    hash = next.hash;
+  }
+  await tx.insertInto('audit_events').values(rows).execute();
+  await tx.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+}
+
+/** What `verifyAudit` found. */
+export type AuditVerdict =
+  | { ok: true; count: number; head: string }
+  | { ok: false; seq: number; reason: string; checked: number };
+
+/**
+ * Recomputes every link of the chain, from the first row to the head, not only its ends: each
+ * `seq` follows the one before, each row names the previous row's hash, each hash is the row's
+ * own, each `data` still has its digest, and the head names the last row. The first `seq` that
+ * fails is named.
+ */
+export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict> {
+  let previous = { seq: 0, hash: genesisHash };
+  let checked = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', '>', previous.seq)
+      .orderBy('seq')
+      .limit(pageSize)
+      .execute();
+    for (const row of rows) {
+      const fail = (reason: string): AuditVerdict => ({ ok: false, seq: row.seq, reason, checked });
+      if (row.seq !== previous.seq + 1) {
+        return { ok: false, seq: previous.seq + 1, reason: `row ${previous.seq + 1} is missing`, checked };
+      }
+      if (row.prev_hash !== previous.hash) return fail('does not follow the row before it');
+      if (row.data !== null && sha256(row.data) !== row.data_digest) return fail('its data was changed');
+      if (rowHash(row) !== row.hash) return fail('was changed after it was written');
+      previous = { seq: row.seq, hash: row.hash };
+      checked++;
+    }
+    if (rows.length < pageSize) break;
+  }
+  const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
+  if (!head || head.seq !== previous.seq || head.hash !== previous.hash) {
+    const missing = head ? Math.max(head.seq, previous.seq + 1) : previous.seq + 1;
+    return {
+      ok: false,
+      seq: missing,
+      reason: `the chain ends at ${previous.seq}, its head says ${head?.seq}`,
+      checked,
+    };
+  }
+  return { ok: true, count: checked, head: previous.hash };
+}
+
+/** Erasure: empties the data of every row about the customer; the digests keep the chain whole. */
+export async function forgetAuditData(tx: Db, customerId: string): Promise<void> {
+  await tx.updateTable('audit_events').set({ data: null }).where('customer_id', '=', customerId).execute();
+}
+
+/** The changed fields of two JSON objects: each side's value of every key whose values differ. */
+export function changedFields(
+  before: Record<string, unknown> | null,
+  after: Record<string, unknown>,
+): { before: Record<string, unknown> | null; after: Record<string, unknown> } {
+  if (before === null) return { before: null, after };
+  const was: Record<string, unknown> = {};
+  const is: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (canonicalize(before[key] ?? null) === canonicalize(after[key] ?? null)) continue;
+    was[key] = before[key] ?? null;
+    is[key] = after[key] ?? null;
+  }
+  return { before: was, after: is };
+}
