@@ -15,3 +15,4 @@ export * from './schema-helpers.js';
 export * from './stream.js';
 export * from './subscriptions.js';
 export * from './usage.js';
+export * from './webhooks.js';
