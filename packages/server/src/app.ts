@@ -53,6 +53,8 @@ import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import { usageHistoryRoutes } from './modules/usage-history/routes.js';
 import type { HistoryService } from './modules/usage-history/service.js';
+import { webhookRoutes } from './modules/webhooks/routes.js';
+import type { WebhookService } from './modules/webhooks/service.js';
 
 export interface Services {
   features: FeatureService;
@@ -70,6 +72,7 @@ export interface Services {
   consume: ConsumeService;
   reservations: ReservationService;
   history: HistoryService;
+  webhooks: WebhookService;
 }
 
 export interface AppDeps {
@@ -287,6 +290,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reservationRoutes, { reservations: services.reservations });
+    await scope.register(webhookRoutes, { webhooks: services.webhooks });
   });
 
   dispatch = createDispatch({

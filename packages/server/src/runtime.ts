@@ -39,6 +39,8 @@ import { createScheduler, type Scheduler } from './modules/subscriptions/schedul
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { createWebhookService } from './modules/webhooks/service.js';
+import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -46,6 +48,8 @@ export interface Keymaster {
   services: Awaited<ReturnType<typeof createServices>>;
   /** Runs due subscription transitions; started on every node. */
   scheduler: Scheduler;
+  /** Delivers the outbox to webhook endpoints; started on every node. */
+  webhooks: WebhookWorker;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
@@ -204,6 +208,7 @@ function createServices(input: {
       catalog: () => cache.getCatalog(),
     }),
     history: createHistoryService({ db, clock, snapshot }),
+    webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
     events,
   };
 }
@@ -278,6 +283,13 @@ export async function createKeymaster(input: {
       logger,
       onRenewal: services.rollover,
     });
+    const webhooks = createWebhookWorker({
+      db: database.db,
+      dialect: database.dialect,
+      clock,
+      logger,
+      settings: config.webhooks,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -286,6 +298,7 @@ export async function createKeymaster(input: {
         runDue: async (now) => {
           await scheduler.runDue(now);
           await services.reservations.expireDue();
+          await webhooks.runDue();
         },
       };
     }
@@ -308,6 +321,7 @@ export async function createKeymaster(input: {
       contractsWebhookSecret: config.contractsWebhookSecret,
     });
     scheduler.start(config.schedulerPollMs);
+    webhooks.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -326,9 +340,11 @@ export async function createKeymaster(input: {
       database,
       services,
       scheduler,
+      webhooks,
       bootstrapSecret,
       async close() {
         await scheduler.stop();
+        await webhooks.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();
