@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { Clock } from '../../clock.js';
@@ -72,6 +73,8 @@ export function createWebhookWorker(deps: {
     https: new https.Agent({ keepAlive: true, maxSockets: perEndpoint }),
   };
   const stopping = new AbortController();
+  // Every attempt in flight listens for the stop.
+  setMaxListeners(settings.concurrency + 10, stopping.signal);
   const inFlight = new Map<string, number>();
   let active = 0;
   let pending: Outcome[] = [];
@@ -79,6 +82,8 @@ export function createWebhookWorker(deps: {
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
   let timer: NodeJS.Timeout | undefined;
+  let flushSoon: NodeJS.Timeout | undefined;
+  const refillAt = Math.max(1, Math.floor(settings.concurrency / 4));
   const idleWaiters: (() => void)[] = [];
 
   async function claim(limit: number): Promise<Claimed[]> {
@@ -171,9 +176,20 @@ export function createWebhookWorker(deps: {
         const left = (inFlight.get(endpointId) ?? 1) - 1;
         if (left === 0) inFlight.delete(endpointId);
         else inFlight.set(endpointId, left);
-        void flush().then(() => {
-          if (!stopping.signal.aborted) void pump();
-        });
+        // Outcomes are recorded, and slots refilled, in batches: a transaction per delivery
+        // would cap throughput at the database's commit rate.
+        if (active === 0 || pending.length >= refillAt) {
+          void flush().then(() => {
+            if (!stopping.signal.aborted && settings.concurrency - active >= refillAt) void pump(false);
+          });
+        } else if (!flushSoon) {
+          flushSoon = setTimeout(() => {
+            flushSoon = undefined;
+            void flush().then(() => {
+              if (!stopping.signal.aborted) void pump(false);
+            });
+          }, 5);
+        }
       });
   }
 
@@ -198,8 +214,8 @@ export function createWebhookWorker(deps: {
   }
 
   /** Fans out, then fills the free slots with due deliveries. Answers how many it started. */
-  async function fill(): Promise<number> {
-    await fanOut.run();
+  async function fill(fanOutFirst: boolean): Promise<number> {
+    if (fanOutFirst) await fanOut.run();
     let started = 0;
     for (;;) {
       const free = settings.concurrency - active;
@@ -211,7 +227,7 @@ export function createWebhookWorker(deps: {
     }
   }
 
-  function pump(): Promise<void> {
+  function pump(fanOutFirst: boolean): Promise<void> {
     if (pumping) {
       pumpAgain = true;
       return pumping;
@@ -219,7 +235,7 @@ export function createWebhookWorker(deps: {
     pumping = (async () => {
       do {
         pumpAgain = false;
-        await fill();
+        await fill(fanOutFirst);
       } while (pumpAgain && !stopping.signal.aborted);
     })()
       .catch((error: unknown) => deps.logger.warn({ err: error }, 'delivering webhooks failed'))
@@ -242,20 +258,21 @@ export function createWebhookWorker(deps: {
     async runDue(): Promise<void> {
       for (;;) {
         while (pumping) await pumping;
-        const started = await fill();
+        const started = await fill(true);
         await idle();
         if (started === 0) return;
       }
     },
 
     start(): void {
-      timer = setInterval(() => void pump(), settings.pollMs);
+      timer = setInterval(() => void pump(true), settings.pollMs);
       timer.unref();
     },
 
     /** Stops claiming, cuts the attempts in flight short (they are sent again later) and waits. */
     async stop(): Promise<void> {
       if (timer) clearInterval(timer);
+      if (flushSoon) clearTimeout(flushSoon);
       stopping.abort();
       await pumping;
       await idle();
