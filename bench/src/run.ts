@@ -17,6 +17,7 @@ import { type BenchResults, toMarkdown, toText } from './report.js';
 import { runSdkCheckBench } from './sdk-check.js';
 import { databaseChoices } from './seeded-server.js';
 import { round } from './stats.js';
+import { benchWebhookDelivery } from './webhook-delivery.js';
 
 const benchmarks = [
   'http',
@@ -28,6 +29,7 @@ const benchmarks = [
   'consume',
   'check-while-ingesting',
   'instructions',
+  'webhooks',
 ] as const;
 type Benchmark = (typeof benchmarks)[number];
 
@@ -108,6 +110,7 @@ const settings = {
   ingestInstructions: quick
     ? { customers: 200, batchSize: 1_000, batches: 4, warmupBatches: 6 }
     : { customers: 1_000, batchSize: 1_000, batches: 20, warmupBatches: 20 },
+  webhooks: quick ? { events: 2_000, endpoints: 2 } : { events: 10_000, endpoints: 2 },
   postgres: postgresUrl ? 'yes (--postgres or BENCH_DATABASE_URL)' : 'not measured: no --postgres URL',
 };
 
@@ -201,6 +204,11 @@ if (selected('instructions')) {
   results.checkInstructions = await benchCheckInstructions({ ...settings.instructions, log });
   console.error('Event ingestion instructions per event, by thread (callgrind)');
   results.ingestInstructions = await benchIngestInstructions({ ...settings.ingestInstructions, log });
+}
+
+if (selected('webhooks')) {
+  console.error('Outbound webhook deliveries per second to a local receiver (SQLite)');
+  results.webhooks = await benchWebhookDelivery({ ...settings.webhooks, log });
 }
 
 console.log(`\n${toText(results)}\n`);

@@ -18,3 +18,4 @@ export * from './stream.js';
 export * from './stripe.js';
 export * from './subscriptions.js';
 export * from './usage.js';
+export * from './webhooks.js';

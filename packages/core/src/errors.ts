@@ -35,6 +35,10 @@ export const ErrorCodes = {
   staleRevision: 'stale_revision',
   /** A signed inbound webhook whose signature is missing, malformed, expired or wrong. */
   signatureInvalid: 'signature_invalid',
+  /** A webhook URL that is not https, or resolves to an address Keymaster will not call (SSRF). */
+  urlNotAllowed: 'url_not_allowed',
+  webhookEndpointNotFound: 'webhook_endpoint_not_found',
+  webhookDeliveryNotFound: 'webhook_delivery_not_found',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',
   unauthenticated: 'unauthenticated',

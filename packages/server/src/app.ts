@@ -58,6 +58,8 @@ import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import { usageHistoryRoutes } from './modules/usage-history/routes.js';
 import type { HistoryService } from './modules/usage-history/service.js';
+import { webhookRoutes } from './modules/webhooks/routes.js';
+import type { WebhookService } from './modules/webhooks/service.js';
 
 export interface Services {
   features: FeatureService;
@@ -77,6 +79,7 @@ export interface Services {
   history: HistoryService;
   usageRevenue: UsageRevenueService;
   stripe: StripeService;
+  webhooks: WebhookService;
 }
 
 export interface AppDeps {
@@ -299,6 +302,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(auditRoutes, { db: deps.database.db });
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
+    await scope.register(webhookRoutes, { webhooks: services.webhooks });
   });
 
   dispatch = createDispatch({

@@ -56,6 +56,20 @@ export interface Config {
     readonly apiKey: string | undefined;
     readonly apiBase: URL;
   };
+  /** Outbound webhooks (docs/webhooks.md): how deliveries are made, and where they may go. */
+  readonly webhooks: {
+    /**
+     * Lets endpoints reach loopback, private, link-local and metadata addresses, and plain http
+     * on loopback: for development and tests, never for a server that takes URLs from others.
+     */
+    readonly allowPrivate: boolean;
+    /** Deliveries in flight on one node at once; one endpoint takes at most half. */
+    readonly concurrency: number;
+    /** How long a receiver has to answer an attempt. */
+    readonly timeoutMs: number;
+    /** How often each node looks for new events and due retries. */
+    readonly pollMs: number;
+  };
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -164,6 +178,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     clientContextKeys: Object.freeze(clientContextKeys),
     contractsWebhookSecret,
     stripe: Object.freeze({ webhookSecret: stripeWebhookSecret, apiKey: stripeApiKey, apiBase: stripeApiBase }),
+    webhooks: Object.freeze({
+      allowPrivate: flag('KEYMASTER_WEBHOOK_ALLOW_PRIVATE'),
+      concurrency: int('KEYMASTER_WEBHOOK_CONCURRENCY', 64, 2, 10_000),
+      timeoutMs: int('KEYMASTER_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      pollMs: int('KEYMASTER_WEBHOOK_POLL_MS', 500, 10, 60_000),
+    }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -42,6 +42,8 @@ import { createScheduler, type Scheduler } from './modules/subscriptions/schedul
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { createWebhookService } from './modules/webhooks/service.js';
+import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -49,6 +51,8 @@ export interface Keymaster {
   services: Awaited<ReturnType<typeof createServices>>;
   /** Runs due subscription transitions; started on every node. */
   scheduler: Scheduler;
+  /** Delivers the outbox to webhook endpoints; started on every node. */
+  webhooks: WebhookWorker;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
@@ -208,6 +212,7 @@ function createServices(input: {
     }),
     history: createHistoryService({ db, clock, snapshot }),
     usageRevenue: createUsageRevenueReport({ db, clock, entitlements }),
+    webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
     events,
     stripe: createStripeService({
       db,
@@ -292,6 +297,13 @@ export async function createKeymaster(input: {
       logger,
       onRenewal: services.rollover,
     });
+    const webhooks = createWebhookWorker({
+      db: database.db,
+      dialect: database.dialect,
+      clock,
+      logger,
+      settings: config.webhooks,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -300,6 +312,7 @@ export async function createKeymaster(input: {
         runDue: async (now) => {
           await scheduler.runDue(now);
           await services.reservations.expireDue();
+          await webhooks.runDue();
         },
       };
     }
@@ -323,6 +336,7 @@ export async function createKeymaster(input: {
       contractsWebhookSecret: config.contractsWebhookSecret,
     });
     scheduler.start(config.schedulerPollMs);
+    webhooks.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -341,9 +355,11 @@ export async function createKeymaster(input: {
       database,
       services,
       scheduler,
+      webhooks,
       bootstrapSecret,
       async close() {
         await scheduler.stop();
+        await webhooks.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();

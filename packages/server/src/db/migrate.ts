@@ -16,6 +16,7 @@ import { usageBatches } from './migrations/0013-usage-batches.js';
 import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
 import { billing } from './migrations/0015-billing.js';
 import { stripe } from './migrations/0016-stripe.js';
+import { webhooks } from './migrations/0016-webhooks.js';
 import { auditEvents } from './migrations/0017-audit-events.js';
 import type { Database } from './schema.js';
 
@@ -44,6 +45,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0015-billing': billing(),
     '0016-stripe': stripe(),
     '0017-audit-events': auditEvents(),
+    '0016-webhooks': webhooks(),
   };
 }
 

@@ -30,6 +30,10 @@ export interface Database {
   billing_links: BillingLinkTable;
   billing_changes: BillingChangeTable;
   contract_revisions: ContractRevisionTable;
+  outbox_consumers: OutboxConsumerTable;
+  webhook_endpoints: WebhookEndpointTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  webhook_attempts: WebhookAttemptTable;
 }
 
 export interface FeatureTable {
@@ -361,4 +365,61 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** How far one consumer of the outbox (`domain_events`) has read: the highest `seq` it took. */
+export interface OutboxConsumerTable {
+  name: string;
+  position: number;
+  updated_at: number;
+}
+
+export interface WebhookEndpointTable {
+  id: string;
+  url: string;
+  /** JSON array of event types, or null for every type. */
+  events: string | null;
+  description: string | null;
+  status: string;
+  secret: string;
+  /** The secret a rotation replaced, which keeps signing until `previous_secret_until`. */
+  previous_secret: string | null;
+  previous_secret_until: number | null;
+  /** The first failed attempt since the last success; null while the endpoint answers. */
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One event to one endpoint: `pending` (due at `next_attempt_at`), `succeeded` or `failed`. */
+export interface WebhookDeliveryTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  customer_id: string;
+  /** The body as sent, the same bytes on every attempt. */
+  payload: string;
+  status: string;
+  /** Attempts since the delivery was (re)queued: the position in the retry schedule. */
+  attempts: number;
+  next_attempt_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookAttemptTable {
+  id: string;
+  delivery_id: string;
+  endpoint_id: string;
+  customer_id: string;
+  event_id: string;
+  event_type: string;
+  attempted_at: number;
+  status_code: number | null;
+  duration_ms: number;
+  response_body: string | null;
+  error: string | null;
+  succeeded: number;
+  next_retry_at: number | null;
 }

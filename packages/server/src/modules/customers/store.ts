@@ -61,6 +61,8 @@ const customerTables = [
   'billing_links',
   'billing_changes',
   'contract_revisions',
+  'webhook_deliveries',
+  'webhook_attempts',
 ] as const;
 
 /**

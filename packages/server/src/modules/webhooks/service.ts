@@ -1,0 +1,161 @@
+import type { WebhookEndpointCreate, WebhookEndpointUpdate } from '@keymaster/contract';
+import { DomainError, ErrorCodes, notFound } from '@keymaster/core';
+import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/database.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
+import { newId } from '../../ids.js';
+import { toJsonColumn } from '../../json-column.js';
+import { checkUrl, type ResolvedAddress } from './address-policy.js';
+import type { AttemptRow, EndpointRow } from './convert.js';
+import { newSecret, rotationOverlapMs } from './signing.js';
+import { deleteEndpoint, findEndpoint, insertEndpoint, listAttempts, listEndpoints, updateEndpoint } from './store.js';
+
+export type WebhookService = ReturnType<typeof createWebhookService>;
+
+/**
+ * Webhook endpoints and what an operator does with their deliveries: resend one, recover the
+ * failed ones. Delivery itself is the worker's (worker.ts); the queue it reads is filled by the
+ * fan-out (fan-out.ts).
+ */
+export function createWebhookService(deps: {
+  db: Db;
+  clock: Clock;
+  allowPrivate: boolean;
+  /** Resolves a host name; tests hand in their own to play DNS. */
+  resolve?: ((host: string) => Promise<ResolvedAddress[]>) | undefined;
+}) {
+  const { db, clock } = deps;
+
+  async function requireAllowed(url: string): Promise<void> {
+    const verdict = await checkUrl({ url, allowPrivate: deps.allowPrivate, resolve: deps.resolve });
+    if (!verdict.ok) {
+      throw new DomainError({
+        kind: 'invalid',
+        code: ErrorCodes.urlNotAllowed,
+        message: `The URL ${verdict.reason}.`,
+        errors: [{ path: '/url', message: verdict.reason }],
+      });
+    }
+  }
+
+  async function requireEndpoint(on: Db, id: string): Promise<EndpointRow> {
+    const row = await findEndpoint(on, id);
+    if (!row) throw notFound(ErrorCodes.webhookEndpointNotFound, `No webhook endpoint "${id}".`);
+    return row;
+  }
+
+  return {
+    async create(input: WebhookEndpointCreate & { claim?: EffectClaim | undefined }): Promise<EndpointRow> {
+      await requireAllowed(input.url);
+      const now = clock.now();
+      const row: EndpointRow = {
+        id: newId('whe'),
+        url: input.url,
+        events: toJsonColumn(input.events),
+        description: input.description ?? null,
+        status: 'enabled',
+        secret: newSecret(),
+        previous_secret: null,
+        previous_secret_until: null,
+        failing_since: null,
+        created_at: now,
+        updated_at: now,
+      };
+      await withTransaction({ db, claim: input.claim }, (tx) => insertEndpoint(tx, row));
+      return row;
+    },
+
+    get: (id: string) => requireEndpoint(db, id),
+
+    list: (page: { after: string | undefined; limit: number }) => listEndpoints(db, page),
+
+    async update(id: string, input: WebhookEndpointUpdate): Promise<EndpointRow> {
+      if (input.url !== undefined) await requireAllowed(input.url);
+      return withTransaction(db, async (tx) => {
+        const row = await requireEndpoint(tx, id);
+        const changes: Partial<EndpointRow> = { updated_at: clock.now() };
+        if (input.url !== undefined) changes.url = input.url;
+        if (input.events !== undefined) changes.events = toJsonColumn(input.events);
+        if (input.description !== undefined) changes.description = input.description;
+        if (input.status !== undefined) {
+          changes.status = input.status;
+          // Enabled again by hand: the 5 days start over.
+          if (input.status === 'enabled' && row.status !== 'enabled') changes.failing_since = null;
+        }
+        await updateEndpoint(tx, id, changes);
+        return { ...row, ...changes };
+      });
+    },
+
+    async remove(id: string): Promise<EndpointRow> {
+      return withTransaction(db, async (tx) => {
+        const row = await requireEndpoint(tx, id);
+        await deleteEndpoint(tx, id);
+        return row;
+      });
+    },
+
+    /** A new secret; the old one keeps signing beside it for 24 hours, so receivers can switch. */
+    async rotateSecret(id: string, claim?: EffectClaim): Promise<EndpointRow> {
+      return withTransaction({ db, claim }, async (tx) => {
+        const row = await requireEndpoint(tx, id);
+        const now = clock.now();
+        const changes = {
+          secret: newSecret(),
+          previous_secret: row.secret,
+          previous_secret_until: now + rotationOverlapMs,
+          updated_at: now,
+        };
+        await updateEndpoint(tx, id, changes);
+        return { ...row, ...changes };
+      });
+    },
+
+    async attempts(input: { endpointId: string; after: string | undefined; limit: number }): Promise<AttemptRow[]> {
+      await requireEndpoint(db, input.endpointId);
+      return listAttempts(db, input);
+    },
+
+    /**
+     * Queues a delivery to be sent again now, whatever became of it (a success too), with the
+     * retry schedule from its start. Takes a delivery id or the id of one of its attempts.
+     */
+    async resend(id: string): Promise<{ id: string }> {
+      return withTransaction(db, async (tx) => {
+        const deliveryId = id.startsWith('wha_')
+          ? (await tx.selectFrom('webhook_attempts').select('delivery_id').where('id', '=', id).executeTakeFirst())
+              ?.delivery_id
+          : id;
+        const now = clock.now();
+        const result =
+          deliveryId === undefined
+            ? undefined
+            : await tx
+                .updateTable('webhook_deliveries')
+                .set({ status: 'pending', attempts: 0, next_attempt_at: now, updated_at: now })
+                .where('id', '=', deliveryId)
+                .executeTakeFirst();
+        if (!result || Number(result.numUpdatedRows) === 0) {
+          throw notFound(ErrorCodes.webhookDeliveryNotFound, `No webhook delivery "${id}".`);
+        }
+        return { id: deliveryId! };
+      });
+    },
+
+    /** Queues again every delivery to the endpoint that ran out of retries since `since`. */
+    async recover(input: { endpointId: string; since: number }): Promise<number> {
+      return withTransaction(db, async (tx) => {
+        await requireEndpoint(tx, input.endpointId);
+        const now = clock.now();
+        const result = await tx
+          .updateTable('webhook_deliveries')
+          .set({ status: 'pending', attempts: 0, next_attempt_at: now, updated_at: now })
+          .where('endpoint_id', '=', input.endpointId)
+          .where('status', '=', 'failed')
+          .where('created_at', '>=', input.since)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows);
+      });
+    },
+  };
+}
