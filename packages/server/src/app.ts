@@ -19,6 +19,8 @@ import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
 import { observability } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
+import { alertRuleRoutes } from './modules/alerts/routes.js';
+import type { AlertRuleService } from './modules/alerts/service.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
 import { consumeRoute, consumeRoutes } from './modules/consume/routes.js';
@@ -70,6 +72,7 @@ export interface Services {
   consume: ConsumeService;
   reservations: ReservationService;
   history: HistoryService;
+  alertRules: AlertRuleService;
 }
 
 export interface AppDeps {
@@ -287,6 +290,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reservationRoutes, { reservations: services.reservations });
+    await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
   });
 
   dispatch = createDispatch({

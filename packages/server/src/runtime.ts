@@ -11,6 +11,9 @@ import type { Concern } from './http/concerns.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
+import { withAlertRules } from './modules/alerts/listener.js';
+import { AlertRuleCache } from './modules/alerts/rule-cache.js';
+import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
@@ -112,6 +115,7 @@ function createServices(input: {
     onMiss: () => metrics.cacheMisses.inc(),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
+  const alertRules = new AlertRuleCache(db);
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
   // Every billing source (contracts, Stripe) applies its changes through this one seam.
   const billing = createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover });
@@ -164,6 +168,8 @@ function createServices(input: {
   return {
     metrics,
     cache,
+    alertRuleCache: alertRules,
+    alertRules: createAlertRuleService({ db, clock }),
     customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
@@ -195,7 +201,7 @@ function createServices(input: {
     planMigration,
     apiKeys,
     gauges: createGaugeService({ db, clock }),
-    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
+    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot, alerts: alertRules }),
     reservations: createReservationService({
       db,
       dialect: database.dialect,
@@ -252,7 +258,7 @@ export async function createKeymaster(input: {
     const feed = new ChangeFeed({
       db: database.db,
       readColumnNow: database.readColumnNow,
-      listener: services.cache,
+      listener: withAlertRules(services.cache, services.alertRuleCache),
       pollMs: config.feedPollMs,
       logger,
       retain: config.feedRetain,

@@ -68,16 +68,16 @@ export function applicableRules(input: {
 }): readonly AlertRule[] {
   const { rules, customer, plan } = input;
   if (rules.length === 0) return none;
-  let own: AlertRule[] | undefined;
-  let shared: AlertRule[] | undefined;
+  const own: AlertRule[] = [];
+  const shared: AlertRule[] = [];
   for (const rule of rules) {
     if (rule.customer !== null) {
-      if (rule.customer === customer) (own ??= []).push(rule);
+      if (rule.customer === customer) own.push(rule);
     } else if (rule.plan === null || rule.plan === plan) {
-      (shared ??= []).push(rule);
+      shared.push(rule);
     }
   }
-  return own ?? shared ?? none;
+  return own.length > 0 ? own : shared.length > 0 ? shared : none;
 }
 
 /**

@@ -15,6 +15,7 @@ import { featureDefaults } from './migrations/0012-feature-defaults.js';
 import { usageBatches } from './migrations/0013-usage-batches.js';
 import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
 import { billing } from './migrations/0015-billing.js';
+import { alertRules } from './migrations/0016-alert-rules.js';
 import type { Database } from './schema.js';
 
 /**
@@ -40,6 +41,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0013-usage-batches': usageBatches(dialect),
     '0014-idempotency-effects': idempotencyEffects(),
     '0015-billing': billing(),
+    '0016-alert-rules': alertRules(dialect),
   };
 }
 

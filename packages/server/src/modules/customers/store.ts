@@ -45,6 +45,8 @@ const customerTables = [
   'billing_links',
   'billing_changes',
   'contract_revisions',
+  'alert_rules',
+  'alert_firings',
 ] as const;
 
 /**
