@@ -163,6 +163,7 @@ function createServices(input: {
           readNow: database.readNow,
           writer: localBatchWriter(db, database.dialect),
           clock,
+          alerts: alertRules,
         }),
       );
   return {

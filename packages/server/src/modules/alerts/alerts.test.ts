@@ -5,7 +5,8 @@ import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 
 type Fired = {
-  type: string;
+  event: string;
+  type?: string;
   customer: string;
   rule?: string;
   usage: number;
@@ -22,6 +23,7 @@ describeEachDialect('alert rules', (dialect) => {
         { key: 'calls', name: 'Calls', type: 'metered' },
         { key: 'seats', name: 'Seats', type: 'gauge' },
         { key: 'sso', name: 'SSO', type: 'boolean' },
+        { key: 'uploads', name: 'Uploads', type: 'metered', meter: { event_type: 'upload', aggregation: 'count' } },
       ],
       plans: [
         {
@@ -30,6 +32,7 @@ describeEachDialect('alert rules', (dialect) => {
           entitlements: [
             { feature: 'calls', limit: 100, reset: 'month' },
             { feature: 'seats', limit: 10 },
+            { feature: 'uploads', limit: 10, reset: 'month' },
             { feature: 'sso' },
           ],
         },
@@ -152,6 +155,28 @@ describeEachDialect('alert rules', (dialect) => {
       expect(await fired(id)).toEqual([]);
       await consume(id, 4);
       expect(await fired(id)).toMatchObject([{ event: 'usage.threshold_reached', rule: forecast, usage: 44 }]);
+    });
+  });
+
+  describe('firing on ingested events', () => {
+    let sent = 0;
+    const upload = async (customer: string, n: number) => {
+      const events = Array.from({ length: n }, () => ({ id: `up-${sent++}`, customer, type: 'upload' }));
+      expectStatus(await server.request({ method: 'POST', url: '/v1/events', body: { events } }), 200);
+    };
+
+    it('fires a rule once however many batches pass it, and the limit once', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      const five = await rule({ feature: 'uploads', type: 'units', value: 5, customer: id });
+      await upload(id, 3);
+      expect(await fired(id)).toEqual([]);
+      await upload(id, 3);
+      await upload(id, 3);
+      expect(await fired(id)).toMatchObject([{ event: 'usage.threshold_reached', rule: five, usage: 6 }]);
+      await upload(id, 2);
+      await upload(id, 2);
+      expect((await fired(id)).map((e) => e.event)).toEqual(['usage.threshold_reached', 'usage.limit_reached']);
+      expect((await fired(id))[1]).toMatchObject({ feature: 'uploads', usage: 11, limit: 10 });
     });
   });
 });

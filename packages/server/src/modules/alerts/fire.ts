@@ -105,6 +105,11 @@ export async function fireAlerts(
   await emitDomainEvents(tx, events, now);
 }
 
+/** Whether this thread has seen `usage.limit_reached` committed for the counter's period. */
+export function limitFired(input: { customerId: string; feature: string; periodStart: number }): boolean {
+  return fired.has(memoKey({ ruleId: limitRule, ...input }));
+}
+
 /** After the transaction that found them committed: these firings need no insert again. */
 export function rememberFired(seen: readonly string[]): void {
   if (seen.length === 0) return;
