@@ -1,3 +1,4 @@
+export * from './alerts/alert-rule.js';
 export * from './catalog/catalog.js';
 export * from './catalog/feature.js';
 export * from './catalog/plan.js';

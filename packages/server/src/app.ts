@@ -19,6 +19,8 @@ import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
 import { observability } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
+import { alertRuleRoutes } from './modules/alerts/routes.js';
+import type { AlertRuleService } from './modules/alerts/service.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import type { ApiKeyService } from './modules/api-keys/service.js';
 import { auditRoutes } from './modules/audit/routes.js';
@@ -80,6 +82,7 @@ export interface Services {
   usageRevenue: UsageRevenueService;
   stripe: StripeService;
   webhooks: WebhookService;
+  alertRules: AlertRuleService;
 }
 
 export interface AppDeps {
@@ -303,6 +306,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
     await scope.register(webhookRoutes, { webhooks: services.webhooks });
+    await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
   });
 
   dispatch = createDispatch({

@@ -4,7 +4,7 @@ const ulid = monotonicFactory();
 
 /** Prefixed, time-sortable ids: `sub_01j…`, `grt_01j…`. Sorting by id sorts by creation. */
 export function newId(
-  prefix: 'feat' | 'planv' | 'sub' | 'grt' | 'key' | 'rsv' | 'dev' | 'ctok' | 'sevt' | 'whe' | 'whd' | 'wha',
+  prefix: 'feat' | 'planv' | 'sub' | 'grt' | 'key' | 'rsv' | 'dev' | 'ctok' | 'sevt' | 'whe' | 'whd' | 'wha' | 'alr',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

@@ -11,6 +11,9 @@ import type { Concern } from './http/concerns.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
+import { withAlertRules } from './modules/alerts/listener.js';
+import { AlertRuleCache } from './modules/alerts/rule-cache.js';
+import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
@@ -119,6 +122,7 @@ function createServices(input: {
     onMiss: () => metrics.cacheMisses.inc(),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
+  const alertRules = new AlertRuleCache(db);
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
   // Every billing source (contracts, Stripe) applies its changes through this one seam.
   const billing = createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover });
@@ -166,11 +170,14 @@ function createServices(input: {
           readNow: database.readNow,
           writer: localBatchWriter(db, database.dialect),
           clock,
+          alerts: alertRules,
         }),
       );
   return {
     metrics,
     cache,
+    alertRuleCache: alertRules,
+    alertRules: createAlertRuleService({ db, clock }),
     customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
@@ -202,7 +209,7 @@ function createServices(input: {
     planMigration,
     apiKeys,
     gauges: createGaugeService({ db, clock }),
-    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot }),
+    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot, alerts: alertRules }),
     reservations: createReservationService({
       db,
       dialect: database.dialect,
@@ -271,7 +278,7 @@ export async function createKeymaster(input: {
     const feed = new ChangeFeed({
       db: database.db,
       readColumnNow: database.readColumnNow,
-      listener: services.cache,
+      listener: withAlertRules(services.cache, services.alertRuleCache),
       pollMs: config.feedPollMs,
       logger,
       retain: config.feedRetain,

@@ -15,6 +15,7 @@ import { featureDefaults } from './migrations/0012-feature-defaults.js';
 import { usageBatches } from './migrations/0013-usage-batches.js';
 import { idempotencyEffects } from './migrations/0014-idempotency-effects.js';
 import { billing } from './migrations/0015-billing.js';
+import { alertRules } from './migrations/0016-alert-rules.js';
 import { stripe } from './migrations/0016-stripe.js';
 import { webhooks } from './migrations/0016-webhooks.js';
 import { auditEvents } from './migrations/0017-audit-events.js';
@@ -46,6 +47,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0016-stripe': stripe(),
     '0017-audit-events': auditEvents(),
     '0016-webhooks': webhooks(),
+    '0016-alert-rules': alertRules(dialect),
   };
 }
 

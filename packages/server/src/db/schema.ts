@@ -23,6 +23,8 @@ export interface Database {
   credit_balances: CreditBalanceTable;
   subscription_history: SubscriptionHistoryTable;
   domain_events: DomainEventTable;
+  alert_rules: AlertRuleTable;
+  alert_firings: AlertFiringTable;
   usage_history: UsageHistoryTable;
   stripe_events: StripeEventTable;
   audit_events: AuditEventTable;
@@ -422,4 +424,24 @@ export interface WebhookAttemptTable {
   error: string | null;
   succeeded: number;
   next_retry_at: number | null;
+}
+
+/** A usage alert rule (see core's AlertRule); `customer_id` or `plan` say whom it watches. */
+export interface AlertRuleTable {
+  id: string;
+  feature: string;
+  type: string;
+  value: number;
+  plan: string | null;
+  customer_id: string | null;
+  created_at: number;
+}
+
+/** An alert fired: the primary key (rule, customer, feature, period start) makes it fire once. */
+export interface AlertFiringTable {
+  rule_id: string;
+  customer_id: string;
+  feature: string;
+  period_start: number;
+  fired_at: number;
 }

@@ -2,6 +2,7 @@ import { historyHour } from '@keymaster/core';
 import type { Transaction } from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
+import { fireAlerts, rememberFired, type UsageWatch } from '../alerts/fire.js';
 import { recordHistory } from '../counters/history-store.js';
 import { addWithinLimit } from '../counters/store.js';
 
@@ -27,9 +28,16 @@ interface Unit {
   reject: (error: unknown) => void;
 }
 
+/**
+ * What the alert check watches after a batch: the counter at its usage after the batch, and
+ * whether any consume in it was refused — null when nothing can fire (see `mayFire`).
+ */
+export type BatchAlerts = (input: { usage: number; refused: boolean }) => UsageWatch | null;
+
 interface Queue {
   counter: BatchCounter;
   units: Unit[];
+  alerts: BatchAlerts | undefined;
 }
 
 /** Thrown inside a batch's transaction when the counter moved under it: roll back, go one by one. */
@@ -83,7 +91,26 @@ export function createConsumeBatcher(deps: {
     await recordHistory(tx, { changes: [change], now });
   }
 
-  async function decide(tx: Transaction<Database>, counter: BatchCounter, units: Unit[]): Promise<BatchOutcome[]> {
+  /** Fires the alerts the batch's usage meets, in its transaction (see alerts/fire.ts). */
+  async function alert(input: {
+    tx: Transaction<Database>;
+    queue: Queue;
+    usage: number;
+    refused: boolean;
+    now: number;
+    seen: string[];
+  }) {
+    const watch = input.queue.alerts?.({ usage: input.usage, refused: input.refused });
+    if (watch) await fireAlerts(input.tx, { watches: [watch], now: input.now, seen: input.seen });
+  }
+
+  async function decide(
+    tx: Transaction<Database>,
+    queue: Queue,
+    units: Unit[],
+    seen: string[],
+  ): Promise<BatchOutcome[]> {
+    const { counter } = queue;
     let now = 0;
     let all = 0;
     for (const unit of units) {
@@ -101,6 +128,7 @@ export function createConsumeBatcher(deps: {
           return { granted: true, usage: running };
         });
         await addToHistory(tx, counter, all, now);
+        await alert({ tx, queue, usage: value, refused: false, now, seen });
         return outcomes;
       }
     }
@@ -115,10 +143,13 @@ export function createConsumeBatcher(deps: {
       return { granted: true, usage: running };
     });
     const granted = running - before;
-    if (granted === 0) return outcomes;
-    const value = await addWithinLimit(tx, { ...counter, quantity: granted, now });
-    if (value !== running) throw new CounterMoved();
-    await addToHistory(tx, counter, granted, now);
+    const refused = outcomes.some((outcome) => !outcome.granted);
+    if (granted > 0) {
+      const value = await addWithinLimit(tx, { ...counter, quantity: granted, now });
+      if (value !== running) throw new CounterMoved();
+      await addToHistory(tx, counter, granted, now);
+    }
+    await alert({ tx, queue, usage: running, refused, now, seen });
     return outcomes;
   }
 
@@ -126,7 +157,9 @@ export function createConsumeBatcher(deps: {
     while (queue.units.length > 0) {
       const units = queue.units.splice(0, batchLimit);
       try {
-        const outcomes = await deps.transaction(key, (tx) => decide(tx, queue.counter, units));
+        const seen: string[] = [];
+        const outcomes = await deps.transaction(key, (tx) => decide(tx, queue, units, seen));
+        rememberFired(seen);
         for (const [i, unit] of units.entries()) unit.resolve(outcomes[i]!);
       } catch (error) {
         if (error instanceof CounterMoved) for (const unit of units) unit.resolve('alone');
@@ -149,6 +182,8 @@ export function createConsumeBatcher(deps: {
       counter: BatchCounter;
       cost: number;
       now: number;
+      /** The alert check of the counter's batches (the first consume queued brings it). */
+      alerts?: BatchAlerts | undefined;
     }): { batched: Promise<BatchOutcome | 'alone'> } | { release: () => void } {
       const { counter } = input;
       // One batch per counter, limit and history hour: everything in it is decided alike.
@@ -161,7 +196,7 @@ export function createConsumeBatcher(deps: {
           }),
         };
       }
-      const created: Queue = { counter, units: [] };
+      const created: Queue = { counter, units: [], alerts: input.alerts };
       queues.set(key, created);
       if (deps.dialect === 'sqlite') return { release: () => void drain(key, created) };
       // PostgreSQL: a lone consume would take a commit (a flush) of its own before the batch

@@ -1,17 +1,29 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeRequest } from '@keymaster/contract';
-import { type Catalog, type CustomerEntitlements, conflict, type Decision, ErrorCodes } from '@keymaster/core';
+import {
+  type AlertRule,
+  alertPeriod,
+  type Catalog,
+  type CustomerEntitlements,
+  conflict,
+  type Decision,
+  ErrorCodes,
+} from '@keymaster/core';
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { createGroupCommit, createKeyedGroupCommit } from '../../db/group-commit.js';
 import type { Database } from '../../db/schema.js';
 import { claimed, type EffectClaim, withTransaction } from '../../db/transaction.js';
+import { fireAlerts, mayFire, rememberFired, type UsageWatch } from '../alerts/fire.js';
+import type { AlertRuleCache } from '../alerts/rule-cache.js';
 import { grantUnits } from '../counters/grant-units.js';
 import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
 import { createConsumeBatcher } from './batch.js';
 
 export type ConsumeService = ReturnType<typeof createConsumeService>;
+
+const noRules: readonly AlertRule[] = [];
 
 /**
  * Atomic check-and-record. The decision to grant is the database's, not this node's: the units
@@ -27,6 +39,8 @@ export function createConsumeService(deps: {
   dialect: Dialect;
   clock: Clock;
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+  /** The alert rules; without them no alert fires (a service built for a one-off command). */
+  alerts?: AlertRuleCache | undefined;
 }) {
   const { db, clock } = deps;
   // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint.
@@ -41,6 +55,16 @@ export function createConsumeService(deps: {
   ): Promise<T> => {
     const run = claimed(work, unit.claim);
     return group ? group.run(run) : keyed ? keyed.run(unit.key, run) : withTransaction(db, run);
+  };
+  // Firings found already there are remembered once the transaction that saw them committed.
+  const transactionThenRemember = async <T>(
+    unit: { key: string; claim: EffectClaim | undefined },
+    work: (tx: Transaction<Database>) => Promise<T>,
+    seen: string[],
+  ): Promise<T> => {
+    const result = await transaction(unit, work);
+    rememberFired(seen);
+    return result;
   };
   // Consumes of a plain period counter are decided a batch at a time (see batch.ts).
   const batcher = own
@@ -71,65 +95,93 @@ export function createConsumeService(deps: {
       });
       if ('answer' in gate) return gate.answer;
       const { counted, span, cost, limit, allowance, credited } = gate.target;
+      // The alert rules watching this counter: one map lookup when none does.
+      let rules: readonly AlertRule[] = noRules;
+      if (deps.alerts) {
+        const loaded = deps.alerts.get();
+        const index = loaded instanceof Promise ? await loaded : loaded;
+        rules = deps.alerts.rulesFor(index, { resolved: resolved!, feature: span.feature });
+      }
+      const watch = (input: { usage: number; refused: boolean }): UsageWatch | null =>
+        deps.alerts && mayFire({ rules, usage: input.usage, limit: allowance, refused: input.refused })
+          ? {
+              customerId: request.customer,
+              feature: span.feature,
+              usage: input.usage,
+              limit: allowance,
+              period: alertPeriod({ entitlement: counted.counter, now }),
+              windowed: counted.counter.window !== null,
+              rules,
+              refused: input.refused,
+              credited,
+            }
+          : null;
+      const seen: string[] = [];
       const alone = (): Promise<Decision> =>
-        transaction({ key: `${request.customer}\u0000${span.feature}`, claim }, async (tx) => {
-          if (request.idempotency_key !== undefined) {
-            // Only a consume with a key needs its request's fingerprint.
-            const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
-            const claimed = await tx
-              .insertInto('consumptions')
-              .values({
-                customer_id: request.customer,
-                idempotency_key: request.idempotency_key,
-                request_hash: hash,
-                response: null,
-                created_at: now,
-              })
-              .onConflict((oc) => oc.doNothing())
-              .returning('idempotency_key')
-              .executeTakeFirst();
-            if (!claimed) {
-              const earlier = await tx
-                .selectFrom('consumptions')
-                .select(['request_hash', 'response'])
+        transactionThenRemember(
+          { key: `${request.customer}\u0000${span.feature}`, claim },
+          async (tx) => {
+            if (request.idempotency_key !== undefined) {
+              // Only a consume with a key needs its request's fingerprint.
+              const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
+              const claimed = await tx
+                .insertInto('consumptions')
+                .values({
+                  customer_id: request.customer,
+                  idempotency_key: request.idempotency_key,
+                  request_hash: hash,
+                  response: null,
+                  created_at: now,
+                })
+                .onConflict((oc) => oc.doNothing())
+                .returning('idempotency_key')
+                .executeTakeFirst();
+              if (!claimed) {
+                const earlier = await tx
+                  .selectFrom('consumptions')
+                  .select(['request_hash', 'response'])
+                  .where('customer_id', '=', request.customer)
+                  .where('idempotency_key', '=', request.idempotency_key)
+                  .executeTakeFirstOrThrow();
+                if (earlier.request_hash !== hash || earlier.response === null) {
+                  throw conflict(
+                    ErrorCodes.idempotencyConflict,
+                    'This idempotency_key was already used for another consume.',
+                    [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
+                  );
+                }
+                return JSON.parse(earlier.response) as Decision;
+              }
+            }
+            const { granted, usage, credits } = await grantUnits({
+              tx,
+              dialect: deps.dialect,
+              customerId: request.customer,
+              span,
+              quantity: cost,
+              limit,
+              allowance,
+              credited,
+              windowed: counted.counter.window !== null,
+              now,
+            });
+            const alerting = watch({ usage, refused: !granted });
+            if (alerting) await fireAlerts(tx, { watches: [alerting], now, seen });
+            // An allowed consume reports usage after its own units; a refused one, usage as it stands.
+            const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
+            const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+            if (request.idempotency_key !== undefined) {
+              await tx
+                .updateTable('consumptions')
+                .set({ response: JSON.stringify(answer) })
                 .where('customer_id', '=', request.customer)
                 .where('idempotency_key', '=', request.idempotency_key)
-                .executeTakeFirstOrThrow();
-              if (earlier.request_hash !== hash || earlier.response === null) {
-                throw conflict(
-                  ErrorCodes.idempotencyConflict,
-                  'This idempotency_key was already used for another consume.',
-                  [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
-                );
-              }
-              return JSON.parse(earlier.response) as Decision;
+                .execute();
             }
-          }
-          const { granted, usage, credits } = await grantUnits({
-            tx,
-            dialect: deps.dialect,
-            customerId: request.customer,
-            span,
-            quantity: cost,
-            limit,
-            allowance,
-            credited,
-            windowed: counted.counter.window !== null,
-            now,
-          });
-          // An allowed consume reports usage after its own units; a refused one, usage as it stands.
-          const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
-          const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
-          if (request.idempotency_key !== undefined) {
-            await tx
-              .updateTable('consumptions')
-              .set({ response: JSON.stringify(answer) })
-              .where('customer_id', '=', request.customer)
-              .where('idempotency_key', '=', request.idempotency_key)
-              .execute();
-          }
-          return answer;
-        });
+            return answer;
+          },
+          seen,
+        );
       const plain =
         batcher !== undefined &&
         claim === undefined &&
@@ -143,6 +195,7 @@ export function createConsumeService(deps: {
           counter: { customerId: request.customer, feature: span.feature, periodStart: span.from, limit },
           cost,
           now,
+          alerts: watch,
         });
         if ('release' in slot) {
           try {

@@ -63,6 +63,8 @@ const customerTables = [
   'contract_revisions',
   'webhook_deliveries',
   'webhook_attempts',
+  'alert_rules',
+  'alert_firings',
 ] as const;
 
 /**

@@ -29,6 +29,7 @@ function plan(input: { customer: string; ids: string[] }): BatchPlan {
       periodStart: ids.map(() => month),
     },
     creditAllowances: new Map(),
+    watches: new Map(),
   };
 }
 

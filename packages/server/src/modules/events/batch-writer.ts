@@ -1,9 +1,10 @@
-import { historyHour, type MeterAggregation } from '@keymaster/core';
+import { type AlertRule, historyHour, type MeterAggregation, type Period } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { fireAlerts, limitFired, mayFire, rememberFired, type UsageWatch } from '../alerts/fire.js';
 import { announcingUsageOnce } from '../changes/announce.js';
 import { recordWithCredits } from '../counters/grant-units.js';
-import { applyCounterChanges, type CounterChange, type HourChange } from '../counters/store.js';
+import { applyCounterChanges, type CounterChange, type HourChange, readUsage } from '../counters/store.js';
 import { heldThread } from './held-thread.js';
 import { eventKey, insertNewEvents, type StoredEvents, storedEventKeys } from './store.js';
 
@@ -38,6 +39,26 @@ export interface BatchPlan {
    * usage past the allowance is drawn from the credits, as a consume would.
    */
   creditAllowances: Map<string, number>;
+  /**
+   * `customer \0 feature \0 period start` → what the alert check needs of a counter the batch
+   * adds to, for counters that alert rules watch or that have a limit (see alerts/fire.ts).
+   */
+  watches: Map<string, PlannedWatch>;
+}
+
+/** A counter to check for alerts once the batch is written: its usage is read in the transaction. */
+export interface PlannedWatch {
+  customerId: string;
+  feature: string;
+  aggregation: MeterAggregation;
+  /** The counters its usage is read from (a rolling window's buckets at the batch's time). */
+  from: number;
+  to: number;
+  limit: number | null;
+  period: Period;
+  windowed: boolean;
+  rules: readonly AlertRule[];
+  credited: boolean;
 }
 
 /** Writes planned batches and answers how many of each batch's events were new. */
@@ -171,6 +192,7 @@ function combine(input: { changes: Map<string, CounterChange>; plan: BatchPlan; 
  */
 export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan }): Promise<number> {
   const { dialect, plan } = input;
+  const seen: string[] = [];
   return withTransaction(input.db, async (tx) => {
     const { events, adds } = plan;
     const inserted = await insertNewEvents(tx, { events, receivedAt: plan.now, dialect });
@@ -197,8 +219,32 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
     // all the batch's customers.
     const customers = [...changes.values()].map((change) => change.customerId);
     await announcingUsageOnce({ tx, dialect, customers, write: () => writeCounters({ tx, dialect, plan, changes }) });
+    await alertOn({ tx, plan, changes, seen });
+    return accepted;
+  }).then((accepted) => {
+    rememberFired(seen);
     return accepted;
   });
+}
+
+/**
+ * Fires the alerts the batch's counters now meet, in its transaction: each watched counter the
+ * batch moved is read after the writes (a counter whose limit already fired, with no rule
+ * watching it, is not read again).
+ */
+async function alertOn(input: { tx: Db; plan: BatchPlan; changes: Map<string, CounterChange>; seen: string[] }) {
+  const { tx, plan } = input;
+  if (plan.watches.size === 0) return;
+  const watches: UsageWatch[] = [];
+  for (const [key, planned] of plan.watches) {
+    const change = input.changes.get(key);
+    if (!change) continue;
+    if (planned.rules.length === 0 && limitFired({ ...planned, periodStart: planned.period.start })) continue;
+    const usage = await readUsage(tx, planned);
+    const watch = { ...planned, usage, refused: false };
+    if (mayFire(watch)) watches.push(watch);
+  }
+  await fireAlerts(tx, { watches, now: plan.now, seen: input.seen });
 }
 
 async function writeCounters(input: {

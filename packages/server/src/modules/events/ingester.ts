@@ -1,6 +1,7 @@
 import type { IngestResult } from '@keymaster/contract';
 import type { Clock } from '../../clock.js';
 import type { DatabaseHandle, Db } from '../../db/database.js';
+import type { AlertRuleCache } from '../alerts/rule-cache.js';
 import type { SnapshotCache } from '../entitlements/snapshot-cache.js';
 import type { BatchWriter } from './batch-writer.js';
 import { heldThread } from './held-thread.js';
@@ -17,9 +18,11 @@ export function cachedEventService(input: {
   readNow: DatabaseHandle['readNow'];
   writer: BatchWriter;
   clock: Clock;
+  alerts?: AlertRuleCache | undefined;
 }): EventService {
   const { cache, clock } = input;
   return createEventService({
+    alerts: input.alerts,
     db: input.db,
     readNow: input.readNow,
     writer: input.writer,

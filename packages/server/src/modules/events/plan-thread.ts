@@ -11,6 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { IngestResult } from '@keymaster/contract';
 import pino from 'pino';
 import { openDatabase } from '../../db/database.js';
+import { withAlertRules } from '../alerts/listener.js';
+import { AlertRuleCache } from '../alerts/rule-cache.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { storedSnapshotCache } from '../entitlements/store.js';
 import { threadBatchWriter } from './batch-writer.js';
@@ -26,10 +28,11 @@ const { db } = database;
 let latest = 0;
 const clock = { now: () => latest };
 const cache = storedSnapshotCache({ db, clock, fallbackPlan: settings.fallbackPlan, capacity: settings.cacheSize });
+const alerts = new AlertRuleCache(db);
 const feed = new ChangeFeed({
   db,
   readColumnNow: database.readColumnNow,
-  listener: cache,
+  listener: withAlertRules(cache, alerts),
   pollMs: settings.feedPollMs,
   logger: pino({ level: settings.logLevel }),
   retain: settings.feedRetain,
@@ -38,7 +41,7 @@ const feed = new ChangeFeed({
 const started = feed.start();
 // This thread writes nothing on its own connection: the writer has nothing to wait for.
 const writer = threadBatchWriter({ file: settings.file, hold: (work) => work() });
-const events = cachedEventService({ cache, db, readNow: database.readNow, writer, clock });
+const events = cachedEventService({ cache, db, readNow: database.readNow, writer, clock, alerts });
 
 serveThreadRequests<PlanRequest, IngestResult>({
   port,

@@ -1,5 +1,7 @@
 import type { IngestResult } from '@keymaster/contract';
 import {
+  type AlertRule,
+  alertPeriod,
   type Catalog,
   type CustomerEntitlements,
   contributions,
@@ -13,9 +15,11 @@ import {
   readCloudEvent,
   readEvent,
   type UsageEvent,
+  usageSpan,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { DatabaseHandle, Db } from '../../db/database.js';
+import type { AlertRuleCache } from '../alerts/rule-cache.js';
 import { type BatchPlan, type BatchWriter, creditKey } from './batch-writer.js';
 import { type EventMediaType, readEventBody } from './event-body.js';
 import { existingCustomers } from './store.js';
@@ -90,16 +94,42 @@ function planAdds(input: {
   index: number;
   contributions: MeterContribution[];
   plan: BatchPlan;
+  /** The alert rules watching a feature of this customer (see AlertRuleCache.rulesFor). */
+  rulesFor: ((feature: string) => readonly AlertRule[]) | undefined;
 }): void {
   const { resolved, event, plan } = input;
   const add = (entitlement: Entitlement, contribution: MeterContribution) => {
     const { adds } = plan;
+    const periodStart = counterPeriodStart({ entitlement, at: event.timestamp });
     adds.event.push(input.index);
     adds.feature.push(contribution.feature);
     adds.aggregation.push(contribution.aggregation);
     adds.amount.push(contribution.amount);
     adds.distinct.push(contribution.distinct);
-    adds.periodStart.push(counterPeriodStart({ entitlement, at: event.timestamp }));
+    adds.periodStart.push(periodStart);
+    if (input.rulesFor) watch({ entitlement, contribution, periodStart });
+  };
+  // A counter alert rules watch, or one with a limit, is checked for alerts once written.
+  const watch = (target: { entitlement: Entitlement; contribution: MeterContribution; periodStart: number }) => {
+    const { entitlement, contribution, periodStart } = target;
+    const key = `${event.customerId}\u0000${contribution.feature}\u0000${periodStart}`;
+    if (plan.watches.has(key)) return;
+    const rules = input.rulesFor!(contribution.feature);
+    if (rules.length === 0 && entitlement.limit === null) return;
+    const windowed = entitlement.window !== null;
+    const span = windowed ? usageSpan({ catalog: input.catalog, entitlement, now: plan.now }) : null;
+    plan.watches.set(key, {
+      customerId: event.customerId,
+      feature: contribution.feature,
+      aggregation: contribution.aggregation,
+      from: span ? span.from : periodStart,
+      to: span ? span.to : periodStart,
+      limit: entitlement.limit,
+      period: alertPeriod({ entitlement, now: windowed ? plan.now : event.timestamp }),
+      windowed,
+      rules,
+      credited: entitlement.limit !== null && entitlement.credits > 0,
+    });
     if (entitlement.limit !== null && entitlement.credits > 0) {
       plan.creditAllowances.set(creditKey(event.customerId, contribution.feature), entitlement.limit);
     }
@@ -136,6 +166,8 @@ export function createEventService(deps: {
   catalog: () => Catalog | Promise<Catalog>;
   /** A customer's entitlements now, or null for a customer the cache does not know. */
   entitlementsOf: (customerId: string) => CustomerEntitlements | null | Promise<CustomerEntitlements | null>;
+  /** The alert rules; without them no alert fires (a dry run, a one-off import). */
+  alerts?: AlertRuleCache | undefined;
 }) {
   const { db, clock } = deps;
   const service = {
@@ -172,7 +204,11 @@ export function createEventService(deps: {
         events: { source: [], id: [], customerId: [], type: [], timestamp: [], properties: [] },
         adds: { event: [], feature: [], aggregation: [], amount: [], distinct: [], periodStart: [] },
         creditAllowances: new Map(),
+        watches: new Map(),
       };
+      const { alerts } = deps;
+      const loaded = alerts?.get();
+      const ruleIndex = loaded instanceof Promise ? await loaded : loaded;
       const { events } = plan;
       for (const { index, event, adds } of valid) {
         const resolved = entitlements.get(event.customerId);
@@ -180,7 +216,11 @@ export function createEventService(deps: {
           rejected.push({ index, error: `unknown customer "${event.customerId}"` });
           continue;
         }
-        if (resolved) planAdds({ catalog, resolved, event, index: events.id.length, contributions: adds, plan });
+        if (resolved) {
+          const rulesFor =
+            alerts && ruleIndex ? (feature: string) => alerts.rulesFor(ruleIndex, { resolved, feature }) : undefined;
+          planAdds({ catalog, resolved, event, index: events.id.length, contributions: adds, plan, rulesFor });
+        }
         events.source.push(event.source);
         events.id.push(event.id);
         events.customerId.push(event.customerId);
