@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyParams, Page, PageQuery } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -22,7 +23,11 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
       },
     },
     async (request, reply) => {
-      const { key, secret } = await apiKeys.create({ name: request.body.name, claim: claimOf(request) });
+      const { key, secret } = await apiKeys.create({
+        name: request.body.name,
+        actor: auditActorOf(request),
+        claim: claimOf(request),
+      });
       return reply.status(201).send({ ...toApiKey(key), secret });
     },
   );
@@ -57,6 +62,6 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
         response: { 200: ApiKey, ...problemResponses },
       },
     },
-    async (request) => toApiKey(await apiKeys.revoke(request.params.id)),
+    async (request) => toApiKey(await apiKeys.revoke(request.params.id, auditActorOf(request))),
   );
 };

@@ -6,6 +6,7 @@ import type { Database } from '../../db/schema.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
+import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
 import { displayPrefix, generateSecret, hashSecret } from './secrets.js';
 import {
   type ApiKeyRow,
@@ -87,6 +88,7 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
 
     async create(input: {
       name: string | undefined;
+      actor?: AuditActor | undefined;
       claim?: EffectClaim | undefined;
     }): Promise<{ key: ApiKeyRow; secret: string }> {
       const secret = generateSecret();
@@ -99,7 +101,20 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
         last_used_at: null,
         revoked_at: null,
       };
-      await withTransaction({ db, claim: input.claim }, (tx) => insertKey(tx, key));
+      await withTransaction({ db, claim: input.claim }, async (tx) => {
+        await insertKey(tx, key);
+        // The row names the key by id and name only: neither the secret nor its hash, which would
+        // let anyone who reads the trail test guesses against it.
+        await appendAudit(tx, [
+          {
+            at: key.created_at,
+            actor: input.actor ?? systemActor,
+            action: 'api_key.created',
+            target: { type: 'api_key', id: key.id },
+            data: { before: null, after: { name: key.name } },
+          },
+        ]);
+      });
       await reload();
       return { key, secret };
     },
@@ -109,15 +124,31 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
     },
 
     /** Revokes by id or by the listed prefix; a prefix that matches several keys is refused. */
-    async revoke(idOrPrefix: string): Promise<ApiKeyRow> {
-      const matches = await findKey(db, idOrPrefix);
-      const key = matches[0];
-      if (!key) throw notFound(ErrorCodes.apiKeyNotFound, `No API key has id or prefix "${idOrPrefix}".`);
-      if (matches.length > 1) throw conflict(ErrorCodes.conflict, `"${idOrPrefix}" matches several keys; use the id.`);
+    async revoke(idOrPrefix: string, actor: AuditActor = systemActor): Promise<ApiKeyRow> {
       const at = clock.now();
-      await revokeKey(db, { id: key.id, at });
+      const revoked = await withTransaction(db, async (tx) => {
+        const matches = await findKey(tx, idOrPrefix);
+        const key = matches[0];
+        if (!key) throw notFound(ErrorCodes.apiKeyNotFound, `No API key has id or prefix "${idOrPrefix}".`);
+        if (matches.length > 1) {
+          throw conflict(ErrorCodes.conflict, `"${idOrPrefix}" matches several keys; use the id.`);
+        }
+        // Revoking a revoked key changes nothing, and the trail says nothing.
+        if (key.revoked_at !== null) return key;
+        await revokeKey(tx, { id: key.id, at });
+        await appendAudit(tx, [
+          {
+            at,
+            actor,
+            action: 'api_key.revoked',
+            target: { type: 'api_key', id: key.id },
+            data: { before: { revoked_at: null }, after: { revoked_at: toIso(at) } },
+          },
+        ]);
+        return { ...key, revoked_at: at };
+      });
       await reload();
-      return { ...key, revoked_at: key.revoked_at ?? at };
+      return revoked;
     },
 
     /**
@@ -126,7 +157,10 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
      */
     async bootstrap(): Promise<string | undefined> {
       if (deps.adminKey || (await countKeys(db)) > 0) return undefined;
-      const { secret } = await this.create({ name: 'admin (created on first start)' });
+      const { secret } = await this.create({
+        name: 'admin (created on first start)',
+        actor: { type: 'system', id: 'first-start' },
+      });
       return secret;
     },
   };

@@ -49,7 +49,7 @@ describeEachDialect('audit trail', (dialect) => {
       200,
     );
     const rows = await list(`customer=${id}`);
-    expect(rows.map((row) => row.action)).toEqual(['subscription.cancel', 'subscription.create']);
+    expect(rows.map((row) => row.action)).toEqual(['subscription.cancel', 'subscription.create', 'customer.created']);
     const [cancel] = rows;
     expect(cancel).toMatchObject({
       actor: { type: 'api_key', id: 'key_env_admin' },

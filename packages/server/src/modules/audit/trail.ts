@@ -36,6 +36,12 @@ export interface AuditEntry {
   data: unknown;
 }
 
+/**
+ * The actor of a change made without a request: the CLI (`keymaster catalog apply`, `keys
+ * create`), the demo data, the first start. Services default to it so they stay callable there.
+ */
+export const systemActor: AuditActor = { type: 'system', id: 'cli' };
+
 /** The hash a chain starts from. */
 export const genesisHash = '0'.repeat(64);
 

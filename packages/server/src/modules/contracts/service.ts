@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import type { EffectClaim } from '../../db/transaction.js';
 import { fromIso } from '../../json-column.js';
+import { actorOf } from '../audit/trail.js';
 import type { BillingSource } from '../billing/billing-source.js';
 import { loadCatalog, loadCustomerState } from '../entitlements/store.js';
 import { toApiGrant } from '../grants/convert.js';
@@ -44,7 +45,9 @@ export function createContractService(deps: { db: Db; clock: Clock; billing: Bil
     const created: Grant[] = [];
     for (const index of (body.grants ?? []).keys()) {
       try {
-        created.push(await grants.create({ customerId, body: toGrantCreate({ body, index }) }));
+        created.push(
+          await grants.create({ customerId, body: toGrantCreate({ body, index }), actor: actorOf(contractActor) }),
+        );
       } catch (error) {
         if (!(error instanceof DomainError) || error.errors === undefined) throw error;
         throw invalid(error.errors.map((e) => ({ path: `/grants/${index}${e.path}`, message: e.message })));

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Customer, CustomerParams, CustomerUpsert, Page, PageQuery } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiCustomer } from './convert.js';
@@ -23,7 +24,11 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
       },
     },
     async (request, reply) => {
-      const { customer, created } = await customers.upsert({ id: request.params.id, body: request.body });
+      const { customer, created } = await customers.upsert({
+        id: request.params.id,
+        body: request.body,
+        actor: auditActorOf(request),
+      });
       return reply.status(created ? 201 : 200).send(toApiCustomer(customer));
     },
   );
@@ -73,11 +78,7 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
       },
     },
     async (request, reply) => {
-      await customers.erase(request.params.id, {
-        type: 'api_key',
-        id: request.principal?.keyId ?? 'unknown',
-        requestId: request.id,
-      });
+      await customers.erase(request.params.id, auditActorOf(request));
       return reply.status(204).send();
     },
   );

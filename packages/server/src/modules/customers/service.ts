@@ -4,16 +4,26 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
-import { type AuditActor, appendAudit, forgetAuditData } from '../audit/trail.js';
+import { type AuditActor, appendAudit, changedFields, forgetAuditData, systemActor } from '../audit/trail.js';
 import type { CustomerRecord } from './convert.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
 
 export type CustomerService = ReturnType<typeof createCustomerService>;
 
+/** What the trail keeps of a customer: the fields a PUT sets. */
+function auditFields(customer: CustomerRecord): Record<string, unknown> {
+  return {
+    name: customer.name,
+    email: customer.email,
+    traits: customer.traits,
+    stripe_customer: customer.stripeCustomer,
+  };
+}
+
 export function createCustomerService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
-  async function upsertOnce(input: { id: string; body: CustomerUpsert }) {
+  async function upsertOnce(input: { id: string; body: CustomerUpsert; actor: AuditActor }) {
     const now = clock.now();
     return withTransaction(db, async (tx) => {
       const current = await findCustomer(tx, input.id);
@@ -29,18 +39,37 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
       };
       if (current) await updateCustomer(tx, customer);
       else await insertCustomer(tx, customer);
+      const change = changedFields(current ? auditFields(current) : null, auditFields(customer));
+      // A PUT that sets what is already there (a sync job's) changed nothing, and says so nowhere.
+      if (!current || Object.keys(change.after).length > 0) {
+        await appendAudit(tx, [
+          {
+            at: now,
+            actor: input.actor,
+            action: current ? 'customer.updated' : 'customer.created',
+            target: { type: 'customer', id: customer.id },
+            customerId: customer.id,
+            data: change,
+          },
+        ]);
+      }
       return { customer, created: !current };
     });
   }
 
   return {
     /** Creates the customer, or updates the fields the body sets (traits are replaced whole). */
-    async upsert(input: { id: string; body: CustomerUpsert }): Promise<{ customer: CustomerRecord; created: boolean }> {
+    async upsert(input: {
+      id: string;
+      body: CustomerUpsert;
+      actor?: AuditActor | undefined;
+    }): Promise<{ customer: CustomerRecord; created: boolean }> {
+      const once = { id: input.id, body: input.body, actor: input.actor ?? systemActor };
       try {
-        return await upsertOnce(input);
+        return await upsertOnce(once);
       } catch (error) {
         // Two first PUTs raced; the loser's write is now an update.
-        if (isUniqueViolation(error)) return upsertOnce(input);
+        if (isUniqueViolation(error)) return upsertOnce(once);
         throw error;
       }
     },

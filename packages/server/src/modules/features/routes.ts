@@ -7,6 +7,7 @@ import {
   Page,
   PageQuery,
 } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -29,7 +30,13 @@ export const featureRoutes: FastifyPluginAsyncTypebox<{ features: FeatureService
       },
     },
     async (request, reply) =>
-      reply.status(201).send(toApiFeature(await features.create({ body: request.body, claim: claimOf(request) }))),
+      reply
+        .status(201)
+        .send(
+          toApiFeature(
+            await features.create({ body: request.body, actor: auditActorOf(request), claim: claimOf(request) }),
+          ),
+        ),
   );
 
   app.get(
@@ -78,6 +85,9 @@ export const featureRoutes: FastifyPluginAsyncTypebox<{ features: FeatureService
         response: { 200: FeatureSchema, ...problemResponses },
       },
     },
-    async (request) => toApiFeature(await features.patch({ key: request.params.key, patch: request.body })),
+    async (request) =>
+      toApiFeature(
+        await features.patch({ key: request.params.key, patch: request.body, actor: auditActorOf(request) }),
+      ),
   );
 };

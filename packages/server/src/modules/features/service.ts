@@ -13,6 +13,7 @@ import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { type FeatureRecord, fromApiFeature, toFeatureBody } from './convert.js';
 import { findDrawingFeature, findFeature, insertFeature, listFeatures, updateFeature } from './store.js';
 
@@ -65,14 +66,52 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
     if (errors.length > 0) throw invalid(errors);
   }
 
+  /**
+   * The trail's row for a write: `feature.created`; `feature.disabled` or `feature.enabled` when
+   * the kill switch moves; else `feature.updated`. It holds the fields that changed, in their API
+   * form. A patch that changes nothing appends nothing.
+   */
+  async function audit(
+    tx: Db,
+    input: { actor: AuditActor | undefined; before: FeatureRecord | null; after: FeatureRecord },
+  ): Promise<void> {
+    const { before, after } = input;
+    const change = changedFields(before && toFeatureBody(before), toFeatureBody(after));
+    if (before && Object.keys(change.after).length === 0) return;
+    const verb =
+      before === null
+        ? 'created'
+        : before.status === after.status
+          ? 'updated'
+          : after.status === 'disabled'
+            ? 'disabled'
+            : 'enabled';
+    await appendAudit(tx, [
+      {
+        at: after.updatedAt,
+        actor: input.actor ?? systemActor,
+        action: `feature.${verb}`,
+        target: { type: 'feature', id: after.key },
+        data: change,
+      },
+    ]);
+  }
+
   return {
-    async create(input: { body: FeatureCreate; claim?: EffectClaim | undefined }): Promise<FeatureRecord> {
+    async create(input: {
+      body: FeatureCreate;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<FeatureRecord> {
       const { body } = input;
       const now = clock.now();
       const feature = fromApiFeature({ body, id: newId('feat'), createdAt: now, updatedAt: now });
       await check(feature, body);
       try {
-        await withTransaction({ db, claim: input.claim }, (tx) => insertFeature(tx, feature));
+        await withTransaction({ db, claim: input.claim }, async (tx) => {
+          await insertFeature(tx, feature);
+          await audit(tx, { actor: input.actor, before: null, after: feature });
+        });
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(ErrorCodes.featureExists, `Feature "${body.key}" already exists.`);
         throw error;
@@ -91,7 +130,7 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Applies a patch to the whole feature and validates the result as if it were created so. */
-    async patch(input: { key: string; patch: FeaturePatch }): Promise<FeatureRecord> {
+    async patch(input: { key: string; patch: FeaturePatch; actor?: AuditActor | undefined }): Promise<FeatureRecord> {
       const current = await this.get(input.key);
       const { patch } = input;
       if (patch.type !== undefined && patch.type !== current.type) {
@@ -111,7 +150,10 @@ export function createFeatureService(deps: { db: Db; clock: Clock }) {
         updatedAt: clock.now(),
       });
       await check(next, body as FeatureCreate);
-      await updateFeature(db, next);
+      await withTransaction(db, async (tx) => {
+        await updateFeature(tx, next);
+        await audit(tx, { actor: input.actor, before: current, after: next });
+      });
       return next;
     },
   };

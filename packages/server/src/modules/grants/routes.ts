@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CustomerParams, Grant, GrantCreate, GrantListQuery, GrantParams, Page } from '@keymaster/contract';
 import type { Clock } from '../../clock.js';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -28,7 +29,12 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService; cloc
       },
     },
     async (request, reply) => {
-      const grant = await grants.create({ customerId: request.params.id, body: request.body, claim: claimOf(request) });
+      const grant = await grants.create({
+        customerId: request.params.id,
+        body: request.body,
+        actor: auditActorOf(request),
+        claim: claimOf(request),
+      });
       return reply.status(201).send(toApiGrant(grant, clock.now()));
     },
   );
@@ -70,6 +76,6 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService; cloc
         response: { 200: Grant, ...problemResponses },
       },
     },
-    async (request) => toApiGrant(await grants.revoke(request.params.id), clock.now()),
+    async (request) => toApiGrant(await grants.revoke(request.params.id, auditActorOf(request)), clock.now()),
   );
 };

@@ -4,17 +4,38 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { fromIso } from '../../json-column.js';
+import { fromIso, toIso } from '../../json-column.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { findCustomer } from '../customers/store.js';
 import { findFeature } from '../features/store.js';
 import { findGrant, insertGrant, listGrants, revokeGrant } from './store.js';
 
 export type GrantService = ReturnType<typeof createGrantService>;
 
+/** What the trail keeps of a grant: its terms, as the API names them. */
+function auditFields(grant: Grant): Record<string, unknown> {
+  return {
+    feature: grant.feature,
+    mode: grant.mode,
+    enabled: grant.enabled ?? null,
+    limit: grant.limit ?? null,
+    value: grant.value ?? null,
+    starts_at: toIso(grant.startsAt),
+    expires_at: toIso(grant.expiresAt),
+    reason: grant.reason ?? null,
+    rollover_cap: grant.rolloverCap,
+  };
+}
+
 export function createGrantService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
-    async create(input: { customerId: string; body: GrantCreate; claim?: EffectClaim | undefined }): Promise<Grant> {
+    async create(input: {
+      customerId: string;
+      body: GrantCreate;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<Grant> {
       const { body, customerId } = input;
       const now = clock.now();
       return withTransaction({ db, claim: input.claim }, async (tx) => {
@@ -45,6 +66,16 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
         }
         if (errors.length > 0) throw invalid(errors);
         await insertGrant(tx, grant);
+        await appendAudit(tx, [
+          {
+            at: now,
+            actor: input.actor ?? systemActor,
+            action: 'grant.created',
+            target: { type: 'grant', id: grant.id },
+            customerId,
+            data: changedFields(null, auditFields(grant)),
+          },
+        ]);
         return grant;
       });
     },
@@ -57,13 +88,23 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Revokes a grant; revoking one already revoked answers the same grant (DELETE is idempotent). */
-    async revoke(id: string): Promise<Grant> {
+    async revoke(id: string, actor: AuditActor = systemActor): Promise<Grant> {
       return withTransaction(db, async (tx) => {
         const grant = await findGrant(tx, id);
         if (!grant) throw notFound(ErrorCodes.grantNotFound, `Grant "${id}" does not exist.`);
         if (grant.revokedAt !== null) return grant;
         const at = clock.now();
         await revokeGrant(tx, { id, at });
+        await appendAudit(tx, [
+          {
+            at,
+            actor,
+            action: 'grant.revoked',
+            target: { type: 'grant', id },
+            customerId: grant.customerId,
+            data: { before: { revoked_at: null }, after: { revoked_at: toIso(at) } },
+          },
+        ]);
         return { ...grant, revokedAt: at };
       });
     },

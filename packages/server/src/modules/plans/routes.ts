@@ -10,6 +10,7 @@ import {
   PublishRequest,
 } from '@keymaster/contract';
 import { Type } from '@sinclair/typebox';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -33,7 +34,9 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
       },
     },
     async (request, reply) =>
-      reply.status(201).send(toApi(await plans.create({ body: request.body, claim: claimOf(request) }))),
+      reply
+        .status(201)
+        .send(toApi(await plans.create({ body: request.body, actor: auditActorOf(request), claim: claimOf(request) }))),
   );
 
   app.get(
@@ -102,7 +105,8 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
         response: { 200: Plan, ...problemResponses },
       },
     },
-    async (request) => toApi(await plans.patch({ key: request.params.key, patch: request.body })),
+    async (request) =>
+      toApi(await plans.patch({ key: request.params.key, patch: request.body, actor: auditActorOf(request) })),
   );
 
   app.post(
@@ -119,7 +123,14 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
       },
     },
     async (request) =>
-      toApi(await plans.publish({ key: request.params.key, version: request.body?.version, claim: claimOf(request) })),
+      toApi(
+        await plans.publish({
+          key: request.params.key,
+          version: request.body?.version,
+          actor: auditActorOf(request),
+          claim: claimOf(request),
+        }),
+      ),
   );
 
   app.post(
@@ -134,6 +145,7 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plans: PlanService }> = asy
         response: { 200: Plan, ...problemResponses },
       },
     },
-    async (request) => toApi(await plans.archive({ key: request.params.key, claim: claimOf(request) })),
+    async (request) =>
+      toApi(await plans.archive({ key: request.params.key, actor: auditActorOf(request), claim: claimOf(request) })),
   );
 };

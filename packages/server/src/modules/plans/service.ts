@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { listAllFeatures } from '../features/store.js';
 import { fromApiPlanFields, type PlanRecord, toPlanBody } from './convert.js';
 import { findPlanVersions, insertPlan, insertPlanVersion, listLatestPlans, updatePlanVersion } from './store.js';
@@ -50,6 +51,25 @@ function newDraft(input: {
   };
 }
 
+/**
+ * Appends the trail's row for a change to a plan, `plan.<verb>`, naming the plan by key and the
+ * version changed in `data`.
+ */
+function audit(
+  tx: Db,
+  input: { actor: AuditActor | undefined; verb: string; key: string; at: number; data: Record<string, unknown> },
+): Promise<void> {
+  return appendAudit(tx, [
+    {
+      at: input.at,
+      actor: input.actor ?? systemActor,
+      action: `plan.${input.verb}`,
+      target: { type: 'plan', id: input.key },
+      data: input.data,
+    },
+  ]);
+}
+
 export function createPlanService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
 
@@ -72,7 +92,11 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
   }
 
   return {
-    async create(input: { body: PlanCreate; claim?: EffectClaim | undefined }): Promise<PlanView> {
+    async create(input: {
+      body: PlanCreate;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<PlanView> {
       const { body } = input;
       const now = clock.now();
       return withTransaction({ db, claim: input.claim }, async (tx) => {
@@ -85,6 +109,13 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
           throw error;
         }
         await insertPlanVersion(tx, plan);
+        await audit(tx, {
+          actor: input.actor,
+          verb: 'created',
+          key: body.key,
+          at: now,
+          data: { version: 1, ...changedFields(null, toPlanBody(plan)) },
+        });
         return { plan, latestVersion: 1, publishedVersion: null };
       });
     },
@@ -122,7 +153,7 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
      * Edits the draft, or — when the latest version is published or archived — opens the next
      * version as a draft with the patch applied. Published versions never change.
      */
-    async patch(input: { key: string; patch: PlanPatch }): Promise<PlanView> {
+    async patch(input: { key: string; patch: PlanPatch; actor?: AuditActor | undefined }): Promise<PlanView> {
       const now = clock.now();
       return withTransaction(db, async (tx) => {
         const versions = await versionsOf(tx, input.key);
@@ -140,9 +171,19 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
           else if (value !== undefined) body[field] = value;
         }
         const fields = await validated({ db: tx, key: input.key, body: body as Omit<PlanCreate, 'key'> });
+        // The change is from the latest version, whether it is edited in place or opens the next.
+        const updated = (plan: PlanRecord) =>
+          audit(tx, {
+            actor: input.actor,
+            verb: 'updated',
+            key: input.key,
+            at: now,
+            data: { version: plan.version, ...changedFields(toPlanBody(latest), toPlanBody(plan)) },
+          });
         if (latest.status === 'draft') {
           const plan: PlanRecord = { ...latest, ...fields, updatedAt: now };
           await updatePlanVersion(tx, plan);
+          await updated(plan);
           return view([...versions.slice(0, -1), plan], plan);
         }
         const plan = newDraft({ key: input.key, version: latest.version + 1, fields, now });
@@ -153,6 +194,7 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
             throw conflict(ErrorCodes.conflict, 'Another edit opened this draft at the same time; retry.');
           throw error;
         }
+        await updated(plan);
         return view([...versions, plan], plan);
       });
     },
@@ -161,6 +203,7 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
     async publish(input: {
       key: string;
       version?: number | undefined;
+      actor?: AuditActor | undefined;
       claim?: EffectClaim | undefined;
     }): Promise<PlanView> {
       const now = clock.now();
@@ -185,6 +228,13 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
         await validated({ db: tx, key: target.key, body: toPlanBody(target) });
         const plan: PlanRecord = { ...target, status: 'published', publishedAt: now, updatedAt: now };
         await updatePlanVersion(tx, plan);
+        await audit(tx, {
+          actor: input.actor,
+          verb: 'published',
+          key: plan.key,
+          at: now,
+          data: { version: plan.version, before: { status: 'draft' }, after: { status: 'published' } },
+        });
         return view(
           versions.map((v) => (v.id === plan.id ? plan : v)),
           plan,
@@ -193,7 +243,11 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Takes a plan off sale: its published versions stop taking new subscriptions; existing ones continue. */
-    async archive(input: { key: string; claim?: EffectClaim | undefined }): Promise<PlanView> {
+    async archive(input: {
+      key: string;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<PlanView> {
       const { key } = input;
       const now = clock.now();
       return withTransaction({ db, claim: input.claim }, async (tx) => {
@@ -204,6 +258,17 @@ export function createPlanService(deps: { db: Db; clock: Clock }) {
         }
         const archived = published.map((v) => ({ ...v, status: 'archived' as const, archivedAt: now, updatedAt: now }));
         for (const plan of archived) await updatePlanVersion(tx, plan);
+        await audit(tx, {
+          actor: input.actor,
+          verb: 'archived',
+          key,
+          at: now,
+          data: {
+            versions: archived.map((v) => v.version),
+            before: { status: 'published' },
+            after: { status: 'archived' },
+          },
+        });
         const next = versions.map((v) => archived.find((a) => a.id === v.id) ?? v);
         return view(next, archived.at(-1)!);
       });
