@@ -98,6 +98,17 @@ describeEachDialect('alert rules on reservations and gauges', (dialect) => {
       expect(expectStatus(refused, 200)).toMatchObject({ status: 'refused' });
       expect(await fired(id)).toMatchObject([{ event: 'usage.limit_reached', usage: 100, limit: 100 }]);
     });
+    it('fires the limit, refused, when a hold is refused before usage reached it', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      await commit(await hold(id, 95), 95);
+      const refused = await server.request({
+        method: 'POST',
+        url: '/v1/reservations',
+        body: { customer: id, feature: 'tokens', quantity: 10 },
+      });
+      expect(expectStatus(refused, 200)).toMatchObject({ status: 'refused' });
+      expect(await fired(id)).toMatchObject([{ event: 'usage.limit_reached', usage: 95, limit: 100, refused: true }]);
+    });
   });
 
   describe('gauges', () => {
