@@ -1,6 +1,5 @@
 import type { ReservationCommit, ReservationCreate } from '@keymaster/contract';
 import {
-  alertPeriod,
   type Catalog,
   type CustomerEntitlements,
   conflict,
@@ -21,13 +20,14 @@ import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { fireAlerts, mayFire, rememberFired, type UsageWatch } from '../alerts/fire.js';
+import { fireAlerts, rememberFired } from '../alerts/fire.js';
 import type { AlertRuleCache } from '../alerts/rule-cache.js';
 import { applyCreditDraws, loadCreditBalances } from '../counters/credit-store.js';
 import { grantUnits } from '../counters/grant-units.js';
 import { historyMode, lowerHistory, recordHistory } from '../counters/history-store.js';
-import { grantedDecision, type MeteredTarget, meteredTarget } from '../counters/metered-target.js';
+import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
 import { readUsage } from '../counters/store.js';
+import { reservationAlerts } from './reservation-alerts.js';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
 
@@ -134,59 +134,7 @@ export function createReservationService(deps: {
   alerts?: AlertRuleCache | undefined;
 }) {
   const { db, clock } = deps;
-
-  /**
-   * What the alert check of a write to the target's counter needs but its usage and whether it
-   * was refused; null when no alert can fire. Built before the transaction: on SQLite it holds
-   * the only connection, and the rules may need reading.
-   */
-  async function alerting(input: {
-    resolved: CustomerEntitlements;
-    customer: string;
-    target: MeteredTarget;
-    now: number;
-  }): Promise<((state: { usage: number; refused: boolean }) => UsageWatch | null) | null> {
-    if (!deps.alerts) return null;
-    const { counted, span, allowance, credited } = input.target;
-    const loaded = deps.alerts.get();
-    const index = loaded instanceof Promise ? await loaded : loaded;
-    const rules = deps.alerts.rulesFor(index, { resolved: input.resolved, feature: span.feature });
-    return (state) =>
-      mayFire({ rules, usage: state.usage, limit: allowance, refused: state.refused })
-        ? {
-            customerId: input.customer,
-            feature: span.feature,
-            usage: state.usage,
-            limit: allowance,
-            period: alertPeriod({ entitlement: counted.counter, now: input.now }),
-            windowed: counted.counter.window !== null,
-            rules,
-            refused: state.refused,
-            credited,
-          }
-        : null;
-  }
-
-  /**
-   * The alert check of a commit: the counter's usage as it stands after the actual quantity, read
-   * in the commit's transaction (a commit past the hold may cross a threshold the hold did not).
-   */
-  async function commitAlerting(existing: ReservationRow, now: number) {
-    if (!deps.alerts) return null;
-    const { catalog, resolved } = await deps.snapshot(existing.customer_id);
-    const gate = meteredTarget({
-      catalog,
-      resolved,
-      customer: existing.customer_id,
-      feature: existing.feature,
-      quantity: 0,
-      now,
-      verb: 'reserved',
-    });
-    if ('answer' in gate) return null;
-    const watch = await alerting({ resolved: resolved!, customer: existing.customer_id, target: gate.target, now });
-    return watch && { watch, span: gate.target.span };
-  }
+  const alerts = reservationAlerts({ alerts: deps.alerts, snapshot: deps.snapshot });
 
   /** The decision as it stands for the reservation's customer and feature, using nothing more. */
   async function standing(input: { tx: Db; customer: string; feature: string; now: number }): Promise<Decision> {
@@ -233,7 +181,7 @@ export function createReservationService(deps: {
     // Read before the transaction: on SQLite it holds the only connection.
     const aggregation = aggregationOf(await deps.catalog(), existing);
     // Only a commit can take usage up; a release gives units back, which re-arms nothing.
-    const alerts = input.status === 'committed' ? await commitAlerting(existing, now) : null;
+    const alerting = input.status === 'committed' ? await alerts.commit({ row: existing, now }) : null;
     const seen: string[] = [];
     const row = await withTransaction({ db, claim: input.claim }, async (tx) => {
       const claimed = await tx
@@ -252,9 +200,9 @@ export function createReservationService(deps: {
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
       await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, aggregation, now });
-      if (alerts) {
-        const usage = await readUsage(tx, { customerId: claimed.customer_id, ...alerts.span });
-        const watch = alerts.watch({ usage, refused: false });
+      if (alerting) {
+        const usage = await readUsage(tx, { customerId: claimed.customer_id, ...alerting.span });
+        const watch = alerting.watch({ usage, refused: false });
         if (watch) await fireAlerts(tx, { watches: [watch], now, seen });
       }
       return claimed;
@@ -288,7 +236,7 @@ export function createReservationService(deps: {
       });
       if ('answer' in gate) return { row: null, request, decision: gate.answer };
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      const watch = await alerting({ resolved: resolved!, customer: body.customer, target: gate.target, now });
+      const watch = await alerts.hold({ resolved: resolved!, customer: body.customer, target: gate.target, now });
       const seen: string[] = [];
       const answer = await withTransaction({ db, claim: input.claim }, async (tx): Promise<ReservationAnswer> => {
         const grant = await grantUnits({
