@@ -2,6 +2,7 @@ import type { BatchLoadResult } from './batch-load.js';
 import type { CheckInstructionsResult } from './check-instructions.js';
 import type { CheckThroughputResult } from './check-throughput.js';
 import type { CheckWhileIngestingResult } from './check-while-ingesting.js';
+import type { ConsumeAlertsResult } from './consume-alerts.js';
 import type { ConsumeThroughputResult } from './consume-throughput.js';
 import type { CustomerScaleResult, ScalePoint } from './customer-scale.js';
 import type { DecideBenchResult } from './decide-bench.js';
@@ -29,6 +30,7 @@ export interface BenchResults {
   customerScale?: CustomerScaleResult;
   ingest?: IngestThroughputResult;
   consume?: ConsumeThroughputResult;
+  consumeAlerts?: ConsumeAlertsResult;
   checkWhileIngesting?: CheckWhileIngestingResult;
   checkInstructions?: CheckInstructionsResult;
   ingestInstructions?: IngestInstructionsResult;
@@ -296,6 +298,25 @@ function tables(results: BenchResults): Table[] {
       note: `${consume.settings.connections} connections, no pipelining, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s; one unit per consume, every one allowed (limit raised by a grant, still enforced).`,
     });
   }
+  const alerting = results.consumeAlerts;
+  if (alerting) {
+    out.push({
+      title: `Consume throughput with ${alerting.rules} alert rules vs none`,
+      header: ['database', 'rules', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'loader CPU', 'other CPU'],
+      rows: alerting.points.flatMap((p) => [
+        [p.database, 'none', ...loadCells(p.before)],
+        [p.database, fmt(alerting.rules), ...loadCells(p.withRules)],
+        [p.database, 'none, after', ...loadCells(p.after)],
+        [`ratio ${fmt(alerting.rules)} rules / none`, `${p.ratio}`, '', '', '', '', '', ''],
+        ['server CPU per consume, ratio', `${p.cpuRatio}`, '', '', '', '', '', ''],
+      ]),
+      note:
+        `${alerting.settings.connections} connections, no pipelining, ${alerting.settings.warmupSeconds} s warm-up + ${alerting.settings.durationSeconds} s each; ` +
+        `${fmt(alerting.customers)} customers in rotation, one unit per consume. The rules watch api_calls for every customer, none met ` +
+        '(every consume evaluates them all and fires nothing). Ratios: to the mean of the runs without rules before and after; ' +
+        'server CPU per consume is the steadier of the two on a busy machine.',
+    });
+  }
   const ingesting = results.checkWhileIngesting;
   if (ingesting) {
     const row = (name: string, r: LoadResult, ratio: string, events: string) => [
@@ -437,6 +458,16 @@ function summary(results: BenchResults): string[] {
           .join('; ') +
         `; targets ≥ ${fmt(targets.consumeSqlite)}/s on SQLite, ≥ ${fmt(targets.consumePostgresHot)}/s per hot customer on PostgreSQL` +
         `; a bare node:http server answering a fixed body under the same load: ${fmt(consume.baseline.requestsPerSecond)}/s.`,
+    );
+  }
+  const alerting = results.consumeAlerts;
+  if (alerting) {
+    lines.push(
+      `Consume with ${alerting.rules} alert rules vs none: ` +
+        alerting.points
+          .map((p) => `${p.database} ${p.ratio}× req/s, ${p.cpuRatio}× server CPU per consume`)
+          .join('; ') +
+        '.',
     );
   }
   const ingesting = results.checkWhileIngesting;

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { benchCheckInstructions } from './check-instructions.js';
 import { benchCheckThroughput } from './check-throughput.js';
 import { benchCheckWhileIngesting } from './check-while-ingesting.js';
+import { benchConsumeAlerts } from './consume-alerts.js';
 import { benchConsumeThroughput } from './consume-throughput.js';
 import { benchCustomerScale } from './customer-scale.js';
 import { runDecideBench } from './decide-bench.js';
@@ -27,6 +28,7 @@ const benchmarks = [
   'scale',
   'ingest',
   'consume',
+  'alerts',
   'check-while-ingesting',
   'instructions',
   'webhooks',
@@ -103,6 +105,7 @@ const settings = {
   },
   // Consumes are writes: no pipelining (a hot row on PostgreSQL would queue 500 requests deep).
   consume: { customers: quick ? 200 : 1_000, load: { ...load, pipelining: 1 } },
+  alerts: { customers: quick ? 200 : 1_000, rules: 20 },
   checkWhileIngesting: { customers: quick ? 200 : 1_000, batchSize: 1_000, batchesPerSecond: 10 },
   instructions: quick
     ? { customers: 20, requests: 2_000, warmupRequests: 2_000 }
@@ -165,7 +168,7 @@ if (selected('scale')) {
   results.customerScale = await benchCustomerScale({ settings: load, ...settings.scale, serverExecArgv, log });
 }
 
-if (!postgresUrl && (selected('ingest') || selected('consume'))) {
+if (!postgresUrl && (selected('ingest') || selected('consume') || selected('alerts'))) {
   console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ingest and consume run on SQLite only.');
 }
 if (selected('ingest')) {
@@ -184,6 +187,16 @@ if (selected('consume')) {
   results.consume = await benchConsumeThroughput({
     settings: settings.consume.load,
     customers: settings.consume.customers,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('alerts')) {
+  console.error(`Consume throughput with ${settings.alerts.rules} alert rules vs none`);
+  results.consumeAlerts = await benchConsumeAlerts({
+    settings: settings.consume.load,
+    ...settings.alerts,
     targets: databaseChoices(postgresUrl),
     serverExecArgv,
     log,

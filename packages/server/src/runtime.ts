@@ -208,7 +208,7 @@ function createServices(input: {
     entitlements,
     planMigration,
     apiKeys,
-    gauges: createGaugeService({ db, clock }),
+    gauges: createGaugeService({ db, clock, alerts: { rules: alertRules, snapshot } }),
     consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot, alerts: alertRules }),
     reservations: createReservationService({
       db,
@@ -216,6 +216,7 @@ function createServices(input: {
       clock,
       snapshot,
       catalog: () => cache.getCatalog(),
+      alerts: alertRules,
     }),
     history: createHistoryService({ db, clock, snapshot }),
     usageRevenue: createUsageRevenueReport({ db, clock, entitlements }),

@@ -30,7 +30,9 @@ export interface UsageWatch {
 
 /**
  * Firings this thread has seen committed, so a write past a threshold does not try the insert
- * again and again. Only ever a shortcut: a key missing here is decided by the table.
+ * again and again. Only ever a shortcut: a key missing here is decided by the table. Never for a
+ * gauge's (`rearm`) watches: another node or a concurrent write may have re-armed the rule since,
+ * and a stale entry here would swallow the next crossing.
  */
 const fired = new Set<string>();
 const firedCapacity = 100_000;
@@ -68,7 +70,7 @@ export async function fireAlerts(
     const want = (ruleId: string, rule: AlertRule | null) => {
       const key = { ruleId, ...base };
       const memo = memoKey(key);
-      if (fired.has(memo) || byKey.has(memo)) return;
+      if ((!watch.rearm && fired.has(memo)) || byKey.has(memo)) return;
       keys.push(key);
       byKey.set(memo, { watch, rule });
     };
@@ -88,7 +90,6 @@ export async function fireAlerts(
     else unmet.push(limitRule);
     if (watch.rearm && unmet.length > 0) {
       await rearmFirings(tx, { ...base, ruleIds: unmet });
-      for (const ruleId of unmet) fired.delete(memoKey({ ruleId, ...base }));
     }
   }
   if (keys.length === 0) return;
@@ -101,7 +102,7 @@ export async function fireAlerts(
     const { watch, rule } = byKey.get(memo)!;
     events.push(alertEvent({ watch, rule, now }));
   }
-  for (const memo of byKey.keys()) if (!won.has(memo)) input.seen.push(memo);
+  for (const [memo, { watch }] of byKey) if (!won.has(memo) && !watch.rearm) input.seen.push(memo);
   await emitDomainEvents(tx, events, now);
 }
 

@@ -20,11 +20,14 @@ import { lockUsage } from '../../db/dialect-sql.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { fireAlerts, rememberFired } from '../alerts/fire.js';
+import type { AlertRuleCache } from '../alerts/rule-cache.js';
 import { applyCreditDraws, loadCreditBalances } from '../counters/credit-store.js';
 import { grantUnits } from '../counters/grant-units.js';
 import { historyMode, lowerHistory, recordHistory } from '../counters/history-store.js';
 import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
 import { readUsage } from '../counters/store.js';
+import { reservationAlerts } from './reservation-alerts.js';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
 
@@ -127,8 +130,11 @@ export function createReservationService(deps: {
   clock: Clock;
   snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
   catalog: () => Catalog | Promise<Catalog>;
+  /** The alert rules; without them no alert fires. */
+  alerts?: AlertRuleCache | undefined;
 }) {
   const { db, clock } = deps;
+  const alerts = reservationAlerts({ alerts: deps.alerts, snapshot: deps.snapshot });
 
   /** The decision as it stands for the reservation's customer and feature, using nothing more. */
   async function standing(input: { tx: Db; customer: string; feature: string; now: number }): Promise<Decision> {
@@ -174,6 +180,9 @@ export function createReservationService(deps: {
     const request = { customer: existing.customer_id, feature: existing.feature, quantity: Number(existing.quantity) };
     // Read before the transaction: on SQLite it holds the only connection.
     const aggregation = aggregationOf(await deps.catalog(), existing);
+    // Only a commit can take usage up; a release gives units back, which re-arms nothing.
+    const alerting = input.status === 'committed' ? await alerts.commit({ row: existing, now }) : null;
+    const seen: string[] = [];
     const row = await withTransaction({ db, claim: input.claim }, async (tx) => {
       const claimed = await tx
         .updateTable('reservations')
@@ -191,8 +200,14 @@ export function createReservationService(deps: {
       const held = Number(claimed.quantity);
       const delta = input.status === 'committed' ? Number(claimed.committed_quantity) - held : -held;
       await adjustCounter(tx, { dialect: deps.dialect, row: claimed, delta, aggregation, now });
+      if (alerting) {
+        const usage = await readUsage(tx, { customerId: claimed.customer_id, ...alerting.span });
+        const watch = alerting.watch({ usage, refused: false });
+        if (watch) await fireAlerts(tx, { watches: [watch], now, seen });
+      }
       return claimed;
     });
+    rememberFired(seen);
     if (!row) {
       const state = existing.status === 'held' ? 'expired' : existing.status;
       throw conflict(ErrorCodes.conflict, `Reservation "${input.id}" is already ${state}.`);
@@ -221,7 +236,9 @@ export function createReservationService(deps: {
       });
       if ('answer' in gate) return { row: null, request, decision: gate.answer };
       const { counted, span, cost, limit, allowance, credited } = gate.target;
-      return withTransaction({ db, claim: input.claim }, async (tx) => {
+      const watch = await alerts.hold({ resolved: resolved!, customer: body.customer, target: gate.target, now });
+      const seen: string[] = [];
+      const answer = await withTransaction({ db, claim: input.claim }, async (tx): Promise<ReservationAnswer> => {
         const grant = await grantUnits({
           tx,
           dialect: deps.dialect,
@@ -236,6 +253,9 @@ export function createReservationService(deps: {
         });
         const before = grant.granted ? grant.usage - cost : grant.usage;
         const decision = counted.decideAt({ usage: before, quantity: body.quantity, credits: grant.credits });
+        // A hold's units count as used from now on: alerts fire as for a consume of them.
+        const alert = watch?.({ usage: grant.usage, refused: !grant.granted });
+        if (alert) await fireAlerts(tx, { watches: [alert], now, seen });
         if (!grant.granted) return { row: null, request, decision };
         const row: ReservationRow = {
           id: newId('rsv'),
@@ -255,6 +275,8 @@ export function createReservationService(deps: {
         await tx.insertInto('reservations').values(row).execute();
         return { row, request, decision: grantedDecision(decision, { usage: grant.usage, spent: cost }) };
       });
+      rememberFired(seen);
+      return answer;
     },
 
     commit(input: {
