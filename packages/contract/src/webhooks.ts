@@ -1,3 +1,4 @@
+import { DomainEventTypes } from '@keymaster/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
@@ -7,14 +8,7 @@ import { Nullable, StringEnum, Timestamp } from './schema-helpers.js';
  * endpoints that one was switched off after failing for 5 days.
  */
 export const WebhookEventTypes = [
-  'subscription.created',
-  'subscription.updated',
-  'subscription.renewed',
-  'subscription.canceled',
-  'subscription.expired',
-  'trial.ending',
-  'trial.ended',
-  'entitlements.updated',
+  ...DomainEventTypes,
   'usage.threshold_reached',
   'usage.limit_reached',
   'notification.created',
