@@ -103,9 +103,9 @@ async function notify(input: { tx: Db; events: OutboxEvent[]; now: number }): Pr
       read_at: null,
     });
   }
-  if (rows.length === 0) return;
-  await insertNotifications(tx, rows);
-  const customers = [...new Set(rows.map((row) => row.customer_id))];
+  // Only what was new is announced: an event read again (a cursor moved back) made nothing.
+  const customers = [...new Set(await insertNotifications(tx, rows))];
+  if (customers.length === 0) return;
   await tx
     .insertInto('changes')
     .values(customers.map((customer) => ({ scope: 'notification', customer_id: customer })))

@@ -75,10 +75,25 @@ describeEachDialect('customer notifications', (dialect) => {
 
   it('turns a crossed alert rule into one notification, worded for the customer', async () => {
     const customer = await alerted();
-    // Running again finds nothing new: the cursor moved with the insert.
+    // Running again finds nothing new: the cursor moved with the insert. And an event read a
+    // second time (a cursor moved back, as by a restore) makes no second notification.
+    await server.keymaster.notifications.runDue();
+    await server.keymaster.database.db
+      .updateTable('outbox_consumers')
+      .set({ position: 0 })
+      .where('name', '=', 'notifications')
+      .execute();
     await server.keymaster.notifications.runDue();
     const page = await list(customer);
     expect(page.data).toHaveLength(1);
+    // …and announced it once on the change feed.
+    const announced = await server.keymaster.database.db
+      .selectFrom('changes')
+      .select('seq')
+      .where('scope', '=', 'notification')
+      .where('customer_id', '=', customer)
+      .execute();
+    expect(announced).toHaveLength(1);
     expect(page.data[0]).toMatchObject({
       customer,
       type: 'usage.threshold_reached',
@@ -221,6 +236,45 @@ describeEachDialect('customer notifications', (dialect) => {
         .where('customer_id', '=', customer)
         .execute();
       expect(left).toEqual([]);
+    });
+  });
+
+  describe('with the test clock', () => {
+    let clocked: TestServer;
+    beforeAll(async () => {
+      clocked = await startTestServer({
+        dialect,
+        start: '2026-06-01T00:00:00.000Z',
+        env: { KEYMASTER_TEST_CLOCK: 'true' },
+      });
+      await publishCatalog(clocked, {
+        features: [{ key: 'calls', name: 'API calls', type: 'metered' }],
+        plans: [{ key: 'solo', name: 'Solo', entitlements: [{ feature: 'calls', limit: 100, reset: 'month' }] }],
+      });
+    });
+    afterAll(() => clocked.close());
+
+    it('tells of a trial ending once the advance that made it due has answered', async () => {
+      const { id: customer, subscription } = await seedCustomer(clocked, {
+        plan: 'solo',
+        subscription: { trial_days: 14 },
+      });
+      expect(subscription!.trial_end).toBe('2026-06-15T00:00:00.000Z');
+      expectStatus(
+        await clocked.request({
+          method: 'POST',
+          url: '/v1/test-clock/advance',
+          body: { to: '2026-06-13T00:00:00.000Z' },
+        }),
+        200,
+      );
+      const page = expectStatus<NotificationPage>(
+        await clocked.request({ method: 'GET', url: `/v1/customers/${customer}/notifications?unread=true` }),
+        200,
+      );
+      expect(page.data.map((n) => [n.type, n.title, n.body])).toEqual([
+        ['trial.ending', 'Your trial ends soon', 'Your trial of Solo ends on 2026-06-15.'],
+      ]);
     });
   });
 });

@@ -2,14 +2,19 @@ import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { NotificationTable } from '../../db/schema.js';
 
-/** Inserts notifications; one whose event already made one is skipped (`event_id` is unique). */
-export async function insertNotifications(db: Db, rows: Insertable<NotificationTable>[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db
+/**
+ * Inserts notifications; one whose event already made one is skipped (`event_id` is unique).
+ * Answers the customers of those inserted.
+ */
+export async function insertNotifications(db: Db, rows: Insertable<NotificationTable>[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const inserted = await db
     .insertInto('notifications')
     .values(rows)
     .onConflict((oc) => oc.column('event_id').doNothing())
+    .returning('customer_id')
     .execute();
+  return inserted.map((row) => row.customer_id);
 }
 
 /** A customer's notifications, newest first, after the cursor (an id) when given. */
