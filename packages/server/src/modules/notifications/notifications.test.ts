@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectStatus, publishCatalog, seedCustomer } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
-import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
 import { openSse } from '../../test-support/sse-client.js';
 
 interface ApiNotification {
@@ -210,6 +210,8 @@ describeEachDialect('customer notifications', (dialect) => {
     const base = await server.listen();
     const token = await tokenFor(customer);
     const sse = await openSse({ url: `${base}/v1/stream?customer=${customer}&access_token=${token}` });
+    // A stream of every customer (a backend's) is not told: it has no one to show them to.
+    const everyone = await openSse({ url: `${base}/v1/stream`, headers: { authorization: `Bearer ${testAdminKey}` } });
     try {
       expect(sse.status).toBe(200);
       await consume(customer, 90);
@@ -220,7 +222,12 @@ describeEachDialect('customer notifications', (dialect) => {
         notifications: [{ customer, type: 'usage.threshold_reached', title: 'You have used 80% of API calls' }],
       });
       expect(Number(event.id)).toBeGreaterThan(0);
+      // A later change reaches it after anything queued before: had it been told, it would have been by then.
+      await consume(customer, 1);
+      await everyone.next((e) => e.event === 'usage' && Number(e.id) > Number(event.id));
+      expect(everyone.events.filter((e) => e.event === 'notification')).toEqual([]);
     } finally {
+      everyone.close();
       sse.close();
     }
   });

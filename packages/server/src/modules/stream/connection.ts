@@ -70,7 +70,10 @@ export class StreamConnection {
   /** Whether this stream forwards a change (API key changes never; customers' only when they match). */
   wants(change: { scope: string; customerId: string | null }): boolean {
     if (change.scope === 'catalog') return true;
-    if (change.scope !== 'customer' && change.scope !== 'usage' && change.scope !== 'notification') return false;
+    // Notifications are for the customer's own streams: a stream of every customer (a backend
+    // keeping its cache) has no one to show them to.
+    if (change.scope === 'notification') return change.customerId === (this.deps.customer ?? null);
+    if (change.scope !== 'customer' && change.scope !== 'usage') return false;
     return this.deps.customer === undefined || change.customerId === this.deps.customer;
   }
 
@@ -90,6 +93,8 @@ export class StreamConnection {
     }
     if (customerId === null) return;
     if (scope === 'notification') {
+      // A replay of every customer's changes holds them too (see `wants`).
+      if (customerId !== this.deps.customer) return;
       this.put(`n:${customerId}`, { event: 'notification', customer: customerId, id });
       return;
     }
