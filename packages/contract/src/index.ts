@@ -10,6 +10,7 @@ export * from './entitlements.js';
 export * from './events.js';
 export * from './features.js';
 export * from './grants.js';
+export * from './notifications.js';
 export * from './ofrep.js';
 export * from './plans.js';
 export * from './problem.js';

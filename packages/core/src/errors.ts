@@ -16,6 +16,7 @@ export const ErrorCodes = {
   subscriptionNotFound: 'subscription_not_found',
   grantNotFound: 'grant_not_found',
   alertRuleNotFound: 'alert_rule_not_found',
+  notificationNotFound: 'notification_not_found',
   apiKeyNotFound: 'api_key_not_found',
   conflict: 'conflict',
   featureExists: 'feature_exists',

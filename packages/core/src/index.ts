@@ -24,4 +24,5 @@ export * from './metering/history.js';
 export * from './metering/meter.js';
 export * from './metering/usage.js';
 export * from './metering/usage-span.js';
+export * from './notifications/notice.js';
 export * from './reports/usage-revenue.js';

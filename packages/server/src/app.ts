@@ -44,6 +44,8 @@ import { grantRoutes } from './modules/grants/routes.js';
 import type { GrantService } from './modules/grants/service.js';
 import { stripeRoutes } from './modules/integrations/stripe/routes.js';
 import type { StripeService } from './modules/integrations/stripe/service.js';
+import { notificationRoutes } from './modules/notifications/routes.js';
+import type { NotificationService } from './modules/notifications/service.js';
 import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
@@ -83,6 +85,7 @@ export interface Services {
   stripe: StripeService;
   webhooks: WebhookService;
   alertRules: AlertRuleService;
+  notifications: NotificationService;
 }
 
 export interface AppDeps {
@@ -307,6 +310,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
     await scope.register(webhookRoutes, { webhooks: services.webhooks });
     await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
+    await scope.register(notificationRoutes, { notifications: services.notifications });
   });
 
   dispatch = createDispatch({

@@ -17,6 +17,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   /** How often each node looks for subscription transitions that fell due. */
   readonly schedulerPollMs: number;
+  /** How often each node turns new outbox events into customers' notifications. */
+  readonly notificationsPollMs: number;
   /** Days a past-due subscription keeps access before it is suspended. */
   readonly pastDueGraceDays: number;
   /** Simulated time: the clock stands still until `POST /v1/test-clock/advance` moves it. */
@@ -166,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     cacheSize: int('KEYMASTER_CACHE_SIZE', 100_000, 100, 10_000_000),
     bodyLimitBytes: int('KEYMASTER_BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     schedulerPollMs: int('KEYMASTER_SCHEDULER_POLL_MS', 1000, 10, 60_000),
+    notificationsPollMs: int('KEYMASTER_NOTIFICATIONS_POLL_MS', 500, 10, 60_000),
     pastDueGraceDays: int('KEYMASTER_PAST_DUE_GRACE_DAYS', 7, 0, 365),
     testClock: flag('KEYMASTER_TEST_CLOCK'),
     fallbackPlan,

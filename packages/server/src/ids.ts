@@ -4,7 +4,21 @@ const ulid = monotonicFactory();
 
 /** Prefixed, time-sortable ids: `sub_01j…`, `grt_01j…`. Sorting by id sorts by creation. */
 export function newId(
-  prefix: 'feat' | 'planv' | 'sub' | 'grt' | 'key' | 'rsv' | 'dev' | 'ctok' | 'sevt' | 'whe' | 'whd' | 'wha' | 'alr',
+  prefix:
+    | 'feat'
+    | 'planv'
+    | 'sub'
+    | 'grt'
+    | 'key'
+    | 'rsv'
+    | 'dev'
+    | 'ctok'
+    | 'sevt'
+    | 'whe'
+    | 'whd'
+    | 'wha'
+    | 'alr'
+    | 'ntf',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

@@ -35,6 +35,10 @@ import { createRollover } from './modules/grants/rollover.js';
 import { createGrantService } from './modules/grants/service.js';
 import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
+import { createNotificationConsumer, type NotificationConsumer } from './modules/notifications/consumer.js';
+import { toApiNotification } from './modules/notifications/convert.js';
+import { createNotificationService } from './modules/notifications/service.js';
+import { listNotifications } from './modules/notifications/store.js';
 import { createPlanService } from './modules/plans/service.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { createReservationService } from './modules/reservations/service.js';
@@ -56,6 +60,8 @@ export interface Keymaster {
   scheduler: Scheduler;
   /** Delivers the outbox to webhook endpoints; started on every node. */
   webhooks: WebhookWorker;
+  /** Makes customers' in-app notifications from the outbox; started on every node. */
+  notifications: NotificationConsumer;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
@@ -190,6 +196,8 @@ function createServices(input: {
         const { resolved, now, decisions } = await entitlements.snapshot(customerId);
         return toApiEntitlements({ resolved, now, decisionOf: (feature) => decisions.get(feature)! });
       },
+      unreadNotifications: async (customer) =>
+        (await listNotifications(db, { customer, unread: true, before: undefined, limit: 20 })).map(toApiNotification),
     }),
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
@@ -221,6 +229,7 @@ function createServices(input: {
     history: createHistoryService({ db, clock, snapshot }),
     usageRevenue: createUsageRevenueReport({ db, clock, entitlements }),
     webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
+    notifications: createNotificationService({ db, clock }),
     events,
     stripe: createStripeService({
       db,
@@ -312,6 +321,13 @@ export async function createKeymaster(input: {
       logger,
       settings: config.webhooks,
     });
+    const notifications = createNotificationConsumer({
+      db: database.db,
+      dialect: database.dialect,
+      clock,
+      logger,
+      pollMs: config.notificationsPollMs,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -321,6 +337,7 @@ export async function createKeymaster(input: {
           await scheduler.runDue(now);
           await services.reservations.expireDue();
           await webhooks.runDue();
+          await notifications.runDue();
         },
       };
     }
@@ -345,6 +362,7 @@ export async function createKeymaster(input: {
     });
     scheduler.start(config.schedulerPollMs);
     webhooks.start();
+    notifications.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -364,10 +382,12 @@ export async function createKeymaster(input: {
       services,
       scheduler,
       webhooks,
+      notifications,
       bootstrapSecret,
       async close() {
         await scheduler.stop();
         await webhooks.stop();
+        await notifications.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();

@@ -19,6 +19,7 @@ import { alertRules } from './migrations/0016-alert-rules.js';
 import { stripe } from './migrations/0016-stripe.js';
 import { webhooks } from './migrations/0016-webhooks.js';
 import { auditEvents } from './migrations/0017-audit-events.js';
+import { notifications } from './migrations/0018-notifications.js';
 import type { Database } from './schema.js';
 
 /**
@@ -48,6 +49,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0017-audit-events': auditEvents(),
     '0016-webhooks': webhooks(),
     '0016-alert-rules': alertRules(dialect),
+    '0018-notifications': notifications(),
   };
 }
 

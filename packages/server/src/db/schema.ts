@@ -36,6 +36,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointTable;
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
+  notifications: NotificationTable;
 }
 
 export interface FeatureTable {
@@ -444,4 +445,19 @@ export interface AlertFiringTable {
   feature: string;
   period_start: number;
   fired_at: number;
+}
+
+/** An in-app notification to a customer, made from one outbox event (see migration 0018). */
+export interface NotificationTable {
+  id: string;
+  customer_id: string;
+  /** The outbox event it was made from: unique, so an event is told at most once. */
+  event_id: string;
+  type: string;
+  title: string;
+  body: string;
+  /** JSON: the event's data. */
+  data: string;
+  created_at: number;
+  read_at: number | null;
 }

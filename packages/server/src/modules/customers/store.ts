@@ -65,6 +65,7 @@ const customerTables = [
   'webhook_attempts',
   'alert_rules',
   'alert_firings',
+  'notifications',
 ] as const;
 
 /**

@@ -5,13 +5,16 @@ import type { StreamAuthorization, StreamEnd } from './stream-authorization.js';
 
 /** An event waiting to be written; `id` is the feed position a client may resume after. */
 interface Pending {
-  event: 'catalog' | 'customer' | 'usage' | 'reset';
+  event: 'catalog' | 'customer' | 'usage' | 'notification' | 'reset';
   customer: string | null;
   id: number;
 }
 
 /** The payload of `customer` and `usage` events: the customer's fresh snapshot, or null. */
 export type CustomerPayload = (customer: string) => Promise<{ customer: string; entitlements: unknown }>;
+
+/** The payload of `notification` events: the customer's newest unread notifications. */
+export type NotificationPayload = (customer: string) => Promise<{ customer: string; notifications: unknown[] }>;
 
 /**
  * One open `GET /v1/stream`. Changes are queued, coalesced and written in order:
@@ -22,7 +25,9 @@ export type CustomerPayload = (customer: string) => Promise<{ customer: string; 
  *   everything the older one would have. Moving it back keeps ids increasing on the wire: an id
  *   promises everything up to it was delivered, and the replaced event is delivered later with
  *   a higher id.
- * - The queue holds at most one event per customer; a client so slow that it exceeds
+ * - Notifications coalesce the same way, under a key of their own: the payload is read at write
+ *   time too (the customer's newest unread notifications), so it holds what an older one would.
+ * - The queue holds at most one event per customer (and one notification event); a client so slow that it exceeds
  *   `maxQueued` gets a `reset` instead (refetch everything), so memory stays bounded.
  * - Ids never go down on one connection (a resumed client sees its own id first).
  * - Nothing is written without the stream's credential being checked first, after the payload
@@ -45,6 +50,7 @@ export class StreamConnection {
       res: ServerResponse;
       customer: string | undefined;
       payload: CustomerPayload;
+      notifications: NotificationPayload;
       maxQueued: number;
       authorize: StreamAuthorization;
       onClose: (connection: StreamConnection) => void;
@@ -64,6 +70,9 @@ export class StreamConnection {
   /** Whether this stream forwards a change (API key changes never; customers' only when they match). */
   wants(change: { scope: string; customerId: string | null }): boolean {
     if (change.scope === 'catalog') return true;
+    // Notifications are for the customer's own streams: a stream of every customer (a backend
+    // keeping its cache) has no one to show them to.
+    if (change.scope === 'notification') return change.customerId === (this.deps.customer ?? null);
     if (change.scope !== 'customer' && change.scope !== 'usage') return false;
     return this.deps.customer === undefined || change.customerId === this.deps.customer;
   }
@@ -83,6 +92,12 @@ export class StreamConnection {
       return;
     }
     if (customerId === null) return;
+    if (scope === 'notification') {
+      // A replay of every customer's changes holds them too (see `wants`).
+      if (customerId !== this.deps.customer) return;
+      this.put(`n:${customerId}`, { event: 'notification', customer: customerId, id });
+      return;
+    }
     const key = `c:${customerId}`;
     const earlier = this.queue.get(key);
     // A customer event also refreshes balances; a usage event never means more than that.
@@ -180,7 +195,12 @@ export class StreamConnection {
       if (next.done) return;
       const [key, pending] = next.value;
       this.queue.delete(key);
-      const data = pending.customer === null ? {} : await this.deps.payload(pending.customer);
+      const data =
+        pending.customer === null
+          ? {}
+          : pending.event === 'notification'
+            ? await this.deps.notifications(pending.customer)
+            : await this.deps.payload(pending.customer);
       const end = await this.deps.authorize();
       if (this.closed) return;
       if (end) return this.end(end);

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { Principal } from '../api-keys/service.js';
 import type { ChangeObserver, FeedChange } from '../changes/change-feed.js';
-import { type CustomerPayload, StreamConnection } from './connection.js';
+import { type CustomerPayload, type NotificationPayload, StreamConnection } from './connection.js';
 import type { StreamAuthorization } from './stream-authorization.js';
 
 interface Logger {
@@ -35,6 +35,8 @@ export class StreamHub implements ChangeObserver {
     private readonly deps: {
       /** The customer's entitlements snapshot as the API shows it; null when they do not exist. */
       snapshot: (customer: string) => Promise<unknown | null>;
+      /** The customer's newest unread notifications, as `GET /v1/customers/{id}/notifications?unread=true` lists them. */
+      unreadNotifications: (customer: string) => Promise<unknown[]>;
       heartbeatMs: number;
       maxQueued?: number;
       /** Open streams one secret key may hold on this node. */
@@ -71,6 +73,7 @@ export class StreamHub implements ChangeObserver {
       res: input.res,
       customer: input.customer,
       payload: this.payload,
+      notifications: this.notifications,
       maxQueued: this.deps.maxQueued ?? 10_000,
       authorize: input.authorize,
       onClose: (closed) => this.forget(closed),
@@ -147,6 +150,16 @@ export class StreamHub implements ChangeObserver {
       this.timer = undefined;
     }
   }
+
+  private readonly notifications: NotificationPayload = (customer) =>
+    this.deps.unreadNotifications(customer).then(
+      (notifications) => ({ customer, notifications }),
+      (error: unknown) => {
+        // The client is told something arrived and can list them itself.
+        this.deps.logger.warn({ err: error, customer }, 'stream notifications read failed');
+        return { customer, notifications: [] };
+      },
+    );
 
   private readonly payload: CustomerPayload = (customer) => {
     let shared = this.payloads.get(customer);

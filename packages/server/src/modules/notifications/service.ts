@@ -1,0 +1,35 @@
+import { ErrorCodes, notFound } from '@keymaster/core';
+import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/database.js';
+import { listNotifications, markNotificationRead } from './store.js';
+
+export type NotificationService = ReturnType<typeof createNotificationService>;
+
+/** Reading and marking a customer's in-app notifications (the `notifications` consumer makes them). */
+export function createNotificationService(deps: { db: Db; clock: Clock }) {
+  const { db } = deps;
+
+  async function requireCustomer(customer: string): Promise<void> {
+    const row = await db.selectFrom('customers').select('id').where('id', '=', customer).executeTakeFirst();
+    if (!row) throw notFound(ErrorCodes.customerNotFound, `Customer "${customer}" does not exist.`);
+  }
+
+  return {
+    async list(input: { customer: string; unread: boolean; before: string | undefined; limit: number }) {
+      await requireCustomer(input.customer);
+      return listNotifications(db, input);
+    },
+
+    async markRead(input: { customer: string; id: string }) {
+      const row = await markNotificationRead(db, { ...input, now: deps.clock.now() });
+      if (!row) {
+        await requireCustomer(input.customer);
+        throw notFound(
+          ErrorCodes.notificationNotFound,
+          `Notification "${input.id}" does not exist for customer "${input.customer}".`,
+        );
+      }
+      return row;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Db } from '../../db/database.js';
+import type { NotificationTable } from '../../db/schema.js';
+
+/**
+ * Inserts notifications; one whose event already made one is skipped (`event_id` is unique).
+ * Answers the customers of those inserted.
+ */
+export async function insertNotifications(db: Db, rows: Insertable<NotificationTable>[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const inserted = await db
+    .insertInto('notifications')
+    .values(rows)
+    .onConflict((oc) => oc.column('event_id').doNothing())
+    .returning('customer_id')
+    .execute();
+  return inserted.map((row) => row.customer_id);
+}
+
+/** A customer's notifications, newest first, after the cursor (an id) when given. */
+export async function listNotifications(
+  db: Db,
+  page: { customer: string; unread: boolean; before: string | undefined; limit: number },
+): Promise<Selectable<NotificationTable>[]> {
+  let query = db
+    .selectFrom('notifications')
+    .selectAll()
+    .where('customer_id', '=', page.customer)
+    .orderBy('id', 'desc')
+    .limit(page.limit);
+  if (page.unread) query = query.where('read_at', 'is', null);
+  if (page.before !== undefined) query = query.where('id', '<', page.before);
+  return query.execute();
+}
+
+/** Marks one of the customer's notifications read (a second time keeps the first time); undefined when it is not theirs. */
+export async function markNotificationRead(
+  db: Db,
+  input: { customer: string; id: string; now: number },
+): Promise<Selectable<NotificationTable> | undefined> {
+  await db
+    .updateTable('notifications')
+    .set({ read_at: input.now })
+    .where('id', '=', input.id)
+    .where('customer_id', '=', input.customer)
+    .where('read_at', 'is', null)
+    .execute();
+  return db
+    .selectFrom('notifications')
+    .selectAll()
+    .where('id', '=', input.id)
+    .where('customer_id', '=', input.customer)
+    .executeTakeFirst();
+}

@@ -1,0 +1,99 @@
+import type { Clock } from '../../clock.js';
+import type { Db, Dialect } from '../../db/database.js';
+import { withTransaction } from '../../db/transaction.js';
+
+/** An outbox event as consumers read it. */
+export interface OutboxEvent {
+  seq: number;
+  id: string;
+  type: string;
+  customer_id: string;
+  occurred_at: number;
+  /** JSON text, as `emitDomainEvents` wrote it. */
+  data: string;
+  created_at: number;
+}
+
+/** Outbox events taken per transaction. */
+const batchSize = 500;
+
+/**
+ * How long a hole in the outbox's `seq` is waited for before it is passed over. Numbers are drawn
+ * at insert and become visible at commit, so on PostgreSQL a lower one can appear after a higher
+ * one; a rolled-back transaction leaves a hole that never fills. Writes that emit events are short
+ * transactions: one still open after this long has almost surely rolled back. (SQLite has one
+ * writer at a time and never shows a hole.)
+ */
+const holeWaitMs = 5000;
+
+/**
+ * One consumer of the outbox (`domain_events`): reads the events after its cursor (its row in
+ * `outbox_consumers`, which its migration adds), hands each batch to `take` and moves the cursor
+ * in the same transaction, so each event is taken exactly once whichever node runs it. Consumers
+ * keep cursors of their own and never see or wait on each other.
+ */
+export function createOutboxConsumer(deps: {
+  db: Db;
+  dialect: Dialect;
+  clock: Clock;
+  /** The consumer's row in `outbox_consumers`. */
+  name: string;
+  /** Records what the consumer makes of the events, in the transaction that moves its cursor. */
+  take: (input: { tx: Db; events: OutboxEvent[]; now: number }) => Promise<void>;
+}) {
+  const { db, dialect, name } = deps;
+  let hole: { seq: number; since: number } | undefined;
+
+  /** One batch; answers how many events it took (0 when none, or another node holds the cursor). */
+  async function runBatch(): Promise<number> {
+    return withTransaction(db, async (tx) => {
+      let cursor = tx.selectFrom('outbox_consumers').select('position').where('name', '=', name);
+      // One node consumes at a time; the others find the row taken and leave it to that one.
+      if (dialect === 'postgres') cursor = cursor.forUpdate().skipLocked();
+      const row = await cursor.executeTakeFirst();
+      if (!row) return 0;
+      const position = Number(row.position);
+      const events = await tx
+        .selectFrom('domain_events')
+        .select(['seq', 'id', 'type', 'customer_id', 'occurred_at', 'data', 'created_at'])
+        .where('seq', '>', position)
+        .orderBy('seq')
+        .limit(batchSize)
+        .execute();
+      let next = position;
+      const taken: OutboxEvent[] = [];
+      for (const event of events) {
+        const seq = Number(event.seq);
+        if (seq !== next + 1) {
+          const waited = hole?.seq === next + 1 ? performance.now() - hole.since : 0;
+          if (hole?.seq !== next + 1) hole = { seq: next + 1, since: performance.now() };
+          if (waited < holeWaitMs) break;
+        }
+        hole = undefined;
+        taken.push({ ...event, seq });
+        next = seq;
+      }
+      if (taken.length === 0) return 0;
+      const now = deps.clock.now();
+      await deps.take({ tx, events: taken, now });
+      await tx
+        .updateTable('outbox_consumers')
+        .set({ position: next, updated_at: now })
+        .where('name', '=', name)
+        .execute();
+      return taken.length;
+    });
+  }
+
+  return {
+    /** Takes everything visible now; answers how many events were taken. */
+    async run(): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const taken = await runBatch();
+        total += taken;
+        if (taken < batchSize) return total;
+      }
+    },
+  };
+}
