@@ -17,10 +17,10 @@ export class BodyError extends Error {
   }
 }
 
-export const tooLargeProblem: ProblemInput = httpProblem('payload_too_large', 'Request body is too large');
+const tooLargeProblem: ProblemInput = httpProblem('payload_too_large', 'Request body is too large');
 
 /** Whether a declared size is already over the limit (the body is then never read). */
-export function declaredTooLarge(request: IncomingMessage, limitBytes: number): boolean {
+function declaredTooLarge(request: IncomingMessage, limitBytes: number): boolean {
   return Number(request.headers['content-length'] ?? 0) > limitBytes;
 }
 

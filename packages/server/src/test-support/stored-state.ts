@@ -1,3 +1,5 @@
+import type { Db } from '../db/database.js';
+import type { Database } from '../db/schema.js';
 import type { TestServer } from './server.js';
 
 const tables = ['features', 'plans', 'plan_versions', 'customers', 'subscriptions', 'grants'] as const;
@@ -15,4 +17,17 @@ export async function storedState(server: TestServer): Promise<Record<string, un
     state[table] = rows.map((row) => JSON.stringify(row)).sort();
   }
   return state;
+}
+
+/** How many rows each of `tables` holds: compare before and after a change that must write nothing. */
+export async function rowCounts(db: Db, tables: readonly (keyof Database)[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of tables) {
+    const row = await db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    counts[table] = Number(row.n);
+  }
+  return counts;
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firedAlerts } from '../../test-support/alerts.js';
 import { expectStatus, publishCatalog, seedCustomer } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
-
-type Fired = { event: string; rule?: string; usage: number; limit: number | null; period_start: string };
 
 // Alerts on the write paths other than consume and events: reservations and gauges.
 describeEachDialect('alert rules on reservations and gauges', (dialect) => {
@@ -31,17 +30,7 @@ describeEachDialect('alert rules on reservations and gauges', (dialect) => {
 
   const rule = async (body: Record<string, unknown>) =>
     expectStatus<{ id: string }>(await server.request({ method: 'POST', url: '/v1/alert-rules', body }), 201).id;
-  const fired = async (customer: string): Promise<Fired[]> => {
-    const rows = await server.keymaster.database.db
-      .selectFrom('domain_events')
-      .select(['type', 'data'])
-      .where('customer_id', '=', customer)
-      .where('type', 'like', 'usage.%')
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map((row) => ({ event: row.type, ...(JSON.parse(row.data) as Omit<Fired, 'event'>) }));
-  };
+  const fired = (customer: string) => firedAlerts(server, customer);
 
   describe('reservations', () => {
     const hold = async (customer: string, quantity: number) =>

@@ -1,18 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firedAlerts } from '../../test-support/alerts.js';
 import { expectStatus, publishCatalog, seedCustomer } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
-
-type Fired = {
-  event: string;
-  type?: string;
-  customer: string;
-  rule?: string;
-  usage: number;
-  limit: number | null;
-  period_start: string;
-};
 
 describeEachDialect('alert rules', (dialect) => {
   let server: TestServer;
@@ -50,17 +41,7 @@ describeEachDialect('alert rules', (dialect) => {
       await server.request({ method: 'POST', url: '/v1/consume', body: { customer, feature, quantity } }),
       200,
     );
-  const fired = async (customer: string): Promise<Fired[]> => {
-    const rows = await server.keymaster.database.db
-      .selectFrom('domain_events')
-      .select(['type', 'data'])
-      .where('customer_id', '=', customer)
-      .where('type', 'like', 'usage.%')
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map((row) => ({ event: row.type, ...(JSON.parse(row.data) as Omit<Fired, 'event'>) }));
-  };
+  const fired = (customer: string) => firedAlerts(server, customer);
 
   describe('the API', () => {
     it('creates, lists and deletes rules', async () => {

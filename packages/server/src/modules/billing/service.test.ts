@@ -4,32 +4,22 @@ import type { Db } from '../../db/database.js';
 import { seedCatalog, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { rowCounts } from '../../test-support/stored-state.js';
 import type { BillingChange, BillingSource, DesiredSubscription } from './billing-source.js';
 import { createBillingSource } from './service.js';
 
 const day = 86_400_000;
 
 /** How many rows each table the seam writes holds: what "writes nothing" is checked against. */
-async function rowCounts(db: Db): Promise<Record<string, number>> {
-  const tables = [
-    'customers',
-    'subscriptions',
-    'subscription_history',
-    'domain_events',
-    'billing_links',
-    'billing_changes',
-    'grants',
-  ] as const;
-  const counts: Record<string, number> = {};
-  for (const table of tables) {
-    const row = await db
-      .selectFrom(table)
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    counts[table] = Number(row.n);
-  }
-  return counts;
-}
+const counted = [
+  'customers',
+  'subscriptions',
+  'subscription_history',
+  'domain_events',
+  'billing_links',
+  'billing_changes',
+  'grants',
+] as const;
 
 async function historyOf(db: Db, subscriptionId: string) {
   return db
@@ -181,12 +171,12 @@ describeEachDialect('billing source: apply', (dialect) => {
       desired: desired({ customer, customerIfMissing: { name: 'D' } }),
     });
     const first = await billing.apply(body);
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const again = await billing.apply({ ...body, desired: { ...body.desired, plan: 'enterprise' } });
     expect(again.outcome).toBe('duplicate');
     expect(again.subscription?.id).toBe(first.outcome === 'applied' ? first.subscription.id : undefined);
     expect(again.subscription?.planKey).toBe('pro');
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
   });
 
   it('answers a lower ordering as stale and applies an equal one', async () => {
@@ -194,12 +184,12 @@ describeEachDialect('billing source: apply', (dialect) => {
     await billing.apply(
       change({ deal: customer, revision: 5, desired: desired({ customer, customerIfMissing: { name: 'S' } }) }),
     );
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const stale = await billing.apply(
       change({ deal: customer, revision: 4, desired: desired({ customer, plan: 'free' }) }),
     );
     expect(stale).toMatchObject({ outcome: 'stale', lastOrdering: 5, subscription: { planKey: 'pro' } });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
 
     const equal = await billing.apply(
       change({
@@ -214,12 +204,12 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('never touches a subscription of another source, and says so', async () => {
     const { id: customer, subscription } = await seedCustomer(server, { plan: 'pro' });
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const error = await failure(
       billing.apply(change({ deal: customer, revision: 1, desired: desired({ customer, plan: 'enterprise' }) })),
     );
     expect(error).toMatchObject({ kind: 'conflict', code: 'subscription_source_mismatch' });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
     const after = await server.request({ method: 'GET', url: `/v1/subscriptions/${subscription!.id}` });
     expect(after.json()).toMatchObject({ plan: 'pro', status: 'active', source: 'api' });
 
@@ -265,7 +255,7 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('works the change out on a dry run and writes nothing', async () => {
     const customer = uniqueKey('billing_dry');
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const outcome = await billing.apply(
       change({
         deal: customer,
@@ -279,7 +269,7 @@ describeEachDialect('billing source: apply', (dialect) => {
       before: null,
       subscription: { customerId: customer, planKey: 'pro' },
     });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
     // And the change itself is still to be applied.
     const real = await billing.apply(
       change({ deal: customer, revision: 1, desired: desired({ customer, customerIfMissing: { name: 'Dry' } }) }),
@@ -289,7 +279,7 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('refuses an unknown plan or customer, naming the field, with nothing half-applied', async () => {
     const customer = uniqueKey('billing_bad');
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const plan = await failure(
       billing.apply(
         change({
@@ -314,7 +304,7 @@ describeEachDialect('billing source: apply', (dialect) => {
       billing.apply(change({ deal: customer, revision: 1, desired: desired({ customer }) })),
     );
     expect(unknownCustomer).toMatchObject({ code: 'customer_not_found' });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
   });
 
   it('starts a future-dated subscription paused until its start', async () => {

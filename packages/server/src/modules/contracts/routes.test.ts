@@ -6,32 +6,22 @@ import { check, expectStatus, seedCatalog, seedCustomer, uniqueKey } from '../..
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestResponse, type TestServer } from '../../test-support/server.js';
+import { rowCounts } from '../../test-support/stored-state.js';
 
 const day = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 const secret = `whsec_${Buffer.from('contracts-webhook-test-secret-0123').toString('base64')}`;
 
 /** Every table a contract writes, counted: what "nothing changed" is checked against. */
-async function rowCounts(db: Db): Promise<Record<string, number>> {
-  const tables = [
-    'customers',
-    'subscriptions',
-    'subscription_history',
-    'grants',
-    'billing_links',
-    'billing_changes',
-    'contract_revisions',
-  ] as const;
-  const counts: Record<string, number> = {};
-  for (const table of tables) {
-    const row = await db
-      .selectFrom(table)
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    counts[table] = Number(row.n);
-  }
-  return counts;
-}
+const counted = [
+  'customers',
+  'subscriptions',
+  'subscription_history',
+  'grants',
+  'billing_links',
+  'billing_changes',
+  'contract_revisions',
+] as const;
 
 describeEachDialect('contracts', (dialect) => {
   let server: TestServer;
@@ -114,11 +104,11 @@ describeEachDialect('contracts', (dialect) => {
       await post(contract({ deal, grants: [{ feature: 'sso', enabled: true }] })),
       201,
     );
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const again = await post(contract({ deal, plan: 'enterprise' }));
     expect(again.statusCode).toBe(201);
     expect(again.json()).toEqual(first);
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
   });
 
   it('amends with a higher revision: plan now, add-ons, and the grants replace the previous ones', async () => {
@@ -156,18 +146,18 @@ describeEachDialect('contracts', (dialect) => {
   it('refuses a lower revision with 409 stale_revision and changes nothing', async () => {
     const deal = uniqueKey('deal');
     expectStatus(await post(contract({ deal, revision: 3 })), 201);
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     expectProblem(await post(contract({ deal, revision: 2, plan: 'free' })), {
       status: 409,
       code: 'stale_revision',
       path: '/source/revision',
     });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
   });
 
   it('answers a dry run with what would change and writes nothing', async () => {
     const deal = uniqueKey('deal');
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     const dry = expectStatus<Contract>(
       await post(contract({ deal, grants: [{ feature: 'api_calls', limit: 300_000 }] }), '?dry_run=true'),
       200,
@@ -175,7 +165,7 @@ describeEachDialect('contracts', (dialect) => {
     expect(dry).toMatchObject({ outcome: 'created', dry_run: true, subscription: { plan: 'pro', source: 'contract' } });
     expect(dry.grants).toEqual([expect.objectContaining({ feature: 'api_calls', limit: 300_000 })]);
     expect(dry.entitlements).toContainEqual(expect.objectContaining({ feature: 'api_calls', limit: 300_000 }));
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
     expectStatus(await server.request({ method: 'GET', url: `/v1/customers/${deal}` }), 404);
 
     // An amendment's dry run shows the change against what is there, and leaves it there.
@@ -233,13 +223,13 @@ describeEachDialect('contracts', (dialect) => {
 
   it('never touches a subscription the API (or Stripe) provisioned', async () => {
     const { id, subscription } = await seedCustomer(server, { plan: 'free' });
-    const before = await rowCounts(db);
+    const before = await rowCounts(db, counted);
     expectProblem(await post(contract({ deal: uniqueKey('deal'), customer: id })), {
       status: 409,
       code: 'subscription_source_mismatch',
       path: '/customer',
     });
-    expect(await rowCounts(db)).toEqual(before);
+    expect(await rowCounts(db, counted)).toEqual(before);
     const after = expectStatus(
       await server.request({ method: 'GET', url: `/v1/subscriptions/${subscription!.id}` }),
       200,
@@ -312,9 +302,9 @@ describeEachDialect('contracts', (dialect) => {
     ];
     for (const [name, body, status, code, path] of cases) {
       it(name, async () => {
-        const before = await rowCounts(db);
+        const before = await rowCounts(db, counted);
         expectProblem(await post(body(uniqueKey('bad'))), { status, code, path });
-        expect(await rowCounts(db)).toEqual(before);
+        expect(await rowCounts(db, counted)).toEqual(before);
       });
     }
 
@@ -362,7 +352,7 @@ describeEachDialect('contracts', (dialect) => {
       const body = JSON.stringify(contract({ deal: uniqueKey('deal') }));
       const other = new Webhook(`whsec_${Buffer.from('another-secret-entirely-0123456').toString('base64')}`);
       const at = new Date();
-      const before = await rowCounts(db);
+      const before = await rowCounts(db, counted);
       const attempts: Record<string, string | undefined>[] = [
         { 'webhook-signature': undefined },
         { 'webhook-id': undefined },
@@ -400,7 +390,7 @@ describeEachDialect('contracts', (dialect) => {
         },
       });
       expectProblem(altered, { status: 400, code: 'signature_invalid' });
-      expect(await rowCounts(db)).toEqual(before);
+      expect(await rowCounts(db, counted)).toEqual(before);
     });
 
     it('checks a signed body like the API does', async () => {
