@@ -20,6 +20,7 @@ import { stripe } from './migrations/0016-stripe.js';
 import { webhooks } from './migrations/0016-webhooks.js';
 import { auditEvents } from './migrations/0017-audit-events.js';
 import { notifications } from './migrations/0018-notifications.js';
+import { stripeEventCustomer } from './migrations/0019-stripe-event-customer.js';
 import type { Database } from './schema.js';
 
 /**
@@ -50,6 +51,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0016-webhooks': webhooks(),
     '0016-alert-rules': alertRules(dialect),
     '0018-notifications': notifications(),
+    '0019-stripe-event-customer': stripeEventCustomer(),
   };
 }
 

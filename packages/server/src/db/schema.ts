@@ -304,6 +304,8 @@ export interface StripeEventTable {
   detail: string | null;
   stripe_subscription: string | null;
   customer_id: string | null;
+  /** The Stripe customer the event's object belongs to (migration 0019): erased with them. */
+  stripe_customer: ColumnType<string | null, string | null | undefined, string | null>;
   received_at: number;
   applied_at: number | null;
 }

@@ -16,7 +16,12 @@ export interface DesiredSubscription {
   /** The Keymaster customer. It must exist unless `customerIfMissing` says how to create it. */
   customer: string;
   /** Creates the customer in the same transaction when it does not exist (Stripe: named by its Stripe id). */
-  customerIfMissing?: { name: string; stripeCustomer?: string | undefined } | undefined;
+  customerIfMissing?: { name: string } | undefined;
+  /**
+   * The customer's id in the billing system (Stripe's `cus_…`): recorded as the customer's
+   * `stripe_customer` when the customer is created or has none yet (never replacing another).
+   */
+  stripeCustomer?: string | undefined;
   /** The base plan's key: its latest published version on creation or a change of plan. */
   plan: string;
   /** Add-on plans and their quantities (replacing the current ones). */
@@ -51,6 +56,8 @@ export interface BillingChange {
   idempotencyId: string;
   /** Who made it, for the history and the audit trail: `integration:stripe`, `integration:contract`. */
   actor: string;
+  /** The API request that delivered it (a webhook, `POST /v1/contracts`), for the audit trail. */
+  requestId?: string | null | undefined;
   desired: DesiredSubscription;
   /**
    * More work in the same transaction once the subscription is in place (a contract's grants):

@@ -4,7 +4,9 @@ import type { Db, Dialect } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { findCustomer, insertCustomer } from '../customers/store.js';
+import { actorOf } from '../audit/trail.js';
+import { createCustomerService } from '../customers/service.js';
+import { findCustomer } from '../customers/store.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import {
@@ -84,10 +86,35 @@ export function createBillingSource(deps: {
       after: current,
       action: syncAction,
       actor: change.actor,
+      requestId: change.requestId,
       reason: `replaced by ${change.source} ${change.externalId}`,
       at: now,
       now,
       events: ['subscription.canceled', 'entitlements.updated'],
+    });
+  }
+
+  /**
+   * The change's customer, created when missing (if the change says how) and given its billing
+   * system id when it has none: through the customers module, so the audit trail has it.
+   */
+  async function linkCustomer(tx: Db, change: BillingChange): Promise<void> {
+    const { desired } = change;
+    const existing = await findCustomer(tx, desired.customer);
+    if (!existing && !desired.customerIfMissing) {
+      throw notFound(ErrorCodes.customerNotFound, `Customer "${desired.customer}" does not exist.`, [
+        { path: '/customer', message: 'unknown customer' },
+      ]);
+    }
+    const linksStripe = desired.stripeCustomer !== undefined && !existing?.stripeCustomer;
+    if (existing && !linksStripe) return;
+    await createCustomerService({ db: tx, clock }).upsert({
+      id: desired.customer,
+      body: {
+        ...(existing ? {} : { name: desired.customerIfMissing!.name }),
+        ...(linksStripe ? { stripe_customer: desired.stripeCustomer } : {}),
+      },
+      actor: actorOf(change.actor, change.requestId),
     });
   }
 
@@ -102,22 +129,7 @@ export function createBillingSource(deps: {
         lastOrdering: link.lastOrdering,
       };
     }
-    if (!(await findCustomer(tx, desired.customer))) {
-      if (!desired.customerIfMissing) {
-        throw notFound(ErrorCodes.customerNotFound, `Customer "${desired.customer}" does not exist.`, [
-          { path: '/customer', message: 'unknown customer' },
-        ]);
-      }
-      await insertCustomer(tx, {
-        id: desired.customer,
-        name: desired.customerIfMissing.name,
-        email: null,
-        traits: {},
-        stripeCustomer: desired.customerIfMissing.stripeCustomer ?? null,
-        createdAt: now,
-        updatedAt: now,
-      });
-    }
+    await linkCustomer(tx, change);
 
     let current: SubscriptionRecord | null = null;
     if (link) {
@@ -155,6 +167,7 @@ export function createBillingSource(deps: {
       after,
       action: syncAction,
       actor: change.actor,
+      requestId: change.requestId,
       reason: `${change.source} ${change.idempotencyId}`,
       at: now,
       now,

@@ -1,4 +1,4 @@
-import type { Contract, ContractCreate, Decision, Grant } from '@keymaster/contract';
+import type { AuditEvent, Contract, ContractCreate, Decision, Grant } from '@keymaster/contract';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database.js';
@@ -141,6 +141,29 @@ describeEachDialect('contracts', (dialect) => {
     );
     expect(grants.data.map((g) => g.feature)).toEqual(['support_tier']);
     expect((await check(server, { customer: deal, feature: 'support_tier' })).value).toBe('priority');
+  });
+
+  it('writes every change to the audit trail as the integration, with the request that carried it', async () => {
+    const deal = uniqueKey('deal');
+    const first = await post(contract({ deal, grants: [{ feature: 'api_calls', limit: 200_000 }] }));
+    const created = expectStatus<Contract>(first, 201);
+    const second = await post(contract({ deal, revision: 2, grants: [{ feature: 'sso', enabled: true }] }));
+    const amended = expectStatus<Contract>(second, 200);
+    const trail = expectStatus<{ data: AuditEvent[] }>(
+      await server.request({ method: 'GET', url: `/v1/audit-events?customer=${deal}&limit=100` }),
+      200,
+    ).data;
+    const rows = trail.map((row) => [row.action, row.target.id, row.actor.request_id]).reverse();
+    const [one, two] = [first.headers['x-request-id'], second.headers['x-request-id']];
+    expect(rows).toEqual([
+      ['customer.created', deal, one],
+      ['subscription.sync', created.subscription.id, one],
+      ['grant.created', created.grants[0]!.id, one],
+      ['subscription.sync', created.subscription.id, two],
+      ['grant.revoked', created.grants[0]!.id, two],
+      ['grant.created', amended.grants[0]!.id, two],
+    ]);
+    expect(trail.every((row) => row.actor.type === 'integration' && row.actor.id === 'contract')).toBe(true);
   });
 
   it('refuses a lower revision with 409 stale_revision and changes nothing', async () => {

@@ -37,6 +37,7 @@ export const contractRoutes: FastifyPluginAsyncTypebox<{ contracts: ContractServ
       const { created, contract } = await contracts.apply({
         body: request.body,
         dryRun: request.query.dry_run ?? false,
+        requestId: request.id,
         claim: claimOf(request),
       });
       return reply.status(created ? 201 : 200).send(contract);
@@ -103,6 +104,7 @@ export const contractWebhookRoutes: FastifyPluginAsyncTypebox<{ contracts: Contr
       const { created, contract } = await contracts.apply({
         body: validated.value as ContractCreate,
         dryRun: false,
+        requestId: request.id,
       });
       return reply.status(created ? 201 : 200).send(contract);
     },

@@ -4,12 +4,12 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import type { EffectClaim } from '../../db/transaction.js';
 import { fromIso } from '../../json-column.js';
-import { actorOf } from '../audit/trail.js';
+import { type AuditActor, actorOf } from '../audit/trail.js';
 import type { BillingSource } from '../billing/billing-source.js';
 import { loadCatalog, loadCustomerState } from '../entitlements/store.js';
 import { toApiGrant } from '../grants/convert.js';
 import { createGrantService } from '../grants/service.js';
-import { findGrant, revokeGrant } from '../grants/store.js';
+import { findGrant } from '../grants/store.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import { toApiSubscription } from '../subscriptions/convert.js';
 import { contractIds, fromApiContract, toApiContractEntitlements, toGrantCreate } from './convert.js';
@@ -40,14 +40,16 @@ export function createContractService(deps: { db: Db; clock: Clock; billing: Bil
   }
 
   /** The contract's grants, created by the grants module in the seam's transaction; errors name `/grants/<i>/…`. */
-  async function createGrants(tx: Db, body: ContractCreate, customerId: string): Promise<Grant[]> {
+  async function createGrants(
+    tx: Db,
+    input: { body: ContractCreate; customerId: string; actor: AuditActor },
+  ): Promise<Grant[]> {
+    const { body, customerId, actor } = input;
     const grants = createGrantService({ db: tx, clock });
     const created: Grant[] = [];
     for (const index of (body.grants ?? []).keys()) {
       try {
-        created.push(
-          await grants.create({ customerId, body: toGrantCreate({ body, index }), actor: actorOf(contractActor) }),
-        );
+        created.push(await grants.create({ customerId, body: toGrantCreate({ body, index }), actor }));
       } catch (error) {
         if (!(error instanceof DomainError) || error.errors === undefined) throw error;
         throw invalid(error.errors.map((e) => ({ path: `/grants/${index}${e.path}`, message: e.message })));
@@ -65,19 +67,21 @@ export function createContractService(deps: { db: Db; clock: Clock; billing: Bil
       subscription: SubscriptionRecord;
       before: SubscriptionRecord | null;
       dryRun: boolean;
+      actor: AuditActor;
     },
   ): Promise<Contract> {
-    const { body, ref, subscription } = input;
+    const { body, ref, subscription, actor } = input;
     const now = clock.now();
     const previous = await findPreviousRevision(tx, ref);
     const revoked: string[] = [];
+    const grantService = createGrantService({ db: tx, clock });
     for (const id of previous?.grantIds ?? []) {
       const grant = await findGrant(tx, id);
       if (!grant || grant.revokedAt !== null) continue;
-      await revokeGrant(tx, { id, at: now });
+      await grantService.revoke(id, actor);
       revoked.push(id);
     }
-    const grants = await createGrants(tx, body, subscription.customerId);
+    const grants = await createGrants(tx, { body, customerId: subscription.customerId, actor });
     const [catalog, state] = await Promise.all([
       loadCatalog(tx),
       loadCustomerState(tx, { customerId: subscription.customerId, now }),
@@ -111,6 +115,8 @@ export function createContractService(deps: { db: Db; clock: Clock; billing: Bil
       body: ContractCreate;
       dryRun: boolean;
       actor?: string | undefined;
+      /** The request that delivered it, for the audit trail. */
+      requestId?: string | undefined;
       claim?: EffectClaim | undefined;
     }): Promise<{ created: boolean; contract: Contract }> {
       const { body, dryRun } = input;
@@ -124,17 +130,26 @@ export function createContractService(deps: { db: Db; clock: Clock; billing: Bil
       if (replay) return { created: replay.answer.outcome === 'created', contract: replay.answer };
       checkTerm(body, clock.now());
       let answer: Contract | undefined;
+      const actor = input.actor ?? contractActor;
       const outcome = await billing.apply({
         source: contractSource,
         externalId,
         ordering: body.source.revision,
         idempotencyId,
-        actor: input.actor ?? contractActor,
+        actor,
+        requestId: input.requestId,
         desired: fromApiContract(body),
         dryRun,
         claim: input.claim,
         alsoInTransaction: async (tx, subscription, before) => {
-          answer = await settle(tx, { body, ref, subscription, before, dryRun });
+          answer = await settle(tx, {
+            body,
+            ref,
+            subscription,
+            before,
+            dryRun,
+            actor: actorOf(actor, input.requestId),
+          });
         },
       });
       if (outcome.outcome === 'stale') {

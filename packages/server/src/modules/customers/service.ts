@@ -68,8 +68,9 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
       try {
         return await upsertOnce(once);
       } catch (error) {
-        // Two first PUTs raced; the loser's write is now an update.
-        if (isUniqueViolation(error)) return upsertOnce(once);
+        // Two first PUTs raced; the loser's write is now an update. Inside a caller's transaction
+        // the caller retries (PostgreSQL's transaction is aborted by the violation).
+        if (isUniqueViolation(error) && !db.isTransaction) return upsertOnce(once);
         throw error;
       }
     },

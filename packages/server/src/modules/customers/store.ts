@@ -71,10 +71,16 @@ const customerTables = [
 /**
  * Removes the customer and everything stored about them: subscriptions and their history, grants,
  * usage events (a scan: events are indexed only by their id), counters, consumptions,
- * reservations, credits, undelivered domain events and stored idempotent answers. Run it in a transaction.
+ * reservations, credits, undelivered domain events, stored idempotent answers, and the Stripe events
+ * about their Stripe customer. Run it in a transaction.
  */
 export async function eraseCustomer(db: Db, id: string): Promise<boolean> {
+  const customer = await findCustomer(db, id);
   for (const table of customerTables) await db.deleteFrom(table).where('customer_id', '=', id).execute();
+  // Stripe events name the customer by their Stripe id, also those recorded before any link.
+  if (customer?.stripeCustomer) {
+    await db.deleteFrom('stripe_events').where('stripe_customer', '=', customer.stripeCustomer).execute();
+  }
   const result = await db.deleteFrom('customers').where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }

@@ -1,4 +1,4 @@
-import type { StripeEvent, StripeWebhookResult, Subscription } from '@keymaster/contract';
+import type { AuditEvent, Customer, StripeEvent, StripeWebhookResult, Subscription } from '@keymaster/contract';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check, expectStatus, seedCatalog } from '../../../test-support/builders.js';
@@ -223,7 +223,117 @@ describeEachDialect('Stripe in', (dialect) => {
     });
   });
 
+  describe('customers', () => {
+    const created = (input: { id: string; customer: string; metadata?: Record<string, string> }) =>
+      stripeEvent({
+        id: `evt_${input.id}`,
+        type: 'customer.subscription.created',
+        created: '2026-01-10T00:00:00Z',
+        object: stripeSubscription({
+          id: `sub_${input.id}`,
+          customer: input.customer,
+          status: 'active',
+          items: [stripeItem({ id: `si_${input.id}`, product: 'prod_pro', period })],
+          ...(input.metadata ? { metadata: input.metadata } : {}),
+        }),
+      });
+    const auditOf = async (query: string) =>
+      expectStatus<{ data: AuditEvent[] }>(
+        await server.request({ method: 'GET', url: `/v1/audit-events?${query}` }),
+        200,
+      ).data;
+
+    it('links a customer named by metadata to the Stripe customer, as the integration, in the audit trail', async () => {
+      expectStatus(
+        await server.request({ method: 'PUT', url: '/v1/customers/meta-acme', body: { name: 'Acme' } }),
+        201,
+      );
+      const delivered = await deliver(
+        created({ id: 'meta', customer: 'cus_meta', metadata: { keymaster_customer: 'meta-acme' } }),
+      );
+      expect(expectStatus<StripeWebhookResult>(delivered, 200).outcome).toBe('applied');
+      const customer = expectStatus<Customer>(
+        await server.request({ method: 'GET', url: '/v1/customers/meta-acme' }),
+        200,
+      );
+      expect(customer).toMatchObject({ name: 'Acme', stripe_customer: 'cus_meta' });
+      const [linked] = await auditOf('target_id=meta-acme&action=customer.updated');
+      expect(linked).toMatchObject({
+        actor: { type: 'integration', id: 'stripe', request_id: delivered.headers['x-request-id'] },
+        data: { before: { stripe_customer: null }, after: { stripe_customer: 'cus_meta' } },
+      });
+      // Its next subscription is found by the link, without metadata.
+      expectStatus(await deliver(created({ id: 'meta2', customer: 'cus_meta' })), 200);
+      expect((await received()).find((e) => e.id === 'evt_meta2')).toMatchObject({ customer: 'meta-acme' });
+    });
+
+    it('never replaces the Stripe customer a customer already pays as', async () => {
+      const body = { name: 'Two', stripe_customer: 'cus_first' };
+      expectStatus(await server.request({ method: 'PUT', url: '/v1/customers/two-accounts', body }), 201);
+      const event = created({ id: 'second', customer: 'cus_second', metadata: { keymaster_customer: 'two-accounts' } });
+      expect(expectStatus<StripeWebhookResult>(await deliver(event), 200).outcome).toBe('applied');
+      const customer = await server.request({ method: 'GET', url: '/v1/customers/two-accounts' });
+      expect(expectStatus<Customer>(customer, 200).stripe_customer).toBe('cus_first');
+    });
+
+    it('records the customer it creates in the audit trail, as the integration', async () => {
+      const delivered = await deliver(created({ id: 'fresh', customer: 'cus_fresh' }));
+      expectStatus(delivered, 200);
+      const [row] = await auditOf('target_id=cus_fresh&action=customer.created');
+      expect(row).toMatchObject({
+        actor: { type: 'integration', id: 'stripe', request_id: delivered.headers['x-request-id'] },
+        data: { after: { name: 'cus_fresh', stripe_customer: 'cus_fresh' } },
+      });
+      const [subscription] = await auditOf('customer=cus_fresh&action=subscription.sync');
+      expect(subscription?.actor.request_id).toBe(delivered.headers['x-request-id']);
+    });
+
+    it('erases the events about a customer with them, also those that named only their Stripe id', async () => {
+      // Recorded as ignored before anyone linked cus_gone to a Keymaster customer.
+      const invoice = { ...stripeFixture('invoice'), customer: 'cus_gone', customer_email: 'gone@example.com' };
+      const event = stripeEvent({
+        id: 'evt_gone',
+        type: 'invoice.paid',
+        created: '2026-01-10T00:00:00Z',
+        object: invoice,
+      });
+      expect(expectStatus<StripeWebhookResult>(await deliver(event), 200).outcome).toBe('ignored');
+      expect((await received()).find((e) => e.id === 'evt_gone')).toMatchObject({ customer: null });
+      const body = { name: 'Gone', stripe_customer: 'cus_gone' };
+      expectStatus(await server.request({ method: 'PUT', url: '/v1/customers/gone', body }), 201);
+      expect((await server.request({ method: 'DELETE', url: '/v1/customers/gone' })).statusCode).toBe(204);
+      expect((await received()).find((e) => e.id === 'evt_gone')).toBeUndefined();
+    });
+  });
+
   describe('what it does not apply', () => {
+    it('ignores a subscription to a plan not on sale, naming it and how to replay, so Stripe does not retry for days', async () => {
+      const plan = { key: 'unreleased', name: 'Unreleased', entitlements: [], stripe_product: 'prod_unreleased' };
+      expectStatus(await server.request({ method: 'POST', url: '/v1/plans', body: plan }), 201);
+      const event = stripeEvent({
+        id: 'evt_unreleased',
+        type: 'customer.subscription.created',
+        created: '2026-01-10T00:00:00Z',
+        object: stripeSubscription({
+          id: 'sub_unreleased',
+          customer: 'cus_unreleased',
+          status: 'active',
+          items: [stripeItem({ id: 'si_unreleased', product: 'prod_unreleased', period })],
+        }),
+      });
+      const result = expectStatus<StripeWebhookResult>(await deliver(event), 200);
+      expect(result.outcome).toBe('ignored');
+      expect(result.detail).toContain('unreleased');
+      expect(result.detail).toContain('keymaster stripe replay evt_unreleased');
+      expect((await received()).find((e) => e.id === 'evt_unreleased')).toMatchObject({
+        outcome: 'ignored',
+        subscription: 'sub_unreleased',
+      });
+      // Nothing half-applied: not even the customer.
+      const customer = await server.request({ method: 'GET', url: '/v1/customers/cus_unreleased' });
+      expectProblem(customer, { status: 404, code: 'customer_not_found' });
+    });
+
     it('records other event types as ignored, with the reason', async () => {
       const event = stripeEvent({
         id: 'evt_price',

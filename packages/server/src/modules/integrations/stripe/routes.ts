@@ -102,7 +102,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<{
         throw error;
       }
       try {
-        return await stripe.receive({ event, payload: payload.toString('utf8') });
+        return await stripe.receive({ event, payload: payload.toString('utf8'), requestId: request.id });
       } catch (error) {
         if (error instanceof StripeEventFailed) {
           return sendProblem(request, reply, httpProblem('stripe_event_failed', error.message));

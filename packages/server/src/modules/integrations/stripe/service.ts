@@ -15,7 +15,7 @@ import {
   storeReceived,
 } from './store.js';
 import type { StripeApi } from './stripe-api.js';
-import { eventSubject, readEnvelope, type StripeEventEnvelope } from './stripe-event.js';
+import { eventSubject, readEnvelope, type StripeEventEnvelope, stripeCustomerOf } from './stripe-event.js';
 import { readSubscription, type StripeSubscription, subscriptionState } from './subscription-state.js';
 
 export type StripeService = ReturnType<typeof createStripeService>;
@@ -27,7 +27,7 @@ export interface EventResult {
   detail: string | null;
 }
 
-/** Applying an event failed in a way a retry may mend (a database outage, Stripe's API down, a plan not published yet). */
+/** Applying an event failed in a way a retry may mend (a database outage, Stripe's API down). */
 export class StripeEventFailed extends Error {
   constructor(
     readonly eventId: string,
@@ -86,6 +86,8 @@ export function createStripeService(deps: {
     ordering: number;
     idempotencyId: string;
     dryRun?: boolean;
+    /** The webhook delivery's request, for the audit trail. */
+    requestId?: string | undefined;
     /** Records the event's outcome in the transaction that applies it. */
     record?: BillingChange['alsoInTransaction'];
   }): Promise<Verdict> {
@@ -107,6 +109,7 @@ export function createStripeService(deps: {
       ordering: input.ordering,
       idempotencyId: input.idempotencyId,
       actor,
+      requestId: input.requestId,
       desired: state.desired,
       alsoInTransaction: input.record,
       dryRun: input.dryRun,
@@ -119,10 +122,12 @@ export function createStripeService(deps: {
   }
 
   /** Applies a stored event and records its outcome; throws `StripeEventFailed` (recorded) when it failed. */
-  async function apply(event: StripeEventEnvelope): Promise<EventResult> {
+  async function apply(event: StripeEventEnvelope, requestId?: string): Promise<EventResult> {
     let verdict: Verdict;
+    let subscriptionId: string | null = null;
     try {
       const subject = await subjectOf(event);
+      if (!('ignored' in subject)) subscriptionId = subject.id;
       verdict =
         'ignored' in subject
           ? { outcome: 'ignored', detail: subject.ignored, subscription: null, customer: null }
@@ -130,6 +135,7 @@ export function createStripeService(deps: {
               subscription: subject,
               ordering: event.created,
               idempotencyId: event.id,
+              requestId,
               record: (tx, subscription) =>
                 recordOutcome(tx, {
                   eventId: event.id,
@@ -141,13 +147,24 @@ export function createStripeService(deps: {
                 }),
             });
     } catch (error) {
-      // A domain error says what is wrong in words the operator can act on; anything else is
-      // logged and recorded without its internals.
-      const detail = error instanceof DomainError ? error.message : 'an unexpected error (see the server log)';
-      if (!(error instanceof DomainError))
-        deps.logger.error({ err: error, event: event.id }, 'applying a Stripe event failed');
-      await recordOutcome(db, { eventId: event.id, outcome: 'failed', detail, subscription: null, customer: null });
-      throw new StripeEventFailed(event.id, detail);
+      if (error instanceof DomainError && error.kind !== 'unavailable') {
+        // The event asks what cannot be done as the catalog or the customer stands (a plan not
+        // on sale, a customer whose live subscription is a contract's). Stripe's retries would
+        // not mend it and would get the endpoint disabled; the operator mends it, then replays.
+        verdict = {
+          outcome: 'ignored',
+          detail: `${error.message} Once that is mended: keymaster stripe replay ${event.id}`,
+          subscription: subscriptionId,
+          customer: null,
+        };
+      } else {
+        // Anything else (the database, Stripe's API) may pass: logged, recorded without its internals, retried.
+        const detail = error instanceof DomainError ? error.message : 'an unexpected error (see the server log)';
+        if (!(error instanceof DomainError))
+          deps.logger.error({ err: error, event: event.id }, 'applying a Stripe event failed');
+        await recordOutcome(db, { eventId: event.id, outcome: 'failed', detail, subscription: null, customer: null });
+        throw new StripeEventFailed(event.id, detail);
+      }
     }
     if (verdict.outcome === 'applied') {
       // Recorded with the change; only the reported items are left to add.
@@ -169,7 +186,7 @@ export function createStripeService(deps: {
      * A verified delivery: stored as received before anything else, then applied unless an
      * earlier delivery of the same event settled it (then `duplicate`, and nothing changes).
      */
-    async receive(input: { event: unknown; payload: string }): Promise<EventResult> {
+    async receive(input: { event: unknown; payload: string; requestId?: string }): Promise<EventResult> {
       const event = readEnvelope(input.event);
       if ('reason' in event)
         throw invalid([{ path: '/', message: event.reason }], `Not a Stripe event: ${event.reason}.`);
@@ -178,12 +195,13 @@ export function createStripeService(deps: {
         type: event.type,
         created: event.created,
         payload: input.payload,
+        stripeCustomer: stripeCustomerOf(event.object),
         receivedAt: clock.now(),
       });
       // Received but not settled: being applied by another delivery (the seam applies it once),
       // or it failed before (Stripe's retry is how it gets applied).
       if (!stored && isSettled(row)) return { event: event.id, outcome: 'duplicate', detail: null };
-      return apply(event);
+      return apply(event, input.requestId);
     },
 
     /** Applies a stored event again (`keymaster stripe replay`): a failed one, or one ignored before its plan had a product. */

@@ -19,7 +19,14 @@ export type StripeEventRow = Selectable<StripeEventTable>;
  */
 export async function storeReceived(
   db: Db,
-  event: { id: string; type: string; created: number; payload: string; receivedAt: number },
+  event: {
+    id: string;
+    type: string;
+    created: number;
+    payload: string;
+    stripeCustomer: string | undefined;
+    receivedAt: number;
+  },
 ): Promise<{ stored: boolean; row: StripeEventRow }> {
   const result = await db
     .insertInto('stripe_events')
@@ -33,6 +40,7 @@ export async function storeReceived(
       detail: null,
       stripe_subscription: null,
       customer_id: null,
+      stripe_customer: event.stripeCustomer ?? null,
       received_at: event.receivedAt,
       applied_at: null,
     })

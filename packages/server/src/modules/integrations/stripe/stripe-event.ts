@@ -49,6 +49,18 @@ export function readEnvelope(event: unknown): StripeEventEnvelope | { reason: st
   return { id, type, created: created * 1000, object: isFields(event.data) ? event.data.object : undefined };
 }
 
+/**
+ * The Stripe customer (`cus_…`) an event's object belongs to: its `customer` (an id, or the object
+ * when expanded), or the object itself when it is a customer. Stored beside the event, so that
+ * erasing the Keymaster customer who pays as it also erases the events about them.
+ */
+export function stripeCustomerOf(object: unknown): string | undefined {
+  if (!isFields(object)) return undefined;
+  if (object.object === 'customer') return text(object.id);
+  const customer = object.customer;
+  return text(customer) ?? (isFields(customer) ? text(customer.id) : undefined);
+}
+
 /** A subscription field: Stripe sends the id, or the object when it was expanded. */
 function subscriptionField(value: unknown): EventSubject | undefined {
   if (text(value) !== undefined) return { subscription: value as string, object: undefined };

@@ -75,7 +75,8 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
     expect(state).toEqual({
       desired: {
         customer: 'cus_1',
-        customerIfMissing: { name: 'cus_1', stripeCustomer: 'cus_1' },
+        customerIfMissing: { name: 'cus_1' },
+        stripeCustomer: 'cus_1',
         plan: 'pro',
         addOns: [{ plan: 'extra_seats', quantity: 3 }],
         status: 'active',
@@ -132,13 +133,14 @@ describe('a Stripe subscription as a Keymaster subscription', () => {
 
   it('finds the customer by metadata, then by stripe_customer, then names a new one by the Stripe id', () => {
     expect(stateOf(subscription({ metadata: { keymaster_customer: 'acme' } }), 'other')).toMatchObject({
-      desired: { customer: 'acme', customerIfMissing: { stripeCustomer: 'cus_1' } },
+      desired: { customer: 'acme', stripeCustomer: 'cus_1' },
     });
     const matched = stateOf(subscription(), 'acme');
     expect(matched).toMatchObject({ desired: { customer: 'acme' } });
     expect('desired' in matched && matched.desired.customerIfMissing).toBeUndefined();
+    expect('desired' in matched && matched.desired.stripeCustomer).toBeUndefined();
     expect(stateOf(subscription())).toMatchObject({
-      desired: { customer: 'cus_1', customerIfMissing: { name: 'cus_1', stripeCustomer: 'cus_1' } },
+      desired: { customer: 'cus_1', customerIfMissing: { name: 'cus_1' }, stripeCustomer: 'cus_1' },
     });
   });
 

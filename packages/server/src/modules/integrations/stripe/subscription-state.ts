@@ -174,15 +174,13 @@ export function subscriptionState(input: {
 function customerOf(input: {
   subscription: StripeSubscription;
   matchedCustomer: string | undefined;
-}): Pick<DesiredSubscription, 'customer' | 'customerIfMissing'> | { reason: string } {
+}): Pick<DesiredSubscription, 'customer' | 'customerIfMissing' | 'stripeCustomer'> | { reason: string } {
   const { subscription: s } = input;
   const named = s.keymasterCustomer ?? input.matchedCustomer ?? s.customer;
   if (!customerKey.test(named)) {
     return { reason: `the customer id ${JSON.stringify(named.slice(0, 300))} is not a valid Keymaster customer id` };
   }
   if (s.keymasterCustomer === undefined && input.matchedCustomer !== undefined) return { customer: named };
-  return {
-    customer: named,
-    customerIfMissing: { name: s.customerName ?? s.customer, stripeCustomer: s.customer },
-  };
+  // Named by metadata, or new: either way it pays as this Stripe customer from now on.
+  return { customer: named, customerIfMissing: { name: s.customerName ?? s.customer }, stripeCustomer: s.customer };
 }
