@@ -11,6 +11,8 @@ export const WebhookEventTypes = [
   ...DomainEventTypes,
   'usage.threshold_reached',
   'usage.limit_reached',
+  'payment.failed',
+  'credits.expiring',
   'notification.created',
   'endpoint.disabled',
 ] as const;

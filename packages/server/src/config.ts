@@ -21,6 +21,8 @@ export interface Config {
   readonly notificationsPollMs: number;
   /** Days a past-due subscription keeps access before it is suspended. */
   readonly pastDueGraceDays: number;
+  /** Days before a credit grant expires that `credits.expiring` tells its customer; 0: never. */
+  readonly creditsNoticeDays: number;
   /** Simulated time: the clock stands still until `POST /v1/test-clock/advance` moves it. */
   readonly testClock: boolean;
   /** The plan customers without a live subscription get (e.g. `free`); none when unset. */
@@ -170,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     schedulerPollMs: int('KEYMASTER_SCHEDULER_POLL_MS', 1000, 10, 60_000),
     notificationsPollMs: int('KEYMASTER_NOTIFICATIONS_POLL_MS', 500, 10, 60_000),
     pastDueGraceDays: int('KEYMASTER_PAST_DUE_GRACE_DAYS', 7, 0, 365),
+    creditsNoticeDays: int('KEYMASTER_CREDITS_NOTICE_DAYS', 7, 0, 365),
     testClock: flag('KEYMASTER_TEST_CLOCK'),
     fallbackPlan,
     feedRetain: int('KEYMASTER_FEED_RETAIN', 100_000, 1000, 100_000_000),

@@ -313,6 +313,7 @@ export async function createKeymaster(input: {
       clock,
       logger,
       onRenewal: services.rollover,
+      creditsNoticeMs: config.creditsNoticeDays * 86_400_000,
     });
     const webhooks = createWebhookWorker({
       db: database.db,

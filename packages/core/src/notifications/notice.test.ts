@@ -73,6 +73,39 @@ describe('noticeFor', () => {
       data: { subscription: { plan: 'pro' } },
       title: 'Your subscription has ended',
     },
+    {
+      name: 'a failed payment, with the amount and the next attempt',
+      type: 'payment.failed',
+      data: {
+        subscription: { plan: 'pro' },
+        amount_due: 2500,
+        currency: 'usd',
+        next_payment_attempt: '2026-03-07T10:00:00.000Z',
+      },
+      title: 'Your payment failed',
+      body: /payment of \$25\.00 for Pro\. We will try again on 2026-03-07\. Update your payment method/,
+    },
+    {
+      name: 'a failed payment in a currency without minor units',
+      type: 'payment.failed',
+      data: { subscription: { plan: 'pro' }, amount_due: 500, currency: 'jpy' },
+      title: 'Your payment failed',
+      body: /payment of ¥500 for Pro\. Update/,
+    },
+    {
+      name: 'a failed payment without its amount',
+      type: 'payment.failed',
+      data: { subscription: { plan: 'pro' } },
+      title: 'Your payment failed',
+      body: /your payment for Pro\./,
+    },
+    {
+      name: 'credits expiring',
+      type: 'credits.expiring',
+      data: { feature: 'api_calls', remaining: 1200, expires_at: '2026-04-01T00:00:00.000Z' },
+      title: 'Your API calls credits expire soon',
+      body: /1200 of your API calls credits expire on 2026-04-01/,
+    },
     { name: 'another type', type: 'entitlements.updated', data: {}, title: null },
   ];
   for (const c of cases) {

@@ -12,6 +12,8 @@ export const NoticeEventTypes = [
   'subscription.updated',
   'subscription.canceled',
   'subscription.expired',
+  'payment.failed',
+  'credits.expiring',
 ] as const;
 
 interface SubscriptionData {
@@ -86,8 +88,36 @@ export function noticeFor(input: {
       };
     case 'subscription.expired':
       return { title: 'Your subscription has ended', body: `Your subscription to ${plan} has ended.` };
+    case 'payment.failed': {
+      const amount = typeof data.amount_due === 'number' && typeof data.currency === 'string';
+      const what = amount
+        ? `of ${money(data.amount_due as number, data.currency as string)} for ${plan}`
+        : `for ${plan}`;
+      const retry =
+        typeof data.next_payment_attempt === 'string' ? ` We will try again on ${day(data.next_payment_attempt)}.` : '';
+      return {
+        title: 'Your payment failed',
+        body: `We could not collect your payment ${what}.${retry} Update your payment method to keep your access.`,
+      };
+    }
+    case 'credits.expiring':
+      return {
+        title: `Your ${feature} credits expire soon`,
+        body: `${String(data.remaining)} of your ${feature} credits expire on ${day(data.expires_at)}; use them before then.`,
+      };
     default:
       return null;
+  }
+}
+
+/** An amount in the currency's minor units (Stripe's `amount_due`), as `$12.50` or `¥500`. */
+function money(minor: number, currency: string): string {
+  try {
+    const format = new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() });
+    // Currencies without minor units (JPY, KRW, …) are counted whole.
+    return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
+  } catch {
+    return `${minor} ${currency} (minor units)`;
   }
 }
 

@@ -249,6 +249,8 @@ export interface CreditBalanceTable {
   feature: string;
   remaining: number;
   updated_at: number;
+  /** When `credits.expiring` was emitted for this grant (migration 0020); null: not yet. */
+  expiry_noticed_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** One change to a subscription: who made it, when, why, and the subscription before and after. */
@@ -306,6 +308,8 @@ export interface StripeEventTable {
   customer_id: string | null;
   /** The Stripe customer the event's object belongs to (migration 0019): erased with them. */
   stripe_customer: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When an `invoice.payment_failed` was announced as `payment.failed` (migration 0020). */
+  announced_at: ColumnType<number | null, number | null | undefined, number | null>;
   received_at: number;
   applied_at: number | null;
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { noticeExpiringCredits } from '../grants/expiry-notices.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import { updateSubscription } from './store.js';
 import { catchUp, lockSubscription } from './transitions.js';
@@ -14,7 +15,8 @@ const batchSize = 100;
 
 /**
  * Runs what falls due on subscriptions — trial ends, renewals, scheduled changes, cancellations
- * at period end, grace expiries, automatic resumes, contract ends. The queue is the
+ * at period end, grace expiries, automatic resumes, contract ends — and then tells of credit
+ * grants about to expire (`noticeExpiringCredits`). The queue is the
  * `subscriptions.next_due_at` column: nothing lives in a timer, so a restart that missed an
  * instant catches up on its next run. Each subscription is taken in its own transaction, locked
  * (PostgreSQL: `for update skip locked`) and re-checked as still due, so with any number of
@@ -26,6 +28,8 @@ export function createScheduler(deps: {
   clock: Clock;
   logger: Logger;
   onRenewal?: RenewalHook | undefined;
+  /** How long before a credit grant expires `credits.expiring` is emitted; 0 or unset: never. */
+  creditsNoticeMs?: number | undefined;
 }) {
   const { db, dialect } = deps;
   let timer: NodeJS.Timeout | undefined;
@@ -33,6 +37,12 @@ export function createScheduler(deps: {
   let stopped = false;
 
   async function runOnce(now: number): Promise<number> {
+    const advanced = await advanceSubscriptions(now);
+    if (stopped) return advanced;
+    return advanced + (await noticeExpiringCredits(db, { now, noticeMs: deps.creditsNoticeMs ?? 0 }));
+  }
+
+  async function advanceSubscriptions(now: number): Promise<number> {
     let done = 0;
     let after = '';
     for (;;) {

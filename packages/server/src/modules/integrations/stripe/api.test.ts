@@ -112,6 +112,51 @@ describeEachDialect('Stripe in, with the API key', (dialect) => {
     expect((await subscriptionsOf('cus_sub_checkout'))[0]).toMatchObject({ plan: 'pro' });
   });
 
+  it('tells the customer of each failed payment once, also when the subscription had moved on', async () => {
+    stripe.subscriptions.set('sub_due', subscription('sub_due', { status: 'past_due' }));
+    const failed = (id: string, created: string, attempt: number) =>
+      stripeEvent({
+        id,
+        type: 'invoice.payment_failed',
+        created,
+        object: {
+          ...stripeFixture('invoice'),
+          customer: 'cus_sub_due',
+          amount_due: 2500,
+          currency: 'usd',
+          attempt_count: attempt,
+          next_payment_attempt: Date.parse('2026-01-13T00:00:00Z') / 1000,
+          hosted_invoice_url: 'https://invoice.stripe.com/i/acct_1/test_1',
+          parent: { type: 'subscription_details', subscription_details: { subscription: 'sub_due' } },
+        },
+      });
+    const first = failed('evt_due_1', '2026-01-10T00:00:00Z', 1);
+    expect(expectStatus<StripeWebhookResult>(await deliver(first), 200).outcome).toBe('applied');
+    expect(expectStatus<StripeWebhookResult>(await deliver(first), 200).outcome).toBe('duplicate');
+    // An attempt Stripe reports late, after a newer change: stale for the subscription, news for the customer.
+    const late = failed('evt_due_0', '2026-01-09T00:00:00Z', 2);
+    expect(expectStatus<StripeWebhookResult>(await deliver(late), 200).outcome).toBe('stale');
+    await server.keymaster.notifications.runDue();
+    const notices = expectStatus<{
+      data: { type: string; title: string; body: string; data: Record<string, unknown> }[];
+    }>(await server.request({ method: 'GET', url: '/v1/customers/cus_sub_due/notifications' }), 200).data;
+    expect(notices.map((n) => [n.type, n.title])).toEqual([
+      ['payment.failed', 'Your payment failed'],
+      ['payment.failed', 'Your payment failed'],
+    ]);
+    expect(notices.map((n) => n.data.stripe_event).sort()).toEqual(['evt_due_0', 'evt_due_1']);
+    expect(notices[0]!.body).toBe(
+      'We could not collect your payment of $25.00 for Pro. We will try again on 2026-01-13. Update your payment method to keep your access.',
+    );
+    expect(notices[0]!.data).toMatchObject({
+      customer: 'cus_sub_due',
+      subscription: { plan: 'pro', status: 'past_due' },
+      amount_due: 2500,
+      currency: 'usd',
+      hosted_invoice_url: 'https://invoice.stripe.com/i/acct_1/test_1',
+    });
+  });
+
   it('records a subscription Stripe does not know as ignored', async () => {
     const invoice = { ...stripeFixture('invoice'), subscription: 'sub_gone', parent: null };
     const event = stripeEvent({

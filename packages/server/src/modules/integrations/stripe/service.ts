@@ -2,8 +2,12 @@ import { DomainError, ErrorCodes, invalid, notFound } from '@keymaster/core';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../clock.js';
 import type { Db } from '../../../db/database.js';
+import { withTransaction } from '../../../db/transaction.js';
 import type { BillingChange, BillingSource } from '../../billing/billing-source.js';
 import { findCustomerByStripeCustomer } from '../../customers/store.js';
+import { emitDomainEvents } from '../../outbox/emit.js';
+import { toApiSubscription } from '../../subscriptions/convert.js';
+import { findCurrentSubscription } from '../../subscriptions/store.js';
 import {
   findStripeEvent,
   isSettled,
@@ -15,7 +19,13 @@ import {
   storeReceived,
 } from './store.js';
 import type { StripeApi } from './stripe-api.js';
-import { eventSubject, readEnvelope, type StripeEventEnvelope, stripeCustomerOf } from './stripe-event.js';
+import {
+  eventSubject,
+  failedInvoice,
+  readEnvelope,
+  type StripeEventEnvelope,
+  stripeCustomerOf,
+} from './stripe-event.js';
 import { readSubscription, type StripeSubscription, subscriptionState } from './subscription-state.js';
 
 export type StripeService = ReturnType<typeof createStripeService>;
@@ -121,6 +131,52 @@ export function createStripeService(deps: {
     return { ...base, outcome: result.outcome, detail: reported };
   }
 
+  /**
+   * Tells the customer of a failed payment (`payment.failed`, which becomes their notice), once
+   * per Stripe event whatever came of the subscription it names: an `invoice.payment_failed` is
+   * news even when it is stale for the subscription or there is no API key to fetch it. The
+   * customer is the one the event was applied to, else the one paying as the invoice's Stripe
+   * customer. Claimed by a conditional update, so repeated deliveries (each calls this, which
+   * also mends an announcement a failure lost) and several nodes announce it once.
+   */
+  async function announcePaymentFailure(event: StripeEventEnvelope, customerId: string | null): Promise<void> {
+    if (event.type !== 'invoice.payment_failed') return;
+    await withTransaction(db, async (tx) => {
+      const stripeCustomer = stripeCustomerOf(event.object);
+      const customer =
+        customerId ??
+        (stripeCustomer === undefined ? undefined : (await findCustomerByStripeCustomer(tx, stripeCustomer))?.id);
+      if (customer === undefined) return;
+      const now = clock.now();
+      const claimed = await tx
+        .updateTable('stripe_events')
+        .set({ announced_at: now })
+        .where('event_id', '=', event.id)
+        .where('announced_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) === 0) return;
+      const subscription = await findCurrentSubscription(tx, customer);
+      await emitDomainEvents(
+        tx,
+        [
+          {
+            type: 'payment.failed',
+            customerId: customer,
+            subscriptionId: subscription?.id ?? null,
+            occurredAt: event.created,
+            data: {
+              customer,
+              subscription: subscription ? toApiSubscription(subscription, now) : null,
+              ...failedInvoice(event.object),
+              stripe_event: event.id,
+            },
+          },
+        ],
+        now,
+      );
+    });
+  }
+
   /** Applies a stored event and records its outcome; throws `StripeEventFailed` (recorded) when it failed. */
   async function apply(event: StripeEventEnvelope, requestId?: string): Promise<EventResult> {
     let verdict: Verdict;
@@ -178,6 +234,7 @@ export function createStripeService(deps: {
     } else {
       await recordOutcome(db, { eventId: event.id, ...verdict });
     }
+    await announcePaymentFailure(event, verdict.customer);
     return { event: event.id, outcome: verdict.outcome, detail: verdict.detail };
   }
 
@@ -200,7 +257,10 @@ export function createStripeService(deps: {
       });
       // Received but not settled: being applied by another delivery (the seam applies it once),
       // or it failed before (Stripe's retry is how it gets applied).
-      if (!stored && isSettled(row)) return { event: event.id, outcome: 'duplicate', detail: null };
+      if (!stored && isSettled(row)) {
+        await announcePaymentFailure(event, row.customer_id);
+        return { event: event.id, outcome: 'duplicate', detail: null };
+      }
       return apply(event, input.requestId);
     },
 

@@ -61,6 +61,35 @@ export function stripeCustomerOf(object: unknown): string | undefined {
   return text(customer) ?? (isFields(customer) ? text(customer.id) : undefined);
 }
 
+/** What a failed invoice says to the customer who owes it (`payment.failed`'s `data`). */
+export interface FailedInvoice {
+  invoice: string | null;
+  amount_due: number | null;
+  currency: string | null;
+  attempt_count: number | null;
+  /** When Stripe tries again (ISO), null when it will not. */
+  next_payment_attempt: string | null;
+  /** Where the customer can pay it. */
+  hosted_invoice_url: string | null;
+}
+
+/** The parts of an invoice a `payment.failed` notice tells, each null when absent or malformed. */
+export function failedInvoice(object: unknown): FailedInvoice {
+  const invoice = isFields(object) ? object : {};
+  const count = (value: unknown) =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+  const next = count(invoice.next_payment_attempt);
+  const url = text(invoice.hosted_invoice_url);
+  return {
+    invoice: text(invoice.id) ?? null,
+    amount_due: count(invoice.amount_due),
+    currency: text(invoice.currency)?.slice(0, 10) ?? null,
+    attempt_count: count(invoice.attempt_count),
+    next_payment_attempt: next === null ? null : new Date(next * 1000).toISOString(),
+    hosted_invoice_url: url?.startsWith('https://') && url.length <= 2048 ? url : null,
+  };
+}
+
 /** A subscription field: Stripe sends the id, or the object when it was expanded. */
 function subscriptionField(value: unknown): EventSubject | undefined {
   if (text(value) !== undefined) return { subscription: value as string, object: undefined };
