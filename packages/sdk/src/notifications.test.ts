@@ -106,6 +106,17 @@ describe('@keymaster/sdk notifications [sqlite]', () => {
     expect(km.unreadNotifications(customer)).toBeUndefined();
   });
 
+  it('hears of a mark made elsewhere (the backend, another tab) live', async () => {
+    const customer = await customerWithAlerts(80);
+    const { km } = connect({ customerToken: await tokenFor(customer) });
+    const { titles } = follow(km, customer);
+    await consume(customer, 900);
+    await eventually(() => titles()?.length === 1, 5000);
+    const [notification] = km.unreadNotifications(customer)!.notifications;
+    await post(`/v1/customers/${customer}/notifications/${notification!.id}/read`, {});
+    await eventually(() => titles()?.length === 0, 5000);
+  });
+
   it('lists by page and marks all read', async () => {
     const customer = await customerWithAlerts(50, 60, 70, 80);
     for (const quantity of [550, 100, 100, 100]) await consume(customer, quantity);
