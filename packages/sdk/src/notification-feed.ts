@@ -41,9 +41,9 @@ interface Followed {
   live: boolean;
   /** Bumped by each push or mark applied: a fetch that started before one must not undo it. */
   version: number;
-  /** Fetches started, and the latest one applied: an answer overtaken by a later fetch's is dropped. */
-  fetches: number;
-  appliedFetch: number;
+  /** A fetch of the list is out; `fetchAgain`: another was asked for meanwhile, and goes when it is back. */
+  fetching: boolean;
+  fetchAgain: boolean;
 }
 
 /**
@@ -130,8 +130,8 @@ export class NotificationFeed {
         stream: null,
         live: this.deps.tokenMode && this.clientLive,
         version: 0,
-        fetches: 0,
-        appliedFetch: 0,
+        fetching: false,
+        fetchAgain: false,
       };
       this.followed.set(customer, followed);
       this.startFollowing(customer, followed);
@@ -255,29 +255,41 @@ export class NotificationFeed {
     this.set(followed, { notifications: list as Notification[], more: false, loaded: true, error: null });
   }
 
-  /** Fetches the newest unread page; a change applied meanwhile wins over its answer. */
+  /**
+   * Fetches the newest unread page. One at a time per customer: a burst of pushes (marking many
+   * read) costs two fetches, not one each. A push or mark applied meanwhile wins over its answer.
+   */
   private refresh(customer: string): void {
     const followed = this.followed.get(customer);
     if (!followed || this.closed) return;
+    if (followed.fetching) {
+      followed.fetchAgain = true;
+      return;
+    }
+    followed.fetching = true;
     const version = followed.version;
-    const fetch = ++followed.fetches;
-    const current = () =>
-      this.followed.get(customer) === followed && followed.version === version && fetch > followed.appliedFetch;
-    this.list({ customer, unread: true, limit: shown }).then(
-      (page) => {
-        if (!current()) return;
-        followed.appliedFetch = fetch;
-        this.set(followed, { notifications: page.data, more: page.has_more, loaded: true, error: null }, false);
-      },
-      (error: unknown) => {
-        if (!current() || this.closed) return;
-        const failure =
-          error instanceof KeymasterError
-            ? error
-            : new KeymasterError({ message: String(error), status: 0, code: 'network_error', cause: error });
-        this.set(followed, { ...followed.state, loaded: true, error: failure }, false);
-      },
-    );
+    const current = () => !this.closed && this.followed.get(customer) === followed && followed.version === version;
+    this.list({ customer, unread: true, limit: shown })
+      .then(
+        (page) => {
+          if (current())
+            this.set(followed, { notifications: page.data, more: page.has_more, loaded: true, error: null }, false);
+        },
+        (error: unknown) => {
+          if (!current()) return;
+          const failure =
+            error instanceof KeymasterError
+              ? error
+              : new KeymasterError({ message: String(error), status: 0, code: 'network_error', cause: error });
+          this.set(followed, { ...followed.state, loaded: true, error: failure }, false);
+        },
+      )
+      .finally(() => {
+        followed.fetching = false;
+        if (!followed.fetchAgain) return;
+        followed.fetchAgain = false;
+        this.refresh(customer);
+      });
   }
 
   /** Drops notifications just marked read from the followed list, if the customer is followed. */

@@ -142,6 +142,28 @@ describe('@keymaster/sdk notifications [sqlite]', () => {
     expect(await km.markAllNotificationsRead({ customer })).toBe(0);
   });
 
+  it('says when more are unread than the 20 listed, and shows the next one when one is marked', async () => {
+    const { id: customer } = await seedCustomer(live.server, { plan: 'free' });
+    for (let value = 10; value <= 210; value += 10)
+      await post('/v1/alert-rules', { feature: 'api_calls', type: 'units', value, customer }, 201);
+    const { km } = connect({ apiKey: testAdminKey });
+    follow(km, customer);
+    /** The thresholds of the rules the listed notifications tell of. */
+    const values = () =>
+      km.unreadNotifications(customer)?.notifications.map((n) => (n.data as { value: number }).value);
+    await eventually(() => km.unreadNotifications(customer)?.loaded === true);
+    await consume(customer, 250); // crosses all 21 rules: 21 notifications, pushed as one event of 20
+    await eventually(() => km.unreadNotifications(customer)?.more === true, 5000);
+    expect(values()).toHaveLength(20);
+    const hidden = Array.from({ length: 21 }, (_, i) => (i + 1) * 10).find((value) => !values()?.includes(value));
+    expect(hidden).toBeDefined();
+
+    await km.markNotificationRead({ customer, id: km.unreadNotifications(customer)!.notifications[0]!.id });
+    await eventually(() => values()?.includes(hidden!) === true, 5000);
+    expect(km.unreadNotifications(customer)).toMatchObject({ more: false });
+    expect(values()).toHaveLength(20);
+  });
+
   it('with a customer token: notifications come on the client stream, and another customer is refused', async () => {
     const customer = await customerWithAlerts(80);
     const other = await customerWithAlerts(80);
