@@ -250,6 +250,10 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await untilPage(text('status-sso'), 'denied:unavailable');
     expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
     expect(await page.getByTestId('calls-meter').textContent()).toBe('');
+    const notices = page.getByTestId('notices').locator('.km-notifications');
+    await untilPage(() => notices.getAttribute('data-state'), 'error');
+    expect(await notices.getByRole('alert').textContent()).toBe('Notifications could not be loaded.');
+    expect(await notices.getByRole('list').count()).toBe(0);
     browser.errors.length = 0; // the refused connections are logged by the browser
   });
 });
