@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { CustomerToken, Decision } from '@keymaster/contract';
+import type { CustomerToken, Decision, Notification } from '@keymaster/contract';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type BrowserTest,
@@ -8,7 +8,7 @@ import {
   untilPage,
 } from '../../sdk/src/test-support/chromium.js';
 import { startFaultProxy, testAdminKey } from '../../sdk/src/test-support/live-server.js';
-import { grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
+import { expectStatus, grantBody, seedCustomer } from '../../server/src/test-support/builders.js';
 
 const pageEntry = fileURLToPath(new URL('./test-support/page.tsx', import.meta.url));
 
@@ -169,6 +169,50 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     expect(browser.errors).toEqual([]);
   });
 
+  it('shows notifications as they are made, and marks them read in the page and on the server', async () => {
+    const { id } = await seedCustomer(live.server, { plan: 'free' });
+    for (const value of [80, 90])
+      await post('/v1/alert-rules', { feature: 'api_calls', type: 'percent', value, customer: id }, 201);
+    const unreadOnServer = async () =>
+      expectStatus<{ data: Notification[] }>(
+        await live.server.request({ method: 'GET', url: `/v1/customers/${id}/notifications?unread=true` }),
+        200,
+      ).data;
+    await mount(id);
+
+    const panel = page.getByTestId('notices').getByRole('region', { name: 'Notifications' });
+    const state = () => panel.getAttribute('data-state');
+    const titles = () => panel.getByRole('listitem').locator('.km-notification-title').allTextContents();
+    await untilPage(state, 'empty');
+    expect(await panel.getByText('No unread notifications.').count()).toBe(1);
+    expect(await panel.getByRole('status').getAttribute('aria-label')).toBe('No unread notifications');
+
+    // The server's consumer makes the notification from the alert; the stream brings it.
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 850 });
+    await untilPage(titles, ['You have used 80% of API calls']);
+    const [first] = await unreadOnServer();
+    const item = panel.getByRole('listitem');
+    expect(await item.locator('.km-notification-body').textContent()).toBe(first!.body);
+    expect(await item.locator('time').getAttribute('datetime')).toBe(first!.created_at);
+    expect(await item.locator('time').textContent()).toMatch(/^\w{3} \d+, \d{4}, \d+:\d{2}\s?[AP]M$/);
+    expect(await panel.getByRole('status', { name: '1 unread notification' }).textContent()).toBe('1');
+
+    await post('/v1/consume', { customer: id, feature: 'api_calls', quantity: 60 });
+    await untilPage(titles, ['You have used 90% of API calls', 'You have used 80% of API calls']);
+    expect(await panel.getByRole('status', { name: '2 unread notifications' }).count()).toBe(1);
+
+    await panel.getByRole('button', { name: 'Mark read: You have used 90% of API calls' }).click();
+    await untilPage(titles, ['You have used 80% of API calls']);
+    expect((await unreadOnServer()).map((n) => n.title)).toEqual(['You have used 80% of API calls']);
+
+    await panel.getByRole('button', { name: 'Mark all read' }).click();
+    await untilPage(state, 'empty');
+    expect(await unreadOnServer()).toEqual([]);
+    expect(await panel.getByRole('button').count()).toBe(0);
+    expect(navigations).toBe(1);
+    expect(browser.errors).toEqual([]);
+  });
+
   it('marks answers stale while the server is unreachable, keeps serving them, and fresh once it is back', async () => {
     const { id } = await seedCustomer(live.server, { plan: 'pro' });
     // The page reaches the server through a proxy that can cut it off, stream included.
@@ -206,6 +250,10 @@ describeInChromium('@keymaster/react in Chromium [sqlite]', () => {
     await untilPage(text('status-sso'), 'denied:unavailable');
     expect(await text('sso-fallback')()).toBe('Single sign-on comes with Pro.');
     expect(await page.getByTestId('calls-meter').textContent()).toBe('');
+    const notices = page.getByTestId('notices').locator('.km-notifications');
+    await untilPage(() => notices.getAttribute('data-state'), 'error');
+    expect(await notices.getByRole('alert').textContent()).toBe('Notifications could not be loaded.');
+    expect(await notices.getByRole('list').count()).toBe(0);
     browser.errors.length = 0; // the refused connections are logged by the browser
   });
 });

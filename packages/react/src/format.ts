@@ -20,3 +20,7 @@ export function formatPrice(price: NonNullable<UpgradePlan['price']>, locale: st
 export function formatDate(iso: string, locale: string | undefined): string {
   return new Date(iso).toLocaleDateString(locale, { dateStyle: 'medium' });
 }
+
+export function formatDateTime(iso: string, locale: string | undefined): string {
+  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
+}

@@ -3,6 +3,7 @@ import type { KeymasterError } from './errors.js';
 import type { FeatureDefinitions } from './feature-definitions.js';
 import { type HttpSettings, unrefTimer } from './http.js';
 import type { Listeners } from './listeners.js';
+import type { NotificationFeed } from './notification-feed.js';
 import type { ResolvedOptions } from './options.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import type { SseEvent } from './sse-parser.js';
@@ -52,6 +53,8 @@ export class CacheSync {
       refreshSoon: (customer: string) => void;
       /** Told when the status changes. */
       statusListeners: Listeners<SyncStatus>;
+      /** With a customer token the stream is that customer's: it carries their notifications too. */
+      notifications: Pick<NotificationFeed, 'onClientStreamLive' | 'onClientStreamDown' | 'onClientStreamEvent'>;
     },
   ) {}
 
@@ -82,6 +85,7 @@ export class CacheSync {
             this.deps.store.refreshAll({ markDirty: false });
             this.refreshDefinitions();
           }
+          this.deps.notifications.onClientStreamLive(resumed);
           this.emitStatus();
         },
         onDown: ({ refused }) => {
@@ -91,9 +95,13 @@ export class CacheSync {
           this.live = false;
           if (refused) this.refused = refused;
           this.startPolling();
+          this.deps.notifications.onClientStreamDown();
           if (wasLive || newlyRefused) this.emitStatus();
         },
-        onEvent: (event) => this.applyEvent(event),
+        onEvent: (event) => {
+          this.applyEvent(event);
+          this.deps.notifications.onClientStreamEvent(event);
+        },
       },
     );
     this.stream.start();

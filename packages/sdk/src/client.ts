@@ -1,4 +1,4 @@
-import type { Reservation, UsageHistory } from '@keymaster/contract';
+import type { Notification, Reservation, UsageHistory } from '@keymaster/contract';
 import type { Feature } from '@keymaster/core';
 import { CacheSync, type SyncStatus } from './cache-sync.js';
 import type { Decision } from './decision.js';
@@ -7,11 +7,13 @@ import { FeatureDefinitions, type FlagAnswer } from './feature-definitions.js';
 import type { HttpSettings } from './http.js';
 import { Listeners } from './listeners.js';
 import { LocalChecks } from './local-checks.js';
+import { NotificationFeed, type NotificationPage, type UnreadNotifications } from './notification-feed.js';
 import { type KeymasterOptions, resolveOptions } from './options.js';
 import { RemoteCalls } from './remote-calls.js';
 import { SnapshotStore } from './snapshot-store.js';
 
 export type { SyncStatus } from './cache-sync.js';
+export type { NotificationPage, UnreadNotifications } from './notification-feed.js';
 
 /**
  * A Keymaster client with a local cache. Create one per process (or page) with
@@ -27,6 +29,7 @@ export class Keymaster {
   private readonly sync: CacheSync;
   private readonly checks: LocalChecks;
   private readonly remote: RemoteCalls;
+  private readonly notifications: NotificationFeed;
   private readonly changeListeners = new Listeners<string | null>();
   private readonly syncListeners = new Listeners<SyncStatus>();
   private closed = false;
@@ -50,6 +53,14 @@ export class Keymaster {
       options: o.tracking,
     });
     this.remote = new RemoteCalls({ http, clock: o.clock, store: this.store, onChange });
+    this.notifications = new NotificationFeed({
+      http,
+      signal: this.store.signal,
+      tokenMode: o.tokenMode,
+      stream: o.stream,
+      pollIntervalMs: o.pollIntervalMs,
+      startClientStream: (customer) => this.sync.start(customer),
+    });
     this.sync = new CacheSync({
       options: o,
       http,
@@ -58,6 +69,7 @@ export class Keymaster {
       onChange,
       refreshSoon: (customer) => this.remote.refreshSoon(customer),
       statusListeners: this.syncListeners,
+      notifications: this.notifications,
     });
     this.checks = new LocalChecks(o, this.store, this.sync);
     // A customer token's stream must name its customer: it starts with the first load.
@@ -237,6 +249,75 @@ export class Keymaster {
   }
 
   /**
+   * A page of the customer's in-app notifications (`GET /v1/customers/{id}/notifications`),
+   * newest first: `unread: true` for those not marked read; `limit` (1-100, default 20) and the
+   * previous page's `next_cursor` as `cursor` to page. Works with a secret key, or a customer
+   * token for that customer (another customer's answers 403 `customer_mismatch`). Rejects with
+   * KeymasterError.
+   *
+   * @example
+   * const { data, has_more, next_cursor } = await km.listNotifications({ customer: 'acme', unread: true });
+   */
+  listNotifications(input: {
+    customer: string;
+    unread?: boolean;
+    limit?: number;
+    cursor?: string;
+  }): Promise<NotificationPage> {
+    return this.notifications.list(input);
+  }
+
+  /**
+   * Marks one notification read (`POST /v1/customers/{id}/notifications/{nid}/read`; again keeps
+   * the first `read_at`) and drops it from the unread list `onNotifications` follows. Rejects
+   * with KeymasterError (404 `notification_not_found` when it is not the customer's).
+   *
+   * @example
+   * await km.markNotificationRead({ customer: 'acme', id: 'ntf_01j…' });
+   */
+  markNotificationRead(input: { customer: string; id: string }): Promise<Notification> {
+    return this.notifications.markRead(input);
+  }
+
+  /**
+   * Marks every unread notification of the customer read: pages through the unread ones and
+   * marks each (four requests at a time). Answers how many it marked. Ones arriving meanwhile may
+   * stay unread. Rejects with KeymasterError at the first failure; those marked before stay read.
+   *
+   * @example
+   * const marked = await km.markAllNotificationsRead({ customer: 'acme' });
+   */
+  markAllNotificationsRead(input: { customer: string }): Promise<number> {
+    return this.notifications.markAllRead(input);
+  }
+
+  /**
+   * Follows the customer's unread notifications: fetches the newest (up to 20) and calls
+   * `listener` with them, then again each time the stream pushes a new one or this client marks
+   * some read. With a customer token they come on the client's own stream; with a secret key the
+   * customer gets a stream of their own (`GET /v1/stream?customer=`), shared by their listeners
+   * and closed with the last. While the stream is down the list is polled every `pollIntervalMs`.
+   * A failed fetch sets `error` (403 `customer_mismatch` for a token of another customer).
+   * Returns the unsubscribe.
+   *
+   * @example
+   * const stop = km.onNotifications('acme', ({ notifications, more }) =>
+   *   renderBadge(more ? `${notifications.length}+` : String(notifications.length)),
+   * );
+   */
+  onNotifications(customer: string, listener: (unread: UnreadNotifications) => void): () => void {
+    return this.notifications.follow(customer, listener);
+  }
+
+  /**
+   * The unread notifications of a customer followed with `onNotifications` as last heard (the
+   * same object until they change), or undefined when no one follows them.
+   */
+  unreadNotifications(customer: string): UnreadNotifications | undefined {
+    return this.notifications.current(customer);
+  }
+
+  /**
    * Queues usage events for `POST /v1/events`: sent in batches, retried with the same ids after
    * a 5xx or network error (the server counts each once), dropped and reported to
    * `onTrackError` after a 4xx. Returns at once; `flush()` or `close()` to wait.
@@ -282,7 +363,7 @@ export class Keymaster {
     this.closed = true;
     this.sync.stopped = true;
     await this.tracker.close();
-    await Promise.all([this.sync.close(), this.store.close()]);
+    await Promise.all([this.sync.close(), this.store.close(), this.notifications.close()]);
     this.changeListeners.clear();
     this.syncListeners.clear();
   }

@@ -1,5 +1,11 @@
-export type { Reservation, UsageHistory } from '@keymaster/contract';
-export { createKeymaster, Keymaster, type SyncStatus } from './client.js';
+export type { Notification, Reservation, UsageHistory } from '@keymaster/contract';
+export {
+  createKeymaster,
+  Keymaster,
+  type NotificationPage,
+  type SyncStatus,
+  type UnreadNotifications,
+} from './client.js';
 export {
   type Decision,
   type DecisionReason,

@@ -1,7 +1,7 @@
 import { createKeymaster, type Keymaster } from '@keymaster/sdk';
 import { StrictMode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { Feature, KeymasterProvider, Paywall, UsageMeter, useEntitlement } from '../index.js';
+import { Feature, KeymasterProvider, Notifications, Paywall, UsageMeter, useEntitlement } from '../index.js';
 
 /**
  * The page the browser tests drive: every component for one customer, under StrictMode (effects
@@ -62,6 +62,9 @@ function App(props: {
       </div>
       <div data-testid="seats-meter">
         <UsageMeter feature="seats" label="Seats" locale="en-US" />
+      </div>
+      <div data-testid="notices">
+        <Notifications locale="en-US" />
       </div>
     </KeymasterProvider>
   );

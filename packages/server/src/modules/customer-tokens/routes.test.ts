@@ -304,6 +304,8 @@ describeEachDialect('customer tokens', (dialect) => {
         '/v1/check',
         `/v1/customers/${acme}/entitlements`,
         `/v1/stream?customer=${acme}`,
+        `/v1/customers/${acme}/notifications?unread=true`,
+        `/v1/customers/${acme}/notifications/ntf_01/read`,
         '/ofrep/v1/evaluate/flags',
         '/ofrep/v1/evaluate/flags/sso',
       ]) {
@@ -319,9 +321,11 @@ describeEachDialect('customer tokens', (dialect) => {
     it('gives nothing to another origin, or for any other route', async () => {
       const stranger = await preflight('/v1/check', 'https://evil.example');
       expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
-      const other = await preflight('/v1/features', origin);
-      expect(other.status).toBe(404);
-      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      for (const url of ['/v1/features', `/v1/customers/${acme}/notifications/ntf_01`, `/v1/customers/${acme}/usage`]) {
+        const other = await preflight(url, origin);
+        expect(other.status, url).toBe(404);
+        expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      }
     });
 
     it('lets the browser read the answers of the browser routes', async () => {

@@ -36,6 +36,9 @@ describeEachDialect('customer notifications', (dialect) => {
     });
   });
   afterAll(() => server.close());
+  let base: string | undefined;
+  /** The server's address, listening from the first call on. */
+  const listening = async () => (base ??= await server.listen());
 
   const consume = async (customer: string, quantity: number) =>
     expectStatus(
@@ -207,7 +210,7 @@ describeEachDialect('customer notifications', (dialect) => {
   it('pushes a notification event to the customer’s open stream', async () => {
     const { id: customer } = await seedCustomer(server, { plan: 'solo' });
     await alertAt80(customer);
-    const base = await server.listen();
+    const base = await listening();
     const token = await tokenFor(customer);
     const sse = await openSse({ url: `${base}/v1/stream?customer=${customer}&access_token=${token}` });
     // A stream of every customer (a backend's) is not told: it has no one to show them to.
@@ -228,6 +231,44 @@ describeEachDialect('customer notifications', (dialect) => {
       expect(everyone.events.filter((e) => e.event === 'notification')).toEqual([]);
     } finally {
       everyone.close();
+      sse.close();
+    }
+  });
+
+  it('tells the customer’s open streams when one is marked read, with the shorter list', async () => {
+    const customer = await alerted();
+    const [notification] = (await list(customer, '?unread=true')).data;
+    const announced = async () =>
+      (
+        await server.keymaster.database.db
+          .selectFrom('changes')
+          .select('seq')
+          .where('scope', '=', 'notification')
+          .where('customer_id', '=', customer)
+          .execute()
+      ).length;
+    const before = await announced();
+    const sse = await openSse({
+      url: `${await listening()}/v1/stream?customer=${customer}&access_token=${await tokenFor(customer)}`,
+    });
+    try {
+      expect(sse.status).toBe(200);
+      const markRead = async () =>
+        expectStatus(
+          await server.request({
+            method: 'POST',
+            url: `/v1/customers/${customer}/notifications/${notification!.id}/read`,
+          }),
+          200,
+        );
+      await markRead();
+      const event = await sse.next((e) => e.event === 'notification');
+      expect(event.data).toEqual({ customer, notifications: [] });
+      expect(await announced()).toBe(before + 1);
+      // Marking it again changes nothing, and announces nothing.
+      await markRead();
+      expect(await announced()).toBe(before + 1);
+    } finally {
       sse.close();
     }
   });

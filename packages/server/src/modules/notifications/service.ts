@@ -1,6 +1,7 @@
 import { ErrorCodes, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
+import { withTransaction } from '../../db/transaction.js';
 import { listNotifications, markNotificationRead } from './store.js';
 
 export type NotificationService = ReturnType<typeof createNotificationService>;
@@ -21,7 +22,7 @@ export function createNotificationService(deps: { db: Db; clock: Clock }) {
     },
 
     async markRead(input: { customer: string; id: string }) {
-      const row = await markNotificationRead(db, { ...input, now: deps.clock.now() });
+      const row = await withTransaction(db, (tx) => markNotificationRead(tx, { ...input, now: deps.clock.now() }));
       if (!row) {
         await requireCustomer(input.customer);
         throw notFound(

@@ -33,18 +33,25 @@ export async function listNotifications(
   return query.execute();
 }
 
-/** Marks one of the customer's notifications read (a second time keeps the first time); undefined when it is not theirs. */
+/**
+ * Marks one of the customer's notifications read (a second time keeps the first time); undefined
+ * when it is not theirs. Marking an unread one appends a `notification` change for the customer:
+ * their open streams (another tab, another device) get the shorter unread list. Run it in a
+ * transaction, so the change commits with the mark.
+ */
 export async function markNotificationRead(
   db: Db,
   input: { customer: string; id: string; now: number },
 ): Promise<Selectable<NotificationTable> | undefined> {
-  await db
+  const marked = await db
     .updateTable('notifications')
     .set({ read_at: input.now })
     .where('id', '=', input.id)
     .where('customer_id', '=', input.customer)
     .where('read_at', 'is', null)
-    .execute();
+    .executeTakeFirst();
+  if (Number(marked.numUpdatedRows) > 0)
+    await db.insertInto('changes').values({ scope: 'notification', customer_id: input.customer }).execute();
   return db
     .selectFrom('notifications')
     .selectAll()

@@ -18,8 +18,9 @@ through any server process on this database. Each event's \`data\` is one line o
   snapshot (as \`GET /v1/customers/{id}/entitlements\` answers), or \`entitlements: null\` when there is none (erased, or
   it could not be computed: refetch).
 - \`usage\` — the customer's balances moved: the same payload as \`customer\`.
-- \`notification\` — on a stream of one customer (\`?customer=\`), they got an in-app notification: \`{"customer", "notifications"}\` with their newest unread
-  notifications (up to 20, newest first, as \`GET /v1/customers/{id}/notifications?unread=true\` lists them).
+- \`notification\` — on a stream of one customer (\`?customer=\`), they got an in-app notification or one was marked read:
+  \`{"customer", "notifications"}\` with their newest unread notifications (up to 20, newest first, as
+  \`GET /v1/customers/{id}/notifications?unread=true\` lists them).
 - \`reset\` — the stream cannot say what changed (the resume point is too old, or the client fell too far behind):
   refetch everything.
 - \`revoked\` — last, just before the server ends the stream because its credential no longer holds:
