@@ -21,6 +21,7 @@ import { webhooks } from './migrations/0016-webhooks.js';
 import { auditEvents } from './migrations/0017-audit-events.js';
 import { notifications } from './migrations/0018-notifications.js';
 import { stripeEventCustomer } from './migrations/0019-stripe-event-customer.js';
+import { notificationEmails } from './migrations/0020-notification-emails.js';
 import type { Database } from './schema.js';
 
 /**
@@ -52,6 +53,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0016-alert-rules': alertRules(dialect),
     '0018-notifications': notifications(),
     '0019-stripe-event-customer': stripeEventCustomer(),
+    '0020-notification-emails': notificationEmails(),
   };
 }
 
