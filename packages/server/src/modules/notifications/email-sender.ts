@@ -80,6 +80,11 @@ export function createEmailSender(deps: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
+  let onStop: () => void = () => undefined;
+  // Settles when the sender stops: attempts still waiting on a mail server are not waited for.
+  const stopping = new Promise<null>((resolve) => {
+    onStop = () => resolve(null);
+  });
 
   async function claim(): Promise<Claimed[]> {
     return withTransaction(db, async (tx) => {
@@ -146,6 +151,7 @@ export function createEmailSender(deps: {
       })
       .where('id', '=', claimed.id)
       .execute();
+    if (next === null) deps.logger.warn({ email: claimed.id, error }, 'a notification email failed for good');
   }
 
   /** Sends until nothing is due; answers how many it sent (or tried to). */
@@ -154,9 +160,9 @@ export function createEmailSender(deps: {
     while (!stopped) {
       const claimed = await claim();
       if (claimed.length === 0) break;
-      const outcomes = await Promise.all(claimed.map(attempt));
+      const outcomes = await Promise.race([Promise.all(claimed.map(attempt)), stopping]);
       // A stopped sender records nothing: the lease runs out and another run sends it again.
-      if (stopped) break;
+      if (outcomes === null || stopped) break;
       for (const outcome of outcomes) await record(outcome);
       total += claimed.length;
     }
@@ -192,6 +198,7 @@ export function createEmailSender(deps: {
     async stop(): Promise<void> {
       if (timer) clearInterval(timer);
       stopped = true;
+      onStop();
       await running;
       deps.transport.close();
     },

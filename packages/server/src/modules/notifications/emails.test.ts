@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -334,6 +335,64 @@ describeEachDialect('notification emails', (dialect) => {
       .where('customer_id', '=', id)
       .execute();
     expect(left).toEqual([]);
+  });
+
+  it('holds neither the API nor the shutdown while a mail server never answers', async () => {
+    const sockets: net.Socket[] = [];
+    let connected: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => {
+      connected = resolve;
+    });
+    // Accepts connections and never says a word: no greeting, no answer.
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      connected();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const stalled = await startTestServer({
+      dialect,
+      env: {
+        KEYMASTER_SMTP_URL: `smtp://127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+        KEYMASTER_EMAIL_FROM: 'billing@acme.test',
+      },
+    });
+    try {
+      await publishCatalog(stalled, catalog);
+      const { id } = await subscribed(stalled, { email: `${uniqueKey('stall')}@customers.test` });
+      expectStatus(
+        await stalled.request({
+          method: 'POST',
+          url: '/v1/alert-rules',
+          body: { feature: 'calls', type: 'percent', value: 80, customer: id },
+        }),
+        201,
+      );
+      expectStatus(
+        await stalled.request({
+          method: 'POST',
+          url: '/v1/consume',
+          body: { customer: id, feature: 'calls', quantity: 90 },
+        }),
+        200,
+      );
+      await stalled.keymaster.notifications.runDue();
+      const sending = stalled.keymaster.emails!.runDue();
+      await reached;
+      // The API answers while the attempt waits on the mail server.
+      const [waiting] = expectStatus<Page<ApiEmail>>(
+        await stalled.request({ method: 'GET', url: `/v1/customers/${id}/emails` }),
+        200,
+      ).data;
+      expect(waiting).toMatchObject({ status: 'pending', attempts: 0 });
+      const started = performance.now();
+      await stalled.close();
+      await sending;
+      // Well inside the transport's 10 s greeting timeout: the stop did not wait for the attempt.
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   describe('with templates from KEYMASTER_EMAIL_TEMPLATES_DIR, on the test clock', () => {
