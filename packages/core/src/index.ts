@@ -24,5 +24,6 @@ export * from './metering/history.js';
 export * from './metering/meter.js';
 export * from './metering/usage.js';
 export * from './metering/usage-span.js';
+export * from './notifications/email-period.js';
 export * from './notifications/notice.js';
 export * from './reports/usage-revenue.js';

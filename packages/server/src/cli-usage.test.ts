@@ -10,6 +10,7 @@ import { check, expectStatus, publishCatalog, seedCustomer } from './test-suppor
 import { describeEachDialect } from './test-support/databases.js';
 import { databaseUrl } from './test-support/processes.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
+import { startSmtpListener } from './test-support/smtp-listener.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
@@ -271,5 +272,63 @@ describe('importEventLines', () => {
         }),
       ).rejects.toThrow(/batch size/);
     }
+  });
+});
+
+describeEachDialect('command line: emails list', (dialect) => {
+  let server: TestServer;
+  let smtp: Awaited<ReturnType<typeof startSmtpListener>>;
+  beforeAll(async () => {
+    smtp = await startSmtpListener();
+    server = await startTestServer({
+      dialect,
+      start: '2026-06-15T12:00:00.000Z',
+      env: { KEYMASTER_SMTP_URL: smtp.url, KEYMASTER_EMAIL_FROM: 'billing@acme.test' },
+    });
+    await publishCatalog(server, {
+      features: [{ key: 'calls', name: 'API calls', type: 'metered' }],
+      plans: [{ key: 'solo', name: 'Solo', entitlements: [{ feature: 'calls', limit: 100, reset: 'month' }] }],
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await smtp.close();
+  });
+
+  it("prints a customer's emails as a table and as the API's documents; an unknown customer exits 1", async () => {
+    const { id } = await seedCustomer(server, { plan: 'solo' });
+    const rule = { feature: 'calls', type: 'percent', value: 80, customer: id };
+    expectStatus(await server.request({ method: 'POST', url: '/v1/alert-rules', body: rule }), 201);
+    const consume = { customer: id, feature: 'calls', quantity: 90 };
+    expectStatus(await server.request({ method: 'POST', url: '/v1/consume', body: consume }), 200);
+    smtp.answerNext({ accept: false, code: 451, message: 'Greylisted' });
+    await server.keymaster.notifications.runDue();
+    await server.keymaster.emails!.runDue();
+
+    const table = await keymaster(server, ['emails', 'list', id]);
+    expect(table.code, table.stderr).toBe(0);
+    const [header, row, ...rest] = table.stdout.trimEnd().split('\n');
+    expect(rest).toEqual([]);
+    expect(header).toMatch(/^created\s+type\s+to\s+status\s+attempts\s+subject\s+last error$/);
+    expect(row).toContain('usage.threshold_reached');
+    expect(row).toContain('billing@acme.example');
+    expect(row).toContain('pending (retry at 2026-06-15T12:01:00.000Z)');
+    expect(row).toContain('You have used 80% of API calls');
+    expect(row).toMatch(/451.*Greylisted/);
+
+    const json = await keymaster(server, ['emails', 'list', id, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const api = expectStatus<{ data: unknown[] }>(
+      await server.request({ method: 'GET', url: `/v1/customers/${id}/emails` }),
+      200,
+    );
+    expect(JSON.parse(json.stdout)).toEqual(api.data);
+
+    const unknown = await keymaster(server, ['emails', 'list', 'nobody-here']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('Customer "nobody-here" does not exist.');
+    const badLimit = await keymaster(server, ['emails', 'list', id, '--limit', '0']);
+    expect(badLimit.code).toBe(1);
+    expect(badLimit.stderr).toContain('--limit');
   });
 });

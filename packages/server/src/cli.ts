@@ -5,6 +5,7 @@ import {
   ContractCreate,
   GaugeUpdate,
   maxEventsPerRequest,
+  NotificationEmailListQuery,
   UsageHistoryQuery,
   UsageRevenueQuery,
   usageRevenueFlags,
@@ -34,6 +35,8 @@ import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
+import { toApiNotificationEmail } from './modules/notifications/convert.js';
+import { createNotificationService } from './modules/notifications/service.js';
 import { toApiUsageRevenue } from './modules/reports/convert.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
@@ -364,6 +367,47 @@ usage
       console.log(`${history.aggregation} over ${history.from} to ${history.to}: ${history.total}`);
     },
   );
+
+const emails = program
+  .command('emails')
+  .description('Notification emails (KEYMASTER_SMTP_URL; see docs/notifications.md#email).');
+emails
+  .command('list')
+  .description(
+    "A customer's notification emails, newest first, as GET /v1/customers/{id}/emails answers: to whom, " +
+      'the subject, and whether each was sent, waits for a retry or failed (and why).',
+  )
+  .argument('<customer>', 'the customer id')
+  .option('--limit <n>', 'how many, 1-100', (value) => Number(value), 20)
+  .option('--json', 'print the API documents instead')
+  .action(async (customer: string, options: { limit: number; json?: boolean }) => {
+    const validated = bodyValidator(NotificationEmailListQuery)({ limit: options.limit });
+    if (validated.error) throw validationError(validated.error.validation);
+    const rows = await withDatabase(({ db }) =>
+      createNotificationService({ db, clock: systemClock }).listEmails({
+        customer,
+        before: undefined,
+        limit: options.limit,
+      }),
+    );
+    const list = rows.map(toApiNotificationEmail);
+    if (options.json) {
+      console.log(JSON.stringify(list, null, 2));
+      return;
+    }
+    printTable(
+      ['created', 'type', 'to', 'status', 'attempts', 'subject', 'last error'],
+      list.map((e) => [
+        e.created_at,
+        e.type,
+        e.to,
+        e.status === 'pending' && e.attempts > 0 ? `pending (retry at ${e.next_attempt_at})` : e.status,
+        String(e.attempts),
+        e.subject,
+        e.last_error ?? '-',
+      ]),
+    );
+  });
 
 const audit = program.command('audit').description('The tamper-evident audit trail.');
 audit

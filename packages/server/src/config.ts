@@ -74,6 +74,24 @@ export interface Config {
     /** How often each node looks for new events and due retries. */
     readonly pollMs: number;
   };
+  /**
+   * Notification emails (docs/notifications.md#email): set when `KEYMASTER_SMTP_URL` is, and then
+   * `KEYMASTER_EMAIL_FROM` is required.
+   */
+  readonly email: EmailConfig | undefined;
+}
+
+export interface EmailConfig {
+  /** Where nodemailer sends: `smtp://host:port` or `smtps://user:pass@host:465`. */
+  readonly smtpUrl: string;
+  /** The From header: `billing@example.com` or `"Acme" <billing@example.com>`. */
+  readonly from: string;
+  /** Named in the built-in templates (`{{product_name}}`); unset: left out. */
+  readonly productName: string | undefined;
+  /** Templates that replace the built-in ones, by notice type (see templates.ts). */
+  readonly templatesDir: string | undefined;
+  /** How often each node looks for emails due (new ones and retries). */
+  readonly pollMs: number;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -154,6 +172,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   } catch {
     problems.push(`KEYMASTER_STRIPE_API_BASE must be an http(s) URL, got "${stripeApiBaseRaw}"`);
   }
+  const smtpUrl = env.KEYMASTER_SMTP_URL || undefined;
+  const emailFrom = env.KEYMASTER_EMAIL_FROM || undefined;
+  if (smtpUrl !== undefined && !/^smtps?:\/\/[^/\s]+/.test(smtpUrl))
+    problems.push('KEYMASTER_SMTP_URL must be an smtp:// or smtps:// URL, like smtp://mail.example.com:587');
+  if (smtpUrl !== undefined && emailFrom === undefined)
+    problems.push('KEYMASTER_EMAIL_FROM must be set when KEYMASTER_SMTP_URL is: the address emails are sent from');
+  if (emailFrom !== undefined && !/^[^@\s<>]+@[^@\s<>]+$|^.*<[^@\s<>]+@[^@\s<>]+>$/.test(emailFrom))
+    problems.push(`KEYMASTER_EMAIL_FROM must be an address like billing@example.com or "Acme" <billing@example.com>`);
+  const emailPollMs = int('KEYMASTER_EMAIL_POLL_MS', 1000, 10, 60_000);
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -190,6 +217,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeoutMs: int('KEYMASTER_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       pollMs: int('KEYMASTER_WEBHOOK_POLL_MS', 500, 10, 60_000),
     }),
+    email:
+      smtpUrl === undefined || emailFrom === undefined
+        ? undefined
+        : Object.freeze({
+            smtpUrl,
+            from: emailFrom,
+            productName: env.KEYMASTER_EMAIL_PRODUCT_NAME || undefined,
+            templatesDir: env.KEYMASTER_EMAIL_TEMPLATES_DIR || undefined,
+            pollMs: emailPollMs,
+          }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

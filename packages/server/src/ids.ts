@@ -18,7 +18,8 @@ export function newId(
     | 'whd'
     | 'wha'
     | 'alr'
-    | 'ntf',
+    | 'ntf'
+    | 'eml',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

@@ -37,6 +37,8 @@ import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { createNotificationConsumer, type NotificationConsumer } from './modules/notifications/consumer.js';
 import { toApiNotification } from './modules/notifications/convert.js';
+import { createEmailSender, type EmailSender, smtpTransport } from './modules/notifications/email-sender.js';
+import { loadEmailTemplates } from './modules/notifications/email-templates.js';
 import { createNotificationService } from './modules/notifications/service.js';
 import { listNotifications } from './modules/notifications/store.js';
 import { createPlanService } from './modules/plans/service.js';
@@ -62,6 +64,8 @@ export interface Keymaster {
   webhooks: WebhookWorker;
   /** Makes customers' in-app notifications from the outbox; started on every node. */
   notifications: NotificationConsumer;
+  /** Sends the notification emails queued (when email is configured); started on every node. */
+  emails: EmailSender | undefined;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
@@ -265,6 +269,8 @@ export async function createKeymaster(input: {
     },
     input.logDestination,
   );
+  // Before anything opens: a bad template directory fails the start, not an email hours later.
+  const emailTemplates = config.email ? loadEmailTemplates(config.email.templatesDir) : undefined;
   const database = openDatabase(config.database, {
     postgresTimeouts: config.postgresTimeouts,
     onConnectionError: (error) =>
@@ -328,7 +334,19 @@ export async function createKeymaster(input: {
       clock,
       logger,
       pollMs: config.notificationsPollMs,
+      email: config.email && emailTemplates && { templates: emailTemplates, productName: config.email.productName },
     });
+    const emails =
+      config.email &&
+      createEmailSender({
+        db: database.db,
+        dialect: database.dialect,
+        clock,
+        logger,
+        transport: smtpTransport(config.email.smtpUrl),
+        from: config.email.from,
+        pollMs: config.email.pollMs,
+      });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -339,6 +357,7 @@ export async function createKeymaster(input: {
           await services.reservations.expireDue();
           await webhooks.runDue();
           await notifications.runDue();
+          await emails?.runDue();
         },
       };
     }
@@ -364,6 +383,7 @@ export async function createKeymaster(input: {
     scheduler.start(config.schedulerPollMs);
     webhooks.start();
     notifications.start();
+    emails?.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -384,11 +404,13 @@ export async function createKeymaster(input: {
       scheduler,
       webhooks,
       notifications,
+      emails,
       bootstrapSecret,
       async close() {
         await scheduler.stop();
         await webhooks.stop();
         await notifications.stop();
+        await emails?.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();

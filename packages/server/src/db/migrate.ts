@@ -22,6 +22,7 @@ import { auditEvents } from './migrations/0017-audit-events.js';
 import { notifications } from './migrations/0018-notifications.js';
 import { stripeEventCustomer } from './migrations/0019-stripe-event-customer.js';
 import { noticeMarkers } from './migrations/0020-notice-markers.js';
+import { notificationEmails } from './migrations/0020-notification-emails.js';
 import type { Database } from './schema.js';
 
 /**
@@ -54,6 +55,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0018-notifications': notifications(),
     '0019-stripe-event-customer': stripeEventCustomer(),
     '0020-notice-markers': noticeMarkers(),
+    '0020-notification-emails': notificationEmails(),
   };
 }
 

@@ -37,6 +37,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
   notifications: NotificationTable;
+  notification_emails: NotificationEmailTable;
 }
 
 export interface FeatureTable {
@@ -466,4 +467,30 @@ export interface NotificationTable {
   data: string;
   created_at: number;
   read_at: number | null;
+}
+
+/**
+ * An email telling a customer of a notification (see migration 0020): `pending` (due at
+ * `next_attempt_at`), `sent` or `failed`. (customer, type, period_start) is unique.
+ */
+export interface NotificationEmailTable {
+  id: string;
+  customer_id: string;
+  notification_id: string;
+  type: string;
+  /** The period the once-per-period rule counts in (epoch ms). */
+  period_start: number;
+  /** The customer's address when the email was made. */
+  recipient: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  status: string;
+  /** Attempts made so far: the position in the retry schedule. */
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  sent_at: number | null;
+  created_at: number;
+  updated_at: number;
 }

@@ -66,6 +66,7 @@ const customerTables = [
   'alert_rules',
   'alert_firings',
   'notifications',
+  'notification_emails',
 ] as const;
 
 /**

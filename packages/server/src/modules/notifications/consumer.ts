@@ -5,6 +5,7 @@ import type { Db, Dialect } from '../../db/database.js';
 import type { NotificationTable } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { createOutboxConsumer, type OutboxEvent } from '../outbox/consumer.js';
+import { type EmailComposer, type MadeNotification, queueEmails } from './email-queue.js';
 import { insertNotifications } from './store.js';
 
 interface Logger {
@@ -26,6 +27,10 @@ const noticeTypes: ReadonlySet<string> = new Set(NoticeEventTypes);
  * poll interval, whichever node made it — and a stream resuming with `Last-Event-ID` replays it
  * like any other change. No node has to poll the notifications table, and a notification is
  * announced exactly when it committed.
+ *
+ * With `email` (email is configured), the same transaction queues an email for each new
+ * notification whose customer has an address, at most one per customer, notice type and period
+ * (see `queueEmails`); the email sender sends them.
  */
 export function createNotificationConsumer(deps: {
   db: Db;
@@ -33,14 +38,15 @@ export function createNotificationConsumer(deps: {
   clock: Clock;
   logger: Logger;
   pollMs: number;
+  email?: EmailComposer | undefined;
 }) {
-  const { db } = deps;
+  const { db, email } = deps;
   const consumer = createOutboxConsumer({
     db,
     dialect: deps.dialect,
     clock: deps.clock,
     name: notificationsConsumer,
-    take: ({ tx, events, now }) => notify({ tx, events, now }),
+    take: ({ tx, events, now }) => notify({ tx, events, now, email }),
   });
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
@@ -76,13 +82,18 @@ export function createNotificationConsumer(deps: {
 
 export type NotificationConsumer = ReturnType<typeof createNotificationConsumer>;
 
-async function notify(input: { tx: Db; events: OutboxEvent[]; now: number }): Promise<void> {
+async function notify(input: {
+  tx: Db;
+  events: OutboxEvent[];
+  now: number;
+  email: EmailComposer | undefined;
+}): Promise<void> {
   const { tx, now } = input;
   const events = input.events.filter((event) => noticeTypes.has(event.type));
   if (events.length === 0) return;
   const parsed = events.map((event) => ({ event, data: JSON.parse(event.data) as Record<string, unknown> }));
   const names = await catalogNames(tx, parsed);
-  const rows: Insertable<NotificationTable>[] = [];
+  const made: MadeNotification[] = [];
   for (const { event, data } of parsed) {
     const notice = noticeFor({
       type: event.type,
@@ -91,7 +102,7 @@ async function notify(input: { tx: Db; events: OutboxEvent[]; now: number }): Pr
       planName: (key) => names.plans.get(key) ?? key,
     });
     if (!notice) continue;
-    rows.push({
+    const row = {
       id: newId('ntf'),
       customer_id: event.customer_id,
       event_id: event.id,
@@ -101,15 +112,22 @@ async function notify(input: { tx: Db; events: OutboxEvent[]; now: number }): Pr
       data: event.data,
       created_at: now,
       read_at: null,
-    });
+    } satisfies Insertable<NotificationTable>;
+    made.push({ row, data, occurredAt: Number(event.occurred_at) });
   }
-  // Only what was new is announced: an event read again (a cursor moved back) made nothing.
-  const customers = [...new Set(await insertNotifications(tx, rows))];
-  if (customers.length === 0) return;
+  // Only what was new is announced (and emailed): an event read again (a cursor moved back) made nothing.
+  const inserted = await insertNotifications(
+    tx,
+    made.map((m) => m.row),
+  );
+  const fresh = made.filter((m) => inserted.has(m.row.id));
+  if (fresh.length === 0) return;
+  const customers = [...new Set(fresh.map((m) => m.row.customer_id))];
   await tx
     .insertInto('changes')
     .values(customers.map((customer) => ({ scope: 'notification', customer_id: customer })))
     .execute();
+  if (input.email) await queueEmails({ tx, made: fresh, composer: input.email, now });
 }
 
 /** The catalog's names for the features and plans the events name, to word the notices. */

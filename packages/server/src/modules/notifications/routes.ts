@@ -1,8 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CustomerParams, Notification, NotificationListQuery, NotificationParams, Page } from '@keymaster/contract';
+import {
+  CustomerParams,
+  Notification,
+  NotificationEmail,
+  NotificationEmailListQuery,
+  NotificationListQuery,
+  NotificationParams,
+  Page,
+} from '@keymaster/contract';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
-import { toApiNotification } from './convert.js';
+import { toApiNotification, toApiNotificationEmail } from './convert.js';
 import type { NotificationService } from './service.js';
 
 const tags = ['Notifications'];
@@ -54,5 +62,32 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ notifications: Noti
     },
     async (request) =>
       toApiNotification(await notifications.markRead({ customer: request.params.id, id: request.params.nid })),
+  );
+
+  app.get(
+    '/v1/customers/:id/emails',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "A customer's notification emails",
+        description:
+          'The emails made of the customer’s notifications (when email is configured and the customer has an ' +
+          '`email`), newest first: to whom, the subject, and whether it was sent, is waiting for a retry or ' +
+          'failed. Secret keys only. See docs/notifications.md#email.',
+        params: CustomerParams,
+        querystring: NotificationEmailListQuery,
+        response: { 200: Page(NotificationEmail, 'A page of emails, newest first.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 20;
+      const rows = await notifications.listEmails({
+        customer: request.params.id,
+        before: decodeCursor(request.query.cursor),
+        limit: limit + 1,
+      });
+      return toPage({ rows, limit, sortKey: (row) => row.id, convert: toApiNotificationEmail });
+    },
   );
 };

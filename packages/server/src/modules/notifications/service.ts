@@ -2,11 +2,15 @@ import { ErrorCodes, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import { listEmails } from './email-store.js';
 import { listNotifications, markNotificationRead } from './store.js';
 
 export type NotificationService = ReturnType<typeof createNotificationService>;
 
-/** Reading and marking a customer's in-app notifications (the `notifications` consumer makes them). */
+/**
+ * Reading and marking a customer's in-app notifications (the `notifications` consumer makes them),
+ * and listing the emails sent of them.
+ */
 export function createNotificationService(deps: { db: Db; clock: Clock }) {
   const { db } = deps;
 
@@ -19,6 +23,11 @@ export function createNotificationService(deps: { db: Db; clock: Clock }) {
     async list(input: { customer: string; unread: boolean; before: string | undefined; limit: number }) {
       await requireCustomer(input.customer);
       return listNotifications(db, input);
+    },
+
+    async listEmails(input: { customer: string; before: string | undefined; limit: number }) {
+      await requireCustomer(input.customer);
+      return listEmails(db, input);
     },
 
     async markRead(input: { customer: string; id: string }) {

@@ -4,17 +4,17 @@ import type { NotificationTable } from '../../db/schema.js';
 
 /**
  * Inserts notifications; one whose event already made one is skipped (`event_id` is unique).
- * Answers the customers of those inserted.
+ * Answers the ids of those inserted.
  */
-export async function insertNotifications(db: Db, rows: Insertable<NotificationTable>[]): Promise<string[]> {
-  if (rows.length === 0) return [];
+export async function insertNotifications(db: Db, rows: Insertable<NotificationTable>[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
   const inserted = await db
     .insertInto('notifications')
     .values(rows)
     .onConflict((oc) => oc.column('event_id').doNothing())
-    .returning('customer_id')
+    .returning('id')
     .execute();
-  return inserted.map((row) => row.customer_id);
+  return new Set(inserted.map((row) => row.id));
 }
 
 /** A customer's notifications, newest first, after the cursor (an id) when given. */

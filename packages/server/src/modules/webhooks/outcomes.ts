@@ -4,6 +4,7 @@ import type { Db, Dialect } from '../../db/database.js';
 import type { WebhookAttemptTable } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { emitDomainEvents } from '../outbox/emit.js';
+import { nextAttemptAt } from '../outbox/retry.js';
 import type { Outcome } from './worker.js';
 
 /**
@@ -37,8 +38,9 @@ export async function recordOutcomes(input: {
     for (const { claimed, at, result } of outcomes) {
       const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
       const attemptsSoFar = claimed.attempts + 1;
-      const wait = ok ? undefined : retrySchedule[attemptsSoFar - 1];
-      const nextRetryAt = wait === undefined ? null : at + result.durationMs + wait;
+      const nextRetryAt = ok
+        ? null
+        : nextAttemptAt({ schedule: retrySchedule, attempts: attemptsSoFar, at: at + result.durationMs });
       attempts.push({
         id: input.attemptId(),
         delivery_id: claimed.id,

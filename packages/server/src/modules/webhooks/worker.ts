@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { lockedForClaim } from '../outbox/retry.js';
 import { checkUrl, type ResolvedAddress } from './address-policy.js';
 import { type EndpointRow, signingSecrets } from './convert.js';
 import { createFanOut } from './fan-out.js';
@@ -99,8 +100,7 @@ export function createWebhookWorker(deps: {
         .orderBy('next_attempt_at')
         .limit(limit);
       if (busy.length > 0) due = due.where('endpoint_id', 'not in', busy);
-      if (dialect === 'postgres') due = due.forUpdate().skipLocked();
-      const ids = (await due.execute()).map((row) => row.id);
+      const ids = (await lockedForClaim(due, dialect).execute()).map((row) => row.id);
       if (ids.length === 0) return [];
       const rows = await tx
         .updateTable('webhook_deliveries')
