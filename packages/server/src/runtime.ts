@@ -12,6 +12,7 @@ import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
 import { withAlertRules } from './modules/alerts/listener.js';
+import { createRefusedCheckAlerts, type RefusedCheckAlerts } from './modules/alerts/refused-check.js';
 import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
@@ -85,6 +86,8 @@ export function entitlementsOver(input: {
   clock: Clock;
   config: Pick<Config, 'fallbackPlan' | 'cacheSize'>;
   onMiss?: () => void;
+  /** The server's: a check refused for the limit fires `usage.limit_reached` (the CLI's checks fire nothing). */
+  onLimitRefused?: RefusedCheckAlerts;
 }): {
   cache: SnapshotCache;
   entitlements: EntitlementService;
@@ -107,6 +110,7 @@ export function entitlementsOver(input: {
     // wait behind an ingestion transaction to read a counter that transaction may not even touch.
     readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
     loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
+    onLimitRefused: input.onLimitRefused,
   });
   const snapshot = async (customerId: string) => {
     const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
@@ -130,6 +134,7 @@ function createServices(input: {
     clock,
     config,
     onMiss: () => metrics.cacheMisses.inc(),
+    onLimitRefused: createRefusedCheckAlerts({ db: database.db, logger: input.logger }),
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
   const alertRules = new AlertRuleCache(db);
@@ -214,7 +219,7 @@ function createServices(input: {
       onRenewal: rollover,
     }),
     rollover,
-    grants: createGrantService({ db, clock }),
+    grants: createGrantService({ db, clock, fallbackPlan: config.fallbackPlan }),
     billing,
     contracts: createContractService({ db, clock, billing }),
     entitlements,

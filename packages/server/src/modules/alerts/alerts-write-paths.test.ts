@@ -4,8 +4,8 @@ import { expectStatus, publishCatalog, seedCustomer } from '../../test-support/b
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 
-// Alerts on the write paths other than consume and events: reservations and gauges.
-describeEachDialect('alert rules on reservations and gauges', (dialect) => {
+// Alerts on the paths other than consume and events: reservations, gauges, grants, refused checks.
+describeEachDialect('alert rules on reservations, gauges, grants and checks', (dialect) => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startTestServer({ dialect, start: '2026-06-15T12:00:00.000Z' });
@@ -148,6 +148,86 @@ describeEachDialect('alert rules on reservations and gauges', (dialect) => {
         ['usage.limit_reached', 10],
         ['usage.limit_reached', 11],
       ]);
+    });
+  });
+
+  describe('grants that move the limit', () => {
+    const consume = async (customer: string, quantity: number) =>
+      expectStatus(
+        await server.request({ method: 'POST', url: '/v1/consume', body: { customer, feature: 'tokens', quantity } }),
+        200,
+      );
+    const grant = async (customer: string, body: Record<string, unknown>) =>
+      expectStatus<{ id: string }>(
+        await server.request({
+          method: 'POST',
+          url: `/v1/customers/${customer}/grants`,
+          body: { feature: 'tokens', reason: 'Support', ...body },
+        }),
+        201,
+      ).id;
+    const revoke = async (id: string) =>
+      expect((await server.request({ method: 'DELETE', url: `/v1/grants/${id}` })).statusCode).toBe(200);
+
+    it('fires when a revoked grant leaves the usage past a threshold, once', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      const eighty = await rule({ feature: 'tokens', type: 'percent', value: 80, customer: id });
+      const bigger = await grant(id, { limit: 200 });
+      await consume(id, 90); // 45% of 200
+      expect(await fired(id)).toEqual([]);
+      await revoke(bigger); // 90% of 100, without a unit used
+      expect(await fired(id)).toMatchObject([
+        {
+          event: 'usage.threshold_reached',
+          rule: eighty,
+          usage: 90,
+          limit: 100,
+          period_start: '2026-06-01T00:00:00.000Z',
+        },
+      ]);
+      await consume(id, 1);
+      expect(await fired(id)).toHaveLength(1);
+    });
+
+    it('fires the limit when a lower override puts the balance at 0', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      await consume(id, 60);
+      await grant(id, { limit: 50 });
+      expect(await fired(id)).toMatchObject([{ event: 'usage.limit_reached', usage: 60, limit: 50, refused: false }]);
+    });
+
+    it('fires nothing when a grant raises the limit', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      await rule({ feature: 'tokens', type: 'percent', value: 80, customer: id });
+      await consume(id, 70);
+      await grant(id, { limit: 1000 });
+      expect(await fired(id)).toEqual([]);
+    });
+  });
+
+  describe('refused checks', () => {
+    const checkTokens = async (customer: string, quantity: number) =>
+      expectStatus<{ allowed: boolean; reason: string }>(
+        await server.request({ method: 'POST', url: '/v1/check', body: { customer, feature: 'tokens', quantity } }),
+        200,
+      );
+
+    it('fires the limit once when a check is first refused for it, and never for an allowed one', async () => {
+      const { id } = await seedCustomer(server, { plan: 'team' });
+      expectStatus(
+        await server.request({
+          method: 'POST',
+          url: '/v1/consume',
+          body: { customer: id, feature: 'tokens', quantity: 95 },
+        }),
+        200,
+      );
+      expect(await checkTokens(id, 5)).toMatchObject({ allowed: true });
+      expect(await fired(id)).toEqual([]);
+      for (let i = 0; i < 3; i++)
+        expect(await checkTokens(id, 10)).toMatchObject({ allowed: false, reason: 'limit_reached' });
+      await Promise.all(Array.from({ length: 10 }, () => checkTokens(id, 10)));
+      expect(await fired(id)).toMatchObject([{ event: 'usage.limit_reached', usage: 95, limit: 100, refused: true }]);
     });
   });
 });

@@ -23,6 +23,7 @@ import {
   usageSpan,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
+import type { LimitRefusal } from '../alerts/refused-check.js';
 import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
 
 export type EntitlementService = ReturnType<typeof createEntitlementService>;
@@ -42,6 +43,8 @@ export function createEntitlementService(deps: {
   readUsage: UsageReader;
   /** The customer as they stood at a past instant (see loadCustomerStateAt). */
   loadStateAt: (customerId: string, at: number) => Promise<CustomerState | null>;
+  /** Told of a check refused for the limit (it fires `usage.limit_reached`); the answer waits for it. */
+  onLimitRefused?: ((refusal: LimitRefusal) => Promise<void> | undefined) | undefined;
 }) {
   const { cache, clock } = deps;
 
@@ -109,17 +112,23 @@ export function createEntitlementService(deps: {
           currentPlanKey: resolved.planKey,
         },
       });
+    /** The decision, once a refusal for the limit has been told (rare: one branch otherwise). */
+    const told = (decision: Decision, usage: number): Decision | Promise<Decision> => {
+      if (decision.allowed || decision.reason !== 'limit_reached' || !deps.onLimitRefused) return decision;
+      const telling = deps.onLimitRefused({ catalog, resolved, entitlement, customer: request.customer, usage, now });
+      return telling ? telling.then(() => decision) : decision;
+    };
     if (creditPoolOf(feature) !== null) {
       // A feature drawing from a credit pool answers from the pool's counter, in pool units.
       const counted = countedAs({ catalog, resolved, entitlement, customer: request.customer, now, upgrades: true });
       const quantity = request.quantity ?? 1;
       const poolUsage = usageOf({ entry, customerId: request.customer, span: counted.span });
       return typeof poolUsage === 'number'
-        ? counted.decideAt({ usage: poolUsage, quantity })
-        : poolUsage.then((usage) => counted.decideAt({ usage, quantity }));
+        ? told(counted.decideAt({ usage: poolUsage, quantity }), poolUsage)
+        : poolUsage.then((usage) => told(counted.decideAt({ usage, quantity }), usage));
     }
     const usage = usageOf({ entry, customerId: request.customer, span: usageSpan({ catalog, entitlement, now }) });
-    return typeof usage === 'number' ? decideAt(usage) : usage.then(decideAt);
+    return typeof usage === 'number' ? told(decideAt(usage), usage) : usage.then((u) => told(decideAt(u), u));
   }
 
   return {

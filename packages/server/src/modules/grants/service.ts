@@ -5,6 +5,8 @@ import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso, toIso } from '../../json-column.js';
+import { fireAfterAllowanceChange } from '../alerts/allowance-change.js';
+import { rememberFired } from '../alerts/fire.js';
 import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { findCustomer } from '../customers/store.js';
 import { findFeature } from '../features/store.js';
@@ -27,8 +29,20 @@ function auditFields(grant: Grant): Record<string, unknown> {
   };
 }
 
-export function createGrantService(deps: { db: Db; clock: Clock }) {
+export function createGrantService(deps: { db: Db; clock: Clock; fallbackPlan?: string | undefined }) {
   const { db, clock } = deps;
+
+  /**
+   * In the grant's transaction: a grant moves a limit, which can meet an alert rule without a
+   * unit used (see `fireAfterAllowanceChange`). Answers the firings to remember after the commit.
+   */
+  const alertsAfter = (tx: Db, grant: Grant, now: number) =>
+    fireAfterAllowanceChange(tx, {
+      customerId: grant.customerId,
+      feature: grant.feature,
+      now,
+      fallbackPlan: deps.fallbackPlan,
+    });
   return {
     async create(input: {
       customerId: string;
@@ -38,7 +52,8 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
     }): Promise<Grant> {
       const { body, customerId } = input;
       const now = clock.now();
-      return withTransaction({ db, claim: input.claim }, async (tx) => {
+      let seen: string[] = [];
+      const created = await withTransaction({ db, claim: input.claim }, async (tx) => {
         if (!(await findCustomer(tx, customerId))) {
           throw notFound(ErrorCodes.customerNotFound, `Customer "${customerId}" does not exist; PUT it first.`);
         }
@@ -76,8 +91,11 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
             data: changedFields(null, auditFields(grant)),
           },
         ]);
+        seen = await alertsAfter(tx, grant, now);
         return grant;
       });
+      rememberFired(seen);
+      return created;
     },
 
     async list(page: { customerId: string; after: string | undefined; limit: number; includeRevoked: boolean }) {
@@ -89,7 +107,8 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
 
     /** Revokes a grant; revoking one already revoked answers the same grant (DELETE is idempotent). */
     async revoke(id: string, actor: AuditActor = systemActor): Promise<Grant> {
-      return withTransaction(db, async (tx) => {
+      let seen: string[] = [];
+      const revoked = await withTransaction(db, async (tx) => {
         const grant = await findGrant(tx, id);
         if (!grant) throw notFound(ErrorCodes.grantNotFound, `Grant "${id}" does not exist.`);
         if (grant.revokedAt !== null) return grant;
@@ -105,8 +124,11 @@ export function createGrantService(deps: { db: Db; clock: Clock }) {
             data: { before: { revoked_at: null }, after: { revoked_at: toIso(at) } },
           },
         ]);
+        seen = await alertsAfter(tx, grant, at);
         return { ...grant, revokedAt: at };
       });
+      rememberFired(seen);
+      return revoked;
     },
   };
 }
