@@ -24,6 +24,7 @@ import { readUsage, readUsageNow } from './modules/counters/store.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
+import { cachedCatalogSource } from './modules/entitlements/around.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { createEntitlementService, type EntitlementService } from './modules/entitlements/service.js';
 import type { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
@@ -138,9 +139,11 @@ function createServices(input: {
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
   const alertRules = new AlertRuleCache(db);
-  const rollover = createRollover({ catalog: () => cache.getCatalog() });
+  // The node's cached catalog (fallback plan included), for whatever resolves entitlements in a change.
+  const catalog = cachedCatalogSource({ cached: () => cache.getCatalog(), fallbackPlan: config.fallbackPlan });
+  const rollover = createRollover({ catalog });
   // Every billing source (contracts, Stripe) applies its changes through this one seam.
-  const billing = createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover });
+  const billing = createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover, catalog });
   const planMigration = createPlanMigration({
     onRenewal: rollover,
     db,
@@ -217,9 +220,11 @@ function createServices(input: {
       clock,
       lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
       onRenewal: rollover,
+      catalog,
     }),
     rollover,
-    grants: createGrantService({ db, clock, fallbackPlan: config.fallbackPlan }),
+    catalog,
+    grants: createGrantService({ db, clock, catalog }),
     billing,
     contracts: createContractService({ db, clock, billing }),
     entitlements,
@@ -243,7 +248,7 @@ function createServices(input: {
     stripe: createStripeService({
       db,
       clock,
-      billing: createBillingSource({ db, dialect: database.dialect, clock, onRenewal: rollover }),
+      billing,
       api:
         config.stripe.apiKey === undefined
           ? undefined
@@ -324,6 +329,7 @@ export async function createKeymaster(input: {
       clock,
       logger,
       onRenewal: services.rollover,
+      catalog: services.catalog,
       creditsNoticeMs: config.creditsNoticeDays * 86_400_000,
     });
     const webhooks = createWebhookWorker({

@@ -9,7 +9,7 @@ import {
   buildSubscription,
   testNow,
 } from '../test-builders.js';
-import { entitlementChanges } from './changes.js';
+import { entitlementChanges, entitlementTerms } from './changes.js';
 import { resolve } from './resolve.js';
 
 const term = buildPlanEntitlement;
@@ -77,5 +77,27 @@ describe('entitlementChanges', () => {
   it("counts the customer's own grants: a feature granted to them is not lost", () => {
     const grant = buildGrant({ feature: 'sso', enabled: true, createdAt: testNow - 1 });
     expect(changesFor([grant]).lost).toEqual([]);
+  });
+});
+
+describe('entitlementTerms', () => {
+  it('lists every feature with its terms, in key order', () => {
+    const resolved = resolve({
+      catalog,
+      state: {
+        customer: buildCustomer(),
+        subscription: buildSubscription({ planKey: 'pro', planVersion: 1 }),
+        grants: [],
+      },
+      now: testNow,
+    });
+    const terms = entitlementTerms(resolved);
+    expect(Object.keys(terms)).toEqual(['api_calls', 'audit_log', 'seats', 'sso', 'support_tier']);
+    expect(terms).toMatchObject({
+      api_calls: { enabled: true, limit: 1000 },
+      audit_log: { enabled: false },
+      seats: { enabled: true, limit: 10 },
+      support_tier: { enabled: true, value: 'email' },
+    });
   });
 });

@@ -20,6 +20,14 @@ export interface EntitlementChanges {
 
 const termsOf = (e: Entitlement): Terms => ({ enabled: e.enabled, limit: e.limit, value: e.value });
 
+/** Each feature's terms, by key in key order: a resolution as a change's event shows it. */
+export function entitlementTerms(resolved: CustomerEntitlements): Record<string, Terms> {
+  const terms: Record<string, Terms> = {};
+  for (const feature of [...resolved.entitlements.keys()].sort())
+    terms[feature] = termsOf(resolved.entitlements.get(feature)!);
+  return terms;
+}
+
 /**
  * Compares two resolutions of one customer (today's, and under a plan they may move to), feature
  * by feature: grants, add-ons and targeting are in both, so what differs is what the move does

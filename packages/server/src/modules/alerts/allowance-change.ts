@@ -1,6 +1,7 @@
 import { alertPeriod, applicableRules, countedAs, resolve } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 import { readUsage } from '../counters/store.js';
+import type { CatalogSource } from '../entitlements/around.js';
 import { loadCatalog, loadCustomerState } from '../entitlements/store.js';
 import { fireAlerts, mayFire } from './fire.js';
 import { loadAllAlertRules } from './store.js';
@@ -14,12 +15,12 @@ import { loadAllAlertRules } from './store.js';
  */
 export async function fireAfterAllowanceChange(
   tx: Db,
-  input: { customerId: string; feature: string; now: number; fallbackPlan?: string | undefined },
+  input: { customerId: string; feature: string; now: number; catalog?: CatalogSource | undefined },
 ): Promise<string[]> {
   const { customerId, now } = input;
   const seen: string[] = [];
   const [catalog, state] = await Promise.all([
-    loadCatalog(tx, { fallbackPlan: input.fallbackPlan }),
+    input.catalog ? input.catalog(tx) : loadCatalog(tx),
     loadCustomerState(tx, { customerId, now }),
   ]);
   if (!state || !catalog.features.has(input.feature)) return seen;

@@ -7,6 +7,7 @@ import { newId } from '../../ids.js';
 import { actorOf } from '../audit/trail.js';
 import { createCustomerService } from '../customers/service.js';
 import { findCustomer } from '../customers/store.js';
+import type { CatalogSource } from '../entitlements/around.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import {
@@ -43,6 +44,8 @@ export function createBillingSource(deps: {
   clock: Clock;
   /** Runs in each renewal's transaction (rollover), as for the subscription service. */
   onRenewal?: RenewalHook | undefined;
+  /** The node's cached catalog, for the entitlements an `entitlements.updated` event shows. */
+  catalog?: CatalogSource | undefined;
 }): BillingSource {
   const { db, dialect, clock } = deps;
 
@@ -61,7 +64,7 @@ export function createBillingSource(deps: {
     const stored = await findStoredLiveSubscription(tx, change.desired.customer);
     if (!stored) return;
     const locked = (await lockSubscription(tx, { dialect, id: stored.id })) ?? stored;
-    let current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal });
+    let current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal, catalog: deps.catalog });
     if (current !== locked) await updateSubscription(tx, current);
     if (!holdsCustomer.has(effectiveStatus(current, now))) return;
     if (current.source !== change.source) {
@@ -91,6 +94,7 @@ export function createBillingSource(deps: {
       at: now,
       now,
       events: ['subscription.canceled', 'entitlements.updated'],
+      catalog: deps.catalog,
     });
   }
 
@@ -150,7 +154,7 @@ export function createBillingSource(deps: {
           [{ path: '/customer', message: `must be "${stored.customerId}"` }],
         );
       }
-      current = await catchUp(tx, { subscription: stored, now, onRenewal: deps.onRenewal });
+      current = await catchUp(tx, { subscription: stored, now, onRenewal: deps.onRenewal, catalog: deps.catalog });
     }
     const id = current?.id ?? newId('sub');
     // Claimed before the work: a second transaction applying the same change stops here.
@@ -172,10 +176,11 @@ export function createBillingSource(deps: {
       at: now,
       now,
       events: syncEvents(current, after),
+      catalog: deps.catalog,
     });
     // What the new state makes due already (an end date in the past ends it now), as the
     // scheduler would a moment later.
-    const settled = await catchUp(tx, { subscription: after, now, onRenewal: deps.onRenewal });
+    const settled = await catchUp(tx, { subscription: after, now, onRenewal: deps.onRenewal, catalog: deps.catalog });
     if (settled !== after) await updateSubscription(tx, settled);
     await saveLink(tx, {
       link: {

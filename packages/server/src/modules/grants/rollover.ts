@@ -1,8 +1,9 @@
-import { type Catalog, isGrantActive, resolve, rolloverCarries, usageSpan } from '@keymaster/core';
+import { isGrantActive, resolve, rolloverCarries, usageSpan } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
 import { newId } from '../../ids.js';
 import { readUsage } from '../counters/store.js';
 import { findCustomer } from '../customers/store.js';
+import type { CatalogSource } from '../entitlements/around.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import { insertGrant, listCurrentGrants } from './store.js';
 
@@ -18,7 +19,7 @@ export type RenewalHook = (
  * expires at the next period's end (see `rolloverCarries` for who pays for usage first). It is
  * written in the renewal's transaction, so a renewal and its carry-over happen exactly once.
  */
-export function createRollover(deps: { catalog: () => Catalog | Promise<Catalog> }): RenewalHook {
+export function createRollover(deps: { catalog: CatalogSource }): RenewalHook {
   return async (tx, { before, after, at, now }) => {
     const ended = at - 1;
     const customerId = before.customerId;
@@ -28,7 +29,7 @@ export function createRollover(deps: { catalog: () => Catalog | Promise<Catalog>
     if (rolling.length === 0) return;
     const customer = await findCustomer(tx, customerId);
     if (!customer) return;
-    const catalog = await deps.catalog();
+    const catalog = await deps.catalog(tx);
     const resolved = resolve({ catalog, state: { customer, subscription: before, grants }, now: ended });
     for (const feature of new Set(rolling.map((g) => g.feature))) {
       const entitlement = resolved.entitlements.get(feature);

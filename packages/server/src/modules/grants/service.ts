@@ -9,8 +9,12 @@ import { fireAfterAllowanceChange } from '../alerts/allowance-change.js';
 import { rememberFired } from '../alerts/fire.js';
 import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { findCustomer } from '../customers/store.js';
+import { type CatalogSource, entitlementsAround } from '../entitlements/around.js';
 import { findFeature } from '../features/store.js';
-import { findGrant, insertGrant, listGrants, revokeGrant } from './store.js';
+import { emitDomainEvents } from '../outbox/emit.js';
+import { findCurrentSubscription } from '../subscriptions/store.js';
+import { toApiGrant } from './convert.js';
+import { findGrant, insertGrant, listCurrentGrants, listGrants, revokeGrant } from './store.js';
 
 export type GrantService = ReturnType<typeof createGrantService>;
 
@@ -29,20 +33,50 @@ function auditFields(grant: Grant): Record<string, unknown> {
   };
 }
 
-export function createGrantService(deps: { db: Db; clock: Clock; fallbackPlan?: string | undefined }) {
+export function createGrantService(deps: { db: Db; clock: Clock; catalog?: CatalogSource | undefined }) {
   const { db, clock } = deps;
 
   /**
-   * In the grant's transaction: a grant moves a limit, which can meet an alert rule without a
-   * unit used (see `fireAfterAllowanceChange`). Answers the firings to remember after the commit.
+   * In the grant's transaction: `entitlements.updated` with the customer's entitlements before and
+   * after, and the alerts the moved limit meets without a unit used (see `fireAfterAllowanceChange`).
+   * Answers the firings to remember after the commit.
    */
-  const alertsAfter = (tx: Db, grant: Grant, now: number) =>
-    fireAfterAllowanceChange(tx, {
+  async function afterGrantChange(tx: Db, input: { grant: Grant; change: 'created' | 'revoked'; now: number }) {
+    const { grant, change, now } = input;
+    // Receivers of `entitlements.updated` learn what the grant did to the customer, feature by feature.
+    const [grants, subscription] = await Promise.all([
+      listCurrentGrants(tx, { customerId: grant.customerId, now }),
+      findCurrentSubscription(tx, grant.customerId),
+    ]);
+    const others = grants.filter((g) => g.id !== grant.id);
+    const live = { ...grant, revokedAt: null };
+    const entitlements = await entitlementsAround(tx, {
+      customerId: grant.customerId,
+      at: now,
+      catalog: deps.catalog,
+      before: { subscription: subscription ?? null, grants: change === 'created' ? others : [...others, live] },
+      after: { subscription: subscription ?? null, grants: change === 'created' ? [...others, live] : others },
+    });
+    await emitDomainEvents(
+      tx,
+      [
+        {
+          type: 'entitlements.updated',
+          customerId: grant.customerId,
+          subscriptionId: subscription?.id ?? null,
+          occurredAt: now,
+          data: { customer: grant.customerId, reason: `grant.${change}`, grant: toApiGrant(grant, now), entitlements },
+        },
+      ],
+      now,
+    );
+    return fireAfterAllowanceChange(tx, {
       customerId: grant.customerId,
       feature: grant.feature,
       now,
-      fallbackPlan: deps.fallbackPlan,
+      catalog: deps.catalog,
     });
+  }
   return {
     async create(input: {
       customerId: string;
@@ -91,7 +125,7 @@ export function createGrantService(deps: { db: Db; clock: Clock; fallbackPlan?: 
             data: changedFields(null, auditFields(grant)),
           },
         ]);
-        seen = await alertsAfter(tx, grant, now);
+        seen = await afterGrantChange(tx, { grant, change: 'created', now });
         return grant;
       });
       rememberFired(seen);
@@ -124,7 +158,7 @@ export function createGrantService(deps: { db: Db; clock: Clock; fallbackPlan?: 
             data: { before: { revoked_at: null }, after: { revoked_at: toIso(at) } },
           },
         ]);
-        seen = await alertsAfter(tx, grant, at);
+        seen = await afterGrantChange(tx, { grant: { ...grant, revokedAt: at }, change: 'revoked', now: at });
         return { ...grant, revokedAt: at };
       });
       rememberFired(seen);

@@ -118,7 +118,12 @@ export function createPlanMigration(deps: {
         entry.skipped = await withTransaction(db, async (tx) => {
           const locked = await lockSubscription(tx, { dialect, id: subscription.id });
           if (!locked) return 'no longer exists';
-          const current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal });
+          const current = await catchUp(tx, {
+            subscription: locked,
+            now,
+            onRenewal: deps.onRenewal,
+            catalog: () => catalog,
+          });
           if (current.planKey !== key || current.planVersion !== body.from_version) return 'no longer on from_version';
           if (current.status === 'canceled' || current.status === 'expired') return `is ${current.status}`;
           if (current.scheduledChange !== null) return `a change to ${current.scheduledChange.planKey} is scheduled`;
@@ -146,6 +151,7 @@ export function createPlanMigration(deps: {
             at: now,
             now,
             events: when === 'now' ? ['subscription.updated', 'entitlements.updated'] : ['subscription.updated'],
+            catalog: () => catalog,
           });
           return null;
         });

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
+import type { CatalogSource } from '../entitlements/around.js';
 import { noticeExpiringCredits } from '../grants/expiry-notices.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import { updateSubscription } from './store.js';
@@ -28,6 +29,8 @@ export function createScheduler(deps: {
   clock: Clock;
   logger: Logger;
   onRenewal?: RenewalHook | undefined;
+  /** The node's cached catalog, for the entitlements an `entitlements.updated` event shows. */
+  catalog?: CatalogSource | undefined;
   /** How long before a credit grant expires `credits.expiring` is emitted; 0 or unset: never. */
   creditsNoticeMs?: number | undefined;
 }) {
@@ -60,7 +63,10 @@ export function createScheduler(deps: {
         const advanced = await withTransaction(db, async (tx) => {
           const subscription = await lockSubscription(tx, { dialect, id, dueBy: now });
           if (!subscription) return false; // another node has it, or has done it
-          await updateSubscription(tx, await catchUp(tx, { subscription, now, onRenewal: deps.onRenewal }));
+          await updateSubscription(
+            tx,
+            await catchUp(tx, { subscription, now, onRenewal: deps.onRenewal, catalog: deps.catalog }),
+          );
           return true;
         });
         if (advanced) done++;

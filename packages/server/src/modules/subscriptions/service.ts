@@ -34,6 +34,7 @@ import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromIso } from '../../json-column.js';
 import { findCustomer } from '../customers/store.js';
+import type { CatalogSource } from '../entitlements/around.js';
 import type { RenewalHook } from '../grants/rollover.js';
 import type { PlanRecord } from '../plans/convert.js';
 import { findPlanVersions } from '../plans/store.js';
@@ -107,6 +108,8 @@ export function createSubscriptionService(deps: {
   lifecycle: LifecycleConfig;
   /** Runs in each renewal's transaction (rollover). */
   onRenewal?: RenewalHook | undefined;
+  /** The node's cached catalog, for the entitlements an `entitlements.updated` event shows. */
+  catalog?: CatalogSource | undefined;
 }) {
   const { db, dialect, clock } = deps;
 
@@ -127,7 +130,12 @@ export function createSubscriptionService(deps: {
     return withTransaction({ db, claim: request.claim }, async (tx) => {
       const stored = await lockSubscription(tx, { dialect, id: request.id });
       if (!stored) throw notFound(ErrorCodes.subscriptionNotFound, `Subscription "${request.id}" does not exist.`);
-      const current = await catchUp(tx, { subscription: stored, now, onRenewal: deps.onRenewal });
+      const current = await catchUp(tx, {
+        subscription: stored,
+        now,
+        onRenewal: deps.onRenewal,
+        catalog: deps.catalog,
+      });
       const status = requireAction(current, action, now);
       const outcome = await apply(current, { status, now, tx });
       const after: SubscriptionRecord = { ...outcome.after, updatedAt: now };
@@ -141,6 +149,7 @@ export function createSubscriptionService(deps: {
         at: now,
         now,
         events: outcome.events,
+        catalog: deps.catalog,
       });
       return after;
     });
@@ -155,7 +164,7 @@ export function createSubscriptionService(deps: {
     const stored = await findStoredLiveSubscription(tx, customerId);
     if (!stored) return undefined;
     const locked = (await lockSubscription(tx, { dialect, id: stored.id })) ?? stored;
-    const current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal });
+    const current = await catchUp(tx, { subscription: locked, now, onRenewal: deps.onRenewal, catalog: deps.catalog });
     if (current !== locked) await updateSubscription(tx, current);
     const status = effectiveStatus(current, now);
     return LiveStatuses.has(status) || status === 'paused' ? current : undefined;
@@ -269,6 +278,7 @@ export function createSubscriptionService(deps: {
             at: now,
             now,
             events: ['subscription.created', 'entitlements.updated'],
+            catalog: deps.catalog,
           });
           return subscription;
         });

@@ -1,7 +1,9 @@
 import { type DomainEventType, dueStep } from '@keymaster/core';
 import type { Db, Dialect } from '../../db/database.js';
 import { actorOf, appendAudit, changedFields } from '../audit/trail.js';
+import { type CatalogSource, entitlementsAround } from '../entitlements/around.js';
 import type { RenewalHook } from '../grants/rollover.js';
+import { listCurrentGrants } from '../grants/store.js';
 import { emitDomainEvents } from '../outbox/emit.js';
 import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
 
@@ -31,6 +33,8 @@ export async function recordChange(
     at: number;
     now: number;
     events: readonly DomainEventType[];
+    /** The catalog `entitlements.updated` resolves against (default: read from the database). */
+    catalog?: CatalogSource | undefined;
   },
 ): Promise<void> {
   const { before, after, at } = input;
@@ -67,6 +71,15 @@ export async function recordChange(
     },
   ]);
   const data = { subscription: afterJson, previous: beforeJson, reason: input.reason };
+  // Receivers of `entitlements.updated` learn what changed, feature by feature, not just that something did.
+  const entitlements = input.events.includes('entitlements.updated')
+    ? await entitlementsAround(tx, {
+        customerId: after.customerId,
+        at,
+        catalog: input.catalog,
+        ...(await sidesOf(tx, { before, after, at })),
+      })
+    : null;
   await emitDomainEvents(
     tx,
     input.events.map((type) => ({
@@ -74,10 +87,16 @@ export async function recordChange(
       customerId: after.customerId,
       subscriptionId: after.id,
       occurredAt: at,
-      data,
+      data: type === 'entitlements.updated' ? { ...data, entitlements } : data,
     })),
     input.now,
   );
+}
+
+/** The customer's state on either side of a subscription change: the same grants, the subscription before and after. */
+async function sidesOf(tx: Db, input: { before: SubscriptionRecord | null; after: SubscriptionRecord; at: number }) {
+  const grants = await listCurrentGrants(tx, { customerId: input.after.customerId, now: input.at });
+  return { before: { subscription: input.before, grants }, after: { subscription: input.after, grants } };
 }
 
 /**
@@ -106,7 +125,12 @@ export async function lockSubscription(
  */
 export async function catchUp(
   tx: Db,
-  input: { subscription: SubscriptionRecord; now: number; onRenewal?: RenewalHook | undefined },
+  input: {
+    subscription: SubscriptionRecord;
+    now: number;
+    onRenewal?: RenewalHook | undefined;
+    catalog?: CatalogSource | undefined;
+  },
 ): Promise<SubscriptionRecord> {
   let current = input.subscription;
   let steps = 0;
@@ -122,6 +146,7 @@ export async function catchUp(
       at: step.at,
       now: input.now,
       events: step.events,
+      catalog: input.catalog,
     });
     if (step.kind === 'renewal') await input.onRenewal?.(tx, { before: current, after, at: step.at, now: input.now });
     current = after;

@@ -132,6 +132,73 @@ describeEachDialect('webhooks', (dialect) => {
     });
   });
 
+  describe('entitlement payloads', () => {
+    it("carries the customer's entitlements before and after, feature by feature, for subscriptions and grants", async () => {
+      const r = await receiver();
+      await register({ url: r.url, events: ['entitlements.updated'] });
+      const { id: customer } = await seedCustomer(server, { plan: 'pro' });
+      await deliver();
+      const subscribed = r.received
+        .map(body)
+        .filter(
+          (b) =>
+            b.data.customer === customer ||
+            (b.data.subscription as { customer?: string } | undefined)?.customer === customer,
+        );
+      expect(subscribed).toHaveLength(1);
+      expect(subscribed[0]!.data.entitlements).toMatchObject({
+        gained: ['api_calls', 'seats', 'sso', 'support_tier'],
+        lost: [],
+        before: { sso: { enabled: false } },
+        after: {
+          sso: { enabled: true },
+          api_calls: { enabled: true, limit: catalog.limits.pro.apiCalls },
+          support_tier: { enabled: true, value: 'priority' },
+        },
+      });
+
+      const grant = expectStatus<{ id: string }>(
+        await server.request({
+          method: 'POST',
+          url: `/v1/customers/${customer}/grants`,
+          body: { feature: 'api_calls', limit: 250_000, reason: 'Pilot' },
+        }),
+        201,
+      );
+      expect((await server.request({ method: 'DELETE', url: `/v1/grants/${grant.id}` })).statusCode).toBe(200);
+      await deliver();
+      const granted = r.received.map(body).filter((b) => b.data.customer === customer && b.data.grant !== undefined);
+      expect(granted.map((b) => [b.data.reason, b.data.entitlements])).toEqual([
+        [
+          'grant.created',
+          expect.objectContaining({
+            gained: [],
+            lost: [],
+            changed: [
+              {
+                feature: 'api_calls',
+                before: { enabled: true, limit: catalog.limits.pro.apiCalls, value: null },
+                after: { enabled: true, limit: 250_000, value: null },
+              },
+            ],
+          }),
+        ],
+        [
+          'grant.revoked',
+          expect.objectContaining({
+            changed: [
+              {
+                feature: 'api_calls',
+                before: { enabled: true, limit: 250_000, value: null },
+                after: { enabled: true, limit: catalog.limits.pro.apiCalls, value: null },
+              },
+            ],
+          }),
+        ],
+      ]);
+    });
+  });
+
   describe('delivery', () => {
     it('delivers a signed event that standardwebhooks verifies, with the event id as webhook-id', async () => {
       const r = await receiver();
