@@ -60,6 +60,11 @@ const FlagMetadata = Type.Record(
   },
 );
 
+const decisionLogLevels = ['off', 'denied', 'all'] as const;
+const decisionLogDescription =
+  'Which decisions (checks and consumes) the decision log keeps, for `GET /v1/decisions`: none, the refusals, or all.';
+const DecisionLog = StringEnum(decisionLogLevels, { description: decisionLogDescription });
+
 const featureFields = {
   name: Type.String({ minLength: 1, maxLength: 200, description: 'Display name.' }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
@@ -74,6 +79,9 @@ const featureFields = {
   variants: Type.Optional(Variants),
   default_variant: Type.Optional(DefaultVariant),
   metadata: Type.Optional(FlagMetadata),
+  decision_log: Type.Optional(
+    StringEnum(decisionLogLevels, { description: `${decisionLogDescription} Default: \`denied\`.` }),
+  ),
 };
 
 export const FeatureCreate = Type.Object(
@@ -104,6 +112,7 @@ export const FeaturePatch = Type.Object(
     metadata: Type.Optional(
       Type.Unsafe<Record<string, string | number | boolean> | null>({ ...FlagMetadata, type: ['object', 'null'] }),
     ),
+    decision_log: Type.Optional(DecisionLog),
   },
   { additionalProperties: false, description: 'Changes to a feature; `null` clears an optional field.' },
 );
@@ -129,6 +138,7 @@ export const Feature = Type.Object(
       additionalProperties: { type: ['string', 'number', 'boolean'] },
       description: "The flag's own metadata.",
     }),
+    decision_log: DecisionLog,
     created_at: Timestamp,
     updated_at: Timestamp,
   },

@@ -6,6 +6,7 @@ export * from './catalog.js';
 export * from './contracts.js';
 export * from './customer-tokens.js';
 export * from './customers.js';
+export * from './decisions.js';
 export * from './entitlements.js';
 export * from './events.js';
 export * from './features.js';

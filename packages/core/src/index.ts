@@ -14,6 +14,7 @@ export * from './entitlements/decide-pooled.js';
 export * from './entitlements/entitlement.js';
 export * from './entitlements/evaluate-flag.js';
 export * from './entitlements/periods.js';
+export * from './entitlements/provenance.js';
 export * from './entitlements/resolve.js';
 export * from './entitlements/targeting.js';
 export * from './entitlements/validate-targeting.js';

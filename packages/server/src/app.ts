@@ -32,6 +32,8 @@ import { customerTokenRoutes } from './modules/customer-tokens/routes.js';
 import type { CustomerTokenService } from './modules/customer-tokens/service.js';
 import { customerRoutes } from './modules/customers/routes.js';
 import type { CustomerService } from './modules/customers/service.js';
+import type { DecisionLog } from './modules/decisions/log.js';
+import { decisionRoutes } from './modules/decisions/routes.js';
 import { checkRoute, entitlementRoutes } from './modules/entitlements/routes.js';
 import type { EntitlementService } from './modules/entitlements/service.js';
 import { eventRoutes } from './modules/events/routes.js';
@@ -86,6 +88,7 @@ export interface Services {
   webhooks: WebhookService;
   alertRules: AlertRuleService;
   notifications: NotificationService;
+  decisionLog: DecisionLog;
 }
 
 export interface AppDeps {
@@ -306,6 +309,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reportRoutes, { usageRevenue: services.usageRevenue });
     await scope.register(auditRoutes, { db: deps.database.db });
+    await scope.register(decisionRoutes, { db: deps.database.db, log: services.decisionLog });
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });
     await scope.register(webhookRoutes, { webhooks: services.webhooks });

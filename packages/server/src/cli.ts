@@ -3,7 +3,9 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
   ContractCreate,
+  DecisionsQuery,
   GaugeUpdate,
+  type LoggedDecision,
   maxEventsPerRequest,
   NotificationEmailListQuery,
   UsageHistoryQuery,
@@ -25,6 +27,7 @@ import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
 import { createContractService } from './modules/contracts/service.js';
+import { listDecisions, toApiDecisionRow } from './modules/decisions/store.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { localBatchWriter, previewBatchWriter } from './modules/events/batch-writer.js';
 import { importEventLines } from './modules/events/import-lines.js';
@@ -408,6 +411,66 @@ emails
       ]),
     );
   });
+
+program
+  .command('decisions')
+  .description(
+    'Decisions the decision log kept (each feature’s decision_log: refusals by default), newest first, with ' +
+      'which layer decided, as GET /v1/decisions answers: "why was acme denied at 10:32?".',
+  )
+  .option('--customer <id>', 'only this customer')
+  .option('--feature <key>', 'only this feature')
+  .option('--from <time>', 'ISO-8601 time, inclusive')
+  .option('--to <time>', 'ISO-8601 time, exclusive')
+  .addOption(new Option('--allowed <answer>', 'only allowed (true) or refused (false) ones').choices(['true', 'false']))
+  .option('--limit <n>', 'how many, 1-100', (value) => Number(value), 20)
+  .option('--json', 'print the API documents instead')
+  .action(
+    async (options: {
+      customer?: string;
+      feature?: string;
+      from?: string;
+      to?: string;
+      allowed?: 'true' | 'false';
+      limit: number;
+      json?: boolean;
+    }) => {
+      const { json, allowed, ...rest } = options;
+      const query = { ...rest, ...(allowed !== undefined ? { allowed: allowed === 'true' } : {}) };
+      const validated = bodyValidator(DecisionsQuery)(query);
+      if (validated.error) throw validationError(validated.error.validation);
+      const rows = await withDatabase(({ db }) =>
+        listDecisions(db, { query, before: undefined, limit: options.limit }),
+      );
+      const list = rows.slice(0, options.limit).map(toApiDecisionRow);
+      if (json) {
+        console.log(JSON.stringify(list, null, 2));
+        return;
+      }
+      printTable(
+        ['at', 'customer', 'feature', 'kind', 'answer', 'quantity', 'usage/limit', 'decided by'],
+        list.map((d) => [
+          d.at,
+          d.customer,
+          d.feature,
+          d.kind,
+          d.allowed ? 'allowed' : d.reason,
+          d.quantity === null ? '-' : String(d.quantity),
+          d.usage === null ? '-' : `${d.usage}/${d.limit ?? '-'}`,
+          decidedBy(d),
+        ]),
+      );
+    },
+  );
+
+/** A decision's provenance in a few words: `plan pro v3`, `grant grt_…`, `kill switch`. */
+function decidedBy(d: LoggedDecision): string {
+  const { source, plan, grants } = d.provenance;
+  if (source === 'kill_switch') return 'kill switch';
+  if (source === 'grant') return `grant ${grants.join(', ')}`;
+  if ((source === 'plan' || source === 'addon') && plan) return `${source} ${plan.key} v${plan.version ?? '?'}`;
+  return source ?? d.provenance.denial ?? '-';
+}
 
 const audit = program.command('audit').description('The tamper-evident audit trail.');
 audit

@@ -23,6 +23,10 @@ export interface Config {
   readonly pastDueGraceDays: number;
   /** Days before a credit grant expires that `credits.expiring` tells its customer; 0: never. */
   readonly creditsNoticeDays: number;
+  /** Days the decision log keeps a decision. */
+  readonly decisionRetainDays: number;
+  /** How often each node writes the decisions it kept to the decision log. */
+  readonly decisionFlushMs: number;
   /** Simulated time: the clock stands still until `POST /v1/test-clock/advance` moves it. */
   readonly testClock: boolean;
   /** The plan customers without a live subscription get (e.g. `free`); none when unset. */
@@ -200,6 +204,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     notificationsPollMs: int('KEYMASTER_NOTIFICATIONS_POLL_MS', 500, 10, 60_000),
     pastDueGraceDays: int('KEYMASTER_PAST_DUE_GRACE_DAYS', 7, 0, 365),
     creditsNoticeDays: int('KEYMASTER_CREDITS_NOTICE_DAYS', 7, 0, 365),
+    decisionRetainDays: int('KEYMASTER_DECISION_RETAIN_DAYS', 30, 1, 3650),
+    decisionFlushMs: int('KEYMASTER_DECISION_FLUSH_MS', 250, 10, 60_000),
     testClock: flag('KEYMASTER_TEST_CLOCK'),
     fallbackPlan,
     feedRetain: int('KEYMASTER_FEED_RETAIN', 100_000, 1000, 100_000_000),

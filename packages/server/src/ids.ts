@@ -19,7 +19,8 @@ export function newId(
     | 'wha'
     | 'alr'
     | 'ntf'
-    | 'eml',
+    | 'eml'
+    | 'dcn',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Catalog, CustomerEntitlements } from '@keymaster/core';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from './app.js';
@@ -18,14 +17,19 @@ import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
+import type { ConsumeSnapshot } from './modules/consume/service.js';
 import { createConsumeService } from './modules/consume/service.js';
 import { createContractService } from './modules/contracts/service.js';
 import { readUsage, readUsageNow } from './modules/counters/store.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
+import { createDecisionLog } from './modules/decisions/log.js';
+import { decisionListeners } from './modules/decisions/recorder.js';
+import { pruneDecisions } from './modules/decisions/store.js';
 import { cachedCatalogSource } from './modules/entitlements/around.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
+import type { CheckedDecision } from './modules/entitlements/service.js';
 import { createEntitlementService, type EntitlementService } from './modules/entitlements/service.js';
 import type { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
 import { loadCustomerStateAt, storedSnapshotCache } from './modules/entitlements/store.js';
@@ -89,11 +93,13 @@ export function entitlementsOver(input: {
   onMiss?: () => void;
   /** The server's: a check refused for the limit fires `usage.limit_reached` (the CLI's checks fire nothing). */
   onLimitRefused?: RefusedCheckAlerts;
+  /** The server's decision log (the CLI's checks are not kept). */
+  onDecision?: (input: CheckedDecision) => void;
 }): {
   cache: SnapshotCache;
   entitlements: EntitlementService;
   /** The catalog and a customer's resolved entitlements now, from the cache. */
-  snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+  snapshot: (customerId: string) => Promise<ConsumeSnapshot>;
 } {
   const { database, clock } = input;
   const { db } = database;
@@ -112,10 +118,11 @@ export function entitlementsOver(input: {
     readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
     loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
     onLimitRefused: input.onLimitRefused,
+    onDecision: input.onDecision,
   });
   const snapshot = async (customerId: string) => {
     const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
-    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }) };
+    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }), state: entry.state };
   };
   return { cache, entitlements, snapshot };
 }
@@ -130,12 +137,20 @@ function createServices(input: {
   const { database, clock, config } = input;
   const db = database.db;
   const metrics = createMetrics({ cacheSize: () => cache.size });
+  const decisionLog = createDecisionLog({
+    db: database.db,
+    logger: input.logger,
+    flushMs: config.decisionFlushMs,
+    onDropped: (count) => metrics.decisionsDropped.inc(count),
+  });
+  const decisionsHeard = decisionListeners(decisionLog);
   const { cache, entitlements, snapshot } = entitlementsOver({
     database,
     clock,
     config,
     onMiss: () => metrics.cacheMisses.inc(),
     onLimitRefused: createRefusedCheckAlerts({ db: database.db, logger: input.logger }),
+    onDecision: decisionsHeard.checked,
   });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
   const alertRules = new AlertRuleCache(db);
@@ -231,7 +246,15 @@ function createServices(input: {
     planMigration,
     apiKeys,
     gauges: createGaugeService({ db, clock, alerts: { rules: alertRules, snapshot } }),
-    consume: createConsumeService({ db, dialect: database.dialect, clock, snapshot, alerts: alertRules }),
+    consume: createConsumeService({
+      db,
+      dialect: database.dialect,
+      clock,
+      snapshot,
+      alerts: alertRules,
+      onDecision: decisionsHeard.consumed,
+    }),
+    decisionLog,
     reservations: createReservationService({
       db,
       dialect: database.dialect,
@@ -395,9 +418,13 @@ export async function createKeymaster(input: {
     webhooks.start();
     notifications.start();
     emails?.start();
+    services.decisionLog.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
+      );
+      pruneDecisions(database.db, clock.now() - config.decisionRetainDays * 86_400_000).catch((error: unknown) =>
+        logger.warn({ err: error }, 'pruning the decision log failed'),
       );
     }, 600_000);
     pruner.unref();
@@ -422,6 +449,7 @@ export async function createKeymaster(input: {
         await webhooks.stop();
         await notifications.stop();
         await emails?.stop();
+        await services.decisionLog.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         feed.stop();

@@ -24,6 +24,13 @@ export interface CreditCost {
   perUnit: number;
 }
 
+/**
+ * Which of a feature's decisions the decision log keeps: none, the refusals (the default: "why
+ * was acme denied?"), or every one.
+ */
+export const DecisionLogLevels = ['off', 'denied', 'all'] as const;
+export type DecisionLogLevel = (typeof DecisionLogLevels)[number];
+
 interface FeatureBase {
   key: string;
   name: string;
@@ -42,6 +49,8 @@ interface FeatureBase {
   defaultVariant: string | null;
   /** The flag's own metadata (flagd/OpenFeature `flagMetadata`): a flat object of strings, numbers and booleans. */
   metadata: JsonObject | null;
+  /** Which decisions the decision log keeps; `denied` when absent. */
+  decisionLog?: DecisionLogLevel;
 }
 
 export interface BooleanFeature extends FeatureBase {

@@ -38,6 +38,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptTable;
   notifications: NotificationTable;
   notification_emails: NotificationEmailTable;
+  decisions: DecisionTable;
 }
 
 export interface FeatureTable {
@@ -55,6 +56,8 @@ export interface FeatureTable {
   variants: string | null;
   /** Optional on insert only so that tests can write rows as they were before migration 0012. */
   default_variant: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Which decisions the decision log keeps (migration 0022); null: `denied`. */
+  decision_log: ColumnType<string | null, string | null | undefined, string | null>;
   metadata: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   updated_at: number;
@@ -493,4 +496,21 @@ export interface NotificationEmailTable {
   sent_at: number | null;
   created_at: number;
   updated_at: number;
+}
+
+/** One decision kept by the decision log (migration 0022). */
+export interface DecisionTable {
+  id: string;
+  customer_id: string;
+  feature: string;
+  at: number;
+  kind: string;
+  /** 1 allowed, 0 refused (an integer on both dialects, as `trial_notice_sent`). */
+  allowed: number;
+  reason: string;
+  quantity: number | null;
+  usage: number | null;
+  limit: number | null;
+  /** JSON: the decision's provenance (core's `DecisionProvenance`). */
+  provenance: string;
 }

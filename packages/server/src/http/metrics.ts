@@ -4,6 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 export interface Metrics {
   registry: Registry;
   cacheMisses: Counter;
+  decisionsDropped: Counter;
 }
 
 /** Prometheus metrics: process defaults, request counts and latencies by route, cache figures. */
@@ -23,7 +24,12 @@ export function createMetrics(input: { cacheSize: () => number }): Metrics {
     help: 'Customer snapshots loaded from the database.',
     registers: [registry],
   });
-  return { registry, cacheMisses };
+  const decisionsDropped = new Counter({
+    name: 'keymaster_decisions_dropped_total',
+    help: 'Decisions the decision log dropped: its buffer was full, or a batch failed to write.',
+    registers: [registry],
+  });
+  return { registry, cacheMisses, decisionsDropped };
 }
 
 const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];

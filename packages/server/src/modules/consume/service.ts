@@ -5,9 +5,12 @@ import {
   alertPeriod,
   type Catalog,
   type CustomerEntitlements,
+  type CustomerState,
   conflict,
   type Decision,
   ErrorCodes,
+  type Feature,
+  keepsDecision,
 } from '@keymaster/core';
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
@@ -34,11 +37,29 @@ const noRules: readonly AlertRule[] = [];
  * records `quantity × per_unit` on the pool's counter (and nothing on its own); a customer with
  * one-off credit grants on the counter has them drawn once the period's allowance is used up.
  */
+/** What a consume is decided from: the catalog, and the customer resolved and as stored (their grants). */
+export interface ConsumeSnapshot {
+  catalog: Catalog;
+  resolved: CustomerEntitlements | null;
+  state?: CustomerState | null | undefined;
+}
+
+/** A consume's decision with what it was decided from, for the decision log. */
+export interface ConsumedDecision {
+  decision: Decision;
+  quantity: number;
+  feature: Feature;
+  snapshot: ConsumeSnapshot;
+  now: number;
+}
+
 export function createConsumeService(deps: {
   db: Db;
   dialect: Dialect;
   clock: Clock;
-  snapshot: (customerId: string) => Promise<{ catalog: Catalog; resolved: CustomerEntitlements | null }>;
+  snapshot: (customerId: string) => Promise<ConsumeSnapshot>;
+  /** Told of each decision its feature's `decision_log` keeps (see `keepsDecision`); must not block. */
+  onDecision?: ((input: ConsumedDecision) => void) | undefined;
   /** The alert rules; without them no alert fires (a service built for a one-off command). */
   alerts?: AlertRuleCache | undefined;
 }) {
@@ -81,137 +102,152 @@ export function createConsumeService(deps: {
      * object: this runs on every consume.
      */
     async consume(request: ConsumeRequest, claim?: EffectClaim): Promise<Decision> {
-      const { catalog, resolved } = await deps.snapshot(request.customer);
+      const snapshot = await deps.snapshot(request.customer);
       const now = clock.now();
-      const quantity = request.quantity ?? 1;
-      const gate = meteredTarget({
-        catalog,
-        resolved,
-        customer: request.customer,
-        feature: request.feature,
-        quantity,
-        now,
-        verb: 'consumed',
-      });
-      if ('answer' in gate) return gate.answer;
-      const { counted, span, cost, limit, allowance, credited } = gate.target;
-      // The alert rules watching this counter: one map lookup when none does.
-      let rules: readonly AlertRule[] = noRules;
-      if (deps.alerts) {
-        const loaded = deps.alerts.get();
-        const index = loaded instanceof Promise ? await loaded : loaded;
-        rules = deps.alerts.rulesFor(index, { resolved: resolved!, feature: span.feature });
+      const decision = await consumeAt(request, claim, snapshot, now);
+      const feature = deps.onDecision && snapshot.catalog.features.get(request.feature);
+      if (feature && keepsDecision(feature, decision.allowed)) {
+        deps.onDecision!({ decision, quantity: request.quantity ?? 1, feature, snapshot, now });
       }
-      const watch = (input: { usage: number; refused: boolean }): UsageWatch | null =>
-        deps.alerts && mayFire({ rules, usage: input.usage, limit: allowance, refused: input.refused })
-          ? {
-              customerId: request.customer,
-              feature: span.feature,
-              usage: input.usage,
-              limit: allowance,
-              period: alertPeriod({ entitlement: counted.counter, now }),
-              windowed: counted.counter.window !== null,
-              rules,
-              refused: input.refused,
-              credited,
-            }
-          : null;
-      const seen: string[] = [];
-      const alone = (): Promise<Decision> =>
-        transactionThenRemember(
-          { key: `${request.customer}\u0000${span.feature}`, claim },
-          async (tx) => {
-            if (request.idempotency_key !== undefined) {
-              // Only a consume with a key needs its request's fingerprint.
-              const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
-              const claimed = await tx
-                .insertInto('consumptions')
-                .values({
-                  customer_id: request.customer,
-                  idempotency_key: request.idempotency_key,
-                  request_hash: hash,
-                  response: null,
-                  created_at: now,
-                })
-                .onConflict((oc) => oc.doNothing())
-                .returning('idempotency_key')
-                .executeTakeFirst();
-              if (!claimed) {
-                const earlier = await tx
-                  .selectFrom('consumptions')
-                  .select(['request_hash', 'response'])
-                  .where('customer_id', '=', request.customer)
-                  .where('idempotency_key', '=', request.idempotency_key)
-                  .executeTakeFirstOrThrow();
-                if (earlier.request_hash !== hash || earlier.response === null) {
-                  throw conflict(
-                    ErrorCodes.idempotencyConflict,
-                    'This idempotency_key was already used for another consume.',
-                    [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
-                  );
-                }
-                return JSON.parse(earlier.response) as Decision;
-              }
-            }
-            const { granted, usage, credits } = await grantUnits({
-              tx,
-              dialect: deps.dialect,
-              customerId: request.customer,
-              span,
-              quantity: cost,
-              limit,
-              allowance,
-              credited,
-              windowed: counted.counter.window !== null,
-              now,
-            });
-            const alerting = watch({ usage, refused: !granted });
-            if (alerting) await fireAlerts(tx, { watches: [alerting], now, seen });
-            // An allowed consume reports usage after its own units; a refused one, usage as it stands.
-            const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
-            const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
-            if (request.idempotency_key !== undefined) {
-              await tx
-                .updateTable('consumptions')
-                .set({ response: JSON.stringify(answer) })
-                .where('customer_id', '=', request.customer)
-                .where('idempotency_key', '=', request.idempotency_key)
-                .execute();
-            }
-            return answer;
-          },
-          seen,
-        );
-      const plain =
-        batcher !== undefined &&
-        claim === undefined &&
-        request.idempotency_key === undefined &&
-        !credited &&
-        counted.counter.window === null &&
-        span.from === span.to &&
-        (span.aggregation === 'count' || span.aggregation === 'sum');
-      if (plain) {
-        const slot = batcher.join({
-          counter: { customerId: request.customer, feature: span.feature, periodStart: span.from, limit },
-          cost,
-          now,
-          alerts: watch,
-        });
-        if ('release' in slot) {
-          try {
-            return await alone();
-          } finally {
-            slot.release();
-          }
-        }
-        const outcome = await slot.batched;
-        if (outcome !== 'alone') {
-          const { granted, usage } = outcome;
-          const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits: undefined });
-          return granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
-        }
-      }
-      return alone();
+      return decision;
     },
   };
+
+  async function consumeAt(
+    request: ConsumeRequest,
+    claim: EffectClaim | undefined,
+    snapshot: ConsumeSnapshot,
+    now: number,
+  ): Promise<Decision> {
+    const { catalog, resolved } = snapshot;
+    const quantity = request.quantity ?? 1;
+    const gate = meteredTarget({
+      catalog,
+      resolved,
+      customer: request.customer,
+      feature: request.feature,
+      quantity,
+      now,
+      verb: 'consumed',
+    });
+    if ('answer' in gate) return gate.answer;
+    const { counted, span, cost, limit, allowance, credited } = gate.target;
+    // The alert rules watching this counter: one map lookup when none does.
+    let rules: readonly AlertRule[] = noRules;
+    if (deps.alerts) {
+      const loaded = deps.alerts.get();
+      const index = loaded instanceof Promise ? await loaded : loaded;
+      rules = deps.alerts.rulesFor(index, { resolved: resolved!, feature: span.feature });
+    }
+    const watch = (input: { usage: number; refused: boolean }): UsageWatch | null =>
+      deps.alerts && mayFire({ rules, usage: input.usage, limit: allowance, refused: input.refused })
+        ? {
+            customerId: request.customer,
+            feature: span.feature,
+            usage: input.usage,
+            limit: allowance,
+            period: alertPeriod({ entitlement: counted.counter, now }),
+            windowed: counted.counter.window !== null,
+            rules,
+            refused: input.refused,
+            credited,
+          }
+        : null;
+    const seen: string[] = [];
+    const alone = (): Promise<Decision> =>
+      transactionThenRemember(
+        { key: `${request.customer}\u0000${span.feature}`, claim },
+        async (tx) => {
+          if (request.idempotency_key !== undefined) {
+            // Only a consume with a key needs its request's fingerprint.
+            const hash = createHash('sha256').update(`${request.feature}\u0000${quantity}`).digest('hex');
+            const claimed = await tx
+              .insertInto('consumptions')
+              .values({
+                customer_id: request.customer,
+                idempotency_key: request.idempotency_key,
+                request_hash: hash,
+                response: null,
+                created_at: now,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .returning('idempotency_key')
+              .executeTakeFirst();
+            if (!claimed) {
+              const earlier = await tx
+                .selectFrom('consumptions')
+                .select(['request_hash', 'response'])
+                .where('customer_id', '=', request.customer)
+                .where('idempotency_key', '=', request.idempotency_key)
+                .executeTakeFirstOrThrow();
+              if (earlier.request_hash !== hash || earlier.response === null) {
+                throw conflict(
+                  ErrorCodes.idempotencyConflict,
+                  'This idempotency_key was already used for another consume.',
+                  [{ path: '/idempotency_key', message: 'already used with another feature or quantity' }],
+                );
+              }
+              return JSON.parse(earlier.response) as Decision;
+            }
+          }
+          const { granted, usage, credits } = await grantUnits({
+            tx,
+            dialect: deps.dialect,
+            customerId: request.customer,
+            span,
+            quantity: cost,
+            limit,
+            allowance,
+            credited,
+            windowed: counted.counter.window !== null,
+            now,
+          });
+          const alerting = watch({ usage, refused: !granted });
+          if (alerting) await fireAlerts(tx, { watches: [alerting], now, seen });
+          // An allowed consume reports usage after its own units; a refused one, usage as it stands.
+          const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits });
+          const answer: Decision = granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+          if (request.idempotency_key !== undefined) {
+            await tx
+              .updateTable('consumptions')
+              .set({ response: JSON.stringify(answer) })
+              .where('customer_id', '=', request.customer)
+              .where('idempotency_key', '=', request.idempotency_key)
+              .execute();
+          }
+          return answer;
+        },
+        seen,
+      );
+    const plain =
+      batcher !== undefined &&
+      claim === undefined &&
+      request.idempotency_key === undefined &&
+      !credited &&
+      counted.counter.window === null &&
+      span.from === span.to &&
+      (span.aggregation === 'count' || span.aggregation === 'sum');
+    if (plain) {
+      const slot = batcher.join({
+        counter: { customerId: request.customer, feature: span.feature, periodStart: span.from, limit },
+        cost,
+        now,
+        alerts: watch,
+      });
+      if ('release' in slot) {
+        try {
+          return await alone();
+        } finally {
+          slot.release();
+        }
+      }
+      const outcome = await slot.batched;
+      if (outcome !== 'alone') {
+        const { granted, usage } = outcome;
+        const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits: undefined });
+        return granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+      }
+    }
+    return alone();
+  }
 }

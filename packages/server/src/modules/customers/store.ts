@@ -66,6 +66,7 @@ const customerTables = [
   'alert_rules',
   'alert_firings',
   'notifications',
+  'decisions',
   'notification_emails',
 ] as const;
 

@@ -13,8 +13,10 @@ import {
   evaluateFlag,
   type Feature,
   type FlagEvaluation,
+  type Grant,
   invalid,
   type JsonObject,
+  keepsDecision,
   notFound,
   resolve,
   resolveFeature,
@@ -29,6 +31,18 @@ import type { CustomerEntry, SnapshotCache } from './snapshot-cache.js';
 export type EntitlementService = ReturnType<typeof createEntitlementService>;
 
 const noCandidates: [] = [];
+const noGrants: readonly Grant[] = [];
+
+/** A check's decision with what it was decided from, for the decision log. */
+export interface CheckedDecision {
+  decision: Decision;
+  request: CheckRequest;
+  feature: Feature;
+  resolved: CustomerEntitlements | null;
+  entitlement: Entitlement | null;
+  grants: readonly Grant[];
+  now: number;
+}
 
 /**
  * Answers checks from the snapshot cache: load (only on a miss) → decide. A cached customer
@@ -43,6 +57,8 @@ export function createEntitlementService(deps: {
   readUsage: UsageReader;
   /** The customer as they stood at a past instant (see loadCustomerStateAt). */
   loadStateAt: (customerId: string, at: number) => Promise<CustomerState | null>;
+  /** Told of each decision its feature's `decision_log` keeps (see `keepsDecision`); must not block. */
+  onDecision?: ((input: CheckedDecision) => void) | undefined;
   /** Told of a check refused for the limit (it fires `usage.limit_reached`); the answer waits for it. */
   onLimitRefused?: ((refusal: LimitRefusal) => Promise<void> | undefined) | undefined;
 }) {
@@ -95,8 +111,25 @@ export function createEntitlementService(deps: {
     const feature = catalog.features.get(request.feature);
     if (!feature)
       return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_feature' });
-    if (!entry.state)
-      return unknownDecision({ customer: request.customer, feature: request.feature, reason: 'unknown_customer' });
+    if (!entry.state) {
+      const unknown = unknownDecision({
+        customer: request.customer,
+        feature: request.feature,
+        reason: 'unknown_customer',
+      });
+      if (deps.onDecision && keepsDecision(feature, false)) {
+        deps.onDecision({
+          decision: unknown,
+          request,
+          feature,
+          resolved: null,
+          entitlement: null,
+          grants: [],
+          now: clock.now(),
+        });
+      }
+      return unknown;
+    }
     const now = clock.now();
     const resolved = cache.entitlements({ entry, catalog, now })!;
     const entitlement = entitlementFor({ catalog, entry, resolved, feature, request, now });
@@ -112,8 +145,12 @@ export function createEntitlementService(deps: {
           currentPlanKey: resolved.planKey,
         },
       });
-    /** The decision, once a refusal for the limit has been told (rare: one branch otherwise). */
+    /** The decision, kept by the decision log if its feature says so, and a refusal for the limit told. */
     const told = (decision: Decision, usage: number): Decision | Promise<Decision> => {
+      if (deps.onDecision && keepsDecision(feature, decision.allowed)) {
+        const grants = entry.state?.grants ?? noGrants;
+        deps.onDecision({ decision, request, feature, resolved, entitlement, grants, now });
+      }
       if (decision.allowed || decision.reason !== 'limit_reached' || !deps.onLimitRefused) return decision;
       const telling = deps.onLimitRefused({ catalog, resolved, entitlement, customer: request.customer, usage, now });
       return telling ? telling.then(() => decision) : decision;

@@ -1,5 +1,5 @@
 import type { Feature as ApiFeature, FeatureCreate } from '@keymaster/contract';
-import type { Feature, JsonObject, JsonValue } from '@keymaster/core';
+import type { DecisionLogLevel, Feature, JsonObject, JsonValue } from '@keymaster/core';
 import type { Insertable, Selectable } from 'kysely';
 import type { FeatureTable } from '../../db/schema.js';
 import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
@@ -22,6 +22,7 @@ export function fromDbFeature(row: Selectable<FeatureTable>): FeatureRecord {
     variants: fromJsonColumn<JsonObject>(row.variants),
     defaultVariant: row.default_variant,
     metadata: fromJsonColumn<JsonObject>(row.metadata),
+    decisionLog: (row.decision_log ?? 'denied') as DecisionLogLevel,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   } as const;
@@ -69,6 +70,7 @@ export function toDbFeature(feature: FeatureRecord): Insertable<FeatureTable> {
     variants: toJsonColumn(feature.variants),
     default_variant: feature.defaultVariant,
     metadata: toJsonColumn(feature.metadata),
+    decision_log: feature.decisionLog ?? 'denied',
     created_at: feature.createdAt,
     updated_at: feature.updatedAt,
   };
@@ -102,6 +104,7 @@ export function toApiFeature(feature: FeatureRecord): ApiFeature {
     variants: feature.variants,
     default_variant: feature.defaultVariant,
     metadata: feature.metadata as ApiFeature['metadata'],
+    decision_log: feature.decisionLog ?? 'denied',
     created_at: toIso(feature.createdAt),
     updated_at: toIso(feature.updatedAt),
   };
@@ -126,6 +129,7 @@ export function fromApiFeature(input: {
     variants: (body.variants ?? null) as FeatureRecord['variants'],
     defaultVariant: body.default_variant ?? null,
     metadata: (body.metadata ?? null) as FeatureRecord['metadata'],
+    decisionLog: body.decision_log ?? 'denied',
     createdAt: input.createdAt,
     updatedAt: input.updatedAt,
   };
@@ -166,5 +170,7 @@ export function toFeatureBody(feature: FeatureRecord): FeatureCreate {
   if (api.variants !== null) body.variants = api.variants;
   if (api.default_variant !== null) body.default_variant = api.default_variant;
   if (api.metadata !== null) body.metadata = api.metadata;
+  // The default stays implicit, so catalog files name only what differs.
+  if (api.decision_log !== 'denied') body.decision_log = api.decision_log;
   return body;
 }

@@ -33,6 +33,7 @@ describeEachDialect('features routes', (dialect) => {
         targeting: null,
         variants: null,
         default_variant: null,
+        decision_log: 'denied',
         metadata: null,
         created_at: nowIso(server),
         updated_at: nowIso(server),
