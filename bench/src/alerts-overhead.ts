@@ -91,8 +91,9 @@ function consumeOf(customer: string, feature: string): RequestSpec {
  * benchmark catalog, `customers` on `pro`, no grant): the baseline with no rule and no endpoint,
  * the variant with the 20 rules above and `endpoints` enabled endpoints taking every event type
  * at a local receiver. `POST /v1/check`, then `POST /v1/consume` (api_calls over every customer,
- * and exports for one in ten), each in rounds baseline, variant, baseline, … so that every
- * variant round has a baseline on either side of it (the machine's speed drifts). After each
+ * and exports for one in ten), each after an unmeasured settling run on both servers, in rounds
+ * baseline, variant, baseline, … so that every variant round has a baseline on either side of it
+ * (the machine's speed drifts). After each
  * variant round the benchmark waits until every delivery it caused is answered and the outbox's
  * consumers have caught up, so no work of one round spills into the next.
  */
