@@ -151,6 +151,63 @@ describe('the report', () => {
     expect(markdown).toContain('Control, another process asking the CPU ingestion takes (38.5%): 0.82×.');
   });
 
+  it('shows the alerts rounds in the order run, the firings and deliveries of the variant, and each ratio', () => {
+    const settings = { connections: 50, pipelining: 1, durationSeconds: 10, warmupSeconds: 2 };
+    const variant = (requestsPerSecond: number, firings: number, received: number, deliveries: number) => ({
+      server: 'variant' as const,
+      load: load(requestsPerSecond),
+      firings,
+      deliveredDuringLoad: received,
+      deliveries,
+    });
+    const baseline = (requestsPerSecond: number) => ({ server: 'baseline' as const, load: load(requestsPerSecond) });
+    const markdown = toMarkdown({
+      ...instructionsRun,
+      alertsOverhead: {
+        settings: { check: { ...settings, pipelining: 10 }, consume: settings },
+        customers: 1_000,
+        rules: 20,
+        endpoints: 2,
+        variantRounds: 2,
+        points: [
+          {
+            database: 'sqlite',
+            path: 'consume',
+            rounds: [
+              baseline(5_000),
+              variant(4_900, 400, 700, 820),
+              baseline(5_200),
+              variant(5_000, 200, 380, 410),
+              baseline(5_000),
+            ],
+            ratios: [0.961, 0.98],
+            ratio: 0.97,
+            cpuRatio: 1.04,
+            firings: 600,
+            deliveredDuringLoad: 1_080,
+            deliveries: 1_230,
+            firingsPerThousand: 6,
+          },
+        ],
+      },
+    });
+    const rows = markdown.split('\n').filter((line) => line.startsWith('| sqlite, consume'));
+    expect(rows.map((line) => line.split(' | ').slice(0, 2).join(' | '))).toEqual([
+      '| sqlite, consume, no rules, no endpoints | 5,000',
+      '| sqlite, consume, rules and endpoints | 4,900',
+      '| sqlite, consume, no rules, no endpoints | 5,200',
+      '| sqlite, consume, rules and endpoints | 5,000',
+      '| sqlite, consume, no rules, no endpoints | 5,000',
+      '| sqlite, consume: ratio (mean of 0.961, 0.98) | 0.97',
+    ]);
+    expect(rows[1]).toMatch(/\| 400 \| 700 \| 820 \|$/);
+    expect(markdown).toContain(
+      'Check and consume with 20 alert rules and 2 webhook endpoints vs none: sqlite consume 0.97× req/s ' +
+        '(1.04× server CPU per request; 600 alert firings (6 per 1,000 consumes) and 1,080 webhook deliveries while measured); ' +
+        'target ≥ 0.95×.',
+    );
+  });
+
   it('sums up each kind of ingesting run by the mean of its runs, A-B-B-A', () => {
     const run = (events: 'checked customers' | 'other customers', ratio: number) => ({
       events,

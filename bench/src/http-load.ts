@@ -38,6 +38,8 @@ export async function runLoad(input: {
   headers: Record<string, string>;
   settings: LoadSettings;
   serverCpuMicros: () => Promise<number>;
+  /** Called between the warm-up and the measured run (e.g. to read counters the run will move). */
+  beforeMeasured?: () => Promise<void>;
 }): Promise<LoadResult> {
   const { settings } = input;
   // autocannon writes its encoded buffers into the request objects: hand each run its own copies.
@@ -51,6 +53,7 @@ export async function runLoad(input: {
       duration,
     });
   if (settings.warmupSeconds > 0) await run(settings.warmupSeconds);
+  await input.beforeMeasured?.();
 
   const cpu = await startCpuMeter(input.serverCpuMicros);
   const result = await run(settings.durationSeconds);

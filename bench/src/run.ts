@@ -2,10 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchAlertsOverhead } from './alerts-overhead.js';
 import { benchCheckInstructions } from './check-instructions.js';
 import { benchCheckThroughput } from './check-throughput.js';
 import { benchCheckWhileIngesting } from './check-while-ingesting.js';
-import { benchConsumeAlerts } from './consume-alerts.js';
 import { benchConsumeThroughput } from './consume-throughput.js';
 import { benchCustomerScale } from './customer-scale.js';
 import { runDecideBench } from './decide-bench.js';
@@ -39,9 +39,9 @@ const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}
 
   --quick    a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
   --only     run only the named benchmarks (default: all); writes *.partial.*
-  --postgres also run ingest and consume on PostgreSQL, each server in a fresh schema of this
+  --postgres also run ingest, consume and alerts on PostgreSQL, each server in a fresh schema of this
              database (dropped afterwards), and propagation (two servers on one schema);
-             default: BENCH_DATABASE_URL; without either, ingest and consume run on SQLite
+             default: BENCH_DATABASE_URL; without either, ingest, consume and alerts run on SQLite
              only and propagation is skipped
   --profile  write a V8 CPU profile of every server under test to bench/profiles/
 
@@ -105,7 +105,7 @@ const settings = {
   },
   // Consumes are writes: no pipelining (a hot row on PostgreSQL would queue 500 requests deep).
   consume: { customers: quick ? 200 : 1_000, load: { ...load, pipelining: 1 } },
-  alerts: { customers: quick ? 200 : 1_000, rules: 20 },
+  alerts: { customers: quick ? 200 : 1_000, endpoints: 2, variantRounds: quick ? 1 : 2 },
   checkWhileIngesting: { customers: quick ? 200 : 1_000, batchSize: 1_000, batchesPerSecond: 10 },
   instructions: quick
     ? { customers: 20, requests: 2_000, warmupRequests: 2_000 }
@@ -169,7 +169,7 @@ if (selected('scale')) {
 }
 
 if (!postgresUrl && (selected('ingest') || selected('consume') || selected('alerts'))) {
-  console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ingest and consume run on SQLite only.');
+  console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ingest, consume and alerts run on SQLite only.');
 }
 if (selected('ingest')) {
   console.error('Event ingestion, 1,000-event batches');
@@ -193,9 +193,12 @@ if (selected('consume')) {
   });
 }
 if (selected('alerts')) {
-  console.error(`Consume throughput with ${settings.alerts.rules} alert rules vs none`);
-  results.consumeAlerts = await benchConsumeAlerts({
-    settings: settings.consume.load,
+  console.error(
+    `Check and consume throughput with alert rules and ${settings.alerts.endpoints} webhook endpoints vs none`,
+  );
+  results.alertsOverhead = await benchAlertsOverhead({
+    checkSettings: load,
+    consumeSettings: settings.consume.load,
     ...settings.alerts,
     targets: databaseChoices(postgresUrl),
     serverExecArgv,

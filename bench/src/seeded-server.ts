@@ -15,6 +15,8 @@ export async function startSeededKeymaster(input: {
   target: DatabaseChoice;
   customers: number;
   grant?: Record<string, unknown>;
+  /** More environment for the server (e.g. KEYMASTER_WEBHOOK_ALLOW_PRIVATE). */
+  env?: Record<string, string>;
   serverExecArgv: readonly string[];
   log: (line: string) => void;
 }): Promise<{ server: ChildServer; api: KeymasterApi; ids: string[] }> {
@@ -22,6 +24,7 @@ export async function startSeededKeymaster(input: {
   const server = await startServer({
     script: 'keymaster-server',
     env: {
+      ...input.env,
       KEYMASTER_ADMIN_KEY: adminKey,
       LOG_LEVEL: 'warn',
       BENCH_SERVER_DATABASE_URL: input.target.database === 'postgres' ? input.target.url : '',

@@ -29,16 +29,8 @@ export async function benchWebhookDelivery(input: {
   endpoints: number;
   log: (line: string) => void;
 }): Promise<WebhookDeliveryResult> {
-  let received = 0;
-  const receiver = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      received++;
-      response.end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const receiver = await startWebhookReceiver();
+  const { url } = receiver;
   const dir = mkdtempSync(join(tmpdir(), 'keymaster-bench-webhooks-'));
   const config = loadConfig({
     KEYMASTER_DATA_DIR: dir,
@@ -80,7 +72,7 @@ export async function benchWebhookDelivery(input: {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const seconds = (performance.now() - started) / 1000;
-    if (received < deliveries) throw new Error(`the receiver got ${received} of ${deliveries}`);
+    if (receiver.received() < deliveries) throw new Error(`the receiver got ${receiver.received()} of ${deliveries}`);
     return {
       events: input.events,
       endpoints: input.endpoints,
@@ -90,7 +82,29 @@ export async function benchWebhookDelivery(input: {
     };
   } finally {
     await keymaster.close();
-    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    await receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A webhook receiver on loopback that answers every POST 200 at once and counts them. */
+export async function startWebhookReceiver(): Promise<{
+  url: string;
+  received: () => number;
+  close: () => Promise<void>;
+}> {
+  let received = 0;
+  const receiver = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received++;
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+    received: () => received,
+    close: () => new Promise<void>((resolve) => receiver.close(() => resolve())),
+  };
 }

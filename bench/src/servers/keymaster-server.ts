@@ -4,19 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, createKeymaster, loadConfig, openDatabase, systemClock } from '@keymaster/server';
 import { type CloneCustomersArgs, cloneCustomers } from './clone-customers.js';
+import type { AlertActivity } from './protocol.js';
 import { serveCommands } from './serve-commands.js';
 
 /**
  * A Keymaster server under test, in its own process so that it does not share a core with the
  * load generator: SQLite in a fresh temporary directory — or, when BENCH_SERVER_DATABASE_URL (set by the parent) is a
  * postgres:// URL, a fresh schema in that database, dropped on stop (or, with BENCH_SERVER_SCHEMA,
- * the schema of another server under test, left to it) — the real HTTP stack, the system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment.
+ * the schema of another server under test, left to it) — the real HTTP stack, the system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment,
+ * and KEYMASTER_WEBHOOK_ALLOW_PRIVATE when the server is to deliver webhooks to a local receiver.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'keymaster-bench-'));
 const loaded = loadConfig({
   KEYMASTER_DATA_DIR: dataDir,
   KEYMASTER_ADMIN_KEY: process.env.KEYMASTER_ADMIN_KEY,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  // Webhooks to the benchmark's receiver on loopback (benchmark 5b): off unless the parent asks.
+  KEYMASTER_WEBHOOK_ALLOW_PRIVATE: process.env.KEYMASTER_WEBHOOK_ALLOW_PRIVATE,
   HOST: '127.0.0.1',
   PORT: '0',
 });
@@ -58,5 +62,36 @@ await serveCommands({
     'cached-customers': () => keymaster.services.cache.size,
     schema: () => schema ?? null,
     config: () => ({ feedPollMs: config.feedPollMs }),
+    'alert-activity': () => alertActivity(keymaster.database.db),
   },
 });
+
+/** What the alert and webhook machinery has done so far, counted in the server's own tables. */
+async function alertActivity(db: typeof keymaster.database.db): Promise<AlertActivity> {
+  const firings = await db
+    .selectFrom('alert_firings')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const deliveries = await db
+    .selectFrom('webhook_deliveries')
+    .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  const count = (status: string) => Number(deliveries.find((row) => row.status === status)?.n ?? 0);
+  const all = deliveries.reduce((sum, row) => sum + Number(row.n), 0);
+  const outbox = await db
+    .selectFrom('domain_events')
+    .select((eb) => eb.fn.max('seq').as('last'))
+    .executeTakeFirstOrThrow();
+  const cursors = await db
+    .selectFrom('outbox_consumers')
+    .select((eb) => eb.fn.min('position').as('slowest'))
+    .executeTakeFirstOrThrow();
+  return {
+    firings: Number(firings.n),
+    deliveries: all,
+    succeeded: count('succeeded'),
+    pending: count('pending'),
+    outboxBehind: Math.max(0, Number(outbox.last ?? 0) - Number(cursors.slowest ?? outbox.last ?? 0)),
+  };
+}

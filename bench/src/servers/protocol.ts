@@ -18,3 +18,15 @@ export interface CpuUsage {
   /** User plus system CPU time of the child since it started, in microseconds. */
   cpuMicros: number;
 }
+
+/** A Keymaster server's `alert-activity` answer: rows in its alert and webhook tables. */
+export interface AlertActivity {
+  /** `alert_firings` rows: one per rule, customer and period fired (and per limit reached). */
+  firings: number;
+  /** `webhook_deliveries` rows, one per event and endpoint, and those answered 2xx or still queued. */
+  deliveries: number;
+  succeeded: number;
+  pending: number;
+  /** Outbox events the slowest outbox consumer (webhook fan-out, notifications, …) has yet to take. */
+  outboxBehind: number;
+}
