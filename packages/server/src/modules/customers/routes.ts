@@ -1,12 +1,29 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Customer, CustomerParams, CustomerUpsert, Page, PageQuery } from '@keymaster/contract';
 import { auditActorOf } from '../../http/audit-actor.js';
+import { hijack } from '../../http/concerns.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiCustomer } from './convert.js';
+import { exportContentDisposition, exportFormatVersion } from './export.js';
+import { exportDocumentSchema, exportSections } from './export-sections.js';
 import type { CustomerService } from './service.js';
 
 const tags = ['Customers'];
+
+const exportDescription = `Everything Keymaster holds about the customer, as one JSON document (GDPR access and
+portability), sent as an attachment. It is written as it is read, a page of rows at a time, so a customer with millions
+of usage events exports in bounded memory; rows written meanwhile may or may not be in it. Secret API keys only.
+
+The object holds \`version\` (${exportFormatVersion}), \`exported_at\`, \`customer\` (as \`GET /v1/customers/{id}\`) and one
+array per kind of row, in this order, each in its API form where the API has one:
+
+${exportSections.map((s) => `- \`${s.name}\` — ${s.description}`).join('\n')}
+
+Audit rows stay after an erasure, without their data; everything else goes (see docs/privacy.md). The same document is
+written by \`keymaster customers export <id>\`.`;
 
 export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerService }> = async (app, { customers }) => {
   app.put(
@@ -62,6 +79,49 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
       const limit = request.query.limit ?? 20;
       const rows = await customers.list({ after: decodeCursor(request.query.cursor), limit: limit + 1 });
       return toPage({ rows, limit, sortKey: (c) => c.id, convert: toApiCustomer });
+    },
+  );
+
+  app.get(
+    '/v1/customers/:id/export',
+    {
+      // A HEAD would read the whole export for nothing.
+      exposeHeadRoute: false,
+      schema: {
+        tags,
+        security,
+        summary: 'Export everything held about a customer (GDPR)',
+        description: exportDescription,
+        params: CustomerParams,
+        response: {
+          200: {
+            description: 'The export, as an attachment (`Content-Disposition`).',
+            content: {
+              'application/json': {
+                schema: exportDocumentSchema({ customer: Customer, version: exportFormatVersion }),
+              },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const document = await customers.export(request.params.id);
+      await hijack(request, reply, 200);
+      reply.raw.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string | string[] | number>),
+        'content-type': 'application/json; charset=utf-8',
+        'content-disposition': exportContentDisposition(request.params.id),
+        'cache-control': 'no-store',
+      });
+      try {
+        await pipeline(Readable.from(document), reply.raw);
+      } catch (error) {
+        // The status is sent: the client sees a cut-off document (not JSON), never a complete-looking one.
+        if (!reply.raw.destroyed) reply.raw.destroy();
+        request.log.error({ err: error, customer: request.params.id }, 'customer export ended early');
+      }
     },
   );
 
