@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,7 @@ import { expectStatus, grantBody, nowIso, seedCatalog, seedCustomer, uniqueKey }
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { databaseUrl } from '../../test-support/processes.js';
-import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
 import { exportSections } from './export-sections.js';
 import { customerTables } from './store.js';
 
@@ -70,6 +71,9 @@ describeEachDialect('customer export (GDPR)', (dialect) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  let base: string | undefined;
+  /** The server's address, listening from the first call on. */
+  const listening = async () => (base ??= await server.listen());
   const exportOf = (id: string, headers?: Record<string, string>) =>
     server.request({
       method: 'GET',
@@ -228,6 +232,31 @@ describeEachDialect('customer export (GDPR)', (dialect) => {
     expect(ids).toHaveLength(5000);
     expect(new Set(ids).size).toBe(5000);
     expect(ids.every((e) => e.startsWith(`${id}-`))).toBe(true);
+  });
+
+  it('serves on when a client leaves part way', async () => {
+    const { id } = await seedCustomer(server, { plan: 'pro' });
+    for (let batch = 0; batch < 3; batch++) await post('/v1/events', events(id, batch * 1000, 1000), 200);
+    const base = await listening();
+    // A socket of its own (no keep-alive pool), closed after the first piece of the document.
+    const first = await new Promise<string>((resolve, reject) => {
+      const request = get(
+        `${base}/v1/customers/${id}/export`,
+        { agent: false, headers: { authorization: `Bearer ${testAdminKey}` } },
+        (response) => {
+          expect(response.statusCode).toBe(200);
+          response.once('data', (chunk: Buffer) => {
+            request.destroy();
+            resolve(chunk.toString('utf8'));
+          });
+        },
+      );
+      request.on('error', reject);
+    });
+    expect(first.startsWith('{"version":1,')).toBe(true);
+    const again = await exportOf(id);
+    expect(again.statusCode).toBe(200);
+    expect((JSON.parse(again.body) as ExportDocument).usage_events).toHaveLength(3000);
   });
 
   it('answers 404 customer_not_found for an unknown customer, and once the customer is erased', async () => {

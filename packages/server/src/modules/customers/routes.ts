@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -26,6 +27,13 @@ Audit rows stay after an erasure, without their data; everything else goes (see 
 written by \`keymaster customers export <id>\`.`;
 
 export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerService }> = async (app, { customers }) => {
+  // Exports being downloaded: a slow (or stalled) client must not hold the server's shutdown.
+  const downloads = new Set<ServerResponse>();
+  app.addHook('preClose', (done) => {
+    for (const response of downloads) response.destroy();
+    done();
+  });
+
   app.put(
     '/v1/customers/:id',
     {
@@ -115,12 +123,18 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
         'content-disposition': exportContentDisposition(request.params.id),
         'cache-control': 'no-store',
       });
+      downloads.add(reply.raw);
       try {
         await pipeline(Readable.from(document), reply.raw);
       } catch (error) {
         // The status is sent: the client sees a cut-off document (not JSON), never a complete-looking one.
         if (!reply.raw.destroyed) reply.raw.destroy();
-        request.log.error({ err: error, customer: request.params.id }, 'customer export ended early');
+        const clientLeft = (error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+        const log = { err: error, customer: request.params.id };
+        if (clientLeft) request.log.info(log, 'customer export: the client closed the connection');
+        else request.log.error(log, 'customer export failed part way');
+      } finally {
+        downloads.delete(reply.raw);
       }
     },
   );
@@ -132,7 +146,9 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
         tags,
         security,
         summary: 'Erase a customer (GDPR)',
-        description: 'Deletes the customer with their subscriptions and grants.',
+        description:
+          'Deletes the customer and every row about them (all that `GET /v1/customers/{id}/export` holds) in one ' +
+          'transaction; audit rows about them stay, without their data. See docs/privacy.md.',
         params: CustomerParams,
         response: { 204: { type: 'null', description: 'Erased.' }, ...problemResponses },
       },
