@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   ContractCreate,
   DecisionsQuery,
@@ -27,6 +29,7 @@ import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
 import { createContractService } from './modules/contracts/service.js';
+import { createCustomerService } from './modules/customers/service.js';
 import { listDecisions, toApiDecisionRow } from './modules/decisions/store.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { localBatchWriter, previewBatchWriter } from './modules/events/batch-writer.js';
@@ -226,6 +229,23 @@ flags
     const text = `${JSON.stringify(file, null, 2)}\n`;
     if (options.output) writeFileSync(options.output, text);
     else process.stdout.write(text);
+  });
+
+const customers = program.command('customers').description('Customers: GDPR export.');
+customers
+  .command('export')
+  .description(
+    'Write everything held about a customer as one JSON document, the same as GET /v1/customers/{id}/export ' +
+      '(see docs/privacy.md). Exits 1 for an unknown customer, writing nothing.',
+  )
+  .argument('<id>', 'the customer id')
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(async (id: string, options: { output?: string }) => {
+    await withDatabase(async ({ db }) => {
+      const document = await createCustomerService({ db, clock: systemClock }).export(id);
+      if (options.output) await pipeline(Readable.from(document), createWriteStream(options.output));
+      else await pipeline(Readable.from(document), process.stdout, { end: false });
+    });
   });
 
 const events = program.command('events').description('Usage events.');

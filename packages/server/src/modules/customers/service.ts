@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { type AuditActor, appendAudit, changedFields, forgetAuditData, systemActor } from '../audit/trail.js';
 import type { CustomerRecord } from './convert.js';
+import { customerExport } from './export.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
 
 export type CustomerService = ReturnType<typeof createCustomerService>;
@@ -79,6 +80,16 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
       const customer = await findCustomer(db, id);
       if (!customer) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
       return customer;
+    },
+
+    /**
+     * GDPR export: everything held about the customer as one JSON document, in pieces to write as
+     * they come (see `customerExport`). Answers once the customer is found; 404 if not.
+     */
+    async export(id: string): Promise<AsyncIterable<string>> {
+      const customer = await findCustomer(db, id);
+      if (!customer) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
+      return customerExport({ db, customer, now: clock.now() });
     },
 
     async list(page: { after: string | undefined; limit: number }): Promise<CustomerRecord[]> {

@@ -42,9 +42,10 @@ export async function updateCustomer(db: Db, customer: CustomerRecord): Promise<
 /**
  * Every table that holds rows about one customer, keyed by `customer_id`; GDPR erasure deletes
  * from each. A new table with a `customer_id` column belongs here: the erasure test fails for any
- * table it finds still holding the erased customer's rows.
+ * table it finds still holding the erased customer's rows, and the export test for any table no export
+ * section reads (see export-sections.ts).
  */
-const customerTables = [
+export const customerTables = [
   'grants',
   'subscriptions',
   'subscription_history',

@@ -1,4 +1,4 @@
-import type { Subscription as ApiSubscription } from '@keymaster/contract';
+import type { Subscription as ApiSubscription, HistoryEntry } from '@keymaster/contract';
 import {
   type AddOn,
   effectiveStatus,
@@ -10,7 +10,7 @@ import {
   type Subscription,
 } from '@keymaster/core';
 import type { Selectable } from 'kysely';
-import type { SubscriptionTable } from '../../db/schema.js';
+import type { SubscriptionHistoryTable, SubscriptionTable } from '../../db/schema.js';
 import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
 
 export type SubscriptionRecord = Subscription & { updatedAt: number };
@@ -134,5 +134,17 @@ export function toApiSubscription(subscription: SubscriptionRecord, now: number)
     source: subscription.source,
     created_at: toIso(subscription.createdAt),
     updated_at: toIso(subscription.updatedAt),
+  };
+}
+
+/** One change of a subscription's history, each side as the subscription read at the change's time. */
+export function toApiHistoryEntry(row: Selectable<SubscriptionHistoryTable>): HistoryEntry {
+  return {
+    at: toIso(row.at),
+    action: row.action,
+    actor: row.actor,
+    reason: row.reason,
+    before: row.before === null ? null : toApiSubscription(fromDbSubscription(JSON.parse(row.before)), row.at),
+    after: toApiSubscription(fromDbSubscription(JSON.parse(row.after)), row.at),
   };
 }

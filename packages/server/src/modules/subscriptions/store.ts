@@ -1,8 +1,7 @@
 import type { HistoryEntry } from '@keymaster/contract';
 import { invalid, isLive, LiveStatuses } from '@keymaster/core';
 import type { Db } from '../../db/database.js';
-import { toIso } from '../../json-column.js';
-import { fromDbSubscription, type SubscriptionRecord, toApiSubscription, toDbSubscription } from './convert.js';
+import { fromDbSubscription, type SubscriptionRecord, toApiHistoryEntry, toDbSubscription } from './convert.js';
 
 export async function findSubscription(db: Db, id: string): Promise<SubscriptionRecord | undefined> {
   const row = await db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
@@ -74,17 +73,7 @@ export async function listHistory(
     }
     query = query.where('seq', '<', Number(page.before));
   }
-  return (await query.execute()).map((row) => ({
-    cursor: String(row.seq),
-    entry: {
-      at: toIso(row.at),
-      action: row.action,
-      actor: row.actor,
-      reason: row.reason,
-      before: row.before === null ? null : toApiSubscription(fromDbSubscription(JSON.parse(row.before)), row.at),
-      after: toApiSubscription(fromDbSubscription(JSON.parse(row.after)), row.at),
-    },
-  }));
+  return (await query.execute()).map((row) => ({ cursor: String(row.seq), entry: toApiHistoryEntry(row) }));
 }
 
 /**
