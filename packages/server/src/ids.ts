@@ -19,7 +19,8 @@ export function newId(
     | 'wha'
     | 'alr'
     | 'ntf'
-    | 'eml',
+    | 'eml'
+    | 'acp',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

@@ -16,6 +16,7 @@ import { createRefusedCheckAlerts, type RefusedCheckAlerts } from './modules/ale
 import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
+import { createAuditPruner } from './modules/audit/retention.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import { createConsumeService } from './modules/consume/service.js';
@@ -358,6 +359,12 @@ export async function createKeymaster(input: {
         from: config.email.from,
         pollMs: config.email.pollMs,
       });
+    const auditPruner = createAuditPruner({
+      db: database.db,
+      logger,
+      retainMs: config.audit.retainDays === undefined ? undefined : config.audit.retainDays * 86_400_000,
+      signingKey: config.audit.signingKey,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -369,6 +376,7 @@ export async function createKeymaster(input: {
           await webhooks.runDue();
           await notifications.runDue();
           await emails?.runDue();
+          await auditPruner.runDue(now);
         },
       };
     }
@@ -390,6 +398,7 @@ export async function createKeymaster(input: {
       stripeWebhookSecret: config.stripe.webhookSecret,
       concerns: input.concerns,
       contractsWebhookSecret: config.contractsWebhookSecret,
+      auditSigningKey: config.audit.signingKey,
     });
     scheduler.start(config.schedulerPollMs);
     webhooks.start();
@@ -408,6 +417,13 @@ export async function createKeymaster(input: {
         .catch((error: unknown) => logger.warn({ err: error }, 'expiring reservations failed'));
     }, 1000);
     sweeper.unref();
+    // Audit rows past the retention go once a minute, on every node (see modules/audit/retention.ts).
+    const auditPruning = setInterval(() => {
+      auditPruner
+        .runDue(clock.now())
+        .catch((error: unknown) => logger.warn({ err: error }, 'pruning the audit trail failed'));
+    }, 60_000);
+    auditPruning.unref();
     return {
       app,
       database,
@@ -424,6 +440,7 @@ export async function createKeymaster(input: {
         await emails?.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
+        clearInterval(auditPruning);
         feed.stop();
         await app.close();
         await services.events.close();
