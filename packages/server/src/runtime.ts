@@ -197,7 +197,7 @@ function createServices(input: {
     cache,
     alertRuleCache: alertRules,
     alertRules: createAlertRuleService({ db, clock }),
-    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
+    customerTokens: createCustomerTokenService({ db, secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
       maxPerKey: config.streamMaxPerKey,
