@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import canonicalize from 'canonicalize';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config.js';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { databaseUrl } from '../../test-support/processes.js';
@@ -42,6 +43,26 @@ function signatureHolds(checkpoint: Checkpoint, key: KeyObject): boolean {
   const signed = canonicalize({ type: 'keymaster.audit_checkpoint', seq, hash, count, at })!;
   return verify(null, Buffer.from(signed), key, Buffer.from(checkpoint.signature!, 'base64'));
 }
+
+describe('KEYMASTER_AUDIT_SIGNING_KEY', () => {
+  it('takes an Ed25519 key as PEM, PEM with \\n for its line breaks, or PKCS#8 in base64, and refuses others', () => {
+    const key = ed25519();
+    const spki = key.publicKey.export({ format: 'der', type: 'spki' });
+    for (const form of [key.pem, key.pem.replaceAll('\n', '\\n'), key.base64]) {
+      const { signingKey } = loadConfig({ KEYMASTER_AUDIT_SIGNING_KEY: form }).audit;
+      expect(signingKey?.asymmetricKeyType).toBe('ed25519');
+    }
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' });
+    for (const bad of [rsa.toString(), 'not a key', spki.toString('base64')]) {
+      expect(() => loadConfig({ KEYMASTER_AUDIT_SIGNING_KEY: bad })).toThrow(
+        /KEYMASTER_AUDIT_SIGNING_KEY must be an Ed25519/,
+      );
+    }
+    expect(loadConfig({}).audit).toEqual({ signingKey: undefined, retainDays: undefined });
+    expect(loadConfig({ KEYMASTER_AUDIT_RETAIN_DAYS: '90' }).audit.retainDays).toBe(90);
+    expect(() => loadConfig({ KEYMASTER_AUDIT_RETAIN_DAYS: '0' })).toThrow(/KEYMASTER_AUDIT_RETAIN_DAYS must be/);
+  });
+});
 
 describeEachDialect('audit checkpoints', (dialect) => {
   const key = ed25519();

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { AuditCheckpoint } from '@keymaster/contract';
 import { type Command, Option } from 'commander';
+import { systemClock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { csvLine } from '../../csv.js';
 import type { openDatabase } from '../../db/database.js';
@@ -97,7 +98,7 @@ export function registerAuditCommands(input: {
     .action(async () => {
       const settings = config();
       const row = await withDatabase((database) =>
-        makeCheckpoint({ db: database.db, now: Date.now(), signingKey: settings.audit.signingKey }),
+        makeCheckpoint({ db: database.db, now: systemClock.now(), signingKey: settings.audit.signingKey }),
       );
       console.log(JSON.stringify(toApiCheckpoint(row), null, 2));
       if (row.signature === null) console.error('unsigned: set KEYMASTER_AUDIT_SIGNING_KEY to sign checkpoints');

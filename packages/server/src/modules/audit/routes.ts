@@ -115,7 +115,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{
             ok: false,
             count: verdict.checked,
             head: null,
-            from_seq: 0,
+            from_seq: verdict.from,
             first_bad_seq: verdict.seq,
             reason: verdict.reason,
           };

@@ -124,7 +124,7 @@ export type AuditVerdict =
       /** Where verification started: 0 (the genesis hash), or the seq of the latest pruning. */
       from: number;
     }
-  | { ok: false; seq: number; reason: string; checked: number };
+  | { ok: false; seq: number; reason: string; checked: number; from: number };
 
 /**
  * What is wrong with a row that should follow `previous`, or null when the link holds: the row
@@ -188,10 +188,16 @@ async function verifyFrom(input: {
       .execute();
     for (const row of rows) {
       if (row.seq !== previous.seq + 1) {
-        return { ok: false, seq: previous.seq + 1, reason: `row ${previous.seq + 1} is missing`, checked };
+        return {
+          ok: false,
+          seq: previous.seq + 1,
+          reason: `row ${previous.seq + 1} is missing`,
+          checked,
+          from: start.seq,
+        };
       }
       const broken = brokenLink(previous, row);
-      if (broken) return { ok: false, seq: row.seq, reason: broken, checked };
+      if (broken) return { ok: false, seq: row.seq, reason: broken, checked, from: start.seq };
       previous = { seq: row.seq, hash: row.hash };
       checked++;
     }
@@ -205,6 +211,7 @@ async function verifyFrom(input: {
       seq: missing,
       reason: `the chain ends at ${previous.seq}, its head says ${head?.seq}`,
       checked,
+      from: start.seq,
     };
   }
   return { ok: true, count: checked, seq: previous.seq, head: previous.hash, from: start.seq };
