@@ -41,6 +41,8 @@ export const ErrorCodes = {
   urlNotAllowed: 'url_not_allowed',
   webhookEndpointNotFound: 'webhook_endpoint_not_found',
   webhookDeliveryNotFound: 'webhook_delivery_not_found',
+  /** The audit trail does not verify: no checkpoint is made of it, no row of it pruned. */
+  auditChainBroken: 'audit_chain_broken',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',
   unauthenticated: 'unauthenticated',

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -118,6 +119,8 @@ export interface AppDeps {
   concerns?: readonly Concern[] | undefined;
   /** KEYMASTER_CONTRACTS_WEBHOOK_SECRET: when set, the signed contracts webhook exists. */
   contractsWebhookSecret?: string | undefined;
+  /** Signs audit checkpoints (`KEYMASTER_AUDIT_SIGNING_KEY`); unsigned without it. */
+  auditSigningKey?: KeyObject | undefined;
 }
 
 declare module 'fastify' {
@@ -308,7 +311,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
     await scope.register(reportRoutes, { usageRevenue: services.usageRevenue });
-    await scope.register(auditRoutes, { db: deps.database.db });
+    await scope.register(auditRoutes, { db: deps.database.db, clock, signingKey: deps.auditSigningKey });
     await scope.register(decisionRoutes, { db: deps.database.db, log: services.decisionLog });
     await scope.register(reservationRoutes, { reservations: services.reservations });
     await scope.register(stripeRoutes, { stripe: services.stripe, webhookSecret: deps.stripeWebhookSecret, clock });

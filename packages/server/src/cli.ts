@@ -18,13 +18,14 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
+import { csvLine } from './csv.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { parseJson } from './http/json-body.js';
 import { type AjvError, schemaError, validationProblem } from './http/problems.js';
 import { bodyValidator } from './http/validation.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
-import { verifyAudit } from './modules/audit/trail.js';
+import { registerAuditCommands } from './modules/audit/commands.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
@@ -492,23 +493,7 @@ function decidedBy(d: LoggedDecision): string {
   return source ?? d.provenance.denial ?? '-';
 }
 
-const audit = program.command('audit').description('The tamper-evident audit trail.');
-audit
-  .command('verify')
-  .description(
-    'Recomputes every link of the audit chain; exits 0 when all hold, 1 naming the first row edited, deleted or moved.',
-  )
-  .action(async () => {
-    const verdict = await withDatabase((database) => verifyAudit(database.db));
-    if (verdict.ok) {
-      console.log(`audit trail verified: ${verdict.count} rows, head ${verdict.head}`);
-      return;
-    }
-    console.error(
-      `audit trail broken at seq ${verdict.seq}: ${verdict.reason} (${verdict.checked} rows verified before it)`,
-    );
-    process.exitCode = 1;
-  });
+registerAuditCommands({ program, config, withDatabase });
 
 const report = program.command('report').description('Reports over the whole customer base.');
 report
@@ -555,7 +540,7 @@ report
       ]);
       const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
       if (format === 'csv') {
-        for (const line of [header, ...rows]) console.log(line.map(csvCell).join(','));
+        for (const line of [header, ...rows]) console.log(csvLine(line));
         return;
       }
       printTable(header, rows);
@@ -565,11 +550,6 @@ report
       console.log(`${document.totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
     },
   );
-
-/** A CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break. */
-function csvCell(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
 
 /** Stripe in, on an open database: through the same billing seam as the webhook. */
 function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {

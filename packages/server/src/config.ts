@@ -1,4 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
+import { parseSigningKey } from './modules/audit/keys.js';
 
 export interface Config {
   readonly port: number;
@@ -83,6 +85,13 @@ export interface Config {
    * `KEYMASTER_EMAIL_FROM` is required.
    */
   readonly email: EmailConfig | undefined;
+  /** The audit trail (docs/audit.md). */
+  readonly audit: {
+    /** Signs checkpoints (Ed25519) when set, from `KEYMASTER_AUDIT_SIGNING_KEY`. */
+    readonly signingKey: KeyObject | undefined;
+    /** Days rows are kept before pruning; undefined: forever. */
+    readonly retainDays: number | undefined;
+  };
 }
 
 export interface EmailConfig {
@@ -185,6 +194,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (emailFrom !== undefined && !/^[^@\s<>]+@[^@\s<>]+$|^.*<[^@\s<>]+@[^@\s<>]+>$/.test(emailFrom))
     problems.push(`KEYMASTER_EMAIL_FROM must be an address like billing@example.com or "Acme" <billing@example.com>`);
   const emailPollMs = int('KEYMASTER_EMAIL_POLL_MS', 1000, 10, 60_000);
+  let auditSigningKey: KeyObject | undefined;
+  if (env.KEYMASTER_AUDIT_SIGNING_KEY) {
+    try {
+      auditSigningKey = parseSigningKey(env.KEYMASTER_AUDIT_SIGNING_KEY);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      problems.push(
+        `KEYMASTER_AUDIT_SIGNING_KEY must be an Ed25519 private key, PEM or PKCS#8 in base64 (openssl genpkey -algorithm ed25519): ${reason}`,
+      );
+    }
+  }
+  const auditRetainDays = env.KEYMASTER_AUDIT_RETAIN_DAYS
+    ? int('KEYMASTER_AUDIT_RETAIN_DAYS', 0, 1, 36_500)
+    : undefined;
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -233,6 +256,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             templatesDir: env.KEYMASTER_EMAIL_TEMPLATES_DIR || undefined,
             pollMs: emailPollMs,
           }),
+    audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -20,7 +20,8 @@ export function newId(
     | 'alr'
     | 'ntf'
     | 'eml'
-    | 'dcn',
+    | 'dcn'
+    | 'acp',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

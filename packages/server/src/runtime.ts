@@ -15,6 +15,7 @@ import { createRefusedCheckAlerts, type RefusedCheckAlerts } from './modules/ale
 import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
+import { createAuditPruner } from './modules/audit/retention.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import type { ConsumeSnapshot } from './modules/consume/service.js';
@@ -211,7 +212,7 @@ function createServices(input: {
     cache,
     alertRuleCache: alertRules,
     alertRules: createAlertRuleService({ db, clock }),
-    customerTokens: createCustomerTokenService({ secret: input.tokenSecret, clock, customerSince }),
+    customerTokens: createCustomerTokenService({ db, secret: input.tokenSecret, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
       maxPerKey: config.streamMaxPerKey,
@@ -381,6 +382,12 @@ export async function createKeymaster(input: {
         from: config.email.from,
         pollMs: config.email.pollMs,
       });
+    const auditPruner = createAuditPruner({
+      db: database.db,
+      logger,
+      retainMs: config.audit.retainDays === undefined ? undefined : config.audit.retainDays * 86_400_000,
+      signingKey: config.audit.signingKey,
+    });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -392,6 +399,7 @@ export async function createKeymaster(input: {
           await webhooks.runDue();
           await notifications.runDue();
           await emails?.runDue();
+          await auditPruner.runDue(now);
         },
       };
     }
@@ -413,6 +421,7 @@ export async function createKeymaster(input: {
       stripeWebhookSecret: config.stripe.webhookSecret,
       concerns: input.concerns,
       contractsWebhookSecret: config.contractsWebhookSecret,
+      auditSigningKey: config.audit.signingKey,
     });
     scheduler.start(config.schedulerPollMs);
     webhooks.start();
@@ -435,6 +444,13 @@ export async function createKeymaster(input: {
         .catch((error: unknown) => logger.warn({ err: error }, 'expiring reservations failed'));
     }, 1000);
     sweeper.unref();
+    // Audit rows past the retention go once a minute, on every node (see modules/audit/retention.ts).
+    const auditPruning = setInterval(() => {
+      auditPruner
+        .runDue(clock.now())
+        .catch((error: unknown) => logger.warn({ err: error }, 'pruning the audit trail failed'));
+    }, 60_000);
+    auditPruning.unref();
     return {
       app,
       database,
@@ -452,6 +468,7 @@ export async function createKeymaster(input: {
         await services.decisionLog.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
+        clearInterval(auditPruning);
         feed.stop();
         await app.close();
         await services.events.close();

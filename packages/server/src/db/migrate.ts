@@ -23,6 +23,7 @@ import { notifications } from './migrations/0018-notifications.js';
 import { stripeEventCustomer } from './migrations/0019-stripe-event-customer.js';
 import { noticeMarkers } from './migrations/0020-notice-markers.js';
 import { notificationEmails } from './migrations/0020-notification-emails.js';
+import { auditCheckpoints } from './migrations/0021-audit-checkpoints.js';
 import { decisionLog } from './migrations/0022-decision-log.js';
 import type { Database } from './schema.js';
 
@@ -58,6 +59,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0020-notice-markers': noticeMarkers(),
     '0022-decision-log': decisionLog(),
     '0020-notification-emails': notificationEmails(),
+    '0021-audit-checkpoints': auditCheckpoints(),
   };
 }
 

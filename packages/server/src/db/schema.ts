@@ -29,6 +29,7 @@ export interface Database {
   stripe_events: StripeEventTable;
   audit_events: AuditEventTable;
   audit_head: AuditHeadTable;
+  audit_checkpoints: AuditCheckpointTable;
   billing_links: BillingLinkTable;
   billing_changes: BillingChangeTable;
   contract_revisions: ContractRevisionTable;
@@ -378,6 +379,22 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** A point of the audit chain, signed when a key is configured (see modules/audit/checkpoints.ts). */
+export interface AuditCheckpointTable {
+  id: string;
+  seq: number;
+  hash: string;
+  /** The rows the trail held up to `seq` when it was made (a retention checkpoint: the rows it pruned). */
+  count: number;
+  at: number;
+  /** `manual` (asked for) or `retention` (made by pruning: verification starts from the latest). */
+  reason: string;
+  /** Ed25519 over the checkpoint's signed form, base64; null without a signing key. */
+  signature: string | null;
+  /** The signing key's public half, SPKI DER in base64. */
+  public_key: string | null;
 }
 
 /** How far one consumer of the outbox (`domain_events`) has read: the highest `seq` it took. */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AlertRule, AlertRuleCreate, AlertRuleListQuery, AlertRuleParams, Page } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -27,7 +28,11 @@ export const alertRuleRoutes: FastifyPluginAsyncTypebox<{ alertRules: AlertRuleS
       },
     },
     async (request, reply) => {
-      const rule = await alertRules.create({ body: request.body, claim: claimOf(request) });
+      const rule = await alertRules.create({
+        body: request.body,
+        actor: auditActorOf(request),
+        claim: claimOf(request),
+      });
       return reply.status(201).send(toApiAlertRule(rule));
     },
   );
@@ -66,6 +71,6 @@ export const alertRuleRoutes: FastifyPluginAsyncTypebox<{ alertRules: AlertRuleS
         response: { 200: AlertRule, ...problemResponses },
       },
     },
-    async (request) => toApiAlertRule(await alertRules.delete(request.params.id)),
+    async (request) => toApiAlertRule(await alertRules.delete(request.params.id, auditActorOf(request))),
   );
 };

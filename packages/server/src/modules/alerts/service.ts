@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { findCustomer } from '../customers/store.js';
 import { findFeature } from '../features/store.js';
 import { findPlanVersions } from '../plans/store.js';
@@ -19,7 +20,11 @@ export type AlertRuleService = ReturnType<typeof createAlertRuleService>;
 export function createAlertRuleService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
-    async create(input: { body: AlertRuleCreate; claim?: EffectClaim | undefined }): Promise<AlertRule> {
+    async create(input: {
+      body: AlertRuleCreate;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<AlertRule> {
       const { body } = input;
       const rule: AlertRule = {
         id: newId('alr'),
@@ -49,6 +54,16 @@ export function createAlertRuleService(deps: { db: Db; clock: Clock }) {
         }
         if (errors.length > 0) throw invalid(errors);
         await insertAlertRule(tx, rule);
+        await appendAudit(tx, [
+          {
+            at: rule.createdAt,
+            actor: input.actor ?? systemActor,
+            action: 'alert_rule.created',
+            target: { type: 'alert_rule', id: rule.id },
+            customerId: rule.customer,
+            data: changedFields(null, auditFields(rule)),
+          },
+        ]);
         return rule;
       });
     },
@@ -58,13 +73,28 @@ export function createAlertRuleService(deps: { db: Db; clock: Clock }) {
     },
 
     /** Deletes a rule; its past firings stay (they are what was announced). */
-    async delete(id: string): Promise<AlertRule> {
+    async delete(id: string, actor: AuditActor = systemActor): Promise<AlertRule> {
       return withTransaction(db, async (tx) => {
         const rule = await findAlertRule(tx, id);
         if (!rule) throw notFound(ErrorCodes.alertRuleNotFound, `Alert rule "${id}" does not exist.`);
         await deleteAlertRule(tx, id);
+        await appendAudit(tx, [
+          {
+            at: clock.now(),
+            actor,
+            action: 'alert_rule.deleted',
+            target: { type: 'alert_rule', id: rule.id },
+            customerId: rule.customer,
+            data: { before: auditFields(rule), after: null },
+          },
+        ]);
         return rule;
       });
     },
   };
+}
+
+/** A rule as the trail shows it: its API fields, without the id the row's target already names. */
+function auditFields(rule: AlertRule): Record<string, unknown> {
+  return { feature: rule.feature, type: rule.type, value: rule.value, plan: rule.plan, customer: rule.customer };
 }

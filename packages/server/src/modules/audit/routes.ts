@@ -1,12 +1,22 @@
+import type { KeyObject } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AuditEvent, AuditEventsQuery, AuditVerification, Page } from '@keymaster/contract';
+import {
+  AuditCheckpoint,
+  AuditCheckpointsQuery,
+  AuditEvent,
+  AuditEventsQuery,
+  AuditVerification,
+  Page,
+} from '@keymaster/contract';
 import { invalid } from '@keymaster/core';
 import type { Selectable } from 'kysely';
+import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import type { AuditEventTable } from '../../db/schema.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { fromIso, toIso } from '../../json-column.js';
+import { listCheckpoints, makeCheckpoint, toApiCheckpoint } from './checkpoints.js';
 import { type AuditActorType, verifyAudit } from './trail.js';
 
 const tags = ['Audit'];
@@ -26,7 +36,11 @@ function toApiAuditEvent(row: Selectable<AuditEventTable>): AuditEvent {
   };
 }
 
-export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Db }> = async (app, { db }) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<{
+  db: Db;
+  clock: Clock;
+  signingKey: KeyObject | undefined;
+}> = async (app, { db, clock, signingKey }) => {
   app.get(
     '/v1/audit-events',
     {
@@ -89,8 +103,73 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Db }> = async (app, { 
     async () => {
       const verdict = await verifyAudit(db);
       return verdict.ok
-        ? { ok: true, count: verdict.count, head: verdict.head, first_bad_seq: null, reason: null }
-        : { ok: false, count: verdict.checked, head: null, first_bad_seq: verdict.seq, reason: verdict.reason };
+        ? {
+            ok: true,
+            count: verdict.count,
+            head: verdict.head,
+            from_seq: verdict.from,
+            first_bad_seq: null,
+            reason: null,
+          }
+        : {
+            ok: false,
+            count: verdict.checked,
+            head: null,
+            from_seq: verdict.from,
+            first_bad_seq: verdict.seq,
+            reason: verdict.reason,
+          };
+    },
+  );
+
+  app.post(
+    '/v1/audit-events/checkpoints',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Make a checkpoint of the audit trail',
+        description:
+          'Verifies the whole chain, then stores and answers its head: `seq`, hash, the rows held and the time, ' +
+          'signed with Ed25519 when `KEYMASTER_AUDIT_SIGNING_KEY` is set. Keep it outside the database: ' +
+          '`keymaster audit verify --checkpoint` later shows whether the chain still holds that row with that hash. ' +
+          'A broken chain answers 409 `audit_chain_broken`. The same as `keymaster audit checkpoint`.',
+        response: { 201: AuditCheckpoint, ...problemResponses },
+      },
+    },
+    async (_request, reply) => {
+      const row = await makeCheckpoint({ db, now: clock.now(), signingKey });
+      return reply.status(201).send(toApiCheckpoint(row));
+    },
+  );
+
+  app.get(
+    '/v1/audit-events/checkpoints',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'List the checkpoints of the audit trail',
+        description:
+          'Newest first: the ones made on request (`manual`) and the ones pruning made (`retention`), from the ' +
+          'latest of which verification starts.',
+        querystring: AuditCheckpointsQuery,
+        response: { 200: Page(AuditCheckpoint, 'A page of checkpoints, newest first.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 20;
+      const cursor = decodeCursor(request.query.cursor);
+      const match = cursor === undefined ? undefined : /^(\d{1,15}):(acp_[0-9a-z]{26})$/.exec(cursor);
+      if (cursor !== undefined && !match) {
+        throw invalid([{ path: '/querystring/cursor', message: 'is not a cursor this API returned' }]);
+      }
+      const rows = await listCheckpoints(db, {
+        before: match ? { seq: Number(match[1]), id: match[2]! } : undefined,
+        reason: request.query.reason,
+        limit: limit + 1,
+      });
+      return toPage({ rows, limit, sortKey: (row) => `${row.seq}:${row.id}`, convert: toApiCheckpoint });
     },
   );
 };

@@ -110,7 +110,8 @@ describeEachDialect('audit trail', (dialect) => {
     expect(await verify()).toMatchObject({ ok: false, first_bad_seq: last.seq });
     await db().insertInto('audit_events').values(last).execute();
     expect(await verify()).toMatchObject({ ok: true });
-  });
+    // Each run of the command line starts a process: seconds each on a loaded machine.
+  }, 90_000);
 
   it('keeps verifying after a customer is erased, with their data gone and the erasure recorded', async () => {
     const { id } = await seedCustomer(server, { plan: 'pro' });

@@ -115,17 +115,68 @@ export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promi
 
 /** What `verifyAudit` found. */
 export type AuditVerdict =
-  | { ok: true; count: number; head: string }
-  | { ok: false; seq: number; reason: string; checked: number };
+  | {
+      ok: true;
+      count: number;
+      /** The last row's `seq` and hash. */
+      seq: number;
+      head: string;
+      /** Where verification started: 0 (the genesis hash), or the seq of the latest pruning. */
+      from: number;
+    }
+  | { ok: false; seq: number; reason: string; checked: number; from: number };
 
 /**
- * Recomputes every link of the chain, from the first row to the head, not only its ends: each
- * `seq` follows the one before, each row names the previous row's hash, each hash is the row's
- * own, each `data` still has its digest, and the head names the last row. The first `seq` that
- * fails is named.
+ * What is wrong with a row that should follow `previous`, or null when the link holds: the row
+ * names the previous row's hash, its `data` still has its digest, and its hash is its own.
+ */
+export function brokenLink(previous: { hash: string }, row: Selectable<AuditEventTable>): string | null {
+  if (row.prev_hash !== previous.hash) return 'does not follow the row before it';
+  if (row.data !== null && sha256(row.data) !== row.data_digest) return 'its data was changed';
+  if (rowHash(row) !== row.hash) return 'was changed after it was written';
+  return null;
+}
+
+/**
+ * Where the chain now starts: the latest retention checkpoint (its rows up to `seq` were pruned),
+ * or the genesis hash before any pruning.
+ */
+export async function chainStart(db: Db): Promise<{ seq: number; hash: string }> {
+  const pruned = await db
+    .selectFrom('audit_checkpoints')
+    .select(['seq', 'hash'])
+    .where('reason', '=', 'retention')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return pruned ?? { seq: 0, hash: genesisHash };
+}
+
+/**
+ * Recomputes every link of the chain, from where it starts (the genesis hash, or the latest
+ * retention checkpoint once rows were pruned) to the head, not only its ends: each `seq` follows
+ * the one before, each row names the previous row's hash, each hash is the row's own, each `data`
+ * still has its digest, and the head names the last row. The first `seq` that fails is named.
  */
 export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict> {
-  let previous = { seq: 0, hash: genesisHash };
+  // Pruning on another node may delete rows while this reads them: a row found missing because a
+  // newer retention checkpoint now covers it is no break, and the walk starts again from there.
+  for (let attempt = 0; ; attempt++) {
+    const start = await chainStart(db);
+    const verdict = await verifyFrom({ db, start, pageSize });
+    if (verdict.ok || attempt >= 3) return verdict;
+    const now = await chainStart(db);
+    if (now.seq === start.seq) return verdict;
+  }
+}
+
+async function verifyFrom(input: {
+  db: Db;
+  start: { seq: number; hash: string };
+  pageSize: number;
+}): Promise<AuditVerdict> {
+  const { db, start, pageSize } = input;
+  let previous = start;
   let checked = 0;
   for (;;) {
     const rows = await db
@@ -136,13 +187,17 @@ export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict
       .limit(pageSize)
       .execute();
     for (const row of rows) {
-      const fail = (reason: string): AuditVerdict => ({ ok: false, seq: row.seq, reason, checked });
       if (row.seq !== previous.seq + 1) {
-        return { ok: false, seq: previous.seq + 1, reason: `row ${previous.seq + 1} is missing`, checked };
+        return {
+          ok: false,
+          seq: previous.seq + 1,
+          reason: `row ${previous.seq + 1} is missing`,
+          checked,
+          from: start.seq,
+        };
       }
-      if (row.prev_hash !== previous.hash) return fail('does not follow the row before it');
-      if (row.data !== null && sha256(row.data) !== row.data_digest) return fail('its data was changed');
-      if (rowHash(row) !== row.hash) return fail('was changed after it was written');
+      const broken = brokenLink(previous, row);
+      if (broken) return { ok: false, seq: row.seq, reason: broken, checked, from: start.seq };
       previous = { seq: row.seq, hash: row.hash };
       checked++;
     }
@@ -156,9 +211,10 @@ export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict
       seq: missing,
       reason: `the chain ends at ${previous.seq}, its head says ${head?.seq}`,
       checked,
+      from: start.seq,
     };
   }
-  return { ok: true, count: checked, head: previous.hash };
+  return { ok: true, count: checked, seq: previous.seq, head: previous.hash, from: start.seq };
 }
 
 /** Erasure: empties the data of every row about the customer; the digests keep the chain whole. */

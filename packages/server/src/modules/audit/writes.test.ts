@@ -13,7 +13,8 @@ interface AuditEvent {
 }
 
 /**
- * Every write through the API to the catalog, customers, grants and API keys appends one row,
+ * Every write through the API to the catalog, customers, grants, API keys, webhook endpoints,
+ * alert rules and customer tokens appends one row,
  * made by a key of its own so the actor is not the environment's admin key.
  */
 describeEachDialect('audit trail of API writes', (dialect) => {
@@ -21,7 +22,11 @@ describeEachDialect('audit trail of API writes', (dialect) => {
   let key: { id: string; secret: string };
   let requests = 0;
   beforeAll(async () => {
-    server = await startTestServer({ dialect });
+    server = await startTestServer({
+      dialect,
+      // Endpoints on this machine, and no deliveries made while the suite runs.
+      env: { KEYMASTER_WEBHOOK_ALLOW_PRIVATE: 'true', KEYMASTER_WEBHOOK_POLL_MS: '60000' },
+    });
     await seedCatalog(server);
     key = expectStatus(await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'auditor' } }), 201);
   });
@@ -168,6 +173,114 @@ describeEachDialect('audit trail of API writes', (dialect) => {
       expect(data ?? '').not.toContain(created.body.secret as string);
       expect(data ?? '').not.toContain(secret_hash);
     }
+  });
+
+  it('records webhook endpoints created, changed, rotated and deleted, never with a secret', async () => {
+    const created = await write({
+      method: 'POST',
+      url: '/v1/webhook-endpoints',
+      body: { url: 'http://127.0.0.1:9/hooks', events: ['subscription.created'] },
+    });
+    const target = { type: 'webhook_endpoint', id: created.body.id as string };
+    expect(await rowOf({ requestId: created.requestId, target })).toMatchObject({
+      action: 'webhook_endpoint.created',
+      data: {
+        before: null,
+        after: {
+          url: 'http://127.0.0.1:9/hooks',
+          events: ['subscription.created'],
+          description: null,
+          status: 'enabled',
+        },
+      },
+    });
+    const disabled = await write({
+      method: 'PATCH',
+      url: `/v1/webhook-endpoints/${target.id}`,
+      body: { status: 'disabled', description: 'paused' },
+    });
+    expect((await rowOf({ requestId: disabled.requestId, target })).data).toEqual({
+      before: { status: 'enabled', description: null },
+      after: { status: 'disabled', description: 'paused' },
+    });
+    // A patch that changes nothing changed nothing.
+    await write({ method: 'PATCH', url: `/v1/webhook-endpoints/${target.id}`, body: { status: 'disabled' } });
+    const rotated = await write({ method: 'POST', url: `/v1/webhook-endpoints/${target.id}/rotate-secret` });
+    expect(await rowOf({ requestId: rotated.requestId, target })).toMatchObject({
+      action: 'webhook_endpoint.secret_rotated',
+      data: { before: null, after: { previous_secret_until: expect.any(String) } },
+    });
+    const deleted = await write({ method: 'DELETE', url: `/v1/webhook-endpoints/${target.id}` });
+    expect(await rowOf({ requestId: deleted.requestId, target })).toMatchObject({
+      action: 'webhook_endpoint.deleted',
+      data: { before: { url: 'http://127.0.0.1:9/hooks', status: 'disabled' }, after: null },
+    });
+    expect((await rowsOf(target)).map((row) => row.action)).toEqual([
+      'webhook_endpoint.created',
+      'webhook_endpoint.updated',
+      'webhook_endpoint.secret_rotated',
+      'webhook_endpoint.deleted',
+    ]);
+    const stored = await server.keymaster.database.db.selectFrom('audit_events').select('data').execute();
+    for (const secret of [created.body.secret, rotated.body.secret] as string[]) {
+      expect(secret).toMatch(/^whsec_/);
+      for (const { data } of stored) expect(data ?? '').not.toContain(secret.slice('whsec_'.length));
+    }
+  });
+
+  it('records alert rules created and deleted, about the customer they watch', async () => {
+    const customer = uniqueKey('cus');
+    await write({ method: 'PUT', url: `/v1/customers/${customer}`, body: {} });
+    const created = await write({
+      method: 'POST',
+      url: '/v1/alert-rules',
+      body: { feature: 'api_calls', type: 'percent', value: 80, customer },
+    });
+    const target = { type: 'alert_rule', id: created.body.id as string };
+    const fields = { feature: 'api_calls', type: 'percent', value: 80, plan: null, customer };
+    expect(await rowOf({ requestId: created.requestId, target })).toMatchObject({
+      action: 'alert_rule.created',
+      customer,
+      data: { before: null, after: fields },
+    });
+    const deleted = await write({ method: 'DELETE', url: `/v1/alert-rules/${target.id}` });
+    expect(await rowOf({ requestId: deleted.requestId, target })).toMatchObject({
+      action: 'alert_rule.deleted',
+      customer,
+      data: { before: fields, after: null },
+    });
+    // A rule refused appends nothing.
+    const refused = await server.request({
+      method: 'POST',
+      url: '/v1/alert-rules',
+      body: { feature: 'sso', type: 'percent', value: 80 },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect((await rowsOf(target)).length).toBe(2);
+  });
+
+  it('records customer tokens issued, about the customer, without the token', async () => {
+    const customer = uniqueKey('cus');
+    await write({ method: 'PUT', url: `/v1/customers/${customer}`, body: {} });
+    const issued = await write({ method: 'POST', url: '/v1/customer-tokens', body: { customer, ttl_seconds: 600 } });
+    const row = await rowOf({ requestId: issued.requestId, target: { type: 'customer', id: customer } });
+    expect(row).toMatchObject({
+      action: 'customer_token.issued',
+      customer,
+      data: { before: null, after: { token_id: expect.stringMatching(/^ctok_/), expires_at: issued.body.expires_at } },
+    });
+    const token = issued.body.token as string;
+    expect(JSON.stringify(row)).not.toContain(token);
+    expect(JSON.stringify(row)).not.toContain(token.split('.')[2]!);
+    // No token for a customer that does not exist, and no row.
+    const before = (await rowsOf({ type: 'customer', id: 'cus_nobody' })).length;
+    const missing = await server.request({
+      method: 'POST',
+      url: '/v1/customer-tokens',
+      body: { customer: 'cus_nobody' },
+    });
+    expect(missing.statusCode).toBe(404);
+    expect((await rowsOf({ type: 'customer', id: 'cus_nobody' })).length).toBe(before);
   });
 
   it('rolls the row back with a write that fails, and the chain still verifies', async () => {

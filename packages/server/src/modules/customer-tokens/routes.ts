@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CustomerToken, CustomerTokenCreate } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
+import { claimOf } from '../../http/idempotency.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toIso } from '../../json-column.js';
 import type { CustomerTokenService } from './service.js';
@@ -11,7 +13,8 @@ export const customerTokenRoutes: FastifyPluginAsyncTypebox<{ customerTokens: Cu
   app.post(
     '/v1/customer-tokens',
     {
-      // Minting changes nothing stored: no change-feed catch-up before answering.
+      // Minting changes nothing a check reads (only the audit trail records it): no change-feed
+      // catch-up before answering.
       config: { readOnly: true, secretFields: ['token'] },
       schema: {
         tags: ['Customer tokens'],
@@ -30,6 +33,8 @@ export const customerTokenRoutes: FastifyPluginAsyncTypebox<{ customerTokens: Cu
       const issued = await customerTokens.issue({
         customer: request.body.customer,
         ttlSeconds: request.body.ttl_seconds,
+        actor: auditActorOf(request),
+        claim: claimOf(request),
       });
       return reply
         .status(201)

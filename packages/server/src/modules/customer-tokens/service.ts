@@ -4,7 +4,11 @@ import { ErrorCodes, notFound } from '@keymaster/core';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/database.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { toIso } from '../../json-column.js';
+import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
 
 export type CustomerTokenService = ReturnType<typeof createCustomerTokenService>;
 
@@ -45,6 +49,8 @@ export function looksLikeCustomerToken(credential: string): boolean {
  * not inherit them.
  */
 export function createCustomerTokenService(deps: {
+  /** Where the trail records each token issued. */
+  db: Db;
   secret: Uint8Array;
   clock: Clock;
   /**
@@ -90,21 +96,43 @@ export function createCustomerTokenService(deps: {
   }
 
   return {
-    async issue(input: { customer: string; ttlSeconds: number | undefined }) {
+    /**
+     * Mints a token and records it in the audit trail (`customer_token.issued`, about the
+     * customer): its id and expiry, never the token, which is a bearer credential.
+     */
+    async issue(input: {
+      customer: string;
+      ttlSeconds: number | undefined;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }) {
       const since = await deps.customerSince(input.customer);
       if (since === null) throw notFound(ErrorCodes.customerNotFound, `Customer "${input.customer}" does not exist.`);
       // Whole seconds, as JWT times are: the answer's expires_at is exactly the token's exp.
       const issuedAt = Math.floor(clock.now() / 1000);
       const expiresAt = issuedAt + (input.ttlSeconds ?? customerTokenTtl.default);
+      const tokenId = newId('ctok');
       const token = await new SignJWT({ [sinceClaim]: since })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(input.customer)
-        .setJti(newId('ctok'))
+        .setJti(tokenId)
         .setIssuedAt(issuedAt)
         .setExpirationTime(expiresAt)
         .sign(secret);
+      await withTransaction({ db: deps.db, claim: input.claim }, (tx) =>
+        appendAudit(tx, [
+          {
+            at: clock.now(),
+            actor: input.actor ?? systemActor,
+            action: 'customer_token.issued',
+            target: { type: 'customer', id: input.customer },
+            customerId: input.customer,
+            data: { before: null, after: { token_id: tokenId, expires_at: toIso(expiresAt * 1000) } },
+          },
+        ]),
+      );
       return { token, customer: input.customer, expiresAt: expiresAt * 1000 };
     },
 

@@ -13,6 +13,7 @@ import {
   WebhookRecover,
   WebhookRecovered,
 } from '@keymaster/contract';
+import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
@@ -40,7 +41,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       },
     },
     async (request, reply) => {
-      const row = await webhooks.create({ ...request.body, claim: claimOf(request) });
+      const row = await webhooks.create({ ...request.body, actor: auditActorOf(request), claim: claimOf(request) });
       return reply.status(201).send({ ...toApiEndpoint(row), secret: row.secret });
     },
   );
@@ -90,7 +91,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
         response: { 200: WebhookEndpoint, ...problemResponses },
       },
     },
-    async (request) => toApiEndpoint(await webhooks.update(request.params.id, request.body)),
+    async (request) =>
+      toApiEndpoint(await webhooks.update({ id: request.params.id, body: request.body, actor: auditActorOf(request) })),
   );
 
   app.delete(
@@ -105,7 +107,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
         response: { 200: WebhookEndpoint, ...problemResponses },
       },
     },
-    async (request) => toApiEndpoint(await webhooks.remove(request.params.id)),
+    async (request) => toApiEndpoint(await webhooks.remove(request.params.id, auditActorOf(request))),
   );
 
   app.post(
@@ -124,7 +126,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       },
     },
     async (request) => {
-      const row = await webhooks.rotateSecret(request.params.id, claimOf(request));
+      const row = await webhooks.rotateSecret({
+        id: request.params.id,
+        actor: auditActorOf(request),
+        claim: claimOf(request),
+      });
       return { ...toApiEndpoint(row), secret: row.secret };
     },
   );

@@ -4,7 +4,8 @@ import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { toJsonColumn } from '../../json-column.js';
+import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { checkUrl, type ResolvedAddress } from './address-policy.js';
 import type { AttemptRow, EndpointRow } from './convert.js';
 import { newSecret, rotationOverlapMs } from './signing.js';
@@ -44,8 +45,36 @@ export function createWebhookService(deps: {
     return row;
   }
 
+  /**
+   * The trail's row for a change to an endpoint: the fields that changed, never its secret (whoever
+   * reads the trail could sign deliveries with it). A change that changes nothing appends nothing.
+   */
+  async function audit(
+    tx: Db,
+    input: { actor: AuditActor | undefined; action: string; before: EndpointRow | null; after: EndpointRow | null },
+  ): Promise<void> {
+    const { before, after } = input;
+    const row = (after ?? before)!;
+    const data =
+      after === null
+        ? { before: auditFields(before!), after: null }
+        : changedFields(before && auditFields(before), auditFields(after));
+    if (before && after && Object.keys(data.after ?? {}).length === 0) return;
+    await appendAudit(tx, [
+      {
+        at: clock.now(),
+        actor: input.actor ?? systemActor,
+        action: input.action,
+        target: { type: 'webhook_endpoint', id: row.id },
+        data,
+      },
+    ]);
+  }
+
   return {
-    async create(input: WebhookEndpointCreate & { claim?: EffectClaim | undefined }): Promise<EndpointRow> {
+    async create(
+      input: WebhookEndpointCreate & { actor?: AuditActor | undefined; claim?: EffectClaim | undefined },
+    ): Promise<EndpointRow> {
       await requireAllowed(input.url);
       const now = clock.now();
       const row: EndpointRow = {
@@ -61,7 +90,10 @@ export function createWebhookService(deps: {
         created_at: now,
         updated_at: now,
       };
-      await withTransaction({ db, claim: input.claim }, (tx) => insertEndpoint(tx, row));
+      await withTransaction({ db, claim: input.claim }, async (tx) => {
+        await insertEndpoint(tx, row);
+        await audit(tx, { actor: input.actor, action: 'webhook_endpoint.created', before: null, after: row });
+      });
       return row;
     },
 
@@ -69,35 +101,48 @@ export function createWebhookService(deps: {
 
     list: (page: { after: string | undefined; limit: number }) => listEndpoints(db, page),
 
-    async update(id: string, input: WebhookEndpointUpdate): Promise<EndpointRow> {
-      if (input.url !== undefined) await requireAllowed(input.url);
+    async update(input: {
+      id: string;
+      body: WebhookEndpointUpdate;
+      actor?: AuditActor | undefined;
+    }): Promise<EndpointRow> {
+      const { id, body } = input;
+      if (body.url !== undefined) await requireAllowed(body.url);
       return withTransaction(db, async (tx) => {
         const row = await requireEndpoint(tx, id);
         const changes: Partial<EndpointRow> = { updated_at: clock.now() };
-        if (input.url !== undefined) changes.url = input.url;
-        if (input.events !== undefined) changes.events = toJsonColumn(input.events);
-        if (input.description !== undefined) changes.description = input.description;
-        if (input.status !== undefined) {
-          changes.status = input.status;
+        if (body.url !== undefined) changes.url = body.url;
+        if (body.events !== undefined) changes.events = toJsonColumn(body.events);
+        if (body.description !== undefined) changes.description = body.description;
+        if (body.status !== undefined) {
+          changes.status = body.status;
           // Enabled again by hand: the 5 days start over.
-          if (input.status === 'enabled' && row.status !== 'enabled') changes.failing_since = null;
+          if (body.status === 'enabled' && row.status !== 'enabled') changes.failing_since = null;
         }
         await updateEndpoint(tx, id, changes);
-        return { ...row, ...changes };
+        const updated = { ...row, ...changes };
+        await audit(tx, { actor: input.actor, action: 'webhook_endpoint.updated', before: row, after: updated });
+        return updated;
       });
     },
 
-    async remove(id: string): Promise<EndpointRow> {
+    async remove(id: string, actor: AuditActor = systemActor): Promise<EndpointRow> {
       return withTransaction(db, async (tx) => {
         const row = await requireEndpoint(tx, id);
         await deleteEndpoint(tx, id);
+        await audit(tx, { actor, action: 'webhook_endpoint.deleted', before: row, after: null });
         return row;
       });
     },
 
     /** A new secret; the old one keeps signing beside it for 24 hours, so receivers can switch. */
-    async rotateSecret(id: string, claim?: EffectClaim): Promise<EndpointRow> {
-      return withTransaction({ db, claim }, async (tx) => {
+    async rotateSecret(input: {
+      id: string;
+      actor?: AuditActor | undefined;
+      claim?: EffectClaim | undefined;
+    }): Promise<EndpointRow> {
+      const { id } = input;
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const row = await requireEndpoint(tx, id);
         const now = clock.now();
         const changes = {
@@ -107,6 +152,16 @@ export function createWebhookService(deps: {
           updated_at: now,
         };
         await updateEndpoint(tx, id, changes);
+        // The secrets are never in the trail: only that it was rotated, and until when the old one signs.
+        await appendAudit(tx, [
+          {
+            at: now,
+            actor: input.actor ?? systemActor,
+            action: 'webhook_endpoint.secret_rotated',
+            target: { type: 'webhook_endpoint', id },
+            data: { before: null, after: { previous_secret_until: toIso(changes.previous_secret_until) } },
+          },
+        ]);
         return { ...row, ...changes };
       });
     },
@@ -157,5 +212,15 @@ export function createWebhookService(deps: {
         return Number(result.numUpdatedRows);
       });
     },
+  };
+}
+
+/** An endpoint as the trail shows it: what an operator set, never its secrets. */
+function auditFields(row: EndpointRow): Record<string, unknown> {
+  return {
+    url: row.url,
+    events: fromJsonColumn<string[] | null>(row.events),
+    description: row.description,
+    status: row.status,
   };
 }
