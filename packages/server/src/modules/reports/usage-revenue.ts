@@ -202,7 +202,8 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
       pending.push({ customer, spans, resolved, counted, grants: customerGrants, subscription });
     }
     const usage = await usageOf(pending);
-    return pending.map((p) => rowOf({ ...p, from, until, at, usage, usedInRange }));
+    const context = { from, until, at, usage, usedInRange };
+    return pending.map((p) => rowOf(p, context));
   }
 
   /**
@@ -242,15 +243,11 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
   }
 
   function rowOf(
-    input: Pending & {
-      from: number;
-      until: number;
-      at: number;
-      usage: Map<string, number>;
-      usedInRange: Map<string, number>;
-    },
+    input: Pending,
+    context: { from: number; until: number; at: number; usage: Map<string, number>; usedInRange: Map<string, number> },
   ): UsageRevenueRow {
-    const { customer, spans, resolved, from, until, at } = input;
+    const { customer, spans, resolved } = input;
+    const { from, until, at } = context;
     const range = { from, to: until };
     const { lines, total } = revenueOver(spans, range);
     const last = spans.reduce((latest, span) => (span.to > latest.to ? span : latest));
@@ -264,10 +261,10 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     for (const counted of input.counted) {
       const { entitlement, span } = counted;
       const decision = counted.decideAt({
-        usage: span ? (input.usage.get(usageKey(customer, span.key)) ?? 0) : 0,
+        usage: span ? (context.usage.get(usageKey(customer, span.key)) ?? 0) : 0,
         quantity: 0,
       });
-      const recorded = input.usedInRange.get(usageKey(customer, entitlement.feature)) ?? 0;
+      const recorded = context.usedInRange.get(usageKey(customer, entitlement.feature)) ?? 0;
       const use: FeatureUse = {
         feature: entitlement.feature,
         limit: entitlement.limit,
@@ -277,7 +274,11 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
         paid: entitlement.source === 'plan' || entitlement.source === 'addon',
       };
       features.push({
-        ...use,
+        feature: use.feature,
+        limit: use.limit,
+        usage: use.usage,
+        usedInRange: use.usedInRange,
+        paid: use.paid,
         utilization: utilization(use),
         period: entitlement.period && { start: entitlement.period.start, end: entitlement.period.end },
         source: entitlement.source,
@@ -353,7 +354,11 @@ function totalsOf(rows: readonly UsageRevenueRow[]): UsageRevenueTotals {
 
 function totalsByPlan(rows: readonly UsageRevenueRow[]): UsageRevenueReport['plans'] {
   const byPlan = new Map<string, UsageRevenueRow[]>();
-  for (const row of rows) byPlan.set(row.plan, [...(byPlan.get(row.plan) ?? []), row]);
+  for (const row of rows) {
+    const planRows = byPlan.get(row.plan);
+    if (planRows) planRows.push(row);
+    else byPlan.set(row.plan, [row]);
+  }
   const plans: UsageRevenueReport['plans'] = {};
   for (const [plan, planRows] of byPlan) {
     const sums = new Map<string, { sum: number; count: number }>();
