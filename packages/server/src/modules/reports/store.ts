@@ -10,20 +10,16 @@ import { fromDbSubscription, type SubscriptionRecord } from '../subscriptions/co
  * than several per customer.
  */
 
-/** Customers with subscription history recorded before `until`, by id, a page after `after`. */
-export async function listReportedCustomers(
-  db: Db,
-  input: { until: number; after: string | undefined; limit: number },
-): Promise<string[]> {
-  let query = db
+/** Customers with subscription history recorded before `until`, by id. */
+export async function listReportedCustomers(db: Db, input: { until: number }): Promise<string[]> {
+  const rows = await db
     .selectFrom('subscription_history')
     .select('customer_id')
     .distinct()
     .where('at', '<', input.until)
     .orderBy('customer_id')
-    .limit(input.limit);
-  if (input.after !== undefined) query = query.where('customer_id', '>', input.after);
-  return (await query.execute()).map((row) => row.customer_id);
+    .execute();
+  return rows.map((row) => row.customer_id);
 }
 
 /** The customers' records, by id. */

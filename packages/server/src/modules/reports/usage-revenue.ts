@@ -143,16 +143,16 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
       const until = Math.min(to, clock.now());
       const page = { from, until, items: pricedItems(versions), catalog };
       const data: UsageRevenueRow[] = [];
-      for (let after: string | undefined; ; ) {
-        const customers = await listReportedCustomers(db, { until, after, limit: pageSize });
-        if (customers.length === 0) break;
-        after = customers[customers.length - 1];
+      // The customer list in one read (a page read with `> after` made PostgreSQL sort the whole
+      // history again for every page), then a page of them at a time.
+      const everyone = await listReportedCustomers(db, { until });
+      for (let start = 0; start < everyone.length; start += pageSize) {
+        const customers = everyone.slice(start, start + pageSize);
         for (const row of await rowsOf({ ...page, customers })) {
           if (input.plan !== undefined && row.plan !== input.plan) continue;
           if (input.flag !== undefined && !row.flags.includes(input.flag)) continue;
           data.push(row);
         }
-        if (customers.length < pageSize) break;
       }
       return { from, to, data, plans: totalsByPlan(data), totals: totalsOf(data) };
     },
