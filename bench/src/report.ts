@@ -13,6 +13,8 @@ import type { Machine } from './machine.js';
 import type { PropagationResult } from './propagation.js';
 import type { SdkCheckResult } from './sdk-check.js';
 import { round } from './stats.js';
+import type { UsageRevenueReportResult } from './usage-revenue-report.js';
+import { reportTargetSeconds } from './usage-revenue-report.js';
 import type { WebhookDeliveryResult } from './webhook-delivery.js';
 
 export interface BenchResults {
@@ -35,6 +37,7 @@ export interface BenchResults {
   checkInstructions?: CheckInstructionsResult;
   ingestInstructions?: IngestInstructionsResult;
   webhooks?: WebhookDeliveryResult;
+  usageRevenueReport?: UsageRevenueReportResult;
 }
 
 /** Absolute targets from the spec (the metering ones are rates, not ratios). */
@@ -403,6 +406,36 @@ function tables(results: BenchResults): Table[] {
         ],
       ],
       note: 'From the outbox rows committed to every delivery signed, POSTed, answered 2xx and recorded.',
+    });
+  }
+  const report = results.usageRevenueReport;
+  if (report) {
+    out.push({
+      title: `Usage-vs-revenue report, ${report.rangeDays} days`,
+      header: [
+        'database',
+        'customers',
+        'rows',
+        'seconds (each run)',
+        'server CPU s',
+        'best s',
+        'response MiB',
+        'target',
+      ],
+      rows: report.runs.map((r) => [
+        r.database,
+        fmt(r.customers),
+        fmt(r.rows),
+        r.seconds.join(', '),
+        r.cpuSeconds.join(', '),
+        `${r.bestSeconds}`,
+        `${r.responseMiB}`,
+        `< ${reportTargetSeconds} s`,
+      ]),
+      note:
+        'GET /v1/reports/usage-revenue through HTTP, from request to the last byte of the JSON. Every customer has a ' +
+        'subscription on pro, an add grant, usage counters and hourly usage history (copied from one template ' +
+        'customer straight into the tables).',
     });
   }
   return out;

@@ -18,6 +18,7 @@ import { type BenchResults, toMarkdown, toText } from './report.js';
 import { runSdkCheckBench } from './sdk-check.js';
 import { databaseChoices } from './seeded-server.js';
 import { round } from './stats.js';
+import { benchUsageRevenueReport } from './usage-revenue-report.js';
 import { benchWebhookDelivery } from './webhook-delivery.js';
 
 const benchmarks = [
@@ -32,6 +33,7 @@ const benchmarks = [
   'check-while-ingesting',
   'instructions',
   'webhooks',
+  'report',
 ] as const;
 type Benchmark = (typeof benchmarks)[number];
 
@@ -114,6 +116,7 @@ const settings = {
     ? { customers: 200, batchSize: 1_000, batches: 4, warmupBatches: 6 }
     : { customers: 1_000, batchSize: 1_000, batches: 20, warmupBatches: 20 },
   webhooks: quick ? { events: 2_000, endpoints: 2 } : { events: 10_000, endpoints: 2 },
+  report: quick ? { customers: 5_000, repeats: 2 } : { customers: 100_000, repeats: 2 },
   postgres: postgresUrl ? 'yes (--postgres or BENCH_DATABASE_URL)' : 'not measured: no --postgres URL',
 };
 
@@ -225,6 +228,18 @@ if (selected('instructions')) {
 if (selected('webhooks')) {
   console.error('Outbound webhook deliveries per second to a local receiver (SQLite)');
   results.webhooks = await benchWebhookDelivery({ ...settings.webhooks, log });
+}
+
+if (selected('report')) {
+  console.error(
+    `Usage-vs-revenue report over ${settings.report.customers.toLocaleString('en')} customers, one quarter`,
+  );
+  results.usageRevenueReport = await benchUsageRevenueReport({
+    ...settings.report,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
 }
 
 console.log(`\n${toText(results)}\n`);

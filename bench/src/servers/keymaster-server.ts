@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, createKeymaster, loadConfig, openDatabase, systemClock } from '@keymaster/server';
 import { type CloneCustomersArgs, cloneCustomers } from './clone-customers.js';
+import { type CloneReportCustomersArgs, cloneReportCustomers } from './clone-report-customers.js';
 import type { AlertActivity } from './protocol.js';
 import { serveCommands } from './serve-commands.js';
 
@@ -59,6 +60,8 @@ await serveCommands({
   },
   handlers: {
     'clone-customers': (args: CloneCustomersArgs) => cloneCustomers({ db: keymaster.database.db, ...args }),
+    'clone-report-customers': (args: CloneReportCustomersArgs) =>
+      cloneReportCustomers({ db: keymaster.database.db, ...args }),
     'cached-customers': () => keymaster.services.cache.size,
     schema: () => schema ?? null,
     config: () => ({ feedPollMs: config.feedPollMs }),

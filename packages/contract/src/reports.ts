@@ -41,6 +41,15 @@ export const UsageRevenueRow = Type.Object(
           utilization: Nullable(Type.Number({ description: 'usage ÷ limit.' })),
           paid: Type.Boolean({ description: 'From the plan or an add-on (not only a grant).' }),
           period: Nullable(Span),
+          source: Nullable(
+            Type.String({ description: 'Where the limit came from: plan, addon, grant, targeting or default.' }),
+          ),
+          subscription: Nullable(
+            Type.String({ description: 'The subscription whose plan or add-on the limit came from.' }),
+          ),
+          grants: Type.Array(Type.String(), {
+            description: 'The grants applying to the feature at the end of the range (a comped limit, units, credits).',
+          }),
         },
         { additionalProperties: false },
       ),
@@ -48,6 +57,7 @@ export const UsageRevenueRow = Type.Object(
     flags: Flags,
     evidence: Type.Object(
       {
+        subscriptions: Type.Array(Type.String(), { description: 'Every subscription with time in the range.' }),
         revenue: Type.Array(
           Type.Object(
             {
@@ -64,6 +74,10 @@ export const UsageRevenueRow = Type.Object(
           ),
         ),
         granted_only: Type.Array(Type.String(), { description: 'Features held only through grants.' }),
+        grants: Type.Array(
+          Type.Object({ grant: Type.String(), feature: Type.String() }, { additionalProperties: false }),
+          { description: 'The grants applying at the end of the range, each with its feature.' },
+        ),
         unpaid_access_seconds: Type.Integer({ description: 'Access that earned nothing (trial, past due).' }),
       },
       { additionalProperties: false },

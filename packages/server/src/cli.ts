@@ -520,8 +520,12 @@ report
       if (validated.error) throw validationError(validated.error.validation);
       const settings = config();
       const document = await withDatabase(async (database) => {
-        const { entitlements } = entitlementsOver({ database, clock: systemClock, config: settings });
-        const service = createUsageRevenueReport({ db: database.db, clock: systemClock, entitlements });
+        const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
+        const service = createUsageRevenueReport({
+          db: database.db,
+          clock: systemClock,
+          catalog: () => cache.getCatalog(),
+        });
         return toApiUsageRevenue(
           await service.run({ ...query, from: Date.parse(query.from), to: Date.parse(query.to) }),
         );

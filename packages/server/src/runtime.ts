@@ -265,7 +265,7 @@ function createServices(input: {
       alerts: alertRules,
     }),
     history: createHistoryService({ db, clock, snapshot }),
-    usageRevenue: createUsageRevenueReport({ db, clock, entitlements }),
+    usageRevenue: createUsageRevenueReport({ db, clock, catalog: () => cache.getCatalog() }),
     webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
     notifications: createNotificationService({ db, clock }),
     events,

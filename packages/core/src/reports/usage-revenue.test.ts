@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildSubscription } from '../test-builders.js';
+import { buildGrant, buildSubscription } from '../test-builders.js';
 import {
   flagsOf,
+  grantsBehind,
   revenueOver,
   type SubscriptionSpan,
   subscriptionSpans,
@@ -196,5 +197,20 @@ describe('subscriptionSpans', () => {
     // June earns its 16 paid days of 30, July all of it, August nothing.
     expect(revenueOver(spans, { from: jun1, to: sep1 }).total).toEqual({ usd: 1600 + 3000 });
     expect(unpaidAccessMs(spans, { from: jun1, to: sep1 })).toBe(14 * day);
+  });
+});
+
+describe('grantsBehind', () => {
+  it('names the grants of the feature that apply at the instant', () => {
+    const grants = [
+      buildGrant({ id: 'grt_comp', feature: 'sso' }),
+      buildGrant({ id: 'grt_other', feature: 'api_calls' }),
+      buildGrant({ id: 'grt_revoked', feature: 'sso', revokedAt: feb1 }),
+      buildGrant({ id: 'grt_expired', feature: 'sso', expiresAt: feb1 }),
+      buildGrant({ id: 'grt_later', feature: 'sso', startsAt: apr1 }),
+    ];
+    expect(grantsBehind(grants, 'sso', mar1)).toEqual(['grt_comp']);
+    expect(grantsBehind(grants, 'sso', jan1)).toEqual(['grt_comp', 'grt_revoked', 'grt_expired']);
+    expect(grantsBehind(grants, 'seats', mar1)).toEqual([]);
   });
 });

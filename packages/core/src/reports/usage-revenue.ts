@@ -1,4 +1,5 @@
 import type { Price } from '../catalog/plan.js';
+import { type Grant, isGrantActive } from '../customers/grant.js';
 import {
   effectiveStatus,
   periodContaining,
@@ -200,4 +201,12 @@ export function flagsOf(input: {
   }
   if (input.unpaidAccessMs > 0 || input.grantedOnly.length > 0) flags.add('unpaid_access');
   return UsageRevenueFlags.filter((flag) => flags.has(flag));
+}
+
+/**
+ * The grants behind a feature's entitlement at `at`: the customer's grants of that feature that
+ * apply then (started, not expired, not revoked), by id — a comped limit, added units, credits.
+ */
+export function grantsBehind(grants: readonly Grant[], feature: string, at: number): string[] {
+  return grants.filter((grant) => grant.feature === feature && isGrantActive(grant, at)).map((grant) => grant.id);
 }

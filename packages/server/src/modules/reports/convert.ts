@@ -19,9 +19,13 @@ export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
         utilization: f.utilization === null || Number.isFinite(f.utilization) ? f.utilization : null,
         paid: f.paid,
         period: f.period && { start: toIso(f.period.start), end: toIso(f.period.end) },
+        source: f.source,
+        subscription: f.subscription,
+        grants: f.grants,
       })),
       flags: row.flags,
       evidence: {
+        subscriptions: row.evidence.subscriptions,
         revenue: row.evidence.revenue.map((line) => ({
           subscription: line.subscriptionId,
           plan: line.plan,
@@ -33,6 +37,7 @@ export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
           amounts: line.amounts,
         })),
         granted_only: row.evidence.grantedOnly,
+        grants: row.evidence.grants,
         unpaid_access_seconds: Math.round(row.evidence.unpaidAccessMs / 1000),
       },
     })),

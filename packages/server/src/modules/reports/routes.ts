@@ -22,7 +22,8 @@ export const reportRoutes: FastifyPluginAsyncTypebox<{ usageRevenue: UsageRevenu
           'period, prorated by the share of the period inside the range; trial, paused, past-due and canceled time ' +
           'earn 0), each limited feature’s limit, usage and utilization (of its usage period at the end of the ' +
           'range), and the flags `upsell`, `unused`, `over_limit`, `unpaid_access`; totals per plan and overall. ' +
-          '`evidence` lists the subscription stretches and periods each figure was computed from.',
+          '`evidence` lists the subscriptions, their stretches and billing periods each figure was computed from, ' +
+          'and the grants applying; each feature names the source, subscription and grants its limit came from.',
         querystring: UsageRevenueQuery,
         response: { 200: UsageRevenueReport, ...problemResponses },
       },

@@ -15,9 +15,25 @@ interface Report {
       usage: number;
       used_in_range: number;
       utilization: number | null;
+      source: string | null;
+      subscription: string | null;
+      grants: string[];
     }[];
     flags: string[];
-    evidence: { revenue: { from: string; to: string; share: number; status: string }[]; unpaid_access_seconds: number };
+    evidence: {
+      subscriptions: string[];
+      revenue: {
+        subscription: string;
+        from: string;
+        to: string;
+        period: { start: string; end: string };
+        share: number;
+        status: string;
+      }[];
+      granted_only: string[];
+      grants: { grant: string; feature: string }[];
+      unpaid_access_seconds: number;
+    };
   }[];
   plans: Record<string, { customers: number; revenue: Record<string, number>; utilization: Record<string, number> }>;
   totals: { customers: number; revenue: Record<string, number>; flags: Record<string, number> };
@@ -29,6 +45,9 @@ interface Report {
  */
 describeEachDialect('GET /v1/reports/usage-revenue', (dialect) => {
   let server: TestServer;
+  let comp: string;
+  let extraCalls: string;
+  const subscriptions: Record<string, string> = {};
   const range = 'from=2026-03-01T00:00:00.000Z&to=2026-04-01T00:00:00.000Z';
   beforeAll(async () => {
     server = await startTestServer({
@@ -47,14 +66,30 @@ describeEachDialect('GET /v1/reports/usage-revenue', (dialect) => {
     });
     // comped: free, with sso granted (a feature they do not pay for).
     await seedCustomer(server, { id: 'comped', plan: 'free' });
-    expectStatus(
+    comp = expectStatus<{ id: string }>(
       await server.request({
         method: 'POST',
         url: '/v1/customers/comped/grants',
         body: grantBody({ feature: 'sso', enabled: true }),
       }),
       201,
-    );
+    ).id;
+    // The comped customer's API calls: 500 more than free's 1,000, through a grant.
+    extraCalls = expectStatus<{ id: string }>(
+      await server.request({
+        method: 'POST',
+        url: '/v1/customers/comped/grants',
+        body: grantBody({ feature: 'api_calls', mode: 'add', limit: 500 }),
+      }),
+      201,
+    ).id;
+    for (const customer of ['paying', 'trial', 'comped']) {
+      const { data } = expectStatus<{ data: { id: string }[] }>(
+        await server.request({ method: 'GET', url: `/v1/customers/${customer}/subscriptions` }),
+        200,
+      );
+      subscriptions[customer] = data[0]?.id ?? '';
+    }
     for (const [customer, seats] of [
       ['paying', 4],
       ['trial', 1],
@@ -120,6 +155,37 @@ describeEachDialect('GET /v1/reports/usage-revenue', (dialect) => {
     expect((await report(`${range}&plan=free`)).data.map((row) => row.customer)).toEqual(['comped']);
   });
 
+  it('links each figure to the subscriptions, periods and grants it was computed from', async () => {
+    const { data } = await report();
+    const by = Object.fromEntries(data.map((row) => [row.customer, row]));
+    const march = { start: '2026-03-01T00:00:00.000Z', end: '2026-04-01T00:00:00.000Z' };
+    expect(by.paying?.evidence.subscriptions).toEqual([subscriptions.paying]);
+    expect(by.paying?.evidence.revenue).toEqual([
+      expect.objectContaining({ subscription: subscriptions.paying, period: march, share: 1 }),
+    ]);
+    expect(by.paying?.features.find((f) => f.feature === 'api_calls')).toMatchObject({
+      source: 'plan',
+      subscription: subscriptions.paying,
+      grants: [],
+    });
+    // The comped customer's limit of 1,500 calls: the free plan's 1,000 and the grant's 500.
+    expect(by.comped?.evidence.subscriptions).toEqual([subscriptions.comped]);
+    expect(by.comped?.features.find((f) => f.feature === 'api_calls')).toMatchObject({
+      limit: 1_500,
+      subscription: subscriptions.comped,
+      grants: [extraCalls],
+    });
+    // sso, which free does not include, held through the comped grant.
+    expect(by.comped?.evidence.granted_only).toEqual(['sso']);
+    expect(by.comped?.evidence.grants).toEqual(
+      [
+        { grant: comp, feature: 'sso' },
+        { grant: extraCalls, feature: 'api_calls' },
+      ].sort((a, b) => (a.grant < b.grant ? -1 : 1)),
+    );
+    expect(by.paying?.evidence.grants).toEqual([]);
+  });
+
   it('refuses a range that ends before it starts, is longer than 400 days, or names an unknown plan', async () => {
     expectProblem(
       await server.request({
@@ -136,12 +202,26 @@ describeEachDialect('GET /v1/reports/usage-revenue', (dialect) => {
       { status: 400, code: 'validation_failed', path: '/querystring/to' },
     );
     expectProblem(await server.request({ method: 'GET', url: `/v1/reports/usage-revenue?${range}&plan=nope` }), {
-      status: 404,
-      code: 'plan_not_found',
+      status: 400,
+      code: 'validation_failed',
+      path: '/querystring/plan',
     });
     expectProblem(await server.request({ method: 'GET', url: `/v1/reports/usage-revenue?${range}&flag=nope` }), {
       status: 400,
       code: 'validation_failed',
+      path: '/querystring/flag',
     });
+    expectProblem(
+      await server.request({ method: 'GET', url: '/v1/reports/usage-revenue?from=2026-03-01T00:00:00.000Z&to=soon' }),
+      { status: 400, code: 'validation_failed', path: '/querystring/to' },
+    );
+    expectProblem(
+      await server.request({ method: 'GET', url: '/v1/reports/usage-revenue?to=2026-03-01T00:00:00.000Z' }),
+      {
+        status: 400,
+        code: 'validation_failed',
+        path: '/querystring/from',
+      },
+    );
   });
 });

@@ -1,12 +1,18 @@
 import {
   type Amounts,
-  ErrorCodes,
+  type Catalog,
+  type CountedAs,
+  countedAs,
   type FeatureUse,
   flagsOf,
+  type Grant,
+  grantsBehind,
   invalid,
-  notFound,
+  isGrantActive,
+  isLive,
   type PricedItems,
   type RevenueLine,
+  resolve,
   revenueOver,
   type SubscriptionSpan,
   subscriptionSpans,
@@ -17,16 +23,26 @@ import {
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import type { EntitlementService } from '../entitlements/service.js';
+import { readUsage } from '../counters/store.js';
+import type { CustomerRecord } from '../customers/convert.js';
 import type { PlanRecord } from '../plans/convert.js';
 import { listNonDraftPlanVersions } from '../plans/store.js';
-import { fromDbSubscription } from '../subscriptions/convert.js';
+import type { SubscriptionRecord } from '../subscriptions/convert.js';
+import {
+  findCustomers,
+  listCountersAt,
+  listGrantsGivenBy,
+  listReportedCustomers,
+  listSubscriptionStates,
+  sumUsageHistory,
+  usageKey,
+} from './store.js';
 
 /** The longest range a report covers. */
 export const maxRangeDays = 400;
 const dayMs = 86_400_000;
-/** Customers read per round of queries. */
-const batchSize = 500;
+/** Customers read per round of queries (each round is a handful of set-wise reads). */
+const pageSize = 1000;
 
 /** One customer's row of the report, with the evidence behind its numbers. */
 export interface UsageRevenueRow {
@@ -35,13 +51,26 @@ export interface UsageRevenueRow {
   plan: string;
   /** Revenue in the plan's currency; `by_currency` has every currency when there are several. */
   revenue: { amount: number; currency: string; byCurrency: Amounts };
-  features: (FeatureUse & { utilization: number | null; period: { start: number; end: number } | null })[];
+  features: (FeatureUse & {
+    utilization: number | null;
+    period: { start: number; end: number } | null;
+    /** Where the limit came from: the plan, an add-on, a grant, a targeting rule or the default. */
+    source: string | null;
+    /** The subscription whose plan or add-on the limit came from, if it did. */
+    subscription: string | null;
+    /** The grants applying to the feature at the end of the range (a comped limit, added units, credits). */
+    grants: string[];
+  })[];
   flags: UsageRevenueFlag[];
   evidence: {
+    /** Every subscription with time in the range. */
+    subscriptions: string[];
     /** The subscriptions' stretches in the range, and what each earned. */
     revenue: RevenueLine[];
     /** Features held only through grants (access that earns nothing). */
     grantedOnly: string[];
+    /** The grants applying at the end of the range, each with its feature. */
+    grants: { grant: string; feature: string }[];
     /** Time in the range with access that earned nothing (trial, past due), in milliseconds. */
     unpaidAccessMs: number;
   };
@@ -68,11 +97,12 @@ export interface UsageRevenueReport {
  * the share of the period inside the range; trial, paused, past-due and canceled time earn 0 —
  * against how much of each limited feature they used, with the flags finance acts on. Limits and
  * usage are those of each feature's last usage period in the range. The arithmetic is core's
- * (`revenueOver`, `flagsOf`); this reads the history it runs on.
+ * (`revenueOver`, `resolve`, `flagsOf`); this reads the history it runs on, a page of customers
+ * at a time, each read set-wise for the whole page.
  */
 export type UsageRevenueService = ReturnType<typeof createUsageRevenueReport>;
 
-export function createUsageRevenueReport(deps: { db: Db; clock: Clock; entitlements: EntitlementService }) {
+export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: () => Catalog | Promise<Catalog> }) {
   const { db, clock } = deps;
 
   /** Every published or archived plan version by `key@version`, for prices. */
@@ -106,71 +136,19 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; entitleme
       if (to - from > maxRangeDays * dayMs) {
         throw invalid([{ path: '/querystring/to', message: `must be at most ${maxRangeDays} days after from` }]);
       }
-      const versions = await planVersions();
+      const [versions, catalog] = await Promise.all([planVersions(), deps.catalog()]);
       if (input.plan !== undefined && ![...versions.values()].some((v) => v.key === input.plan)) {
-        throw notFound(ErrorCodes.planNotFound, `Plan "${input.plan}" does not exist.`, [
-          { path: '/querystring/plan', message: 'unknown plan' },
-        ]);
+        throw invalid([{ path: '/querystring/plan', message: `unknown plan "${input.plan}"` }]);
       }
-      const now = clock.now();
-      const until = Math.min(to, now);
-      const items = pricedItems(versions);
-
-      const customers = (
-        await db
-          .selectFrom('subscription_history')
-          .select('customer_id')
-          .distinct()
-          .where('at', '<', until)
-          .orderBy('customer_id')
-          .execute()
-      ).map((row) => row.customer_id);
-
+      const until = Math.min(to, clock.now());
+      const page = { from, until, items: pricedItems(versions), catalog };
       const data: UsageRevenueRow[] = [];
-      for (let start = 0; start < customers.length; start += batchSize) {
-        const batch = customers.slice(start, start + batchSize);
-        const [history, used] = await Promise.all([
-          db
-            .selectFrom('subscription_history')
-            .select(['customer_id', 'subscription_id', 'at', 'after'])
-            .where('customer_id', 'in', batch)
-            .where('at', '<', until)
-            .orderBy('seq')
-            .execute(),
-          db
-            .selectFrom('usage_history')
-            .select(['customer_id', 'feature'])
-            .select((eb) => eb.fn.sum<number>('value').as('total'))
-            .where('customer_id', 'in', batch)
-            .where('bucket_start', '>=', from)
-            .where('bucket_start', '<', until)
-            .groupBy(['customer_id', 'feature'])
-            .execute(),
-        ]);
-        const usedInRange = new Map(used.map((row) => [`${row.customer_id}\u0000${row.feature}`, Number(row.total)]));
-        const states = new Map<
-          string,
-          Map<string, { at: number; subscription: ReturnType<typeof fromDbSubscription> }[]>
-        >();
-        for (const row of history) {
-          let bySubscription = states.get(row.customer_id);
-          if (!bySubscription) {
-            bySubscription = new Map();
-            states.set(row.customer_id, bySubscription);
-          }
-          let list = bySubscription.get(row.subscription_id);
-          if (!list) {
-            list = [];
-            bySubscription.set(row.subscription_id, list);
-          }
-          list.push({ at: row.at, subscription: fromDbSubscription(JSON.parse(row.after)) });
-        }
-        for (const customer of batch) {
-          const spans = [...(states.get(customer)?.values() ?? [])]
-            .flatMap((list) => subscriptionSpans({ states: list, until, items }))
-            .filter((span) => span.to > from);
-          if (spans.length === 0) continue;
-          const row = await rowOf({ customer, spans, from, until, usedInRange });
+      // The customer list in one read (a page read with `> after` made PostgreSQL sort the whole
+      // history again for every page), then a page of them at a time.
+      const everyone = await listReportedCustomers(db, { until });
+      for (let start = 0; start < everyone.length; start += pageSize) {
+        const customers = everyone.slice(start, start + pageSize);
+        for (const row of await rowsOf({ ...page, customers })) {
           if (input.plan !== undefined && row.plan !== input.plan) continue;
           if (input.flag !== undefined && !row.flags.includes(input.flag)) continue;
           data.push(row);
@@ -180,41 +158,135 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; entitleme
     },
   };
 
-  async function rowOf(input: {
-    customer: string;
-    spans: SubscriptionSpan[];
+  /**
+   * The rows of a page of customers: their history, records, grants and usage read once for the
+   * page, then each customer resolved as they stood at the end of the range (`resolve`, as a
+   * snapshot at that instant does) and their revenue computed from their spans.
+   */
+  async function rowsOf(input: {
+    customers: string[];
     from: number;
     until: number;
-    usedInRange: Map<string, number>;
-  }): Promise<UsageRevenueRow> {
-    const { customer, spans, from, until } = input;
+    items: PricedItems;
+    catalog: Catalog;
+  }): Promise<UsageRevenueRow[]> {
+    const { customers, from, until, catalog } = input;
+    const at = until - 1;
+    const [states, records, grants, usedInRange] = await Promise.all([
+      listSubscriptionStates(db, { customerIds: customers, until }),
+      findCustomers(db, customers),
+      listGrantsGivenBy(db, { customerIds: customers, at }),
+      sumUsageHistory(db, { customerIds: customers, from, until }),
+    ]);
+    const pending: Pending[] = [];
+    for (const customer of customers) {
+      const record = records.get(customer);
+      const bySubscription = states.get(customer);
+      if (!record || !bySubscription) continue;
+      const spans = [...bySubscription.values()]
+        .flatMap((list) => subscriptionSpans({ states: list, until, items: input.items }))
+        .filter((span) => span.to > from);
+      if (spans.length === 0) continue;
+      const customerGrants = grants.get(customer) ?? [];
+      const subscription = subscriptionAt(bySubscription, at);
+      const resolved = resolve({
+        catalog,
+        state: { customer: record satisfies CustomerRecord, subscription, grants: customerGrants },
+        now: at,
+      });
+      const counted: CountedAs[] = [];
+      for (const entitlement of resolved.entitlements.values()) {
+        if (!entitlement.enabled || entitlement.limit === null || entitlement.unlimited) continue;
+        counted.push(countedAs({ catalog, resolved, entitlement, customer, now: at, upgrades: false }));
+      }
+      pending.push({ customer, spans, resolved, counted, grants: customerGrants, subscription });
+    }
+    const usage = await usageOf(pending);
+    const context = { from, until, at, usage, usedInRange };
+    return pending.map((p) => rowOf(p, context));
+  }
+
+  /**
+   * The usage each counted feature is decided against, by customer and span key: the counters of
+   * single periods (and gauges' levels) in one read for the page; a rolling window's buckets one
+   * read each.
+   */
+  async function usageOf(pending: readonly Pending[]): Promise<Map<string, number>> {
+    const usage = new Map<string, number>();
+    const periodStarts = new Set<number>();
+    const windows: Promise<void>[] = [];
+    for (const { customer, counted } of pending) {
+      for (const { span } of counted) {
+        if (span === null) continue;
+        if (span.from === span.to) periodStarts.add(span.from);
+        else {
+          windows.push(
+            readUsage(db, { customerId: customer, ...span }).then((value) => {
+              usage.set(usageKey(customer, span.key), value);
+            }),
+          );
+        }
+      }
+    }
+    const counters = await listCountersAt(db, {
+      customerIds: pending.map((p) => p.customer),
+      periodStarts: [...periodStarts],
+    });
+    await Promise.all(windows);
+    for (const { customer, counted } of pending) {
+      for (const { span } of counted) {
+        if (span === null || span.from !== span.to) continue;
+        usage.set(usageKey(customer, span.key), counters.get(usageKey(customer, span.feature, span.from)) ?? 0);
+      }
+    }
+    return usage;
+  }
+
+  function rowOf(
+    input: Pending,
+    context: { from: number; until: number; at: number; usage: Map<string, number>; usedInRange: Map<string, number> },
+  ): UsageRevenueRow {
+    const { customer, spans, resolved } = input;
+    const { from, until, at } = context;
     const range = { from, to: until };
     const { lines, total } = revenueOver(spans, range);
     const last = spans.reduce((latest, span) => (span.to > latest.to ? span : latest));
     const currency = last.items[0]?.price.currency ?? Object.keys(total)[0] ?? 'usd';
     // Limits and usage of each feature's usage period at the end of the range.
-    const { resolved, decisions } = await deps.entitlements.snapshotAt(customer, until - 1);
     const features: UsageRevenueRow['features'] = [];
     const grantedOnly: string[] = [];
     for (const entitlement of resolved.entitlements.values()) {
-      if (!entitlement.enabled) continue;
-      const paid = entitlement.source === 'plan' || entitlement.source === 'addon';
-      if (entitlement.source === 'grant') grantedOnly.push(entitlement.feature);
-      if (entitlement.limit === null || entitlement.unlimited) continue;
-      const usage = decisions.get(entitlement.feature)?.usage ?? 0;
-      const recorded = input.usedInRange.get(`${customer}\u0000${entitlement.feature}`) ?? 0;
+      if (entitlement.enabled && entitlement.source === 'grant') grantedOnly.push(entitlement.feature);
+    }
+    for (const counted of input.counted) {
+      const { entitlement, span } = counted;
+      const decision = counted.decideAt({
+        usage: span ? (context.usage.get(usageKey(customer, span.key)) ?? 0) : 0,
+        quantity: 0,
+      });
+      const recorded = context.usedInRange.get(usageKey(customer, entitlement.feature)) ?? 0;
       const use: FeatureUse = {
         feature: entitlement.feature,
         limit: entitlement.limit,
-        usage,
+        usage: decision.usage ?? 0,
         // A gauge keeps a level, not a history: in use when its level is.
-        usedInRange: entitlement.type === 'gauge' ? Math.max(recorded, usage) : recorded,
-        paid,
+        usedInRange: entitlement.type === 'gauge' ? Math.max(recorded, decision.usage ?? 0) : recorded,
+        paid: entitlement.source === 'plan' || entitlement.source === 'addon',
       };
       features.push({
-        ...use,
+        feature: use.feature,
+        limit: use.limit,
+        usage: use.usage,
+        usedInRange: use.usedInRange,
+        paid: use.paid,
         utilization: utilization(use),
         period: entitlement.period && { start: entitlement.period.start, end: entitlement.period.end },
+        source: entitlement.source,
+        subscription:
+          (entitlement.source === 'plan' || entitlement.source === 'addon') && input.subscription
+            ? input.subscription.id
+            : null,
+        grants: grantsBehind(input.grants, entitlement.feature, at),
       });
     }
     const unpaid = unpaidAccessMs(spans, range);
@@ -224,9 +296,45 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; entitleme
       revenue: { amount: total[currency] ?? 0, currency, byCurrency: total },
       features,
       flags: flagsOf({ features, unpaidAccessMs: unpaid, grantedOnly }),
-      evidence: { revenue: lines, grantedOnly, unpaidAccessMs: unpaid },
+      evidence: {
+        subscriptions: [...new Set(spans.map((span) => span.subscriptionId))],
+        revenue: lines,
+        grantedOnly,
+        grants: input.grants
+          .filter((grant) => isGrantActive(grant, at))
+          .map((grant) => ({ grant: grant.id, feature: grant.feature })),
+        unpaidAccessMs: unpaid,
+      },
     };
   }
+}
+
+/** One customer of a page, resolved, waiting for its usage. */
+interface Pending {
+  customer: string;
+  spans: SubscriptionSpan[];
+  resolved: ReturnType<typeof resolve>;
+  counted: CountedAs[];
+  grants: readonly Grant[];
+  subscription: SubscriptionRecord | null;
+}
+
+/**
+ * The customer's subscription as it stood at `at` (as a snapshot at that instant reads it): of
+ * every subscription's last recorded state by then, the one live at that instant, else the newest.
+ */
+function subscriptionAt(
+  bySubscription: ReadonlyMap<string, readonly { at: number; subscription: SubscriptionRecord }[]>,
+  at: number,
+): SubscriptionRecord | null {
+  const latest: SubscriptionRecord[] = [];
+  for (const list of bySubscription.values()) {
+    let state: SubscriptionRecord | undefined;
+    for (const entry of list) if (entry.at <= at) state = entry.subscription;
+    if (state) latest.push(state);
+  }
+  latest.sort((a, b) => (a.id < b.id ? 1 : -1));
+  return latest.find((s) => isLive(s, at)) ?? latest[0] ?? null;
 }
 
 function emptyFlags(): Record<UsageRevenueFlag, number> {
@@ -246,7 +354,11 @@ function totalsOf(rows: readonly UsageRevenueRow[]): UsageRevenueTotals {
 
 function totalsByPlan(rows: readonly UsageRevenueRow[]): UsageRevenueReport['plans'] {
   const byPlan = new Map<string, UsageRevenueRow[]>();
-  for (const row of rows) byPlan.set(row.plan, [...(byPlan.get(row.plan) ?? []), row]);
+  for (const row of rows) {
+    const planRows = byPlan.get(row.plan);
+    if (planRows) planRows.push(row);
+    else byPlan.set(row.plan, [row]);
+  }
   const plans: UsageRevenueReport['plans'] = {};
   for (const [plan, planRows] of byPlan) {
     const sums = new Map<string, { sum: number; count: number }>();
