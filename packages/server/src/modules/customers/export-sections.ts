@@ -3,6 +3,7 @@ import {
   AuditEvent,
   Grant,
   HistoryEntry,
+  LoggedDecision,
   Notification,
   NotificationEmail,
   StripeEvent,
@@ -16,6 +17,7 @@ import type { AuditEventTable, GrantTable } from '../../db/schema.js';
 import { toIso } from '../../json-column.js';
 import { fromDbAlertRule, toApiAlertRule } from '../alerts/convert.js';
 import type { AuditActorType } from '../audit/trail.js';
+import { toApiDecisionRow } from '../decisions/store.js';
 import { fromDbGrant, toApiGrant } from '../grants/convert.js';
 import { toApiStripeEvent } from '../integrations/stripe/convert.js';
 import { toApiNotification, toApiNotificationEmail } from '../notifications/convert.js';
@@ -159,6 +161,14 @@ export const exportSections: readonly ExportSection[] = [
       created_at: time('When it was made.'),
       settled_at: maybeTime('When it was committed, released or expired.'),
     },
+  }),
+  section({
+    name: 'decisions',
+    table: 'decisions',
+    description: 'Checks and consumes the decision log kept about them, as `GET /v1/decisions` shows them.',
+    item: LoggedDecision,
+    key: ['id'],
+    convert: (row) => toApiDecisionRow(row),
   }),
   section({
     name: 'notifications',
