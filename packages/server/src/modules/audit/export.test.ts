@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seedCatalog, uniqueKey } from '../../test-support/builders.js';
+import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
-import { databaseUrl } from '../../test-support/processes.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 
-const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
 const columns = [
   'seq',
   'at',
@@ -128,14 +125,5 @@ describeEachDialect('audit export', (dialect) => {
   }, 30_000);
 
   /** The real command line, from the build, on the test server's database. */
-  function keymaster(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [cli, ...args],
-        { env: { ...process.env, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn' } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const keymaster = (args: string[]) => runKeymaster(server.target, args);
 });

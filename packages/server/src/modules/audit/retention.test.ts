@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
-import { databaseUrl } from '../../test-support/processes.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 import { createAuditPruner } from './retention.js';
 
@@ -23,7 +21,6 @@ interface Verification {
 }
 
 const day = 86_400_000;
-const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
 
 /** KEYMASTER_AUDIT_RETAIN_DAYS: rows past it are pruned up to a checkpoint the chain then starts from. */
 describeEachDialect('audit retention', (dialect) => {
@@ -124,16 +121,7 @@ describeEachDialect('audit retention', (dialect) => {
   });
 
   /** The real command line, from the build, on the test server's database. */
-  function keymaster(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [cli, ...args],
-        { env: { ...process.env, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn' } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const keymaster = (args: string[]) => runKeymaster(server.target, args);
 });
 
 describeEachDialect('audit retention on several nodes', (dialect) => {

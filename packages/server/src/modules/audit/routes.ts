@@ -9,32 +9,16 @@ import {
   Page,
 } from '@keymaster/contract';
 import { invalid } from '@keymaster/core';
-import type { Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/database.js';
-import type { AuditEventTable } from '../../db/schema.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
-import { fromIso, toIso } from '../../json-column.js';
+import { fromIso } from '../../json-column.js';
 import { listCheckpoints, makeCheckpoint, toApiCheckpoint } from './checkpoints.js';
-import { type AuditActorType, verifyAudit } from './trail.js';
+import { toApiAuditEvent } from './convert.js';
+import { verifyAudit } from './trail.js';
 
 const tags = ['Audit'];
-
-function toApiAuditEvent(row: Selectable<AuditEventTable>): AuditEvent {
-  return {
-    seq: row.seq,
-    at: toIso(row.at),
-    actor: { type: row.actor_type as AuditActorType, id: row.actor_id, request_id: row.request_id },
-    action: row.action,
-    target: { type: row.target_type, id: row.target_id },
-    customer: row.customer_id,
-    data: row.data === null ? null : JSON.parse(row.data),
-    data_digest: row.data_digest,
-    prev_hash: row.prev_hash,
-    hash: row.hash,
-  };
-}
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{
   db: Db;

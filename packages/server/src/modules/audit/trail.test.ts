@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
-import { databaseUrl } from '../../test-support/processes.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 
 interface AuditEvent {
@@ -19,8 +17,6 @@ interface Verification {
   count: number;
   first_bad_seq: number | null;
 }
-
-const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
 
 describeEachDialect('audit trail', (dialect) => {
   let server: TestServer;
@@ -131,14 +127,5 @@ describeEachDialect('audit trail', (dialect) => {
   });
 
   /** The real command line, from the build, on the test server's database. */
-  function keymaster(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [cli, ...args],
-        { env: { ...process.env, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn' } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const keymaster = (args: string[]) => runKeymaster(server.target, args);
 });

@@ -13,10 +13,9 @@ import {
 } from '@keymaster/contract';
 import { type TSchema, Type } from '@sinclair/typebox';
 import { type Selectable, sql } from 'kysely';
-import type { AuditEventTable, GrantTable } from '../../db/schema.js';
-import { toIso } from '../../json-column.js';
+import type { GrantTable } from '../../db/schema.js';
 import { fromDbAlertRule, toApiAlertRule } from '../alerts/convert.js';
-import type { AuditActorType } from '../audit/trail.js';
+import { toApiAuditEvent } from '../audit/convert.js';
 import { toApiDecisionRow } from '../decisions/store.js';
 import { fromDbGrant, toApiGrant } from '../grants/convert.js';
 import { toApiStripeEvent } from '../integrations/stripe/convert.js';
@@ -24,22 +23,6 @@ import { toApiNotification, toApiNotificationEmail } from '../notifications/conv
 import { fromDbSubscription, toApiHistoryEntry, toApiSubscription } from '../subscriptions/convert.js';
 import { toApiAttempt } from '../webhooks/convert.js';
 import { type ExportSection, maybeTime, parsedJson, rawSection, section, time } from './export-section.js';
-
-/** An audit row as `GET /v1/audit-events` shows it. */
-function toExportAuditEvent(row: Selectable<AuditEventTable>): AuditEvent {
-  return {
-    seq: Number(row.seq),
-    at: toIso(Number(row.at)),
-    actor: { type: row.actor_type as AuditActorType, id: row.actor_id, request_id: row.request_id },
-    action: row.action,
-    target: { type: row.target_type, id: row.target_id },
-    customer: row.customer_id,
-    data: row.data === null ? null : JSON.parse(row.data),
-    data_digest: row.data_digest,
-    prev_hash: row.prev_hash,
-    hash: row.hash,
-  };
-}
 
 /** Every section of the export, in the document's order (after `version`, `exported_at` and `customer`). */
 export const exportSections: readonly ExportSection[] = [
@@ -242,7 +225,7 @@ export const exportSections: readonly ExportSection[] = [
     description: 'Rows of the audit trail about them, oldest first, as `GET /v1/audit-events?customer=` shows them.',
     item: AuditEvent,
     key: ['seq'],
-    convert: (row) => toExportAuditEvent(row),
+    convert: (row) => toApiAuditEvent(row),
   }),
   rawSection({
     name: 'domain_events',
