@@ -5,6 +5,8 @@ import type { Db, Dialect } from '../../db/database.js';
 import type { NotificationTable } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { createOutboxConsumer, type OutboxEvent } from '../outbox/consumer.js';
+import { emitDomainEvents } from '../outbox/emit.js';
+import { toApiNotification } from './convert.js';
 import { type EmailComposer, type MadeNotification, queueEmails } from './email-queue.js';
 import { insertNotifications } from './store.js';
 
@@ -127,6 +129,17 @@ async function notify(input: {
     .insertInto('changes')
     .values(customers.map((customer) => ({ scope: 'notification', customer_id: customer })))
     .execute();
+  // Other systems hear of each notification too (webhook type `notification.created`).
+  await emitDomainEvents(
+    tx,
+    fresh.map((m) => ({
+      type: 'notification.created',
+      customerId: m.row.customer_id,
+      occurredAt: now,
+      data: toApiNotification({ ...m.row, read_at: null }),
+    })),
+    now,
+  );
   if (input.email) await queueEmails({ tx, made: fresh, composer: input.email, now });
 }
 

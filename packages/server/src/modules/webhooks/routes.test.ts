@@ -199,6 +199,26 @@ describeEachDialect('webhooks', (dialect) => {
     });
   });
 
+  describe('notification payloads', () => {
+    it('tells other systems of each notification a customer gets', async () => {
+      const r = await receiver();
+      await register({ url: r.url, events: ['notification.created'] });
+      const { id: customer } = await seedCustomer(server, { plan: 'pro' });
+      const rule = { feature: 'api_calls', type: 'units', value: 5, customer };
+      expectStatus(await server.request({ method: 'POST', url: '/v1/alert-rules', body: rule }), 201);
+      const consumed = { customer, feature: 'api_calls', quantity: 10 };
+      expectStatus(await server.request({ method: 'POST', url: '/v1/consume', body: consumed }), 200);
+      await server.keymaster.notifications.runDue();
+      await deliver();
+      const told = r.received.map(body).filter((b) => b.data.customer === customer);
+      expect(told).toHaveLength(1);
+      expect(told[0]).toMatchObject({
+        type: 'notification.created',
+        data: { customer, type: 'usage.threshold_reached', title: 'You have used 10 of API calls', read_at: null },
+      });
+    });
+  });
+
   describe('delivery', () => {
     it('delivers a signed event that standardwebhooks verifies, with the event id as webhook-id', async () => {
       const r = await receiver();
