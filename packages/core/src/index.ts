@@ -27,4 +27,5 @@ export * from './metering/usage.js';
 export * from './metering/usage-span.js';
 export * from './notifications/email-period.js';
 export * from './notifications/notice.js';
+export * from './reports/quarters.js';
 export * from './reports/usage-revenue.js';
