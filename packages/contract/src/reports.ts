@@ -3,18 +3,18 @@ import { CatalogKey, Nullable, StringEnum, Timestamp } from './schema-helpers.js
 
 export const usageRevenueFlags = ['upsell', 'unused', 'over_limit', 'unpaid_access'] as const;
 
-export const UsageRevenueQuery = Type.Object(
-  {
-    from: Timestamp,
-    to: Type.String({
-      format: 'date-time',
-      description: 'ISO-8601 UTC time, after `from` and at most 400 days after it.',
-    }),
-    plan: Type.Optional(CatalogKey),
-    flag: Type.Optional(StringEnum(usageRevenueFlags, { description: 'Only the customers with this flag.' })),
-  },
-  { additionalProperties: false },
-);
+/** The range and filters of a usage-revenue report: the query on demand, the body when one is stored. */
+const usageRevenueInput = {
+  from: Timestamp,
+  to: Type.String({
+    format: 'date-time',
+    description: 'ISO-8601 UTC time, after `from` and at most 400 days after it.',
+  }),
+  plan: Type.Optional(CatalogKey),
+  flag: Type.Optional(StringEnum(usageRevenueFlags, { description: 'Only the customers with this flag.' })),
+};
+
+export const UsageRevenueQuery = Type.Object(usageRevenueInput, { additionalProperties: false });
 export type UsageRevenueQuery = Static<typeof UsageRevenueQuery>;
 
 const Money = Type.Object(
@@ -114,3 +114,91 @@ export const UsageRevenueReport = Type.Object(
   { additionalProperties: false },
 );
 export type UsageRevenueReport = Static<typeof UsageRevenueReport>;
+
+/**
+ * A usage-revenue report to compute now and store, over the same range and filters as
+ * `GET /v1/reports/usage-revenue` takes.
+ *
+ * @example
+ * { "from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z", "flag": "upsell" }
+ */
+export const UsageRevenueReportCreate = Type.Object(usageRevenueInput, {
+  additionalProperties: false,
+  description: 'The range (and filters) of a usage-revenue report to store.',
+});
+export type UsageRevenueReportCreate = Static<typeof UsageRevenueReportCreate>;
+
+/** The kinds of stored report. */
+export const reportKinds = ['usage-revenue'] as const;
+export type ReportKind = (typeof reportKinds)[number];
+
+/** How a stored report came to be: the schedule (`KEYMASTER_REVENUE_REPORT_CRON`), the API or the CLI. */
+export const reportOrigins = ['schedule', 'api', 'cli'] as const;
+export type ReportOrigin = (typeof reportOrigins)[number];
+
+/**
+ * A stored report without its body, which `url` serves.
+ *
+ * @example
+ * const report: StoredReport = {
+ *   id: 'rpt_01j…', kind: 'usage-revenue', from: '2026-01-01T00:00:00.000Z', to: '2026-04-01T00:00:00.000Z',
+ *   filters: { plan: null, flag: null }, made: 'schedule', scheduled_for: '2026-04-01T06:00:00.000Z',
+ *   created_at: '2026-04-01T06:00:12.000Z', url: '/v1/reports/rpt_01j…', customers: 1250,
+ *   size: 1843200, compressed_size: 161280,
+ * };
+ */
+export const StoredReport = Type.Object(
+  {
+    id: Type.String({ description: 'The report id, `rpt_…`; ids sort by creation.' }),
+    kind: StringEnum(reportKinds, { description: 'What report it is.' }),
+    from: Timestamp,
+    to: Type.String({ format: 'date-time', description: 'ISO-8601 UTC time, the end of the range (exclusive).' }),
+    filters: Type.Object(
+      {
+        plan: Nullable(Type.String({ description: 'Only customers on this plan; null: every plan.' })),
+        flag: Nullable(StringEnum(usageRevenueFlags, { description: 'Only customers with this flag; null: all.' })),
+      },
+      { additionalProperties: false },
+    ),
+    made: StringEnum(reportOrigins, {
+      description: '`schedule` (KEYMASTER_REVENUE_REPORT_CRON), `api` (POST) or `cli` (`keymaster report … --save`).',
+    }),
+    scheduled_for: Nullable(
+      Type.String({
+        format: 'date-time',
+        description: 'The schedule’s fire time it was made for; null when not scheduled.',
+      }),
+    ),
+    created_at: Timestamp,
+    url: Type.String({ description: 'Where the report itself is: `GET /v1/reports/{id}`.' }),
+    customers: Type.Integer({ description: 'The rows of the report (customers).' }),
+    size: Type.Integer({ description: 'The JSON document’s size in bytes.' }),
+    compressed_size: Type.Integer({ description: 'Its size as stored and sent gzip-compressed, in bytes.' }),
+  },
+  { additionalProperties: false, description: 'A stored report (its document is at `url`).' },
+);
+export type StoredReport = Static<typeof StoredReport>;
+
+export const StoredReportParams = Type.Object({
+  id: Type.String({ maxLength: 64, description: 'The report id, `rpt_…`.' }),
+});
+
+export const StoredReportListQuery = Type.Object(
+  {
+    made: Type.Optional(StringEnum(reportOrigins, { description: 'Only the reports made this way.' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1-100.' })),
+    cursor: Type.Optional(Type.String({ description: 'The `next_cursor` of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
+export type StoredReportListQuery = Static<typeof StoredReportListQuery>;
+
+/** A stored usage-revenue report: the document `GET /v1/reports/usage-revenue` answers, and its id. */
+export const StoredUsageRevenueReport = Type.Object(
+  {
+    id: Type.String({ description: 'The stored report’s id, `rpt_…`.' }),
+    ...UsageRevenueReport.properties,
+  },
+  { additionalProperties: false },
+);
+export type StoredUsageRevenueReport = Static<typeof StoredUsageRevenueReport>;

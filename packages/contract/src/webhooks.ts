@@ -5,7 +5,8 @@ import { Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 /**
  * Every event type a webhook endpoint can subscribe to. The lifecycle types come from the
  * subscription transitions; the usage types from alert rules; `endpoint.disabled` tells the other
- * endpoints that one was switched off after failing for 5 days.
+ * endpoints that one was switched off after failing for 5 days; `report.ready` that a stored report
+ * (a scheduled one, say) can be fetched from its `url`.
  */
 export const WebhookEventTypes = [
   ...DomainEventTypes,
@@ -15,6 +16,7 @@ export const WebhookEventTypes = [
   'credits.expiring',
   'notification.created',
   'endpoint.disabled',
+  'report.ready',
 ] as const;
 export type WebhookEventType = (typeof WebhookEventTypes)[number];
 

@@ -53,6 +53,7 @@ import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
 import { reportRoutes } from './modules/reports/routes.js';
+import type { ReportService } from './modules/reports/service.js';
 import type { UsageRevenueService } from './modules/reports/usage-revenue.js';
 import { reservationRoutes } from './modules/reservations/routes.js';
 import type { ReservationService } from './modules/reservations/service.js';
@@ -85,6 +86,7 @@ export interface Services {
   reservations: ReservationService;
   history: HistoryService;
   usageRevenue: UsageRevenueService;
+  reports: ReportService;
   stripe: StripeService;
   webhooks: WebhookService;
   alertRules: AlertRuleService;
@@ -310,7 +312,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(consumeRoutes, { route: hot.consume });
     await scope.register(gaugeRoutes, { gauges: services.gauges });
     await scope.register(usageHistoryRoutes, { history: services.history });
-    await scope.register(reportRoutes, { usageRevenue: services.usageRevenue });
+    await scope.register(reportRoutes, { usageRevenue: services.usageRevenue, reports: services.reports });
     await scope.register(auditRoutes, { db: deps.database.db, clock, signingKey: deps.auditSigningKey });
     await scope.register(decisionRoutes, { db: deps.database.db, log: services.decisionLog });
     await scope.register(reservationRoutes, { reservations: services.reservations });

@@ -11,14 +11,11 @@ import {
   maxEventsPerRequest,
   NotificationEmailListQuery,
   UsageHistoryQuery,
-  UsageRevenueQuery,
-  usageRevenueFlags,
 } from '@keymaster/contract';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { manualClock, systemClock } from './clock.js';
 import { type Config, loadConfig } from './config.js';
-import { csvLine } from './csv.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { parseJson } from './http/json-body.js';
@@ -44,10 +41,12 @@ import { createStripeService } from './modules/integrations/stripe/service.js';
 import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { toApiNotificationEmail } from './modules/notifications/convert.js';
 import { createNotificationService } from './modules/notifications/service.js';
-import { toApiUsageRevenue } from './modules/reports/convert.js';
+import { registerReportCommands } from './modules/reports/commands.js';
+import { createReportService } from './modules/reports/service.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { printTable } from './print-table.js';
 import { entitlementsOver, version } from './runtime.js';
 import { serve } from './serve.js';
 
@@ -495,65 +494,26 @@ function decidedBy(d: LoggedDecision): string {
 
 registerAuditCommands({ program, config, withDatabase });
 
-const report = program.command('report').description('Reports over the whole customer base.');
-report
-  .command('usage-revenue')
-  .description(
-    'Usage against revenue over a range, as GET /v1/reports/usage-revenue answers: per customer the revenue ' +
-      '(prices prorated over the paid part of each billing period), the use of each limited feature and the flags.',
-  )
-  .requiredOption('--from <time>', 'ISO-8601 start')
-  .requiredOption('--to <time>', 'ISO-8601 end, exclusive (at most 400 days after --from)')
-  .option('--plan <key>', 'only customers on this plan')
-  .addOption(new Option('--flag <flag>', 'only customers with this flag').choices([...usageRevenueFlags]))
-  .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
-  .action(
-    async (options: {
-      from: string;
-      to: string;
-      plan?: string;
-      flag?: (typeof usageRevenueFlags)[number];
-      format: 'table' | 'json' | 'csv';
-    }) => {
-      const { format, ...query } = options;
-      const validated = bodyValidator(UsageRevenueQuery)(query);
-      if (validated.error) throw validationError(validated.error.validation);
-      const settings = config();
-      const document = await withDatabase(async (database) => {
-        const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
-        const service = createUsageRevenueReport({
-          db: database.db,
-          clock: systemClock,
-          catalog: () => cache.getCatalog(),
-        });
-        return toApiUsageRevenue(
-          await service.run({ ...query, from: Date.parse(query.from), to: Date.parse(query.to) }),
-        );
-      });
-      if (format === 'json') {
-        console.log(JSON.stringify(document, null, 2));
-        return;
-      }
-      const rows = document.data.map((row) => [
-        row.customer,
-        row.plan,
-        String(row.revenue.amount),
-        row.revenue.currency,
-        row.features.map((f) => `${f.feature}=${f.usage}/${f.limit ?? '-'}`).join(' '),
-        row.flags.join(' '),
-      ]);
-      const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
-      if (format === 'csv') {
-        for (const line of [header, ...rows]) console.log(csvLine(line));
-        return;
-      }
-      printTable(header, rows);
-      const revenue = Object.entries(document.totals.revenue)
-        .map(([currency, amount]) => `${amount} ${currency}`)
-        .join(', ');
-      console.log(`${document.totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
-    },
-  );
+registerReportCommands({
+  program,
+  withDatabase,
+  validationError,
+  reportsOn: (database) => {
+    const { cache } = entitlementsOver({ database, clock: systemClock, config: config() });
+    const usageRevenue = createUsageRevenueReport({
+      db: database.db,
+      clock: systemClock,
+      catalog: () => cache.getCatalog(),
+    });
+    const reports = createReportService({
+      db: database.db,
+      dialect: database.dialect,
+      clock: systemClock,
+      usageRevenue,
+    });
+    return { usageRevenue, reports };
+  },
+});
 
 /** Stripe in, on an open database: through the same billing seam as the webhook. */
 function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {
@@ -617,19 +577,6 @@ stripe
     const summary = [...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no subscriptions';
     console.log(`${summary}.${dryRun ? ' (dry run: nothing written)' : ''}`);
   });
-
-/** Columns padded to their widest cell; numbers aligned right. */
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((name, i) => Math.max(name.length, ...rows.map((row) => row[i]!.length)));
-  const numeric = header.map((_, i) => rows.every((row) => /^-?[\d.]+$|^-$|^unlimited$/.test(row[i]!)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
-}
 
 /** Options refused by the API's own schema, with the same messages, for the error printer below. */
 function validationError(errors: AjvError[]): Error {

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { Cron } from 'croner';
 import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
 import { parseSigningKey } from './modules/audit/keys.js';
 
@@ -85,6 +86,11 @@ export interface Config {
    * `KEYMASTER_EMAIL_FROM` is required.
    */
   readonly email: EmailConfig | undefined;
+  /**
+   * When the quarterly usage-revenue report is made and stored (a cron expression, UTC; see
+   * docs/reports.md#the-quarterly-report); undefined: never.
+   */
+  readonly revenueReportCron: string | undefined;
   /** The audit trail (docs/audit.md). */
   readonly audit: {
     /** Signs checkpoints (Ed25519) when set, from `KEYMASTER_AUDIT_SIGNING_KEY`. */
@@ -208,6 +214,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const auditRetainDays = env.KEYMASTER_AUDIT_RETAIN_DAYS
     ? int('KEYMASTER_AUDIT_RETAIN_DAYS', 0, 1, 36_500)
     : undefined;
+  const revenueReportCron = env.KEYMASTER_REVENUE_REPORT_CRON?.trim() || undefined;
+  if (revenueReportCron !== undefined) {
+    const example = 'like "0 6 1 1,4,7,10 *" (06:00 UTC on the first day of each quarter)';
+    try {
+      if (new Cron(revenueReportCron, { timezone: 'UTC' }).nextRun() === null) {
+        problems.push(
+          `KEYMASTER_REVENUE_REPORT_CRON "${revenueReportCron}" never fires: give a cron expression ${example}`,
+        );
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      problems.push(
+        `KEYMASTER_REVENUE_REPORT_CRON must be a cron expression ${example}, got "${revenueReportCron}": ${reason}`,
+      );
+    }
+  }
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -256,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             templatesDir: env.KEYMASTER_EMAIL_TEMPLATES_DIR || undefined,
             pollMs: emailPollMs,
           }),
+    revenueReportCron,
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
   };
   if (problems.length > 0) {

@@ -21,7 +21,8 @@ export function newId(
     | 'ntf'
     | 'eml'
     | 'dcn'
-    | 'acp',
+    | 'acp'
+    | 'rpt',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

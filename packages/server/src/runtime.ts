@@ -49,6 +49,8 @@ import { loadEmailTemplates } from './modules/notifications/email-templates.js';
 import { createNotificationService } from './modules/notifications/service.js';
 import { listNotifications } from './modules/notifications/store.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createReportSchedule, type ReportSchedule } from './modules/reports/schedule.js';
+import { createReportService } from './modules/reports/service.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { createReservationService } from './modules/reservations/service.js';
 import { createStreamService } from './modules/stream/service.js';
@@ -67,6 +69,8 @@ export interface Keymaster {
   services: Awaited<ReturnType<typeof createServices>>;
   /** Runs due subscription transitions; started on every node. */
   scheduler: Scheduler;
+  /** Makes the quarterly report when KEYMASTER_REVENUE_REPORT_CRON fires; started on every node. */
+  reportSchedule: ReportSchedule;
   /** Delivers the outbox to webhook endpoints; started on every node. */
   webhooks: WebhookWorker;
   /** Makes customers' in-app notifications from the outbox; started on every node. */
@@ -153,6 +157,7 @@ function createServices(input: {
     onLimitRefused: createRefusedCheckAlerts({ db: database.db, logger: input.logger }),
     onDecision: decisionsHeard.checked,
   });
+  const usageRevenue = createUsageRevenueReport({ db, clock, catalog: () => cache.getCatalog() });
   const apiKeys = createApiKeyService({ db, clock, adminKey: config.adminKey });
   const alertRules = new AlertRuleCache(db);
   // The node's cached catalog (fallback plan included), for whatever resolves entitlements in a change.
@@ -265,7 +270,8 @@ function createServices(input: {
       alerts: alertRules,
     }),
     history: createHistoryService({ db, clock, snapshot }),
-    usageRevenue: createUsageRevenueReport({ db, clock, catalog: () => cache.getCatalog() }),
+    usageRevenue,
+    reports: createReportService({ db, dialect: database.dialect, clock, usageRevenue }),
     webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
     notifications: createNotificationService({ db, clock }),
     events,
@@ -356,6 +362,12 @@ export async function createKeymaster(input: {
       catalog: services.catalog,
       creditsNoticeMs: config.creditsNoticeDays * 86_400_000,
     });
+    const reportSchedule = createReportSchedule({
+      cron: config.revenueReportCron,
+      reports: services.reports,
+      clock,
+      logger,
+    });
     const webhooks = createWebhookWorker({
       db: database.db,
       dialect: database.dialect,
@@ -396,6 +408,8 @@ export async function createKeymaster(input: {
         runDue: async (now) => {
           await scheduler.runDue(now);
           await services.reservations.expireDue();
+          // Before the webhooks: the `report.ready` of a report made now is delivered in the same move.
+          await reportSchedule.runDue(now);
           await webhooks.runDue();
           await notifications.runDue();
           await emails?.runDue();
@@ -424,6 +438,7 @@ export async function createKeymaster(input: {
       auditSigningKey: config.audit.signingKey,
     });
     scheduler.start(config.schedulerPollMs);
+    reportSchedule.start(config.schedulerPollMs);
     webhooks.start();
     notifications.start();
     emails?.start();
@@ -456,12 +471,14 @@ export async function createKeymaster(input: {
       database,
       services,
       scheduler,
+      reportSchedule,
       webhooks,
       notifications,
       emails,
       bootstrapSecret,
       async close() {
         await scheduler.stop();
+        await reportSchedule.stop();
         await webhooks.stop();
         await notifications.stop();
         await emails?.stop();

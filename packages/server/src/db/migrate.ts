@@ -25,6 +25,7 @@ import { noticeMarkers } from './migrations/0020-notice-markers.js';
 import { notificationEmails } from './migrations/0020-notification-emails.js';
 import { auditCheckpoints } from './migrations/0021-audit-checkpoints.js';
 import { decisionLog } from './migrations/0022-decision-log.js';
+import { reports } from './migrations/0023-reports.js';
 import type { Database } from './schema.js';
 
 /**
@@ -60,6 +61,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0022-decision-log': decisionLog(),
     '0020-notification-emails': notificationEmails(),
     '0021-audit-checkpoints': auditCheckpoints(),
+    '0023-reports': reports(dialect),
   };
 }
 

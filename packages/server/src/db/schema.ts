@@ -40,6 +40,7 @@ export interface Database {
   notifications: NotificationTable;
   notification_emails: NotificationEmailTable;
   decisions: DecisionTable;
+  reports: ReportTable;
 }
 
 export interface FeatureTable {
@@ -530,4 +531,29 @@ export interface DecisionTable {
   limit: number | null;
   /** JSON: the decision's provenance (core's `DecisionProvenance`). */
   provenance: string;
+}
+
+/** A stored report (migration 0023): its range, filters and origin, and its document gzip-compressed. */
+export interface ReportTable {
+  id: string;
+  kind: string;
+  /** `schedule`, `api` or `cli`. */
+  made: string;
+  range_from: number;
+  range_to: number;
+  /** JSON: `{plan, flag}`. */
+  filters: string;
+  /** The schedule's fire time it was made for; null when not made by the schedule. */
+  scheduled_for: number | null;
+  /** `pending` (claimed by a node computing it) or `ready`. */
+  status: string;
+  /** A pending report's lease. */
+  claimed_until: number | null;
+  created_at: number;
+  customers: number | null;
+  /** The JSON document's size in bytes. */
+  size: number | null;
+  compressed_size: number | null;
+  /** The JSON document, gzip-compressed; null while pending. */
+  body: Buffer | null;
 }

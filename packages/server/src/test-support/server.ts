@@ -60,10 +60,32 @@ export async function startTestServer(input: {
   concerns?: readonly Concern[];
 }): Promise<TestServer> {
   const database = await createTestDatabase(input.dialect);
+  const server = await startTestServerOn({ ...input, target: database.target });
+  return {
+    ...server,
+    async close() {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+/**
+ * `startTestServer` on a database that outlives it: one node of several, or one started again
+ * after another stopped (closing it leaves the database as it is).
+ */
+export async function startTestServerOn(input: {
+  target: DatabaseTarget;
+  start?: string;
+  env?: Record<string, string>;
+  clock?: TestServer['clock'];
+  logs?: (line: string) => void;
+  concerns?: readonly Concern[];
+}): Promise<TestServer> {
   const clock = input.clock ?? manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
   const config = {
     ...loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_FEED_POLL_MS: '50', ...input.env }),
-    database: database.target,
+    database: input.target,
   };
   const logs = input.logs;
   const concerns = input.concerns ?? [];
@@ -74,7 +96,7 @@ export async function startTestServer(input: {
   );
   return {
     keymaster,
-    target: database.target,
+    target: input.target,
     clock,
     async request({ method, url, body, headers }) {
       const sent: Record<string, string> = {};
@@ -97,9 +119,6 @@ export async function startTestServer(input: {
       const address = keymaster.app.server.address();
       return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     },
-    async close() {
-      await keymaster.close();
-      await database.drop();
-    },
+    close: () => keymaster.close(),
   };
 }

@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { type AuditActor, appendAudit, changedFields, forgetAuditData, systemActor } from '../audit/trail.js';
+import { eraseFromStoredReports } from '../reports/erasure.js';
 import type { CustomerRecord } from './convert.js';
 import { customerExport } from './export.js';
 import { eraseCustomer, findCustomer, insertCustomer, listCustomers, updateCustomer } from './store.js';
@@ -101,12 +102,15 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
      * flagged, in one transaction; their customer tokens stop working.
      */
     /**
-     * Erases the customer (GDPR): everything stored about them goes, and the audit trail keeps its
-     * rows about them without their data (the chain still verifies) and records the erasure.
+     * Erases the customer (GDPR): everything stored about them goes, their rows in stored reports
+     * are made anonymous, and the audit trail keeps its rows about them without their data (the
+     * chain still verifies) and records the erasure.
      */
     async erase(id: string, actor: AuditActor = { type: 'system', id: 'erasure' }): Promise<void> {
       const erased = await withTransaction(db, async (tx) => {
         if (!(await eraseCustomer(tx, id))) return false;
+        // Before the audit row: appending it locks the trail's head until the commit.
+        await eraseFromStoredReports(tx, id);
         await forgetAuditData(tx, id);
         await appendAudit(tx, [
           {

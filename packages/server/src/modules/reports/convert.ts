@@ -1,5 +1,6 @@
-import type { UsageRevenueReport as ApiReport } from '@keymaster/contract';
+import type { UsageRevenueReport as ApiReport, StoredReport } from '@keymaster/contract';
 import { toIso } from '../../json-column.js';
+import type { ReportRow } from './stored-reports.js';
 import type { UsageRevenueReport } from './usage-revenue.js';
 
 /** The report as the API answers it: instants as ISO-8601, field names in snake case. */
@@ -43,5 +44,29 @@ export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
     })),
     plans: report.plans,
     totals: report.totals,
+  };
+}
+
+/** Where a stored report's document is served. */
+export function reportUrl(id: string): string {
+  return `/v1/reports/${id}`;
+}
+
+/** A ready stored report's row as the API shows it (its document is at `url`). */
+export function toApiStoredReport(row: ReportRow): StoredReport {
+  const filters = JSON.parse(row.filters) as { plan?: string | null; flag?: StoredReport['filters']['flag'] };
+  return {
+    id: row.id,
+    kind: row.kind as StoredReport['kind'],
+    from: toIso(Number(row.range_from)),
+    to: toIso(Number(row.range_to)),
+    filters: { plan: filters.plan ?? null, flag: filters.flag ?? null },
+    made: row.made as StoredReport['made'],
+    scheduled_for: row.scheduled_for === null ? null : toIso(Number(row.scheduled_for)),
+    created_at: toIso(Number(row.created_at)),
+    url: reportUrl(row.id),
+    customers: Number(row.customers ?? 0),
+    size: Number(row.size ?? 0),
+    compressed_size: Number(row.compressed_size ?? 0),
   };
 }
