@@ -43,8 +43,8 @@ import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
 import { toApiNotificationEmail } from './modules/notifications/convert.js';
 import { createNotificationService } from './modules/notifications/service.js';
-import { toApiUsageRevenue } from './modules/reports/convert.js';
-import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
+import { usageRevenueJson } from './modules/reports/convert.js';
+import { createUsageRevenueReport, type UsageRevenueRow } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { version } from './version.js';
@@ -519,39 +519,45 @@ report
       const validated = bodyValidator(UsageRevenueQuery)(query);
       if (validated.error) throw validationError(validated.error.validation);
       const settings = config();
-      const document = await withDatabase(async (database) => {
-        const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
-        const service = createUsageRevenueReport({
-          db: database.db,
-          clock: systemClock,
-          catalog: () => cache.getCatalog(),
-        });
-        return toApiUsageRevenue(
-          await service.run({ ...query, from: Date.parse(query.from), to: Date.parse(query.to) }),
-        );
-      });
-      if (format === 'json') {
-        console.log(JSON.stringify(document, null, 2));
-        return;
-      }
-      const rows = document.data.map((row) => [
+      const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
+      const cells = (row: UsageRevenueRow) => [
         row.customer,
         row.plan,
         String(row.revenue.amount),
         row.revenue.currency,
         row.features.map((f) => `${f.feature}=${f.usage}/${f.limit ?? '-'}`).join(' '),
         row.flags.join(' '),
-      ]);
-      const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
-      if (format === 'csv') {
-        for (const line of [header, ...rows]) console.log(csvLine(line));
-        return;
-      }
-      printTable(header, rows);
-      const revenue = Object.entries(document.totals.revenue)
-        .map(([currency, amount]) => `${amount} ${currency}`)
-        .join(', ');
-      console.log(`${document.totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
+      ];
+      await withDatabase(async (database) => {
+        const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
+        const report = await createUsageRevenueReport({
+          db: database.db,
+          clock: systemClock,
+          catalog: () => cache.getCatalog(),
+        }).open({ ...query, from: Date.parse(query.from), to: Date.parse(query.to) });
+        // json and csv go out a page of customers at a time, as the API's answer does.
+        if (format === 'json') {
+          await pipeline(Readable.from(usageRevenueJson(report)), process.stdout, { end: false });
+          process.stdout.write('\n');
+          return;
+        }
+        if (format === 'csv') {
+          async function* lines() {
+            yield `${csvLine(header)}\n`;
+            for await (const rows of report.pages()) yield rows.map((row) => `${csvLine(cells(row))}\n`).join('');
+          }
+          await pipeline(Readable.from(lines()), process.stdout, { end: false });
+          return;
+        }
+        const rows: string[][] = [];
+        for await (const page of report.pages()) for (const row of page) rows.push(cells(row));
+        printTable(header, rows);
+        const { totals } = report.summary();
+        const revenue = Object.entries(totals.revenue)
+          .map(([currency, amount]) => `${amount} ${currency}`)
+          .join(', ');
+        console.log(`${totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
+      });
     },
   );
 
