@@ -1,22 +1,51 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
+const include = ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'];
+/**
+ * Files that measure time or CPU share, or race many processes against a deadline: they run on
+ * their own, after the rest, so the other files' load does not decide their outcome.
+ */
+const alone = [
+  'bench/src/bench.test.ts',
+  'packages/server/src/db/timeouts.test.ts',
+  'packages/server/src/modules/subscriptions/scheduler-processes.test.ts',
+];
+
 export default defineConfig({
   resolve: {
     // Tests run against the sources of sibling packages, so `npm test` needs no build first.
     alias: {
-      '@keymaster/core': src('core'),
       '@keymaster/contract': src('contract'),
+      '@keymaster/core': src('core'),
       '@keymaster/sdk': src('sdk'),
     },
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
     // Builds what the tests run as JavaScript (processes, threads) from the sources first.
     globalSetup: ['./vitest.global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'together',
+          include,
+          exclude: alone,
+          // Most files spend their time waiting on databases and child processes, not computing:
+          // at least three at once even on two cores (vitest's default is one fewer than the cores).
+          maxWorkers: Math.max(3, availableParallelism() - 1),
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'alone', include: alone, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -30,6 +30,7 @@ import { createContractService } from './modules/contracts/service.js';
 import { createCustomerService } from './modules/customers/service.js';
 import { listDecisions, toApiDecisionRow } from './modules/decisions/store.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
+import { entitlementsOver } from './modules/entitlements/over-database.js';
 import { localBatchWriter, previewBatchWriter } from './modules/events/batch-writer.js';
 import { importEventLines } from './modules/events/import-lines.js';
 import { cachedEventService } from './modules/events/ingester.js';
@@ -37,8 +38,6 @@ import { parseFlagdFile } from './modules/flags/flagd-file.js';
 import { createFlagsService } from './modules/flags/service.js';
 import { createGaugeService } from './modules/gauges/service.js';
 import { createRollover } from './modules/grants/rollover.js';
-import { createStripeService } from './modules/integrations/stripe/service.js';
-import { stripeApi } from './modules/integrations/stripe/stripe-api.js';
 import { toApiNotificationEmail } from './modules/notifications/convert.js';
 import { createNotificationService } from './modules/notifications/service.js';
 import { registerReportCommands } from './modules/reports/commands.js';
@@ -47,8 +46,7 @@ import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { printTable } from './print-table.js';
-import { entitlementsOver, version } from './runtime.js';
-import { serve } from './serve.js';
+import { version } from './version.js';
 
 function config(): Config {
   return loadConfig(process.env);
@@ -79,6 +77,8 @@ program
     const settings = config();
     // Simulated time starts at the real time and then moves only when told to.
     const clock = settings.testClock ? manualClock(Date.now()) : systemClock;
+    // Loaded here: the server (Fastify, every route) is what the other commands do without.
+    const { serve } = await import('./serve.js');
     const keymaster = await serve({ config: settings, clock, demo: options.demo ?? false });
     const stop = async () => {
       await keymaster.close();
@@ -516,7 +516,11 @@ registerReportCommands({
 });
 
 /** Stripe in, on an open database: through the same billing seam as the webhook. */
-function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {
+async function stripeServiceOn(database: ReturnType<typeof openDatabase>, settings: Config) {
+  const [{ createStripeService }, { stripeApi }] = await Promise.all([
+    import('./modules/integrations/stripe/service.js'),
+    import('./modules/integrations/stripe/stripe-api.js'),
+  ]);
   const { cache } = entitlementsOver({ database, clock: systemClock, config: settings });
   const rollover = createRollover({ catalog: () => cache.getCatalog() });
   const { apiKey, apiBase } = settings.stripe;
@@ -546,7 +550,7 @@ stripe
   .argument('<event>', "Stripe's event id (evt_…), as GET /v1/integrations/stripe/events lists it")
   .action(async (eventId: string) => {
     const settings = config();
-    const result = await withDatabase((database) => stripeServiceOn(database, settings).replay(eventId));
+    const result = await withDatabase(async (database) => (await stripeServiceOn(database, settings)).replay(eventId));
     console.log(`${result.event}: ${result.outcome}${result.detail ? ` (${result.detail})` : ''}`);
     if (result.outcome === 'failed') process.exitCode = 1;
   });
@@ -567,7 +571,7 @@ stripe
     const dryRun = options.dryRun ?? false;
     const counts = new Map<string, number>();
     await withDatabase(async (database) => {
-      for await (const result of stripeServiceOn(database, settings).sync({ dryRun })) {
+      for await (const result of (await stripeServiceOn(database, settings)).sync({ dryRun })) {
         const outcome = dryRun && result.outcome === 'applied' ? 'would apply' : result.outcome;
         counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
         const detail = result.detail ? ` (${result.detail})` : '';

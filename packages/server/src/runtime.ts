@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from './app.js';
@@ -11,17 +10,15 @@ import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
 import { serializeRequest } from './http/request-log.js';
 import { withAlertRules } from './modules/alerts/listener.js';
-import { createRefusedCheckAlerts, type RefusedCheckAlerts } from './modules/alerts/refused-check.js';
+import { createRefusedCheckAlerts } from './modules/alerts/refused-check.js';
 import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createAuditPruner } from './modules/audit/retention.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
-import type { ConsumeSnapshot } from './modules/consume/service.js';
 import { createConsumeService } from './modules/consume/service.js';
 import { createContractService } from './modules/contracts/service.js';
-import { readUsage, readUsageNow } from './modules/counters/store.js';
 import { loadTokenSecret } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
@@ -30,10 +27,7 @@ import { decisionListeners } from './modules/decisions/recorder.js';
 import { pruneDecisions } from './modules/decisions/store.js';
 import { cachedCatalogSource } from './modules/entitlements/around.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
-import type { CheckedDecision } from './modules/entitlements/service.js';
-import { createEntitlementService, type EntitlementService } from './modules/entitlements/service.js';
-import type { SnapshotCache } from './modules/entitlements/snapshot-cache.js';
-import { loadCustomerStateAt, storedSnapshotCache } from './modules/entitlements/store.js';
+import { entitlementsOver } from './modules/entitlements/over-database.js';
 import { localBatchWriter } from './modules/events/batch-writer.js';
 import { cachedEventService, localEventIngester, threadEventIngester } from './modules/events/ingester.js';
 import { createFeatureService } from './modules/features/service.js';
@@ -62,6 +56,7 @@ import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { createWebhookService } from './modules/webhooks/service.js';
 import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
+import { version } from './version.js';
 
 export interface Keymaster {
   app: FastifyInstance;
@@ -80,56 +75,6 @@ export interface Keymaster {
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
   close(): Promise<void>;
-}
-
-export const version: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
-
-/**
- * The snapshot cache over a database and the entitlement service that answers checks from it.
- * The server has the change feed keep the cache current; a command-line command uses both for
- * as long as it runs.
- */
-export function entitlementsOver(input: {
-  database: DatabaseHandle;
-  clock: Clock;
-  config: Pick<Config, 'fallbackPlan' | 'cacheSize'>;
-  onMiss?: () => void;
-  /** The server's: a check refused for the limit fires `usage.limit_reached` (the CLI's checks fire nothing). */
-  onLimitRefused?: RefusedCheckAlerts;
-  /** The server's decision log (the CLI's checks are not kept). */
-  onDecision?: (input: CheckedDecision) => void;
-}): {
-  cache: SnapshotCache;
-  entitlements: EntitlementService;
-  /** The catalog and a customer's resolved entitlements now, from the cache. */
-  snapshot: (customerId: string) => Promise<ConsumeSnapshot>;
-} {
-  const { database, clock } = input;
-  const { db } = database;
-  const cache = storedSnapshotCache({
-    db,
-    clock,
-    fallbackPlan: input.config.fallbackPlan,
-    capacity: input.config.cacheSize,
-    ...(input.onMiss ? { onMiss: input.onMiss } : {}),
-  });
-  const entitlements = createEntitlementService({
-    cache,
-    clock,
-    // On SQLite, at once from the read-only connection: a check stays synchronous, and does not
-    // wait behind an ingestion transaction to read a counter that transaction may not even touch.
-    readUsage: (span) => readUsageNow(database, span) ?? readUsage(db, span),
-    loadStateAt: (customerId, at) => loadCustomerStateAt(db, { customerId, at }),
-    onLimitRefused: input.onLimitRefused,
-    onDecision: input.onDecision,
-  });
-  const snapshot = async (customerId: string) => {
-    const [catalog, entry] = await Promise.all([cache.getCatalog(), cache.getCustomer(customerId)]);
-    return { catalog, resolved: cache.entitlements({ entry, catalog, now: clock.now() }), state: entry.state };
-  };
-  return { cache, entitlements, snapshot };
 }
 
 function createServices(input: {

@@ -1,10 +1,10 @@
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { version } from '../runtime.js';
 import { check, expectStatus, seedCatalog, seedCustomer } from '../test-support/builders.js';
 import { describeEachDialect } from '../test-support/databases.js';
 import { startTestServer, type TestResponse, type TestServer } from '../test-support/server.js';
+import { version } from '../version.js';
 
 interface Operation {
   summary?: string;

@@ -62,6 +62,12 @@ describeEachDialect('billing source: apply', (dialect) => {
     billing = createBillingSource({ db, dialect: server.keymaster.database.dialect, clock: server.clock });
   });
   afterAll(() => server.close());
+  /** The counts once the server's notification consumer has caught up with earlier tests' events
+   * (it announces notifications as `notification.created` events of its own, in the background). */
+  async function counts() {
+    await server.keymaster.notifications.runDue();
+    return rowCounts(db, counted);
+  }
 
   const desired = (overrides: Partial<DesiredSubscription> & { customer: string }): DesiredSubscription => ({
     plan: 'pro',
@@ -171,12 +177,12 @@ describeEachDialect('billing source: apply', (dialect) => {
       desired: desired({ customer, customerIfMissing: { name: 'D' } }),
     });
     const first = await billing.apply(body);
-    const before = await rowCounts(db, counted);
+    const before = await counts();
     const again = await billing.apply({ ...body, desired: { ...body.desired, plan: 'enterprise' } });
     expect(again.outcome).toBe('duplicate');
     expect(again.subscription?.id).toBe(first.outcome === 'applied' ? first.subscription.id : undefined);
     expect(again.subscription?.planKey).toBe('pro');
-    expect(await rowCounts(db, counted)).toEqual(before);
+    expect(await counts()).toEqual(before);
   });
 
   it('answers a lower ordering as stale and applies an equal one', async () => {
@@ -184,12 +190,12 @@ describeEachDialect('billing source: apply', (dialect) => {
     await billing.apply(
       change({ deal: customer, revision: 5, desired: desired({ customer, customerIfMissing: { name: 'S' } }) }),
     );
-    const before = await rowCounts(db, counted);
+    const before = await counts();
     const stale = await billing.apply(
       change({ deal: customer, revision: 4, desired: desired({ customer, plan: 'free' }) }),
     );
     expect(stale).toMatchObject({ outcome: 'stale', lastOrdering: 5, subscription: { planKey: 'pro' } });
-    expect(await rowCounts(db, counted)).toEqual(before);
+    expect(await counts()).toEqual(before);
 
     const equal = await billing.apply(
       change({
@@ -204,12 +210,12 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('never touches a subscription of another source, and says so', async () => {
     const { id: customer, subscription } = await seedCustomer(server, { plan: 'pro' });
-    const before = await rowCounts(db, counted);
+    const before = await counts();
     const error = await failure(
       billing.apply(change({ deal: customer, revision: 1, desired: desired({ customer, plan: 'enterprise' }) })),
     );
     expect(error).toMatchObject({ kind: 'conflict', code: 'subscription_source_mismatch' });
-    expect(await rowCounts(db, counted)).toEqual(before);
+    expect(await counts()).toEqual(before);
     const after = await server.request({ method: 'GET', url: `/v1/subscriptions/${subscription!.id}` });
     expect(after.json()).toMatchObject({ plan: 'pro', status: 'active', source: 'api' });
 
@@ -255,7 +261,7 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('works the change out on a dry run and writes nothing', async () => {
     const customer = uniqueKey('billing_dry');
-    const before = await rowCounts(db, counted);
+    const before = await counts();
     const outcome = await billing.apply(
       change({
         deal: customer,
@@ -269,7 +275,7 @@ describeEachDialect('billing source: apply', (dialect) => {
       before: null,
       subscription: { customerId: customer, planKey: 'pro' },
     });
-    expect(await rowCounts(db, counted)).toEqual(before);
+    expect(await counts()).toEqual(before);
     // And the change itself is still to be applied.
     const real = await billing.apply(
       change({ deal: customer, revision: 1, desired: desired({ customer, customerIfMissing: { name: 'Dry' } }) }),
@@ -279,7 +285,7 @@ describeEachDialect('billing source: apply', (dialect) => {
 
   it('refuses an unknown plan or customer, naming the field, with nothing half-applied', async () => {
     const customer = uniqueKey('billing_bad');
-    const before = await rowCounts(db, counted);
+    const before = await counts();
     const plan = await failure(
       billing.apply(
         change({
@@ -304,7 +310,7 @@ describeEachDialect('billing source: apply', (dialect) => {
       billing.apply(change({ deal: customer, revision: 1, desired: desired({ customer }) })),
     );
     expect(unknownCustomer).toMatchObject({ code: 'customer_not_found' });
-    expect(await rowCounts(db, counted)).toEqual(before);
+    expect(await counts()).toEqual(before);
   });
 
   it('starts a future-dated subscription paused until its start', async () => {

@@ -1,11 +1,6 @@
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  reportOrigins,
-  StoredReportListQuery,
-  UsageRevenueQuery,
-  type UsageRevenueReport,
-  usageRevenueFlags,
-} from '@keymaster/contract';
+import { reportOrigins, StoredReportListQuery, UsageRevenueQuery, usageRevenueFlags } from '@keymaster/contract';
 import { type Command, Option } from 'commander';
 import { csvLine } from '../../csv.js';
 import type { openDatabase } from '../../db/database.js';
@@ -13,8 +8,8 @@ import type { AjvError } from '../../http/problems.js';
 import { bodyValidator } from '../../http/validation.js';
 import { printTable } from '../../print-table.js';
 import { systemActor } from '../audit/trail.js';
-import { toApiStoredReport, toApiUsageRevenue } from './convert.js';
-import { decompressedBody, parseReport } from './report-body.js';
+import { toApiStoredReport, usageRevenueJson } from './convert.js';
+import { decompressedBody, readStoredReport } from './report-body.js';
 import type { ReportService } from './service.js';
 import type { UsageRevenueService } from './usage-revenue.js';
 
@@ -66,10 +61,17 @@ export function registerReportCommands(input: {
           console.log(row.id);
           return;
         }
-        const document = await withDatabase(async (database) =>
-          toApiUsageRevenue(await reportsOn(database).usageRevenue.run(range)),
-        );
-        printUsageRevenue(document, format);
+        await withDatabase(async (database) => {
+          const opened = await reportsOn(database).usageRevenue.open(range);
+          await printUsageRevenue(
+            {
+              pages: () => opened.pages(),
+              summary: () => opened.summary(),
+              json: () => Readable.from(withNewline(usageRevenueJson(opened))),
+            },
+            format,
+          );
+        });
       },
     );
 
@@ -124,34 +126,70 @@ export function registerReportCommands(input: {
     .action(async (id: string, options: { format: Format }) => {
       await withDatabase(async (database) => {
         const { body } = await reportsOn(database).reports.get(id);
-        if (options.format === 'json') await pipeline(decompressedBody(body), process.stdout, { end: false });
-        else printUsageRevenue(await parseReport(body), options.format);
+        const stored = readStoredReport(body);
+        await printUsageRevenue(
+          { pages: () => stored.pages(), summary: () => stored.summary(), json: () => decompressedBody(body) },
+          options.format,
+        );
       });
     });
 }
 
-/** The usage-revenue report as the command line prints it: the API's document, CSV, or a table. */
-function printUsageRevenue(document: UsageRevenueReport, format: Format): void {
-  if (format === 'json') {
-    console.log(JSON.stringify(document, null, 2));
-    return;
-  }
-  const rows = document.data.map((row) => [
+/** What the table and CSV show of a row: fields the report's rows and the API's have alike. */
+interface PrintedRow {
+  customer: string;
+  plan: string;
+  revenue: { amount: number; currency: string };
+  features: readonly { feature: string; usage: number; limit: number | null }[];
+  flags: readonly string[];
+}
+
+/** A usage-revenue report to print: computed now, or stored. */
+interface Printable {
+  pages(): AsyncIterable<readonly PrintedRow[]>;
+  /** Known once every page has been read. */
+  summary(): { totals: { customers: number; revenue: Record<string, number> } };
+  /** The API's JSON document. */
+  json(): Readable;
+}
+
+/**
+ * The usage-revenue report as the command line prints it: the API's JSON document, CSV, or a
+ * table with the totals. JSON and CSV go out a page of customers at a time, as the API's answer does.
+ */
+async function printUsageRevenue(report: Printable, format: Format): Promise<void> {
+  const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
+  const cells = (row: PrintedRow) => [
     row.customer,
     row.plan,
     String(row.revenue.amount),
     row.revenue.currency,
     row.features.map((f) => `${f.feature}=${f.usage}/${f.limit ?? '-'}`).join(' '),
     row.flags.join(' '),
-  ]);
-  const header = ['customer', 'plan', 'revenue', 'currency', 'features (usage/limit)', 'flags'];
-  if (format === 'csv') {
-    for (const line of [header, ...rows]) console.log(csvLine(line));
+  ];
+  if (format === 'json') {
+    await pipeline(report.json(), process.stdout, { end: false });
     return;
   }
+  if (format === 'csv') {
+    async function* lines() {
+      yield `${csvLine(header)}\n`;
+      for await (const rows of report.pages()) yield rows.map((row) => `${csvLine(cells(row))}\n`).join('');
+    }
+    await pipeline(Readable.from(lines()), process.stdout, { end: false });
+    return;
+  }
+  const rows: string[][] = [];
+  for await (const page of report.pages()) for (const row of page) rows.push(cells(row));
   printTable(header, rows);
-  const revenue = Object.entries(document.totals.revenue)
+  const { totals } = report.summary();
+  const revenue = Object.entries(totals.revenue)
     .map(([currency, amount]) => `${amount} ${currency}`)
     .join(', ');
-  console.log(`${document.totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
+  console.log(`${totals.customers} customers, revenue ${revenue || '0'} (minor units)`);
+}
+
+async function* withNewline(text: AsyncIterable<string>): AsyncGenerator<string> {
+  yield* text;
+  yield '\n';
 }

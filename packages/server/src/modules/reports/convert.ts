@@ -1,50 +1,72 @@
 import type { UsageRevenueReport as ApiReport, StoredReport } from '@keymaster/contract';
 import { toIso } from '../../json-column.js';
 import type { ReportRow } from './stored-reports.js';
-import type { UsageRevenueReport } from './usage-revenue.js';
+import type { UsageRevenuePages, UsageRevenueReport, UsageRevenueRow } from './usage-revenue.js';
 
 /** The report as the API answers it: instants as ISO-8601, field names in snake case. */
 export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
   return {
     from: toIso(report.from),
     to: toIso(report.to),
-    data: report.data.map((row) => ({
-      customer: row.customer,
-      plan: row.plan,
-      revenue: { amount: row.revenue.amount, currency: row.revenue.currency, by_currency: row.revenue.byCurrency },
-      features: row.features.map((f) => ({
-        feature: f.feature,
-        limit: f.limit,
-        usage: f.usage,
-        used_in_range: f.usedInRange,
-        utilization: f.utilization === null || Number.isFinite(f.utilization) ? f.utilization : null,
-        paid: f.paid,
-        period: f.period && { start: toIso(f.period.start), end: toIso(f.period.end) },
-        source: f.source,
-        subscription: f.subscription,
-        grants: f.grants,
-      })),
-      flags: row.flags,
-      evidence: {
-        subscriptions: row.evidence.subscriptions,
-        revenue: row.evidence.revenue.map((line) => ({
-          subscription: line.subscriptionId,
-          plan: line.plan,
-          from: toIso(line.from),
-          to: toIso(line.to),
-          period: { start: toIso(line.period.from), end: toIso(line.period.to) },
-          status: line.status,
-          share: line.share,
-          amounts: line.amounts,
-        })),
-        granted_only: row.evidence.grantedOnly,
-        grants: row.evidence.grants,
-        unpaid_access_seconds: Math.round(row.evidence.unpaidAccessMs / 1000),
-      },
-    })),
+    data: report.data.map(toApiUsageRevenueRow),
     plans: report.plans,
     totals: report.totals,
   };
+}
+
+/** One customer's row as the API answers it. */
+export function toApiUsageRevenueRow(row: UsageRevenueRow): ApiReport['data'][number] {
+  return {
+    customer: row.customer,
+    plan: row.plan,
+    revenue: { amount: row.revenue.amount, currency: row.revenue.currency, by_currency: row.revenue.byCurrency },
+    features: row.features.map((f) => ({
+      feature: f.feature,
+      limit: f.limit,
+      usage: f.usage,
+      used_in_range: f.usedInRange,
+      utilization: f.utilization === null || Number.isFinite(f.utilization) ? f.utilization : null,
+      paid: f.paid,
+      period: f.period && { start: toIso(f.period.start), end: toIso(f.period.end) },
+      source: f.source,
+      subscription: f.subscription,
+      grants: f.grants,
+    })),
+    flags: row.flags,
+    evidence: {
+      subscriptions: row.evidence.subscriptions,
+      revenue: row.evidence.revenue.map((line) => ({
+        subscription: line.subscriptionId,
+        plan: line.plan,
+        from: toIso(line.from),
+        to: toIso(line.to),
+        period: { start: toIso(line.period.from), end: toIso(line.period.to) },
+        status: line.status,
+        share: line.share,
+        amounts: line.amounts,
+      })),
+      granted_only: row.evidence.grantedOnly,
+      grants: row.evidence.grants,
+      unpaid_access_seconds: Math.round(row.evidence.unpaidAccessMs / 1000),
+    },
+  };
+}
+
+/**
+ * The report as the API's JSON document, in pieces as its pages are read: a large report is
+ * never held whole in memory, and its first bytes go out while the rest is computed. The same
+ * document `toApiUsageRevenue` makes, key for key.
+ */
+export async function* usageRevenueJson(report: UsageRevenuePages): AsyncGenerator<string> {
+  yield `{"from":${JSON.stringify(toIso(report.from))},"to":${JSON.stringify(toIso(report.to))},"data":[`;
+  let first = true;
+  for await (const rows of report.pages()) {
+    const json = rows.map((row) => JSON.stringify(toApiUsageRevenueRow(row))).join(',');
+    yield first ? json : `,${json}`;
+    first = false;
+  }
+  const { plans, totals } = report.summary();
+  yield `],"plans":${JSON.stringify(plans)},"totals":${JSON.stringify(totals)}}`;
 }
 
 /** Where a stored report's document is served. */

@@ -32,30 +32,84 @@ export interface CompressedReport {
 /** What the document's lines are written and read in: enough to keep zlib busy, not the whole. */
 const chunkBytes = 64 * 1024;
 
-/** Writes the document as the body stores it (see above). */
-export async function compressReport(document: StoredUsageRevenueReport): Promise<CompressedReport> {
-  let size = 0;
-  async function* text(): AsyncGenerator<string> {
-    for (const piece of documentText(document)) {
-      size += Buffer.byteLength(piece);
-      yield piece;
-    }
-  }
-  return { body: await gzipOf(text()), size, customers: document.data.length };
+/** A report to store, as it is read: its rows a page at a time, then its totals. */
+export interface ReportSource {
+  id: string;
+  from: string;
+  to: string;
+  pages: AsyncIterable<readonly Row[]>;
+  /** Known once every page has been read. */
+  summary: () => Pick<StoredUsageRevenueReport, 'plans' | 'totals'>;
 }
 
-/** The document's text, in pieces of about `chunkBytes`. */
-function* documentText(document: StoredUsageRevenueReport): Generator<string> {
-  const { id, from, to, data, plans, totals } = document;
-  let piece = `${JSON.stringify({ id, from, to }).slice(0, -1)},"data":[\n`;
-  for (let i = 0; i < data.length; i++) {
-    piece += `${JSON.stringify(data[i])}${i < data.length - 1 ? ',' : ''}\n`;
-    if (piece.length >= chunkBytes) {
-      yield piece;
-      piece = '';
+/**
+ * Writes the document as the body stores it (see above), compressing it as its pages come:
+ * never more than a page of rows in memory besides the compressed body. Also answers the
+ * customers it has rows for.
+ */
+export async function compressReport(
+  source: ReportSource,
+): Promise<{ compressed: CompressedReport; customerIds: string[] }> {
+  const customerIds: string[] = [];
+  let size = 0;
+  async function* text(): AsyncGenerator<string> {
+    let piece = `${JSON.stringify({ id: source.id, from: source.from, to: source.to }).slice(0, -1)},"data":[\n`;
+    for await (const rows of source.pages) {
+      for (const row of rows) {
+        piece += `${customerIds.length > 0 ? ',\n' : ''}${JSON.stringify(row)}`;
+        customerIds.push(row.customer);
+      }
+      if (piece.length >= chunkBytes) {
+        size += Buffer.byteLength(piece);
+        yield piece;
+        piece = '';
+      }
     }
+    const { plans, totals } = source.summary();
+    piece += `${customerIds.length > 0 ? '\n' : ''}],"plans":${JSON.stringify(plans)},"totals":${JSON.stringify(totals)}}\n`;
+    size += Buffer.byteLength(piece);
+    yield piece;
   }
-  yield `${piece}],"plans":${JSON.stringify(plans)},"totals":${JSON.stringify(totals)}}\n`;
+  const body = await gzipOf(text());
+  return { compressed: { body, size, customers: customerIds.length }, customerIds };
+}
+
+/** A stored document read back a page of rows at a time (for the command line's CSV and table). */
+export interface StoredReportPages {
+  pages(): AsyncGenerator<Row[]>;
+  /** Known once every page has been read. */
+  summary(): Pick<StoredUsageRevenueReport, 'plans' | 'totals'>;
+}
+
+/** Rows handed out per page when a stored document is read back. */
+const rowsPerPage = 1000;
+
+export function readStoredReport(body: Buffer): StoredReportPages {
+  let summary: Pick<StoredUsageRevenueReport, 'plans' | 'totals'> | undefined;
+  return {
+    async *pages() {
+      let page: Row[] = [];
+      let line = 0;
+      for await (const text of linesOf(body)) {
+        line++;
+        if (line === 1) continue; // {"id":…,"from":…,"to":…,"data":[
+        if (text.startsWith(']')) {
+          summary = JSON.parse(`{${text.slice(2)}`) as typeof summary;
+          break;
+        }
+        page.push(JSON.parse(text.endsWith(',') ? text.slice(0, -1) : text) as Row);
+        if (page.length >= rowsPerPage) {
+          yield page;
+          page = [];
+        }
+      }
+      if (page.length > 0) yield page;
+    },
+    summary() {
+      if (!summary) throw new Error('the report’s summary is known once every page has been read');
+      return summary;
+    },
+  };
 }
 
 async function gzipOf(text: AsyncIterable<string>): Promise<Buffer> {
@@ -84,13 +138,6 @@ async function* linesOf(body: Buffer): AsyncGenerator<string> {
     // A reader that stops early (it found what it looked for) leaves the rest undecompressed.
     input.destroy();
   }
-}
-
-/** The whole document, parsed: for the command line's table and CSV. */
-export async function parseReport(body: Buffer): Promise<StoredUsageRevenueReport> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of decompressedBody(body)) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as StoredUsageRevenueReport;
 }
 
 /**

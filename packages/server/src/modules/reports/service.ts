@@ -1,14 +1,15 @@
-import type { ReportOrigin, StoredUsageRevenueReport, UsageRevenueReportCreate } from '@keymaster/contract';
+import type { ReportOrigin, UsageRevenueReportCreate } from '@keymaster/contract';
 import { ErrorCodes, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import { toIso } from '../../json-column.js';
 import { type AuditActor, appendAudit } from '../audit/trail.js';
 import { emitDomainEvents } from '../outbox/emit.js';
-import { toApiStoredReport, toApiUsageRevenue } from './convert.js';
-import { type CompressedReport, compressReport, withoutCustomer } from './report-body.js';
+import { toApiStoredReport, toApiUsageRevenueRow } from './convert.js';
+import { type CompressedReport, compressReport, eraseCustomersFromBody } from './report-body.js';
 import {
   completeClaim,
   findReadyReport,
@@ -21,7 +22,7 @@ import {
   type ReportRow,
   renewClaim,
 } from './stored-reports.js';
-import type { UsageRevenueService } from './usage-revenue.js';
+import type { UsageRevenueRow, UsageRevenueService } from './usage-revenue.js';
 
 export type ReportService = ReturnType<typeof createReportService>;
 
@@ -69,12 +70,20 @@ export function createReportService(deps: {
 }) {
   const { db, dialect, clock } = deps;
 
-  /** Computes the report and compresses its document, outside any transaction. */
+  /**
+   * Computes the report and compresses its document as its pages come (a page of customers in
+   * memory at a time), outside any transaction.
+   */
   async function make(input: { id: string; range: ReportRange }) {
     const { from, to, plan, flag } = input.range;
-    const report = await deps.usageRevenue.run({ from, to, plan, flag });
-    const document: StoredUsageRevenueReport = { id: input.id, ...toApiUsageRevenue(report) };
-    return { document, compressed: await compressReport(document) };
+    const report = await deps.usageRevenue.open({ from, to, plan, flag });
+    return compressReport({
+      id: input.id,
+      from: toIso(report.from),
+      to: toIso(report.to),
+      pages: apiPages(report.pages()),
+      summary: () => report.summary(),
+    });
   }
 
   /**
@@ -85,12 +94,11 @@ export function createReportService(deps: {
    */
   async function bodyToStore(
     tx: Db,
-    made: { document: StoredUsageRevenueReport; compressed: CompressedReport },
+    made: { compressed: CompressedReport; customerIds: string[] },
   ): Promise<CompressedReport> {
-    const gone = await missingCustomers(tx, { dialect, ids: made.document.data.map((row) => row.customer) });
+    const gone = await missingCustomers(tx, { dialect, ids: made.customerIds });
     if (gone.size === 0) return made.compressed;
-    const data = made.document.data.map((row) => (gone.has(row.customer) ? withoutCustomer(row) : row));
-    return compressReport({ ...made.document, data });
+    return (await eraseCustomersFromBody(made.compressed.body, gone)) ?? made.compressed;
   }
 
   /** The audit row and the `report.ready` event of a report just stored (the event last: see outbox/consumer.ts). */
@@ -230,4 +238,9 @@ export function createReportService(deps: {
       });
     },
   };
+}
+
+/** The report's pages of rows in the API's form. */
+async function* apiPages(pages: AsyncIterable<UsageRevenueRow[]>) {
+  for await (const rows of pages) yield rows.map(toApiUsageRevenueRow);
 }

@@ -91,6 +91,21 @@ export interface UsageRevenueReport {
   totals: UsageRevenueTotals;
 }
 
+export interface UsageRevenueInput {
+  from: number;
+  to: number;
+  plan?: string | undefined;
+  flag?: UsageRevenueFlag | undefined;
+}
+
+/** A report being read: its rows a page at a time, then the totals over them. */
+export interface UsageRevenuePages {
+  from: number;
+  to: number;
+  pages(): AsyncGenerator<UsageRevenueRow[]>;
+  summary(): Pick<UsageRevenueReport, 'plans' | 'totals'>;
+}
+
 /**
  * The usage-vs-revenue audit (SPEC: "Usage-vs-revenue report"): per customer with a subscription
  * in the range, what it earned — each plan's and add-on's price per billing period, prorated by
@@ -124,37 +139,59 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     };
   }
 
-  return {
-    async run(input: {
-      from: number;
-      to: number;
-      plan?: string | undefined;
-      flag?: UsageRevenueFlag | undefined;
-    }): Promise<UsageRevenueReport> {
-      const { from, to } = input;
-      if (!(to > from)) throw invalid([{ path: '/querystring/to', message: 'must be after from' }]);
-      if (to - from > maxRangeDays * dayMs) {
-        throw invalid([{ path: '/querystring/to', message: `must be at most ${maxRangeDays} days after from` }]);
-      }
-      const [versions, catalog] = await Promise.all([planVersions(), deps.catalog()]);
-      if (input.plan !== undefined && ![...versions.values()].some((v) => v.key === input.plan)) {
-        throw invalid([{ path: '/querystring/plan', message: `unknown plan "${input.plan}"` }]);
-      }
-      const until = Math.min(to, clock.now());
-      const page = { from, until, items: pricedItems(versions), catalog };
-      const data: UsageRevenueRow[] = [];
-      // The customer list in one read (a page read with `> after` made PostgreSQL sort the whole
-      // history again for every page), then a page of them at a time.
-      const everyone = await listReportedCustomers(db, { until });
-      for (let start = 0; start < everyone.length; start += pageSize) {
-        const customers = everyone.slice(start, start + pageSize);
-        for (const row of await rowsOf({ ...page, customers })) {
-          if (input.plan !== undefined && row.plan !== input.plan) continue;
-          if (input.flag !== undefined && !row.flags.includes(input.flag)) continue;
-          data.push(row);
+  /**
+   * Checks the input and reads what every page needs (400 `invalid` before anything is
+   * answered), then yields the report's rows a page of customers at a time; `summary` has the
+   * totals once every page has been taken.
+   */
+  async function open(input: UsageRevenueInput): Promise<UsageRevenuePages> {
+    const { from, to } = input;
+    if (!(to > from)) throw invalid([{ path: '/querystring/to', message: 'must be after from' }]);
+    if (to - from > maxRangeDays * dayMs) {
+      throw invalid([{ path: '/querystring/to', message: `must be at most ${maxRangeDays} days after from` }]);
+    }
+    const [versions, catalog] = await Promise.all([planVersions(), deps.catalog()]);
+    if (input.plan !== undefined && ![...versions.values()].some((v) => v.key === input.plan)) {
+      throw invalid([{ path: '/querystring/plan', message: `unknown plan "${input.plan}"` }]);
+    }
+    const until = Math.min(to, clock.now());
+    const page = { from, until, items: pricedItems(versions), catalog };
+    // The customer list in one read (a page read with `> after` made PostgreSQL sort the whole
+    // history again for every page), then a page of them at a time.
+    const everyone = await listReportedCustomers(db, { until });
+    const tally = createTally();
+    let done = false;
+    return {
+      from,
+      to,
+      async *pages() {
+        for (let start = 0; start < everyone.length; start += pageSize) {
+          const rows: UsageRevenueRow[] = [];
+          for (const row of await rowsOf({ ...page, customers: everyone.slice(start, start + pageSize) })) {
+            if (input.plan !== undefined && row.plan !== input.plan) continue;
+            if (input.flag !== undefined && !row.flags.includes(input.flag)) continue;
+            tally.add(row);
+            rows.push(row);
+          }
+          if (rows.length > 0) yield rows;
         }
-      }
-      return { from, to, data, plans: totalsByPlan(data), totals: totalsOf(data) };
+        done = true;
+      },
+      summary() {
+        if (!done) throw new Error('the report’s summary is known once every page has been read');
+        return tally.result();
+      },
+    };
+  }
+
+  return {
+    open,
+    /** The whole report in memory (`open` streams it a page at a time). */
+    async run(input: UsageRevenueInput): Promise<UsageRevenueReport> {
+      const report = await open(input);
+      const data: UsageRevenueRow[] = [];
+      for await (const rows of report.pages()) data.push(...rows);
+      return { from: report.from, to: report.to, data, ...report.summary() };
     },
   };
 
@@ -341,40 +378,43 @@ function emptyFlags(): Record<UsageRevenueFlag, number> {
   return Object.fromEntries(UsageRevenueFlags.map((flag) => [flag, 0])) as Record<UsageRevenueFlag, number>;
 }
 
-function totalsOf(rows: readonly UsageRevenueRow[]): UsageRevenueTotals {
-  const totals: UsageRevenueTotals = { customers: rows.length, revenue: {}, flags: emptyFlags() };
-  for (const row of rows) {
+/** Totals per plan and overall, added to a row at a time. */
+function createTally() {
+  const overall: UsageRevenueTotals = { customers: 0, revenue: {}, flags: emptyFlags() };
+  const plans = new Map<string, { totals: UsageRevenueTotals; sums: Map<string, { sum: number; count: number }> }>();
+  function count(totals: UsageRevenueTotals, row: UsageRevenueRow) {
+    totals.customers++;
     for (const [currency, amount] of Object.entries(row.revenue.byCurrency)) {
       totals.revenue[currency] = (totals.revenue[currency] ?? 0) + amount;
     }
     for (const flag of row.flags) totals.flags[flag]++;
   }
-  return totals;
-}
-
-function totalsByPlan(rows: readonly UsageRevenueRow[]): UsageRevenueReport['plans'] {
-  const byPlan = new Map<string, UsageRevenueRow[]>();
-  for (const row of rows) {
-    const planRows = byPlan.get(row.plan);
-    if (planRows) planRows.push(row);
-    else byPlan.set(row.plan, [row]);
-  }
-  const plans: UsageRevenueReport['plans'] = {};
-  for (const [plan, planRows] of byPlan) {
-    const sums = new Map<string, { sum: number; count: number }>();
-    for (const row of planRows) {
+  return {
+    add(row: UsageRevenueRow) {
+      count(overall, row);
+      let plan = plans.get(row.plan);
+      if (!plan) {
+        plan = { totals: { customers: 0, revenue: {}, flags: emptyFlags() }, sums: new Map() };
+        plans.set(row.plan, plan);
+      }
+      count(plan.totals, row);
       for (const feature of row.features) {
         if (feature.utilization === null || !Number.isFinite(feature.utilization)) continue;
-        const entry = sums.get(feature.feature) ?? { sum: 0, count: 0 };
+        const entry = plan.sums.get(feature.feature) ?? { sum: 0, count: 0 };
         entry.sum += feature.utilization;
         entry.count++;
-        sums.set(feature.feature, entry);
+        plan.sums.set(feature.feature, entry);
       }
-    }
-    plans[plan] = {
-      ...totalsOf(planRows),
-      utilization: Object.fromEntries([...sums].map(([feature, { sum, count }]) => [feature, sum / count])),
-    };
-  }
-  return plans;
+    },
+    result(): Pick<UsageRevenueReport, 'plans' | 'totals'> {
+      const byPlan: UsageRevenueReport['plans'] = {};
+      for (const [key, { totals, sums }] of plans) {
+        byPlan[key] = {
+          ...totals,
+          utilization: Object.fromEntries([...sums].map(([feature, { sum, count }]) => [feature, sum / count])),
+        };
+      }
+      return { plans: byPlan, totals: overall };
+    },
+  };
 }
