@@ -15,6 +15,7 @@ import {
 import { DomainError, invalid } from '@keymaster/core';
 import { auditActorOf } from '../../http/audit-actor.js';
 import { hijack } from '../../http/concerns.js';
+import { claimOf } from '../../http/idempotency.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import { toApiStoredReport, usageRevenueJson } from './convert.js';
@@ -87,6 +88,7 @@ export const reportRoutes: FastifyPluginAsyncTypebox<{
           range: { from: Date.parse(from), to: Date.parse(to), plan, flag },
           made: 'api',
           actor: auditActorOf(request),
+          claim: claimOf(request),
         });
         return reply.status(201).send(toApiStoredReport(row));
       } catch (error) {

@@ -3,7 +3,7 @@ import { ErrorCodes, notFound } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
-import { withTransaction } from '../../db/transaction.js';
+import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { type AuditActor, appendAudit } from '../audit/trail.js';
@@ -127,10 +127,16 @@ export function createReportService(deps: {
 
   return {
     /** Computes a usage-revenue report over the range and stores it; answers the stored report. */
-    async create(input: { range: ReportRange; made: Exclude<ReportOrigin, 'schedule'>; actor: AuditActor }) {
+    async create(input: {
+      range: ReportRange;
+      made: Exclude<ReportOrigin, 'schedule'>;
+      actor: AuditActor;
+      /** A request's `Idempotency-Key` claim, committed with the report. */
+      claim?: EffectClaim | undefined;
+    }) {
       const id = newId('rpt');
       const made = await make({ id, range: input.range });
-      return withTransaction(db, async (tx) => {
+      return withTransaction({ db, claim: input.claim }, async (tx) => {
         const stored = await bodyToStore(tx, made);
         const now = clock.now();
         const row: ReportRow = {

@@ -151,6 +151,20 @@ describeEachDialect('stored reports', (dialect) => {
       });
     });
 
+    it('stores one report for a request sent twice with the same Idempotency-Key', async () => {
+      const send = () =>
+        server.request({
+          method: 'POST',
+          url: '/v1/reports/usage-revenue',
+          body: march,
+          headers: { 'idempotency-key': 'quarterly-march' },
+        });
+      const first = expectStatus<StoredReport>(await send(), 201);
+      const before = await listAll();
+      expect(expectStatus<StoredReport>(await send(), 201)).toEqual(first);
+      expect(await listAll()).toEqual(before);
+    });
+
     it('answers 404 for a report that does not exist', async () => {
       expectProblem(await server.request({ method: 'GET', url: '/v1/reports/rpt_nope' }), {
         status: 404,
