@@ -77,13 +77,26 @@ export function actorOf(name: string, requestId?: string | null): AuditActor {
   return { type, id, requestId };
 }
 
+/** Whether changes append their audit rows: always, but under the benchmark's switch (below). */
+let writingAudit = true;
+
+/**
+ * BENCHMARK ONLY (`KEYMASTER_BENCHMARK_SKIP_AUDIT`, see `Config.benchmarkSkipAudit`): with `false`,
+ * `appendAudit` does nothing at all in this process, so that the audit benchmark can compare a
+ * write route with and without its row on the same build. Set by `createKeymaster` from its
+ * configuration; a benchmark's server is alone in its process.
+ */
+export function setAuditWriting(on: boolean): void {
+  writingAudit = on;
+}
+
 /**
  * Appends entries to the trail in the caller's transaction. The chain's head is read and moved
  * under its row lock (PostgreSQL; SQLite has one writer at a time), so concurrent transactions,
  * on any number of processes, append one after another and in `seq` order.
  */
 export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+  if (entries.length === 0 || !writingAudit) return;
   let head = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
   if (tx.getExecutor().adapter instanceof PostgresAdapter) head = head.forUpdate();
   let { seq, hash } = await head.executeTakeFirstOrThrow();
