@@ -28,6 +28,17 @@ interface Verification {
 
 const day = 86_400_000;
 
+async function advanceClock(server: TestServer, to: number) {
+  return expectStatus(
+    await server.request({ method: 'POST', url: '/v1/test-clock/advance', body: { to: new Date(to).toISOString() } }),
+    200,
+  );
+}
+
+async function verifyChain(server: TestServer) {
+  return expectStatus<Verification>(await server.request({ method: 'GET', url: '/v1/audit-events/verify' }), 200);
+}
+
 /** KEYMASTER_AUDIT_RETAIN_DAYS: rows past it are pruned up to a checkpoint the chain then starts from. */
 describeEachDialect('audit retention', (dialect) => {
   let server: TestServer;
@@ -41,13 +52,8 @@ describeEachDialect('audit retention', (dialect) => {
   afterAll(() => server.close());
 
   const db = () => server.keymaster.database.db;
-  const advance = async (to: number) =>
-    expectStatus(
-      await server.request({ method: 'POST', url: '/v1/test-clock/advance', body: { to: new Date(to).toISOString() } }),
-      200,
-    );
-  const verify = async () =>
-    expectStatus<Verification>(await server.request({ method: 'GET', url: '/v1/audit-events/verify' }), 200);
+  const advance = (to: number) => advanceClock(server, to);
+  const verify = () => verifyChain(server);
   const checkpoints = async (reason: string) =>
     expectStatus<{ data: Checkpoint[] }>(
       await server.request({ method: 'GET', url: `/v1/audit-events/checkpoints?reason=${reason}` }),
@@ -217,13 +223,8 @@ describeEachDialect('audit retention, signed', (dialect) => {
   afterAll(() => server.close());
 
   const db = () => server.keymaster.database.db;
-  const advance = async (to: number) =>
-    expectStatus(
-      await server.request({ method: 'POST', url: '/v1/test-clock/advance', body: { to: new Date(to).toISOString() } }),
-      200,
-    );
-  const verify = async () =>
-    expectStatus<Verification>(await server.request({ method: 'GET', url: '/v1/audit-events/verify' }), 200);
+  const advance = (to: number) => advanceClock(server, to);
+  const verify = () => verifyChain(server);
   /** The stored retention checkpoint verification starts from: the latest. */
   const latest = () =>
     db()
