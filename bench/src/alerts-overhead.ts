@@ -1,16 +1,17 @@
+import { compareRounds, type RoundsComparison, roundOrder, type Side, settlingSettings } from './ab-rounds.js';
 import type { ChildServer } from './child-server.js';
 import { type LoadResult, type LoadSettings, type RequestSpec, runLoad } from './http-load.js';
 import { checkRequest, type KeymasterApi } from './keymaster-api.js';
 import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
 import type { AlertActivity } from './servers/protocol.js';
-import { mean, round } from './stats.js';
+import { round } from './stats.js';
 import { startWebhookReceiver } from './webhook-delivery.js';
 
 export type AlertsPath = 'check' | 'consume';
 
 /** One load run, on the baseline server or on the one with the rules and endpoints. */
 export interface AlertsRound {
-  server: 'baseline' | 'variant';
+  server: Side;
   load: LoadResult;
   /** Variant only: alert firings during the measured run. */
   firings?: number;
@@ -20,17 +21,11 @@ export interface AlertsRound {
   deliveries?: number;
 }
 
-export interface AlertsOverheadPoint {
+export interface AlertsOverheadPoint extends RoundsComparison {
   database: BenchDatabase;
   path: AlertsPath;
   /** In the order they ran: baseline, variant, baseline, … , baseline. */
   rounds: AlertsRound[];
-  /** Each variant round's req/s ÷ the mean of the baseline rounds on either side of it. */
-  ratios: number[];
-  /** The mean of `ratios`. */
-  ratio: number;
-  /** Server CPU per request, variant ÷ baseline, likewise (above 1 is a cost). */
-  cpuRatio: number;
   /** Sums over the variant rounds. */
   firings: number;
   deliveredDuringLoad: number;
@@ -139,23 +134,18 @@ export async function benchAlertsOverhead(input: {
         for (const path of ['check', 'consume'] as const) {
           const settings = path === 'check' ? input.checkSettings : input.consumeSettings;
           const rounds: AlertsRound[] = [];
-          // A server's first load runs slower (compiling, filling caches, the database settling after
-          // the seeding): an unmeasured run on each before the rounds, so that the first baseline round
-          // is not the odd one out.
           for (const { server, api } of [baseline, variant]) {
             input.log(`${target.database}, ${path}: settling run`);
             await runLoad({
               url: server.url,
               requests: requests[path],
               headers: api.headers,
-              settings: { ...settings, warmupSeconds: 0, durationSeconds: Math.max(1, settings.durationSeconds / 2) },
+              settings: settlingSettings(settings),
               serverCpuMicros: server.cpuMicros,
             });
             await drained(server);
           }
-          const order = Array.from({ length: 2 * input.variantRounds + 1 }, (_, i) =>
-            i % 2 === 0 ? ('baseline' as const) : ('variant' as const),
-          );
+          const order = roundOrder(input.variantRounds);
           for (const [i, which] of order.entries()) {
             const { server, api } = which === 'baseline' ? baseline : variant;
             input.log(`${target.database}, ${path}: round ${i + 1} of ${order.length}, ${which}`);
@@ -249,22 +239,12 @@ async function assertStillGranted(api: KeymasterApi, customer: string): Promise<
 }
 
 function summarise(database: BenchDatabase, path: AlertsPath, rounds: AlertsRound[]): AlertsOverheadPoint {
-  const cpuPerRequest = (r: LoadResult) => r.serverCpuPercent / r.requestsPerSecond;
-  const ratios: number[] = [];
-  const cpuRatios: number[] = [];
-  for (let i = 1; i < rounds.length; i += 2) {
-    const [left, variant, right] = [rounds[i - 1]!.load, rounds[i]!.load, rounds[i + 1]!.load];
-    ratios.push(variant.requestsPerSecond / mean([left.requestsPerSecond, right.requestsPerSecond]));
-    cpuRatios.push(cpuPerRequest(variant) / mean([cpuPerRequest(left), cpuPerRequest(right)]));
-  }
   const sum = (pick: (r: AlertsRound) => number | undefined) => rounds.reduce((s, r) => s + (pick(r) ?? 0), 0);
   return {
     database,
     path,
     rounds,
-    ratios: ratios.map(round),
-    ratio: round(mean(ratios)),
-    cpuRatio: round(mean(cpuRatios)),
+    ...compareRounds(rounds),
     firings: sum((r) => r.firings),
     deliveredDuringLoad: sum((r) => r.deliveredDuringLoad),
     deliveries: sum((r) => r.deliveries),

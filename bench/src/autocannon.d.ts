@@ -1,11 +1,13 @@
 // The parts of autocannon 8's programmatic API that the benchmarks use; the package ships no
 // types of its own. See node_modules/autocannon/README.md ("API") for the full shape.
 declare module 'autocannon' {
-  interface AutocannonRequest {
+  export interface AutocannonRequest {
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
     path?: string;
     headers?: Record<string, string>;
     body?: string | Buffer;
+    /** Called each time the request is about to be sent; what it answers is encoded and sent instead. */
+    setupRequest?: (request: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest | null;
   }
 
   interface AutocannonOptions {

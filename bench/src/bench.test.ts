@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { compareRounds, roundOrder } from './ab-rounds.js';
 import { startCpuBurner } from './cpu-burner.js';
 import { runDecideBench } from './decide-bench.js';
 import { toMarkdown } from './report.js';
-import { percentile } from './stats.js';
+import { percentile, round } from './stats.js';
 
 // Timing thresholds would fail on a busy CI machine; these only check that the harness measures
 // what it says it does and reports numbers that make sense.
@@ -41,6 +42,37 @@ describe('percentile', () => {
     expect(percentile(samples, 99)).toBe(5);
     expect(percentile(samples, 0)).toBe(1);
     expect(percentile([], 50)).toBeNaN();
+  });
+});
+
+describe('compareRounds', () => {
+  const run = (server: 'baseline' | 'variant', requestsPerSecond: number, serverCpuPercent: number) => ({
+    server,
+    load: {
+      requestsPerSecond,
+      requests: 0,
+      latencyMs: { mean: 0, p50: 0, p99: 0 },
+      serverCpuPercent,
+      loaderCpuPercent: 0,
+      otherCpuPercent: 0,
+    },
+  });
+
+  it('compares each variant round with the mean of the baseline rounds on either side of it', () => {
+    expect(roundOrder(2)).toEqual(['baseline', 'variant', 'baseline', 'variant', 'baseline']);
+    const compared = compareRounds([
+      run('baseline', 1_000, 100),
+      run('variant', 900, 100),
+      run('baseline', 800, 100),
+      run('variant', 800, 100),
+      run('baseline', 800, 80),
+    ]);
+    // req/s 900 ÷ 900 and 800 ÷ 800; CPU per request (100/900) ÷ (100/1000 + 100/800)/2, and (100/800) ÷ the same.
+    const cpu = (variant: number) => variant / ((100 / 1_000 + 100 / 800) / 2);
+    expect(compared).toEqual({ ratios: [1, 1], ratio: 1, cpuRatio: round((cpu(100 / 900) + cpu(100 / 800)) / 2) });
+    expect(() => compareRounds([run('variant', 1, 1), run('baseline', 1, 1), run('variant', 1, 1)])).toThrow(
+      /baseline, variant, baseline/,
+    );
   });
 });
 
@@ -205,6 +237,100 @@ describe('the report', () => {
       'Check and consume with 20 alert rules and 2 webhook endpoints vs none: sqlite consume 0.97× req/s ' +
         '(1.04× server CPU per request; 600 alert firings (6 per 1,000 consumes) and 1,080 webhook deliveries while measured); ' +
         'target ≥ 0.95×.',
+    );
+  });
+
+  it('shows the audit rounds in the order run, the rows each wrote, the ratio and the verified chain', () => {
+    const settings = { connections: 50, pipelining: 1, durationSeconds: 10, warmupSeconds: 2 };
+    const round = (server: 'baseline' | 'variant', writesPerSecond: number, auditRows: number) => ({
+      server,
+      load: load(writesPerSecond),
+      auditRows,
+    });
+    const markdown = toMarkdown({
+      ...instructionsRun,
+      auditOverhead: {
+        settings,
+        customers: 1_000,
+        variantRounds: 1,
+        route: 'PUT /v1/customers/{id}',
+        points: [
+          {
+            database: 'postgres',
+            rounds: [round('baseline', 3_000, 0), round('variant', 2_850, 28_530), round('baseline', 3_100, 0)],
+            ratios: [0.934],
+            ratio: 0.934,
+            cpuRatio: 1.07,
+            auditRowsPerWrite: 1,
+            verified: { ok: true, count: 61_000 },
+          },
+        ],
+      },
+    });
+    const rows = markdown.split('\n').filter((line) => line.startsWith('| postgres'));
+    expect(rows).toEqual([
+      '| postgres, audit rows off (benchmark switch) | 3,000 | 18 | 60 | 104% | 90% | 1% | 0 |',
+      '| postgres, audit rows | 2,850 | 18 | 60 | 104% | 90% | 1% | 28,530 |',
+      '| postgres, audit rows off (benchmark switch) | 3,100 | 18 | 60 | 104% | 90% | 1% | 0 |',
+      '| postgres: ratio | 0.934 |  |  | CPU/request 1.07 |  |  | target >= 0.9 |',
+    ]);
+    expect(markdown).toContain("the variant's chain verified: postgres 61,000 rows, every link holds");
+    expect(markdown).toContain(
+      'PUT /v1/customers/{id} with its audit row vs without: postgres 0.934× writes/s ' +
+        '(1.07× server CPU per write; 1 audit rows per write); target ≥ 0.9×.',
+    );
+  });
+
+  it('shows the decision-log rounds with the checks answered and the decisions kept and dropped', () => {
+    const round = (server: 'baseline' | 'variant', requestsPerSecond: number, kept: number, dropped: number) => ({
+      server,
+      load: load(requestsPerSecond),
+      checksAnswered: requestsPerSecond * 10,
+      kept,
+      dropped,
+    });
+    const markdown = toMarkdown({
+      ...instructionsRun,
+      decisionLogOverhead: {
+        settings: instructionsRun.settings.load,
+        customers: 1_000,
+        variantRounds: 2,
+        deniedShare: 0.5,
+        feature: 'exports',
+        points: [
+          {
+            database: 'sqlite',
+            rounds: [
+              round('baseline', 20_000, 0, 0),
+              round('variant', 19_400, 96_000, 1_000),
+              round('baseline', 20_200, 0, 0),
+              round('variant', 19_000, 95_000, 0),
+              round('baseline', 19_800, 0, 0),
+            ],
+            ratios: [0.965, 0.955],
+            ratio: 0.96,
+            cpuRatio: 1.03,
+            keptPerDenial: 0.995,
+            kept: 191_000,
+            dropped: 1_000,
+          },
+        ],
+      },
+    });
+    const rows = markdown.split('\n').filter((line) => line.startsWith('| sqlite'));
+    expect(rows.map((line) => line.split(' | ').slice(0, 2).join(' | '))).toEqual([
+      '| sqlite, decision_log off | 20,000',
+      '| sqlite, decision_log denied | 19,400',
+      '| sqlite, decision_log off | 20,200',
+      '| sqlite, decision_log denied | 19,000',
+      '| sqlite, decision_log off | 19,800',
+      '| sqlite: ratio (mean of 0.965, 0.955) | 0.96',
+    ]);
+    expect(rows[1]).toMatch(/\| 194,000 \| 96,000 \| 1,000 \|$/);
+    expect(rows[5]).toMatch(/\| CPU\/request 1.03 \| {2}\| {2}\| {2}\| {2}\| target >= 0.95 \|$/);
+    expect(markdown).toContain(
+      'Checks, 50% denied, with denials logged vs logging off: sqlite 0.96× req/s (1.03× server CPU per check; ' +
+        '191,000 decisions kept, 0.995 per denial, 1,000 dropped); target ≥ 0.95×.',
     );
   });
 

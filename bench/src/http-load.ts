@@ -1,10 +1,11 @@
-import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import autocannon, { type AutocannonRequest } from 'autocannon';
 import { type CpuShares, startCpuMeter } from './cpu-meter.js';
 import { round } from './stats.js';
 
 /** One HTTP request the load generator sends in turn with the others, encoded once up front. */
 export interface RequestSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   path: string;
   body?: string;
 }
@@ -40,8 +41,22 @@ export async function runLoad(input: {
   serverCpuMicros: () => Promise<number>;
   /** Called between the warm-up and the measured run (e.g. to read counters the run will move). */
   beforeMeasured?: () => Promise<void>;
+  /**
+   * Replace `[<id>]` in each request's body with a new id every time it is sent (`<run>-<n>`,
+   * unique over every connection), so that a write changes something every time. Such requests
+   * are encoded as they go, at some CPU to the loader. (autocannon's own `idReplacement` is not
+   * used: it assumes an id length its id generator no longer has, and sends a wrong Content-Length.)
+   */
+  uniqueIds?: boolean;
 }): Promise<LoadResult> {
   const { settings } = input;
+  const tag = randomBytes(4).toString('hex');
+  let sent = 0;
+  const fresh = (r: RequestSpec): AutocannonRequest => {
+    const body = r.body;
+    if (!input.uniqueIds || body === undefined || !body.includes('[<id>]')) return { ...r };
+    return { ...r, setupRequest: (request) => ({ ...request, body: body.replaceAll('[<id>]', `${tag}-${sent++}`) }) };
+  };
   // autocannon writes its encoded buffers into the request objects: hand each run its own copies.
   const run = (duration: number) =>
     autocannon({
@@ -49,7 +64,7 @@ export async function runLoad(input: {
       connections: settings.connections,
       pipelining: settings.pipelining,
       headers: input.headers,
-      requests: input.requests.map((r) => ({ ...r })),
+      requests: input.requests.map(fresh),
       duration,
     });
   if (settings.warmupSeconds > 0) await run(settings.warmupSeconds);

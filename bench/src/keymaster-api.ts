@@ -102,16 +102,39 @@ export async function seedCustomers(input: {
   concurrency: number;
   grant?: Record<string, unknown>;
 }): Promise<void> {
+  await inParallel(input.ids, input.concurrency, async (id) => {
+    await input.api.call('PUT', `/v1/customers/${encodeURIComponent(id)}`, { name: `Customer ${id}` });
+    await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/subscriptions`, { plan: input.plan });
+    if (input.grant) await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/grants`, input.grant);
+  });
+}
+
+/** Runs `work` on every item, `concurrency` at a time (seeding through the API). */
+export async function inParallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < input.ids.length) {
-      const id = input.ids[next++]!;
-      await input.api.call('PUT', `/v1/customers/${encodeURIComponent(id)}`, { name: `Customer ${id}` });
-      await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/subscriptions`, { plan: input.plan });
-      if (input.grant) await input.api.call('POST', `/v1/customers/${encodeURIComponent(id)}/grants`, input.grant);
-    }
+    while (next < items.length) await work(items[next++]!);
   };
-  await Promise.all(Array.from({ length: input.concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/**
+ * The value of one series on the server's `GET /metrics`, named as it is written there: a name, or
+ * a name and its labels (`keymaster_http_requests_total{method="POST",route="/v1/check",status="200"}`).
+ * A series not written yet (a counter with no value yet) reads 0.
+ */
+export async function readMetric(api: KeymasterApi, name: string): Promise<number> {
+  const response = await fetch(new URL('/metrics', api.url), {
+    headers: { authorization: api.headers.authorization! },
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET /metrics: ${response.status} ${text}`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
 
 /** Customer ids the benchmarks use: `cus-000042`. */
@@ -121,7 +144,12 @@ export function customerId(index: number): string {
 
 /** A check of a metered feature the customer is entitled to: answered `allowed: true`. */
 export function checkRequest(customer: string) {
-  return { method: 'POST' as const, path: '/v1/check', body: JSON.stringify({ customer, feature: 'api_calls' }) };
+  return checkOf(customer, 'api_calls');
+}
+
+/** A check of one unit of `feature`. */
+export function checkOf(customer: string, feature: string) {
+  return { method: 'POST' as const, path: '/v1/check', body: JSON.stringify({ customer, feature }) };
 }
 
 /** A consume of one unit of the metered feature: allowed while the customer's limit lasts. */

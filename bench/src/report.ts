@@ -1,4 +1,6 @@
+import type { RoundsComparison, Side } from './ab-rounds.js';
 import type { AlertsOverheadResult } from './alerts-overhead.js';
+import type { AuditOverheadResult } from './audit-overhead.js';
 import type { BatchLoadResult } from './batch-load.js';
 import type { CheckInstructionsResult } from './check-instructions.js';
 import type { CheckThroughputResult } from './check-throughput.js';
@@ -6,6 +8,7 @@ import type { CheckWhileIngestingResult } from './check-while-ingesting.js';
 import type { ConsumeThroughputResult } from './consume-throughput.js';
 import type { CustomerScaleResult, ScalePoint } from './customer-scale.js';
 import type { DecideBenchResult } from './decide-bench.js';
+import type { DecisionLogOverheadResult } from './decision-log-overhead.js';
 import type { LoadResult, LoadSettings } from './http-load.js';
 import type { IngestInstructionsResult } from './ingest-instructions.js';
 import type { IngestPoint, IngestThroughputResult } from './ingest-throughput.js';
@@ -33,6 +36,8 @@ export interface BenchResults {
   ingest?: IngestThroughputResult;
   consume?: ConsumeThroughputResult;
   alertsOverhead?: AlertsOverheadResult;
+  auditOverhead?: AuditOverheadResult;
+  decisionLogOverhead?: DecisionLogOverheadResult;
   checkWhileIngesting?: CheckWhileIngestingResult;
   checkInstructions?: CheckInstructionsResult;
   ingestInstructions?: IngestInstructionsResult;
@@ -49,6 +54,8 @@ export const targets = {
   checkWhileIngesting: 0.9,
   webhooksPerSecond: 1_000,
   alertsOverhead: 0.95,
+  auditOverhead: 0.9,
+  decisionLogOverhead: 0.95,
 } as const;
 
 interface Table {
@@ -70,6 +77,37 @@ function loadCells(r: LoadResult): string[] {
     pct(r.serverCpuPercent),
     pct(r.loaderCpuPercent),
     pct(r.otherCpuPercent),
+  ];
+}
+
+/**
+ * An A/B benchmark's rows: its rounds in the order run (each named by `name`, with `extra` cells
+ * after the load's), then the ratio, with the CPU per request under server CPU and the target last.
+ */
+function roundRows<R extends { server: Side; load: LoadResult }>(input: {
+  rounds: readonly R[];
+  name: (round: R) => string;
+  extra: (round: R) => string[];
+  /** The first cell of the ratio row. */
+  ratioName: string;
+  comparison: RoundsComparison;
+  target: number;
+}): string[][] {
+  const { comparison } = input;
+  const extraCells = input.rounds.length > 0 ? input.extra(input.rounds[0]!).length : 1;
+  return [
+    ...input.rounds.map((r) => [input.name(r), ...loadCells(r.load), ...input.extra(r)]),
+    [
+      `${input.ratioName}${comparison.ratios.length > 1 ? ` (mean of ${comparison.ratios.join(', ')})` : ''}`,
+      `${comparison.ratio}`,
+      '',
+      '',
+      `CPU/request ${comparison.cpuRatio}`,
+      '',
+      '',
+      ...Array.from({ length: extraCells - 1 }, () => ''),
+      `target >= ${input.target}`,
+    ],
   ];
 }
 
@@ -319,27 +357,17 @@ function tables(results: BenchResults): Table[] {
         'deliveries received',
         'deliveries, whole round',
       ],
-      rows: alerting.points.flatMap((p) => [
-        ...p.rounds.map((r) => [
-          `${p.database}, ${p.path}, ${r.server === 'baseline' ? 'no rules, no endpoints' : 'rules and endpoints'}`,
-          ...loadCells(r.load),
-          count(r.firings),
-          count(r.deliveredDuringLoad),
-          count(r.deliveries),
-        ]),
-        [
-          `${p.database}, ${p.path}: ratio${p.ratios.length > 1 ? ` (mean of ${p.ratios.join(', ')})` : ''}`,
-          `${p.ratio}`,
-          '',
-          '',
-          `CPU/request ${p.cpuRatio}`,
-          '',
-          '',
-          '',
-          '',
-          `target >= ${targets.alertsOverhead}`,
-        ],
-      ]),
+      rows: alerting.points.flatMap((p) =>
+        roundRows({
+          rounds: p.rounds,
+          name: (r) =>
+            `${p.database}, ${p.path}, ${r.server === 'baseline' ? 'no rules, no endpoints' : 'rules and endpoints'}`,
+          extra: (r) => [count(r.firings), count(r.deliveredDuringLoad), count(r.deliveries)],
+          ratioName: `${p.database}, ${p.path}: ratio`,
+          comparison: p,
+          target: targets.alertsOverhead,
+        }),
+      ),
       note:
         `Two servers seeded alike with ${fmt(alerting.customers)} customers on pro; the variant has ${alerting.rules} alert rules ` +
         '(percent, units and forecast_percent: 8 on api_calls, never met, 12 on exports from 5 units up, crossed as the run goes) and ' +
@@ -350,6 +378,79 @@ function tables(results: BenchResults): Table[] {
         `${alerting.settings.consume.warmupSeconds} s warm-up + ${alerting.settings.consume.durationSeconds} s each. ` +
         'Alert firings and deliveries received: during the measured run; deliveries, whole round: all the round caused, warm-up included, ' +
         'counted once they were answered (the next round waits for them). CPU/request: server CPU per request, variant ÷ baseline (above 1 is a cost).',
+    });
+  }
+  const audited = results.auditOverhead;
+  if (audited) {
+    out.push({
+      title: `${audited.route} with its audit row vs without`,
+      header: [
+        'database, server',
+        'writes/s',
+        'p50 ms',
+        'p99 ms',
+        'server CPU',
+        'loader CPU',
+        'other CPU',
+        'audit rows',
+      ],
+      rows: audited.points.flatMap((p) =>
+        roundRows({
+          rounds: p.rounds,
+          name: (r) => `${p.database}, ${r.server === 'baseline' ? 'audit rows off (benchmark switch)' : 'audit rows'}`,
+          extra: (r) => [fmt(r.auditRows)],
+          ratioName: `${p.database}: ratio`,
+          comparison: p,
+          target: targets.auditOverhead,
+        }),
+      ),
+      note:
+        `Two servers of the same build seeded alike with ${fmt(audited.customers)} customers on pro; the baseline runs with ` +
+        'KEYMASTER_BENCHMARK_SKIP_AUDIT=true (a change skips its audit row: no head read or lock, no hash, no insert). ' +
+        `Each request renames one customer (every customer in turn, a new name each time): one update and, on the variant, one hash-chained audit row in its transaction. ` +
+        `${audited.settings.connections} connections, no pipelining, ${audited.settings.warmupSeconds} s warm-up + ${audited.settings.durationSeconds} s each. ` +
+        "Rounds in the order run, a baseline on either side of each variant round; each ratio is the variant's writes/s to the mean of those two. " +
+        'Audit rows: appended during the measured run (the writes answered and the few in flight when it stopped). ' +
+        'CPU/request: server CPU per write, variant ÷ baseline (above 1 is a cost). ' +
+        `After the rounds the variant's chain verified: ${audited.points.map((p) => `${p.database} ${p.verified.ok ? `${fmt(p.verified.count)} rows, every link holds` : 'BROKEN'}`).join('; ')}.`,
+    });
+  }
+  const decisionLog = results.decisionLogOverhead;
+  if (decisionLog) {
+    out.push({
+      title: `Checks, half denied, with the denials of ${decisionLog.feature} logged vs not`,
+      header: [
+        'database, server',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'server CPU',
+        'loader CPU',
+        'other CPU',
+        'checks answered',
+        'decisions kept',
+        'dropped',
+      ],
+      rows: decisionLog.points.flatMap((p) =>
+        roundRows({
+          rounds: p.rounds,
+          name: (r) => `${p.database}, decision_log ${r.server === 'baseline' ? 'off' : 'denied'}`,
+          extra: (r) => [fmt(r.checksAnswered), fmt(r.kept), fmt(r.dropped)],
+          ratioName: `${p.database}: ratio`,
+          comparison: p,
+          target: targets.decisionLogOverhead,
+        }),
+      ),
+      note:
+        `Two servers seeded alike with ${fmt(decisionLog.customers)} customers on pro, every other one held at its limit of ` +
+        `${decisionLog.feature} (a grant lowering it to 10, all consumed); they differ only in the decision_log of ${decisionLog.feature}. ` +
+        `POST /v1/check of one unit of ${decisionLog.feature} over every customer in turn: ${fmt(decisionLog.deniedShare * 100)}% denied (limit_reached). ` +
+        `${decisionLog.settings.connections} connections, pipelining ${decisionLog.settings.pipelining}, ${decisionLog.settings.warmupSeconds} s warm-up + ${decisionLog.settings.durationSeconds} s each. ` +
+        "Rounds in the order run, a baseline on either side of each variant round; each ratio is the variant's req/s to the mean of those two. " +
+        'Checks answered: by the server over the measured run, those in flight when it stopped included (half of them denied); ' +
+        'decisions kept: rows the log wrote for them (the node writes what waits before and after); dropped: keymaster_decisions_dropped_total over them. ' +
+        `Kept per denial answered: ${decisionLog.points.map((p) => `${p.database} ${p.keptPerDenial}`).join('; ')}. ` +
+        'CPU/request: server CPU per check, variant ÷ baseline (above 1 is a cost).',
     });
   }
   const ingesting = results.checkWhileIngesting;
@@ -537,6 +638,33 @@ function summary(results: BenchResults): string[] {
           )
           .join('; ') +
         `; target ≥ ${targets.alertsOverhead}×.`,
+    );
+  }
+  const audited = results.auditOverhead;
+  if (audited) {
+    lines.push(
+      `${audited.route} with its audit row vs without: ` +
+        audited.points
+          .map(
+            (p) =>
+              `${p.database} ${p.ratio}× writes/s (${p.cpuRatio}× server CPU per write; ${p.auditRowsPerWrite} audit rows per write)`,
+          )
+          .join('; ') +
+        `; target ≥ ${targets.auditOverhead}×.`,
+    );
+  }
+  const decisionLog = results.decisionLogOverhead;
+  if (decisionLog) {
+    lines.push(
+      `Checks, ${fmt(decisionLog.deniedShare * 100)}% denied, with denials logged vs logging off: ` +
+        decisionLog.points
+          .map(
+            (p) =>
+              `${p.database} ${p.ratio}× req/s (${p.cpuRatio}× server CPU per check; ${fmt(p.kept)} decisions kept, ` +
+              `${p.keptPerDenial} per denial, ${fmt(p.dropped)} dropped)`,
+          )
+          .join('; ') +
+        `; target ≥ ${targets.decisionLogOverhead}×.`,
     );
   }
   const ingesting = results.checkWhileIngesting;

@@ -3,12 +3,14 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchAlertsOverhead } from './alerts-overhead.js';
+import { benchAuditOverhead } from './audit-overhead.js';
 import { benchCheckInstructions } from './check-instructions.js';
 import { benchCheckThroughput } from './check-throughput.js';
 import { benchCheckWhileIngesting } from './check-while-ingesting.js';
 import { benchConsumeThroughput } from './consume-throughput.js';
 import { benchCustomerScale } from './customer-scale.js';
 import { runDecideBench } from './decide-bench.js';
+import { benchDecisionLogOverhead } from './decision-log-overhead.js';
 import type { LoadSettings } from './http-load.js';
 import { benchIngestInstructions } from './ingest-instructions.js';
 import { benchIngestThroughput } from './ingest-throughput.js';
@@ -30,6 +32,8 @@ const benchmarks = [
   'ingest',
   'consume',
   'alerts',
+  'audit',
+  'decisions',
   'check-while-ingesting',
   'instructions',
   'webhooks',
@@ -41,10 +45,10 @@ const usage = `Usage: npm run bench -- [--quick] [--only ${benchmarks.join(',')}
 
   --quick    a short smoke run (2 s load runs, 10,000 customers at most); writes *.quick.*
   --only     run only the named benchmarks (default: all); writes *.partial.*
-  --postgres also run ingest, consume and alerts on PostgreSQL, each server in a fresh schema of this
-             database (dropped afterwards), and propagation (two servers on one schema);
-             default: BENCH_DATABASE_URL; without either, ingest, consume and alerts run on SQLite
-             only and propagation is skipped
+  --postgres also run ingest, consume, alerts, audit, decisions and report on PostgreSQL, each
+             server in a fresh schema of this database (dropped afterwards), and propagation (two
+             servers on one schema); default: BENCH_DATABASE_URL; without either, they run on
+             SQLite only and propagation is skipped
   --profile  write a V8 CPU profile of every server under test to bench/profiles/
 
 A full run writes bench/results.json and bench/RESULTS.md.`;
@@ -108,6 +112,9 @@ const settings = {
   // Consumes are writes: no pipelining (a hot row on PostgreSQL would queue 500 requests deep).
   consume: { customers: quick ? 200 : 1_000, load: { ...load, pipelining: 1 } },
   alerts: { customers: quick ? 200 : 1_000, endpoints: 2, variantRounds: quick ? 1 : 2 },
+  // audit: writes, under the consume load (no pipelining); decisions: checks, under `load`.
+  audit: { customers: quick ? 200 : 1_000, variantRounds: quick ? 1 : 2 },
+  decisions: { customers: quick ? 200 : 1_000, variantRounds: quick ? 1 : 2 },
   checkWhileIngesting: { customers: quick ? 200 : 1_000, batchSize: 1_000, batchesPerSecond: 10 },
   instructions: quick
     ? { customers: 20, requests: 2_000, warmupRequests: 2_000 }
@@ -171,8 +178,11 @@ if (selected('scale')) {
   results.customerScale = await benchCustomerScale({ settings: load, ...settings.scale, serverExecArgv, log });
 }
 
-if (!postgresUrl && (selected('ingest') || selected('consume') || selected('alerts'))) {
-  console.error('No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ingest, consume and alerts run on SQLite only.');
+const bothDatabases = ['ingest', 'consume', 'alerts', 'audit', 'decisions', 'report'] as const;
+if (!postgresUrl && bothDatabases.some(selected)) {
+  console.error(
+    `No PostgreSQL URL (--postgres or BENCH_DATABASE_URL): ${bothDatabases.filter(selected).join(', ')} run on SQLite only.`,
+  );
 }
 if (selected('ingest')) {
   console.error('Event ingestion, 1,000-event batches');
@@ -203,6 +213,26 @@ if (selected('alerts')) {
     checkSettings: load,
     consumeSettings: settings.consume.load,
     ...settings.alerts,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('audit')) {
+  console.error('A write route (PUT /v1/customers/{id}) with its audit row vs without');
+  results.auditOverhead = await benchAuditOverhead({
+    settings: settings.consume.load,
+    ...settings.audit,
+    targets: databaseChoices(postgresUrl),
+    serverExecArgv,
+    log,
+  });
+}
+if (selected('decisions')) {
+  console.error('Check throughput, half the checks denied, with the denials logged vs logging off');
+  results.decisionLogOverhead = await benchDecisionLogOverhead({
+    settings: load,
+    ...settings.decisions,
     targets: databaseChoices(postgresUrl),
     serverExecArgv,
     log,

@@ -13,7 +13,8 @@ import { serveCommands } from './serve-commands.js';
  * load generator: SQLite in a fresh temporary directory — or, when BENCH_SERVER_DATABASE_URL (set by the parent) is a
  * postgres:// URL, a fresh schema in that database, dropped on stop (or, with BENCH_SERVER_SCHEMA,
  * the schema of another server under test, left to it) — the real HTTP stack, the system clock. The parent passes KEYMASTER_ADMIN_KEY and LOG_LEVEL in the environment,
- * and KEYMASTER_WEBHOOK_ALLOW_PRIVATE when the server is to deliver webhooks to a local receiver.
+ * KEYMASTER_WEBHOOK_ALLOW_PRIVATE when the server is to deliver webhooks to a local receiver, and
+ * KEYMASTER_BENCHMARK_SKIP_AUDIT for the audit benchmark's baseline.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'keymaster-bench-'));
 const loaded = loadConfig({
@@ -22,6 +23,8 @@ const loaded = loadConfig({
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   // Webhooks to the benchmark's receiver on loopback (benchmark 5b): off unless the parent asks.
   KEYMASTER_WEBHOOK_ALLOW_PRIVATE: process.env.KEYMASTER_WEBHOOK_ALLOW_PRIVATE,
+  // The audit benchmark's baseline: changes write no audit row (a benchmark-only switch, config.ts).
+  KEYMASTER_BENCHMARK_SKIP_AUDIT: process.env.KEYMASTER_BENCHMARK_SKIP_AUDIT,
   HOST: '127.0.0.1',
   PORT: '0',
 });
@@ -66,6 +69,7 @@ await serveCommands({
     schema: () => schema ?? null,
     config: () => ({ feedPollMs: config.feedPollMs }),
     'alert-activity': () => alertActivity(keymaster.database.db),
+    'decisions-kept': () => decisionsKept(keymaster.database.db),
   },
 });
 
@@ -97,4 +101,13 @@ async function alertActivity(db: typeof keymaster.database.db): Promise<AlertAct
     pending: count('pending'),
     outboxBehind: Math.max(0, Number(outbox.last ?? 0) - Number(cursors.slowest ?? outbox.last ?? 0)),
   };
+}
+
+/** Rows in the decision log (those written so far: it writes in batches). */
+async function decisionsKept(db: typeof keymaster.database.db): Promise<number> {
+  const kept = await db
+    .selectFrom('decisions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(kept.n);
 }

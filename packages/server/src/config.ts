@@ -98,6 +98,14 @@ export interface Config {
     /** Days rows are kept before pruning; undefined: forever. */
     readonly retainDays: number | undefined;
   };
+  /**
+   * BENCHMARK ONLY, never for a server that keeps anything: `KEYMASTER_BENCHMARK_SKIP_AUDIT=true`
+   * makes every change skip its audit row (no head read, no hash, no insert), so that
+   * `npm run bench -- --only audit` can measure what writing the row costs a write route against
+   * the same build. Not a feature: the trail is then empty and `audit verify` vouches for nothing.
+   * Undocumented for users on purpose (bench/README.md describes it); the server warns at start.
+   */
+  readonly benchmarkSkipAudit: boolean;
 }
 
 export interface EmailConfig {
@@ -280,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           }),
     revenueReportCron,
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
+    benchmarkSkipAudit: flag('KEYMASTER_BENCHMARK_SKIP_AUDIT'),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -15,6 +15,7 @@ import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createAuditPruner } from './modules/audit/retention.js';
+import { setAuditWriting } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import { createConsumeService } from './modules/consume/service.js';
@@ -263,6 +264,12 @@ export async function createKeymaster(input: {
   });
   try {
     await migrateToLatest(database);
+    setAuditWriting(!config.benchmarkSkipAudit);
+    if (config.benchmarkSkipAudit) {
+      logger.warn(
+        'KEYMASTER_BENCHMARK_SKIP_AUDIT is set: changes write no audit rows. For benchmarks only, never for data you keep.',
+      );
+    }
     const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
     if (tokenSecret.removedStoredCopy) {
       logger.info('deleted the customer-token secret kept in the database: KEYMASTER_TOKEN_SECRET replaces it');

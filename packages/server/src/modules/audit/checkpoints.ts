@@ -1,13 +1,13 @@
-import { type KeyObject, sign, verify } from 'node:crypto';
+import { createPublicKey, type KeyObject, sign } from 'node:crypto';
 import type { AuditCheckpoint } from '@keymaster/contract';
 import { conflict, ErrorCodes } from '@keymaster/core';
-import canonicalize from 'canonicalize';
 import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { AuditCheckpointTable } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { publicKeyText } from './keys.js';
+import { signatureHolds, signedForm } from './signature.js';
 import { chainStart, genesisHash, verifyAudit } from './trail.js';
 
 /**
@@ -18,15 +18,6 @@ import { chainStart, genesisHash, verifyAudit } from './trail.js';
  */
 
 export type CheckpointRow = Selectable<AuditCheckpointTable>;
-
-/**
- * What is signed: the RFC 8785 form of the checkpoint's facts, with a type naming what they are
- * so that the signature cannot be passed off as one over anything else.
- */
-export function signedForm(checkpoint: { seq: number; hash: string; count: number; at: string }): Buffer {
-  const { seq, hash, count, at } = checkpoint;
-  return Buffer.from(canonicalize({ type: 'keymaster.audit_checkpoint', seq, hash, count, at })!, 'utf8');
-}
 
 export function toApiCheckpoint(row: CheckpointRow): AuditCheckpoint {
   return {
@@ -84,7 +75,9 @@ export async function makeCheckpoint(input: {
   signingKey: KeyObject | undefined;
 }): Promise<CheckpointRow> {
   const { db } = input;
-  const verdict = await verifyAudit(db);
+  const verdict = await verifyAudit(db, {
+    publicKey: input.signingKey ? createPublicKey(input.signingKey) : undefined,
+  });
   if (!verdict.ok) {
     throw conflict(
       ErrorCodes.auditChainBroken,
@@ -153,7 +146,7 @@ export async function checkCheckpoint(input: {
     if (!publicKey) {
       signature = 'unchecked';
       problems.push('the checkpoint is signed, and there is no public key to check it with');
-    } else if (verify(null, signedForm(checkpoint), publicKey, Buffer.from(checkpoint.signature, 'base64'))) {
+    } else if (signatureHolds({ ...checkpoint, signature: checkpoint.signature }, publicKey)) {
       signature = 'valid';
     } else {
       signature = 'invalid';
@@ -162,7 +155,7 @@ export async function checkCheckpoint(input: {
       );
     }
   }
-  const verdict = await verifyAudit(db);
+  const verdict = await verifyAudit(db, { publicKey });
   if (!verdict.ok) problems.push(`the audit trail is broken at seq ${verdict.seq}: ${verdict.reason}`);
   const start = await chainStart(db);
   const { seq, hash } = checkpoint;

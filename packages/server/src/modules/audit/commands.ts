@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { AuditCheckpoint } from '@keymaster/contract';
 import { type Command, Option } from 'commander';
@@ -34,23 +35,32 @@ export function registerAuditCommands(input: {
   audit
     .command('verify')
     .description(
-      'Recomputes every link of the audit chain; exits 0 when all hold, 1 naming the first row edited, deleted or ' +
+      'Recomputes every link of the audit chain, from the latest retention checkpoint once rows were pruned (its ' +
+        'signature checked); exits 0 when all hold, 1 naming the first row (or the checkpoint) edited, deleted or ' +
         'moved. With --checkpoint, also that the chain still holds the checkpoint’s row with its hash, and that its ' +
         'signature holds.',
     )
     .option('--checkpoint <file or json>', 'a checkpoint kept from `keymaster audit checkpoint` (a file, or its JSON)')
     .option(
       '--public-key <file or key>',
-      'the key to check its signature with: PEM, or SPKI DER in base64 (default: from KEYMASTER_AUDIT_SIGNING_KEY)',
+      'the key to check signatures with (the --checkpoint’s, and the retention checkpoint’s the chain starts from): ' +
+        'PEM, or SPKI DER in base64 (default: from KEYMASTER_AUDIT_SIGNING_KEY)',
     )
     .action(async (options: { checkpoint?: string; publicKey?: string }) => {
       if (options.checkpoint !== undefined) {
         await verifyCheckpoint({ checkpoint: options.checkpoint, publicKey: options.publicKey });
         return;
       }
-      const verdict = await withDatabase((database) => verifyAudit(database.db));
+      const publicKey = publicKeyOption(options.publicKey);
+      const verdict = await withDatabase((database) => verifyAudit(database.db, { publicKey }));
       if (verdict.ok) {
-        const from = verdict.from > 0 ? ` from the retention checkpoint at seq ${verdict.from}` : '';
+        const signature =
+          verdict.fromSignature === 'valid'
+            ? 'signature valid'
+            : verdict.fromSignature === 'own_key'
+              ? 'signature holds under the key it names; give --public-key or set KEYMASTER_AUDIT_SIGNING_KEY to check it is yours'
+              : 'unsigned';
+        const from = verdict.from > 0 ? ` from the retention checkpoint at seq ${verdict.from} (${signature})` : '';
         console.log(`audit trail verified: ${verdict.count} rows${from}, head ${verdict.head}`);
         return;
       }
@@ -59,6 +69,19 @@ export function registerAuditCommands(input: {
       );
       process.exitCode = 1;
     });
+
+  /** The key signatures are checked with: --public-key, else the public half of KEYMASTER_AUDIT_SIGNING_KEY. */
+  function publicKeyOption(option: string | undefined): KeyObject | undefined {
+    if (option === undefined) {
+      const signingKey = config().audit.signingKey;
+      return signingKey ? createPublicKey(signingKey) : undefined;
+    }
+    try {
+      return parsePublicKey(inlineOrFile(option));
+    } catch (error) {
+      fail(`--public-key must be an Ed25519 public key (PEM, or SPKI DER in base64): ${(error as Error).message}`);
+    }
+  }
 
   async function verifyCheckpoint(options: { checkpoint: string; publicKey: string | undefined }): Promise<void> {
     let document: unknown;
@@ -70,14 +93,7 @@ export function registerAuditCommands(input: {
     const validated = bodyValidator(AuditCheckpoint)(document);
     if (validated.error) fail('--checkpoint is not a checkpoint `keymaster audit checkpoint` printed');
     const checkpoint = document as AuditCheckpoint;
-    let publicKey = config().audit.signingKey;
-    if (options.publicKey !== undefined) {
-      try {
-        publicKey = parsePublicKey(inlineOrFile(options.publicKey));
-      } catch (error) {
-        fail(`--public-key must be an Ed25519 public key (PEM, or SPKI DER in base64): ${(error as Error).message}`);
-      }
-    }
+    const publicKey = publicKeyOption(options.publicKey);
     const verdict = await withDatabase((database) => checkCheckpoint({ db: database.db, checkpoint, publicKey }));
     if (verdict.ok) {
       const signature = verdict.signature === 'valid' ? 'signature valid' : 'unsigned';

@@ -1,8 +1,9 @@
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { insertCheckpoint } from './checkpoints.js';
+import { checkStartSignature } from './signature.js';
 import { brokenLink, chainStart } from './trail.js';
 
 interface Logger {
@@ -18,7 +19,10 @@ const batchSize = 2000;
  * checks the links of the rows it deletes from where the chain starts, stores a retention
  * checkpoint at the last of them (seq and hash), and deletes them: verification then starts from
  * that checkpoint and still checks every remaining link. A batch whose rows do not verify is not
- * pruned — pruning must never erase the evidence of an edit.
+ * pruned — pruning must never erase the evidence of an edit — and neither are rows after a retention
+ * checkpoint that does not hold (`checkStartSignature`): the checkpoint pruning would store next
+ * would vouch, signed, for a chain checked from an edited start. An unsigned start is pruned from,
+ * so that a key set after pruning began gets its first signed checkpoint.
  *
  * Every node runs it. Two nodes pruning the same rows at once both try to store the checkpoint
  * for the same `seq`; the unique index lets one commit and rolls the other back.
@@ -31,6 +35,7 @@ export function createAuditPruner(deps: {
   signingKey: KeyObject | undefined;
 }) {
   const { db, retainMs } = deps;
+  const publicKey = deps.signingKey ? createPublicKey(deps.signingKey) : undefined;
 
   /** One batch: answers how many rows it deleted (0 when nothing is old enough). */
   async function pruneBatch(now: number): Promise<number> {
@@ -38,6 +43,16 @@ export function createAuditPruner(deps: {
     try {
       return await withTransaction(db, async (tx) => {
         const start = await chainStart(tx);
+        if (start.checkpoint) {
+          const vouched = checkStartSignature({ checkpoint: start.checkpoint, publicKey, unsigned: 'accept' });
+          if (!vouched.ok) {
+            deps.logger.warn(
+              { seq: start.seq, reason: vouched.reason },
+              'the audit trail starts from a retention checkpoint that does not hold: nothing is pruned (run keymaster audit verify)',
+            );
+            return 0;
+          }
+        }
         const rows = await tx
           .selectFrom('audit_events')
           .selectAll()
@@ -47,7 +62,7 @@ export function createAuditPruner(deps: {
           .execute();
         // The rows up to the first one still within the retention: rows are kept in `seq`
         // order, and a later row with an earlier time (another node's clock) waits for it.
-        let previous = start;
+        let previous: { seq: number; hash: string } = start;
         let count = 0;
         for (const row of rows) {
           if (row.at >= cutoff) break;

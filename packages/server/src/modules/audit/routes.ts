@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   AuditCheckpoint,
@@ -25,6 +25,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{
   clock: Clock;
   signingKey: KeyObject | undefined;
 }> = async (app, { db, clock, signingKey }) => {
+  const publicKey = signingKey ? createPublicKey(signingKey) : undefined;
   app.get(
     '/v1/audit-events',
     {
@@ -80,12 +81,14 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Verify the audit trail',
         description:
           'Recomputes every link of the chain, not only its ends, and names the first row that was edited, ' +
-          'deleted or moved. The same check as `keymaster audit verify`.',
+          'deleted or moved. Once old rows were pruned it starts from the latest retention checkpoint, whose ' +
+          'signature must hold under `KEYMASTER_AUDIT_SIGNING_KEY` (when set; else under the key the checkpoint ' +
+          'names): an edited checkpoint fails at its `seq`. The same check as `keymaster audit verify`.',
         response: { 200: AuditVerification, ...problemResponses },
       },
     },
     async () => {
-      const verdict = await verifyAudit(db);
+      const verdict = await verifyAudit(db, { publicKey });
       return verdict.ok
         ? {
             ok: true,

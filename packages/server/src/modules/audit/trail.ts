@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { PostgresAdapter, type Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
-import type { AuditEventTable } from '../../db/schema.js';
+import type { AuditCheckpointTable, AuditEventTable } from '../../db/schema.js';
+import { checkStartSignature, type StartSignature } from './signature.js';
 
 /**
  * The audit trail: every change appends one row to `audit_events` in the change's own
@@ -77,13 +78,26 @@ export function actorOf(name: string, requestId?: string | null): AuditActor {
   return { type, id, requestId };
 }
 
+/** Whether changes append their audit rows: always, but under the benchmark's switch (below). */
+let writingAudit = true;
+
+/**
+ * BENCHMARK ONLY (`KEYMASTER_BENCHMARK_SKIP_AUDIT`, see `Config.benchmarkSkipAudit`): with `false`,
+ * `appendAudit` does nothing at all in this process, so that the audit benchmark can compare a
+ * write route with and without its row on the same build. Set by `createKeymaster` from its
+ * configuration; a benchmark's server is alone in its process.
+ */
+export function setAuditWriting(on: boolean): void {
+  writingAudit = on;
+}
+
 /**
  * Appends entries to the trail in the caller's transaction. The chain's head is read and moved
  * under its row lock (PostgreSQL; SQLite has one writer at a time), so concurrent transactions,
  * on any number of processes, append one after another and in `seq` order.
  */
 export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+  if (entries.length === 0 || !writingAudit) return;
   let head = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
   if (tx.getExecutor().adapter instanceof PostgresAdapter) head = head.forUpdate();
   let { seq, hash } = await head.executeTakeFirstOrThrow();
@@ -123,6 +137,8 @@ export type AuditVerdict =
       head: string;
       /** Where verification started: 0 (the genesis hash), or the seq of the latest pruning. */
       from: number;
+      /** How the retention checkpoint it started from was vouched for; null from the genesis hash. */
+      fromSignature: StartSignature | null;
     }
   | { ok: false; seq: number; reason: string; checked: number; from: number };
 
@@ -137,19 +153,29 @@ export function brokenLink(previous: { hash: string }, row: Selectable<AuditEven
   return null;
 }
 
+/** Where the chain starts: a `seq` and its hash, and the retention checkpoint that keeps them. */
+export interface ChainStart {
+  seq: number;
+  hash: string;
+  /** Null before any pruning (the genesis hash at seq 0). */
+  checkpoint: Selectable<AuditCheckpointTable> | null;
+}
+
 /**
  * Where the chain now starts: the latest retention checkpoint (its rows up to `seq` were pruned),
  * or the genesis hash before any pruning.
  */
-export async function chainStart(db: Db): Promise<{ seq: number; hash: string }> {
+export async function chainStart(db: Db): Promise<ChainStart> {
   const pruned = await db
     .selectFrom('audit_checkpoints')
-    .select(['seq', 'hash'])
+    .selectAll()
     .where('reason', '=', 'retention')
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return pruned ?? { seq: 0, hash: genesisHash };
+  return pruned
+    ? { seq: pruned.seq, hash: pruned.hash, checkpoint: pruned }
+    : { seq: 0, hash: genesisHash, checkpoint: null };
 }
 
 /**
@@ -157,13 +183,20 @@ export async function chainStart(db: Db): Promise<{ seq: number; hash: string }>
  * retention checkpoint once rows were pruned) to the head, not only its ends: each `seq` follows
  * the one before, each row names the previous row's hash, each hash is the row's own, each `data`
  * still has its digest, and the head names the last row. The first `seq` that fails is named.
+ * A retention checkpoint it starts from must hold too (`checkStartSignature`): its signature under
+ * `publicKey` — the public half of `KEYMASTER_AUDIT_SIGNING_KEY`, or an auditor's — or, without
+ * one, under the key it names; a checkpoint that fails is named, at its `seq`.
  */
-export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict> {
+export async function verifyAudit(
+  db: Db,
+  options: { publicKey?: KeyObject | undefined; pageSize?: number } = {},
+): Promise<AuditVerdict> {
+  const pageSize = options.pageSize ?? 1000;
   // Pruning on another node may delete rows while this reads them: a row found missing because a
   // newer retention checkpoint now covers it is no break, and the walk starts again from there.
   for (let attempt = 0; ; attempt++) {
     const start = await chainStart(db);
-    const verdict = await verifyFrom({ db, start, pageSize });
+    const verdict = await verifyFrom({ db, start, pageSize, publicKey: options.publicKey });
     if (verdict.ok || attempt >= 3) return verdict;
     const now = await chainStart(db);
     if (now.seq === start.seq) return verdict;
@@ -172,11 +205,22 @@ export async function verifyAudit(db: Db, pageSize = 1000): Promise<AuditVerdict
 
 async function verifyFrom(input: {
   db: Db;
-  start: { seq: number; hash: string };
+  start: ChainStart;
   pageSize: number;
+  publicKey: KeyObject | undefined;
 }): Promise<AuditVerdict> {
   const { db, start, pageSize } = input;
-  let previous = start;
+  let fromSignature: StartSignature | null = null;
+  if (start.checkpoint) {
+    const vouched = checkStartSignature({
+      checkpoint: start.checkpoint,
+      publicKey: input.publicKey,
+      unsigned: 'refuse',
+    });
+    if (!vouched.ok) return { ok: false, seq: start.seq, reason: vouched.reason, checked: 0, from: start.seq };
+    fromSignature = vouched.signature;
+  }
+  let previous: { seq: number; hash: string } = start;
   let checked = 0;
   for (;;) {
     const rows = await db
@@ -214,7 +258,7 @@ async function verifyFrom(input: {
       from: start.seq,
     };
   }
-  return { ok: true, count: checked, seq: previous.seq, head: previous.hash, from: start.seq };
+  return { ok: true, count: checked, seq: previous.seq, head: previous.hash, from: start.seq, fromSignature };
 }
 
 /** Erasure: empties the data of every row about the customer; the digests keep the chain whole. */

@@ -8,14 +8,17 @@ export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
   return {
     from: toIso(report.from),
     to: toIso(report.to),
-    data: report.data.map(toApiUsageRevenueRow),
+    data: report.data.map((row) => toApiUsageRevenueRow(row)),
     plans: report.plans,
     totals: report.totals,
   };
 }
 
 /** One customer's row as the API answers it. */
-export function toApiUsageRevenueRow(row: UsageRevenueRow): ApiReport['data'][number] {
+export function toApiUsageRevenueRow(
+  row: UsageRevenueRow,
+  iso: (epochMs: number) => string = toIso,
+): ApiReport['data'][number] {
   return {
     customer: row.customer,
     plan: row.plan,
@@ -27,7 +30,7 @@ export function toApiUsageRevenueRow(row: UsageRevenueRow): ApiReport['data'][nu
       used_in_range: f.usedInRange,
       utilization: f.utilization === null || Number.isFinite(f.utilization) ? f.utilization : null,
       paid: f.paid,
-      period: f.period && { start: toIso(f.period.start), end: toIso(f.period.end) },
+      period: f.period && { start: iso(f.period.start), end: iso(f.period.end) },
       source: f.source,
       subscription: f.subscription,
       grants: f.grants,
@@ -38,9 +41,9 @@ export function toApiUsageRevenueRow(row: UsageRevenueRow): ApiReport['data'][nu
       revenue: row.evidence.revenue.map((line) => ({
         subscription: line.subscriptionId,
         plan: line.plan,
-        from: toIso(line.from),
-        to: toIso(line.to),
-        period: { start: toIso(line.period.from), end: toIso(line.period.to) },
+        from: iso(line.from),
+        to: iso(line.to),
+        period: { start: iso(line.period.from), end: iso(line.period.to) },
         status: line.status,
         share: line.share,
         amounts: line.amounts,
@@ -60,13 +63,27 @@ export function toApiUsageRevenueRow(row: UsageRevenueRow): ApiReport['data'][nu
 export async function* usageRevenueJson(report: UsageRevenuePages): AsyncGenerator<string> {
   yield `{"from":${JSON.stringify(toIso(report.from))},"to":${JSON.stringify(toIso(report.to))},"data":[`;
   let first = true;
+  // Rows share their periods' bounds: each instant is formatted once a page.
   for await (const rows of report.pages()) {
-    const json = rows.map((row) => JSON.stringify(toApiUsageRevenueRow(row))).join(',');
+    const iso = memoized(toIso);
+    const json = rows.map((row) => JSON.stringify(toApiUsageRevenueRow(row, iso))).join(',');
     yield first ? json : `,${json}`;
     first = false;
   }
   const { plans, totals } = report.summary();
   yield `],"plans":${JSON.stringify(plans)},"totals":${JSON.stringify(totals)}}`;
+}
+
+function memoized(format: (epochMs: number) => string): (epochMs: number) => string {
+  const seen = new Map<number, string>();
+  return (epochMs) => {
+    let text = seen.get(epochMs);
+    if (text === undefined) {
+      text = format(epochMs);
+      seen.set(epochMs, text);
+    }
+    return text;
+  };
 }
 
 /** Where a stored report's document is served. */

@@ -248,5 +248,5 @@ export function createReportService(deps: {
 
 /** The report's pages of rows in the API's form. */
 async function* apiPages(pages: AsyncIterable<UsageRevenueRow[]>) {
-  for await (const rows of pages) yield rows.map(toApiUsageRevenueRow);
+  for await (const rows of pages) yield rows.map((row) => toApiUsageRevenueRow(row));
 }

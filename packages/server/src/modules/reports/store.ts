@@ -81,11 +81,11 @@ export async function listGrantsGivenBy(
   return grants;
 }
 
-/** What each customer used of each feature over [from, until), from the hourly usage history. */
+/** What each customer used of each feature over [from, until), from the hourly usage history: by customer, then feature. */
 export async function sumUsageHistory(
   db: Db,
   input: { customerIds: readonly string[]; from: number; until: number },
-): Promise<Map<string, number>> {
+): Promise<Map<string, Map<string, number>>> {
   const rows = await db
     .selectFrom('usage_history')
     .select(['customer_id', 'feature'])
@@ -95,18 +95,18 @@ export async function sumUsageHistory(
     .where('bucket_start', '<', input.until)
     .groupBy(['customer_id', 'feature'])
     .execute();
-  return new Map(rows.map((row) => [usageKey(row.customer_id, row.feature), Number(row.total)]));
+  return byCustomer(rows, (row) => [row.feature, Number(row.total)]);
 }
 
 /**
  * The counters of the customers at the given period starts (a period's counter, a gauge's
- * level), by `usageKey(customer, feature, periodStart)`. One counter is its own sum, maximum and
+ * level): by customer, then `counterKey(feature, periodStart)`. One counter is its own sum, maximum and
  * latest value, so these answer every single-period read.
  */
 export async function listCountersAt(
   db: Db,
   input: { customerIds: readonly string[]; periodStarts: readonly number[] },
-): Promise<Map<string, number>> {
+): Promise<Map<string, Map<string, number>>> {
   if (input.periodStarts.length === 0) return new Map();
   const rows = await db
     .selectFrom('usage_counters')
@@ -114,13 +114,32 @@ export async function listCountersAt(
     .where('customer_id', 'in', input.customerIds)
     .where('period_start', 'in', input.periodStarts)
     .execute();
-  return new Map(
-    rows.map((row) => [usageKey(row.customer_id, row.feature, Number(row.period_start)), Number(row.value)]),
-  );
+  return byCustomer(rows, (row) => [counterKey(row.feature, Number(row.period_start)), Number(row.value)]);
 }
 
-export function usageKey(customerId: string, feature: string, periodStart?: number): string {
-  return periodStart === undefined
-    ? `${customerId}\u0000${feature}`
-    : `${customerId}\u0000${feature}\u0000${periodStart}`;
+export function counterKey(feature: string, periodStart: number): string {
+  return `${feature}\u0000${periodStart}`;
+}
+
+/** What the report computes a page of customers' rows from. */
+export interface StoredPage {
+  customers: string[];
+  states: Awaited<ReturnType<typeof listSubscriptionStates>>;
+  records: Map<string, CustomerRecord>;
+  grants: Map<string, Grant[]>;
+  usedInRange: Map<string, Map<string, number>>;
+}
+
+function byCustomer<R extends { customer_id: string }>(
+  rows: readonly R[],
+  entry: (row: R) => [string, number],
+): Map<string, Map<string, number>> {
+  const map = new Map<string, Map<string, number>>();
+  for (const row of rows) {
+    const [key, value] = entry(row);
+    const of = map.get(row.customer_id);
+    if (of) of.set(key, value);
+    else map.set(row.customer_id, new Map([[key, value]]));
+  }
+  return map;
 }

@@ -29,13 +29,14 @@ import type { PlanRecord } from '../plans/convert.js';
 import { listNonDraftPlanVersions } from '../plans/store.js';
 import type { SubscriptionRecord } from '../subscriptions/convert.js';
 import {
+  counterKey,
   findCustomers,
   listCountersAt,
   listGrantsGivenBy,
   listReportedCustomers,
   listSubscriptionStates,
+  type StoredPage,
   sumUsageHistory,
-  usageKey,
 } from './store.js';
 
 /** The longest range a report covers. */
@@ -165,9 +166,19 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
       from,
       to,
       async *pages() {
-        for (let start = 0; start < everyone.length; start += pageSize) {
+        const read = (start: number) => {
+          const reading = readPage({ ...page, customers: everyone.slice(start, start + pageSize) });
+          // Awaited below; a report abandoned half-way (the client went) leaves it unawaited.
+          reading.catch(() => undefined);
+          return reading;
+        };
+        let next = everyone.length > 0 ? read(0) : undefined;
+        for (let start = 0; next; start += pageSize) {
+          const stored = await next;
+          // The next page's reads go to the database while this page is computed and sent.
+          next = start + pageSize < everyone.length ? read(start + pageSize) : undefined;
           const rows: UsageRevenueRow[] = [];
-          for (const row of await rowsOf({ ...page, customers: everyone.slice(start, start + pageSize) })) {
+          for (const row of await rowsOf({ ...page, stored })) {
             if (input.plan !== undefined && row.plan !== input.plan) continue;
             if (input.flag !== undefined && !row.flags.includes(input.flag)) continue;
             tally.add(row);
@@ -195,26 +206,33 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     },
   };
 
+  /** What a page of customers' rows are computed from, read set-wise for the page. */
+  async function readPage(input: { customers: string[]; from: number; until: number }): Promise<StoredPage> {
+    const { customers, from, until } = input;
+    const [states, records, grants, usedInRange] = await Promise.all([
+      listSubscriptionStates(db, { customerIds: customers, until }),
+      findCustomers(db, customers),
+      listGrantsGivenBy(db, { customerIds: customers, at: until - 1 }),
+      sumUsageHistory(db, { customerIds: customers, from, until }),
+    ]);
+    return { customers, states, records, grants, usedInRange };
+  }
+
   /**
-   * The rows of a page of customers: their history, records, grants and usage read once for the
-   * page, then each customer resolved as they stood at the end of the range (`resolve`, as a
-   * snapshot at that instant does) and their revenue computed from their spans.
+   * The rows of a page of customers, from their history, records, grants and usage read for the
+   * page: each customer resolved as they stood at the end of the range (`resolve`, as a snapshot
+   * at that instant does) and their revenue computed from their spans.
    */
   async function rowsOf(input: {
-    customers: string[];
+    stored: StoredPage;
     from: number;
     until: number;
     items: PricedItems;
     catalog: Catalog;
   }): Promise<UsageRevenueRow[]> {
-    const { customers, from, until, catalog } = input;
+    const { from, until, catalog } = input;
+    const { customers, states, records, grants, usedInRange } = input.stored;
     const at = until - 1;
-    const [states, records, grants, usedInRange] = await Promise.all([
-      listSubscriptionStates(db, { customerIds: customers, until }),
-      findCustomers(db, customers),
-      listGrantsGivenBy(db, { customerIds: customers, at }),
-      sumUsageHistory(db, { customerIds: customers, from, until }),
-    ]);
     const pending: Pending[] = [];
     for (const customer of customers) {
       const record = records.get(customer);
@@ -248,8 +266,13 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
    * single periods (and gauges' levels) in one read for the page; a rolling window's buckets one
    * read each.
    */
-  async function usageOf(pending: readonly Pending[]): Promise<Map<string, number>> {
-    const usage = new Map<string, number>();
+  async function usageOf(pending: readonly Pending[]): Promise<Map<string, Map<string, number>>> {
+    const usage = new Map<string, Map<string, number>>();
+    const set = (customer: string, key: string, value: number) => {
+      const of = usage.get(customer);
+      if (of) of.set(key, value);
+      else usage.set(customer, new Map([[key, value]]));
+    };
     const periodStarts = new Set<number>();
     const windows: Promise<void>[] = [];
     for (const { customer, counted } of pending) {
@@ -259,7 +282,7 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
         else {
           windows.push(
             readUsage(db, { customerId: customer, ...span }).then((value) => {
-              usage.set(usageKey(customer, span.key), value);
+              set(customer, span.key, value);
             }),
           );
         }
@@ -271,9 +294,10 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     });
     await Promise.all(windows);
     for (const { customer, counted } of pending) {
+      const of = counters.get(customer);
       for (const { span } of counted) {
         if (span === null || span.from !== span.to) continue;
-        usage.set(usageKey(customer, span.key), counters.get(usageKey(customer, span.feature, span.from)) ?? 0);
+        set(customer, span.key, of?.get(counterKey(span.feature, span.from)) ?? 0);
       }
     }
     return usage;
@@ -281,7 +305,13 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
 
   function rowOf(
     input: Pending,
-    context: { from: number; until: number; at: number; usage: Map<string, number>; usedInRange: Map<string, number> },
+    context: {
+      from: number;
+      until: number;
+      at: number;
+      usage: Map<string, Map<string, number>>;
+      usedInRange: Map<string, Map<string, number>>;
+    },
   ): UsageRevenueRow {
     const { customer, spans, resolved } = input;
     const { from, until, at } = context;
@@ -290,6 +320,8 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     const last = spans.reduce((latest, span) => (span.to > latest.to ? span : latest));
     const currency = last.items[0]?.price.currency ?? Object.keys(total)[0] ?? 'usd';
     // Limits and usage of each feature's usage period at the end of the range.
+    const usage = context.usage.get(customer);
+    const usedInRange = context.usedInRange.get(customer);
     const features: UsageRevenueRow['features'] = [];
     const grantedOnly: string[] = [];
     for (const entitlement of resolved.entitlements.values()) {
@@ -298,10 +330,10 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     for (const counted of input.counted) {
       const { entitlement, span } = counted;
       const decision = counted.decideAt({
-        usage: span ? (context.usage.get(usageKey(customer, span.key)) ?? 0) : 0,
+        usage: span ? (usage?.get(span.key) ?? 0) : 0,
         quantity: 0,
       });
-      const recorded = context.usedInRange.get(usageKey(customer, entitlement.feature)) ?? 0;
+      const recorded = usedInRange?.get(entitlement.feature) ?? 0;
       const use: FeatureUse = {
         feature: entitlement.feature,
         limit: entitlement.limit,
