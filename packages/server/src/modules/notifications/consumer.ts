@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import type { NotificationTable } from '../../db/schema.js';
 import { newId } from '../../ids.js';
-import { createOutboxConsumer, type OutboxEvent } from '../outbox/consumer.js';
+import { createOutboxConsumer, holeWaitMs, type OutboxEvent } from '../outbox/consumer.js';
 import { emitDomainEvents } from '../outbox/emit.js';
 import { toApiNotification } from './convert.js';
 import { type EmailComposer, type MadeNotification, queueEmails } from './email-queue.js';
@@ -66,6 +66,15 @@ export function createNotificationConsumer(deps: {
       // A run already in flight may have read before the caller's events committed.
       await running;
       await run();
+      // A hole in the outbox (a transaction still open, or rolled back) stops a run short: wait
+      // for it as the consumer does, so that every event of now has been taken on return.
+      let state = await consumer.behind();
+      const deadline = performance.now() + 2 * holeWaitMs;
+      while (state.behind && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await run();
+        state = await consumer.behind(state.target);
+      }
     },
 
     start(): void {

@@ -24,7 +24,7 @@ const batchSize = 500;
  * transactions: one still open after this long has almost surely rolled back. (SQLite has one
  * writer at a time and never shows a hole.)
  */
-const holeWaitMs = 5000;
+export const holeWaitMs = 5000;
 
 /**
  * One consumer of the outbox (`domain_events`): reads the events after its cursor (its row in
@@ -86,6 +86,29 @@ export function createOutboxConsumer(deps: {
   }
 
   return {
+    /**
+     * Whether the cursor has reached the newest event committed when first asked (`target`,
+     * else the newest now): for callers that want every event of now taken, holes waited for included.
+     */
+    async behind(target?: number): Promise<{ target: number; behind: boolean }> {
+      const newest =
+        target ??
+        Number(
+          (
+            await db
+              .selectFrom('domain_events')
+              .select((eb) => eb.fn.max('seq').as('seq'))
+              .executeTakeFirst()
+          )?.seq ?? 0,
+        );
+      const row = await db
+        .selectFrom('outbox_consumers')
+        .select('position')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return { target: newest, behind: Number(row?.position ?? 0) < newest };
+    },
+
     /** Takes everything visible now; answers how many events were taken. */
     async run(): Promise<number> {
       let total = 0;
