@@ -1,34 +1,18 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Decision, GaugeLevel } from '@keymaster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importEventLines } from './modules/events/import-lines.js';
 import { check, expectStatus, publishCatalog, seedCustomer } from './test-support/builders.js';
+import { runKeymaster } from './test-support/cli.js';
 import { describeEachDialect } from './test-support/databases.js';
-import { databaseUrl } from './test-support/processes.js';
 import { startTestServer, type TestServer } from './test-support/server.js';
 import { startSmtpListener } from './test-support/smtp-listener.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-
 /** The real command line, from the build, on the test server's database. */
-function keymaster(
-  server: TestServer,
-  args: string[],
-  stdin?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [cli, ...args],
-      { env: { ...process.env, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn' } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(stdin ?? '');
-  });
+function keymaster(server: TestServer, args: string[], stdin?: string) {
+  return runKeymaster(server.target, args, stdin === undefined ? {} : { stdin });
 }
 
 /** Waits for the server's change feed to bring what another process wrote (it polls every 50 ms). */

@@ -9,17 +9,8 @@ const adminKey = 'km_sk_connection_loss_key_00001';
 const callersPerProcess = 6;
 
 async function call(server: ServerProcess, path: string, body?: unknown, method = 'POST') {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: response.status,
-    retryAfter: response.headers.get('retry-after'),
-    type: response.headers.get('content-type'),
-    json: (await response.json()) as Record<string, unknown>,
-  };
+  const { status, headers, json } = await server.call(method, path, body);
+  return { status, retryAfter: headers.get('retry-after'), type: headers.get('content-type'), json };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,7 +9,11 @@ const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export function runKeymaster(
   target: DatabaseTarget,
   args: string[],
-  input: { stdin?: string; env?: Record<string, string> } = {},
+  input: {
+    stdin?: string;
+    /** More environment; a variable given as undefined is left out. */
+    env?: Record<string, string | undefined>;
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(

@@ -12,6 +12,22 @@ export interface ServerProcess {
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   stop(): Promise<void>;
+  /**
+   * One API call, with the process's admin key unless `key` is given: its status, headers and JSON
+   * body (`{}` when the body is empty). A body is sent as JSON when given.
+   */
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: { key?: string; headers?: Record<string, string> },
+  ): Promise<ApiAnswer>;
+}
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  json: Record<string, unknown>;
 }
 
 async function freePort(): Promise<number> {
@@ -79,6 +95,23 @@ export async function startServerProcess(input: {
     url,
     child,
     output: () => output,
+    async call(method, path, body, options = {}) {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.key ?? input.adminKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...options.headers,
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        headers: response.headers,
+        json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>,
+      };
+    },
     stop: () =>
       new Promise((resolve) => {
         // Exited already: with a code, or killed by a signal (SIGKILL in crash tests).
@@ -97,14 +130,8 @@ export async function startServerProcess(input: {
  */
 export async function seedTeamCustomer(input: { servers: ServerProcess[]; adminKey: string; limit: number }) {
   const send = async (server: ServerProcess, method: string, path: string, body: unknown) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${input.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const json = (await response.json()) as Record<string, unknown>;
-    if (response.status >= 300)
-      throw new Error(`${method} ${path} answered ${response.status}: ${JSON.stringify(json)}`);
+    const { status, json } = await server.call(method, path, body, { key: input.adminKey });
+    if (status >= 300) throw new Error(`${method} ${path} answered ${status}: ${JSON.stringify(json)}`);
     return json;
   };
   const [first] = input.servers;

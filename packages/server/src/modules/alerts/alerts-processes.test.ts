@@ -10,12 +10,7 @@ const consumesPerCaller = 6; // 4 × 50 × 6 = 1,200 attempts on a limit of 1,00
 const limit = 1000;
 
 async function call(server: ServerProcess, path: string, body: unknown) {
-  const response = await fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call('POST', path, body);
 }
 
 describeEachDialect('alerts crossed by several server processes at once', (dialect) => {

@@ -1,15 +1,13 @@
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, verify } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.js';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
-import { databaseUrl } from '../../test-support/processes.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 import { appendAudit, genesisHash } from './trail.js';
 
@@ -23,8 +21,6 @@ interface Checkpoint {
   signature: string | null;
   public_key: string | null;
 }
-
-const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
 
 function ed25519() {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -212,19 +208,8 @@ describeEachDialect('audit checkpoints', (dialect) => {
     expect(run.stderr).toContain(`row ${kept.seq} has another hash than the checkpoint: the chain was rewritten`);
   }, 60_000);
 
-  /** The real command line, from the build, on the test server's database. */
-  function keymaster(
-    args: string[],
-    env: Record<string, string> = {},
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const { KEYMASTER_AUDIT_SIGNING_KEY: _, ...inherited } = process.env;
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [cli, ...args],
-        { env: { ...inherited, DATABASE_URL: databaseUrl(server.target), LOG_LEVEL: 'warn', ...env } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  /** The real command line, from the build, on the test server's database, without this process's signing key. */
+  function keymaster(args: string[], env: Record<string, string> = {}) {
+    return runKeymaster(server.target, args, { env: { KEYMASTER_AUDIT_SIGNING_KEY: undefined, ...env } });
   }
 });

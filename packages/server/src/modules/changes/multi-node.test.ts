@@ -5,12 +5,7 @@ import { type ServerProcess, startServerProcess } from '../../test-support/proce
 const adminKey = 'km_sk_multi_node_admin_key_0001';
 
 async function call(server: ServerProcess, method: string, path: string, body?: unknown, key = adminKey) {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call(method, path, body, { key });
 }
 
 /** Polls `probe` until it holds, and answers how long that took. */

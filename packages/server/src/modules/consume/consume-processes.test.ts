@@ -9,12 +9,7 @@ const consumesPerCaller = 6; // 4 × 50 × 6 = 1,200 attempts on a limit of 1,00
 const limit = 1000;
 
 async function call(server: ServerProcess, path: string, body: unknown, method = 'POST') {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call(method, path, body);
 }
 
 describeEachDialect('consume from several server processes on one database', (dialect) => {

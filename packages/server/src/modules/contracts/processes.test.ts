@@ -6,12 +6,7 @@ import { type ServerProcess, startServerProcess } from '../../test-support/proce
 const adminKey = 'km_sk_contract_processes_key_01';
 
 async function call(server: ServerProcess, input: { method: string; path: string; body?: unknown }) {
-  const response = await fetch(`${server.url}${input.path}`, {
-    method: input.method,
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    ...(input.body !== undefined ? { body: JSON.stringify(input.body) } : {}),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call(input.method, input.path, input.body);
 }
 
 /**

@@ -6,12 +6,7 @@ import { type ServerProcess, startServerProcess } from '../../test-support/proce
 const adminKey = 'km_sk_crash_test_admin_key_0001';
 
 async function call(server: ServerProcess, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body ?? {}),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call(method, path, body ?? {});
 }
 
 const batch = (n: number) =>

@@ -7,16 +7,7 @@ import { openSse, type SseStream } from '../../test-support/sse-client.js';
 const adminKey = 'km_sk_notify_nodes_admin_key_01';
 
 async function call(server: ServerProcess, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${adminKey}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
+  return server.call(method, path, body);
 }
 
 /**

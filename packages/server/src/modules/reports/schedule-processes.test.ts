@@ -32,13 +32,8 @@ describeEachDialect('the quarterly report across processes', (dialect) => {
   });
 
   const call = async (server: ServerProcess, method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = (await response.json()) as Record<string, unknown>;
-    expect(response.status, JSON.stringify(json)).toBeLessThan(300);
+    const { status, json } = await server.call(method, path, body);
+    expect(status, JSON.stringify(json)).toBeLessThan(300);
     return json;
   };
   const reportRows = async () => (await handle.db.selectFrom('reports').select('id').execute()).length;

@@ -9,12 +9,7 @@ const secret = 'whsec_processes_secret';
 const period = { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' };
 
 async function call(server: ServerProcess, input: { method: string; path: string; body?: unknown }) {
-  const response = await fetch(`${server.url}${input.path}`, {
-    method: input.method,
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    ...(input.body !== undefined ? { body: JSON.stringify(input.body) } : {}),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  return server.call(input.method, input.path, input.body);
 }
 
 /** Stripe delivering one event to two nodes behind a load balancer at the same moment. */
