@@ -43,13 +43,8 @@ export async function dispatch(app: FastifyInstance, options: InjectOptions): Pr
   return (await inject(app.dispatch, options)) as TestResponse;
 }
 
-/**
- * A real Keymaster (real database, real HTTP stack, injected clock) for one test suite. Requests
- * go through the listener a real server's socket feeds (`app.dispatch`), not Fastify's `inject`,
- * which would skip the plain dispatch of the hot routes.
- */
-export async function startTestServer(input: {
-  dialect: TestDialect;
+export interface TestServerOptions {
+  /** Where the manual clock starts. */
   start?: string;
   env?: Record<string, string>;
   /** Another clock than a manual one starting at `start` (one that follows real time, say). */
@@ -58,7 +53,14 @@ export async function startTestServer(input: {
   logs?: (line: string) => void;
   /** More concerns for every API route (see `AppDeps.concerns`). */
   concerns?: readonly Concern[];
-}): Promise<TestServer> {
+}
+
+/**
+ * A real Keymaster (real database, real HTTP stack, injected clock) for one test suite. Requests
+ * go through the listener a real server's socket feeds (`app.dispatch`), not Fastify's `inject`,
+ * which would skip the plain dispatch of the hot routes.
+ */
+export async function startTestServer(input: TestServerOptions & { dialect: TestDialect }): Promise<TestServer> {
   const database = await createTestDatabase(input.dialect);
   const server = await startTestServerOn({ ...input, target: database.target });
   return {
@@ -74,14 +76,7 @@ export async function startTestServer(input: {
  * `startTestServer` on a database that outlives it: one node of several, or one started again
  * after another stopped (closing it leaves the database as it is).
  */
-export async function startTestServerOn(input: {
-  target: DatabaseTarget;
-  start?: string;
-  env?: Record<string, string>;
-  clock?: TestServer['clock'];
-  logs?: (line: string) => void;
-  concerns?: readonly Concern[];
-}): Promise<TestServer> {
+export async function startTestServerOn(input: TestServerOptions & { target: DatabaseTarget }): Promise<TestServer> {
   const clock = input.clock ?? manualClock(Date.parse(input.start ?? '2026-01-15T12:00:00.000Z'));
   const config = {
     ...loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_FEED_POLL_MS: '50', ...input.env }),
