@@ -415,14 +415,7 @@ describeEachDialect('audit retention, a signing key set later', (dialect) => {
     const start = server.clock.now();
     await seedCatalog(server);
     await seedCustomer(server, { plan: 'pro' });
-    expectStatus(
-      await server.request({
-        method: 'POST',
-        url: '/v1/test-clock/advance',
-        body: { to: new Date(start + 31 * day).toISOString() },
-      }),
-      200,
-    );
+    await advanceClock(server, start + 31 * day);
     const checkpoint = await server.keymaster.database.db
       .selectFrom('audit_checkpoints')
       .selectAll()

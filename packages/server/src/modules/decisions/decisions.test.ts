@@ -1,4 +1,5 @@
 import type { Feature, LoggedDecision } from '@keymaster/contract';
+import { unknownDecision } from '@keymaster/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/database.js';
 import { check, expectStatus, publishCatalog, seedCustomer } from '../../test-support/builders.js';
@@ -170,20 +171,9 @@ describeEachDialect('the decision log', (dialect) => {
           at,
           provenance: { source: null, plan: null, grants: [], targeting: false, denial: null },
           decision: {
-            customer: 'c',
-            feature: 'f',
-            allowed: false,
+            ...unknownDecision({ customer: 'c', feature: 'f', reason: 'unknown_feature' }),
             reason: 'no_entitlement' as const,
             type: 'boolean' as const,
-            limit: null,
-            usage: null,
-            balance: null,
-            unlimited: false,
-            overage: null,
-            value: null,
-            resetsAt: null,
-            upgrade: null,
-            creditCost: null,
           },
         });
         for (let i = 0; i < 8; i++) log.record(decision(i < 4 ? 1000 : 5000));
