@@ -1,18 +1,7 @@
 import type { UsageRevenueReport as ApiReport, StoredReport } from '@keymaster/contract';
 import { toIso } from '../../json-column.js';
 import type { ReportRow } from './stored-reports.js';
-import type { UsageRevenuePages, UsageRevenueReport, UsageRevenueRow } from './usage-revenue.js';
-
-/** The report as the API answers it: instants as ISO-8601, field names in snake case. */
-export function toApiUsageRevenue(report: UsageRevenueReport): ApiReport {
-  return {
-    from: toIso(report.from),
-    to: toIso(report.to),
-    data: report.data.map((row) => toApiUsageRevenueRow(row)),
-    plans: report.plans,
-    totals: report.totals,
-  };
-}
+import type { UsageRevenuePages, UsageRevenueRow } from './usage-revenue.js';
 
 /** One customer's row as the API answers it. */
 export function toApiUsageRevenueRow(
@@ -58,7 +47,7 @@ export function toApiUsageRevenueRow(
 /**
  * The report as the API's JSON document, in pieces as its pages are read: a large report is
  * never held whole in memory, and its first bytes go out while the rest is computed. The same
- * document `toApiUsageRevenue` makes, key for key.
+ * report as the API answers it: instants as ISO-8601, field names in snake case.
  */
 export async function* usageRevenueJson(report: UsageRevenuePages): AsyncGenerator<string> {
   yield `{"from":${JSON.stringify(toIso(report.from))},"to":${JSON.stringify(toIso(report.to))},"data":[`;

@@ -195,16 +195,7 @@ export function createUsageRevenueReport(deps: { db: Db; clock: Clock; catalog: 
     };
   }
 
-  return {
-    open,
-    /** The whole report in memory (`open` streams it a page at a time). */
-    async run(input: UsageRevenueInput): Promise<UsageRevenueReport> {
-      const report = await open(input);
-      const data: UsageRevenueRow[] = [];
-      for await (const rows of report.pages()) data.push(...rows);
-      return { from: report.from, to: report.to, data, ...report.summary() };
-    },
-  };
+  return { open };
 
   /** What a page of customers' rows are computed from, read set-wise for the page. */
   async function readPage(input: { customers: string[]; from: number; until: number }): Promise<StoredPage> {
