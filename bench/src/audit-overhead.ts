@@ -51,11 +51,12 @@ function renameOf(customer: string): RequestSpec {
  * What writing its audit row costs a write route. Two servers of the same build, seeded alike
  * (the benchmark catalog, `customers` on `pro`): the **baseline** started with the
  * benchmark-only `KEYMASTER_BENCHMARK_SKIP_AUDIT=true` (a change skips its audit row entirely:
- * no head read or lock, no hashing, no insert, no head update), the **variant** as shipped.
+ * no insert, nothing to seal), the **variant** as shipped.
  * The load is `PUT /v1/customers/{id}` over every customer in turn, each renaming its customer
  * (a new name on every send), so every request is an update in one transaction and, on the
- * variant, appends one hash-chained row to `audit_events` in it: the cheapest write the API
- * audits, where the row is the largest share of the work. After an unmeasured settling run on
+ * variant, appends one audit row in it, which the server's sealer chains (hashes into
+ * `audit_events`) during the same measured run: the cheapest write the API audits, where the row
+ * is the largest share of the work. After an unmeasured settling run on
  * each, rounds baseline, variant, baseline, …; each variant round against the baseline rounds on
  * either side of it. At the end the variant's chain is verified.
  */

@@ -23,6 +23,7 @@ import { type AjvError, schemaError, validationProblem } from './http/problems.j
 import { bodyValidator } from './http/validation.js';
 import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
 import { registerAuditCommands } from './modules/audit/commands.js';
+import { sealAudit } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { formatCatalogFile, parseCatalogFile } from './modules/catalog/catalog-file.js';
 import { createCatalogService, describeChange } from './modules/catalog/service.js';
@@ -60,6 +61,8 @@ async function withDatabase<T>(work: (db: ReturnType<typeof openDatabase>) => Pr
     await migrateToLatest(database);
     return await work(database);
   } finally {
+    // The command's changes join the audit chain before it exits (a server would seal them too).
+    await sealAudit(database.db).catch(() => undefined);
     await database.close();
   }
 }

@@ -15,6 +15,7 @@ import { AlertRuleCache } from './modules/alerts/rule-cache.js';
 import { createAlertRuleService } from './modules/alerts/service.js';
 import { createApiKeyService } from './modules/api-keys/service.js';
 import { createAuditPruner } from './modules/audit/retention.js';
+import { createAuditSealer } from './modules/audit/sealer.js';
 import { setAuditWriting } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
@@ -352,6 +353,8 @@ export async function createKeymaster(input: {
       retainMs: config.audit.retainDays === undefined ? undefined : config.audit.retainDays * 86_400_000,
       signingKey: config.audit.signingKey,
     });
+    // Changes' audit rows join the hash chain within a quarter of a second (modules/audit/trail.ts).
+    const auditSealer = createAuditSealer({ db: database.db, logger, everyMs: 250 });
     let testClock: { clock: SettableClock; runDue: (now: number) => Promise<void> } | undefined;
     if (config.testClock) {
       if (!('set' in clock)) throw new Error('KEYMASTER_TEST_CLOCK needs a settable clock');
@@ -395,6 +398,7 @@ export async function createKeymaster(input: {
     notifications.start();
     emails?.start();
     services.decisionLog.start();
+    auditSealer.start();
     const pruner = setInterval(() => {
       pruneIdempotencyKeys({ db: database.db, now: clock.now() }).catch((error: unknown) =>
         logger.warn({ err: error }, 'pruning idempotency keys failed'),
@@ -435,6 +439,7 @@ export async function createKeymaster(input: {
         await notifications.stop();
         await emails?.stop();
         await services.decisionLog.stop();
+        await auditSealer.stop();
         clearInterval(pruner);
         clearInterval(sweeper);
         clearInterval(auditPruning);

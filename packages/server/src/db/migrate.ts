@@ -26,6 +26,7 @@ import { notificationEmails } from './migrations/0020-notification-emails.js';
 import { auditCheckpoints } from './migrations/0021-audit-checkpoints.js';
 import { decisionLog } from './migrations/0022-decision-log.js';
 import { reports } from './migrations/0023-reports.js';
+import { auditPending } from './migrations/0024-audit-pending.js';
 import type { Database } from './schema.js';
 
 /**
@@ -62,6 +63,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0020-notification-emails': notificationEmails(),
     '0021-audit-checkpoints': auditCheckpoints(),
     '0023-reports': reports(dialect),
+    '0024-audit-pending': auditPending(dialect),
   };
 }
 

@@ -29,6 +29,7 @@ export interface Database {
   stripe_events: StripeEventTable;
   audit_events: AuditEventTable;
   audit_head: AuditHeadTable;
+  audit_pending: AuditPendingTable;
   audit_checkpoints: AuditCheckpointTable;
   billing_links: BillingLinkTable;
   billing_changes: BillingChangeTable;
@@ -375,7 +376,24 @@ export interface AuditEventTable {
   hash: string;
 }
 
-/** The chain's head: the last `seq` and its hash, moved by every append under its row lock. */
+/**
+ * An audit row written by its change, waiting for the sealer to give it its `seq` and hash in
+ * `audit_events` (modules/audit/sealer.ts). `data` is the change's JSON, not yet canonical.
+ */
+export interface AuditPendingTable {
+  id: Generated<number>;
+  at: number;
+  actor_type: string;
+  actor_id: string;
+  request_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  customer_id: string | null;
+  data: string | null;
+}
+
+/** The chain's head: the last `seq` and its hash, moved by the sealer under its row lock. */
 export interface AuditHeadTable {
   id: number;
   seq: number;

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/database.js';
 import { toIso } from '../../json-column.js';
+import { sealAudit } from './trail.js';
 
 /** The columns of an exported row, in order: every column of `audit_events`. */
 export const auditExportColumns = [
@@ -31,6 +32,7 @@ export async function* exportAudit(
   range: { from: number | undefined; to: number | undefined },
   pageSize = 1000,
 ): AsyncGenerator<AuditExportRow> {
+  await sealAudit(db);
   let after = 0;
   for (;;) {
     let select = db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(pageSize);

@@ -10,7 +10,7 @@ import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 import { createAuditPruner } from './retention.js';
-import { appendAudit } from './trail.js';
+import { appendAudit, sealAudit } from './trail.js';
 
 interface Checkpoint {
   seq: number;
@@ -59,13 +59,16 @@ describeEachDialect('audit retention', (dialect) => {
       await server.request({ method: 'GET', url: `/v1/audit-events/checkpoints?reason=${reason}` }),
       200,
     ).data;
-  const seqs = async () =>
-    (await db().selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((row) => row.seq);
+  const seqs = async () => {
+    await sealAudit(db());
+    return (await db().selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((row) => row.seq);
+  };
 
   it('prunes rows past the retention up to a checkpoint, and verification starts from it', async () => {
     const start = server.clock.now();
     await seedCatalog(server);
     await seedCustomer(server, { plan: 'pro' });
+    await sealAudit(db());
     const old = await db().selectFrom('audit_events').selectAll().orderBy('seq').execute();
     const kept = expectStatus<Checkpoint & Record<string, unknown>>(
       await server.request({ method: 'POST', url: '/v1/audit-events/checkpoints' }),
@@ -146,6 +149,7 @@ describeEachDialect('audit retention on several nodes', (dialect) => {
   it('prunes each row once when nodes prune at the same time', async () => {
     await seedCatalog(server);
     for (let i = 0; i < 5; i++) await seedCustomer(server, { plan: 'pro' });
+    await sealAudit(server.keymaster.database.db);
     const { seq } = await server.keymaster.database.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow();
     const pruners = Array.from({ length: 3 }, () =>
       createAuditPruner({

@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../../db/dialect-sql.js';
 import { withTransaction } from '../../db/transaction.js';
 import { insertCheckpoint } from './checkpoints.js';
 import { checkStartSignature } from './signature.js';
-import { brokenLink, chainStart } from './trail.js';
+import { brokenLink, chainStart, sealAudit } from './trail.js';
 
 interface Logger {
   warn(obj: object, msg: string): void;
@@ -101,6 +101,8 @@ export function createAuditPruner(deps: {
     /** Prunes every row older than the retention at `now`; answers how many it deleted. */
     async runDue(now: number): Promise<number> {
       if (retainMs === undefined) return 0;
+      // Rows still waiting to be sealed are old too after a node's downtime: seal them first.
+      await sealAudit(db);
       let deleted = 0;
       for (;;) {
         const pruned = await pruneBatch(now);

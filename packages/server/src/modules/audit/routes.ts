@@ -16,7 +16,7 @@ import { problemResponses, security } from '../../http/route-helpers.js';
 import { fromIso } from '../../json-column.js';
 import { listCheckpoints, makeCheckpoint, toApiCheckpoint } from './checkpoints.js';
 import { toApiAuditEvent } from './convert.js';
-import { verifyAudit } from './trail.js';
+import { sealAudit, verifyAudit } from './trail.js';
 
 const tags = ['Audit'];
 
@@ -44,6 +44,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{
       const query = request.query;
       const limit = query.limit ?? 20;
       const before = decodeCursor(query.cursor);
+      // Every change committed before the request is in the answer.
+      await sealAudit(db);
       let select = db
         .selectFrom('audit_events')
         .selectAll()

@@ -1,8 +1,10 @@
+import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
 import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { appendAudit, sealAudit } from './trail.js';
 
 interface AuditEvent {
   seq: number;
@@ -62,6 +64,7 @@ describeEachDialect('audit trail', (dialect) => {
 
   it('appends in order under concurrent changes', async () => {
     await Promise.all(Array.from({ length: 12 }, () => seedCustomer(server, { plan: 'pro' })));
+    await sealAudit(db());
     const rows = await db().selectFrom('audit_events').select('seq').orderBy('seq').execute();
     expect(rows.map((row) => row.seq)).toEqual(rows.map((_, i) => i + 1));
     expect(await verify()).toMatchObject({ ok: true, count: rows.length });
@@ -123,6 +126,38 @@ describeEachDialect('audit trail', (dialect) => {
       actor: { type: 'api_key', id: 'key_env_admin', request_id: 'erase-1' },
     });
     expect(rows.every((row) => row.data === null)).toBe(true);
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
+  it('seals without blocking while another process holds the write lock (SQLite), and after it', async () => {
+    const target = server.target;
+    if (target.dialect !== 'sqlite') return;
+    const id = 'held-lock';
+    await appendAudit(db(), [
+      {
+        at: server.clock.now(),
+        actor: { type: 'system', id: 'test' },
+        action: 'customer.updated',
+        target: { type: 'customer', id },
+        customerId: id,
+        data: { after: { name: 'x' } },
+      },
+    ]);
+    // Taken before the node's own sealer next looks (its timer cannot run between these lines).
+    const other = new SqliteDatabase(target.file);
+    other.exec('begin immediate');
+    try {
+      expect(await db().selectFrom('audit_pending').select('id').execute()).toHaveLength(1);
+      const started = performance.now();
+      expect(await sealAudit(db())).toBe(0);
+      // SQLite's busy timeout is 5 s; the seal gave up at once instead of freezing the node.
+      expect(performance.now() - started).toBeLessThan(1000);
+    } finally {
+      other.exec('rollback');
+      other.close();
+    }
+    expect(await sealAudit(db())).toBeGreaterThan(0);
+    expect((await list(`customer=${id}`)).length).toBeGreaterThan(0);
     expect(await verify()).toMatchObject({ ok: true });
   });
 

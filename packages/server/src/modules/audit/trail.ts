@@ -1,13 +1,16 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { PostgresAdapter, type Selectable } from 'kysely';
+import { PostgresAdapter, type Selectable, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
+import { precompiled } from '../../db/precompiled.js';
 import type { AuditCheckpointTable, AuditEventTable } from '../../db/schema.js';
+import { withTransaction } from '../../db/transaction.js';
 import { checkStartSignature, type StartSignature } from './signature.js';
 
 /**
- * The audit trail: every change appends one row to `audit_events` in the change's own
- * transaction, so a row exists exactly when its change committed. Each row's `hash` is SHA-256 over
+ * The audit trail: every change appends one row in the change's own transaction, so a row exists
+ * exactly when its change committed; the sealer (`sealAudit`) then chains committed rows into
+ * `audit_events` one after another, off the write's path. Each row's `hash` is SHA-256 over
  * the previous row's hash and the row's canonical form (RFC 8785 JSON), so editing, deleting or
  * reordering any row breaks every link after it, and `verifyAudit` names the first.
  *
@@ -91,40 +94,227 @@ export function setAuditWriting(on: boolean): void {
   writingAudit = on;
 }
 
+/** The single-row append (nearly every change's), compiled once per database (see precompiled.ts). */
+const insertPendingRow = precompiled(
+  (
+    db: Db,
+    at: number,
+    actorType: string,
+    actorId: string,
+    requestId: string | null,
+    action: string,
+    targetType: string,
+    targetId: string,
+    customerId: string | null,
+    data: string | null,
+  ) =>
+    db.insertInto('audit_pending').values({
+      at,
+      actor_type: actorType,
+      actor_id: actorId,
+      request_id: requestId,
+      action,
+      target_type: targetType,
+      target_id: targetId,
+      customer_id: customerId,
+      data,
+    }),
+);
+
 /**
- * Appends entries to the trail in the caller's transaction. The chain's head is read and moved
- * under its row lock (PostgreSQL; SQLite has one writer at a time), so concurrent transactions,
- * on any number of processes, append one after another and in `seq` order.
+ * Appends entries to the trail in the caller's transaction: one insert into `audit_pending`, no
+ * read and no lock, so audited writes on any number of nodes never wait for one another. The row
+ * exists exactly when its change committed; `sealAudit` then gives it its place in the chain.
  */
 export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0 || !writingAudit) return;
-  let head = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-  if (tx.getExecutor().adapter instanceof PostgresAdapter) head = head.forUpdate();
-  let { seq, hash } = await head.executeTakeFirstOrThrow();
+  const rows = entries.map((entry) => ({
+    at: entry.at,
+    actor_type: entry.actor.type,
+    actor_id: entry.actor.id,
+    request_id: entry.actor.requestId ?? null,
+    action: entry.action,
+    target_type: entry.target.type,
+    target_id: entry.target.id,
+    customer_id: entry.customerId ?? null,
+    // A change with nothing to say (an erasure) keeps no data at all; its digest is of `null`.
+    data: entry.data == null ? null : JSON.stringify(entry.data),
+  }));
+  if (rows.length === 1) {
+    const row = rows[0]!;
+    await tx.executeQuery(
+      insertPendingRow(
+        tx,
+        row.at,
+        row.actor_type,
+        row.actor_id,
+        row.request_id,
+        row.action,
+        row.target_type,
+        row.target_id,
+        row.customer_id,
+        row.data,
+      ),
+    );
+  } else {
+    await tx.insertInto('audit_pending').values(rows).execute();
+  }
+}
+
+/** Pending rows sealed per transaction. */
+const sealBatch = 500;
+
+/**
+ * Seals the rows waiting in `audit_pending` into the chain: under the head's row lock (PostgreSQL;
+ * SQLite's transactions start as its one writer), each committed row in `id` order gets the next
+ * `seq`, its `data` in canonical form (RFC 8785) with its digest, the previous row's hash and its
+ * own, and moves to `audit_events`; the head moves to the last. Sealers on several nodes line up
+ * on the lock, so the chain is written one row after another whatever the nodes do. A row
+ * committed after an earlier `id` was sealed (PostgreSQL hands out ids before commits) is sealed
+ * in the next batch: `seq` is the chain's order, `at` the change's time.
+ *
+ * Every reader of the chain seals first (the list, verify, checkpoints, exports), so what it
+ * shows includes every change committed before it asked. `wait: false` (the background sealer)
+ * leaves the work to a node that holds the lock already. On SQLite no seal waits for another
+ * process's write lock (see `sealOnce`): a reader then shows the chain as sealed so far. Answers
+ * the rows sealed.
+ */
+export async function sealAudit(db: Db, options: { wait?: boolean } = {}): Promise<number> {
+  const wait = options.wait ?? true;
+  let sealed = 0;
+  for (;;) {
+    const waiting = await db.selectFrom('audit_pending').select('id').limit(1).executeTakeFirst();
+    if (!waiting) return sealed;
+    const count = await sealOnce(db, wait);
+    if (count === null) return sealed;
+    sealed += count;
+    if (count < sealBatch) return sealed;
+  }
+}
+
+/**
+ * One batch in a transaction of its own. On SQLite it never waits for the write lock: SQLite waits
+ * for a lock another process holds by blocking the thread, which would freeze this node's event
+ * loop for the busy timeout; when the database is busy the rows wait for the next seal.
+ */
+async function sealOnce(db: Db, wait: boolean): Promise<number | null> {
+  if (db.isTransaction || db.getExecutor().adapter instanceof PostgresAdapter) {
+    return withTransaction(db, (tx) => sealSome(tx, wait));
+  }
+  return db.connection().execute(async (connection) => {
+    const [setting] = (await sql<{ timeout: number }>`pragma busy_timeout`.execute(connection)).rows;
+    await sql`pragma busy_timeout = 0`.execute(connection);
+    try {
+      return await connection.transaction().execute((tx) => sealSome(tx, false));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return null;
+      throw error;
+    } finally {
+      await sql.raw(`pragma busy_timeout = ${Number(setting?.timeout ?? 5000)}`).execute(connection);
+    }
+  });
+}
+
+/** One sealed row into `audit_events`, compiled once per database (SQLite: one statement a row). */
+const insertSealedRow = precompiled(
+  (
+    db: Db,
+    seq: number,
+    at: number,
+    actorType: string,
+    actorId: string,
+    requestId: string | null,
+    action: string,
+    targetType: string,
+    targetId: string,
+    customerId: string | null,
+    data: string | null,
+    dataDigest: string,
+    prevHash: string,
+    hash: string,
+  ) =>
+    db.insertInto('audit_events').values({
+      seq,
+      at,
+      actor_type: actorType,
+      actor_id: actorId,
+      request_id: requestId,
+      action,
+      target_type: targetType,
+      target_id: targetId,
+      customer_id: customerId,
+      data,
+      data_digest: dataDigest,
+      prev_hash: prevHash,
+      hash,
+    }),
+);
+
+/** One batch of `sealAudit`; null when another node holds the head and `wait` is false. */
+async function sealSome(tx: Db, wait: boolean): Promise<number | null> {
+  const postgres = tx.getExecutor().adapter instanceof PostgresAdapter;
+  let select = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+  if (postgres) select = wait ? select.forUpdate() : select.forUpdate().skipLocked();
+  const head = await select.executeTakeFirst();
+  if (!head) return null;
+  // Taken out of the queue and read in one statement; the transaction puts them back if it fails.
+  const pending = await tx
+    .deleteFrom('audit_pending')
+    .where('id', 'in', (eb) => eb.selectFrom('audit_pending').select('id').orderBy('id').limit(sealBatch))
+    .returningAll()
+    .execute();
+  if (pending.length === 0) return 0;
+  pending.sort((a, b) => a.id - b.id);
+  let { seq, hash } = head;
   const rows: Selectable<AuditEventTable>[] = [];
-  for (const entry of entries) {
-    const data = canonicalize(entry.data ?? null) ?? 'null';
+  for (const entry of pending) {
+    const data = entry.data === null ? null : (canonicalize(JSON.parse(entry.data)) ?? 'null');
     const row = {
       seq: seq + 1,
       at: entry.at,
-      actor_type: entry.actor.type,
-      actor_id: entry.actor.id,
-      request_id: entry.actor.requestId ?? null,
+      actor_type: entry.actor_type,
+      actor_id: entry.actor_id,
+      request_id: entry.request_id,
       action: entry.action,
-      target_type: entry.target.type,
-      target_id: entry.target.id,
-      customer_id: entry.customerId ?? null,
-      data_digest: sha256(data),
+      target_type: entry.target_type,
+      target_id: entry.target_id,
+      customer_id: entry.customer_id,
+      data_digest: sha256(data ?? 'null'),
       prev_hash: hash,
     };
-    // A change with nothing to say (an erasure) keeps no data at all; its digest is of `null`.
-    const next = { ...row, data: entry.data == null ? null : data, hash: rowHash(row) };
+    const next = { ...row, data, hash: rowHash(row) };
     rows.push(next);
     seq = next.seq;
     hash = next.hash;
   }
-  await tx.insertInto('audit_events').values(rows).execute();
+  if (postgres) {
+    // One round trip for the batch.
+    await tx.insertInto('audit_events').values(rows).execute();
+  } else {
+    // SQLite has no round trips: a statement compiled once beats compiling one of 500 rows.
+    for (const row of rows) {
+      await tx.executeQuery(
+        insertSealedRow(
+          tx,
+          row.seq,
+          row.at,
+          row.actor_type,
+          row.actor_id,
+          row.request_id,
+          row.action,
+          row.target_type,
+          row.target_id,
+          row.customer_id,
+          row.data,
+          row.data_digest,
+          row.prev_hash,
+          row.hash,
+        ),
+      );
+    }
+  }
   await tx.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+  return pending.length;
 }
 
 /** What `verifyAudit` found. */
@@ -192,6 +382,9 @@ export async function verifyAudit(
   options: { publicKey?: KeyObject | undefined; pageSize?: number } = {},
 ): Promise<AuditVerdict> {
   const pageSize = options.pageSize ?? 1000;
+  // What waits is sealed first; a seal that fails (a row forged past the head takes its `seq`)
+  // leaves the chain as it is, for the walk below to name what is wrong.
+  await sealAudit(db).catch(() => undefined);
   // Pruning on another node may delete rows while this reads them: a row found missing because a
   // newer retention checkpoint now covers it is no break, and the walk starts again from there.
   for (let attempt = 0; ; attempt++) {
@@ -220,6 +413,8 @@ async function verifyFrom(input: {
     if (!vouched.ok) return { ok: false, seq: start.seq, reason: vouched.reason, checked: 0, from: start.seq };
     fromSignature = vouched.signature;
   }
+  // The chain is checked up to the head as it is now: rows sealed while this reads come after it.
+  const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
   let previous: { seq: number; hash: string } = start;
   let checked = 0;
   for (;;) {
@@ -227,6 +422,7 @@ async function verifyFrom(input: {
       .selectFrom('audit_events')
       .selectAll()
       .where('seq', '>', previous.seq)
+      .where('seq', '<=', head?.seq ?? 0)
       .orderBy('seq')
       .limit(pageSize)
       .execute();
@@ -247,7 +443,6 @@ async function verifyFrom(input: {
     }
     if (rows.length < pageSize) break;
   }
-  const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
   if (!head || head.seq !== previous.seq || head.hash !== previous.hash) {
     const missing = head ? Math.max(head.seq, previous.seq + 1) : previous.seq + 1;
     return {
@@ -258,12 +453,27 @@ async function verifyFrom(input: {
       from: start.seq,
     };
   }
+  // A row past the head was not sealed: the sealer moves its rows and the head in one commit, so
+  // the last row, read before the head is read again, is never past a sealed head.
+  const last = await db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const now = await db.selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirstOrThrow();
+  if (last && last.seq > now.seq) {
+    return {
+      ok: false,
+      seq: now.seq + 1,
+      reason: `rows up to ${last.seq} follow the head at ${now.seq}: they were not sealed`,
+      checked,
+      from: start.seq,
+    };
+  }
   return { ok: true, count: checked, seq: previous.seq, head: previous.hash, from: start.seq, fromSignature };
 }
 
 /** Erasure: empties the data of every row about the customer; the digests keep the chain whole. */
 export async function forgetAuditData(tx: Db, customerId: string): Promise<void> {
   await tx.updateTable('audit_events').set({ data: null }).where('customer_id', '=', customerId).execute();
+  // Rows not sealed yet are sealed without it: their digest is then of `null`.
+  await tx.updateTable('audit_pending').set({ data: null }).where('customer_id', '=', customerId).execute();
 }
 
 /** The changed fields of two JSON objects: each side's value of every key whose values differ. */

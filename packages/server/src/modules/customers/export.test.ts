@@ -34,6 +34,8 @@ const notAboutCustomers = new Set([
   'plans',
   'plan_versions',
   'audit_head',
+  // Audit rows waiting for the chain: every export seals them into `audit_events` before it reads.
+  'audit_pending',
   'outbox_consumers',
   'webhook_endpoints',
 ]);

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.js';
 import { toIso } from '../../json-column.js';
+import { sealAudit } from '../audit/trail.js';
 import { type CustomerRecord, toApiCustomer } from './convert.js';
 import type { ExportSection } from './export-section.js';
 import { exportSections } from './export-sections.js';
@@ -25,6 +26,8 @@ export async function* customerExport(input: {
   pageSize?: number;
 }): AsyncGenerator<string> {
   const { customer, now } = input;
+  // The audit section shows every change committed before the export started.
+  await sealAudit(input.db);
   const header = { version: exportFormatVersion, exported_at: toIso(now), customer: toApiCustomer(customer) };
   yield JSON.stringify(header).slice(0, -1);
   for (const section of exportSections) {

@@ -109,7 +109,6 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
     async erase(id: string, actor: AuditActor = { type: 'system', id: 'erasure' }): Promise<void> {
       const erased = await withTransaction(db, async (tx) => {
         if (!(await eraseCustomer(tx, id))) return false;
-        // Before the audit row: appending it locks the trail's head until the commit.
         await eraseFromStoredReports(tx, id);
         await forgetAuditData(tx, id);
         await appendAudit(tx, [
