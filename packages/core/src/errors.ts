@@ -43,6 +43,9 @@ export const ErrorCodes = {
   webhookDeliveryNotFound: 'webhook_delivery_not_found',
   /** The audit trail does not verify: no checkpoint is made of it, no row of it pruned. */
   auditChainBroken: 'audit_chain_broken',
+  /** A console user with that email exists already. */
+  userExists: 'user_exists',
+  userNotFound: 'user_not_found',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',
   unauthenticated: 'unauthenticated',

@@ -66,6 +66,8 @@ import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import { usageHistoryRoutes } from './modules/usage-history/routes.js';
 import type { HistoryService } from './modules/usage-history/service.js';
+import { userRoutes } from './modules/users/routes.js';
+import type { UserService } from './modules/users/service.js';
 import { webhookRoutes } from './modules/webhooks/routes.js';
 import type { WebhookService } from './modules/webhooks/service.js';
 
@@ -92,6 +94,7 @@ export interface Services {
   alertRules: AlertRuleService;
   notifications: NotificationService;
   decisionLog: DecisionLog;
+  users: UserService;
 }
 
 export interface AppDeps {
@@ -260,7 +263,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const api: Concern[] = [
-    authentication(authenticate),
+    authentication(authenticate, (token) => deps.services.users.session(token)),
     customerScope({ clientContextKeys: deps.clientContextKeys }),
     idempotencyKeyForm,
     {
@@ -320,6 +323,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(webhookRoutes, { webhooks: services.webhooks });
     await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
     await scope.register(notificationRoutes, { notifications: services.notifications });
+    await scope.register(userRoutes, { users: services.users });
   });
 
   dispatch = createDispatch({

@@ -46,6 +46,7 @@ import { createReportService } from './modules/reports/service.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
 import { toApiUsageHistory } from './modules/usage-history/convert.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { registerUserCommands } from './modules/users/commands.js';
 import { printTable } from './print-table.js';
 import { version } from './version.js';
 
@@ -496,6 +497,7 @@ function decidedBy(d: LoggedDecision): string {
 }
 
 registerAuditCommands({ program, config, withDatabase });
+registerUserCommands({ program, withDatabase });
 
 registerReportCommands({
   program,

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { Cron } from 'croner';
 import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
 import { parseSigningKey } from './modules/audit/keys.js';
+import { minimumPasswordLength } from './modules/users/passwords.js';
 
 export interface Config {
   readonly port: number;
@@ -106,6 +107,14 @@ export interface Config {
    * Undocumented for users on purpose (bench/README.md describes it); the server warns at start.
    */
   readonly benchmarkSkipAudit: boolean;
+  /** The console (docs/console.md). */
+  readonly console: ConsoleConfig;
+}
+
+export interface ConsoleConfig {
+  /** KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD: the first owner, created at start if missing. */
+  readonly adminEmail: string | undefined;
+  readonly adminPassword: string | undefined;
 }
 
 export interface EmailConfig {
@@ -156,6 +165,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const adminKey = env.KEYMASTER_ADMIN_KEY || undefined;
   if (adminKey !== undefined && adminKey.length < 16)
     problems.push('KEYMASTER_ADMIN_KEY must be at least 16 characters');
+  const adminEmail = env.KEYMASTER_ADMIN_EMAIL || undefined;
+  const adminPassword = env.KEYMASTER_ADMIN_PASSWORD || undefined;
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) {
+    problems.push('KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD are set together (the first console owner)');
+  }
+  if (adminPassword !== undefined && adminPassword.length < minimumPasswordLength) {
+    problems.push(`KEYMASTER_ADMIN_PASSWORD must be at least ${minimumPasswordLength} characters`);
+  }
   const fallbackPlan = env.KEYMASTER_FALLBACK_PLAN || undefined;
   if (fallbackPlan !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(fallbackPlan)) {
     problems.push(`KEYMASTER_FALLBACK_PLAN must be a plan key, got "${fallbackPlan}"`);
@@ -289,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     revenueReportCron,
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
     benchmarkSkipAudit: flag('KEYMASTER_BENCHMARK_SKIP_AUDIT'),
+    console: Object.freeze({ adminEmail, adminPassword }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

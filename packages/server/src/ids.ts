@@ -37,7 +37,8 @@ export function newId(
     | 'eml'
     | 'dcn'
     | 'acp'
-    | 'rpt',
+    | 'rpt'
+    | 'usr',
 ): string {
   return `${prefix}_${ulid().toLowerCase()}`;
 }

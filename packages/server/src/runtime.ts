@@ -56,6 +56,7 @@ import { createScheduler, type Scheduler } from './modules/subscriptions/schedul
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { createUserService } from './modules/users/service.js';
 import { createWebhookService } from './modules/webhooks/service.js';
 import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
 import { version } from './version.js';
@@ -221,6 +222,7 @@ function createServices(input: {
     reports: createReportService({ db, dialect: database.dialect, clock, usageRevenue }),
     webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
     notifications: createNotificationService({ db, clock }),
+    users: createUserService({ db, clock }),
     events,
     stripe: createStripeService({
       db,
@@ -374,6 +376,14 @@ export async function createKeymaster(input: {
     }
     await services.apiKeys.reload();
     const bootstrapSecret = await services.apiKeys.bootstrap();
+    if (config.console.adminEmail && config.console.adminPassword) {
+      const created = await services.users.ensureOwner({
+        email: config.console.adminEmail,
+        password: config.console.adminPassword,
+      });
+      if (created)
+        logger.info({ email: config.console.adminEmail }, 'created the console owner from KEYMASTER_ADMIN_EMAIL');
+    }
     const app = await buildApp({
       services,
       database,

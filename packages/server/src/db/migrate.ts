@@ -27,6 +27,7 @@ import { auditCheckpoints } from './migrations/0021-audit-checkpoints.js';
 import { decisionLog } from './migrations/0022-decision-log.js';
 import { reports } from './migrations/0023-reports.js';
 import { auditPending } from './migrations/0024-audit-pending.js';
+import { consoleUsers } from './migrations/0025-console-users.js';
 import type { Database } from './schema.js';
 
 /**
@@ -64,6 +65,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0021-audit-checkpoints': auditCheckpoints(),
     '0023-reports': reports(dialect),
     '0024-audit-pending': auditPending(dialect),
+    '0025-console-users': consoleUsers(),
   };
 }
 

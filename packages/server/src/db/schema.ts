@@ -42,6 +42,8 @@ export interface Database {
   notification_emails: NotificationEmailTable;
   decisions: DecisionTable;
   reports: ReportTable;
+  users: UserTable;
+  user_sessions: UserSessionTable;
 }
 
 export interface FeatureTable {
@@ -574,4 +576,28 @@ export interface ReportTable {
   compressed_size: number | null;
   /** The JSON document, gzip-compressed; null while pending. */
   body: Buffer | null;
+}
+
+/** A person who uses the console (modules/users). */
+export interface UserTable {
+  id: string;
+  /** Lower-cased. */
+  email: string;
+  name: string | null;
+  /** owner | admin | support | finance | viewer */
+  role: string;
+  /** `scrypt$N$r$p$salt$hash` (modules/users/passwords.ts); null until a password is set. */
+  password_hash: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A signed-in browser: the cookie's token is kept only as its SHA-256. */
+export interface UserSessionTable {
+  token_hash: string;
+  user_id: string;
+  /** What every state-changing request of the session sends in `X-CSRF-Token`. */
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
 }

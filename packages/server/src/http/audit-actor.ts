@@ -6,5 +6,7 @@ import type { AuditActor } from '../modules/audit/trail.js';
  * request, and the request's id so a row can be matched to its log lines.
  */
 export function auditActorOf(request: FastifyRequest): AuditActor {
+  const user = request.principal?.user;
+  if (user !== undefined) return { type: 'user', id: user.userId, requestId: request.id };
   return { type: 'api_key', id: request.principal?.keyId ?? 'unknown', requestId: request.id };
 }

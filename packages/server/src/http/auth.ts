@@ -1,5 +1,8 @@
 import type { Principal } from '../modules/api-keys/service.js';
 import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
+import { allows, permissionFor } from '../modules/users/permissions.js';
+import type { SessionUser } from '../modules/users/service.js';
+import { sessionTokenOf } from '../modules/users/session-cookie.js';
 import type { Concern, Exchange, Refusal } from './concerns.js';
 import { httpProblem, type ProblemInput, unauthenticatedProblem } from './problems.js';
 
@@ -21,6 +24,11 @@ declare module 'fastify' {
      * sent anyway is still checked.
      */
     signed?: boolean;
+    /**
+     * The route needs no credential (the console's sign-in; a session cookie is not looked at). A
+     * key sent anyway is still checked.
+     */
+    anonymous?: boolean;
   }
 }
 
@@ -104,6 +112,31 @@ function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
   return undefined;
 }
 
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A console session onto the exchange's route: the session must be live, a request that changes
+ * something must echo the session's CSRF token in `X-CSRF-Token` (a cross-site form cannot read
+ * it, so it cannot send it), and the user's role must hold the route's permission.
+ */
+function admitSession(exchange: Exchange, user: SessionUser | undefined): Refusal {
+  if (user === undefined) return unauthenticatedProblem;
+  if (!safeMethods.has(exchange.method) && exchange.headers['x-csrf-token'] !== user.csrfToken) {
+    return httpProblem(
+      'csrf_token_invalid',
+      "Send the session's CSRF token as X-CSRF-Token (see GET /v1/sessions/current).",
+    );
+  }
+  if (!allows(user.role, exchange.method, exchange.route)) {
+    return httpProblem(
+      'role_forbidden',
+      `The ${user.role} role may not ${exchange.method} ${exchange.route}: it needs ${permissionFor(exchange.method, exchange.route)}.`,
+    );
+  }
+  exchange.principal = { keyId: `user:${user.userId}`, user };
+  return undefined;
+}
+
 /**
  * Every route in its scope needs a credential: a secret key, or on the routes that declare a
  * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
@@ -111,12 +144,19 @@ function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
  * A `signed` route (an inbound webhook) lets a request without a credential through to verify
  * its signature itself.
  */
-export function authentication(authenticate: Authenticator): Concern {
+export function authentication(
+  authenticate: Authenticator,
+  session?: (token: string) => Promise<SessionUser | undefined>,
+): Concern {
   return {
     name: 'authentication',
     onRequest(exchange) {
       const credential = presentedCredential(exchange);
-      if (credential === undefined && exchange.config.signed) return undefined;
+      if (credential === undefined && (exchange.config.signed || exchange.config.anonymous)) return undefined;
+      if (credential === undefined && session !== undefined) {
+        const token = sessionTokenOf(exchange.headers.cookie);
+        if (token !== undefined) return session(token).then((user) => admitSession(exchange, user));
+      }
       const outcome = authenticate(credential);
       return outcome instanceof Promise ? outcome.then((o) => admit(exchange, o)) : admit(exchange, outcome);
     },

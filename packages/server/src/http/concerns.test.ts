@@ -66,7 +66,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
    * Every documented operation, with its path's parameters filled in. `signed`: an inbound
    * webhook, documented with no security scheme, whose signature is its credential.
    */
-  let operations: { method: string; template: string; url: string; signed: boolean }[];
+  let operations: { method: string; template: string; url: string; signed: boolean; anonymous: boolean }[];
   beforeAll(async () => {
     server = await startTestServer({
       dialect,
@@ -86,7 +86,10 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
     operations = Object.entries(doc.paths).flatMap(([path, byMethod]) =>
       Object.entries(byMethod).map(([method, operation]) => ({
         method: method.toUpperCase(),
-        signed: Array.isArray(operation.security) && operation.security.length === 0,
+        signed:
+          Array.isArray(operation.security) && operation.security.length === 0 && path.startsWith('/v1/integrations/'),
+        // The console's sign-in: no credential needed, and `{}` is no sign-in (400).
+        anonymous: Array.isArray(operation.security) && operation.security.length === 0 && path === '/v1/sessions',
         // The router's form of the path, as metrics label it.
         template: path.replace(/\{(\w+)\}/g, ':$1'),
         url: path.replace(/\{(\w+)\}/g, 'acme'),
@@ -134,10 +137,15 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   });
 
   it('refuses every documented route without a credential, with the Bearer challenge and a request id', async () => {
-    for (const [i, { method, url, signed }] of operations.entries()) {
+    for (const [i, { method, url, signed, anonymous }] of operations.entries()) {
       const id = `anonymous-${i}`;
       const response = await send({ method, url, id });
       const route = `${method} ${url}`;
+      if (anonymous) {
+        expect(response.status, route).toBe(400);
+        expect(seen.get(id), route).toMatchObject({ onRequest: 1, onSend: 1, onResponse: 1 });
+        continue;
+      }
       if (signed) {
         // No key needed: the signature is the credential, and an unsigned body has none.
         expect(response.status, route).toBe(400);
@@ -174,8 +182,8 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
 
   it('counts and logs every documented route once per request, under its declared route', async () => {
     const metrics = (await server.request({ method: 'GET', url: '/metrics' })).body;
-    for (const [i, { method, template, signed }] of operations.entries()) {
-      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="${signed ? 400 : 401}"}`;
+    for (const [i, { method, template, signed, anonymous }] of operations.entries()) {
+      const label = `keymaster_http_requests_total{method="${method}",route="${template}",status="${signed || anonymous ? 400 : 401}"}`;
       expect(metrics, label).toContain(label);
       for (const id of [`anonymous-${i}`, `probe-${i}`]) {
         const logged = lines.filter((line) => line.includes(`"reqId":"${id}"`) && line.includes('request completed'));

@@ -38,6 +38,12 @@ export const HttpProblems = {
   idempotency_replay_unavailable: 409,
   idempotency_secret_not_replayable: 409,
   rate_limited: 429,
+  /** A console sign-in with an unknown address or a wrong password (which of the two is not said). */
+  invalid_credentials: 401,
+  /** A state-changing request of a console session without the session's `X-CSRF-Token`. */
+  csrf_token_invalid: 403,
+  /** A console user's role does not hold the permission the route needs. */
+  role_forbidden: 403,
   /** A Stripe event was stored but applying it failed: 5xx, so that Stripe delivers it again. */
   stripe_event_failed: 503,
   internal: 500,

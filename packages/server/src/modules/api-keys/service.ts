@@ -7,6 +7,7 @@ import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
+import type { SessionUser } from '../users/service.js';
 import { displayPrefix, generateSecret, hashSecret } from './secrets.js';
 import {
   type ApiKeyRow,
@@ -29,6 +30,8 @@ export interface Principal {
   customer?: string;
   /** Set for a customer token: when it expires (ms). */
   expiresAt?: number;
+  /** Set for a console session: the signed-in user, their role and the session's CSRF token. */
+  user?: SessionUser;
 }
 
 /** The id under which KEYMASTER_ADMIN_KEY authenticates; it lives in the environment, not the table. */
