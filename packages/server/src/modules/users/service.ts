@@ -183,7 +183,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
       const user = await findByEmail(input.email);
       // Without such a user the same hash work is done, so the timing does not tell.
       const matches = await verifyPassword(input.password, user?.password_hash ?? (await decoyHash()));
-      if (!user || !user.password_hash || !matches) {
+      if (!user?.password_hash || !matches) {
         for (const key of keys) failures.set(key, [...recentFailures(key, now), now]);
         return { ok: false, reason: 'invalid' };
       }
