@@ -46,6 +46,10 @@ export const ErrorCodes = {
   /** A console user with that email exists already. */
   userExists: 'user_exists',
   userNotFound: 'user_not_found',
+  /** An invitation, password reset or setup link that is unknown, used or expired. */
+  linkInvalid: 'link_invalid',
+  /** The change would leave no owner. */
+  lastOwner: 'last_owner',
   idempotencyConflict: 'idempotency_conflict',
   idempotencyInProgress: 'idempotency_in_progress',
   unauthenticated: 'unauthenticated',

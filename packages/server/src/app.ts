@@ -66,6 +66,7 @@ import type { SubscriptionService } from './modules/subscriptions/service.js';
 import { type SettableClock, testClockRoutes } from './modules/test-clock/routes.js';
 import { usageHistoryRoutes } from './modules/usage-history/routes.js';
 import type { HistoryService } from './modules/usage-history/service.js';
+import type { LinkDelivery } from './modules/users/link-delivery.js';
 import { userRoutes } from './modules/users/routes.js';
 import type { UserService } from './modules/users/service.js';
 import { webhookRoutes } from './modules/webhooks/routes.js';
@@ -126,6 +127,8 @@ export interface AppDeps {
   contractsWebhookSecret?: string | undefined;
   /** Signs audit checkpoints (`KEYMASTER_AUDIT_SIGNING_KEY`); unsigned without it. */
   auditSigningKey?: KeyObject | undefined;
+  /** How invitation and password-reset links reach their people (modules/users/link-delivery.ts). */
+  links: LinkDelivery;
 }
 
 declare module 'fastify' {
@@ -323,7 +326,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(webhookRoutes, { webhooks: services.webhooks });
     await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
     await scope.register(notificationRoutes, { notifications: services.notifications });
-    await scope.register(userRoutes, { users: services.users });
+    await scope.register(userRoutes, { users: services.users, links: deps.links });
   });
 
   dispatch = createDispatch({

@@ -115,6 +115,12 @@ export interface ConsoleConfig {
   /** KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD: the first owner, created at start if missing. */
   readonly adminEmail: string | undefined;
   readonly adminPassword: string | undefined;
+  /**
+   * KEYMASTER_PUBLIC_URL: where people reach this server (`https://keymaster.example.com`), for
+   * the links in invitation and password-reset emails. Never taken from a request's Host header,
+   * which a caller chooses.
+   */
+  readonly publicUrl: string | undefined;
 }
 
 export interface EmailConfig {
@@ -172,6 +178,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (adminPassword !== undefined && adminPassword.length < minimumPasswordLength) {
     problems.push(`KEYMASTER_ADMIN_PASSWORD must be at least ${minimumPasswordLength} characters`);
+  }
+  const publicUrl = env.KEYMASTER_PUBLIC_URL ? env.KEYMASTER_PUBLIC_URL.replace(/\/+$/, '') : undefined;
+  if (publicUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(publicUrl)) {
+    problems.push('KEYMASTER_PUBLIC_URL must be an origin like https://keymaster.example.com');
   }
   const fallbackPlan = env.KEYMASTER_FALLBACK_PLAN || undefined;
   if (fallbackPlan !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(fallbackPlan)) {
@@ -306,7 +316,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     revenueReportCron,
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
     benchmarkSkipAudit: flag('KEYMASTER_BENCHMARK_SKIP_AUDIT'),
-    console: Object.freeze({ adminEmail, adminPassword }),
+    console: Object.freeze({ adminEmail, adminPassword, publicUrl }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

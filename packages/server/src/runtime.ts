@@ -56,6 +56,7 @@ import { createScheduler, type Scheduler } from './modules/subscriptions/schedul
 import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
+import { createLinkDelivery } from './modules/users/link-delivery.js';
 import { createUserService } from './modules/users/service.js';
 import { createWebhookService } from './modules/webhooks/service.js';
 import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
@@ -77,6 +78,11 @@ export interface Keymaster {
   emails: EmailSender | undefined;
   /** A secret created on this first start (no key existed and none was configured), to print once. */
   bootstrapSecret: string | undefined;
+  /**
+   * With no console user yet and no KEYMASTER_ADMIN_EMAIL: the one-time link (its path, or its
+   * URL under KEYMASTER_PUBLIC_URL) that creates the first owner, to print.
+   */
+  setupLink: string | undefined;
   close(): Promise<void>;
 }
 
@@ -376,6 +382,11 @@ export async function createKeymaster(input: {
     }
     await services.apiKeys.reload();
     const bootstrapSecret = await services.apiKeys.bootstrap();
+    const links = createLinkDelivery({
+      publicUrl: config.console.publicUrl,
+      mail: config.email ? { transport: smtpTransport(config.email.smtpUrl), from: config.email.from } : undefined,
+    });
+    let setupLink: string | undefined;
     if (config.console.adminEmail && config.console.adminPassword) {
       const created = await services.users.ensureOwner({
         email: config.console.adminEmail,
@@ -383,6 +394,8 @@ export async function createKeymaster(input: {
       });
       if (created)
         logger.info({ email: config.console.adminEmail }, 'created the console owner from KEYMASTER_ADMIN_EMAIL');
+    } else if (!(await services.users.any())) {
+      setupLink = links.urlOf(await services.users.makeLink({ kind: 'setup' }));
     }
     const app = await buildApp({
       services,
@@ -401,6 +414,7 @@ export async function createKeymaster(input: {
       concerns: input.concerns,
       contractsWebhookSecret: config.contractsWebhookSecret,
       auditSigningKey: config.audit.signingKey,
+      links,
     });
     scheduler.start(config.schedulerPollMs);
     reportSchedule.start(config.schedulerPollMs);
@@ -442,6 +456,7 @@ export async function createKeymaster(input: {
       notifications,
       emails,
       bootstrapSecret,
+      setupLink,
       async close() {
         await scheduler.stop();
         await reportSchedule.stop();

@@ -62,6 +62,17 @@ export async function serve(input: { config: Config; clock: Clock; demo: boolean
   } else {
     lines.push('', '  Use the API key printed on first start, or create one: npx keymaster keys create');
   }
+  if (keymaster.setupLink) {
+    const link = keymaster.setupLink.startsWith('/') ? `${base}${keymaster.setupLink}` : keymaster.setupLink;
+    lines.push(
+      '',
+      '  No console user exists yet. Create the first owner with this one-time link (24 hours):',
+      '',
+      `    ${link}`,
+      '',
+      '  (or set KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD)',
+    );
+  }
   const key = keymaster.bootstrapSecret ?? (config.adminKey ? '$KEYMASTER_ADMIN_KEY' : '<your key>');
   lines.push(
     '',

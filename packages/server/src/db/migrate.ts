@@ -28,6 +28,7 @@ import { decisionLog } from './migrations/0022-decision-log.js';
 import { reports } from './migrations/0023-reports.js';
 import { auditPending } from './migrations/0024-audit-pending.js';
 import { consoleUsers } from './migrations/0025-console-users.js';
+import { userLinks } from './migrations/0026-user-links.js';
 import type { Database } from './schema.js';
 
 /**
@@ -66,6 +67,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0023-reports': reports(dialect),
     '0024-audit-pending': auditPending(dialect),
     '0025-console-users': consoleUsers(),
+    '0026-user-links': userLinks(),
   };
 }
 
@@ -119,7 +121,15 @@ async function migrate(
   // Kysely finds its bookkeeping table by listing the tables of every schema in the database;
   // a schema another application (or a parallel test suite) drops during that listing makes
   // PostgreSQL answer "schema does not exist" for a schema that is not ours. Look again.
-  for (let attempt = 0; attempt < 5 && isOtherSchemaDropped(result.error, schema); attempt++) {
+  // Likewise a table or column the listing found and then could not read (another schema's,
+  // dropped or altered meanwhile): the error comes from Kysely's bookkeeping, not from one of our
+  // migrations (none is named as failed), and running again is safe (each migration runs once).
+  for (
+    let attempt = 0;
+    attempt < 5 && (isOtherSchemaDropped(result.error, schema) || isCatalogRace(result));
+    attempt++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
     result = await migrator.migrateToLatest();
   }
   if (result.error) {
@@ -129,6 +139,12 @@ async function migrate(
     });
   }
   return result;
+}
+
+function isCatalogRace(result: MigrationResultSet): boolean {
+  const code = (result.error as { code?: string } | undefined)?.code;
+  if (code !== '42P01' && code !== '42703') return false;
+  return !result.results?.some((r) => r.status === 'Error');
 }
 
 function isOtherSchemaDropped(error: unknown, ours: string | undefined): boolean {

@@ -44,6 +44,7 @@ export interface Database {
   reports: ReportTable;
   users: UserTable;
   user_sessions: UserSessionTable;
+  user_links: UserLinkTable;
 }
 
 export interface FeatureTable {
@@ -600,4 +601,21 @@ export interface UserSessionTable {
   csrf_token: string;
   created_at: number;
   expires_at: number;
+}
+
+/** A one-time link for console users: an invitation, a password reset, the first start's setup. */
+export interface UserLinkTable {
+  token_hash: string;
+  /** invitation | password_reset | setup */
+  kind: string;
+  /** The invited address (invitation). */
+  email: string | null;
+  /** The invited role (invitation). */
+  role: string | null;
+  name: string | null;
+  /** The user whose password it resets (password_reset). */
+  user_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

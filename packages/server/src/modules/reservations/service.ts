@@ -294,6 +294,17 @@ export function createReservationService(deps: {
     /** Gives back the units of holds past their expiry; safe to run on every node at once. */
     async expireDue(): Promise<number> {
       const now = clock.now();
+      // A read first: the sweep runs every second on every node, and a write transaction opened
+      // for nothing would, on SQLite, wait for (and freeze the event loop behind) any other
+      // process's write lock.
+      const due = await db
+        .selectFrom('reservations')
+        .select('id')
+        .where('status', '=', 'held')
+        .where('expires_at', '<=', now)
+        .limit(1)
+        .executeTakeFirst();
+      if (!due) return 0;
       const catalog = await deps.catalog();
       return withTransaction(db, async (tx) => {
         const expired = await tx

@@ -25,6 +25,10 @@ export type Permission = `${Area}:${'read' | 'write'}`;
 /** Route path prefixes and the area they belong to; the longest matching prefix wins. */
 const areaPrefixes: readonly (readonly [string, Area])[] = [
   ['/v1/sessions', 'self'],
+  // Used with a one-time link, without signing in (anonymous routes).
+  ['/v1/invitations', 'self'],
+  ['/v1/password-resets', 'self'],
+  ['/v1/setup', 'self'],
   ['/v1/features', 'catalog'],
   ['/v1/plans', 'catalog'],
   ['/v1/contracts', 'customers'],

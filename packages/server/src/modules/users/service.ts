@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { conflict, ErrorCodes, invalid, notFound } from '@keymaster/core';
+import { conflict, DomainError, ErrorCodes, invalid, notFound } from '@keymaster/core';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { isUniqueViolation } from '../../db/dialect-sql.js';
@@ -8,7 +8,7 @@ import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { hashSecret } from '../api-keys/secrets.js';
-import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
+import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { decoyHash, hashPassword, maximumPasswordLength, minimumPasswordLength, verifyPassword } from './passwords.js';
 import { type Role, Roles } from './permissions.js';
 
@@ -43,6 +43,50 @@ export const failuresAllowed = 5;
 export const failuresAllowedPerClient = 20;
 export const throttleWindowMs = 15 * 60_000;
 
+/** How long one-time links last. */
+export const linkTtlMs = {
+  invitation: 7 * 86_400_000,
+  password_reset: 3_600_000,
+  setup: 86_400_000,
+} as const;
+export type LinkKind = keyof typeof linkTtlMs;
+
+/** A one-time link just made: the token is in this answer only. */
+export interface NewLink {
+  kind: LinkKind;
+  token: string;
+  expiresAt: number;
+  email: string | null;
+}
+
+const linkGone = (kind: LinkKind) =>
+  notFound(ErrorCodes.linkInvalid, `This ${kind.replace('_', ' ')} link is unknown, used or expired.`, [
+    { path: '/token', message: 'is unknown, used or expired' },
+  ]);
+
+/** Refuses to leave no owner: another owner must remain besides `userId`. */
+async function keepAnOwner(tx: Kysely<Database>, userId: string): Promise<void> {
+  const other = await tx
+    .selectFrom('users')
+    .select('id')
+    .where('role', '=', 'owner')
+    .where('id', '!=', userId)
+    .limit(1)
+    .executeTakeFirst();
+  if (!other) {
+    throw conflict(ErrorCodes.lastOwner, 'This is the last owner: make another user owner first.', [
+      { path: '/role', message: 'the last owner stays an owner' },
+    ]);
+  }
+}
+
+/** Only an owner makes, changes or removes an owner. */
+function checkOwnerChange(actorRole: Role | undefined, touchesOwner: boolean): void {
+  if (touchesOwner && actorRole !== undefined && actorRole !== 'owner') {
+    throw forbidden('Only an owner may make, change or remove an owner.');
+  }
+}
+
 /** The answer to a sign-in. */
 export type SignIn =
   | { ok: true; user: UserRow; token: string; csrfToken: string; expiresAt: number }
@@ -51,6 +95,10 @@ export type SignIn =
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
+}
+
+function forbidden(message: string): DomainError {
+  return new DomainError({ kind: 'forbidden', code: ErrorCodes.forbidden, message });
 }
 
 function checkPassword(password: string, path: string): void {
@@ -155,6 +203,11 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
       }
     },
 
+    /** Whether any console user exists. */
+    async any(): Promise<boolean> {
+      return (await db.selectFrom('users').select('id').limit(1).executeTakeFirst()) !== undefined;
+    },
+
     async list(page: { after: string | undefined; limit: number }): Promise<UserRow[]> {
       let query = db.selectFrom('users').selectAll().orderBy('id').limit(page.limit);
       if (page.after !== undefined) query = query.where('id', '>', page.after);
@@ -165,6 +218,225 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
       const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw notFound(ErrorCodes.userNotFound, `User "${id}" does not exist.`);
       return row;
+    },
+
+    /**
+     * A one-time link: an invitation for an address and role (refused when a user has the
+     * address), a password reset for a user, or the setup link (only while there is no user).
+     */
+    async makeLink(input: {
+      kind: LinkKind;
+      email?: string | undefined;
+      role?: Role | undefined;
+      name?: string | null | undefined;
+      userId?: string | undefined;
+      actor?: AuditActor | undefined;
+      /** The role of the user asking, when a user asks (API keys may do everything). */
+      actorRole?: Role | undefined;
+    }): Promise<NewLink> {
+      const now = clock.now();
+      const token = `km_lnk_${randomBytes(32).toString('base64url')}`;
+      let email: string | null = null;
+      if (input.kind === 'invitation') {
+        email = normalizeEmail(input.email ?? '');
+        if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid([{ path: '/email', message: 'must be an email address' }]);
+        if (!input.role || !Roles.includes(input.role)) {
+          throw invalid([{ path: '/role', message: `must be one of ${Roles.join(', ')}` }]);
+        }
+        checkOwnerChange(input.actorRole, input.role === 'owner');
+        if (await findByEmail(email)) {
+          throw conflict(ErrorCodes.userExists, `A user with the email "${email}" exists already.`, [
+            { path: '/email', message: 'is taken' },
+          ]);
+        }
+      }
+      if (input.kind === 'password_reset') {
+        const user = await this.get(input.userId ?? '');
+        checkOwnerChange(input.actorRole, user.role === 'owner');
+        email = user.email;
+      }
+      const expiresAt = now + linkTtlMs[input.kind];
+      await withTransaction(db, async (tx) => {
+        if (input.kind === 'setup') {
+          const anyone = await tx.selectFrom('users').select('id').limit(1).executeTakeFirst();
+          if (anyone) throw conflict(ErrorCodes.userExists, 'The first owner exists already: sign in instead.');
+        }
+        await tx
+          .insertInto('user_links')
+          .values({
+            token_hash: hashSecret(token),
+            kind: input.kind,
+            email,
+            role: input.role ?? (input.kind === 'setup' ? 'owner' : null),
+            name: input.name ?? null,
+            user_id: input.userId ?? null,
+            created_at: now,
+            expires_at: expiresAt,
+            used_at: null,
+          })
+          .execute();
+        if (input.kind !== 'setup') {
+          await appendAudit(tx, [
+            {
+              at: now,
+              actor: input.actor ?? systemActor,
+              action: input.kind === 'invitation' ? 'user.invited' : 'user.password_reset_requested',
+              target: { type: 'user', id: input.userId ?? email ?? '' },
+              data: input.kind === 'invitation' ? { after: { email, role: input.role } } : null,
+            },
+          ]);
+        }
+      });
+      return { kind: input.kind, token, expiresAt, email };
+    },
+
+    /**
+     * Uses a one-time link: an invitation or the setup link creates the user (with the password
+     * given, as the link's role; setup also takes the address), a reset sets the user's password
+     * and ends their sessions. A link works once, until it expires.
+     */
+    async useLink(input: {
+      kind: LinkKind;
+      token: string;
+      password: string;
+      email?: string | undefined;
+      name?: string | null | undefined;
+    }): Promise<UserRow> {
+      checkPassword(input.password, '/password');
+      const now = clock.now();
+      const passwordHash = await hashPassword(input.password);
+      try {
+        return await withTransaction(db, async (tx) => {
+          // Claimed by the update: of two uses at once, one finds it used.
+          const link = await tx
+            .updateTable('user_links')
+            .set({ used_at: now })
+            .where('token_hash', '=', hashSecret(input.token))
+            .where('kind', '=', input.kind)
+            .where('used_at', 'is', null)
+            .where('expires_at', '>', now)
+            .returningAll()
+            .executeTakeFirst();
+          if (!link) throw linkGone(input.kind);
+          if (input.kind === 'password_reset') {
+            const updated = await tx
+              .updateTable('users')
+              .set({ password_hash: passwordHash, updated_at: now })
+              .where('id', '=', link.user_id!)
+              .returningAll()
+              .executeTakeFirst();
+            if (!updated) throw linkGone(input.kind);
+            await tx.deleteFrom('user_sessions').where('user_id', '=', updated.id).execute();
+            await appendAudit(tx, [
+              {
+                at: now,
+                actor: { type: 'user', id: updated.id },
+                action: 'user.password_reset',
+                target: { type: 'user', id: updated.id },
+                data: null,
+              },
+            ]);
+            return updated;
+          }
+          if (input.kind === 'setup' && (await tx.selectFrom('users').select('id').limit(1).executeTakeFirst())) {
+            throw linkGone(input.kind);
+          }
+          const email = normalizeEmail(input.kind === 'setup' ? (input.email ?? '') : link.email!);
+          if (!/^[^\s@]+@[^\s@]+$/.test(email))
+            throw invalid([{ path: '/email', message: 'must be an email address' }]);
+          const row: UserRow = {
+            id: newId('usr'),
+            email,
+            name: input.name ?? link.name,
+            role: link.role ?? 'viewer',
+            password_hash: passwordHash,
+            created_at: now,
+            updated_at: now,
+          };
+          await tx.insertInto('users').values(row).execute();
+          await appendAudit(tx, [
+            {
+              at: now,
+              actor: { type: 'user', id: row.id },
+              action: 'user.created',
+              target: { type: 'user', id: row.id },
+              data: { after: { email, name: row.name, role: row.role, by: input.kind } },
+            },
+          ]);
+          return row;
+        });
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw conflict(ErrorCodes.userExists, 'A user with this email exists already.', [
+            { path: '/email', message: 'is taken' },
+          ]);
+        }
+        throw error;
+      }
+    },
+
+    /** Changes a user's role or name. The last owner stays an owner. */
+    async update(input: {
+      id: string;
+      role?: Role | undefined;
+      name?: string | null | undefined;
+      actor?: AuditActor | undefined;
+      actorRole?: Role | undefined;
+    }): Promise<UserRow> {
+      if (input.role !== undefined && !Roles.includes(input.role)) {
+        throw invalid([{ path: '/role', message: `must be one of ${Roles.join(', ')}` }]);
+      }
+      const now = clock.now();
+      return withTransaction(db, async (tx) => {
+        const current = await tx.selectFrom('users').selectAll().where('id', '=', input.id).executeTakeFirst();
+        if (!current) throw notFound(ErrorCodes.userNotFound, `User "${input.id}" does not exist.`);
+        const role = input.role ?? (current.role as Role);
+        checkOwnerChange(input.actorRole, role !== current.role && (role === 'owner' || current.role === 'owner'));
+        if (current.role === 'owner' && role !== 'owner') await keepAnOwner(tx, current.id);
+        const next = { ...current, role, name: input.name === undefined ? current.name : input.name, updated_at: now };
+        await tx
+          .updateTable('users')
+          .set({ role: next.role, name: next.name, updated_at: now })
+          .where('id', '=', current.id)
+          .execute();
+        await appendAudit(tx, [
+          {
+            at: now,
+            actor: input.actor ?? systemActor,
+            action: 'user.updated',
+            target: { type: 'user', id: current.id },
+            data: changedFields({ role: current.role, name: current.name }, { role: next.role, name: next.name }),
+          },
+        ]);
+        return next;
+      });
+    },
+
+    /** Removes a user and ends their sessions. The last owner stays. */
+    async remove(input: {
+      id: string;
+      actor?: AuditActor | undefined;
+      actorRole?: Role | undefined;
+    }): Promise<UserRow> {
+      const now = clock.now();
+      return withTransaction(db, async (tx) => {
+        const current = await tx.selectFrom('users').selectAll().where('id', '=', input.id).executeTakeFirst();
+        if (!current) throw notFound(ErrorCodes.userNotFound, `User "${input.id}" does not exist.`);
+        checkOwnerChange(input.actorRole, current.role === 'owner');
+        if (current.role === 'owner') await keepAnOwner(tx, current.id);
+        await tx.deleteFrom('user_sessions').where('user_id', '=', current.id).execute();
+        await tx.deleteFrom('users').where('id', '=', current.id).execute();
+        await appendAudit(tx, [
+          {
+            at: now,
+            actor: input.actor ?? systemActor,
+            action: 'user.deleted',
+            target: { type: 'user', id: current.id },
+            data: { before: { email: current.email, role: current.role } },
+          },
+        ]);
+        return current;
+      });
     },
 
     /** Checks an address and password and opens a session (see `SignIn`). */
