@@ -63,14 +63,15 @@ export async function serve(input: { config: Config; clock: Clock; demo: boolean
     lines.push('', '  Use the API key printed on first start, or create one: npx keymaster keys create');
   }
   if (keymaster.setupLink) {
-    const link = keymaster.setupLink.startsWith('/') ? `${base}${keymaster.setupLink}` : keymaster.setupLink;
+    const token = keymaster.setupLink.slice(keymaster.setupLink.indexOf('#') + 1);
     lines.push(
       '',
-      '  No console user exists yet. Create the first owner with this one-time link (24 hours):',
+      '  No console user exists yet. Create the first owner (the token works once, for 24 hours):',
       '',
-      `    ${link}`,
+      `    curl -s ${base}/v1/setup -H 'Content-Type: application/json' \\`,
+      `      -d '{"token":"${token}","email":"you@example.com","password":"…"}'`,
       '',
-      '  (or set KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD)',
+      '  (or set KEYMASTER_ADMIN_EMAIL and KEYMASTER_ADMIN_PASSWORD; see docs/console.md)',
     );
   }
   const key = keymaster.bootstrapSecret ?? (config.adminKey ? '$KEYMASTER_ADMIN_KEY' : '<your key>');

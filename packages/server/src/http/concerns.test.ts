@@ -88,8 +88,9 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
         method: method.toUpperCase(),
         signed:
           Array.isArray(operation.security) && operation.security.length === 0 && path.startsWith('/v1/integrations/'),
-        // The console's sign-in: no credential needed, and `{}` is no sign-in (400).
-        anonymous: Array.isArray(operation.security) && operation.security.length === 0 && path === '/v1/sessions',
+        // The console's sign-in and one-time links: no credential needed, and `{}` is no sign-in (400).
+        anonymous:
+          Array.isArray(operation.security) && operation.security.length === 0 && !path.startsWith('/v1/integrations/'),
         // The router's form of the path, as metrics label it.
         template: path.replace(/\{(\w+)\}/g, ':$1'),
         url: path.replace(/\{(\w+)\}/g, 'acme'),

@@ -1,7 +1,8 @@
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectStatus } from '../../test-support/builders.js';
-import { describeEachDialect } from '../../test-support/databases.js';
+import { createMigratedTestDatabase, describeEachDialect, type TestDatabase } from '../../test-support/databases.js';
+import { type ServerProcess, startServerProcess } from '../../test-support/processes.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
 import { linkTtlMs } from './service.js';
 
@@ -226,6 +227,35 @@ describeEachDialect('the setup link of a first start', (dialect) => {
     expect(again.statusCode).toBe(404);
     expect((await server.keymaster.services.users.list({ after: undefined, limit: 10 })).length).toBe(1);
   });
+});
+
+describeEachDialect('the setup token a first start prints', (dialect) => {
+  let database: TestDatabase;
+  let process: ServerProcess | undefined;
+  beforeAll(async () => {
+    database = await createMigratedTestDatabase(dialect);
+  });
+  afterAll(async () => {
+    await process?.stop();
+    await database.drop();
+  });
+
+  it('prints the call that creates the first owner, and the call works', async () => {
+    process = await startServerProcess({ target: database.target, adminKey: 'km_sk_setup_print_admin_key_01' });
+    const started = process;
+    const pattern = /curl -s (\S+)\/v1\/setup .*\n.*"token":"(km_lnk_[\w-]+)"/;
+    await expect.poll(() => pattern.test(started.output()), { timeout: 5000 }).toBe(true);
+    const printed = pattern.exec(started.output());
+    expect(printed![1]).toBe(started.url.replace('127.0.0.1', 'localhost'));
+    const made = await process.call(
+      'POST',
+      '/v1/setup',
+      { token: printed![2], email: 'first@example.com', password: 'first password' },
+      { headers: { authorization: '' } },
+    );
+    expect(made.status, JSON.stringify(made.json)).toBe(201);
+    expect(made.json).toMatchObject({ role: 'owner' });
+  }, 30_000);
 });
 
 describeEachDialect('invitation emails', (dialect) => {
