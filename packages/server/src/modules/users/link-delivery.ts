@@ -1,6 +1,6 @@
 import { DomainError, ErrorCodes } from '@keymaster/core';
 import type { MailTransport } from '../notifications/email-sender.js';
-import type { LinkKind, NewLink } from './service.js';
+import { type LinkKind, linkTtlMs, type NewLink } from './service.js';
 
 /**
  * Where each link opens in the console. The token is in the fragment, which browsers never send
@@ -40,7 +40,7 @@ export function createLinkDelivery(deps: {
     async deliver(link: NewLink): Promise<DeliveredLink> {
       const url = urlOf(link);
       if (!deps.mail || !deps.publicUrl || !link.email) return { url, emailed: false };
-      const hours = Math.round((link.expiresAt - Date.now()) / 3_600_000);
+      const hours = Math.round(linkTtlMs[link.kind] / 3_600_000);
       const text = `${subjects[link.kind]}: open\n\n${url}\n\nThe link works once, for about ${hours} hours.`;
       try {
         await deps.mail.transport.sendMail({

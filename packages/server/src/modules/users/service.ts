@@ -101,6 +101,29 @@ function forbidden(message: string): DomainError {
   return new DomainError({ kind: 'forbidden', code: ErrorCodes.forbidden, message });
 }
 
+/** The address, lower-cased, or a 400 naming `/email`. */
+function checkedEmail(email: string): string {
+  const normalized = normalizeEmail(email);
+  if (!/^[^\s@]+@[^\s@]+$/.test(normalized) || normalized.length > 320) {
+    throw invalid([{ path: '/email', message: 'must be an email address' }]);
+  }
+  return normalized;
+}
+
+/** A new user row and its `user.created` audit row, in the caller's transaction. */
+async function insertUser(tx: Kysely<Database>, row: UserRow, actor: AuditActor, by?: LinkKind): Promise<void> {
+  await tx.insertInto('users').values(row).execute();
+  await appendAudit(tx, [
+    {
+      at: row.created_at,
+      actor,
+      action: 'user.created',
+      target: { type: 'user', id: row.id },
+      data: { after: { email: row.email, name: row.name, role: row.role, ...(by ? { by } : {}) } },
+    },
+  ]);
+}
+
 function checkPassword(password: string, path: string): void {
   if (password.length < minimumPasswordLength || password.length > maximumPasswordLength) {
     throw invalid([
@@ -147,10 +170,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
       if (!Roles.includes(input.role)) {
         throw invalid([{ path: '/role', message: `must be one of ${Roles.join(', ')}` }]);
       }
-      const email = normalizeEmail(input.email);
-      if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320) {
-        throw invalid([{ path: '/email', message: 'must be an email address' }]);
-      }
+      const email = checkedEmail(input.email);
       checkPassword(input.password, '/password');
       const now = clock.now();
       const row: UserRow = {
@@ -163,18 +183,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
         updated_at: now,
       };
       try {
-        await withTransaction(db, async (tx) => {
-          await tx.insertInto('users').values(row).execute();
-          await appendAudit(tx, [
-            {
-              at: now,
-              actor: input.actor ?? systemActor,
-              action: 'user.created',
-              target: { type: 'user', id: row.id },
-              data: { after: { email, name: row.name, role: row.role } },
-            },
-          ]);
-        });
+        await withTransaction(db, (tx) => insertUser(tx, row, input.actor ?? systemActor));
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw conflict(ErrorCodes.userExists, `A user with the email "${email}" exists already.`, [
@@ -238,8 +247,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
       const token = `km_lnk_${randomBytes(32).toString('base64url')}`;
       let email: string | null = null;
       if (input.kind === 'invitation') {
-        email = normalizeEmail(input.email ?? '');
-        if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid([{ path: '/email', message: 'must be an email address' }]);
+        email = checkedEmail(input.email ?? '');
         if (!input.role || !Roles.includes(input.role)) {
           throw invalid([{ path: '/role', message: `must be one of ${Roles.join(', ')}` }]);
         }
@@ -341,9 +349,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
           if (input.kind === 'setup' && (await tx.selectFrom('users').select('id').limit(1).executeTakeFirst())) {
             throw linkGone(input.kind);
           }
-          const email = normalizeEmail(input.kind === 'setup' ? (input.email ?? '') : link.email!);
-          if (!/^[^\s@]+@[^\s@]+$/.test(email))
-            throw invalid([{ path: '/email', message: 'must be an email address' }]);
+          const email = checkedEmail(input.kind === 'setup' ? (input.email ?? '') : link.email!);
           const row: UserRow = {
             id: newId('usr'),
             email,
@@ -353,16 +359,7 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
             created_at: now,
             updated_at: now,
           };
-          await tx.insertInto('users').values(row).execute();
-          await appendAudit(tx, [
-            {
-              at: now,
-              actor: { type: 'user', id: row.id },
-              action: 'user.created',
-              target: { type: 'user', id: row.id },
-              data: { after: { email, name: row.name, role: row.role, by: input.kind } },
-            },
-          ]);
+          await insertUser(tx, row, { type: 'user', id: row.id }, input.kind);
           return row;
         });
       } catch (error) {
