@@ -2,8 +2,8 @@ import { createHash, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { PostgresAdapter, type Selectable, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
-import { precompiled } from '../../db/precompiled.js';
-import type { AuditCheckpointTable, AuditEventTable } from '../../db/schema.js';
+import { precompiledByShape, rowParameters } from '../../db/precompiled.js';
+import type { AuditCheckpointTable, AuditEventTable, AuditPendingTable } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
 import { checkStartSignature, type StartSignature } from './signature.js';
 
@@ -94,31 +94,25 @@ export function setAuditWriting(on: boolean): void {
   writingAudit = on;
 }
 
-/** The single-row append (nearly every change's), compiled once per database (see precompiled.ts). */
-const insertPendingRow = precompiled(
-  (
-    db: Db,
-    at: number,
-    actorType: string,
-    actorId: string,
-    requestId: string | null,
-    action: string,
-    targetType: string,
-    targetId: string,
-    customerId: string | null,
-    data: string | null,
-  ) =>
-    db.insertInto('audit_pending').values({
-      at,
-      actor_type: actorType,
-      actor_id: actorId,
-      request_id: requestId,
-      action,
-      target_type: targetType,
-      target_id: targetId,
-      customer_id: customerId,
-      data,
-    }),
+/** `audit_pending`'s columns, in the order the rows below list them. */
+const pendingColumns = [
+  'at',
+  'actor_type',
+  'actor_id',
+  'request_id',
+  'action',
+  'target_type',
+  'target_id',
+  'customer_id',
+  'data',
+] as const;
+type PendingRow = Omit<Selectable<AuditPendingTable>, 'id'>;
+
+/** The append, compiled once per database and row count (see precompiled.ts). */
+const insertPending = precompiledByShape(
+  (db: Db, rows: PendingRow[]) => db.insertInto('audit_pending').values(rows),
+  (rows) => String(rows.length),
+  (rows) => rowParameters(rows, pendingColumns),
 );
 
 /**
@@ -128,37 +122,21 @@ const insertPendingRow = precompiled(
  */
 export async function appendAudit(tx: Db, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0 || !writingAudit) return;
-  const rows = entries.map((entry) => ({
-    at: entry.at,
-    actor_type: entry.actor.type,
-    actor_id: entry.actor.id,
-    request_id: entry.actor.requestId ?? null,
-    action: entry.action,
-    target_type: entry.target.type,
-    target_id: entry.target.id,
-    customer_id: entry.customerId ?? null,
-    // A change with nothing to say (an erasure) keeps no data at all; its digest is of `null`.
-    data: entry.data == null ? null : JSON.stringify(entry.data),
-  }));
-  if (rows.length === 1) {
-    const row = rows[0]!;
-    await tx.executeQuery(
-      insertPendingRow(
-        tx,
-        row.at,
-        row.actor_type,
-        row.actor_id,
-        row.request_id,
-        row.action,
-        row.target_type,
-        row.target_id,
-        row.customer_id,
-        row.data,
-      ),
-    );
-  } else {
-    await tx.insertInto('audit_pending').values(rows).execute();
-  }
+  const rows = entries.map(
+    (entry): PendingRow => ({
+      at: entry.at,
+      actor_type: entry.actor.type,
+      actor_id: entry.actor.id,
+      request_id: entry.actor.requestId ?? null,
+      action: entry.action,
+      target_type: entry.target.type,
+      target_id: entry.target.id,
+      customer_id: entry.customerId ?? null,
+      // A change with nothing to say (an erasure) keeps no data at all; its digest is of `null`.
+      data: entry.data == null ? null : JSON.stringify(entry.data),
+    }),
+  );
+  await tx.executeQuery(insertPending(tx, rows));
 }
 
 /** Pending rows sealed per transaction. */
@@ -215,39 +193,28 @@ async function sealOnce(db: Db, wait: boolean): Promise<number | null> {
   });
 }
 
-/** One sealed row into `audit_events`, compiled once per database (SQLite: one statement a row). */
-const insertSealedRow = precompiled(
-  (
-    db: Db,
-    seq: number,
-    at: number,
-    actorType: string,
-    actorId: string,
-    requestId: string | null,
-    action: string,
-    targetType: string,
-    targetId: string,
-    customerId: string | null,
-    data: string | null,
-    dataDigest: string,
-    prevHash: string,
-    hash: string,
-  ) =>
-    db.insertInto('audit_events').values({
-      seq,
-      at,
-      actor_type: actorType,
-      actor_id: actorId,
-      request_id: requestId,
-      action,
-      target_type: targetType,
-      target_id: targetId,
-      customer_id: customerId,
-      data,
-      data_digest: dataDigest,
-      prev_hash: prevHash,
-      hash,
-    }),
+/** `audit_events`' columns, in the order a sealed row lists them. */
+const sealedColumns = [
+  'seq',
+  'at',
+  'actor_type',
+  'actor_id',
+  'request_id',
+  'action',
+  'target_type',
+  'target_id',
+  'customer_id',
+  'data_digest',
+  'prev_hash',
+  'data',
+  'hash',
+] as const;
+
+/** Sealed rows into `audit_events`, compiled once per database and row count. */
+const insertSealed = precompiledByShape(
+  (db: Db, rows: Selectable<AuditEventTable>[]) => db.insertInto('audit_events').values(rows),
+  (rows) => String(rows.length),
+  (rows) => rowParameters(rows, sealedColumns),
 );
 
 /** One batch of `sealAudit`; null when another node holds the head and `wait` is false. */
@@ -291,27 +258,9 @@ async function sealSome(tx: Db, wait: boolean): Promise<number | null> {
     // One round trip for the batch.
     await tx.insertInto('audit_events').values(rows).execute();
   } else {
-    // SQLite has no round trips: a statement compiled once beats compiling one of 500 rows.
-    for (const row of rows) {
-      await tx.executeQuery(
-        insertSealedRow(
-          tx,
-          row.seq,
-          row.at,
-          row.actor_type,
-          row.actor_id,
-          row.request_id,
-          row.action,
-          row.target_type,
-          row.target_id,
-          row.customer_id,
-          row.data,
-          row.data_digest,
-          row.prev_hash,
-          row.hash,
-        ),
-      );
-    }
+    // SQLite has no round trips: one statement compiled once, run a row at a time, beats
+    // compiling one of 500 rows.
+    for (const row of rows) await tx.executeQuery(insertSealed(tx, [row]));
   }
   await tx.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
   return pending.length;
