@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
-const include = ['packages/*/src/**/*.test.ts', 'bench/src/**/*.test.ts'];
+const include = ['packages/*/src/**/*.test.ts', 'packages/web/test/**/*.test.ts', 'bench/src/**/*.test.ts'];
 /**
  * Files that measure time or CPU share, or race many processes against a deadline: they run on
  * their own, after the rest, so the other files' load does not decide their outcome.

@@ -20,6 +20,7 @@ import { echo, handleError, sendProblem } from './http/problems.js';
 import { requestIdFor } from './http/request-id.js';
 import { observability } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
+import { registerWeb, webBuildDirectory } from './http/web.js';
 import { alertRuleRoutes } from './modules/alerts/routes.js';
 import type { AlertRuleService } from './modules/alerts/service.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
@@ -205,13 +206,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     (await readBodyAsync(payload, request.routeOptions.bodyLimit)).toString('utf8'),
   );
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, {
+  // The console and the portal: their assets, and their HTML for any page path a browser asks for.
+  const web = await registerWeb(app, { root: webBuildDirectory() });
+  app.setNotFoundHandler((request, reply) => {
+    const page = web.pageFor(request);
+    if (page !== undefined) return web.send(reply, page);
+    return sendProblem(request, reply, {
       status: 404,
       code: 'not_found',
       detail: `No route ${echo(`${request.method} ${request.url}`)}.`,
-    }),
-  );
+    });
+  });
 
   // What every route passes, in this order, on both dispatches: then, on the API's routes, `api`.
   const everyRoute: Concern[] = [
@@ -313,6 +318,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       streams: deps.streams.service,
       heartbeatMs: deps.streams.heartbeatMs,
       authenticate,
+      session: (token) => deps.services.users.session(token),
     });
     await scope.register(eventRoutes, { events: services.events });
     await scope.register(consumeRoutes, { route: hot.consume });

@@ -4,9 +4,10 @@ import { type Authenticator, presentedCredential } from '../../http/auth.js';
 import { hijack } from '../../http/concerns.js';
 import { httpProblem, sendProblem } from '../../http/problems.js';
 import { problemResponses, rateLimitedResponse, security } from '../../http/route-helpers.js';
+import { sessionTokenOf } from '../users/session-cookie.js';
 import type { StreamService } from './service.js';
 import { sseRetry } from './sse.js';
-import { streamAuthorization } from './stream-authorization.js';
+import { sessionStreamAuthorization, streamAuthorization } from './stream-authorization.js';
 import type { StreamHub } from './stream-hub.js';
 
 const description = `Server-sent events (\`text/event-stream\`) of every change that affects entitlements or balances, made
@@ -24,8 +25,8 @@ through any server process on this database. Each event's \`data\` is one line o
 - \`reset\` — the stream cannot say what changed (the resume point is too old, or the client fell too far behind):
   refetch everything.
 - \`revoked\` — last, just before the server ends the stream because its credential no longer holds:
-  \`{"code", "detail"}\` with code \`api_key_revoked\`, \`token_expired\` or \`token_revoked\` (the token's customer was
-  erased, or re-created). Reconnecting with the same credential is refused (401): get a new one. The event has no \`id\`.
+  \`{"code", "detail"}\` with code \`api_key_revoked\`, \`token_expired\`, \`token_revoked\` (the token's customer was
+  erased, or re-created) or \`session_ended\` (a console session's stream, when the session ends). Reconnecting with the same credential is refused (401): get a new one. The event has no \`id\`.
 
 Comment lines (\`: keepalive\`) are sent every \`KEYMASTER_STREAM_HEARTBEAT_MS\` (15 s). Each event's \`id\` is a
 change-feed position, valid on every node: reconnect with \`Last-Event-ID\` (EventSource does this itself) to receive
@@ -44,7 +45,9 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
   streams: StreamService;
   heartbeatMs: number;
   authenticate: Authenticator;
-}> = async (app, { hub, streams, heartbeatMs, authenticate }) => {
+  /** A console session by its cookie's token, while it lasts (the console's live updates). */
+  session: (token: string) => Promise<unknown>;
+}> = async (app, { hub, streams, heartbeatMs, authenticate, session }) => {
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', (done) => {
     hub.closeAll();
@@ -82,11 +85,14 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{
         res: reply.raw,
         customer,
         principal,
-        authorize: streamAuthorization({
-          authenticate,
-          credential: presentedCredential(request.exchange),
-          token: principal.customer !== undefined,
-        }),
+        authorize:
+          principal.user !== undefined
+            ? sessionStreamAuthorization({ session, token: sessionTokenOf(request.headers.cookie)! })
+            : streamAuthorization({
+                authenticate,
+                credential: presentedCredential(request.exchange),
+                token: principal.customer !== undefined,
+              }),
       });
       if ('full' in open) {
         reply.header('retry-after', String(fullRetryAfterSeconds));

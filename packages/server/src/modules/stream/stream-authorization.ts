@@ -2,7 +2,7 @@ import type { Authenticator } from '../../http/auth.js';
 
 /** Why a stream was ended: its last event (`revoked`) carries it to the client. */
 export interface StreamEnd {
-  code: 'api_key_revoked' | 'token_expired' | 'token_revoked';
+  code: 'api_key_revoked' | 'token_expired' | 'token_revoked' | 'session_ended';
   detail: string;
 }
 
@@ -21,6 +21,19 @@ const tokenExpired: StreamEnd = {
   code: 'token_expired',
   detail: 'The customer token has expired: ask your backend for a new one.',
 };
+
+const sessionEnded: StreamEnd = {
+  code: 'session_ended',
+  detail: 'The console session this stream was opened with has ended (signed out or expired): sign in again.',
+};
+
+/** A console session's stream: it lasts while the session (the `km_session` cookie) does. */
+export function sessionStreamAuthorization(input: {
+  session: (token: string) => Promise<unknown>;
+  token: string;
+}): StreamAuthorization {
+  return async () => ((await input.session(input.token)) === undefined ? sessionEnded : null);
+}
 
 /**
  * Re-authenticates the credential a stream was opened with, exactly as a new request with it

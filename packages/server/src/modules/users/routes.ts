@@ -8,7 +8,7 @@ import { httpProblem, sendProblem } from '../../http/problems.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
 import type { LinkDelivery } from './link-delivery.js';
 import { maximumPasswordLength } from './passwords.js';
-import { Roles } from './permissions.js';
+import { Roles, rolePermissions } from './permissions.js';
 import { type NewLink, sessionTtlMs, toApiUser, type UserService } from './service.js';
 import { sessionCookie } from './session-cookie.js';
 
@@ -32,6 +32,10 @@ const Session = Type.Object(
       description: 'Send it as `X-CSRF-Token` on every request of this session that changes something.',
     }),
     expires_at: Type.String({ format: 'date-time' }),
+    permissions: Type.Array(Type.String(), {
+      description:
+        "What the user's role may do, as `<area>:read` and `<area>:write` (docs/console.md): for a UI to offer only what the server will allow.",
+    }),
   },
   { description: 'A signed-in console session; the session itself is the HttpOnly `km_session` cookie.' },
 );
@@ -43,6 +47,16 @@ const SignInBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A session as the API answers it: its user, CSRF token, expiry, and what the user's role may do. */
+function sessionAnswer(user: ReturnType<typeof toApiUser>, session: { csrfToken: string; expiresAt: number }) {
+  return {
+    user,
+    csrf_token: session.csrfToken,
+    expires_at: new Date(session.expiresAt).toISOString(),
+    permissions: [...rolePermissions[user.role]].sort(),
+  };
+}
 
 const sessionOf = (request: FastifyRequest) => request.principal?.user;
 
@@ -288,11 +302,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService; links: 
         return sendProblem(request, reply, httpProblem('invalid_credentials', 'The email or the password is wrong.'));
       }
       reply.header('set-cookie', sessionCookie(outcome.token, sessionTtlMs));
-      return reply.status(201).send({
-        user: toApiUser(outcome.user),
-        csrf_token: outcome.csrfToken,
-        expires_at: new Date(outcome.expiresAt).toISOString(),
-      });
+      return reply
+        .status(201)
+        .send(sessionAnswer(toApiUser(outcome.user), { csrfToken: outcome.csrfToken, expiresAt: outcome.expiresAt }));
     },
   );
 
@@ -310,11 +322,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService; links: 
     async (request: FastifyRequest, reply: FastifyReply) => {
       const session = sessionOf(request);
       if (!session) return sendProblem(request, reply, notASession);
-      return {
-        user: toApiUser(await users.get(session.userId)),
-        csrf_token: session.csrfToken,
-        expires_at: new Date(session.expiresAt).toISOString(),
-      };
+      return sessionAnswer(toApiUser(await users.get(session.userId)), session);
     },
   );
 
