@@ -1,32 +1,9 @@
-import { useQuery } from '@tanstack/react-query';
-import type { ReactElement } from 'react';
 import type { RouteObject } from 'react-router';
-import type { Page } from '../../api/client';
-import { ErrorAlert, Loading } from '../../ui/forms';
-import { useApi } from '../session';
+import { ApiKeysPage } from './ApiKeysPage';
+import { UsersPage } from './UsersPage';
 
-function ListPage(): ReactElement {
-  const api = useApi();
-  const list = useQuery({
-    queryKey: ['admin', 'list'],
-    queryFn: () => api.get<Page<{ id?: string; key?: string }>>('/v1/users'),
-  });
-  return (
-    <>
-      <h1>Users</h1>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorAlert error={list.error} />
-      ) : (
-        <ul>
-          {list.data.data.map((row) => (
-            <li key={row.id ?? row.key}>{row.id ?? row.key}</li>
-          ))}
-        </ul>
-      )}
-    </>
-  );
-}
-
-export const adminRoutes: RouteObject[] = [{ path: 'users', element: <ListPage /> }];
+/** The admin area: secret API keys and the console's users. */
+export const adminRoutes: RouteObject[] = [
+  { path: 'api-keys', element: <ApiKeysPage /> },
+  { path: 'users', element: <UsersPage /> },
+];
