@@ -298,6 +298,46 @@ describeEachDialect('customers list', (dialect) => {
     expect(seen).toEqual(ids);
   });
 
+  it('finds customers by a prefix of the id (exact), name or email (ignoring case), a page at a time', async () => {
+    const people = [
+      { id: 'q-org-1', name: 'Zebra Labs', email: 'ops@zebra.example' },
+      { id: 'q-org-2', name: 'zeta GmbH', email: null },
+      { id: 'q-org-3', name: 'Other', email: 'Zed@corp.example' },
+      { id: 'Q-ORG-4', name: 'Ünal & Söhne', email: null },
+      { id: 'q-org-5', name: null, email: null },
+    ];
+    for (const { id, ...body } of people) {
+      expectStatus(await server.request({ method: 'PUT', url: `/v1/customers/${id}`, body }), 201);
+    }
+    const search = async (q: string, extra = '') =>
+      expectStatus<Page>(
+        await server.request({ method: 'GET', url: `/v1/customers?q=${encodeURIComponent(q)}${extra}` }),
+        200,
+      );
+    const found = async (q: string) => (await search(q, '&limit=100')).data.map((c) => c.id);
+    expect(await found('q-org-')).toEqual(['q-org-1', 'q-org-2', 'q-org-3', 'q-org-5']);
+    expect(await found('Q-ORG')).toEqual(['Q-ORG-4']);
+    expect(await found('ze')).toEqual(['q-org-1', 'q-org-2', 'q-org-3']);
+    expect(await found('ZEBRA')).toEqual(['q-org-1']);
+    expect(await found('Ünal')).toEqual(['Q-ORG-4']);
+    expect(await found('cus_')).toEqual(ids);
+    expect(await found('nobody')).toEqual([]);
+
+    const first = await search('ze', '&limit=2');
+    expect([first.data.map((c) => c.id), first.has_more]).toEqual([['q-org-1', 'q-org-2'], true]);
+    const second = await search('ze', `&limit=2&cursor=${first.next_cursor}`);
+    expect([second.data.map((c) => c.id), second.has_more, second.next_cursor]).toEqual([['q-org-3'], false, null]);
+
+    expectProblem(await server.request({ method: 'GET', url: '/v1/customers?q=' }), {
+      status: 400,
+      code: 'validation_failed',
+      path: '/querystring/q',
+    });
+    for (const { id } of people) {
+      expect((await server.request({ method: 'DELETE', url: `/v1/customers/${id}` })).statusCode).toBe(204);
+    }
+  });
+
   it('refuses a forged cursor and an out-of-range limit', async () => {
     expectProblem(await server.request({ method: 'GET', url: '/v1/customers?cursor=%%%' }), {
       status: 400,

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Customer, CustomerParams, CustomerUpsert, Page, PageQuery } from '@keymaster/contract';
+import { Type } from '@sinclair/typebox';
 import { auditActorOf } from '../../http/audit-actor.js';
 import { hijack } from '../../http/concerns.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
@@ -13,6 +14,20 @@ import { exportDocumentSchema, exportSections } from './export-sections.js';
 import type { CustomerService } from './service.js';
 
 const tags = ['Customers'];
+
+const CustomerListQuery = Type.Object(
+  {
+    ...PageQuery.properties,
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: 'A prefix of the id (exact), or of the name or email (ignoring case).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const exportDescription = `Everything Keymaster holds about the customer, as one JSON document (GDPR access and
 portability), sent as an attachment. It is written as it is read, a page of rows at a time, so a customer with millions
@@ -79,13 +94,20 @@ export const customerRoutes: FastifyPluginAsyncTypebox<{ customers: CustomerServ
         tags,
         security,
         summary: 'List customers',
-        querystring: PageQuery,
+        description:
+          'By id. With `q`, only the customers whose id starts with `q`, or whose name or email starts with it ' +
+          "ignoring case (the console's search).",
+        querystring: CustomerListQuery,
         response: { 200: Page(Customer, 'A page of customers, by id.'), ...problemResponses },
       },
     },
     async (request) => {
       const limit = request.query.limit ?? 20;
-      const rows = await customers.list({ after: decodeCursor(request.query.cursor), limit: limit + 1 });
+      const rows = await customers.list({
+        after: decodeCursor(request.query.cursor),
+        limit: limit + 1,
+        prefix: request.query.q,
+      });
       return toPage({ rows, limit, sortKey: (c) => c.id, convert: toApiCustomer });
     },
   );

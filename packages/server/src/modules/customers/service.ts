@@ -93,7 +93,11 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
       return customerExport({ db, customer, now: clock.now() });
     },
 
-    async list(page: { after: string | undefined; limit: number }): Promise<CustomerRecord[]> {
+    async list(page: {
+      after: string | undefined;
+      limit: number;
+      prefix?: string | undefined;
+    }): Promise<CustomerRecord[]> {
       return listCustomers(db, page);
     },
 
