@@ -1,32 +1,13 @@
-import { useQuery } from '@tanstack/react-query';
-import type { ReactElement } from 'react';
 import type { RouteObject } from 'react-router';
-import type { Page } from '../../api/client';
-import { ErrorAlert, Loading } from '../../ui/forms';
-import { useApi } from '../session';
+import { FeaturePage } from './FeaturePage';
+import { FeaturesPage } from './FeaturesPage';
+import { PlanPage } from './PlanPage';
+import { PlansPage } from './PlansPage';
 
-function ListPage(): ReactElement {
-  const api = useApi();
-  const list = useQuery({
-    queryKey: ['catalog', 'list'],
-    queryFn: () => api.get<Page<{ id?: string; key?: string }>>('/v1/features'),
-  });
-  return (
-    <>
-      <h1>Features</h1>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorAlert error={list.error} />
-      ) : (
-        <ul>
-          {list.data.data.map((row) => (
-            <li key={row.id ?? row.key}>{row.id ?? row.key}</li>
-          ))}
-        </ul>
-      )}
-    </>
-  );
-}
-
-export const catalogRoutes: RouteObject[] = [{ path: 'features', element: <ListPage /> }];
+/** The catalog: features (with the kill switch, targeting and "Try it") and plans (versions, drafts, migrations). */
+export const catalogRoutes: RouteObject[] = [
+  { path: 'features', element: <FeaturesPage /> },
+  { path: 'features/:key', element: <FeaturePage /> },
+  { path: 'plans', element: <PlansPage /> },
+  { path: 'plans/:key', element: <PlanPage /> },
+];
