@@ -97,6 +97,19 @@ export const WebhookEndpointParams = Type.Object({
   id: Type.String({ maxLength: 64, description: 'The endpoint id.' }),
 });
 
+/** A page of an endpoint's attempts, all of them or only the ones that did (or did not) get a 2xx. */
+export const WebhookAttemptListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1-100.' })),
+    cursor: Type.Optional(Type.String({ description: 'The `next_cursor` of the previous page.' })),
+    succeeded: Type.Optional(
+      Type.Boolean({ description: '`true`: only the attempts answered 2xx; `false`: only the failed ones.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type WebhookAttemptListQuery = Static<typeof WebhookAttemptListQuery>;
+
 export const WebhookDeliveryParams = Type.Object({
   id: Type.String({ maxLength: 64, description: 'A delivery id (`whd_…`) or one of its attempts (`wha_…`).' }),
 });

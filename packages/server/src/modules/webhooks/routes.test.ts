@@ -292,6 +292,17 @@ describeEachDialect('webhooks', (dialect) => {
         retrySchedule[0],
       );
       expect(list[2]!.next_retry_at).toBeNull();
+      const only = async (succeeded: boolean) =>
+        expectStatus<Page<WebhookAttempt>>(
+          await server.request({ method: 'GET', url: `/v1/webhook-endpoints/${id}/deliveries?succeeded=${succeeded}` }),
+          200,
+        ).data.map((a) => a.status_code);
+      expect(await only(false)).toEqual([500, 302]);
+      expect(await only(true)).toEqual([200]);
+      expectProblem(
+        await server.request({ method: 'GET', url: `/v1/webhook-endpoints/${id}/deliveries?succeeded=maybe` }),
+        { status: 400, code: 'validation_failed' },
+      );
     });
 
     it('signs with the old and the new secret for 24 hours after a rotation', async () => {

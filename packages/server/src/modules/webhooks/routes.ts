@@ -3,6 +3,7 @@ import {
   Page,
   PageQuery,
   WebhookAttempt,
+  WebhookAttemptListQuery,
   WebhookDeliveryParams,
   WebhookDeliveryResent,
   WebhookEndpoint,
@@ -143,9 +144,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
         security,
         summary: "List an endpoint's delivery attempts",
         description:
-          'Every attempt, oldest first: when, the status code, how long, the start of the answer, the next retry.',
+          'Every attempt, oldest first: when, the status code, how long, the start of the answer, the next retry. ' +
+          '`succeeded=false` lists only the failed attempts.',
         params: WebhookEndpointParams,
-        querystring: PageQuery,
+        querystring: WebhookAttemptListQuery,
         response: { 200: Page(WebhookAttempt, 'A page of attempts, oldest first.'), ...problemResponses },
       },
     },
@@ -153,6 +155,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       const limit = request.query.limit ?? 20;
       const rows = await webhooks.attempts({
         endpointId: request.params.id,
+        succeeded: request.query.succeeded,
         after: decodeCursor(request.query.cursor),
         limit: limit + 1,
       });

@@ -166,7 +166,12 @@ export function createWebhookService(deps: {
       });
     },
 
-    async attempts(input: { endpointId: string; after: string | undefined; limit: number }): Promise<AttemptRow[]> {
+    async attempts(input: {
+      endpointId: string;
+      succeeded?: boolean | undefined;
+      after: string | undefined;
+      limit: number;
+    }): Promise<AttemptRow[]> {
       await requireEndpoint(db, input.endpointId);
       return listAttempts(db, input);
     },

@@ -60,7 +60,7 @@ export async function insertAttempts(db: Db, rows: Insertable<WebhookAttemptTabl
 
 export async function listAttempts(
   db: Db,
-  input: { endpointId: string; after: string | undefined; limit: number },
+  input: { endpointId: string; succeeded?: boolean | undefined; after: string | undefined; limit: number },
 ): Promise<AttemptRow[]> {
   let query = db
     .selectFrom('webhook_attempts')
@@ -69,5 +69,6 @@ export async function listAttempts(
     .orderBy('id')
     .limit(input.limit);
   if (input.after !== undefined) query = query.where('id', '>', input.after);
+  if (input.succeeded !== undefined) query = query.where('succeeded', '=', input.succeeded ? 1 : 0);
   return query.execute();
 }
