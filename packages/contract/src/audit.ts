@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from './schema-helpers.js';
 
-export const auditActorTypes = ['api_key', 'user', 'integration', 'system'] as const;
+export const auditActorTypes = ['api_key', 'user', 'integration', 'customer', 'system'] as const;
 
 export const AuditEventsQuery = Type.Object(
   {

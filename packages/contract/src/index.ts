@@ -14,6 +14,7 @@ export * from './grants.js';
 export * from './notifications.js';
 export * from './ofrep.js';
 export * from './plans.js';
+export * from './portal.js';
 export * from './problem.js';
 export * from './reports.js';
 export * from './schema-helpers.js';

@@ -5,6 +5,7 @@ export * from './catalog/plan.js';
 export * from './customers/customer.js';
 export * from './customers/grant.js';
 export * from './customers/lifecycle.js';
+export * from './customers/plan-change.js';
 export * from './customers/subscription.js';
 export * from './entitlements/changes.js';
 export * from './entitlements/counted-as.js';

@@ -53,6 +53,9 @@ import type { NotificationService } from './modules/notifications/service.js';
 import { ofrepRoutes } from './modules/ofrep/routes.js';
 import { planRoutes } from './modules/plans/routes.js';
 import type { PlanService } from './modules/plans/service.js';
+import { portalRoutes } from './modules/portal/routes.js';
+import type { PortalService } from './modules/portal/service.js';
+import type { PortalTokens } from './modules/portal/tokens.js';
 import { reportRoutes } from './modules/reports/routes.js';
 import type { ReportService } from './modules/reports/service.js';
 import type { UsageRevenueService } from './modules/reports/usage-revenue.js';
@@ -97,6 +100,8 @@ export interface Services {
   notifications: NotificationService;
   decisionLog: DecisionLog;
   users: UserService;
+  portal: PortalService;
+  portalTokens: PortalTokens;
 }
 
 export interface AppDeps {
@@ -130,6 +135,8 @@ export interface AppDeps {
   auditSigningKey?: KeyObject | undefined;
   /** How invitation and password-reset links reach their people (modules/users/link-delivery.ts). */
   links: LinkDelivery;
+  /** KEYMASTER_PUBLIC_URL: the origin portal links are made on (else the one a request came to). */
+  publicUrl?: string | undefined;
 }
 
 declare module 'fastify' {
@@ -245,7 +252,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           'Entitlement management: features, plans, customers, subscriptions, grants and checks. ' +
           'Authenticate with `Authorization: Bearer <secret key>`. Errors are RFC 9457 problem documents.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+          portalCookie: { type: 'apiKey', in: 'cookie', name: 'km_portal' },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -271,7 +283,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const api: Concern[] = [
-    authentication(authenticate, (token) => deps.services.users.session(token)),
+    authentication(authenticate, (token) => deps.services.users.session(token), deps.services.portalTokens),
     customerScope({ clientContextKeys: deps.clientContextKeys }),
     idempotencyKeyForm,
     {
@@ -333,6 +345,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
     await scope.register(notificationRoutes, { notifications: services.notifications });
     await scope.register(userRoutes, { users: services.users, links: deps.links });
+    await scope.register(portalRoutes, {
+      portal: services.portal,
+      tokens: services.portalTokens,
+      publicUrl: deps.publicUrl,
+      clock,
+    });
   });
 
   dispatch = createDispatch({

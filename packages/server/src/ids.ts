@@ -28,6 +28,7 @@ export function newId(
     | 'rsv'
     | 'dev'
     | 'ctok'
+    | 'ptok'
     | 'sevt'
     | 'whe'
     | 'whd'

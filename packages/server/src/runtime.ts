@@ -45,6 +45,8 @@ import { loadEmailTemplates } from './modules/notifications/email-templates.js';
 import { createNotificationService } from './modules/notifications/service.js';
 import { listNotifications } from './modules/notifications/store.js';
 import { createPlanService } from './modules/plans/service.js';
+import { createPortalService } from './modules/portal/service.js';
+import { createPortalTokens } from './modules/portal/tokens.js';
 import { createReportSchedule, type ReportSchedule } from './modules/reports/schedule.js';
 import { createReportService } from './modules/reports/service.js';
 import { createUsageRevenueReport } from './modules/reports/usage-revenue.js';
@@ -166,6 +168,16 @@ function createServices(input: {
           alerts: alertRules,
         }),
       );
+  const subscriptions = createSubscriptionService({
+    db,
+    dialect: database.dialect,
+    clock,
+    lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
+    onRenewal: rollover,
+    catalog,
+  });
+  const notifications = createNotificationService({ db, clock });
+  const portalTokens = createPortalTokens({ secret: input.tokenSecret, clock, customerSince });
   return {
     metrics,
     cache,
@@ -189,14 +201,7 @@ function createServices(input: {
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
     customers: createCustomerService({ db, clock }),
-    subscriptions: createSubscriptionService({
-      db,
-      dialect: database.dialect,
-      clock,
-      lifecycle: { pastDueGraceDays: config.pastDueGraceDays },
-      onRenewal: rollover,
-      catalog,
-    }),
+    subscriptions,
     rollover,
     catalog,
     grants: createGrantService({ db, clock, catalog }),
@@ -227,8 +232,17 @@ function createServices(input: {
     usageRevenue,
     reports: createReportService({ db, dialect: database.dialect, clock, usageRevenue }),
     webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
-    notifications: createNotificationService({ db, clock }),
+    notifications,
     users: createUserService({ db, clock }),
+    portalTokens,
+    portal: createPortalService({
+      clock,
+      catalog: () => cache.getCatalog(),
+      customerState: async (customerId) => (await cache.getCustomer(customerId)).state,
+      entitlements,
+      notifications,
+      subscriptions,
+    }),
     events,
     stripe: createStripeService({
       db,
@@ -415,6 +429,7 @@ export async function createKeymaster(input: {
       contractsWebhookSecret: config.contractsWebhookSecret,
       auditSigningKey: config.audit.signingKey,
       links,
+      publicUrl: config.console.publicUrl,
     });
     scheduler.start(config.schedulerPollMs);
     reportSchedule.start(config.schedulerPollMs);

@@ -1,5 +1,6 @@
 import type { Principal } from '../modules/api-keys/service.js';
 import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
+import { type PortalGrant, type PortalVerdict, portalTokenOf } from '../modules/portal/tokens.js';
 import { allows, permissionFor } from '../modules/users/permissions.js';
 import type { SessionUser } from '../modules/users/service.js';
 import { sessionTokenOf } from '../modules/users/session-cookie.js';
@@ -29,6 +30,11 @@ declare module 'fastify' {
      * key sent anyway is still checked.
      */
     anonymous?: boolean;
+    /**
+     * A customer portal route: its credential is a portal session (the `km_portal` cookie, or the
+     * portal token as a bearer), and nothing else is accepted.
+     */
+    portal?: boolean;
   }
 }
 
@@ -137,6 +143,38 @@ function admitSession(exchange: Exchange, user: SessionUser | undefined): Refusa
   return undefined;
 }
 
+/** Verifies a portal token (see modules/portal/tokens.ts). */
+export interface PortalVerifier {
+  verify(token: string): Promise<PortalVerdict>;
+  csrfMatches(grant: PortalGrant, presented: string | undefined): boolean;
+}
+
+const portalProblems: Record<Exclude<PortalVerdict, { valid: true }>['reason'], ProblemInput> = {
+  invalid: { ...unauthenticatedProblem, detail: 'No valid portal session: open the portal again from the app.' },
+  expired: httpProblem('token_expired', 'This portal session has expired: open the portal again from the app.'),
+  revoked: httpProblem('token_revoked', 'The customer of this portal session no longer exists.'),
+};
+
+/**
+ * A portal route's credential: the portal token as a bearer (an embedded component), or the
+ * `km_portal` cookie, with the session's CSRF token echoed on every change. Nothing else opens
+ * these routes, and a portal token opens nothing else (its audience is not a customer token's).
+ */
+async function admitPortal(exchange: Exchange, portal: PortalVerifier): Promise<Refusal> {
+  const bearer = bearerCredential(exchange.headers.authorization);
+  const token = bearer ?? portalTokenOf(exchange.headers.cookie);
+  if (token === undefined) return portalProblems.invalid;
+  const verdict = await portal.verify(token);
+  if (!verdict.valid) return portalProblems[verdict.reason];
+  if (bearer === undefined && !safeMethods.has(exchange.method)) {
+    if (!portal.csrfMatches(verdict.grant, exchange.headers['x-csrf-token'] as string | undefined)) {
+      return httpProblem('csrf_token_invalid', "Send the portal session's CSRF token as X-CSRF-Token.");
+    }
+  }
+  exchange.principal = { keyId: `portal:${verdict.grant.tokenId}`, portal: verdict.grant };
+  return undefined;
+}
+
 /**
  * Every route in its scope needs a credential: a secret key, or on the routes that declare a
  * `customerScope` a customer token. A missing, malformed, unknown or revoked key all get the
@@ -147,10 +185,18 @@ function admitSession(exchange: Exchange, user: SessionUser | undefined): Refusa
 export function authentication(
   authenticate: Authenticator,
   session?: (token: string) => Promise<SessionUser | undefined>,
+  portal?: PortalVerifier,
 ): Concern {
   return {
     name: 'authentication',
     onRequest(exchange) {
+      if (exchange.config.portal) {
+        const refused = portal ? admitPortal(exchange, portal) : Promise.resolve(portalProblems.invalid);
+        return refused.then((problem) => {
+          if (problem?.status === 401) exchange.header('www-authenticate', 'Bearer realm="keymaster"');
+          return problem;
+        });
+      }
       const credential = presentedCredential(exchange);
       if (credential === undefined && (exchange.config.signed || exchange.config.anonymous)) return undefined;
       if (credential === undefined && session !== undefined) {

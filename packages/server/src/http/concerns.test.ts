@@ -66,7 +66,15 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
    * Every documented operation, with its path's parameters filled in. `signed`: an inbound
    * webhook, documented with no security scheme, whose signature is its credential.
    */
-  let operations: { method: string; template: string; url: string; signed: boolean; anonymous: boolean }[];
+  let operations: {
+    method: string;
+    template: string;
+    url: string;
+    signed: boolean;
+    anonymous: boolean;
+    /** A customer portal route: only a portal session opens it, never an API key. */
+    portal: boolean;
+  }[];
   beforeAll(async () => {
     server = await startTestServer({
       dialect,
@@ -91,6 +99,7 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
         // The console's sign-in and one-time links: no credential needed, and `{}` is no sign-in (400).
         anonymous:
           Array.isArray(operation.security) && operation.security.length === 0 && !path.startsWith('/v1/integrations/'),
+        portal: JSON.stringify(operation.security) === JSON.stringify([{ portalCookie: [] }, { bearerAuth: [] }]),
         // The router's form of the path, as metrics label it.
         template: path.replace(/\{(\w+)\}/g, ':$1'),
         url: path.replace(/\{(\w+)\}/g, 'acme'),
@@ -165,12 +174,18 @@ describeEachDialect('cross-cutting concerns', (dialect) => {
   });
 
   it('runs a concern registered once on every documented route, in every phase, after authentication', async () => {
-    for (const [i, { method, url }] of operations.entries()) {
+    for (const [i, { method, url, portal }] of operations.entries()) {
       const id = `probe-${i}`;
       const response = await send({ method, url, id, credential: testAdminKey });
       const route = `${method} ${url}`;
       expect(response.status, route).toBeLessThan(500);
       const figures = seen.get(id);
+      if (portal) {
+        // An API key is no portal session: refused by authentication, before the probe's request phases.
+        expect(response.status, route).toBe(401);
+        expect(figures, route).toMatchObject({ onRequest: 0, onSend: 1, onResponse: 1 });
+        continue;
+      }
       expect(figures?.onRequest, route).toBe(1);
       // A key sent to a signed webhook is still checked (and admits its sender).
       expect(figures?.principal, route).toBe('key_env_admin');

@@ -93,16 +93,23 @@ describeEachDialect('OpenAPI document', (dialect) => {
       'POST /v1/invitations/accept',
       'POST /v1/password-resets/accept',
       'POST /v1/setup',
+      // The portal link's token opens the portal session.
+      'POST /v1/portal/session',
     ];
     for (const route of anonymous) {
       expect(operations.find((o) => o.route === route)?.operation.security, route).toEqual([]);
     }
+    // The customer portal's routes take a portal session: its cookie, or its token as a bearer.
+    const portal = (route: string) => /^\w+ \/v1\/portal(\/|$)/.test(route);
     const v1 = operations.filter((o) => o.route.split(' ')[1]?.startsWith('/v1/') && !anonymous.includes(o.route));
     expect(v1.length).toBeGreaterThanOrEqual(v1Routes.length);
+    expect(v1.filter((o) => portal(o.route)).length).toBeGreaterThan(5);
     for (const { route, operation } of v1) {
       expect(operation.summary?.trim(), route).toBeTruthy();
       expect(operation.tags?.length, route).toBeGreaterThan(0);
-      expect(operation.security, route).toEqual([{ bearerAuth: [] }]);
+      expect(operation.security, route).toEqual(
+        portal(route) ? [{ portalCookie: [] }, { bearerAuth: [] }] : [{ bearerAuth: [] }],
+      );
     }
   });
 

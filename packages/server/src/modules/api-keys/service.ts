@@ -7,6 +7,7 @@ import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
+import type { PortalGrant } from '../portal/tokens.js';
 import type { SessionUser } from '../users/service.js';
 import { displayPrefix, generateSecret, hashSecret } from './secrets.js';
 import {
@@ -32,6 +33,8 @@ export interface Principal {
   expiresAt?: number;
   /** Set for a console session: the signed-in user, their role and the session's CSRF token. */
   user?: SessionUser;
+  /** Set for a customer portal session (`/v1/portal…` routes only): the one customer it may see and change. */
+  portal?: PortalGrant;
 }
 
 /** The id under which KEYMASTER_ADMIN_KEY authenticates; it lives in the environment, not the table. */

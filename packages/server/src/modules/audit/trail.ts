@@ -18,7 +18,7 @@ import { checkStartSignature, type StartSignature } from './signature.js';
  * empties `data` and leaves the digest, and the chain still verifies.
  */
 
-export const AuditActorTypes = ['api_key', 'user', 'integration', 'system'] as const;
+export const AuditActorTypes = ['api_key', 'user', 'integration', 'customer', 'system'] as const;
 export type AuditActorType = (typeof AuditActorTypes)[number];
 
 export interface AuditActor {
@@ -77,7 +77,16 @@ export function actorOf(name: string, requestId?: string | null): AuditActor {
   const kind = colon < 0 ? name : name.slice(0, colon);
   const id = colon < 0 ? name : name.slice(colon + 1);
   const type: AuditActorType =
-    kind === 'key' ? 'api_key' : kind === 'integration' ? 'integration' : kind === 'user' ? 'user' : 'system';
+    kind === 'key'
+      ? 'api_key'
+      : kind === 'integration'
+        ? 'integration'
+        : kind === 'user'
+          ? 'user'
+          : // A customer acting in the portal (`portal:<customer>`).
+            kind === 'portal'
+            ? 'customer'
+            : 'system';
   return { type, id, requestId };
 }
 

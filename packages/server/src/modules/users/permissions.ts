@@ -39,6 +39,9 @@ const areaPrefixes: readonly (readonly [string, Area])[] = [
   ['/v1/subscriptions', 'customers'],
   ['/v1/grants', 'customers'],
   ['/v1/customer-tokens', 'customers'],
+  ['/v1/portal-sessions', 'customers'],
+  // The customer portal's own routes: a portal session opens them, never a console session.
+  ['/v1/portal', 'customers'],
   ['/v1/check', 'check'],
   ['/v1/stream', 'check'],
   ['/ofrep', 'check'],
