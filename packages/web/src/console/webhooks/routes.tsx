@@ -1,32 +1,9 @@
-import { useQuery } from '@tanstack/react-query';
-import type { ReactElement } from 'react';
 import type { RouteObject } from 'react-router';
-import type { Page } from '../../api/client';
-import { ErrorAlert, Loading } from '../../ui/forms';
-import { useApi } from '../session';
+import { AlertsPage } from './AlertsPage';
+import { WebhooksPage } from './WebhooksPage';
 
-function ListPage(): ReactElement {
-  const api = useApi();
-  const list = useQuery({
-    queryKey: ['webhooks', 'list'],
-    queryFn: () => api.get<Page<{ id?: string; key?: string }>>('/v1/webhook-endpoints'),
-  });
-  return (
-    <>
-      <h1>Webhooks</h1>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorAlert error={list.error} />
-      ) : (
-        <ul>
-          {list.data.data.map((row) => (
-            <li key={row.id ?? row.key}>{row.id ?? row.key}</li>
-          ))}
-        </ul>
-      )}
-    </>
-  );
-}
-
-export const webhookRoutes: RouteObject[] = [{ path: 'webhooks', element: <ListPage /> }];
+/** Outbound webhooks (endpoints and their delivery log) and the usage alert rules that feed them. */
+export const webhookRoutes: RouteObject[] = [
+  { path: 'webhooks', element: <WebhooksPage /> },
+  { path: 'alerts', element: <AlertsPage /> },
+];
