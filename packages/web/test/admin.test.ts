@@ -26,6 +26,8 @@ describeConsole('console admin pages in Chromium', (dialect) => {
 
   beforeAll(async () => {
     test = await startConsoleTest({ dialect });
+    other = await launchChromium();
+    otherPage = await other.context.newPage();
     await test.signIn();
   });
   afterAll(async () => {
@@ -87,7 +89,7 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     await untilPage(async () => (await withKey(secret)).status, 401);
   });
 
-  it('invites a user, who accepts the shown link, signs in and finds only what the support role may do', async () => {
+  it('invites a user, who accepts the link the page shows', async () => {
     const { page, url } = test;
     await page.goto(`${url}/users`);
     await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
@@ -119,9 +121,10 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     await expect
       .poll(() => userRow(page, invited.email).getByLabel(`Role of ${invited.email}`).inputValue())
       .toBe('support');
+  });
 
-    other = await launchChromium();
-    otherPage = await other.context.newPage();
+  it('signs the invited user in elsewhere, with only what the support role may do', async () => {
+    const { url } = test;
     await test.signIn({ email: invited.email, password: invited.password, page: otherPage });
     const nav = otherPage.getByRole('navigation', { name: 'Console' });
     await nav.getByRole('link', { name: 'Customers' }).waitFor();

@@ -116,14 +116,13 @@ export function UsersPage(): ReactElement {
         <h2 id="roles-heading" style={{ marginTop: 0 }}>
           Roles
         </h2>
-        <dl>
+        <ul className="small">
           {roles.map((entry) => (
-            <div key={entry.role} className="small">
-              <dt style={{ display: 'inline', fontWeight: 600 }}>{entry.role}</dt>:{' '}
-              <dd style={{ display: 'inline', margin: 0 }}>{entry.may}</dd>
-            </div>
+            <li key={entry.role}>
+              <strong>{entry.role}</strong>: {entry.may}
+            </li>
           ))}
-        </dl>
+        </ul>
       </section>
     </>
   );
