@@ -1,32 +1,9 @@
-import { useQuery } from '@tanstack/react-query';
-import type { ReactElement } from 'react';
 import type { RouteObject } from 'react-router';
-import type { Page } from '../../api/client';
-import { ErrorAlert, Loading } from '../../ui/forms';
-import { useApi } from '../session';
+import { CustomerList } from './CustomerList';
+import { CustomerPage } from './CustomerPage';
 
-function ListPage(): ReactElement {
-  const api = useApi();
-  const list = useQuery({
-    queryKey: ['customers', 'list'],
-    queryFn: () => api.get<Page<{ id?: string; key?: string }>>('/v1/customers'),
-  });
-  return (
-    <>
-      <h1>Customers</h1>
-      {list.isPending ? (
-        <Loading />
-      ) : list.isError ? (
-        <ErrorAlert error={list.error} />
-      ) : (
-        <ul>
-          {list.data.data.map((row) => (
-            <li key={row.id ?? row.key}>{row.id ?? row.key}</li>
-          ))}
-        </ul>
-      )}
-    </>
-  );
-}
-
-export const customerRoutes: RouteObject[] = [{ path: 'customers', element: <ListPage /> }];
+/** The customer pages: the searchable list and one customer's page. */
+export const customerRoutes: RouteObject[] = [
+  { path: 'customers', element: <CustomerList /> },
+  { path: 'customers/:id', element: <CustomerPage /> },
+];
