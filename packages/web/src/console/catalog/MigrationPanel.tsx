@@ -66,6 +66,8 @@ export function MigrationPanel(props: { plan: string; versions: readonly Plan[] 
   const candidates = props.versions.filter((v) => v.status !== 'draft');
   if (published.length === 0)
     return <p className="muted">Publish a version first: subscribers can only move to a published version.</p>;
+  if (candidates.length < 2)
+    return <p className="muted">Publish another version first: subscribers move from one version to another.</p>;
   const result = migrate.data ?? preview.data;
   return (
     <>

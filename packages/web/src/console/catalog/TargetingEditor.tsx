@@ -25,6 +25,9 @@ interface VariantRow {
   value: string;
 }
 
+/** A fieldset that only groups (for `disabled` or a screen reader's name), without a frame. */
+const bare = { border: 0, padding: 0, margin: '0 0 0.5rem', minWidth: 0 } as const;
+
 let ids = 0;
 const nextId = () => {
   ids += 1;
@@ -170,7 +173,7 @@ export function TargetingEditor(props: { feature: Feature; writable: boolean }):
           </option>
         ))}
       </datalist>
-      <fieldset disabled={!props.writable}>
+      <fieldset disabled={!props.writable} style={bare}>
         {mode === 'rules' ? (
           <>
             {rules.length === 0 ? <p>No rules: the plans alone decide who gets this feature.</p> : null}
@@ -281,44 +284,46 @@ export function TargetingEditor(props: { feature: Feature; writable: boolean }):
             {(control) => <textarea {...control} rows={10} value={json} onChange={(e) => setJson(e.target.value)} />}
           </Field>
         )}
-        <fieldset>
-          <legend>Named values</legend>
-          <p className="muted small">
-            Values a rule can grant besides on and off. {variantHints[feature.type]} A rule names them in “Then”.
-          </p>
-          {variants.map((variant, index) => (
-            <div className="row" key={variant.id}>
-              <Field label={`Name ${index + 1}`}>
-                {(control) => (
-                  <input
-                    {...control}
-                    value={variant.name}
-                    onChange={(e) =>
-                      setVariants(variants.map((v) => (v.id === variant.id ? { ...v, name: e.target.value } : v)))
-                    }
-                  />
-                )}
-              </Field>
-              <Field label={`Value ${index + 1}`} error={errorsUnder(save.error, `/variants/${variant.name.trim()}`)}>
-                {(control) => (
-                  <input
-                    {...control}
-                    value={variant.value}
-                    onChange={(e) =>
-                      setVariants(variants.map((v) => (v.id === variant.id ? { ...v, value: e.target.value } : v)))
-                    }
-                  />
-                )}
-              </Field>
-              <button type="button" onClick={() => setVariants(variants.filter((v) => v.id !== variant.id))}>
-                Remove value {index + 1}
-              </button>
-            </div>
-          ))}
-          <button type="button" onClick={() => setVariants([...variants, { id: nextId(), name: '', value: '' }])}>
-            Add named value
-          </button>
-        </fieldset>
+        {feature.type === 'boolean' && variants.length === 0 ? null : (
+          <fieldset>
+            <legend>Named values</legend>
+            <p className="muted small">
+              Values a rule can grant besides on and off. {variantHints[feature.type]} A rule names them in “Then”.
+            </p>
+            {variants.map((variant, index) => (
+              <div className="row" key={variant.id}>
+                <Field label={`Name ${index + 1}`}>
+                  {(control) => (
+                    <input
+                      {...control}
+                      value={variant.name}
+                      onChange={(e) =>
+                        setVariants(variants.map((v) => (v.id === variant.id ? { ...v, name: e.target.value } : v)))
+                      }
+                    />
+                  )}
+                </Field>
+                <Field label={`Value ${index + 1}`} error={errorsUnder(save.error, `/variants/${variant.name.trim()}`)}>
+                  {(control) => (
+                    <input
+                      {...control}
+                      value={variant.value}
+                      onChange={(e) =>
+                        setVariants(variants.map((v) => (v.id === variant.id ? { ...v, value: e.target.value } : v)))
+                      }
+                    />
+                  )}
+                </Field>
+                <button type="button" onClick={() => setVariants(variants.filter((v) => v.id !== variant.id))}>
+                  Remove value {index + 1}
+                </button>
+              </div>
+            ))}
+            <button type="button" onClick={() => setVariants([...variants, { id: nextId(), name: '', value: '' }])}>
+              Add named value
+            </button>
+          </fieldset>
+        )}
         {local ? (
           <p className="form-error" role="alert">
             {local}
@@ -361,7 +366,7 @@ function ConditionRow(props: {
   const set = (change: Partial<Condition>) => props.onChange({ ...condition, ...change });
   const rollout = condition.operator === 'in_rollout';
   return (
-    <fieldset className="row">
+    <fieldset className="row" style={bare}>
       <legend className="visually-hidden">{props.label}</legend>
       {rollout ? (
         <p className="small muted">Customers, bucketed by their id:</p>

@@ -2,8 +2,8 @@ import { compileTargeting, validateTargeting } from '@keymaster/core';
 import { describe, expect, it } from 'vitest';
 import { compileRules, conditionProblem, parseRules, type Rule } from './targeting-rules';
 
-/** Evaluates a compiled rule with Keymaster's own (flagd's) evaluator, as a check would. */
-function evaluate(rules: Rule[], context: Record<string, unknown>, key = 'beta') {
+/** Compiles rules with Keymaster's own (flagd's) evaluator, as a check would, for evaluating contexts. */
+function evaluator(rules: Rule[], key = 'beta') {
   const targeting = compileRules(rules);
   expect(validateTargeting(targeting as never)).toEqual([]);
   const feature = {
@@ -17,8 +17,11 @@ function evaluate(rules: Rule[], context: Record<string, unknown>, key = 'beta')
     defaultVariant: null,
     metadata: null,
   } as Parameters<typeof compileTargeting>[0];
-  return compileTargeting(feature).targeting?.evaluate(context as never);
+  const compiled = compileTargeting(feature).targeting;
+  return (context: Record<string, unknown>) => compiled?.evaluate(context as never);
 }
+
+const evaluate = (rules: Rule[], context: Record<string, unknown>) => evaluator(rules)(context);
 
 const rule = (variant: string, ...conditions: Rule['conditions']): Rule => ({ variant, conditions });
 
@@ -64,13 +67,13 @@ describe('targeting rules', () => {
   });
 
   it('puts about the given share of customers in a rollout, the same ones every time', () => {
-    const rules = [rule('on', { attribute: '', operator: 'in_rollout', value: '30' })];
+    const rollout = evaluator([rule('on', { attribute: '', operator: 'in_rollout', value: '30' })]);
     const inside = Array.from({ length: 1000 }, (_, index) => `cus_${index}`).filter(
-      (id) => evaluate(rules, { targetingKey: id }) === true,
+      (id) => rollout({ targetingKey: id }) === true,
     );
     expect(inside.length).toBeGreaterThan(250);
     expect(inside.length).toBeLessThan(350);
-    expect(evaluate(rules, { targetingKey: inside[0] })).toBe(true);
+    expect(rollout({ targetingKey: inside[0] })).toBe(true);
   });
 
   it('leaves a rule it did not write to the JSON editor', () => {
