@@ -283,19 +283,38 @@ describeConsole('console customer pages in Chromium', (dialect) => {
     expect(first.data[0]?.id).toBe('bulk-000001');
 
     const navigated = Date.now();
-    await page.goto(`${url}/customers?q=bulk-`, { waitUntil: 'commit' });
-    await page.getByRole('link', { name: 'Bulk customer 1', exact: true }).waitFor();
+    await page.goto(`${url}/customers`, { waitUntil: 'commit' });
+    // When the first row is in the document, by the page's own clock (from the navigation's start).
+    const inPage = await page.waitForFunction(
+      () => (document.querySelector('tbody a') ? Math.round(performance.now()) : false),
+      undefined,
+      { polling: 'raf' },
+    );
+    const rendered = await inPage.jsonValue();
+    await page.getByRole('link', { name: 'Acme Corporation' }).waitFor();
     const firstRow = Date.now() - navigated;
     // Measured, not asserted (no timed assertions): reported with the work.
     console.info(
       `[${dialect}] 100,000 customers inserted in ${inserted} ms, their changes read in ${caughtUp} ms; ` +
-        `GET /v1/customers?q=bulk- ${apiMs} ms; first row shown ${firstRow} ms after navigation`,
+        `GET /v1/customers?q=bulk- ${apiMs} ms; first row of /customers rendered ${rendered} ms ` +
+        `after the navigation started (page clock), seen by the test ${firstRow} ms after it asked`,
     );
-
     expect(await page.getByRole('table').getByRole('link').count()).toBe(25);
+
+    await page.getByLabel('Search customers').fill('bulk-');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByRole('link', { name: 'Bulk customer 1', exact: true }).waitFor();
     await page.getByRole('button', { name: 'Next page' }).click();
     await page.getByRole('link', { name: 'Bulk customer 26', exact: true }).waitFor();
-    await page.goto(`${url}/customers`, { waitUntil: 'commit' });
-    await page.getByRole('link', { name: 'Acme Corporation' }).waitFor();
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page
+      .getByRole('table', { name: /page 3/ })
+      .getByRole('link', { name: 'Bulk customer 51', exact: true })
+      .waitFor();
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page
+      .getByRole('table', { name: /page 2/ })
+      .getByRole('link', { name: 'Bulk customer 26', exact: true })
+      .waitFor();
   });
 });
