@@ -222,6 +222,19 @@ describeConsole('console customer pages in Chromium', (dialect) => {
     await decisions.getByRole('row').filter({ hasText: 'sso' }).getByText('denied').waitFor();
   });
 
+  it("opens the customer's portal in a new tab", async () => {
+    const { page, url, browser } = test;
+    await page.goto(`${url}/customers/acme`);
+    const [portal] = await Promise.all([
+      browser.context.waitForEvent('page'),
+      page.getByRole('button', { name: 'Open portal as this customer' }).click(),
+    ]);
+    await portal.getByRole('heading', { name: 'Your plan', level: 1 }).waitFor();
+    await portal.getByText('Acme Corporation').first().waitFor();
+    await portal.close();
+    await page.getByRole('status').getByRole('link', { name: 'Open the portal link' }).waitFor();
+  });
+
   it('downloads the GDPR export', async () => {
     const { page, url } = test;
     await page.goto(`${url}/customers/zephyr`);
