@@ -23,7 +23,6 @@ export {
   type PortalWhen,
   usePortalView,
 } from './portal-client.js';
-export { PortalDialog, type PortalDialogProps } from './portal-dialog.js';
 export type { PortalFormat } from './portal-format.js';
 export { UsageMeter, type UsageMeterProps } from './usage-meter.js';
 export { UsageMeters, type UsageMetersProps } from './usage-meters.js';

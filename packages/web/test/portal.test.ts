@@ -163,6 +163,7 @@ describeConsole('customer portal in Chromium', (dialect) => {
     expect(await upgrade.getByRole('radio', { name: 'Now' }).isChecked()).toBe(true);
     await upgrade.getByText('Your subscription renews on Pro at $50.00/month.').waitFor();
     await expectAccessible(page);
+    await screenshot(page, 'portal-confirm');
     // Previewing changed nothing.
     expect((await subscriptionOf(acme)).plan).toBe('starter');
     await upgrade.getByRole('button', { name: 'Confirm' }).click();

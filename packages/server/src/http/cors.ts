@@ -3,12 +3,14 @@ import type { Concern } from './concerns.js';
 
 /**
  * CORS for the routes a browser may call with a customer token — entitlements, check, the
- * stream, notifications (list, mark read) and OFREP evaluation — and for no other: secret keys belong on servers, and a browser
- * calling any other route is a mistake CORS should surface, not hide. Off unless
- * KEYMASTER_CORS_ORIGINS lists origins.
+ * stream, notifications (list, mark read) and OFREP evaluation — or with a portal token (the
+ * portal view and its changes, for @keymaster/react's embedded portal components; not the
+ * cookie exchange, and never with credentials: cross-origin, the portal token is the bearer),
+ * and for no other: secret keys belong on servers, and a browser calling any other route is a
+ * mistake CORS should surface, not hide. Off unless KEYMASTER_CORS_ORIGINS lists origins.
  */
 const browserPath =
-  /^\/(v1\/(check|stream|customers\/[^/?]+\/(entitlements|notifications(\/[^/?]+\/read)?))|ofrep\/v1\/evaluate\/flags(\/[^/?]+)?)(\?|$)/;
+  /^\/(v1\/(check|stream|portal(\/(preview|change|add-ons|cancel|undo-cancel))?|customers\/[^/?]+\/(entitlements|notifications(\/[^/?]+\/read)?))|ofrep\/v1\/evaluate\/flags(\/[^/?]+)?)(\?|$)/;
 
 // ETag: OFREP's bulk evaluation is revalidated with If-None-Match (the web provider polls it).
 const exposedHeaders = 'x-request-id, etag';
