@@ -172,6 +172,13 @@ describeConsole('customer portal in Chromium', (dialect) => {
     await card('pro').getByText('Current plan').waitFor();
     await section('Usage').getByText('7 / 1,000').waitFor();
     expect((await subscriptionOf(acme)).plan).toBe('pro');
+    // The server tells the customer, and the portal shows it at its next refresh.
+    await section('Notifications').getByText('Your plan changed to Pro').waitFor({ timeout: 15_000 });
+    await section('Notifications').getByText('You are now on Pro (before: Starter).').waitFor();
+
+    // A reload keeps the session (the cookie) and its CSRF token (the tab's storage): changes still work.
+    await page.reload();
+    await card('pro').getByText('Current plan').waitFor();
 
     // A seat: "+" sets the add-on's quantity on the subscription.
     const seats = section('Add-ons').getByRole('status', { name: 'Extra seat quantity' });
