@@ -9,11 +9,12 @@ import { download, usageRevenueCsv } from './csv';
 /** Series colours, distinguishable with the usual colour-vision deficiencies (Okabe-Ito). */
 const palette = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
 
-const flagLabels: Record<string, string> = {
-  upsell: 'Upsell (≥ 80 % of a limit)',
-  unused: 'Unused (paid, no usage)',
-  over_limit: 'Over limit',
-  unpaid_access: 'Unpaid access',
+/** The flags, short for the chart's axis, and what each means for the table. */
+const flagLabels: Record<string, { label: string; meaning: string }> = {
+  upsell: { label: 'Upsell', meaning: 'A limited feature at 80 % or more of its limit' },
+  unused: { label: 'Unused', meaning: 'A paid, limited feature without usage in the range' },
+  over_limit: { label: 'Over limit', meaning: 'Usage past a limit' },
+  unpaid_access: { label: 'Unpaid access', meaning: 'Access that earned nothing: grants, past-due time, trials' },
 };
 
 /** Rows of the customer table shown at once, and added by "Show more". */
@@ -77,7 +78,11 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
     plan: key,
     ...Object.fromEntries(currencies.map((currency) => [currency, major(plan.revenue[currency] ?? 0, currency)])),
   }));
-  const flagData = flags.map((flag) => ({ flag: flagLabels[flag] ?? flag, customers: report.totals.flags[flag] ?? 0 }));
+  const flagData = flags.map((flag) => ({
+    flag: flagLabels[flag]?.label ?? flag,
+    meaning: flagLabels[flag]?.meaning ?? '',
+    customers: report.totals.flags[flag] ?? 0,
+  }));
   const utilizationData = plans.map(([key, plan]) => ({
     plan: key,
     ...Object.fromEntries(
@@ -133,7 +138,7 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
               }
               table={
                 <table>
-                  <caption>Revenue by plan</caption>
+                  <caption className="visually-hidden">Revenue by plan</caption>
                   <thead>
                     <tr>
                       <th scope="col">Plan</th>
@@ -163,7 +168,7 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
               chart={
                 <BarChart data={flagData} role="img" aria-label="Customers by flag" accessibilityLayer={false}>
                   <CartesianGrid strokeDasharray="3 3" />
-                  <XAxis dataKey="flag" tick={{ fontSize: 11 }} interval={0} />
+                  <XAxis dataKey="flag" tick={{ fontSize: 12 }} interval={0} />
                   <YAxis allowDecimals={false} />
                   <Tooltip />
                   <Bar dataKey="customers" name="Customers" fill={palette[5]} />
@@ -171,10 +176,11 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
               }
               table={
                 <table>
-                  <caption>Customers by flag</caption>
+                  <caption className="visually-hidden">Customers by flag</caption>
                   <thead>
                     <tr>
                       <th scope="col">Flag</th>
+                      <th scope="col">Meaning</th>
                       <th scope="col" className="num">
                         Customers
                       </th>
@@ -184,6 +190,7 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
                     {flagData.map((row) => (
                       <tr key={row.flag}>
                         <td>{row.flag}</td>
+                        <td className="small muted">{row.meaning}</td>
                         <td className="num">{formatCount(row.customers)}</td>
                       </tr>
                     ))}
@@ -219,7 +226,7 @@ export function ReportView(props: { report: UsageRevenueReport; filename: string
               }
               table={
                 <table>
-                  <caption>Mean utilization by plan</caption>
+                  <caption className="visually-hidden">Mean utilization by plan</caption>
                   <thead>
                     <tr>
                       <th scope="col">Plan</th>
