@@ -71,6 +71,8 @@ import { type SettableClock, testClockRoutes } from './modules/test-clock/routes
 import { usageHistoryRoutes } from './modules/usage-history/routes.js';
 import type { HistoryService } from './modules/usage-history/service.js';
 import type { LinkDelivery } from './modules/users/link-delivery.js';
+import type { Oidc } from './modules/users/oidc.js';
+import { oidcRoutes } from './modules/users/oidc-routes.js';
 import { userRoutes } from './modules/users/routes.js';
 import type { UserService } from './modules/users/service.js';
 import { webhookRoutes } from './modules/webhooks/routes.js';
@@ -137,6 +139,8 @@ export interface AppDeps {
   links: LinkDelivery;
   /** KEYMASTER_PUBLIC_URL: the origin portal links are made on (else the one a request came to). */
   publicUrl?: string | undefined;
+  /** Console sign-in with an OpenID Connect provider (KEYMASTER_OIDC_*), when configured. */
+  oidc?: Oidc | undefined;
 }
 
 declare module 'fastify' {
@@ -345,6 +349,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(alertRuleRoutes, { alertRules: services.alertRules });
     await scope.register(notificationRoutes, { notifications: services.notifications });
     await scope.register(userRoutes, { users: services.users, links: deps.links });
+    await scope.register(oidcRoutes, { oidc: deps.oidc, users: services.users });
     await scope.register(portalRoutes, {
       portal: services.portal,
       tokens: services.portalTokens,

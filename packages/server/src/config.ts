@@ -3,6 +3,7 @@ import { Cron } from 'croner';
 import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
 import { parseSigningKey } from './modules/audit/keys.js';
 import { minimumPasswordLength } from './modules/users/passwords.js';
+import { type Role, Roles } from './modules/users/permissions.js';
 
 export interface Config {
   readonly port: number;
@@ -121,6 +122,19 @@ export interface ConsoleConfig {
    * which a caller chooses.
    */
   readonly publicUrl: string | undefined;
+  /** Sign-in with an OpenID Connect provider (KEYMASTER_OIDC_*), when configured. */
+  readonly oidc: OidcConfig | undefined;
+}
+
+export interface OidcConfig {
+  /** KEYMASTER_OIDC_ISSUER: the provider's issuer URL (its discovery document is under it). */
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** KEYMASTER_OIDC_NAME: how the sign-in button names the provider ("Sign in with Okta"). */
+  readonly name: string;
+  /** KEYMASTER_OIDC_DEFAULT_ROLE: the role of people the provider vouches for who are not users yet; unset: invite them first. */
+  readonly defaultRole: Role | undefined;
 }
 
 export interface EmailConfig {
@@ -182,6 +196,27 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const publicUrl = env.KEYMASTER_PUBLIC_URL ? env.KEYMASTER_PUBLIC_URL.replace(/\/+$/, '') : undefined;
   if (publicUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(publicUrl)) {
     problems.push('KEYMASTER_PUBLIC_URL must be an origin like https://keymaster.example.com');
+  }
+  let oidc: OidcConfig | undefined;
+  if (env.KEYMASTER_OIDC_ISSUER) {
+    const defaultRole = env.KEYMASTER_OIDC_DEFAULT_ROLE || undefined;
+    if (!env.KEYMASTER_OIDC_CLIENT_ID || !env.KEYMASTER_OIDC_CLIENT_SECRET) {
+      problems.push('KEYMASTER_OIDC_ISSUER needs KEYMASTER_OIDC_CLIENT_ID and KEYMASTER_OIDC_CLIENT_SECRET');
+    }
+    if (publicUrl === undefined) {
+      problems.push('KEYMASTER_OIDC_ISSUER needs KEYMASTER_PUBLIC_URL (the redirect URI is made on it)');
+    }
+    if (!/^https?:\/\/\S+$/.test(env.KEYMASTER_OIDC_ISSUER)) problems.push('KEYMASTER_OIDC_ISSUER must be a URL');
+    if (defaultRole !== undefined && (!Roles.includes(defaultRole as Role) || defaultRole === 'owner')) {
+      problems.push(`KEYMASTER_OIDC_DEFAULT_ROLE must be one of ${Roles.filter((r) => r !== 'owner').join(', ')}`);
+    }
+    oidc = {
+      issuer: env.KEYMASTER_OIDC_ISSUER,
+      clientId: env.KEYMASTER_OIDC_CLIENT_ID ?? '',
+      clientSecret: env.KEYMASTER_OIDC_CLIENT_SECRET ?? '',
+      name: env.KEYMASTER_OIDC_NAME || 'single sign-on',
+      defaultRole: defaultRole as Role | undefined,
+    };
   }
   const fallbackPlan = env.KEYMASTER_FALLBACK_PLAN || undefined;
   if (fallbackPlan !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(fallbackPlan)) {
@@ -316,7 +351,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     revenueReportCron,
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
     benchmarkSkipAudit: flag('KEYMASTER_BENCHMARK_SKIP_AUDIT'),
-    console: Object.freeze({ adminEmail, adminPassword, publicUrl }),
+    console: Object.freeze({ adminEmail, adminPassword, publicUrl, oidc }),
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

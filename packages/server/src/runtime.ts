@@ -59,6 +59,7 @@ import { createSubscriptionService } from './modules/subscriptions/service.js';
 import type { SettableClock } from './modules/test-clock/routes.js';
 import { createHistoryService } from './modules/usage-history/service.js';
 import { createLinkDelivery } from './modules/users/link-delivery.js';
+import { createOidc } from './modules/users/oidc.js';
 import { createUserService } from './modules/users/service.js';
 import { createWebhookService } from './modules/webhooks/service.js';
 import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
@@ -430,6 +431,15 @@ export async function createKeymaster(input: {
       auditSigningKey: config.audit.signingKey,
       links,
       publicUrl: config.console.publicUrl,
+      oidc:
+        config.console.oidc && config.console.publicUrl
+          ? createOidc({
+              config: config.console.oidc,
+              publicUrl: config.console.publicUrl,
+              secret: tokenSecret.key,
+              now: () => clock.now(),
+            })
+          : undefined,
     });
     scheduler.start(config.schedulerPollMs);
     reportSchedule.start(config.schedulerPollMs);

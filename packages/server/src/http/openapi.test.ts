@@ -95,6 +95,7 @@ describeEachDialect('OpenAPI document', (dialect) => {
       'POST /v1/setup',
       // The portal link's token opens the portal session.
       'POST /v1/portal/session',
+      'GET /v1/sessions/providers',
     ];
     for (const route of anonymous) {
       expect(operations.find((o) => o.route === route)?.operation.security, route).toEqual([]);

@@ -27,8 +27,8 @@ export interface TestServer {
     body?: unknown;
     headers?: Record<string, string | undefined>;
   }): Promise<TestResponse>;
-  /** Listens on a free port of 127.0.0.1, for clients that need a real socket; answers the base URL. */
-  listen(): Promise<string>;
+  /** Listens on a free port of 127.0.0.1 (or `port`), for clients that need a real socket; answers the base URL. */
+  listen(port?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -109,8 +109,8 @@ export async function startTestServerOn(input: TestServerOptions & { target: Dat
       }
       return response;
     },
-    async listen() {
-      await keymaster.app.listen({ port: 0, host: '127.0.0.1' });
+    async listen(port = 0) {
+      await keymaster.app.listen({ port, host: '127.0.0.1' });
       const address = keymaster.app.server.address();
       return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     },

@@ -154,6 +154,24 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
     return kept;
   }
 
+  /** A new session for the user: its token (the cookie's value), CSRF token and expiry. */
+  async function openSession(user: UserRow, now: number) {
+    const token = `km_ses_${randomBytes(32).toString('base64url')}`;
+    const csrfToken = randomBytes(24).toString('base64url');
+    const expiresAt = now + sessionTtlMs;
+    await db
+      .insertInto('user_sessions')
+      .values({
+        token_hash: hashSecret(token),
+        user_id: user.id,
+        csrf_token: csrfToken,
+        created_at: now,
+        expires_at: expiresAt,
+      })
+      .execute();
+    return { token, csrfToken, expiresAt };
+  }
+
   async function findByEmail(email: string): Promise<UserRow | undefined> {
     return db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
   }
@@ -457,20 +475,43 @@ export function createUserService(deps: { db: Kysely<Database>; clock: Clock }) 
         return { ok: false, reason: 'invalid' };
       }
       for (const key of keys) failures.delete(key);
-      const token = `km_ses_${randomBytes(32).toString('base64url')}`;
-      const csrfToken = randomBytes(24).toString('base64url');
-      const expiresAt = now + sessionTtlMs;
-      await db
-        .insertInto('user_sessions')
-        .values({
-          token_hash: hashSecret(token),
-          user_id: user.id,
-          csrf_token: csrfToken,
+      return { ok: true, user, ...(await openSession(user, now)) };
+    },
+
+    /**
+     * Signs in a person an identity provider vouches for (OpenID Connect, docs/console.md): the
+     * user with that verified address, or with `createAs` a new user of that role (no password;
+     * audited as made by the provider). Anyone else is refused.
+     */
+    async signInExternally(input: {
+      email: string;
+      name: string | null;
+      provider: string;
+      createAs: Role | undefined;
+    }): Promise<{ user: UserRow; token: string; csrfToken: string; expiresAt: number } | undefined> {
+      const now = clock.now();
+      let user = await findByEmail(input.email);
+      if (!user && input.createAs !== undefined) {
+        const row: UserRow = {
+          id: newId('usr'),
+          email: checkedEmail(input.email),
+          name: input.name,
+          role: input.createAs,
+          password_hash: null,
           created_at: now,
-          expires_at: expiresAt,
-        })
-        .execute();
-      return { ok: true, user, token, csrfToken, expiresAt };
+          updated_at: now,
+        };
+        try {
+          await withTransaction(db, (tx) => insertUser(tx, row, { type: 'integration', id: input.provider }));
+          user = row;
+        } catch (error) {
+          // Signed in twice at once: the other sign-in made them.
+          if (!isUniqueViolation(error)) throw error;
+          user = await findByEmail(input.email);
+        }
+      }
+      if (!user) return undefined;
+      return { user, ...(await openSession(user, now)) };
     },
 
     /** The user a session token stands for, while it lasts and the user exists. */
