@@ -66,7 +66,11 @@ export async function serve(input: { config: Config; clock: Clock; demo: boolean
     const token = keymaster.setupLink.slice(keymaster.setupLink.indexOf('#') + 1);
     lines.push(
       '',
-      '  No console user exists yet. Create the first owner (the token works once, for 24 hours):',
+      '  No console user exists yet. Create the first owner (the link works once, for 24 hours):',
+      '',
+      `    ${keymaster.setupLink.startsWith('/') ? base : ''}${keymaster.setupLink}`,
+      '',
+      '  or with the API:',
       '',
       `    curl -s ${base}/v1/setup -H 'Content-Type: application/json' \\`,
       `      -d '{"token":"${token}","email":"you@example.com","password":"…"}'`,

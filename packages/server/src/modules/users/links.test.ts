@@ -240,13 +240,15 @@ describeEachDialect('the setup token a first start prints', (dialect) => {
     await database.drop();
   });
 
-  it('prints the call that creates the first owner, and the call works', async () => {
+  it('prints the setup page and the call that creates the first owner, and the call works', async () => {
     process = await startServerProcess({ target: database.target, adminKey: 'km_sk_setup_print_admin_key_01' });
     const started = process;
     const pattern = /curl -s (\S+)\/v1\/setup .*\n.*"token":"(km_lnk_[\w-]+)"/;
     await expect.poll(() => pattern.test(started.output()), { timeout: 5000 }).toBe(true);
     const printed = pattern.exec(started.output());
     expect(printed![1]).toBe(started.url.replace('127.0.0.1', 'localhost'));
+    // The console's setup page, for a browser, with the same token.
+    expect(started.output()).toContain(`${printed![1]}/setup#${printed![2]}`);
     const made = await process.call(
       'POST',
       '/v1/setup',
