@@ -5,16 +5,16 @@ import { segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
 import { CopyField } from './CopyField';
-import { ShowMore, useCursorList } from './cursor-list';
 
 const keysKey = ['admin', 'api-keys'] as const;
 
 /** `/api-keys`: the secret API keys scripts and servers call the API with; create one, revoke one. */
 export function ApiKeysPage(): ReactElement {
   const { can } = useSession();
-  const keys = useCursorList<ApiKey>(keysKey, '/v1/api-keys');
+  const keys = useCursorList<ApiKey>({ key: keysKey, path: '/v1/api-keys' });
   const writable = can('admin:write');
   return (
     <>

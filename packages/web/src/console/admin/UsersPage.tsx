@@ -4,8 +4,8 @@ import { ApiError, segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatDate } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { type ConsoleUser, type Role, sessionKey, useApi, useSession } from '../session';
-import { ShowMore, useCursorList } from './cursor-list';
 import { LinkResult, type OneTimeLink } from './one-time-link';
 
 const usersKey = ['admin', 'users'] as const;
@@ -27,7 +27,7 @@ function assignableRoles(myRole: Role | undefined): Role[] {
 /** `/users`: the console's users and their roles; invite, change a role, make a reset link, remove. */
 export function UsersPage(): ReactElement {
   const { can, session } = useSession();
-  const users = useCursorList<ConsoleUser>(usersKey, '/v1/users');
+  const users = useCursorList<ConsoleUser>({ key: usersKey, path: '/v1/users' });
   const writable = can('admin:write');
   const myRole = session?.user.role;
   return (

@@ -5,8 +5,8 @@ import { useSearchParams } from 'react-router';
 import type { Query } from '../../api/client';
 import { formatCount, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { ShowMore, useCursorList } from '../webhooks/cursor-list';
 
 /** `GET /v1/audit-events/verify`'s answer. */
 interface AuditVerification {

@@ -5,10 +5,10 @@ import { Link, useNavigate } from 'react-router';
 import { segment } from '../../api/client';
 import { FormDialog } from '../../ui/dialogs';
 import { ErrorAlert, FormError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
 import { createBody, emptyFeature, FeatureFields, featureFieldPaths, featureTypes } from './feature-form';
 import { shownUnder } from './field-errors';
-import { MoreRows, usePagedList } from './paging';
 
 /** The kill switch as a badge: what a support person needs to see at a glance. */
 export function StatusBadge(props: { status: Feature['status'] }): ReactElement {
@@ -22,7 +22,7 @@ export function StatusBadge(props: { status: Feature['status'] }): ReactElement 
 /** `/features`: the catalog's features, their type and kill switch, and a form to add one. */
 export function FeaturesPage(): ReactElement {
   const { can } = useSession();
-  const list = usePagedList<Feature>(['features', 'list'], '/v1/features');
+  const list = useCursorList<Feature>({ key: ['features', 'list'], path: '/v1/features' });
   return (
     <>
       <div className="spread">
@@ -72,7 +72,7 @@ export function FeaturesPage(): ReactElement {
               ))}
             </tbody>
           </table>
-          <MoreRows list={list} />
+          <ShowMore list={list} />
         </>
       )}
     </>

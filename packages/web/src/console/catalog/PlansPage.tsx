@@ -5,10 +5,10 @@ import { Link, useNavigate } from 'react-router';
 import { segment } from '../../api/client';
 import { FormDialog } from '../../ui/dialogs';
 import { ErrorAlert, FormError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
 import { useFeatureTypes } from './EntitlementsEditor';
 import { shownUnder } from './field-errors';
-import { MoreRows, usePagedList } from './paging';
 import { describePrice } from './plan-diff';
 import { emptyPlan, PlanFields, planCreateBody, planFieldPaths, planKinds } from './plan-form';
 
@@ -21,7 +21,7 @@ export function PlanStatus(props: { status: Plan['status'] }): ReactElement {
 /** `/plans`: every plan and add-on with its latest version, what is on sale, and a form for a new one. */
 export function PlansPage(): ReactElement {
   const { can } = useSession();
-  const list = usePagedList<Plan>(['plans', 'list'], '/v1/plans');
+  const list = useCursorList<Plan>({ key: ['plans', 'list'], path: '/v1/plans' });
   return (
     <>
       <div className="spread">
@@ -76,7 +76,7 @@ export function PlansPage(): ReactElement {
               ))}
             </tbody>
           </table>
-          <MoreRows list={list} />
+          <ShowMore list={list} />
         </>
       )}
     </>

@@ -10,8 +10,8 @@ import { Link, useSearchParams } from 'react-router';
 import { segment } from '../../api/client';
 import { formatCount, formatDate, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { ShowMore, useCursorList } from '../webhooks/cursor-list';
 import { ReportView } from './ReportView';
 
 const flags = ['upsell', 'unused', 'over_limit', 'unpaid_access'] as const;

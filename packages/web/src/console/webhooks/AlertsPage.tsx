@@ -6,8 +6,8 @@ import { type Page, segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatCount, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { ShowMore, useCursorList } from './cursor-list';
 
 const rulesKey = ['alerts', 'rules'] as const;
 

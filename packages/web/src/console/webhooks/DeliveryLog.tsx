@@ -5,8 +5,8 @@ import { useSearchParams } from 'react-router';
 import { segment } from '../../api/client';
 import { formatCount, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { ShowMore, useCursorList } from './cursor-list';
 
 const statusFilters = { all: undefined, failed: false, succeeded: true } as const;
 type StatusFilter = keyof typeof statusFilters;

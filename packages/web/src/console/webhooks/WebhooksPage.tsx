@@ -5,8 +5,8 @@ import { segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatDateTime } from '../../ui/format';
 import { ErrorAlert, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { ShowMore, useCursorList } from './cursor-list';
 import { DeliveryLog } from './DeliveryLog';
 import { EndpointForm, type EndpointInput } from './endpoint-form';
 

@@ -1,7 +1,7 @@
 import { type InfiniteData, type UseInfiniteQueryResult, useInfiniteQuery } from '@tanstack/react-query';
 import type { ReactElement } from 'react';
-import type { Page, Query } from '../../api/client';
-import { useApi } from '../session';
+import type { Page, Query } from '../api/client';
+import { useApi } from './session';
 
 /** Rows per request: the API allows up to 100. */
 const pageSize = 50;
