@@ -13,6 +13,13 @@ export default defineConfig({
   plugins: [react()],
   // Assets are referenced from the site root: the server serves them at `/assets/…` for every page.
   base: '/',
+  // `npx vite` in this folder: the UI with live reload, its API calls passed to a server started
+  // with `npm start` (KEYMASTER_DEV_API to use another).
+  server: {
+    proxy: Object.fromEntries(
+      ['/v1', '/ofrep'].map((path) => [path, process.env.KEYMASTER_DEV_API ?? 'http://localhost:8080']),
+    ),
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
