@@ -172,44 +172,41 @@ describeEachDialect('console sessions', (dialect) => {
   });
 
   // Four processes, each starting the command line: slower than one request on a busy machine.
-  it(
-    'creates and lists users from the command line, the password from standard input',
-    { timeout: 60_000 },
-    async () => {
-      const made = await runKeymaster(
-        server.target,
-        ['users', 'create', '--email', 'cli@example.com', '--role', 'support'],
-        {
-          stdin: 'from the cli 1\n',
-        },
-      );
-      expect(made.code, made.stderr).toBe(0);
-      expect(made.stdout).toContain('cli@example.com, support');
-      expect((await signIn('cli@example.com', 'from the cli 1')).session.user.role).toBe('support');
-      const again = await runKeymaster(
-        server.target,
-        ['users', 'create', '--email', 'CLI@example.com', '--role', 'viewer'],
-        {
-          stdin: 'another password\n',
-        },
-      );
-      expect(again.code).toBe(1);
-      expect(again.stderr).toContain('exists already');
-      const short = await runKeymaster(
-        server.target,
-        ['users', 'create', '--email', 'x@example.com', '--role', 'viewer'],
-        {
-          stdin: 'short\n',
-        },
-      );
-      expect(short.code).toBe(1);
-      expect(short.stderr).toContain('password');
-      const listed = await runKeymaster(server.target, ['users', 'list']);
-      expect(listed.stdout).toContain('cli@example.com  support');
-      expect(listed.stdout).not.toContain('x@example.com');
-    },
-    30_000,
-  );
+  it('creates and lists users from the command line, the password from standard input', {
+    timeout: 60_000,
+  }, async () => {
+    const made = await runKeymaster(
+      server.target,
+      ['users', 'create', '--email', 'cli@example.com', '--role', 'support'],
+      {
+        stdin: 'from the cli 1\n',
+      },
+    );
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain('cli@example.com, support');
+    expect((await signIn('cli@example.com', 'from the cli 1')).session.user.role).toBe('support');
+    const again = await runKeymaster(
+      server.target,
+      ['users', 'create', '--email', 'CLI@example.com', '--role', 'viewer'],
+      {
+        stdin: 'another password\n',
+      },
+    );
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('exists already');
+    const short = await runKeymaster(
+      server.target,
+      ['users', 'create', '--email', 'x@example.com', '--role', 'viewer'],
+      {
+        stdin: 'short\n',
+      },
+    );
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain('password');
+    const listed = await runKeymaster(server.target, ['users', 'list']);
+    expect(listed.stdout).toContain('cli@example.com  support');
+    expect(listed.stdout).not.toContain('x@example.com');
+  });
 
   it('refuses sign-ins after five failures for an address until the window has passed', async () => {
     await server.keymaster.services.users.create({
