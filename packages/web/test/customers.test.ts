@@ -67,6 +67,13 @@ describeConsole('console customer pages in Chromium', (dialect) => {
     await putCustomer('acme', { name: 'Acme Corporation', email: 'ops@acme.example', traits: { country: 'DE' } });
     await putCustomer('zephyr', { name: 'Zephyr Analytics', email: 'billing@zephyr.example' });
     for (let n = 0; n < 30; n++) await putCustomer(`list-${String(n).padStart(3, '0')}`, { name: `Listed ${n}` });
+    for (const [id, plan] of [
+      ['list-000', 'pro'],
+      ['list-001', 'free'],
+    ]) {
+      const url = `/v1/customers/${id}/subscriptions`;
+      expectStatus(await test.server.request({ method: 'POST', url, body: { plan } }), 201);
+    }
     await test.signIn();
   });
   afterAll(async () => test?.close());
@@ -76,6 +83,9 @@ describeConsole('console customer pages in Chromium', (dialect) => {
     await page.goto(`${url}/customers`);
     const table = page.getByRole('table', { name: /Customers, page 1/ });
     await table.getByRole('link', { name: 'Acme Corporation' }).waitFor();
+    const subscribed = table.getByRole('row').filter({ hasText: 'list-000' });
+    await subscribed.getByRole('cell', { name: 'Pro', exact: true }).waitFor();
+    await subscribed.getByRole('cell', { name: 'active', exact: true }).waitFor();
     await expectAccessible(page);
     await screenshot(page, 'customers');
 

@@ -1,6 +1,6 @@
 import type { Customer } from '@keymaster/contract';
 import { useQuery } from '@tanstack/react-query';
-import type { ReactElement } from 'react';
+import type { ReactElement, ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
 import { formatDateTime } from '../../ui/format';
 import { ErrorAlert, Loading } from '../../ui/forms';
@@ -43,6 +43,13 @@ export function CustomerPage(): ReactElement {
   }
   const c = customer.data;
   const traits = Object.entries(c.traits);
+  const details: [string, ReactNode][] = [
+    ['Id', <code key="id">{c.id}</code>],
+    ['Email', c.email ?? '—'],
+    ['Stripe customer', c.stripe_customer ?? '—'],
+    ['Created', formatDateTime(c.created_at)],
+    ['Updated', formatDateTime(c.updated_at)],
+  ];
   return (
     <>
       <p className="small">
@@ -57,20 +64,16 @@ export function CustomerPage(): ReactElement {
           <h2 id="customer-details" style={{ marginTop: 0 }}>
             Details
           </h2>
-          <dl>
-            <dt>Id</dt>
-            <dd>
-              <code>{c.id}</code>
-            </dd>
-            <dt>Email</dt>
-            <dd>{c.email ?? '—'}</dd>
-            <dt>Stripe customer</dt>
-            <dd>{c.stripe_customer ?? '—'}</dd>
-            <dt>Created</dt>
-            <dd>{formatDateTime(c.created_at)}</dd>
-            <dt>Updated</dt>
-            <dd>{formatDateTime(c.updated_at)}</dd>
-          </dl>
+          <table aria-labelledby="customer-details">
+            <tbody>
+              {details.map(([label, value]) => (
+                <tr key={label}>
+                  <th scope="row">{label}</th>
+                  <td>{value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </section>
         <section className="panel" aria-labelledby="customer-traits">
           <h2 id="customer-traits" style={{ marginTop: 0 }}>
