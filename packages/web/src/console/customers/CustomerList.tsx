@@ -1,6 +1,6 @@
 import type { Customer } from '@keymaster/contract';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { type FormEvent, type ReactElement, useState } from 'react';
+import { type FormEvent, type ReactElement, useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import type { Page } from '../../api/client';
 import { formatDate } from '../../ui/format';
@@ -25,6 +25,8 @@ export function CustomerList(): ReactElement {
   // The cursors of the pages before this one, oldest first ('' is the first page).
   const back = params.has('back') ? (params.get('back') ?? '').split(',') : [];
   const [draft, setDraft] = useState(q);
+  // Back and forward change the search in the URL: the box follows.
+  useEffect(() => setDraft(q), [q]);
 
   const page = useQuery({
     queryKey: customerKeys.list({ q, cursor }),
