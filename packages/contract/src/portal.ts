@@ -68,6 +68,7 @@ export const PortalFeature = Type.Object({
 export type PortalFeature = Static<typeof PortalFeature>;
 
 export const portalPlanRelations = ['current', 'upgrade', 'downgrade'] as const;
+export const portalBillings = ['keymaster', 'stripe', 'contract'] as const;
 
 export const PortalPlan = Type.Object({
   key: Type.String(),
@@ -100,6 +101,12 @@ export const PortalView = Type.Object(
     entitlements: Type.Array(Entitlement, { description: 'Every feature now, with usage, limit and reset.' }),
     notifications: Type.Array(Notification, { description: 'The newest 20.' }),
     return_url: Nullable(Type.String()),
+    billing: StringEnum(portalBillings, {
+      description:
+        'How plan changes are made: `keymaster` directly (`/v1/portal/change` and the rest); `stripe` through Stripe ' +
+        '(`/v1/portal/checkout` to subscribe, `/v1/portal/billing-portal` to change a Stripe subscription), access ' +
+        'following its webhook; `contract` not in the portal (the plan is set by a signed contract).',
+    }),
   },
   { description: 'Everything the portal shows a customer.' },
 );
@@ -138,6 +145,15 @@ export const PortalChangePreview = Type.Object(
   { description: 'What a plan change would do, before it is confirmed; changes nothing.' },
 );
 export type PortalChangePreview = Static<typeof PortalChangePreview>;
+
+export const PortalCheckoutRequest = Type.Object({ plan: CatalogKey }, { additionalProperties: false });
+export type PortalCheckoutRequest = Static<typeof PortalCheckoutRequest>;
+
+export const PortalRedirect = Type.Object(
+  { url: Type.String({ description: "Send the customer's browser there (Stripe)." }) },
+  { description: 'Where the customer continues: a Stripe Checkout or billing-portal session.' },
+);
+export type PortalRedirect = Static<typeof PortalRedirect>;
 
 export const PortalAddOnRequest = Type.Object(
   { plan: CatalogKey, quantity: Type.Integer({ minimum: 0, maximum: 10_000 }) },

@@ -45,6 +45,7 @@ import { loadEmailTemplates } from './modules/notifications/email-templates.js';
 import { createNotificationService } from './modules/notifications/service.js';
 import { listNotifications } from './modules/notifications/store.js';
 import { createPlanService } from './modules/plans/service.js';
+import { findPlanVersions } from './modules/plans/store.js';
 import { createPortalService } from './modules/portal/service.js';
 import { createPortalTokens } from './modules/portal/tokens.js';
 import { createReportSchedule, type ReportSchedule } from './modules/reports/schedule.js';
@@ -179,6 +180,11 @@ function createServices(input: {
   });
   const notifications = createNotificationService({ db, clock });
   const portalTokens = createPortalTokens({ secret: input.tokenSecret, clock, customerSince });
+  const customers = createCustomerService({ db, clock });
+  const stripe =
+    config.stripe.apiKey === undefined
+      ? undefined
+      : stripeApi({ apiKey: config.stripe.apiKey, base: config.stripe.apiBase });
   return {
     metrics,
     cache,
@@ -201,7 +207,7 @@ function createServices(input: {
     }),
     features: createFeatureService({ db, clock }),
     plans: createPlanService({ db, clock }),
-    customers: createCustomerService({ db, clock }),
+    customers,
     subscriptions,
     rollover,
     catalog,
@@ -243,16 +249,19 @@ function createServices(input: {
       entitlements,
       notifications,
       subscriptions,
+      stripe,
+      stripeProductOf: async (planKey) => {
+        const published = (await findPlanVersions(db, planKey)).filter((v) => v.status === 'published');
+        return published.at(-1)?.stripeProduct ?? null;
+      },
+      stripeCustomerOf: async (customerId) => (await customers.get(customerId)).stripeCustomer,
     }),
     events,
     stripe: createStripeService({
       db,
       clock,
       billing,
-      api:
-        config.stripe.apiKey === undefined
-          ? undefined
-          : stripeApi({ apiKey: config.stripe.apiKey, base: config.stripe.apiBase }),
+      api: stripe,
       logger: input.logger,
     }),
   };

@@ -136,16 +136,25 @@ export interface FakeStripe {
   subscriptions: Map<string, Fields>;
   /** The paths asked, in order. */
   requests: string[];
+  /** Products by id (`{id, default_price}`), for Checkout. */
+  products: Map<string, Fields>;
+  /** The Checkout and billing-portal sessions made, with the form Stripe's client sent. */
+  sessions: { kind: 'checkout' | 'billing_portal'; form: URLSearchParams; url: string }[];
   close(): Promise<void>;
 }
 
 /**
- * A fake of the two routes of Stripe's API Keymaster calls: `GET /v1/subscriptions/:id` and the
- * paginated `GET /v1/subscriptions`, answering objects and errors in Stripe's shapes.
+ * A fake of the routes of Stripe's API Keymaster calls, answering objects and errors in Stripe's
+ * shapes: `GET /v1/subscriptions/:id`, the paginated `GET /v1/subscriptions`, `GET
+ * /v1/products/:id`, and the portal's `POST /v1/checkout/sessions` and `POST
+ * /v1/billing_portal/sessions` (recorded in `sessions`, answering a URL on the fake).
  */
 export async function startFakeStripe(input: { base?: string } = {}): Promise<FakeStripe> {
   const subscriptions = new Map<string, Fields>();
+  const products = new Map<string, Fields>();
+  const sessions: FakeStripe['sessions'] = [];
   const requests: string[] = [];
+  let base = '';
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://fake');
     requests.push(url.pathname);
@@ -153,7 +162,49 @@ export async function startFakeStripe(input: { base?: string } = {}): Promise<Fa
       response.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_fake_${requests.length}` });
       response.end(JSON.stringify(body));
     };
+    const missing = (what: string, id: string) =>
+      send(404, {
+        error: {
+          type: 'invalid_request_error',
+          code: 'resource_missing',
+          message: `No such ${what}: '${id}'`,
+          param: 'id',
+        },
+      });
+    if (request.method === 'POST') {
+      let text = '';
+      request.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      request.on('end', () => {
+        const form = new URLSearchParams(text);
+        const kind =
+          url.pathname === '/v1/checkout/sessions'
+            ? 'checkout'
+            : url.pathname === '/v1/billing_portal/sessions'
+              ? 'billing_portal'
+              : undefined;
+        if (!kind)
+          return send(404, {
+            error: { type: 'invalid_request_error', message: `Unrecognized request URL (POST: ${url.pathname})` },
+          });
+        const id = `${kind === 'checkout' ? 'cs_test' : 'bps_test'}_${sessions.length + 1}`;
+        const sessionUrl = `${base}/${kind}/${id}`;
+        sessions.push({ kind, form, url: sessionUrl });
+        return send(200, {
+          id,
+          object: kind === 'checkout' ? 'checkout.session' : 'billing_portal.session',
+          url: sessionUrl,
+        });
+      });
+      return;
+    }
     if (request.method !== 'GET') return send(405, { error: { type: 'invalid_request_error', message: 'GET only' } });
+    const product = /^\/v1\/products\/([^/]+)$/.exec(url.pathname);
+    if (product) {
+      const found = products.get(decodeURIComponent(product[1]!));
+      return found ? send(200, { object: 'product', ...found }) : missing('product', product[1]!);
+    }
     const one = /^\/v1\/subscriptions\/([^/]+)$/.exec(url.pathname);
     if (one) {
       const found = subscriptions.get(decodeURIComponent(one[1]!));
@@ -184,9 +235,12 @@ export async function startFakeStripe(input: { base?: string } = {}): Promise<Fa
   const wanted = input.base === undefined ? 0 : Number(new URL(input.base).port);
   await new Promise<void>((resolve) => server.listen(wanted, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  base = `http://127.0.0.1:${port}`;
   return {
-    base: `http://127.0.0.1:${port}`,
+    base,
     subscriptions,
+    products,
+    sessions,
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

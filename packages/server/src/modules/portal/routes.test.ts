@@ -1,9 +1,10 @@
 import type { PortalChangePreview, PortalLink, PortalSession, PortalView, Subscription } from '@keymaster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalog, expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { catalog, expectStatus, seedCatalog, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { type FakeStripe, sellOnStripe, startFakeStripe } from '../../test-support/stripe.js';
 
 describeEachDialect('customer portal', (dialect) => {
   let server: TestServer;
@@ -289,6 +290,113 @@ describeEachDialect('customer portal', (dialect) => {
         status: 401,
         code: 'unauthenticated',
       });
+    });
+  });
+});
+
+describeEachDialect('customer portal with Stripe', (dialect) => {
+  let server: TestServer;
+  let stripe: FakeStripe;
+
+  const open = async (customer: string) => {
+    const { token } = expectStatus<PortalLink>(
+      await server.request({ method: 'POST', url: '/v1/portal-sessions', body: { customer } }),
+      201,
+    );
+    return { authorization: `Bearer ${token}` };
+  };
+  const asPortal = (method: 'GET' | 'POST', url: string, headers: Record<string, string>, body?: unknown) =>
+    server.request({ method, url, headers, ...(body !== undefined ? { body } : {}) });
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    stripe.products.set('prod_pro', { id: 'prod_pro', default_price: 'price_pro_monthly' });
+    stripe.products.set('prod_enterprise', { id: 'prod_enterprise', default_price: null });
+    server = await startTestServer({
+      dialect,
+      env: {
+        KEYMASTER_PUBLIC_URL: 'https://keymaster.example.com',
+        KEYMASTER_STRIPE_API_KEY: 'sk_test_portal',
+        KEYMASTER_STRIPE_API_BASE: stripe.base,
+      },
+    });
+    await seedCatalog(server);
+    await sellOnStripe(server);
+  });
+  afterAll(async () => {
+    await server.close();
+    await stripe.close();
+  });
+
+  it('sends a customer without a subscription to Stripe Checkout for a plan sold there', async () => {
+    const { id } = await seedCustomer(server);
+    const portal = await open(id);
+    expect(expectStatus<PortalView>(await asPortal('GET', '/v1/portal', portal), 200).billing).toBe('stripe');
+    expectProblem(await asPortal('POST', '/v1/portal/change', portal, { plan: 'pro' }), {
+      status: 409,
+      code: 'subscription_source_mismatch',
+    });
+    const checkout = expectStatus<{ url: string }>(
+      await asPortal('POST', '/v1/portal/checkout', portal, { plan: 'pro' }),
+      200,
+    );
+    const session = stripe.sessions.at(-1)!;
+    expect(checkout.url).toBe(session.url);
+    expect(session.kind).toBe('checkout');
+    expect(Object.fromEntries(session.form)).toMatchObject({
+      mode: 'subscription',
+      'line_items[0][price]': 'price_pro_monthly',
+      'line_items[0][quantity]': '1',
+      client_reference_id: id,
+      'metadata[keymaster_customer]': id,
+      'subscription_data[metadata][keymaster_customer]': id,
+      success_url: 'https://keymaster.example.com/portal',
+    });
+    // A plan not sold on Stripe, or without a price there, says which.
+    expectProblem(await asPortal('POST', '/v1/portal/checkout', portal, { plan: 'free' }), {
+      status: 409,
+      code: 'conflict',
+      path: '/plan',
+    });
+    expectProblem(await asPortal('POST', '/v1/portal/checkout', portal, { plan: 'enterprise' }), {
+      status: 409,
+      code: 'conflict',
+      path: '/plan',
+    });
+  });
+
+  it("sends a customer Stripe bills to Stripe's billing portal, and makes no change of its own", async () => {
+    const id = uniqueKey('cus');
+    expectStatus(
+      await server.request({
+        method: 'PUT',
+        url: `/v1/customers/${id}`,
+        body: { stripe_customer: `cus_stripe_${id}` },
+      }),
+      201,
+    );
+    expectStatus(
+      await server.request({
+        method: 'POST',
+        url: `/v1/customers/${id}/subscriptions`,
+        body: { plan: 'pro', source: 'stripe' },
+      }),
+      201,
+    );
+    const portal = await open(id);
+    expect(expectStatus<PortalView>(await asPortal('GET', '/v1/portal', portal), 200).billing).toBe('stripe');
+    for (const [url, body] of [
+      ['/v1/portal/change', { plan: 'enterprise' }],
+      ['/v1/portal/add-ons', { plan: 'extra_seats', quantity: 1 }],
+      ['/v1/portal/cancel', {}],
+    ] as const) {
+      expectProblem(await asPortal('POST', url, portal, body), { status: 409, code: 'subscription_source_mismatch' });
+    }
+    const billing = expectStatus<{ url: string }>(await asPortal('POST', '/v1/portal/billing-portal', portal, {}), 200);
+    expect(stripe.sessions.at(-1)).toMatchObject({ kind: 'billing_portal', url: billing.url });
+    expect(Object.fromEntries(stripe.sessions.at(-1)!.form)).toEqual({
+      customer: `cus_stripe_${id}`,
+      return_url: 'https://keymaster.example.com/portal',
     });
   });
 });

@@ -3,7 +3,9 @@ import {
   PortalAddOnRequest,
   PortalChangePreview,
   PortalChangeRequest,
+  PortalCheckoutRequest,
   PortalLink,
+  PortalRedirect,
   PortalSession,
   PortalSessionCreate,
   PortalSessionExchange,
@@ -140,6 +142,46 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => portal.preview(grantOf(request), request.body as PortalChangeRequest),
+  );
+
+  /** Where Stripe sends the customer back: the portal (its session cookie is still there). */
+  const portalAddress = (request: FastifyRequest) => `${publicUrl ?? `${request.protocol}://${request.host}`}/portal`;
+
+  app.post(
+    '/v1/portal/checkout',
+    {
+      config: { portal: true, readOnly: true },
+      schema: {
+        tags,
+        security: portalSecurity,
+        summary: 'Subscribe through Stripe Checkout',
+        description:
+          'With Stripe configured (`billing: stripe`), a customer without a subscription buys a plan sold on Stripe: the ' +
+          "answer is a Checkout session for its product's default price. Access follows Stripe's webhook; the customer " +
+          'returns to the portal.',
+        body: PortalCheckoutRequest,
+        response: { 200: PortalRedirect, ...problemResponses },
+      },
+    },
+    async (request) => portal.checkout(grantOf(request), request.body as { plan: string }, portalAddress(request)),
+  );
+
+  app.post(
+    '/v1/portal/billing-portal',
+    {
+      config: { portal: true, readOnly: true },
+      schema: {
+        tags,
+        security: portalSecurity,
+        summary: "Open Stripe's billing portal",
+        description:
+          "For a subscription Stripe bills: a session of Stripe's billing portal, where the customer changes plan, seats, " +
+          "payment method or cancels; access follows Stripe's webhook.",
+        body: Type.Object({}, { additionalProperties: false }),
+        response: { 200: PortalRedirect, ...problemResponses },
+      },
+    },
+    async (request) => portal.billingPortal(grantOf(request), portalAddress(request)),
   );
 
   const changes = [

@@ -9,6 +9,7 @@ import type {
 import {
   type Catalog,
   type CustomerState,
+  conflict,
   ErrorCodes,
   invalid,
   isQuantityType,
@@ -17,12 +18,14 @@ import {
   type PlanVersion,
   planRelation,
   previewPlanChange,
+  type Subscription,
   standingSubscription,
 } from '@keymaster/core';
 import type { Clock } from '../../clock.js';
 import { toIso } from '../../json-column.js';
 import { toApiEntitlements } from '../entitlements/convert.js';
 import type { EntitlementService } from '../entitlements/service.js';
+import { NoDefaultPrice, type StripeApi } from '../integrations/stripe/stripe-api.js';
 import { toApiNotification } from '../notifications/convert.js';
 import type { NotificationService } from '../notifications/service.js';
 import { toApiSubscription } from '../subscriptions/convert.js';
@@ -46,8 +49,41 @@ export function createPortalService(deps: {
   entitlements: EntitlementService;
   notifications: NotificationService;
   subscriptions: SubscriptionService;
+  /** Stripe's API (KEYMASTER_STRIPE_API_KEY): paid plans are then bought through Stripe Checkout. */
+  stripe: StripeApi | undefined;
+  /** The Stripe product a plan's latest published version is sold as, if any. */
+  stripeProductOf: (planKey: string) => Promise<string | null>;
+  /** The customer's Stripe customer id, if Stripe knows them. */
+  stripeCustomerOf: (customerId: string) => Promise<string | null>;
 }) {
   const { clock, subscriptions } = deps;
+
+  /** How the customer's plan changes are made (see PortalView.billing). */
+  async function billingOf(catalog: Catalog, standing: Subscription | null): Promise<PortalView['billing']> {
+    if (standing?.source === 'contract') return 'contract';
+    if (standing?.source === 'stripe') return 'stripe';
+    if (standing || !deps.stripe) return 'keymaster';
+    for (const plan of catalog.latestPublished.values()) {
+      if (plan.kind === 'base' && (await deps.stripeProductOf(plan.key)) !== null) return 'stripe';
+    }
+    return 'keymaster';
+  }
+
+  /** A change made in the portal itself: refused for a subscription Stripe bills or a contract set. */
+  function ownChange(standing: Subscription | null): void {
+    if (standing?.source === 'stripe') {
+      throw conflict(
+        ErrorCodes.subscriptionSourceMismatch,
+        "This subscription is billed by Stripe: change it in Stripe's billing portal (POST /v1/portal/billing-portal).",
+      );
+    }
+    if (standing?.source === 'contract') {
+      throw conflict(
+        ErrorCodes.subscriptionSourceMismatch,
+        'This subscription is set by a signed contract: ask your account manager to change it.',
+      );
+    }
+  }
   const actorOf = (grant: PortalGrant) => `portal:${grant.customer}`;
 
   async function stateOf(grant: PortalGrant): Promise<CustomerState> {
@@ -143,6 +179,7 @@ export function createPortalService(deps: {
           .entitlements,
         notifications: notifications.map(toApiNotification),
         return_url: grant.returnUrl,
+        billing: await billingOf(catalog, standing),
       };
     },
 
@@ -185,6 +222,13 @@ export function createPortalService(deps: {
       const now = clock.now();
       published(catalog, body.plan, 'base');
       const standing = standingSubscription(state.subscription, now);
+      ownChange(standing);
+      if (!standing && (await billingOf(catalog, null)) === 'stripe') {
+        throw conflict(
+          ErrorCodes.subscriptionSourceMismatch,
+          'Plans are bought through Stripe: POST /v1/portal/checkout.',
+        );
+      }
       const changed = standing
         ? await subscriptions.change({
             id: standing.id,
@@ -200,6 +244,7 @@ export function createPortalService(deps: {
       const [catalog, state] = await Promise.all([deps.catalog(), stateOf(grant)]);
       published(catalog, body.plan, 'addon');
       const standing = standingOf(state, clock.now());
+      ownChange(standing);
       const changed = await subscriptions.setAddOn({
         id: standing.id,
         body: { plan: body.plan, quantity: body.quantity },
@@ -212,6 +257,7 @@ export function createPortalService(deps: {
     /** Cancels at the end of the period already paid for (undoable until then). */
     async cancel(grant: PortalGrant) {
       const standing = standingOf(await stateOf(grant), clock.now());
+      ownChange(standing);
       const changed = await subscriptions.cancel({
         id: standing.id,
         body: { when: 'period_end' },
@@ -223,6 +269,7 @@ export function createPortalService(deps: {
 
     async undoCancel(grant: PortalGrant) {
       const standing = standingOf(await stateOf(grant), clock.now());
+      ownChange(standing);
       const changed = await subscriptions.undoCancel({
         id: standing.id,
         body: {},
@@ -230,6 +277,61 @@ export function createPortalService(deps: {
         claim: undefined,
       });
       return toApiSubscription(changed, clock.now());
+    },
+
+    /**
+     * A Stripe Checkout session subscribing the customer to the plan (its Stripe product's default
+     * price): the customer pays there, and access follows Stripe's webhook like any Stripe
+     * subscription. `back` is where Stripe returns them (the portal).
+     */
+    async checkout(grant: PortalGrant, body: { plan: string }, back: string): Promise<{ url: string }> {
+      const [catalog, state] = await Promise.all([deps.catalog(), stateOf(grant)]);
+      published(catalog, body.plan, 'base');
+      const standing = standingSubscription(state.subscription, clock.now());
+      if (!deps.stripe)
+        throw conflict(ErrorCodes.conflict, 'Stripe is not configured: change plans with POST /v1/portal/change.');
+      if (standing) {
+        ownChange(standing);
+        throw conflict(
+          ErrorCodes.subscriptionExists,
+          'You have a subscription already: change it with POST /v1/portal/change.',
+        );
+      }
+      const product = await deps.stripeProductOf(body.plan);
+      if (product === null) {
+        throw conflict(ErrorCodes.conflict, `Plan "${body.plan}" is not sold on Stripe.`, [
+          { path: '/plan', message: 'is not sold on Stripe' },
+        ]);
+      }
+      try {
+        const url = await deps.stripe.checkout({
+          product,
+          customer: grant.customer,
+          stripeCustomer: await deps.stripeCustomerOf(grant.customer),
+          successUrl: back,
+          cancelUrl: back,
+        });
+        return { url };
+      } catch (error) {
+        if (!(error instanceof NoDefaultPrice)) throw error;
+        throw conflict(ErrorCodes.conflict, `${error.message} Set one in Stripe to sell this plan.`, [
+          { path: '/plan', message: 'has no price on Stripe' },
+        ]);
+      }
+    },
+
+    /** A session of Stripe's billing portal, for a customer whose subscription Stripe bills. */
+    async billingPortal(grant: PortalGrant, back: string): Promise<{ url: string }> {
+      const state = await stateOf(grant);
+      const standing = standingSubscription(state.subscription, clock.now());
+      const stripeCustomer = await deps.stripeCustomerOf(grant.customer);
+      if (!deps.stripe || standing?.source !== 'stripe' || stripeCustomer === null) {
+        throw conflict(
+          ErrorCodes.subscriptionSourceMismatch,
+          'Your subscription is not billed by Stripe: change it here.',
+        );
+      }
+      return { url: await deps.stripe.billingPortal({ stripeCustomer, returnUrl: back }) };
     },
   };
 }

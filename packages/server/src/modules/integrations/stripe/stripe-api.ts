@@ -10,7 +10,24 @@ export interface StripeApi {
   subscription(id: string): Promise<unknown | undefined>;
   /** Every subscription of the account, whatever its status. */
   subscriptions(): AsyncIterable<unknown>;
+  /**
+   * A Checkout session that subscribes a customer to a product's default price (the customer
+   * portal's way to a paid plan): its URL. The subscription it makes names the Keymaster customer
+   * in its metadata, so its webhook provisions access as any other.
+   */
+  checkout(input: {
+    product: string;
+    customer: string;
+    stripeCustomer: string | null;
+    successUrl: string;
+    cancelUrl: string;
+  }): Promise<string>;
+  /** A session of Stripe's billing portal for a Stripe customer (change plan, seats, payment, cancel): its URL. */
+  billingPortal(input: { stripeCustomer: string; returnUrl: string }): Promise<string>;
 }
+
+/** A product sold on Stripe that has no default price to subscribe to. */
+export class NoDefaultPrice extends Error {}
 
 /** Stripe's API through the official client, at `base` (https://api.stripe.com, or a local fake in tests). */
 export function stripeApi(input: { apiKey: string; base: URL }): StripeApi {
@@ -35,6 +52,30 @@ export function stripeApi(input: { apiKey: string; base: URL }): StripeApi {
     },
     subscriptions() {
       return stripe.subscriptions.list({ status: 'all', limit: 100 });
+    },
+    async checkout(input) {
+      const product = await stripe.products.retrieve(input.product);
+      const price = typeof product.default_price === 'string' ? product.default_price : product.default_price?.id;
+      if (!price) throw new NoDefaultPrice(`Stripe product ${input.product} has no default price.`);
+      const metadata = { keymaster_customer: input.customer };
+      const session = await stripe.checkout.sessions.create({
+        mode: 'subscription',
+        line_items: [{ price, quantity: 1 }],
+        success_url: input.successUrl,
+        cancel_url: input.cancelUrl,
+        client_reference_id: input.customer,
+        ...(input.stripeCustomer ? { customer: input.stripeCustomer } : {}),
+        metadata,
+        subscription_data: { metadata },
+      });
+      return session.url!;
+    },
+    async billingPortal(input) {
+      const session = await stripe.billingPortal.sessions.create({
+        customer: input.stripeCustomer,
+        return_url: input.returnUrl,
+      });
+      return session.url;
     },
   };
 }
