@@ -19,7 +19,7 @@ export function useCursorList<T>(input: {
   const api = useApi();
   const list = useInfiniteQuery({
     queryKey: [...input.key, input.query ?? {}],
-    queryFn: ({ pageParam }) => api.get<Page<T>>(input.path, { ...input.query, limit: pageSize, cursor: pageParam }),
+    queryFn: ({ pageParam }) => api.get<Page<T>>(input.path, { limit: pageSize, ...input.query, cursor: pageParam }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => (last.has_more && last.next_cursor ? last.next_cursor : undefined),
     enabled: input.enabled ?? true,
@@ -27,16 +27,17 @@ export function useCursorList<T>(input: {
   return Object.assign(list, { rows: list.data?.pages.flatMap((page) => page.data) ?? [] });
 }
 
-/** The button under a list that reads its next page, while there is one. */
+/** The button under a list that reads its next page, while there is one ("Show more" unless `label` says). */
 export function ShowMore(props: {
   list: Pick<UseInfiniteQueryResult, 'hasNextPage' | 'isFetchingNextPage' | 'fetchNextPage'>;
+  label?: string;
 }): ReactElement | null {
   const { list } = props;
   if (!list.hasNextPage) return null;
   return (
     <p>
       <button type="button" disabled={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()}>
-        {list.isFetchingNextPage ? 'Loading…' : 'Show more'}
+        {list.isFetchingNextPage ? 'Loading…' : (props.label ?? 'Show more')}
       </button>
     </p>
   );

@@ -2,9 +2,10 @@ import type { LoggedDecision, Notification } from '@keymaster/contract';
 import type { ReactElement } from 'react';
 import { formatCount, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useSession } from '../session';
-import { MoreButton } from './parts';
-import { customerKeys, customerPath, usePagedList } from './queries';
+
+import { customerKeys, customerPath } from './queries';
 
 /** What the customer was told (in-app notifications) and, for roles that read the audit area, what was decided. */
 export function ActivitySection(props: { customerId: string }): ReactElement {
@@ -18,12 +19,12 @@ export function ActivitySection(props: { customerId: string }): ReactElement {
 }
 
 function Notifications(props: { customerId: string }): ReactElement {
-  const list = usePagedList<Notification>({
-    queryKey: customerKeys.notifications(props.customerId),
+  const list = useCursorList<Notification>({
+    key: customerKeys.notifications(props.customerId),
     path: customerPath(props.customerId, 'notifications'),
     query: { limit: 10 },
   });
-  const rows = list.data?.pages.flatMap((page) => page.data) ?? [];
+  const { rows } = list;
   return (
     <section className="panel" aria-labelledby="notifications-heading">
       <h2 id="notifications-heading" style={{ marginTop: 0 }}>
@@ -49,11 +50,7 @@ function Notifications(props: { customerId: string }): ReactElement {
               </li>
             ))}
           </ul>
-          <MoreButton
-            hasMore={list.hasNextPage}
-            loading={list.isFetchingNextPage}
-            onMore={() => void list.fetchNextPage()}
-          />
+          <ShowMore list={list} />
         </>
       )}
     </section>
@@ -70,12 +67,12 @@ const sourceText: Record<string, string> = {
 };
 
 function Decisions(props: { customerId: string }): ReactElement {
-  const list = usePagedList<LoggedDecision>({
-    queryKey: customerKeys.decisions(props.customerId),
+  const list = useCursorList<LoggedDecision>({
+    key: customerKeys.decisions(props.customerId),
     path: '/v1/decisions',
     query: { customer: props.customerId, limit: 10 },
   });
-  const rows = list.data?.pages.flatMap((page) => page.data) ?? [];
+  const { rows } = list;
   return (
     <section className="panel" aria-labelledby="decisions-heading">
       <h2 id="decisions-heading" style={{ marginTop: 0 }}>
@@ -128,11 +125,7 @@ function Decisions(props: { customerId: string }): ReactElement {
               ))}
             </tbody>
           </table>
-          <MoreButton
-            hasMore={list.hasNextPage}
-            loading={list.isFetchingNextPage}
-            onMore={() => void list.fetchNextPage()}
-          />
+          <ShowMore list={list} />
         </>
       )}
     </section>

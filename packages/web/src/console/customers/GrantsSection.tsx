@@ -5,9 +5,10 @@ import { segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatCount, formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
-import { jsonText, MoreButton } from './parts';
-import { customerKeys, customerPath, useFeatures, usePagedList } from './queries';
+import { jsonText } from './parts';
+import { customerKeys, customerPath, useFeatures } from './queries';
 
 /** A grant's terms in words: `+500`, `limit 1,000`, `unlimited`, `off`, `value "dedicated"`. */
 function terms(grant: Grant): string {
@@ -36,8 +37,8 @@ export function GrantsSection(props: { customerId: string }): ReactElement {
   const { can } = useSession();
   const queries = useQueryClient();
   const [includeRevoked, setIncludeRevoked] = useState(false);
-  const grants = usePagedList<Grant>({
-    queryKey: customerKeys.grants(customerId, includeRevoked),
+  const grants = useCursorList<Grant>({
+    key: customerKeys.grants(customerId, includeRevoked),
     path: customerPath(customerId, 'grants'),
     query: { limit: 20, include_revoked: includeRevoked },
   });
@@ -134,11 +135,7 @@ export function GrantsSection(props: { customerId: string }): ReactElement {
               })}
             </tbody>
           </table>
-          <MoreButton
-            hasMore={grants.hasNextPage}
-            loading={grants.isFetchingNextPage}
-            onMore={() => void grants.fetchNextPage()}
-          />
+          <ShowMore list={grants} />
         </>
       )}
     </section>

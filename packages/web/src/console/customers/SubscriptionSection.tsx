@@ -5,15 +5,15 @@ import { segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatDateTime } from '../../ui/format';
 import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
-import { MoreButton, planLabel, StatusBadge } from './parts';
+import { planLabel, StatusBadge } from './parts';
 import {
   customerKeys,
   customerPath,
   endedStatuses,
   subscribablePlans,
   useLatestSubscription,
-  usePagedList,
   usePlans,
 } from './queries';
 
@@ -329,8 +329,8 @@ function changes(entry: HistoryEntry): string {
 }
 
 function Timeline(props: { customerId: string; subscription: Subscription }): ReactElement {
-  const history = usePagedList<HistoryEntry>({
-    queryKey: customerKeys.history(props.customerId, props.subscription.id),
+  const history = useCursorList<HistoryEntry>({
+    key: customerKeys.history(props.customerId, props.subscription.id),
     path: `/v1/subscriptions/${segment(props.subscription.id)}/history`,
     query: { limit: 10 },
   });
@@ -360,12 +360,7 @@ function Timeline(props: { customerId: string; subscription: Subscription }): Re
                 </li>
               ))}
           </ol>
-          <MoreButton
-            hasMore={history.hasNextPage}
-            loading={history.isFetchingNextPage}
-            onMore={() => void history.fetchNextPage()}
-            label="Show older"
-          />
+          <ShowMore list={history} label="Show older" />
         </>
       )}
     </>

@@ -29,20 +29,3 @@ export function jsonText(value: unknown): string {
   if (value === null || value === undefined) return '—';
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
-
-/** "Show more" under a list read a page at a time. */
-export function MoreButton(props: {
-  hasMore: boolean;
-  loading: boolean;
-  onMore: () => void;
-  label?: string;
-}): ReactElement | null {
-  if (!props.hasMore) return null;
-  return (
-    <p>
-      <button type="button" onClick={props.onMore} disabled={props.loading}>
-        {props.loading ? 'Loading…' : (props.label ?? 'Show more')}
-      </button>
-    </p>
-  );
-}

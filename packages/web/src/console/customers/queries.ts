@@ -1,6 +1,6 @@
 import type { Feature, Plan, Subscription } from '@keymaster/contract';
-import { type QueryKey, useInfiniteQuery, useQuery } from '@tanstack/react-query';
-import { type Page, type Query, segment } from '../../api/client';
+import { useQuery } from '@tanstack/react-query';
+import { type Page, segment } from '../../api/client';
 import { useApi } from '../session';
 
 /**
@@ -76,19 +76,4 @@ export function useFeatures() {
 /** Plans a customer can be subscribed or moved to: base plans with a published version, not archived. */
 export function subscribablePlans(plans: readonly Plan[]): Plan[] {
   return plans.filter((plan) => plan.kind === 'base' && plan.published_version !== null && plan.archived_at === null);
-}
-
-/**
- * A cursor-paginated list read a page at a time, newest pages appended: "Show more" calls
- * `fetchNextPage`. A live update refetches the pages already shown.
- */
-export function usePagedList<T>(input: { queryKey: QueryKey; path: string; query?: Query; enabled?: boolean }) {
-  const api = useApi();
-  return useInfiniteQuery({
-    queryKey: input.queryKey,
-    queryFn: ({ pageParam }) => api.get<Page<T>>(input.path, { ...input.query, cursor: pageParam }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-    enabled: input.enabled ?? true,
-  });
 }
