@@ -9,6 +9,7 @@ export { PortalButton, type PortalButtonProps } from './portal-button.js';
 export {
   createPortalClient,
   type PortalAddOn,
+  type PortalBilling,
   type PortalChangePreview,
   type PortalClient,
   type PortalClientOptions,

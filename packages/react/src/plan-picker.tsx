@@ -1,5 +1,6 @@
 import { type ReactNode, useEffect, useId, useState } from 'react';
 import {
+  billingOf,
   liveSubscription,
   type PortalChangePreview,
   type PortalClient,
@@ -27,6 +28,8 @@ export interface PlanPickerProps extends PortalFormat {
   headingLevel?: 2 | 3 | 4 | 5 | 6;
   /** Shown until the plans arrive (default "Loading plans…"). */
   loading?: ReactNode;
+  /** Goes to Stripe (Checkout, or its billing portal) when Stripe bills the plans; `window.location.assign` by default. */
+  navigate?: (url: string) => void;
 }
 
 const verbOf = (plan: PortalPlan) => (plan.relation === 'downgrade' ? 'Downgrade' : 'Upgrade');
@@ -38,6 +41,9 @@ const verbOf = (plan: PortalPlan) => (plan.relation === 'downgrade' ? 'Downgrade
  * the change would do now and at the end of the period (`POST /v1/portal/preview`), with the
  * choice of when, and a "Confirm" button that makes it (`POST /v1/portal/change`). Upgrades
  * take effect now and downgrades at period end unless the customer chooses otherwise.
+ * When Stripe bills the plans (`view.billing` is `stripe`), a customer without a subscription
+ * goes to Stripe Checkout from the button instead, and one Stripe bills gets a "Change plan in
+ * Stripe" button (its billing portal); a plan set by a contract offers no change.
  * Unstyled: `km-plan*` classes plus `plans` / `plan-card` / `current` / `price`.
  *
  * @example
@@ -50,10 +56,14 @@ export function PlanPicker({
   loading = <p className="km-plan-picker-loading">Loading plans…</p>,
   locale,
   timeZone,
+  navigate,
 }: PlanPickerProps): ReactNode {
   const { view, error, loading: isLoading } = usePortalView(client);
   const [chosen, setChosen] = useState<PortalPlan | null>(null);
   const [message, setMessage] = useState('');
+  /** A trip to Stripe being asked for, and why the last one could not be made. */
+  const [redirecting, setRedirecting] = useState(false);
+  const [redirectError, setRedirectError] = useState<Error | null>(null);
   const format: PortalFormat = { locale, timeZone };
   if (view === null) {
     if (isLoading) return loading;
@@ -65,6 +75,23 @@ export function PlanPicker({
   }
   const Heading = `h${headingLevel}` as 'h3';
   const scheduled = view.subscription?.scheduled_change ?? null;
+  const billing = billingOf(view);
+  /** Stripe bills the customer's subscription: changes are made in its billing portal. */
+  const stripeBills = billing === 'stripe' && liveSubscription(view) !== null;
+
+  async function toStripe(session: () => Promise<{ url: string }>): Promise<void> {
+    setRedirecting(true);
+    setRedirectError(null);
+    setMessage('');
+    try {
+      const { url } = await session();
+      (navigate ?? ((to: string) => window.location.assign(to)))(url);
+    } catch (failure) {
+      setRedirectError(toError(failure));
+    } finally {
+      setRedirecting(false);
+    }
+  }
 
   function done(subscription: PortalSubscription, plan: PortalPlan): void {
     setChosen(null);
@@ -109,13 +136,15 @@ export function PlanPicker({
                 <p className="km-plan-current">
                   <strong className="badge ok">Current plan</strong>
                 </p>
-              ) : (
+              ) : billing === 'contract' || stripeBills ? null : (
                 <button
                   type="button"
                   className="primary km-plan-choose"
+                  disabled={redirecting}
                   onClick={() => {
                     setMessage('');
-                    setChosen(plan);
+                    if (billing === 'stripe') void toStripe(() => client.checkout(plan.key));
+                    else setChosen(plan);
                   }}
                 >
                   {`${verbOf(plan)} to ${plan.name}`}
@@ -125,6 +154,28 @@ export function PlanPicker({
           );
         })}
       </ul>
+      {billing === 'contract' ? (
+        <p className="km-plan-picker-note">Your plan is set by your contract: ask your account manager to change it.</p>
+      ) : null}
+      {stripeBills ? (
+        <p className="km-plan-picker-note">
+          Your subscription is billed through Stripe.{' '}
+          <button
+            type="button"
+            className="km-plan-stripe"
+            disabled={redirecting}
+            aria-busy={redirecting || undefined}
+            onClick={() => void toStripe(() => client.billingPortal())}
+          >
+            Change plan in Stripe
+          </button>
+        </p>
+      ) : null}
+      {redirectError ? (
+        <p className="km-plan-error alert error" role="alert">
+          {redirectError.message}
+        </p>
+      ) : null}
       <p className="km-plan-picker-status" role="status">
         {message}
       </p>

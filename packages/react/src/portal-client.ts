@@ -89,7 +89,19 @@ export interface PortalView {
   notifications: Notification[];
   /** Where the portal's "Back" link leads, if the link was made with one. */
   return_url: string | null;
+  /**
+   * How plan changes are made: `keymaster` here (`change`, `setAddOn`, `cancel`…); `stripe`
+   * through Stripe (`checkout` to subscribe, `billingPortal` for a subscription Stripe bills);
+   * `contract` not in the portal (a signed contract sets the plan). Absent from older servers:
+   * `keymaster`.
+   */
+  billing?: PortalBilling;
 }
+
+export type PortalBilling = 'keymaster' | 'stripe' | 'contract';
+
+/** How the customer's plan is changed (`view.billing`, `keymaster` when the server does not say). */
+export const billingOf = (view: PortalView): PortalBilling => view.billing ?? 'keymaster';
 
 export type PortalWhen = 'now' | 'period_end';
 
@@ -182,6 +194,10 @@ export interface PortalClient {
   cancel(): Promise<PortalSubscription>;
   /** `POST /v1/portal/undo-cancel`: keeps the subscription after all. */
   undoCancel(): Promise<PortalSubscription>;
+  /** `POST /v1/portal/checkout` (billing `stripe`, no subscription): a Stripe Checkout session's `url` for `plan`. */
+  checkout(plan: string): Promise<{ url: string }>;
+  /** `POST /v1/portal/billing-portal` (a subscription Stripe bills): a Stripe billing-portal session's `url`. */
+  billingPortal(): Promise<{ url: string }>;
   /** `DELETE /v1/portal/session`: ends the cookie session. */
   endSession(): Promise<void>;
   /** The shared view now (a new object whenever it changes), for `useSyncExternalStore`. */
@@ -321,6 +337,8 @@ export function createPortalClient(options: PortalClientOptions = {}): PortalCli
     setAddOn: (plan, quantity) => changed(request('POST', '/v1/portal/add-ons', { plan, quantity })),
     cancel: () => changed(request('POST', '/v1/portal/cancel', {})),
     undoCancel: () => changed(request('POST', '/v1/portal/undo-cancel', {})),
+    checkout: (plan) => request('POST', '/v1/portal/checkout', { plan }),
+    billingPortal: () => request('POST', '/v1/portal/billing-portal', {}),
     endSession: () => request('DELETE', '/v1/portal/session'),
     getSnapshot: () => state,
     subscribe(listener) {

@@ -2,6 +2,7 @@ import type { PortalLink, PortalView, Subscription } from '@keymaster/contract';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { untilPage } from '../../sdk/src/test-support/chromium.js';
+import { type FakeStripe, startFakeStripe } from '../../server/src/test-support/stripe.js';
 import {
   type ConsoleTest,
   describeConsole,
@@ -16,6 +17,8 @@ const returnUrl = 'https://app.example.com/settings/billing';
 describeConsole('customer portal in Chromium', (dialect) => {
   let test: ConsoleTest;
   let page: Page;
+  /** Stripe, faked on a local port: one customer's subscription is billed there. */
+  let stripe: FakeStripe;
   /** Acme: the customer the portal is opened for; Globex: another customer it must never reach. */
   const acme = 'cus_acme';
   const globex = 'cus_globex';
@@ -39,7 +42,11 @@ describeConsole('customer portal in Chromium', (dialect) => {
     (await request<{ data: Subscription[] }>('GET', `/v1/customers/${customer}/subscriptions`, 200)).data[0]!;
 
   beforeAll(async () => {
-    test = await startConsoleTest({ dialect });
+    stripe = await startFakeStripe();
+    test = await startConsoleTest({
+      dialect,
+      env: { KEYMASTER_STRIPE_API_KEY: 'sk_test_portal', KEYMASTER_STRIPE_API_BASE: stripe.base },
+    });
     page = test.page;
     const features = [
       {
@@ -93,9 +100,17 @@ describeConsole('customer portal in Chromium', (dialect) => {
       await request('PUT', `/v1/customers/${id}`, 201, { name, email: `billing@${plan}.example`, traits: {} });
       await request('POST', `/v1/customers/${id}/subscriptions`, 201, { plan });
     }
+    // Initech's subscription is billed by Stripe; Umbrella's is set by a signed contract.
+    await request('PUT', '/v1/customers/cus_initech', 201, { name: 'Initech', stripe_customer: 'cus_stripe_initech' });
+    await request('POST', '/v1/customers/cus_initech/subscriptions', 201, { plan: 'starter', source: 'stripe' });
+    await request('PUT', '/v1/customers/cus_umbrella', 201, { name: 'Umbrella Corp.' });
+    await request('POST', '/v1/customers/cus_umbrella/subscriptions', 201, { plan: 'pro', source: 'contract' });
     acmeLink = await link(acme, { return_url: returnUrl });
   }, 90_000);
-  afterAll(async () => test?.close());
+  afterAll(async () => {
+    await test?.close();
+    await stripe?.close();
+  });
 
   const section = (name: string) => page.getByRole('region', { name });
   const card = (plan: string) => page.locator(`[data-plan="${plan}"]`);
@@ -105,9 +120,9 @@ describeConsole('customer portal in Chromium', (dialect) => {
     expect(acmeLink.url).toMatch(new RegExp(`^http://[^/]+/portal#${acmeLink.token}$`));
     await page.goto(`${test.url}/portal#${acmeLink.token}`);
     await page.getByRole('heading', { name: 'Your plan', level: 1 }).waitFor();
+    await page.getByText('Acme Inc.').waitFor();
     // The token has left the address bar (and the history).
     expect(new URL(page.url()).hash).toBe('');
-    await page.getByText('Acme Inc.').waitFor();
     const subscription = section('Subscription');
     await subscription.getByText('Starter').waitFor();
     await subscription.getByText('Active').waitFor();
@@ -263,8 +278,40 @@ describeConsole('customer portal in Chromium', (dialect) => {
     expect((await subscriptionOf(acme)).cancel_at).toBeNull();
   });
 
+  it('hands changes to Stripe for a subscription Stripe bills, and offers none for a contract', async () => {
+    const initech = await link('cus_initech');
+    await page.goto(`${test.url}/portal#${initech.token}`);
+    await page.getByText('Initech').first().waitFor();
+    await card('starter').getByText('Current plan').waitFor();
+    expect(
+      await section('Plans')
+        .getByRole('button', { name: /^(Upgrade|Downgrade) to / })
+        .count(),
+    ).toBe(0);
+    expect(await page.getByRole('button', { name: 'Cancel subscription' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Add one Extra seat' }).isDisabled()).toBe(true);
+    await section('Subscription').getByRole('button', { name: 'Manage billing in Stripe' }).waitFor();
+    await section('Plans').getByRole('button', { name: 'Change plan in Stripe' }).click();
+    // The browser goes to the billing-portal session Keymaster asked Stripe for.
+    await page.waitForURL((url) => url.href.startsWith(stripe.base));
+    expect(stripe.sessions.at(-1)).toMatchObject({ kind: 'billing_portal', url: page.url() });
+
+    const umbrella = await link('cus_umbrella');
+    await page.goto(`${test.url}/portal#${umbrella.token}`);
+    await page.getByText('Umbrella Corp.').first().waitFor();
+    await card('pro').getByText('Current plan').waitFor();
+    await section('Plans')
+      .getByText('Your plan is set by your contract: ask your account manager to change it.')
+      .waitFor();
+    expect(await section('Plans').getByRole('button').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Cancel subscription' }).count()).toBe(0);
+    await expectAccessible(page);
+  }, 60_000);
+
   it('shows the expired page for a garbled link, for no session, and once the link has expired', async () => {
     const expired = page.getByRole('heading', { name: 'This link has expired', level: 1 });
+    await page.goto(`${test.url}/portal#${acmeLink.token}`);
+    await page.getByText('Acme Inc.').waitFor();
     await page.goto(`${test.url}/portal#not-a-portal-token`);
     await expired.waitFor();
     expect(new URL(page.url()).hash).toBe('');

@@ -2,6 +2,7 @@ import { useMutation } from '@tanstack/react-query';
 import { type ReactElement, useEffect, useState } from 'react';
 import { PlanPicker } from '../../../react/src/plan-picker.js';
 import {
+  billingOf,
   liveSubscription,
   type PortalAddOn,
   type PortalClient,
@@ -122,8 +123,13 @@ function SubscriptionSummary(props: { client: PortalClient; view: PortalView }):
     mutationFn: () => client.undoCancel(),
     onSuccess: () => setMessage('Your subscription continues: the cancellation is undone.'),
   });
+  const stripe = useMutation({
+    mutationFn: () => client.billingPortal(),
+    onSuccess: ({ url }) => window.location.assign(url),
+  });
   const subscription = view.subscription;
   const live = liveSubscription(view);
+  const billing = billingOf(view);
   if (subscription === null) {
     return <p>You have no subscription yet: choose a plan below.</p>;
   }
@@ -161,7 +167,19 @@ function SubscriptionSummary(props: { client: PortalClient; view: PortalView }):
       ) : (
         <p>Choose a plan below to subscribe again.</p>
       )}
-      {live ? (
+      {live && billing === 'contract' ? (
+        <p>Your subscription is set by your contract: ask your account manager to change it.</p>
+      ) : null}
+      {live && billing === 'stripe' ? (
+        <div className="row">
+          <span>Billed through Stripe: change your plan, add-ons or payment method, or cancel, there.</span>
+          <button type="button" disabled={stripe.isPending} onClick={() => stripe.mutate()}>
+            Manage billing in Stripe
+          </button>
+        </div>
+      ) : null}
+      <FormError error={stripe.error} />
+      {live && billing === 'keymaster' ? (
         <div className="row">
           {live.cancel_at ? (
             <button type="button" className="primary" disabled={undo.isPending} onClick={() => undo.mutate()}>
@@ -214,13 +232,22 @@ function SubscriptionSummary(props: { client: PortalClient; view: PortalView }):
 
 function AddOns(props: { client: PortalClient; view: PortalView }): ReactElement {
   const { client, view } = props;
-  const live = liveSubscription(view);
+  const billing = billingOf(view);
+  const live = billing === 'keymaster' ? liveSubscription(view) : null;
   const quantity = useMutation({
     mutationFn: (input: { addOn: PortalAddOn; quantity: number }) => client.setAddOn(input.addOn.key, input.quantity),
   });
   return (
     <>
-      {live ? null : <p className="muted">Add-ons come with a subscription: choose a plan first.</p>}
+      {live ? null : (
+        <p className="muted">
+          {billing === 'contract'
+            ? 'Add-ons are set by your contract.'
+            : billing === 'stripe' && liveSubscription(view)
+              ? 'Add-ons are changed in Stripe (Manage billing in Stripe).'
+              : 'Add-ons come with a subscription: choose a plan first.'}
+        </p>
+      )}
       <ul className="portal-add-ons">
         {view.add_ons.map((addOn) => (
           <li key={addOn.key} className="spread portal-add-on" data-add-on={addOn.key}>
