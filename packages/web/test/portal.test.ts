@@ -194,6 +194,10 @@ describeConsole('customer portal in Chromium', (dialect) => {
     // A reload keeps the session (the cookie) and its CSRF token (the tab's storage): changes still work.
     await page.reload();
     await card('pro').getByText('Current plan').waitFor();
+    // So does a tab that has only the cookie (opened on /portal by itself): it asks for the CSRF token.
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await card('pro').getByText('Current plan').waitFor();
 
     // A seat: "+" sets the add-on's quantity on the subscription.
     const seats = section('Add-ons').getByRole('status', { name: 'Extra seat quantity' });

@@ -58,7 +58,17 @@ export function startSession(): Promise<SessionStart> {
 
 async function exchange(): Promise<SessionStart> {
   const token = decodeURIComponent(window.location.hash.slice(1)).trim();
-  if (!token) return { ok: true };
+  if (!token) {
+    // A tab opened on the portal by itself has the cookie but not the CSRF token: ask for it.
+    if (!remembered().csrf_token) {
+      try {
+        remember({ csrf_token: (await createApi().get<PortalSession>('/v1/portal/session')).csrf_token });
+      } catch {
+        // No session (the page shows the expired notice when its view is refused).
+      }
+    }
+    return { ok: true };
+  }
   const dropToken = () =>
     window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search);
   try {

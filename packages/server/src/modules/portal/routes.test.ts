@@ -94,6 +94,10 @@ describeEachDialect('customer portal', (dialect) => {
       const view = expectStatus<PortalView>(await asPortal('GET', '/v1/portal', session), 200);
       expect(view.customer.id).toBe(id);
       expect(view.subscription?.plan).toBe('pro');
+      // A tab with the cookie but not the CSRF token (opened anew) asks for it.
+      expect(
+        expectStatus<PortalSession>(await asPortal('GET', '/v1/portal/session', { cookie: session.cookie }), 200),
+      ).toMatchObject({ customer: id, csrf_token: session.csrf });
       expect(view.plans.map((p) => [p.key, p.relation])).toEqual([
         ['free', 'downgrade'],
         ['pro', 'current'],

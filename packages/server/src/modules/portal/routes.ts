@@ -93,6 +93,26 @@ export const portalRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
+  app.get(
+    '/v1/portal/session',
+    {
+      config: { portal: true },
+      schema: {
+        tags,
+        security: portalSecurity,
+        summary: 'The portal session',
+        description:
+          'The customer and the CSRF token of the session the `km_portal` cookie holds: for a portal page opened in a ' +
+          'new tab, which has the cookie but was not given the token.',
+        response: { 200: PortalSession, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const grant = grantOf(request);
+      return { customer: grant.customer, csrf_token: grant.csrfToken, expires_at: toIso(grant.expiresAt)! };
+    },
+  );
+
   app.delete(
     '/v1/portal/session',
     {
