@@ -429,6 +429,12 @@ async function verifyFrom(input: {
 
 /** Erasure: empties the data of every row about the customer; the digests keep the chain whole. */
 export async function forgetAuditData(tx: Db, customerId: string): Promise<void> {
+  // A seal moves rows from `audit_pending` to `audit_events` in a transaction of its own, under the
+  // head's lock: hold it too (PostgreSQL; SQLite runs one writer at a time), so that no row about
+  // the customer is in flight between the two tables while they are emptied.
+  if (tx.getExecutor().adapter instanceof PostgresAdapter) {
+    await tx.selectFrom('audit_head').select('seq').where('id', '=', 1).forUpdate().execute();
+  }
   await tx.updateTable('audit_events').set({ data: null }).where('customer_id', '=', customerId).execute();
   // Rows not sealed yet are sealed without it: their digest is then of `null`.
   await tx.updateTable('audit_pending').set({ data: null }).where('customer_id', '=', customerId).execute();
