@@ -277,7 +277,9 @@ export const subscriptionRoutes: FastifyPluginAsyncTypebox<{
   );
 };
 
-/** Who is making a request, as history records it. */
+/** Who is making a request, as history records it: `user:<id>` for a console user, `key:<id>` for a key. */
 function actorOf(request: FastifyRequest): Actor {
+  const user = request.principal?.user;
+  if (user) return `user:${user.userId}`;
   return request.principal ? `key:${request.principal.keyId}` : 'unknown';
 }

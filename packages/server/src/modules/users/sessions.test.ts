@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectStatus, featureBody } from '../../test-support/builders.js';
+import { expectStatus, featureBody, planBody, uniqueKey } from '../../test-support/builders.js';
 import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
@@ -101,6 +101,34 @@ describeEachDialect('console sessions', (dialect) => {
       200,
     );
     expect(audit.data[0]?.actor).toMatchObject({ type: 'user', id: session.user.id });
+
+    // A subscription's history names the user too, as the audit trail does.
+    const customer = uniqueKey('cus');
+    expectStatus(await server.request({ method: 'PUT', url: `/v1/customers/${customer}`, body: {} }), 201);
+    expectStatus(
+      await server.request({
+        method: 'POST',
+        url: '/v1/plans',
+        body: planBody({ key: 'console_plan', entitlements: [] }),
+      }),
+      201,
+    );
+    expectStatus(await server.request({ method: 'POST', url: '/v1/plans/console_plan/publish' }), 200);
+    const subscription = expectStatus<{ id: string }>(
+      await browser({
+        method: 'POST',
+        url: `/v1/customers/${customer}/subscriptions`,
+        cookie,
+        csrf: session.csrf_token,
+        body: { plan: 'console_plan' },
+      }),
+      201,
+    );
+    const history = expectStatus<{ data: { actor: string }[] }>(
+      await server.request({ method: 'GET', url: `/v1/subscriptions/${subscription.id}/history` }),
+      200,
+    );
+    expect(history.data[0]?.actor).toBe(`user:${session.user.id}`);
   });
 
   it('lets each role do what its table says, naming the permission it lacks', async () => {
