@@ -137,8 +137,9 @@ describeInChromium('@keymaster/react portal components in Chromium [sqlite]', ()
     await mount(token);
     const button = page.getByRole('button', { name: 'Manage plan' });
     await button.click();
-    expect(await button.getAttribute('aria-busy')).toBe('true');
-    expect(await button.isDisabled()).toBe(true);
+    // The click's re-render may land after the click returns: wait for it rather than read at once.
+    await untilPage(() => button.getAttribute('aria-busy'), 'true');
+    await untilPage(() => button.isDisabled(), true);
     await page.evaluate(() => window.portalPage.resolveUrl('https://keymaster.example.com/portal#token'));
     await untilPage(
       () => page.locator('body').getAttribute('data-navigated'),
@@ -149,7 +150,7 @@ describeInChromium('@keymaster/react portal components in Chromium [sqlite]', ()
     await button.click();
     await page.evaluate(() => window.portalPage.rejectUrl('the backend is down'));
     await page.getByRole('alert').getByText('The portal could not be opened: the backend is down').waitFor();
-    expect(await button.isDisabled()).toBe(false);
+    await untilPage(() => button.isDisabled(), false);
     expect(await page.locator('body').getAttribute('data-navigated')).toBeNull();
     expect(browser.errors).toEqual([]);
   });

@@ -2,7 +2,7 @@ import nodemailer from 'nodemailer';
 import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
-import { lockedForClaim, nextAttemptAt } from '../outbox/retry.js';
+import { lockedForClaim, nextAttemptAt, worthClaiming } from '../outbox/retry.js';
 
 interface Logger {
   warn(obj: object, msg: string): void;
@@ -86,16 +86,20 @@ export function createEmailSender(deps: {
     onStop = () => resolve(null);
   });
 
+  /** The emails due now. */
+  const dueEmails = (on: Db, now: number) =>
+    on
+      .selectFrom('notification_emails')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', now)
+      .orderBy('next_attempt_at');
+
   async function claim(): Promise<Claimed[]> {
+    if (!(await worthClaiming(dueEmails(db, clock.now()), dialect))) return [];
     return withTransaction(db, async (tx) => {
       const now = clock.now();
-      const due = tx
-        .selectFrom('notification_emails')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(concurrency);
+      const due = dueEmails(tx, now).limit(concurrency);
       const ids = (await lockedForClaim(due, dialect).execute()).map((row) => row.id);
       if (ids.length === 0) return [];
       return tx

@@ -44,8 +44,25 @@ export function createOutboxConsumer(deps: {
   const { db, dialect, name } = deps;
   let hole: { seq: number; since: number } | undefined;
 
+  /** Whether an event past the cursor is visible: read without a transaction. */
+  async function anythingNew(): Promise<boolean> {
+    const row = await db.selectFrom('outbox_consumers').select('position').where('name', '=', name).executeTakeFirst();
+    if (!row) return false;
+    const next = await db
+      .selectFrom('domain_events')
+      .select('seq')
+      .where('seq', '>', Number(row.position))
+      .limit(1)
+      .executeTakeFirst();
+    return next !== undefined;
+  }
+
   /** One batch; answers how many events it took (0 when none, or another node holds the cursor). */
   async function runBatch(): Promise<number> {
+    // On SQLite a write transaction waits for the database's one write lock, and the wait blocks
+    // this process's event loop (better-sqlite3 is synchronous): a poll with nothing to take must
+    // not open one while another process writes. Look first.
+    if (dialect === 'sqlite' && !(await anythingNew())) return 0;
     return withTransaction(db, async (tx) => {
       let cursor = tx.selectFrom('outbox_consumers').select('position').where('name', '=', name);
       // One node consumes at a time; the others find the row taken and leave it to that one.

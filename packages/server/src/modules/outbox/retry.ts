@@ -31,3 +31,17 @@ export function lockedForClaim<DB, TB extends keyof DB, O>(
 ): SelectQueryBuilder<DB, TB, O> {
   return dialect === 'postgres' ? query.forUpdate().skipLocked() : query;
 }
+
+/**
+ * Whether a claim would find anything due, asked on SQLite with a plain read before the claim's
+ * write transaction: that transaction waits for the database's one write lock, and the wait blocks
+ * this process's event loop (better-sqlite3 is synchronous), so a poll with nothing due must not
+ * open one while another process writes. Always true on PostgreSQL, whose claim skips what others
+ * hold and never blocks the loop.
+ */
+export async function worthClaiming<DB, TB extends keyof DB, O>(
+  due: SelectQueryBuilder<DB, TB, O>,
+  dialect: Dialect,
+): Promise<boolean> {
+  return dialect === 'postgres' || (await due.limit(1).executeTakeFirst()) !== undefined;
+}

@@ -5,7 +5,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
-import { lockedForClaim } from '../outbox/retry.js';
+import { lockedForClaim, worthClaiming } from '../outbox/retry.js';
 import { checkUrl, type ResolvedAddress } from './address-policy.js';
 import { type EndpointRow, signingSecrets } from './convert.js';
 import { createFanOut } from './fan-out.js';
@@ -87,19 +87,25 @@ export function createWebhookWorker(deps: {
   const refillAt = Math.max(1, Math.floor(settings.concurrency / 4));
   const idleWaiters: (() => void)[] = [];
 
+  /** The deliveries due now, of enabled endpoints not already at their limit here. */
+  function dueDeliveries(on: Db, now: number, busy: string[]) {
+    let due = on
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', now)
+      .where('endpoint_id', 'in', on.selectFrom('webhook_endpoints').select('id').where('status', '=', 'enabled'))
+      .orderBy('next_attempt_at');
+    if (busy.length > 0) due = due.where('endpoint_id', 'not in', busy);
+    return due;
+  }
+
   async function claim(limit: number): Promise<Claimed[]> {
     const busy = [...inFlight].filter(([, n]) => n >= perEndpoint).map(([id]) => id);
+    if (!(await worthClaiming(dueDeliveries(db, clock.now(), busy), dialect))) return [];
     return withTransaction(db, async (tx) => {
       const now = clock.now();
-      let due = tx
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .where('endpoint_id', 'in', tx.selectFrom('webhook_endpoints').select('id').where('status', '=', 'enabled'))
-        .orderBy('next_attempt_at')
-        .limit(limit);
-      if (busy.length > 0) due = due.where('endpoint_id', 'not in', busy);
+      const due = dueDeliveries(tx, now, busy).limit(limit);
       const ids = (await lockedForClaim(due, dialect).execute()).map((row) => row.id);
       if (ids.length === 0) return [];
       const rows = await tx
