@@ -102,10 +102,6 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
     },
 
     /**
-     * GDPR erasure: the customer and every row about them (see `eraseCustomer`) are deleted, not
-     * flagged, in one transaction; their customer tokens stop working.
-     */
-    /**
      * Erases the customer (GDPR): everything stored about them goes, their rows in stored reports
      * are made anonymous, and the audit trail keeps its rows about them without their data (the
      * chain still verifies) and records the erasure.
