@@ -2,6 +2,7 @@ import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { manualClock } from '../../clock.js';
 import { openDatabase } from '../../db/database.js';
+import { plaintextSecrets } from '../../secrets-at-rest.js';
 import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
 import {
   createTestDatabase,
@@ -26,15 +27,20 @@ describeEachDialect('where the customer-token secret is kept', (dialect) => {
   });
 
   it('without KEYMASTER_TOKEN_SECRET: generated once and kept in the database, the same for every node', async () => {
-    const first = await loadTokenSecret({ db: database().db, clock, configured: undefined });
-    const second = await loadTokenSecret({ db: database().db, clock, configured: undefined });
+    const first = await loadTokenSecret({ db: database().db, clock, configured: undefined, secrets: plaintextSecrets });
+    const second = await loadTokenSecret({
+      db: database().db,
+      clock,
+      configured: undefined,
+      secrets: plaintextSecrets,
+    });
     expect(first.source).toBe('database');
     expect(second.key).toEqual(first.key);
     expect((await settings()).map((row) => row.key)).toEqual(['customer_token_secret']);
   });
 
   it('with KEYMASTER_TOKEN_SECRET: only in the environment, nothing written to the database', async () => {
-    const secret = await loadTokenSecret({ db: database().db, clock, configured });
+    const secret = await loadTokenSecret({ db: database().db, clock, configured, secrets: plaintextSecrets });
     expect(secret).toEqual({
       key: new TextEncoder().encode(configured),
       source: 'environment',
@@ -44,8 +50,8 @@ describeEachDialect('where the customer-token secret is kept', (dialect) => {
   });
 
   it('with KEYMASTER_TOKEN_SECRET: a copy an earlier start kept in the database is deleted', async () => {
-    await loadTokenSecret({ db: database().db, clock, configured: undefined });
-    const secret = await loadTokenSecret({ db: database().db, clock, configured });
+    await loadTokenSecret({ db: database().db, clock, configured: undefined, secrets: plaintextSecrets });
+    const secret = await loadTokenSecret({ db: database().db, clock, configured, secrets: plaintextSecrets });
     expect(secret).toMatchObject({ source: 'environment', removedStoredCopy: true });
     expect(await settings()).toEqual([]);
   });

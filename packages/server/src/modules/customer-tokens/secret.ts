@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/schema.js';
+import type { SecretsAtRest } from '../../secrets-at-rest.js';
 
 const settingKey = 'customer_token_secret';
+/** What binds the stored value to its row (see secrets-at-rest.ts). */
+const context = `setting ${settingKey}`;
 
 /** The key customer tokens are signed with, and where it is kept. */
 export interface TokenSecret {
@@ -26,13 +29,17 @@ export interface TokenSecret {
  * With KEYMASTER_TOKEN_SECRET the secret lives only in the environment: nothing is stored, and
  * a key an earlier start stored is deleted — it signs no valid token any more, and left behind
  * it would again if the variable were ever unset.
+ *
+ * The stored key is encrypted with KEYMASTER_ENCRYPTION_KEY when that is set; a value stored
+ * otherwise (before the key was set, under the previous key) is rewritten as it is read.
  */
 export async function loadTokenSecret(input: {
   db: Kysely<Database>;
   clock: Clock;
   configured: string | undefined;
+  secrets: SecretsAtRest;
 }): Promise<TokenSecret> {
-  const { db } = input;
+  const { db, secrets } = input;
   if (input.configured !== undefined) {
     const removed = await db.deleteFrom('settings').where('key', '=', settingKey).executeTakeFirst();
     return {
@@ -43,9 +50,23 @@ export async function loadTokenSecret(input: {
   }
   await db
     .insertInto('settings')
-    .values({ key: settingKey, value: randomBytes(32).toString('base64url'), created_at: input.clock.now() })
+    .values({
+      key: settingKey,
+      value: secrets.seal(randomBytes(32).toString('base64url'), context),
+      created_at: input.clock.now(),
+    })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
   const row = await db.selectFrom('settings').select('value').where('key', '=', settingKey).executeTakeFirstOrThrow();
-  return { key: new TextEncoder().encode(row.value), source: 'database', removedStoredCopy: false };
+  const key = secrets.open(row.value, context);
+  if (secrets.isStale(row.value)) {
+    // Only if still the value read: another node starting meanwhile rewrites the same key.
+    await db
+      .updateTable('settings')
+      .set({ value: secrets.seal(key, context) })
+      .where('key', '=', settingKey)
+      .where('value', '=', row.value)
+      .execute();
+  }
+  return { key: new TextEncoder().encode(key), source: 'database', removedStoredCopy: false };
 }

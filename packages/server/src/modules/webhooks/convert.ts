@@ -2,6 +2,7 @@ import type { WebhookAttempt, WebhookEndpoint } from '@keymaster/contract';
 import type { Selectable } from 'kysely';
 import type { WebhookAttemptTable, WebhookEndpointTable } from '../../db/schema.js';
 import { fromJsonColumn, toIso } from '../../json-column.js';
+import type { SecretsAtRest } from '../../secrets-at-rest.js';
 
 export type EndpointRow = Selectable<WebhookEndpointTable>;
 export type AttemptRow = Selectable<WebhookAttemptTable>;
@@ -31,6 +32,35 @@ export function toApiAttempt(row: AttemptRow): WebhookAttempt {
     error: row.error,
     succeeded: row.succeeded === 1,
     next_retry_at: toIso(row.next_retry_at),
+  };
+}
+
+type EndpointSecrets = Pick<EndpointRow, 'id' | 'secret' | 'previous_secret'>;
+
+/** What binds an endpoint's stored secrets to its row (see secrets-at-rest.ts). */
+function secretContext(id: string): string {
+  return `webhook endpoint ${id}`;
+}
+
+/** A row as stored → with its secrets readable (they are kept encrypted with KEYMASTER_ENCRYPTION_KEY). */
+export function fromDbEndpoint<Row extends EndpointSecrets>(row: Row, secrets: SecretsAtRest): Row {
+  const context = secretContext(row.id);
+  return {
+    ...row,
+    secret: secrets.open(row.secret, context),
+    previous_secret: row.previous_secret === null ? null : secrets.open(row.previous_secret, context),
+  };
+}
+
+/** An endpoint's secrets as they are stored: encrypted when a key is set. */
+export function toDbSecrets(
+  row: EndpointSecrets,
+  secrets: SecretsAtRest,
+): Pick<EndpointSecrets, 'secret' | 'previous_secret'> {
+  const context = secretContext(row.id);
+  return {
+    secret: secrets.seal(row.secret, context),
+    previous_secret: row.previous_secret === null ? null : secrets.seal(row.previous_secret, context),
   };
 }
 

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { manualClock } from '../../clock.js';
 import { withTransaction } from '../../db/transaction.js';
+import { plaintextSecrets } from '../../secrets-at-rest.js';
 import { describeEachDialect, useMigratedDatabase } from '../../test-support/databases.js';
 import { startReceiver } from '../../test-support/webhook-receiver.js';
 import { emitDomainEvents } from '../outbox/emit.js';
@@ -18,7 +19,7 @@ describeEachDialect('webhooks: the address is checked at every delivery', (diale
     const port = new URL(receiver.url).port;
     let answer: ResolvedAddress = { address: '93.184.215.14', family: 4 };
     const resolve = async () => [answer];
-    const service = createWebhookService({ db, clock, allowPrivate: false, resolve });
+    const service = createWebhookService({ db, clock, allowPrivate: false, secrets: plaintextSecrets, resolve });
     const endpoint = await service.create({ url: `https://rebind.example:${port}/hook` });
     const worker = createWebhookWorker({
       db,
@@ -26,6 +27,7 @@ describeEachDialect('webhooks: the address is checked at every delivery', (diale
       clock,
       logger: { warn: () => undefined },
       settings: { concurrency: 4, timeoutMs: 1000, pollMs: 60_000, allowPrivate: false },
+      secrets: plaintextSecrets,
       resolve,
     });
     try {

@@ -5,9 +5,10 @@ import type { Db } from '../../db/database.js';
 import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { fromJsonColumn, toIso, toJsonColumn } from '../../json-column.js';
+import type { SecretsAtRest } from '../../secrets-at-rest.js';
 import { type AuditActor, appendAudit, changedFields, systemActor } from '../audit/trail.js';
 import { checkUrl, type ResolvedAddress } from './address-policy.js';
-import type { AttemptRow, EndpointRow } from './convert.js';
+import { type AttemptRow, type EndpointRow, toDbSecrets } from './convert.js';
 import { newSecret, rotationOverlapMs } from './signing.js';
 import { deleteEndpoint, findEndpoint, insertEndpoint, listAttempts, listEndpoints, updateEndpoint } from './store.js';
 
@@ -22,10 +23,12 @@ export function createWebhookService(deps: {
   db: Db;
   clock: Clock;
   allowPrivate: boolean;
+  /** How endpoints' secrets are kept (encrypted with KEYMASTER_ENCRYPTION_KEY when set). */
+  secrets: SecretsAtRest;
   /** Resolves a host name; tests hand in their own to play DNS. */
   resolve?: ((host: string) => Promise<ResolvedAddress[]>) | undefined;
 }) {
-  const { db, clock } = deps;
+  const { db, clock, secrets } = deps;
 
   async function requireAllowed(url: string): Promise<void> {
     const verdict = await checkUrl({ url, allowPrivate: deps.allowPrivate, resolve: deps.resolve });
@@ -40,7 +43,7 @@ export function createWebhookService(deps: {
   }
 
   async function requireEndpoint(on: Db, id: string): Promise<EndpointRow> {
-    const row = await findEndpoint(on, id);
+    const row = await findEndpoint(on, id, secrets);
     if (!row) throw notFound(ErrorCodes.webhookEndpointNotFound, `No webhook endpoint "${id}".`);
     return row;
   }
@@ -91,7 +94,7 @@ export function createWebhookService(deps: {
         updated_at: now,
       };
       await withTransaction({ db, claim: input.claim }, async (tx) => {
-        await insertEndpoint(tx, row);
+        await insertEndpoint(tx, row, secrets);
         await audit(tx, { actor: input.actor, action: 'webhook_endpoint.created', before: null, after: row });
       });
       return row;
@@ -99,7 +102,7 @@ export function createWebhookService(deps: {
 
     get: (id: string) => requireEndpoint(db, id),
 
-    list: (page: { after: string | undefined; limit: number }) => listEndpoints(db, page),
+    list: (page: { after: string | undefined; limit: number }) => listEndpoints(db, page, secrets),
 
     async update(input: {
       id: string;
@@ -151,7 +154,7 @@ export function createWebhookService(deps: {
           previous_secret_until: now + rotationOverlapMs,
           updated_at: now,
         };
-        await updateEndpoint(tx, id, changes);
+        await updateEndpoint(tx, id, { ...changes, ...toDbSecrets({ id, ...changes }, secrets) });
         // The secrets are never in the trail: only that it was rotated, and until when the old one signs.
         await appendAudit(tx, [
           {

@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.js';
 import type { Db, Dialect } from '../../db/database.js';
 import { withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
+import type { SecretsAtRest } from '../../secrets-at-rest.js';
 import { lockedForClaim, worthClaiming } from '../outbox/retry.js';
 import { checkUrl, type ResolvedAddress } from './address-policy.js';
 import { type EndpointRow, signingSecrets } from './convert.js';
@@ -12,6 +13,7 @@ import { createFanOut } from './fan-out.js';
 import { recordOutcomes } from './outcomes.js';
 import { type SendResult, send } from './sender.js';
 import { signedHeaders } from './signing.js';
+import { findEndpoints } from './store.js';
 
 interface Logger {
   warn(obj: object, msg: string): void;
@@ -64,6 +66,8 @@ export function createWebhookWorker(deps: {
   clock: Clock;
   logger: Logger;
   settings: WorkerSettings;
+  /** How endpoints' secrets are kept (encrypted with KEYMASTER_ENCRYPTION_KEY when set). */
+  secrets: SecretsAtRest;
   resolve?: ((host: string) => Promise<ResolvedAddress[]>) | undefined;
 }) {
   const { db, dialect, clock, settings } = deps;
@@ -116,10 +120,7 @@ export function createWebhookWorker(deps: {
         .execute();
       const endpointIds = [...new Set(rows.map((row) => row.endpoint_id))];
       const endpoints = new Map(
-        (await tx.selectFrom('webhook_endpoints').selectAll().where('id', 'in', endpointIds).execute()).map((e) => [
-          e.id,
-          e,
-        ]),
+        (await findEndpoints(tx, endpointIds, deps.secrets)).map((endpoint) => [endpoint.id, endpoint]),
       );
       return rows.map((row) => ({
         id: row.id,
