@@ -4,34 +4,59 @@ import type { Concern } from './concerns.js';
 import type { RequestObserver } from './metrics.js';
 
 /**
- * Whether a query parameter's name, as it is written in a URL, is `access_token` once decoded:
+ * Query parameters whose values are credentials, by name once decoded: the stream's
+ * `access_token`, and the names clients put a key, token or password under by mistake.
+ */
+const credentialNames = new Set([
+  'access_token',
+  'api_key',
+  'apikey',
+  'key',
+  'token',
+  'secret',
+  'password',
+  'client_secret',
+  'authorization',
+]);
+
+/**
+ * Whether a query parameter's name, as it is written in a URL, names a credential once decoded:
  * the query parser decodes names (`access%5Ftoken` is read as `access_token`), so redaction must
  * too, or a token the stream accepts would be logged.
  */
-function isAccessToken(name: string): boolean {
-  if (!name.includes('%')) return name.toLowerCase() === 'access_token';
+function isCredentialName(name: string): boolean {
+  if (!name.includes('%')) return credentialNames.has(name.toLowerCase());
   try {
-    return decodeURIComponent(name).toLowerCase() === 'access_token';
+    return credentialNames.has(decodeURIComponent(name).toLowerCase());
   } catch {
     return false;
   }
 }
 
-/** A URL as logged: the value of a customer token passed as `?access_token=` (the stream) is replaced. */
+/** A Keymaster API key or a JWT (customer token, portal link) anywhere in a URL, under any name or in the path. */
+const credentialValue = /\bkm_(sk|pk)_[A-Za-z0-9_-]+|\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
+
+/**
+ * A URL as logged: the values of query parameters named like credentials (`?access_token=`, the
+ * stream's, and `?api_key=`, `?token=`, …) are replaced, and so is anything shaped like an API
+ * key or a token wherever it is — a client that put one in the wrong place must not have it kept
+ * in the logs.
+ */
 export function redactUrl(url: string): string {
   const start = url.indexOf('?');
-  if (start < 0) return url;
-  const pairs = url.slice(start + 1).split('&');
-  let redacted = false;
-  for (let i = 0; i < pairs.length; i++) {
-    const pair = pairs[i]!;
-    const equals = pair.indexOf('=');
-    if (equals >= 0 && isAccessToken(pair.slice(0, equals))) {
-      pairs[i] = `${pair.slice(0, equals)}=[redacted]`;
-      redacted = true;
+  let redacted = url;
+  if (start >= 0) {
+    const pairs = url.slice(start + 1).split('&');
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = pairs[i]!;
+      const equals = pair.indexOf('=');
+      if (equals >= 0 && isCredentialName(pair.slice(0, equals))) pairs[i] = `${pair.slice(0, equals)}=[redacted]`;
     }
+    redacted = `${url.slice(0, start + 1)}${pairs.join('&')}`;
   }
-  return redacted ? `${url.slice(0, start + 1)}${pairs.join('&')}` : url;
+  return redacted.replace(credentialValue, (found) =>
+    found.startsWith('km_') ? `${found.slice(0, 6)}[redacted]` : '[redacted]',
+  );
 }
 
 /**
