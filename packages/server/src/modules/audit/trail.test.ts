@@ -1,6 +1,6 @@
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { expectStatus, seedCatalog, seedCustomer } from '../../test-support/builders.js';
+import { expectStatus, seedCatalog, seedCustomer, uniqueKey } from '../../test-support/builders.js';
 import { runKeymaster } from '../../test-support/cli.js';
 import { describeEachDialect } from '../../test-support/databases.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
@@ -126,6 +126,27 @@ describeEachDialect('audit trail', (dialect) => {
       actor: { type: 'api_key', id: 'key_env_admin', request_id: 'erase-1' },
     });
     expect(rows.every((row) => row.data === null)).toBe(true);
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
+  it('seals and verifies changes whose text holds a lone surrogate, which a JSON escape can carry', async () => {
+    const id = uniqueKey('cus');
+    // Created, then updated (the update compares the fields), each with `\ud800`-style escapes.
+    const bodies = [
+      { name: 'x\ud800y', traits: { 'k\ud800': 'v\udfff' } },
+      { name: 'z\udfff', traits: {} },
+    ];
+    for (const [i, body] of bodies.entries()) {
+      expectStatus(await server.request({ method: 'PUT', url: `/v1/customers/${id}`, body }), i === 0 ? 201 : 200);
+    }
+    await sealAudit(db());
+    const rows = await list(`customer=${id}`);
+    expect(rows.map((row) => row.action)).toEqual(['customer.updated', 'customer.created']);
+    expect(rows[0]!.data!.after).toMatchObject({ name: 'z\ufffd' });
+    // Rows after them still seal.
+    await seedCustomer(server);
+    await sealAudit(db());
+    expect(await db().selectFrom('audit_pending').select('id').execute()).toEqual([]);
     expect(await verify()).toMatchObject({ ok: true });
   });
 

@@ -52,6 +52,26 @@ export const genesisHash = '0'.repeat(64);
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** What a row's hash covers, besides the previous hash: every column but `data` itself. */
+/**
+ * Any lone surrogate (UTF-16 half of a pair, which JSON text can carry as a `\ud800` escape and a
+ * client can send) replaced by U+FFFD, in every string and key of a JSON value.
+ */
+function wellFormed(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\p{Cs}/gu, '\uFFFD');
+  if (Array.isArray(value)) return value.map(wellFormed);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [wellFormed(key), wellFormed(item)]));
+}
+
+/**
+ * RFC 8785's canonical JSON of a value, lone surrogates made U+FFFD first: the canonical form
+ * cannot write one, and a row the sealer could not write would stop the chain for every row
+ * after it. (A well-formed value's form is unchanged, so existing hashes still verify.)
+ */
+function canonical(value: unknown): string | undefined {
+  return canonicalize(wellFormed(value));
+}
+
 function rowHash(row: Omit<Selectable<AuditEventTable>, 'data' | 'hash'>): string {
   const covered = {
     seq: row.seq,
@@ -65,7 +85,7 @@ function rowHash(row: Omit<Selectable<AuditEventTable>, 'data' | 'hash'>): strin
     customer_id: row.customer_id,
     data_digest: row.data_digest,
   };
-  return sha256(`${row.prev_hash}\n${canonicalize(covered)}`);
+  return sha256(`${row.prev_hash}\n${canonical(covered)}`);
 }
 
 /**
@@ -244,7 +264,7 @@ async function sealSome(tx: Db, wait: boolean): Promise<number | null> {
   let { seq, hash } = head;
   const rows: Selectable<AuditEventTable>[] = [];
   for (const entry of pending) {
-    const data = entry.data === null ? null : (canonicalize(JSON.parse(entry.data)) ?? 'null');
+    const data = entry.data === null ? null : (canonical(JSON.parse(entry.data)) ?? 'null');
     const row = {
       seq: seq + 1,
       at: entry.at,
@@ -449,7 +469,7 @@ export function changedFields(
   const was: Record<string, unknown> = {};
   const is: Record<string, unknown> = {};
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (canonicalize(before[key] ?? null) === canonicalize(after[key] ?? null)) continue;
+    if (canonical(before[key] ?? null) === canonical(after[key] ?? null)) continue;
     was[key] = before[key] ?? null;
     is[key] = after[key] ?? null;
   }

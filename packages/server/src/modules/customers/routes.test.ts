@@ -13,6 +13,7 @@ import {
 import { describeEachDialect } from '../../test-support/databases.js';
 import { expectProblem } from '../../test-support/expect-problem.js';
 import { startTestServer, type TestServer } from '../../test-support/server.js';
+import { changedTables, stateDigest } from '../../test-support/state-digest.js';
 import { storedState } from '../../test-support/stored-state.js';
 
 describeEachDialect('customers routes', (dialect) => {
@@ -157,6 +158,15 @@ describeEachDialect('customers routes', (dialect) => {
         status: 404,
         code: 'customer_not_found',
       });
+    });
+
+    it('changes nothing when the customer does not exist (no change announced either)', async () => {
+      const before = await stateDigest(server.keymaster.database);
+      expectProblem(await server.request({ method: 'DELETE', url: `/v1/customers/${uniqueKey('nobody')}` }), {
+        status: 404,
+        code: 'customer_not_found',
+      });
+      expect(changedTables(before, await stateDigest(server.keymaster.database))).toEqual([]);
     });
 
     it('leaves no row about the customer in any table', async () => {

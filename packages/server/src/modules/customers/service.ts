@@ -107,8 +107,12 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
      * chain still verifies) and records the erasure.
      */
     async erase(id: string, actor: AuditActor = { type: 'system', id: 'erasure' }): Promise<void> {
-      const erased = await withTransaction(db, async (tx) => {
-        if (!(await eraseCustomer(tx, id))) return false;
+      await withTransaction(db, async (tx) => {
+        // Thrown inside the transaction: its deletes roll back, so erasing an unknown id changes
+        // nothing (on PostgreSQL a delete of no rows still announces a catalog change otherwise).
+        if (!(await eraseCustomer(tx, id))) {
+          throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
+        }
         await eraseFromStoredReports(tx, id);
         await forgetAuditData(tx, id);
         await appendAudit(tx, [
@@ -121,9 +125,7 @@ export function createCustomerService(deps: { db: Db; clock: Clock }) {
             data: null,
           },
         ]);
-        return true;
       });
-      if (!erased) throw notFound(ErrorCodes.customerNotFound, `Customer "${id}" does not exist.`);
     },
   };
 }
