@@ -13,7 +13,8 @@ const browserPath =
   /^\/(v1\/(check|stream|portal(\/(preview|change|add-ons|cancel|undo-cancel))?|customers\/[^/?]+\/(entitlements|notifications(\/[^/?]+\/read)?))|ofrep\/v1\/evaluate\/flags(\/[^/?]+)?)(\?|$)/;
 
 // ETag: OFREP's bulk evaluation is revalidated with If-None-Match (the web provider polls it).
-const exposedHeaders = 'x-request-id, etag';
+// The rate-limit fields: a browser's code can then slow down before it is refused (limits.md).
+const exposedHeaders = 'x-request-id, etag, retry-after, ratelimit, ratelimit-policy';
 const allowedMethods = 'GET, POST';
 // If-None-Match: the OFREP web provider revalidates its polls with the ETag; without it in the
 // preflight answer the browser blocks every poll after the first.

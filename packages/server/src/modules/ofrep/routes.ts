@@ -8,6 +8,14 @@ import { flagNotFound, toOfrepDefinition, toOfrepErrorBody, toOfrepEvaluation } 
 
 const tags = ['OpenFeature (OFREP)'];
 
+/** Past the rate limit (docs/limits.md): OFREP's 429, with `Retry-After`, in OFREP's error shape. */
+const rateLimited = {
+  description:
+    'Past the rate limit of the key or customer (`errorCode` GENERAL): `Retry-After` says when to try again.',
+  content: { 'application/json': { schema: OfrepError } },
+  headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } },
+};
+
 /**
  * The customer (null without a targeting key: the definition path) and caller context of an OFREP
  * request, or the OFREP error to answer with.
@@ -60,6 +68,7 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
           404: OfrepError,
           401: problemResponses[401],
           403: problemResponses[403],
+          429: rateLimited,
         },
       },
     },
@@ -100,6 +109,7 @@ export const ofrepRoutes: FastifyPluginAsyncTypebox<{ entitlements: EntitlementS
           400: OfrepError,
           401: problemResponses[401],
           403: problemResponses[403],
+          429: rateLimited,
         },
       },
     },
