@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { malformed } from '@keymaster/core';
 import type { FastifyInstance } from 'fastify';
+import type { Concern } from './concerns.js';
 import { domainProblem, httpProblem, type ProblemInput, problemDocument } from './problems.js';
 import { requestIdFor } from './request-id.js';
 
@@ -47,3 +48,21 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   }
   socket.destroy();
 }
+
+/**
+ * The longest request target (path and query string) a request may have, in characters: as
+ * common proxies' default (nginx's 8 KiB header buffers, Apache's LimitRequestLine). A longer one
+ * answers 414 `uri_too_long`; past 16 KiB with the headers, Node's parser answers 431 first.
+ */
+export const maxUrlLength = 8192;
+
+const uriTooLong = httpProblem(
+  'uri_too_long',
+  `The request's path and query are longer than ${maxUrlLength} characters, the most this server accepts.`,
+);
+
+/** Refuses a request whose target is longer than `maxUrlLength`, on every route and before routing's work. */
+export const urlLength: Concern = {
+  name: 'url length',
+  onRequest: (exchange) => (exchange.url.length > maxUrlLength ? uriTooLong : undefined),
+};

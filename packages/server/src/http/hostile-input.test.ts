@@ -64,10 +64,18 @@ const cases: HostileCase[] = [
   { name: 'a huge number', body: '{"quantity":1e400,"limit":1e400,"amount":1e400}', headers: json },
   { name: 'a long integer', body: `{"quantity":${'9'.repeat(400)},"limit":${'9'.repeat(400)}}`, headers: json },
   { name: 'a negative huge number', body: '{"quantity":-1e400,"version":-1e400}', headers: json },
-  { name: 'deeply nested arrays', body: deep(10_000), headers: json, ofrep: 'INVALID_CONTEXT' },
+  // Past the parser's depth limit (64): refused as malformed before any schema sees them.
+  { name: 'deeply nested arrays', body: deep(10_000), headers: json, ofrep: 'PARSE_ERROR' },
   {
     name: 'a deeply nested context',
     body: `{"context":{"a":${deep(5_000, '1')}}}`,
+    headers: json,
+    ofrep: 'PARSE_ERROR',
+  },
+  // Within it, past a context's own (32): the schema refuses it.
+  {
+    name: 'a context nested past its schema',
+    body: `{"context":{"a":${deep(40, '1')}}}`,
     headers: json,
     ofrep: 'INVALID_CONTEXT',
   },

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { malformed } from '@keymaster/core';
 import secureJson from 'secure-json-parse';
 import { httpProblem, malformedJsonError, type ProblemInput } from './problems.js';
 
@@ -76,12 +77,50 @@ export function readBodyAsync(request: IncomingMessage, limitBytes: number): Pro
 }
 
 /**
+ * How deeply JSON may nest objects and arrays: far more than any body of this API needs, and few
+ * enough that no code walking a parsed value (validation, canonical forms, serialisation) can run
+ * out of stack on one.
+ */
+export const maxJsonDepth = 64;
+
+/**
+ * Whether JSON text opens more than `maxJsonDepth` objects or arrays within each other, counted
+ * on the text in one pass, before it is parsed (and without recursion, whatever the depth).
+ * Brackets inside strings do not count.
+ */
+function nestsTooDeep(text: string): boolean {
+  // Text shorter than the limit cannot open more brackets than it.
+  if (text.length <= maxJsonDepth) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote, past escaped characters.
+      for (i++; i < text.length; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c) i++;
+        else if (s === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxJsonDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
  * Parses JSON text as every route does: no prototype poisoning (`__proto__` and
- * `constructor.prototype` keys are refused), and an empty body is no body at all (`curl -X POST`
- * with a JSON content type sends none). Text that is not JSON throws `malformed_request`.
+ * `constructor.prototype` keys are refused), no nesting deeper than `maxJsonDepth`, and an empty
+ * body is no body at all (`curl -X POST` with a JSON content type sends none). Text that is not
+ * JSON, or nests too deeply, throws `malformed_request`.
  */
 export function parseJson(text: string): unknown {
   if (text === '') return undefined;
+  if (nestsTooDeep(text)) {
+    throw malformed(`The JSON body nests objects and arrays deeper than ${maxJsonDepth} levels.`);
+  }
   try {
     return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
