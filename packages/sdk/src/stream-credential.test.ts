@@ -62,7 +62,7 @@ describe('@keymaster/sdk stream with a refused credential [sqlite]', () => {
 
   it('reports a key the server refuses when the stream connects, and does not retry it soon', async () => {
     const created = expectStatus<{ id: string; secret: string }>(
-      await live.server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'doomed' } }),
+      await live.server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'doomed', scopes: ['admin'] } }),
       201,
     );
     expectStatus(await live.server.request({ method: 'DELETE', url: `/v1/api-keys/${created.id}` }), 200);

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
-import { authentication, createAuthenticator, customerScope } from './http/auth.js';
+import { authentication, createAuthenticator, customerScope, declareScopes } from './http/auth.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { type Concern, registerConcerns } from './http/concerns.js';
 import { cors, registerPreflight } from './http/cors.js';
@@ -263,6 +263,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         },
       },
     },
+    transform: declareScopes,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   const authenticate = createAuthenticator({

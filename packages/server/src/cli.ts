@@ -21,7 +21,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { parseJson } from './http/json-body.js';
 import { type AjvError, schemaError, validationProblem } from './http/problems.js';
 import { bodyValidator } from './http/validation.js';
-import { createApiKeyService, toApiKey } from './modules/api-keys/service.js';
+import { registerKeyCommands } from './modules/api-keys/commands.js';
 import { registerAuditCommands } from './modules/audit/commands.js';
 import { sealAudit } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
@@ -101,46 +101,6 @@ program
     console.log(
       applied.length === 0 ? 'Already up to date.' : applied.map((r) => `${r.status}: ${r.migrationName}`).join('\n'),
     );
-  });
-
-const keys = program.command('keys').description('Manage secret API keys.');
-keys
-  .command('create')
-  .description('Create a secret key; the secret is printed once.')
-  .option('--name <name>', 'what the key is for')
-  .action(async (options: { name?: string }) => {
-    await withDatabase(async ({ db }) => {
-      const { key, secret } = await createApiKeyService({ db, clock: systemClock, adminKey: undefined }).create({
-        name: options.name,
-      });
-      console.log(`Created ${key.id} (${key.prefix}…). Store the secret now; it is not shown again:\n\n  ${secret}\n`);
-    });
-  });
-keys
-  .command('list')
-  .description('List keys by prefix.')
-  .action(async () => {
-    await withDatabase(async ({ db }) => {
-      const rows = await createApiKeyService({ db, clock: systemClock, adminKey: undefined }).list({
-        after: undefined,
-        limit: 1000,
-      });
-      if (rows.length === 0) console.log('No keys.');
-      for (const key of rows.map(toApiKey)) {
-        const state = key.revoked_at ? `revoked ${key.revoked_at}` : `last used ${key.last_used_at ?? 'never'}`;
-        console.log(`${key.id}  ${key.prefix}…  ${key.name ?? ''}  created ${key.created_at}  ${state}`);
-      }
-    });
-  });
-keys
-  .command('revoke')
-  .description('Revoke a key by id or prefix; every server refuses it within a second.')
-  .argument('<id-or-prefix>')
-  .action(async (idOrPrefix: string) => {
-    await withDatabase(async ({ db }) => {
-      const key = await createApiKeyService({ db, clock: systemClock, adminKey: undefined }).revoke(idOrPrefix);
-      console.log(`Revoked ${key.id} (${key.prefix}…).`);
-    });
   });
 
 const catalog = program.command('catalog').description('Keep the catalog (features and plans) in a file, in git.');
@@ -498,6 +458,7 @@ function decidedBy(d: LoggedDecision): string {
 
 registerAuditCommands({ program, config, withDatabase });
 registerUserCommands({ program, withDatabase });
+registerKeyCommands({ program, withDatabase });
 
 registerReportCommands({
   program,

@@ -49,13 +49,16 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     return new Map(body.data.map((user) => [user.email, user]));
   };
 
-  it('creates an API key, shows its secret once, and revokes it so the secret stops working', async () => {
+  it('creates a scoped API key, shows its secret once, rolls it, and revokes it so the secret stops working', async () => {
     const { page, url } = test;
     await page.goto(`${url}/api-keys`);
     await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'Create key' }).click();
     const dialog = page.getByRole('dialog', { name: 'Create an API key' });
     await dialog.getByLabel('Name').fill('CI pipeline');
+    // Nothing to create until a scope is chosen.
+    expect(await dialog.getByRole('button', { name: 'Create key' }).isDisabled()).toBe(true);
+    await dialog.getByRole('checkbox', { name: /catalog:read/ }).check();
     await dialog.getByRole('button', { name: 'Create key' }).click();
     await dialog.getByText('Copy the secret now: it will not be shown again.').waitFor();
     const secret = await dialog.getByLabel('Secret').inputValue();
@@ -67,8 +70,11 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     await expectAccessible(page);
     await dialog.getByRole('button', { name: 'Done' }).click();
 
-    // The secret works as a script would use it.
+    // The secret works as a script would use it, within its scopes only.
     expect((await withKey(secret)).status).toBe(200);
+    const outside = await fetch(`${url}/v1/customers?limit=1`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(outside.status).toBe(403);
+    expect(((await outside.json()) as { detail: string }).detail).toContain('"customers:read"');
 
     // Listed by prefix, never again with its secret.
     const row = page.getByRole('row').filter({ hasText: 'CI pipeline' });
@@ -78,15 +84,31 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     await row.getByText('Active').waitFor();
     expect(await page.content()).not.toContain(secret);
     await expectAccessible(page);
+    await row.getByText('catalog:read').waitFor();
     await screenshot(page, 'api-keys');
 
-    await row.getByRole('button', { name: 'Revoke CI pipeline' }).click();
+    // Rolling: a new secret at once; the old one ends when chosen ("now" here).
+    await row.getByRole('button', { name: 'Roll CI pipeline' }).click();
+    const roll = page.getByRole('dialog', { name: 'Roll this API key' });
+    await roll.getByLabel('Old secret keeps working').selectOption({ label: 'Stop it now' });
+    await roll.getByRole('button', { name: 'Roll key' }).click();
+    await roll.getByText('Copy the secret now: it will not be shown again.').waitFor();
+    const rolled = await roll.getByLabel('Secret').inputValue();
+    expect(rolled).not.toBe(secret);
+    await roll.getByRole('button', { name: 'Done' }).click();
+    // The page asked for the browser's "now"; the server's manual clock catches up with it.
+    test.server.clock.set(Date.now());
+    await untilPage(async () => (await withKey(secret)).status, 401);
+    expect((await withKey(rolled)).status).toBe(200);
+    await row.first().getByText(/^Expired/).waitFor();
+
+    const current = page.getByRole('row').filter({ hasText: 'CI pipeline' }).filter({ hasText: 'Active' });
+    await current.getByRole('button', { name: 'Revoke CI pipeline' }).click();
     const confirm = page.getByRole('alertdialog', { name: 'Revoke this API key?' });
     await confirm.getByRole('button', { name: 'Revoke key' }).click();
     await confirm.waitFor({ state: 'detached' });
-    await row.getByText(/^Revoked/).waitFor();
-    expect(await row.getByRole('button', { name: /Revoke/ }).count()).toBe(0);
-    await untilPage(async () => (await withKey(secret)).status, 401);
+    await page.getByRole('row').filter({ hasText: 'CI pipeline' }).getByText(/^Revoked/).waitFor();
+    await untilPage(async () => (await withKey(rolled)).status, 401);
   });
 
   it('invites a user, who accepts the link the page shows', async () => {

@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { type Chromium, describeInChromium, launchChromium } from '../../sdk/src/test-support/chromium.js';
-import { describeEachDialect, type TestDialect } from '../../server/src/test-support/databases.js';
+import { type TestDialect, testDialects } from '../../server/src/test-support/databases.js';
 import { startTestServer, type TestServer } from '../../server/src/test-support/server.js';
 
 export { expectStatus } from '../../server/src/test-support/builders.js';
@@ -13,9 +13,15 @@ export type { TestServer };
 /** The owner every console test signs in as (created at start by KEYMASTER_ADMIN_EMAIL/PASSWORD). */
 export const owner = { email: 'owner@example.com', password: 'correct horse battery staple' };
 
-/** Runs a browser suite once per database dialect, where Chromium is installed (always in CI). */
+/**
+ * Runs a browser suite where Chromium is installed (always in CI), once: on PostgreSQL, the
+ * production store, when TEST_DATABASE_URL is set, else on SQLite. The pages call the same API
+ * routes whose HTTP suites run on both dialects, so a second browser run would test the storage
+ * again at a browser's pace and nothing about the pages.
+ */
 export function describeConsole(name: string, suite: (dialect: TestDialect) => void): void {
-  describeInChromium(name, () => describeEachDialect(name, suite));
+  const dialect = testDialects.at(-1)!;
+  describeInChromium(name, () => describe(`${name} [${dialect}]`, () => suite(dialect)));
 }
 
 export interface ConsoleTest {

@@ -29,6 +29,7 @@ import { reports } from './migrations/0023-reports.js';
 import { auditPending } from './migrations/0024-audit-pending.js';
 import { consoleUsers } from './migrations/0025-console-users.js';
 import { userLinks } from './migrations/0026-user-links.js';
+import { apiKeyScopes } from './migrations/0027-api-key-scopes.js';
 import type { Database } from './schema.js';
 
 /**
@@ -68,6 +69,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0024-audit-pending': auditPending(dialect),
     '0025-console-users': consoleUsers(),
     '0026-user-links': userLinks(),
+    '0027-api-key-scopes': apiKeyScopes(dialect),
   };
 }
 

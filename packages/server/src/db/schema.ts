@@ -158,6 +158,10 @@ export interface ApiKeyTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** A JSON array of scope names (modules/users/permissions.ts). */
+  scopes: string;
+  /** When the key stops working (set when it is rolled), or null. */
+  expires_at: number | null;
 }
 
 export interface IdempotencyKeyTable {

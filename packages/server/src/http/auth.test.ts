@@ -32,7 +32,7 @@ const protectedRoutes: { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; ur
   { method: 'DELETE', url: '/v1/grants/grt_x' },
   { method: 'GET', url: '/v1/customers/acme/entitlements' },
   { method: 'POST', url: '/v1/check', body: { customer: 'acme', feature: 'sso' } },
-  { method: 'POST', url: '/v1/api-keys', body: {} },
+  { method: 'POST', url: '/v1/api-keys', body: { scopes: ['admin'] } },
   { method: 'GET', url: '/v1/api-keys' },
   { method: 'DELETE', url: '/v1/api-keys/key_x' },
   { method: 'GET', url: '/metrics' },
@@ -46,7 +46,7 @@ describeEachDialect('authentication', (dialect) => {
     await seedCatalog(server);
     expectStatus(await server.request({ method: 'PUT', url: '/v1/customers/acme', body: { name: 'Acme' } }), 201);
     const revoked = expectStatus<ApiKeyCreated>(
-      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'revoked' } }),
+      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'revoked', scopes: ['admin'] } }),
       201,
     );
     expectStatus(await server.request({ method: 'DELETE', url: `/v1/api-keys/${revoked.id}` }), 200);
@@ -108,7 +108,7 @@ describeEachDialect('authentication', (dialect) => {
 
     it('accepts a key created through the API until it is revoked', async () => {
       const key = expectStatus<ApiKeyCreated>(
-        await server.request({ method: 'POST', url: '/v1/api-keys', body: {} }),
+        await server.request({ method: 'POST', url: '/v1/api-keys', body: { scopes: ['admin'] } }),
         201,
       );
       const withKey = { authorization: `Bearer ${key.secret}` };

@@ -1,7 +1,8 @@
+import type { FastifySchema } from 'fastify';
 import type { Principal } from '../modules/api-keys/service.js';
 import { looksLikeCustomerToken, type TokenVerdict } from '../modules/customer-tokens/service.js';
 import { type PortalGrant, type PortalVerdict, portalTokenOf } from '../modules/portal/tokens.js';
-import { allows, permissionFor } from '../modules/users/permissions.js';
+import { allows, permissionFor, routePermission, scopeFor } from '../modules/users/permissions.js';
 import type { SessionUser } from '../modules/users/service.js';
 import { sessionTokenOf } from '../modules/users/session-cookie.js';
 import type { Concern, Exchange, Refusal } from './concerns.js';
@@ -112,10 +113,23 @@ function admit(exchange: Exchange, outcome: AuthOutcome): Refusal {
     if (outcome.problem.status === 401) exchange.header('www-authenticate', 'Bearer realm="keymaster"');
     return outcome.problem;
   }
-  if (outcome.principal.customer !== undefined && exchange.config.customerScope === undefined)
-    return customerTokenForbidden;
-  exchange.principal = outcome.principal;
+  const { principal } = outcome;
+  if (principal.customer !== undefined && exchange.config.customerScope === undefined) return customerTokenForbidden;
+  if (principal.permissions !== undefined) {
+    const needed = routePermission(exchange.method, exchange.route);
+    if (!principal.permissions.has(needed)) return scopeMissing(exchange, scopeFor(needed));
+  }
+  exchange.principal = principal;
   return undefined;
+}
+
+/** The answer to a key used outside its scopes: which scope the route needs. */
+function scopeMissing(exchange: Exchange, scope: string): ProblemInput {
+  return {
+    status: 403,
+    code: 'forbidden',
+    detail: `This API key lacks the "${scope}" scope, which ${exchange.method} ${exchange.route} needs.`,
+  };
 }
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -253,5 +267,43 @@ export function customerScope(input: { clientContextKeys: readonly string[] }): 
       }
       return undefined;
     },
+  };
+}
+
+/**
+ * The OpenAPI document's transform: every operation a secret key opens declares, in its bearer
+ * security requirement (OpenAPI 3.1 lists role names there), the scope a key needs for it, from
+ * the same table the server enforces (modules/users/permissions.ts), and says so in its
+ * description.
+ */
+export function declareScopes(input: {
+  schema: FastifySchema;
+  url: string;
+  route: { method: string | string[]; config?: unknown };
+}): {
+  schema: FastifySchema;
+  url: string;
+} {
+  const schema = input.schema as
+    | (FastifySchema & { security?: Record<string, string[]>[]; description?: string })
+    | undefined;
+  const methods = Array.isArray(input.route.method) ? input.route.method : [input.route.method];
+  const method = methods.find((m) => m !== 'HEAD') ?? methods[0]!;
+  // A portal route's bearer is the portal session's token, never a key.
+  const portal = (input.route.config as { portal?: boolean } | undefined)?.portal === true;
+  if (portal || schema?.security === undefined || !schema.security.some((requirement) => 'bearerAuth' in requirement)) {
+    return { schema: input.schema, url: input.url };
+  }
+  const scope = scopeFor(routePermission(method, input.url));
+  const needs = `Needs an API key with the \`${scope}\` scope${scope === 'admin' ? '' : ' (or `admin`)'}.`;
+  return {
+    schema: {
+      ...schema,
+      security: schema.security.map((requirement) =>
+        'bearerAuth' in requirement ? { bearerAuth: [scope] } : requirement,
+      ),
+      description: schema.description ? `${schema.description}\n\n${needs}` : needs,
+    },
+    url: input.url,
   };
 }

@@ -65,7 +65,7 @@ describeEachDialect('credentials in memory', (dialect) => {
     // The credentials as bytes: the strings of their creation's answers are garbage once this returns.
     const created = async () => {
       const { secret } = expectStatus<{ secret: string }>(
-        await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'held' } }),
+        await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'held', scopes: ['admin'] } }),
         201,
       );
       const { id } = await seedCustomer(server, { plan: 'pro' });

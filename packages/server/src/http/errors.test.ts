@@ -312,7 +312,7 @@ describeEachDialect('bad input', (dialect) => {
         },
       ],
       ['POST', '/v1/check', { customer: 'fuzz', feature: 'api_calls', quantity: 1, context: { country: 'DE' } }],
-      ['POST', '/v1/api-keys', { name: 'fuzz' }],
+      ['POST', '/v1/api-keys', { name: 'fuzz', scopes: ['admin'] }],
     ];
 
     it.each(writeRoutes)('%s %s, with every field replaced by hostile values', async (method, template, valid) => {

@@ -190,7 +190,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
   describe('scope and lifecycle', () => {
     it('never stores a new API key secret, and a replay does not pretend to show it: 409', async () => {
       const key = uniqueKey('idem');
-      const first = await post('/v1/api-keys', { name: 'ci' }, key);
+      const first = await post('/v1/api-keys', { name: 'ci', scopes: ['admin'] }, key);
       const created = expectStatus<ApiKeyCreated>(first, 201);
       expect(created.secret).toMatch(/^km_sk_/);
       const stored = await server.keymaster.database.db
@@ -200,7 +200,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
         .executeTakeFirstOrThrow();
       expect(stored.response_body).not.toContain(created.secret);
       const keysBefore = await server.keymaster.database.db.selectFrom('api_keys').select('id').execute();
-      const again = await post('/v1/api-keys', { name: 'ci' }, key);
+      const again = await post('/v1/api-keys', { name: 'ci', scopes: ['admin'] }, key);
       expectProblem(again, { status: 409, code: 'idempotency_secret_not_replayable', detail: new RegExp(created.id) });
       expect(again.body).not.toContain(created.secret);
       expect(await server.keymaster.database.db.selectFrom('api_keys').select('id').execute()).toEqual(keysBefore);
@@ -232,7 +232,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     it('belongs to the API key that sent it: another key with the same Idempotency-Key runs afresh', async () => {
       const { id } = await seedCustomer(server);
       const other = expectStatus<ApiKeyCreated>(
-        await server.request({ method: 'POST', url: '/v1/api-keys', body: {} }),
+        await server.request({ method: 'POST', url: '/v1/api-keys', body: { scopes: ['admin'] } }),
         201,
       );
       const key = uniqueKey('idem');

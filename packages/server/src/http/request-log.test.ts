@@ -51,7 +51,7 @@ describeEachDialect('request logs at LOG_LEVEL=trace', (dialect) => {
 
   it('carry no secret key and no customer token, whichever path and however a request presents them', async () => {
     const { secret } = expectStatus<{ secret: string }>(
-      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'logged' } }),
+      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'logged', scopes: ['admin'] } }),
       201,
     );
     const { id } = await seedCustomer(server, { plan: 'pro' });

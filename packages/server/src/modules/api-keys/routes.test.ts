@@ -12,11 +12,16 @@ describeEachDialect('api keys routes', (dialect) => {
   });
   afterAll(() => server.close());
 
-  const createKey = async (name?: string) =>
+  const createKey = async (name?: string, more: { scopes?: string[]; expires_at?: string } = {}) =>
     expectStatus<ApiKeyCreated>(
-      await server.request({ method: 'POST', url: '/v1/api-keys', body: name === undefined ? {} : { name } }),
+      await server.request({
+        method: 'POST',
+        url: '/v1/api-keys',
+        body: { ...(name === undefined ? {} : { name }), scopes: ['admin'], ...more },
+      }),
       201,
     );
+  const later = (ms: number) => new Date(server.clock.now() + ms).toISOString();
   const as = (secret: string) => ({ authorization: `Bearer ${secret}` });
   const listAll = async () => {
     const keys: Record<string, unknown>[] = [];
@@ -37,13 +42,16 @@ describeEachDialect('api keys routes', (dialect) => {
 
   describe('POST /v1/api-keys', () => {
     it('creates a key: the secret is in this answer, with exactly the documented fields', async () => {
-      const key = await createKey('CI deploys');
+      const expiresAt = later(86_400_000);
+      const key = await createKey('CI deploys', { scopes: ['catalog:write', 'check'], expires_at: expiresAt });
       expect(key).toEqual({
         id: expect.stringMatching(/^key_[0-9a-z]{26}$/),
         name: 'CI deploys',
         prefix: key.secret.slice(0, 12),
+        scopes: ['catalog:write', 'check'],
         created_at: nowIso(server),
         last_used_at: null,
+        expires_at: expiresAt,
         revoked_at: null,
         secret: expect.stringMatching(/^km_sk_[0-9A-Za-z]{32}$/),
       });
@@ -54,18 +62,24 @@ describeEachDialect('api keys routes', (dialect) => {
     it('hands out a secret that works at once', async () => {
       const { secret } = await createKey('works');
       expectStatus(await server.request({ method: 'GET', url: '/v1/features', headers: as(secret) }), 200);
-      // A key created with another key can create keys too: every key is an admin key for now.
+      // An admin key can create keys.
       const { secret: child } = expectStatus<ApiKeyCreated>(
-        await server.request({ method: 'POST', url: '/v1/api-keys', body: {}, headers: as(secret) }),
+        await server.request({ method: 'POST', url: '/v1/api-keys', body: { scopes: ['admin'] }, headers: as(secret) }),
         201,
       );
       expectStatus(await server.request({ method: 'GET', url: '/v1/features', headers: as(child) }), 200);
     });
 
     it.each([
-      ['an empty name', { name: '' }, '/name'],
-      ['a name that is a number', { name: 7 }, '/name'],
-      ['an unknown field', { name: 'x', scopes: ['read'] }, '/scopes'],
+      ['an empty name', { name: '', scopes: ['admin'] }, '/name'],
+      ['a name that is a number', { name: 7, scopes: ['admin'] }, '/name'],
+      ['no scopes', { name: 'x' }, '/scopes'],
+      ['an empty list of scopes', { name: 'x', scopes: [] }, '/scopes'],
+      ['an unknown scope', { name: 'x', scopes: ['read'] }, '/scopes/0'],
+      ['a scope twice', { name: 'x', scopes: ['check', 'check'] }, '/scopes'],
+      ['an expiry that is not a time', { scopes: ['check'], expires_at: 'tomorrow' }, '/expires_at'],
+      ['an expiry in the past', { scopes: ['check'], expires_at: '2000-01-01T00:00:00.000Z' }, '/expires_at'],
+      ['an unknown field', { name: 'x', scopes: ['admin'], role: 'admin' }, '/role'],
     ])('refuses %s with 400', async (_name, body, path) => {
       // By id: an earlier test's key may have its last use recorded in between.
       const ids = async () => (await listAll()).map((key) => key.id);
@@ -89,9 +103,103 @@ describeEachDialect('api keys routes', (dialect) => {
         expect(JSON.stringify(listed)).not.toContain(secret);
       }
       for (const key of listed) {
-        expect(Object.keys(key).sort()).toEqual(['created_at', 'id', 'last_used_at', 'name', 'prefix', 'revoked_at']);
+        expect(Object.keys(key).sort()).toEqual([
+          'created_at',
+          'expires_at',
+          'id',
+          'last_used_at',
+          'name',
+          'prefix',
+          'revoked_at',
+          'scopes',
+        ]);
       }
       expect(new Set(listed.map((k) => k.id)).size).toBe(listed.length);
+    });
+  });
+
+  describe('expiry and rolling', () => {
+    it('a key with expires_at works until then, and answers 401 from that moment', async () => {
+      const key = await createKey('temporary', { scopes: ['catalog:read'], expires_at: later(60_000) });
+      expectStatus(await server.request({ method: 'GET', url: '/v1/features', headers: as(key.secret) }), 200);
+      server.clock.advance(60_000);
+      expectProblem(await server.request({ method: 'GET', url: '/v1/features', headers: as(key.secret) }), {
+        status: 401,
+        code: 'unauthenticated',
+      });
+    });
+
+    it('rolls a key: a new secret with the same name and scopes; the old one works until the given time', async () => {
+      const old = await createKey('deploys', { scopes: ['catalog:write'] });
+      const until = later(10 * 60_000);
+      const rolled = expectStatus<ApiKeyCreated & { previous: ApiKey }>(
+        await server.request({
+          method: 'POST',
+          url: `/v1/api-keys/${old.prefix}/roll`,
+          body: { previous_expires_at: until },
+        }),
+        201,
+      );
+      expect(rolled).toMatchObject({ name: 'deploys', scopes: ['catalog:write'], expires_at: null, revoked_at: null });
+      expect(rolled.id).not.toBe(old.id);
+      expect(rolled.secret).not.toBe(old.secret);
+      expect(rolled.previous).toMatchObject({ id: old.id, expires_at: until, revoked_at: null });
+      for (const secret of [old.secret, rolled.secret]) {
+        expectStatus(await server.request({ method: 'GET', url: '/v1/features', headers: as(secret) }), 200);
+      }
+      server.clock.advance(10 * 60_000);
+      expectProblem(await server.request({ method: 'GET', url: '/v1/features', headers: as(old.secret) }), {
+        status: 401,
+        code: 'unauthenticated',
+      });
+      expectStatus(await server.request({ method: 'GET', url: '/v1/features', headers: as(rolled.secret) }), 200);
+      expect((await listAll()).find((k) => k.id === old.id)).toMatchObject({ expires_at: until });
+      // The trail says who rolled which key into which, and never a secret.
+      const trail = expectStatus<{ data: { action: string; target: { id: string }; data: unknown }[] }>(
+        await server.request({ method: 'GET', url: `/v1/audit-events?target_id=${old.id}` }),
+        200,
+      );
+      expect(trail.data.map((e) => e.action)).toContain('api_key.rolled');
+      expect(JSON.stringify(trail)).not.toContain(rolled.secret);
+    });
+
+    it('rolls with an hour of overlap by default; the current time ends the old key at once', async () => {
+      const a = await createKey('a', { scopes: ['check'] });
+      const byDefault = expectStatus<{ previous: ApiKey }>(
+        await server.request({ method: 'POST', url: `/v1/api-keys/${a.id}/roll` }),
+        201,
+      );
+      expect(byDefault.previous.expires_at).toBe(later(3_600_000));
+      const b = await createKey('b', { scopes: ['check'] });
+      expectStatus(
+        await server.request({ method: 'POST', url: `/v1/api-keys/${b.id}/roll`, body: { previous_expires_at: later(0) } }),
+        201,
+      );
+      expectProblem(await server.request({ method: 'GET', url: '/v1/features', headers: as(b.secret) }), {
+        status: 401,
+        code: 'unauthenticated',
+      });
+    });
+
+    it('refuses to roll a revoked key, an unknown key, or into the past', async () => {
+      const key = await createKey('gone', { scopes: ['check'] });
+      expectProblem(
+        await server.request({
+          method: 'POST',
+          url: `/v1/api-keys/${key.id}/roll`,
+          body: { previous_expires_at: '2000-01-01T00:00:00.000Z' },
+        }),
+        { status: 400, code: 'validation_failed', path: '/previous_expires_at' },
+      );
+      expectStatus(await server.request({ method: 'DELETE', url: `/v1/api-keys/${key.id}` }), 200);
+      expectProblem(await server.request({ method: 'POST', url: `/v1/api-keys/${key.id}/roll` }), {
+        status: 409,
+        code: 'conflict',
+      });
+      expectProblem(await server.request({ method: 'POST', url: '/v1/api-keys/key_nope/roll' }), {
+        status: 404,
+        code: 'api_key_not_found',
+      });
     });
   });
 

@@ -46,3 +46,7 @@ export async function revokeKey(db: Db, input: { id: string; at: number }): Prom
 export async function touchKey(db: Db, input: { id: string; at: number }): Promise<void> {
   await db.updateTable('api_keys').set({ last_used_at: input.at }).where('id', '=', input.id).execute();
 }
+
+export async function setKeyExpiry(db: Db, input: { id: string; at: number }): Promise<void> {
+  await db.updateTable('api_keys').set({ expires_at: input.at }).where('id', '=', input.id).execute();
+}

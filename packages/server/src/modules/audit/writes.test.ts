@@ -28,7 +28,7 @@ describeEachDialect('audit trail of API writes', (dialect) => {
       env: { KEYMASTER_WEBHOOK_ALLOW_PRIVATE: 'true', KEYMASTER_WEBHOOK_POLL_MS: '60000' },
     });
     await seedCatalog(server);
-    key = expectStatus(await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'auditor' } }), 201);
+    key = expectStatus(await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'auditor', scopes: ['admin'] } }), 201);
   });
   afterAll(() => server.close());
 
@@ -155,7 +155,7 @@ describeEachDialect('audit trail of API writes', (dialect) => {
   });
 
   it('records API keys created and revoked without their secret or its hash', async () => {
-    const created = await write({ method: 'POST', url: '/v1/api-keys', body: { name: 'ci' } });
+    const created = await write({ method: 'POST', url: '/v1/api-keys', body: { name: 'ci', scopes: ['admin'] } });
     const target = { type: 'api_key', id: created.body.id as string };
     const revoked = await write({ method: 'DELETE', url: `/v1/api-keys/${target.id}` });
     expect(await rowOf({ requestId: created.requestId, target })).toMatchObject({

@@ -104,7 +104,7 @@ describeEachDialect('two server processes on one database', (dialect) => {
     await call(a, 'PATCH', '/v1/features/sso', { status: 'disabled' });
     expect(await timeUntil(async () => (await reasonOnB()) === 'feature_disabled')).toBeLessThan(1000);
 
-    const created = await call(a, 'POST', '/v1/api-keys', { name: 'temporary' });
+    const created = await call(a, 'POST', '/v1/api-keys', { name: 'temporary', scopes: ['admin'] });
     const secret = created.json.secret as string;
     await timeUntil(async () => (await call(b, 'GET', '/v1/features', undefined, secret)).status === 200);
     await call(a, 'DELETE', `/v1/api-keys/${created.json.id as string}`);

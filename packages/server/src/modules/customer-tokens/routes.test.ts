@@ -153,7 +153,7 @@ describeEachDialect('customer tokens', (dialect) => {
       ['POST', '/v1/events', { events: [] }],
       ['POST', '/v1/reservations', { customer: '{me}', feature: 'api_calls', quantity: 1 }],
       ['GET', '/v1/api-keys'],
-      ['POST', '/v1/api-keys', {}],
+      ['POST', '/v1/api-keys', { scopes: ['admin'] }],
       ['POST', '/v1/customer-tokens', { customer: '{me}' }],
     ];
     it.each(forbidden)(

@@ -68,7 +68,7 @@ describeEachDialect('GET /v1/stream and its credential', (dialect) => {
 
   it('ends a stream when its API key is revoked, telling the client why', async () => {
     const created = expectStatus<{ id: string; secret: string }>(
-      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'stream' } }),
+      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'stream', scopes: ['admin'] } }),
       201,
     );
     const { id } = await seedCustomer(server, { plan: 'free' });

@@ -75,7 +75,7 @@ describeEachDialect('GET /v1/stream across two server processes', (dialect) => {
   });
 
   it('ends a stream on node B within one second when its API key is revoked through node A', async () => {
-    const created = await call(a, 'POST', '/v1/api-keys', { name: 'nodes' });
+    const created = await call(a, 'POST', '/v1/api-keys', { name: 'nodes', scopes: ['admin'] });
     expect(created.status).toBe(201);
     const secret = created.json.secret as string;
     // Node B learns of the new key through the feed.

@@ -1,8 +1,11 @@
+import type { ApiKeyScope } from '@keymaster/contract';
+
 /**
- * What each console role may do, in one table. Every `/v1` route belongs to an area by its path;
- * a role holds a set of `<area>:read` (GET and HEAD) and `<area>:write` (everything else)
- * permissions. A route no area claims is `admin`'s: a new route is closed to every role but
- * owner and admin until it is placed here (routes.test.ts checks every route of the API is).
+ * What each console role and each API key scope may do, in one table. Every `/v1` route belongs
+ * to an area by its path; a role or a scope grants a set of `<area>:read` (GET and HEAD) and
+ * `<area>:write` (everything else) permissions. A route no area claims is `admin`'s: a new route
+ * is closed to every role but owner and admin, and to every key scope but `admin`, until it is
+ * placed here (routes.test.ts checks every route of the API is).
  */
 export const Roles = ['owner', 'admin', 'support', 'finance', 'viewer'] as const;
 export type Role = (typeof Roles)[number];
@@ -16,6 +19,8 @@ export const Areas = [
   'audit',
   'webhooks',
   'admin',
+  // Prometheus metrics: a scraper's key needs nothing else.
+  'metrics',
   // A user's own session: every role signs out and reads who it is.
   'self',
 ] as const;
@@ -38,7 +43,8 @@ const areaPrefixes: readonly (readonly [string, Area])[] = [
   ['/v1/customers/:id/export', 'customers'],
   ['/v1/subscriptions', 'customers'],
   ['/v1/grants', 'customers'],
-  ['/v1/customer-tokens', 'customers'],
+  // A customer token opens only checks of its customer: minting one needs no more than checking.
+  ['/v1/customer-tokens', 'check'],
   ['/v1/portal-sessions', 'customers'],
   // The customer portal's own routes: a portal session opens them, never a console session.
   ['/v1/portal', 'customers'],
@@ -59,7 +65,7 @@ const areaPrefixes: readonly (readonly [string, Area])[] = [
   ['/v1/users', 'admin'],
   ['/v1/integrations', 'admin'],
   ['/v1/test-clock', 'admin'],
-  ['/v1/metrics', 'admin'],
+  ['/metrics', 'metrics'],
 ];
 
 /** The area the table places a route in (`/v1/customers/:id/grants`), or undefined. */
@@ -109,5 +115,57 @@ export function permissionFor(method: string, route: string): Permission {
 }
 
 export function allows(role: Role, method: string, route: string): boolean {
-  return rolePermissions[role].has(permissionFor(method, route));
+  return rolePermissions[role].has(routePermission(method, route));
+}
+
+/** What an API key may be given (the list is the API contract's, `ApiKeyScopes`). */
+export type Scope = ApiKeyScope;
+
+/** What each scope grants; a key holds the union of its scopes'. A `…:write` scope includes its `…:read`. */
+const scopePermissions: Readonly<Record<Scope, readonly Permission[]>> = {
+  admin: everything,
+  'catalog:read': reads('catalog'),
+  'catalog:write': [...reads('catalog'), ...writes('catalog')],
+  // A customer's usage is part of what reading a customer shows.
+  'customers:read': reads('customers', 'usage'),
+  'customers:write': [...reads('customers', 'usage'), ...writes('customers')],
+  // Checks, entitlements, the stream, OFREP, and minting customer tokens (which open only those).
+  check: reads('check'),
+  'usage:read': reads('usage'),
+  // Events, consume, reservations and gauges.
+  'usage:write': [...reads('usage'), ...writes('usage')],
+  'reports:read': reads('reports'),
+  // Storing a report.
+  'reports:write': [...reads('reports'), ...writes('reports')],
+  // Verifying the chain and making a checkpoint change nothing the trail says: they are reading it.
+  'audit:read': [...reads('audit'), ...writes('audit')],
+  'webhooks:read': reads('webhooks'),
+  'webhooks:write': [...reads('webhooks'), ...writes('webhooks')],
+  'metrics:read': reads('metrics'),
+};
+
+/** The permissions a set of scopes grants. */
+export function scopesGrant(scopes: readonly Scope[]): ReadonlySet<Permission> {
+  return new Set(scopes.flatMap((scope) => scopePermissions[scope]));
+}
+
+/** The narrowest scope that grants a permission: what a refusal tells the caller to add. */
+export function scopeFor(permission: Permission): Scope {
+  const [area, access] = permission.split(':') as [Area, 'read' | 'write'];
+  if (area === 'check') return 'check';
+  if (area === 'admin' || area === 'self') return 'admin';
+  if (area === 'audit') return 'audit:read';
+  if (area === 'metrics') return 'metrics:read';
+  return `${area}:${access}` as Scope;
+}
+
+const memo = new Map<string, Map<string, Permission>>();
+
+/** `permissionFor`, remembered per method and route: keys are checked on every request, checks included. */
+export function routePermission(method: string, route: string): Permission {
+  let byRoute = memo.get(method);
+  if (byRoute === undefined) memo.set(method, (byRoute = new Map()));
+  let permission = byRoute.get(route);
+  if (permission === undefined) byRoute.set(route, (permission = permissionFor(method, route)));
+  return permission;
 }
