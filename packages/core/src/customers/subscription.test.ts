@@ -83,6 +83,12 @@ describe('effectiveStatus and isLive', () => {
       live: true,
     },
     {
+      name: 'a pause ended by itself, with a cancellation taken before it passed too',
+      subscription: { status: 'paused', resumesAt: before, cancelAt: before },
+      status: 'canceled',
+      live: false,
+    },
+    {
       name: 'trial canceled during the trial',
       subscription: { status: 'trialing', trialEnd: after, cancelAt: before },
       status: 'canceled',

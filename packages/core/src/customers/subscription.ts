@@ -77,6 +77,8 @@ export function effectiveStatus(subscription: Subscription, now: number): Subscr
   const { status } = subscription;
   if (status === 'paused' && subscription.resumesAt !== null && now >= subscription.resumesAt) {
     if (contractEnded(subscription, now)) return 'expired';
+    // Resumed, and live again: a cancellation at period end taken before the pause has come too.
+    if (subscription.cancelAt !== null && now >= subscription.cancelAt) return 'canceled';
     return 'active';
   }
   if (!LiveStatuses.has(status)) return status;
