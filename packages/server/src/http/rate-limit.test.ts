@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Problem } from '@keymaster/contract';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -336,11 +337,31 @@ describeEachDialect('a rate limit on every route of /openapi.json', (dialect) =>
   });
 });
 
+/** The count Keymaster keeps in Redis for the admin key, under `prefix`. */
+function adminKeyCount(redis: Redis, prefix: string): Promise<number> {
+  return redis.get(`${prefix}:rate:default:key_env_admin`).then(Number);
+}
+
+/**
+ * Sends requests through `server` until one is counted in Redis: until its connection is ready, a
+ * node counts in its own memory (and Redis sees nothing).
+ */
+async function untilCountedInRedis(server: TestServer, redis: Redis, prefix: string): Promise<void> {
+  await expect
+    .poll(async () => {
+      const before = await adminKeyCount(redis, prefix);
+      await server.request({ method: 'GET', url: '/v1/features' });
+      return (await adminKeyCount(redis, prefix)) > before;
+    })
+    .toBe(true);
+}
+
 describeEachDialect('rate limits shared in Redis', (dialect) => {
   let one: TestServer;
   let two: TestServer;
+  let redis: Redis;
   const env = {
-    KEYMASTER_RATE_LIMIT: '4/h',
+    KEYMASTER_RATE_LIMIT: '10/h',
     REDIS_URL: redisUrl,
     // Runs of this test (and other suites) never share a count.
     KEYMASTER_REDIS_PREFIX: `test-${randomUUID()}`,
@@ -348,37 +369,32 @@ describeEachDialect('rate limits shared in Redis', (dialect) => {
   beforeAll(async () => {
     one = await startTestServer({ dialect, env });
     two = await startTestServerOn({ target: one.target, env });
+    redis = new Redis(redisUrl);
   });
   afterAll(async () => {
+    redis.disconnect();
     await two.close();
     await one.close();
   });
 
   it('counts every node against one limit, the plain dispatch included', async () => {
     const body = { customer: 'nobody', feature: 'sso' };
-    // Until its connection is ready, a node counts on its own: wait for both (named after the prefix).
-    const redis = new Redis(redisUrl);
-    try {
-      await expect
-        .poll(
-          async () =>
-            String(await redis.client('LIST'))
-              .split('\n')
-              .filter((c) => c.includes(` name=${env.KEYMASTER_REDIS_PREFIX} `)).length,
-        )
-        .toBe(2);
-    } finally {
-      redis.disconnect();
+    const prefix = env.KEYMASTER_REDIS_PREFIX;
+    await untilCountedInRedis(one, redis, prefix);
+    await untilCountedInRedis(two, redis, prefix);
+    let used = await adminKeyCount(redis, prefix);
+    expect(used).toBeLessThan(10);
+    // Each node sees the other's requests in what is left.
+    while (used < 10) {
+      const node = used % 2 === 0 ? one : two;
+      const answer =
+        used % 3 === 0
+          ? await node.request({ method: 'POST', url: '/v1/check', body })
+          : await node.request({ method: 'GET', url: '/v1/features' });
+      used++;
+      expect(answer.statusCode).toBe(200);
+      expect(answer.headers.ratelimit).toMatch(new RegExp(`^"default";r=${10 - used};t=\\d+$`));
     }
-    const statuses = [
-      (await one.request({ method: 'GET', url: '/v1/features' })).statusCode,
-      (await two.request({ method: 'GET', url: '/v1/features' })).statusCode,
-      (await one.request({ method: 'POST', url: '/v1/check', body })).statusCode,
-    ];
-    expect(statuses).not.toContain(429);
-    const last = await two.request({ method: 'GET', url: '/v1/features' });
-    expect(last.statusCode).toBe(200);
-    expect(last.headers.ratelimit).toMatch(/^"default";r=0;t=\d+$/);
     expectLimited(await one.request({ method: 'POST', url: '/v1/check', body }));
     expectLimited(await two.request({ method: 'GET', url: '/v1/features' }));
   });
@@ -405,5 +421,98 @@ describeEachDialect('rate limits while Redis is unreachable', (dialect) => {
     // ioredis keeps trying to connect meanwhile, failing each time.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(logs.filter((line) => line.includes('Redis is unreachable'))).toHaveLength(1);
+  });
+});
+
+/** A TCP relay to the local Redis that a test can cut and restore: an outage on demand. */
+async function redisRelay() {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const start = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect({ host: '127.0.0.1', port: 6379 });
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => socket.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+      server.listen(port, '127.0.0.1', () => {
+        const address = server!.address();
+        port = typeof address === 'object' && address ? address.port : 0;
+        resolve();
+      });
+    });
+  await start();
+  return {
+    url: () => `redis://127.0.0.1:${port}`,
+    /** Refuses new connections and drops the open ones. */
+    cut: () =>
+      new Promise<void>((resolve) => {
+        // Stop listening first, so no reconnection slips in between.
+        server!.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+    restore: start,
+  };
+}
+
+describeEachDialect('rate limits through a Redis outage', (dialect) => {
+  let server: TestServer;
+  let relay: Awaited<ReturnType<typeof redisRelay>>;
+  const env = { KEYMASTER_RATE_LIMIT: '1000/h', KEYMASTER_REDIS_PREFIX: `test-${randomUUID()}`, LOG_LEVEL: 'info' };
+  const logs: string[] = [];
+  const said = (text: string) => logs.filter((line) => line.includes(text)).length;
+  beforeAll(async () => {
+    relay = await redisRelay();
+    server = await startTestServer({
+      dialect,
+      env: { ...env, REDIS_URL: relay.url() },
+      logs: (line) => logs.push(line),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await relay.cut();
+  });
+
+  it('answers all along, and logs the outage once and its end once', async () => {
+    const prefix = env.KEYMASTER_REDIS_PREFIX;
+    const redis = new Redis(redisUrl);
+    const stored = () => adminKeyCount(redis, prefix);
+    const features = async () => {
+      const answer = await server.request({ method: 'GET', url: '/v1/features' });
+      expect(answer.statusCode).toBe(200);
+      return answer;
+    };
+    try {
+      await untilCountedInRedis(server, redis, prefix);
+      const before = await stored();
+      // A start on a busy machine may already have seen Redis slow to answer: count from here.
+      const [down, up] = [said('Redis is unreachable'), said('Redis is reachable again')];
+
+      await relay.cut();
+      await expect.poll(() => said('Redis is unreachable')).toBe(down + 1);
+      // Each node counts on its own meanwhile: nothing is refused, nothing reaches Redis.
+      for (let i = 0; i < 5; i++) await features();
+      expect(await stored()).toBe(before);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(said('Redis is unreachable')).toBe(down + 1);
+
+      await relay.restore();
+      await expect.poll(() => said('Redis is reachable again'), { timeout: 5000 }).toBe(up + 1);
+      expect(said('Redis is unreachable')).toBe(down + 1);
+      // Counted in Redis again, going on from before the outage.
+      const after = String((await features()).headers.ratelimit);
+      expect(after).toMatch(new RegExp(`^"default";r=${1000 - before - 1};t=\\d+$`));
+      expect(await stored()).toBe(before + 1);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
