@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Problem } from '@keymaster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.js';
 import { seedCatalog, seedCustomer } from '../test-support/builders.js';
 import { describeEachDialect } from '../test-support/databases.js';
 import { startTestServer, type TestServer, testAdminKey } from '../test-support/server.js';
@@ -14,6 +15,25 @@ import { maxJsonDepth, parseJson } from './json-body.js';
  */
 
 const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+
+describe('the slow-client timeouts', () => {
+  it('are 10 s for the headers and 60 s for the whole request unless set', () => {
+    expect(loadConfig({})).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 });
+    expect(loadConfig({ KEYMASTER_HEADERS_TIMEOUT_MS: '2000', KEYMASTER_REQUEST_TIMEOUT_MS: '5000' })).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 5000,
+    });
+  });
+
+  it('refuse at start a headers timeout longer than the request timeout, or out of range', () => {
+    expect(() => loadConfig({ KEYMASTER_HEADERS_TIMEOUT_MS: '70000' })).toThrow(
+      /KEYMASTER_HEADERS_TIMEOUT_MS must not be longer than KEYMASTER_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ KEYMASTER_REQUEST_TIMEOUT_MS: '10' })).toThrow(
+      /KEYMASTER_REQUEST_TIMEOUT_MS must be an integer from 100/,
+    );
+  });
+});
 
 describe('the JSON depth limit', () => {
   it(`parses ${maxJsonDepth} levels of objects and arrays, and refuses one more as malformed_request`, () => {
