@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { DatabaseHandle } from './db/database.js';
 import { authentication, createAuthenticator, customerScope, declareScopes } from './http/auth.js';
-import { clientErrorHandler } from './http/client-errors.js';
+import { clientErrorHandler, urlLength } from './http/client-errors.js';
 import { type Concern, registerConcerns } from './http/concerns.js';
 import { cors, registerPreflight } from './http/cors.js';
 import { createDispatch } from './http/dispatch.js';
@@ -120,6 +120,10 @@ export interface AppDeps {
   /** Context keys a customer token may set for targeting (KEYMASTER_CLIENT_CONTEXT_KEYS). */
   clientContextKeys: readonly string[];
   bodyLimitBytes: number;
+  /** Slow clients: how long a request's line and headers, and the whole request, may take to arrive. */
+  timeouts: { headersMs: number; requestMs: number };
+  /** Counts requests per caller and refuses those past the limit (http/rate-limit.ts); absent: no limit. */
+  rateLimit?: Concern | undefined;
   logger: FastifyBaseLogger | boolean | { level: string };
   version: string;
   /** Present with KEYMASTER_TEST_CLOCK=true: the simulated-time routes. */
@@ -182,7 +186,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     serverFactory: (route) => {
       router = route;
-      const server = createServer({ noDelay: true }, listener);
+      const { headersMs, requestMs } = deps.timeouts;
+      const server = createServer(
+        {
+          noDelay: true,
+          // A client that dribbles its headers or body (slowloris) is answered 408 and cut off
+          // (see client-errors.ts), checked for this often rather than Node's every 30 s.
+          headersTimeout: headersMs,
+          requestTimeout: requestMs,
+          connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersMs / 4))),
+        },
+        listener,
+      );
       // Fastify's own default, which a custom server does not get: longer than the idle timeout
       // of common load balancers (60 s), so a connection is never closed just as a client reuses it.
       server.keepAliveTimeout = 72_000;
@@ -240,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     // Before authentication: a browser's preflight carries no credentials.
     ...(deps.corsOrigins.length > 0 ? [cors(deps.corsOrigins)] : []),
+    urlLength,
     // Fastify's logger is the pino instance it was given (or made).
     observability({ observe, logger: app.log as unknown as Logger }),
   ];
@@ -289,6 +305,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const api: Concern[] = [
     authentication(authenticate, (token) => deps.services.users.session(token), deps.services.portalTokens),
+    // Counted by whom authentication found; not made at all when no limit is set.
+    ...(deps.rateLimit ? [deps.rateLimit] : []),
     customerScope({ clientContextKeys: deps.clientContextKeys }),
     idempotencyKeyForm,
     {
