@@ -19,7 +19,9 @@ export function rateLimitedResponse(description: string) {
 export const problemResponses = {
   400: problem('The request is invalid; `errors` names each field.'),
   401: problem('No valid API key (or customer token).'),
-  403: problem('A customer token used outside its customer or on a route it does not open.'),
+  403: problem(
+    'An API key without the scope the route needs (`forbidden`), or a customer token used outside its customer or on a route it does not open.',
+  ),
   404: problem('Not found.'),
   409: problem('Conflicts with the current state (or an Idempotency-Key reuse).'),
   429: rateLimitedResponse(
