@@ -79,7 +79,7 @@ describeEachDialect('command line: events import, usage show and set', (dialect)
 
     const first = await keymaster(server, ['events', 'import', file, '--batch-size', '2']);
     expect(first.stdout.trim().split('\n')).toEqual([
-      'line 4: not JSON: Unexpected token \'o\', "not json" is not valid JSON',
+      "line 4: not JSON: Unexpected token 'o': not valid JSON",
       'line 5: unknown customer "nobody"',
       'line 7: /id: is required',
       '7 events: 3 accepted, 1 duplicates, 3 rejected.',

@@ -30,17 +30,38 @@ export interface DatabaseHandle {
   readColumnNow: ((query: CompiledQuery) => unknown[] | undefined) | undefined;
   /** SQLite on a file only: the file, for another thread to open a connection of its own. */
   sqliteFile: string | undefined;
+  /**
+   * Where migrations run when not through `db`: the PostgreSQL role that owns the schema
+   * (KEYMASTER_MIGRATION_DATABASE_URL), while `db` connects as one that may only read and write
+   * rows. Undefined: migrations run through `db`.
+   */
+  migrationTarget: DatabaseTarget | undefined;
   close(): Promise<void>;
 }
 
 export type DatabaseTarget =
   | { dialect: 'sqlite'; file: string }
-  | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number | undefined };
+  | {
+      dialect: 'postgres';
+      url: string;
+      schema?: string | undefined;
+      poolSize?: number | undefined;
+      /** The schema owner's connection, that migrations run through (see `DatabaseHandle.migrationTarget`). */
+      migrationUrl?: string | undefined;
+    };
 
-/** Where the data lives: PostgreSQL when DATABASE_URL is a postgres URL, else SQLite in the data dir. */
-export function databaseTarget(input: { databaseUrl: string | undefined; dataDir: string }): DatabaseTarget {
+/**
+ * Where the data lives: PostgreSQL when DATABASE_URL is a postgres URL, else SQLite in the data
+ * dir. On PostgreSQL, `migrationUrl` (KEYMASTER_MIGRATION_DATABASE_URL) is the role migrations run
+ * as, when it is not the one the server serves as.
+ */
+export function databaseTarget(input: {
+  databaseUrl: string | undefined;
+  migrationUrl?: string | undefined;
+  dataDir: string;
+}): DatabaseTarget {
   if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
-    return { dialect: 'postgres', url: input.databaseUrl };
+    return { dialect: 'postgres', url: input.databaseUrl, migrationUrl: input.migrationUrl };
   }
   if (input.databaseUrl?.startsWith('sqlite:')) {
     return { dialect: 'sqlite', file: input.databaseUrl.slice('sqlite:'.length).replace(/^\/\//, '') };
@@ -121,6 +142,7 @@ function openSqlite(file: string): DatabaseHandle {
       readNow: undefined,
       readColumnNow: undefined,
       sqliteFile: undefined,
+      migrationTarget: undefined,
       close: () => db.destroy(),
     };
   }
@@ -141,6 +163,7 @@ function openSqlite(file: string): DatabaseHandle {
     db,
     dialect: 'sqlite',
     sqliteFile: file,
+    migrationTarget: undefined,
     readNow: (query) => now(() => readStatements.prepare(query.sql).all(query.parameters)),
     readColumnNow: (query) => now(() => columnStatements.prepare(query.sql).all(query.parameters)),
     async close() {
@@ -206,6 +229,7 @@ function openPostgres(target: {
   url: string;
   schema?: string | undefined;
   poolSize?: number | undefined;
+  migrationUrl?: string | undefined;
   timeouts: PostgresTimeouts;
   onConnectionError: (error: Error) => void;
 }): DatabaseHandle {
@@ -245,6 +269,11 @@ function openPostgres(target: {
     readNow: undefined,
     readColumnNow: undefined,
     sqliteFile: undefined,
+    // One connection is all migrations take; in the same schema as the server's own.
+    migrationTarget:
+      target.migrationUrl === undefined
+        ? undefined
+        : { dialect: 'postgres', url: target.migrationUrl, schema: target.schema, poolSize: 1 },
     close: () => db.destroy(),
   };
 }

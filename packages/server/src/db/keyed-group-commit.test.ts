@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createTestDatabase, describeEachDialect, type TestDatabase } from '../test-support/databases.js';
+import { asOwner, createTestDatabase, describeEachDialect, type TestDatabase } from '../test-support/databases.js';
 import { type DatabaseHandle, openDatabase } from './database.js';
 import { createKeyedGroupCommit } from './group-commit.js';
 
@@ -9,8 +9,11 @@ describeEachDialect('keyed group commit', (dialect) => {
   let handle: DatabaseHandle;
   beforeEach(async () => {
     database = await createTestDatabase(dialect);
+    // A table of the test's own: made by the schema's owner, used as the server's role.
+    await asOwner(database.target, async ({ db }) => {
+      await sql`create table t (k text primary key, v integer not null)`.execute(db);
+    });
     handle = openDatabase(database.target);
-    await sql`create table t (k text primary key, v integer not null)`.execute(handle.db);
     await sql`insert into t values ('hot', 0)`.execute(handle.db);
   });
   afterEach(async () => {

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
-import type { DatabaseHandle, Dialect } from './database.js';
+import { type DatabaseHandle, type Dialect, openDatabase } from './database.js';
 import { initial } from './migrations/0001-initial.js';
 import { events } from './migrations/0002-events.js';
 import { usage } from './migrations/0003-usage.js';
@@ -80,11 +80,23 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Brings the schema up to date; safe to run concurrently from several processes (Kysely locks). */
+/**
+ * Brings the schema up to date; safe to run concurrently from several processes (Kysely locks).
+ * Through the handle's `migrationTarget` when it has one: the role that owns the schema, where
+ * the handle's own may only read and write rows (see docs/deployment.md#postgresql-roles).
+ */
 export async function migrateToLatest(
   handle: DatabaseHandle,
   input: { migrations?: Record<string, Migration> } = {},
 ): Promise<MigrationResultSet> {
+  if (handle.migrationTarget) {
+    const owner = openDatabase(handle.migrationTarget);
+    try {
+      return await migrateToLatest(owner, input);
+    } finally {
+      await owner.close();
+    }
+  }
   const list = input.migrations ?? migrations(handle.dialect);
   if (handle.dialect !== 'postgres') return migrate(handle.db, list, undefined);
   // A migration may rewrite a large table, and a node starting beside another waits on Kysely's

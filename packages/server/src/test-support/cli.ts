@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DatabaseTarget } from '../db/database.js';
-import { databaseUrl } from './processes.js';
+import { databaseEnv } from './processes.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -19,7 +19,7 @@ export function runKeymaster(
     const child = execFile(
       process.execPath,
       [cli, ...args],
-      { env: { ...process.env, DATABASE_URL: databaseUrl(target), LOG_LEVEL: 'warn', ...input.env } },
+      { env: { ...process.env, ...databaseEnv(target), LOG_LEVEL: 'warn', ...input.env } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin?.end(input.stdin ?? '');

@@ -37,10 +37,25 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
   const schema = `km_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
+  try {
+    await ensureAppRole(admin);
+    // As in production (docs/deployment.md#postgresql-roles): TEST_DATABASE_URL's role owns the
+    // schema and migrates it; the suite's server connects as a role that may only use the schema
+    // and read and write the rows of its tables, so code that needs more at run time fails here.
+    await admin.query(`create schema ${schema}`);
+    await admin.query(`grant usage on schema ${schema} to ${appRole}`);
+    await admin.query(
+      `alter default privileges in schema ${schema} grant select, insert, update, delete on tables to ${appRole}`,
+    );
+    await admin.query(`alter default privileges in schema ${schema} grant usage, select on sequences to ${appRole}`);
+  } finally {
+    await admin.end();
+  }
+  const appUrl = new URL(postgresUrl);
+  appUrl.username = appRole;
+  appUrl.password = '';
   return {
-    target: { dialect: 'postgres', url: postgresUrl, schema, poolSize: 5 },
+    target: { dialect: 'postgres', url: appUrl.toString(), schema, poolSize: 5, migrationUrl: postgresUrl },
     async drop() {
       const client = new pg.Client({ connectionString: postgresUrl });
       await client.connect();
@@ -48,6 +63,26 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       await client.end();
     },
   };
+}
+
+/**
+ * The login role the suites' servers connect as on PostgreSQL: no superuser, owns nothing, and is
+ * granted only DML on each suite's schema. It needs no password: the test database trusts local
+ * connections (as CI's does).
+ */
+export const appRole = 'keymaster_test_app';
+
+async function ensureAppRole(admin: pg.Client): Promise<void> {
+  const exists = await admin.query('select 1 from pg_roles where rolname = $1', [appRole]);
+  if (exists.rowCount) return;
+  try {
+    await admin.query(`create role ${appRole} login nosuperuser nocreatedb nocreaterole noinherit`);
+  } catch (error) {
+    // Suites start in parallel: another may have made it meanwhile (42710 duplicate_object, or
+    // 23505 when both inserts raced on the catalog's index).
+    const code = (error as { code?: string }).code;
+    if (code !== '42710' && code !== '23505') throw error;
+  }
 }
 
 /** A fresh database of the dialect with the schema migrated: for server processes to start on. */
@@ -60,6 +95,23 @@ export async function createMigratedTestDatabase(dialect: TestDialect): Promise<
     await handle.close();
   }
   return database;
+}
+
+/**
+ * Runs `work` on a connection as the role that owns the test database's schema (TEST_DATABASE_URL's),
+ * for what a suite does that the server may not: create a table of its own, say. On SQLite, the file.
+ */
+export async function asOwner<T>(target: DatabaseTarget, work: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
+  const handle = openDatabase(
+    target.dialect === 'postgres' && target.migrationUrl !== undefined
+      ? { dialect: 'postgres', url: target.migrationUrl, schema: target.schema, poolSize: 1 }
+      : target,
+  );
+  try {
+    return await work(handle);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Runs a suite once per dialect, named after it. */

@@ -44,8 +44,21 @@ async function freePort(): Promise<number> {
 /** The DATABASE_URL that points a process at a test database (a schema of its own on PostgreSQL). */
 export function databaseUrl(target: DatabaseTarget): string {
   if (target.dialect === 'sqlite') return `sqlite:${target.file}`;
-  const url = new URL(target.url);
-  if (target.schema) url.searchParams.set('options', `-c search_path=${target.schema}`);
+  return inSchema(target.url, target.schema);
+}
+
+/** The environment that points a process at a test database: its role's URL, and its owner's to migrate with. */
+export function databaseEnv(target: DatabaseTarget): Record<string, string> {
+  if (target.dialect === 'sqlite' || target.migrationUrl === undefined) return { DATABASE_URL: databaseUrl(target) };
+  return {
+    DATABASE_URL: databaseUrl(target),
+    KEYMASTER_MIGRATION_DATABASE_URL: inSchema(target.migrationUrl, target.schema),
+  };
+}
+
+function inSchema(connection: string, schema: string | undefined): string {
+  const url = new URL(connection);
+  if (schema) url.searchParams.set('options', `-c search_path=${schema}`);
   return url.toString();
 }
 
@@ -59,7 +72,7 @@ export async function startServerProcess(input: {
   const child = spawn(process.execPath, [cli, 'serve'], {
     env: {
       ...process.env,
-      DATABASE_URL: databaseUrl(input.target),
+      ...databaseEnv(input.target),
       KEYMASTER_ADMIN_KEY: input.adminKey,
       PORT: String(port),
       HOST: '127.0.0.1',
