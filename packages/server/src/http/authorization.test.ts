@@ -123,6 +123,16 @@ describeEachDialect("a customer's credentials never reach another customer", (di
       await server.request({ method: 'POST', url: '/v1/portal-sessions', body: { customer: a } }),
       201,
     );
+    // The browser's way in: the link's token exchanged for the cookie, changes sent with the CSRF token.
+    const exchanged = expectStatus<{ csrf_token: string }>(
+      await server.request({
+        method: 'POST',
+        url: '/v1/portal/session',
+        headers: { authorization: undefined },
+        body: { token: portal.token },
+      }),
+      201,
+    );
     const portalRoute = (operation: string) => /^\w+ \/v1\/portal(\/|$)/.test(operation);
     credentials = [
       { name: "A's customer token", headers: { authorization: `Bearer ${token.token}` }, mayAnswer: () => false },
@@ -134,7 +144,11 @@ describeEachDialect("a customer's credentials never reach another customer", (di
       },
       // The portal acts on its own customer whatever a request says: A's answers are allowed.
       { name: "A's portal session", headers: { authorization: `Bearer ${portal.token}` }, mayAnswer: portalRoute },
-      { name: "A's portal cookie", headers: { cookie: `km_portal=${portal.token}` }, mayAnswer: portalRoute },
+      {
+        name: "A's portal cookie",
+        headers: { cookie: `km_portal=${portal.token}`, 'x-csrf-token': exchanged.csrf_token },
+        mayAnswer: portalRoute,
+      },
     ];
     vocabulary = { strings: [b, 'sso', 'api_calls', 'seats', 'pro', 'free'] };
     doc = expectStatus<OpenApiDocument>(await server.request({ method: 'GET', url: '/openapi.json' }), 200);
