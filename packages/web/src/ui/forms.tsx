@@ -39,6 +39,29 @@ export function Field(props: {
   );
 }
 
+/**
+ * A group of controls under one legend (checkboxes, say), with the error for the group under them:
+ * the fieldset names the error for a screen reader, as `Field` does for one control.
+ */
+export function FieldGroup(props: { legend: string; error?: string | undefined; children: ReactNode }): ReactElement {
+  const id = useId();
+  return (
+    <fieldset
+      className="field"
+      aria-describedby={props.error ? `${id}-error` : undefined}
+      style={{ border: 'none', padding: 0, margin: '0 0 0.85rem' }}
+    >
+      <legend style={{ fontWeight: 600, fontSize: '0.9rem', padding: 0 }}>{props.legend}</legend>
+      {props.children}
+      {props.error ? (
+        <span className="error" id={`${id}-error`} role="alert">
+          {props.error}
+        </span>
+      ) : null}
+    </fieldset>
+  );
+}
+
 /** The server's message for the body field at `path` (a JSON pointer such as `/name`), if it named one. */
 export function fieldError(error: unknown, path: string): string | undefined {
   return error instanceof ApiError ? error.fieldError(path) : undefined;

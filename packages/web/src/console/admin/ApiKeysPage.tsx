@@ -1,10 +1,10 @@
 import type { ApiKey, ApiKeyCreated, ApiKeyScope } from '@keymaster/contract';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { type ReactElement, useId, useState } from 'react';
+import { type ReactElement, useState } from 'react';
 import { segment } from '../../api/client';
 import { ConfirmDialog, FormDialog } from '../../ui/dialogs';
 import { formatDateTime } from '../../ui/format';
-import { ErrorAlert, Field, FormError, fieldError, Loading } from '../../ui/forms';
+import { ErrorAlert, Field, FieldGroup, FormError, fieldError, Loading } from '../../ui/forms';
 import { ShowMore, useCursorList } from '../cursor-list';
 import { useApi, useSession } from '../session';
 import { CopyField } from './CopyField';
@@ -226,15 +226,9 @@ function ScopesField(props: {
   onChange: (value: ApiKeyScope[]) => void;
   error?: string | undefined;
 }): ReactElement {
-  const id = useId();
   const { value, onChange } = props;
   return (
-    <fieldset
-      className="field"
-      aria-describedby={props.error ? `${id}-error` : undefined}
-      style={{ border: 'none', padding: 0, margin: '0 0 0.85rem' }}
-    >
-      <legend style={{ fontWeight: 600, fontSize: '0.9rem', padding: 0 }}>Scopes</legend>
+    <FieldGroup legend="Scopes" error={props.error}>
       {scopes.map(([scope, what]) => (
         <label key={scope} className="row small">
           <input
@@ -245,12 +239,7 @@ function ScopesField(props: {
           <code>{scope}</code> <span className="muted">{what}</span>
         </label>
       ))}
-      {props.error ? (
-        <span className="error" id={`${id}-error`} role="alert">
-          {props.error}
-        </span>
-      ) : null}
-    </fieldset>
+    </FieldGroup>
   );
 }
 

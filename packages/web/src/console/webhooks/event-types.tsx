@@ -1,5 +1,6 @@
 import type { WebhookEventType } from '@keymaster/contract';
-import { type ReactElement, useId } from 'react';
+import type { ReactElement } from 'react';
+import { FieldGroup } from '../../ui/forms';
 
 /** Every type an endpoint can subscribe to, as the API lists them (checked against the contract below). */
 export const webhookEventTypes = [
@@ -34,15 +35,9 @@ export function EventTypesField(props: {
   onChange: (value: string[] | null) => void;
   error?: string | undefined;
 }): ReactElement {
-  const id = useId();
   const { value, onChange } = props;
   return (
-    <fieldset
-      className="field"
-      aria-describedby={props.error ? `${id}-error` : undefined}
-      style={{ border: 'none', padding: 0, margin: '0 0 0.85rem' }}
-    >
-      <legend style={{ fontWeight: 600, fontSize: '0.9rem', padding: 0 }}>Event types</legend>
+    <FieldGroup legend="Event types" error={props.error}>
       <label className="row">
         <input type="checkbox" checked={value === null} onChange={(e) => onChange(e.target.checked ? null : [])} />
         Every event type (also types added later)
@@ -63,11 +58,6 @@ export function EventTypesField(props: {
           ))}
         </div>
       )}
-      {props.error ? (
-        <span className="error" id={`${id}-error`} role="alert">
-          {props.error}
-        </span>
-      ) : null}
-    </fieldset>
+    </FieldGroup>
   );
 }
