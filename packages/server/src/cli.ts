@@ -22,6 +22,7 @@ import { parseJson } from './http/json-body.js';
 import { type AjvError, schemaError, validationProblem } from './http/problems.js';
 import { bodyValidator } from './http/validation.js';
 import { registerKeyCommands } from './modules/api-keys/commands.js';
+import { registerTokenSecretCommands } from './modules/customer-tokens/commands.js';
 import { registerAuditCommands } from './modules/audit/commands.js';
 import { sealAudit } from './modules/audit/trail.js';
 import { createBillingSource } from './modules/billing/service.js';
@@ -96,7 +97,10 @@ program
   .command('migrate')
   .description('Bring the database schema up to date, then exit.')
   .action(async () => {
-    const { results } = await withDatabase((database) => migrateToLatest(database));
+    // Not through `withDatabase`, which migrates first and would leave this nothing to report.
+    const settings = config();
+    const database = openDatabase(settings.database, { postgresTimeouts: settings.postgresTimeouts });
+    const { results } = await migrateToLatest(database).finally(() => database.close());
     const applied = results ?? [];
     console.log(
       applied.length === 0 ? 'Already up to date.' : applied.map((r) => `${r.status}: ${r.migrationName}`).join('\n'),
@@ -459,6 +463,7 @@ function decidedBy(d: LoggedDecision): string {
 registerAuditCommands({ program, config, withDatabase });
 registerUserCommands({ program, withDatabase });
 registerKeyCommands({ program, withDatabase });
+registerTokenSecretCommands({ program, config, withDatabase });
 
 registerReportCommands({
   program,

@@ -1,9 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { Cron } from 'croner';
 import { type DatabaseTarget, databaseTarget, defaultPostgresTimeouts, type PostgresTimeouts } from './db/database.js';
+import type { RateLimit } from './http/rate-limit.js';
 import { parseSigningKey } from './modules/audit/keys.js';
 import { minimumPasswordLength } from './modules/users/passwords.js';
 import { type Role, Roles } from './modules/users/permissions.js';
+import { type EncryptionKeys, parseEncryptionKey } from './secrets-at-rest.js';
 
 export interface Config {
   readonly port: number;
@@ -44,8 +46,25 @@ export interface Config {
   readonly streamMaxPerKey: number;
   /** Open streams one customer token may hold on one node (a browser's tabs). */
   readonly streamMaxPerToken: number;
+  /**
+   * Requests one API key, one console user or one client address (a request without a
+   * credential) may make per window (`KEYMASTER_RATE_LIMIT`); undefined: no limit.
+   */
+  readonly rateLimit: RateLimit | undefined;
+  /**
+   * Requests one customer's tokens and portal sessions may make together per window
+   * (`KEYMASTER_CUSTOMER_RATE_LIMIT`, else `KEYMASTER_RATE_LIMIT`); undefined: no limit.
+   */
+  readonly customerRateLimit: RateLimit | undefined;
+  /** `REDIS_URL`: where every node keeps the rate-limit counts, shared; undefined: each node counts alone. */
+  readonly redis: { readonly url: string; readonly prefix: string } | undefined;
+  /** Slow clients: how long a request's line and headers may take to arrive, and the whole request. */
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   /** Signs customer tokens when set; otherwise a key generated once and kept in the database. */
   readonly tokenSecret: string | undefined;
+  /** KEYMASTER_TOKEN_SECRET_PREVIOUS: the secret KEYMASTER_TOKEN_SECRET replaced; tokens it signed still verify. */
+  readonly tokenSecretPrevious: string | undefined;
   /** Origins browsers may call the customer-token routes from; empty: no CORS at all. */
   readonly corsOrigins: readonly string[];
   /**
@@ -110,6 +129,22 @@ export interface Config {
   readonly benchmarkSkipAudit: boolean;
   /** The console (docs/console.md). */
   readonly console: ConsoleConfig;
+  /**
+   * KEYMASTER_ENCRYPTION_KEY and KEYMASTER_ENCRYPTION_KEY_PREVIOUS: the keys secrets kept in the
+   * database are encrypted with (see secrets-at-rest.ts, docs/secrets.md).
+   */
+  readonly encryption: EncryptionKeys;
+}
+
+const rateWindows: Record<string, number> = { s: 1, sec: 1, second: 1, min: 60, minute: 60, h: 3600, hour: 3600 };
+
+/** Reads `100/s`, `6000/min` or `100000/h`; undefined when the text is none of these. */
+export function parseRateLimit(text: string): RateLimit | undefined {
+  const match = /^\s*(\d{1,10})\s*\/\s*([a-z]+)\s*$/.exec(text);
+  const windowSeconds = match ? rateWindows[match[2]!] : undefined;
+  const points = match ? Number(match[1]) : 0;
+  if (windowSeconds === undefined || points < 1 || points > 1_000_000_000) return undefined;
+  return Object.freeze({ points, windowSeconds });
 }
 
 export interface ConsoleConfig {
@@ -180,6 +215,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (databaseUrl && !/^(postgres(ql)?|sqlite):/.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// URL (or sqlite:<file>)');
   }
+  const migrationUrl = env.KEYMASTER_MIGRATION_DATABASE_URL || undefined;
+  if (migrationUrl !== undefined && !/^postgres(ql)?:\/\//.test(migrationUrl)) {
+    problems.push('KEYMASTER_MIGRATION_DATABASE_URL must be a postgres:// URL');
+  } else if (migrationUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl ?? '')) {
+    problems.push('KEYMASTER_MIGRATION_DATABASE_URL needs a postgres:// DATABASE_URL (the role the server serves as)');
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!logLevels.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}`);
   const adminKey = env.KEYMASTER_ADMIN_KEY || undefined;
@@ -225,6 +266,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const tokenSecret = env.KEYMASTER_TOKEN_SECRET || undefined;
   if (tokenSecret !== undefined && tokenSecret.length < 32)
     problems.push('KEYMASTER_TOKEN_SECRET must be at least 32 characters');
+  const tokenSecretPrevious = env.KEYMASTER_TOKEN_SECRET_PREVIOUS || undefined;
+  if (tokenSecretPrevious !== undefined && tokenSecret === undefined)
+    problems.push('KEYMASTER_TOKEN_SECRET_PREVIOUS needs KEYMASTER_TOKEN_SECRET (the secret that replaced it)');
   const corsOrigins = (env.KEYMASTER_CORS_ORIGINS ?? '')
     .split(',')
     .map((origin) => origin.trim())
@@ -284,6 +328,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const auditRetainDays = env.KEYMASTER_AUDIT_RETAIN_DAYS
     ? int('KEYMASTER_AUDIT_RETAIN_DAYS', 0, 1, 36_500)
     : undefined;
+  const encryptionKey = (name: string) => {
+    const raw = env[name];
+    if (!raw) return undefined;
+    try {
+      return parseEncryptionKey(raw);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      problems.push(`${name} must be 32 random bytes in base64 (openssl rand -base64 32): ${reason}`);
+      return undefined;
+    }
+  };
+  const encryption = Object.freeze({
+    current: encryptionKey('KEYMASTER_ENCRYPTION_KEY'),
+    previous: encryptionKey('KEYMASTER_ENCRYPTION_KEY_PREVIOUS'),
+  });
   const revenueReportCron = env.KEYMASTER_REVENUE_REPORT_CRON?.trim() || undefined;
   if (revenueReportCron !== undefined) {
     const example = 'like "0 6 1 1,4,7,10 *" (06:00 UTC on the first day of each quarter)';
@@ -300,10 +359,30 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       );
     }
   }
+  const rate = (name: string) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const limit = parseRateLimit(raw);
+    if (limit === undefined)
+      problems.push(`${name} must be a number of requests per s, min or h, like 100/s or 6000/min, got "${raw}"`);
+    return limit;
+  };
+  const rateLimit = rate('KEYMASTER_RATE_LIMIT');
+  const customerRateLimit = rate('KEYMASTER_CUSTOMER_RATE_LIMIT') ?? rateLimit;
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(redisUrl))
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379');
+  const redisPrefix = env.KEYMASTER_REDIS_PREFIX || 'keymaster';
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix))
+    problems.push(`KEYMASTER_REDIS_PREFIX must be 1 to 64 letters, digits or _.:-, got "${redisPrefix}"`);
+  const headersTimeoutMs = int('KEYMASTER_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  const requestTimeoutMs = int('KEYMASTER_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000);
+  if (headersTimeoutMs > requestTimeoutMs)
+    problems.push('KEYMASTER_HEADERS_TIMEOUT_MS must not be longer than KEYMASTER_REQUEST_TIMEOUT_MS');
   const config: Config = {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
-    database: databaseTarget({ databaseUrl, dataDir }),
+    database: databaseTarget({ databaseUrl, migrationUrl, dataDir }),
     postgresTimeouts: Object.freeze({
       statementMs: int('KEYMASTER_PG_STATEMENT_TIMEOUT_MS', defaultPostgresTimeouts.statementMs, 0, 3_600_000),
       lockMs: int('KEYMASTER_PG_LOCK_TIMEOUT_MS', defaultPostgresTimeouts.lockMs, 0, 3_600_000),
@@ -327,7 +406,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     streamHeartbeatMs: int('KEYMASTER_STREAM_HEARTBEAT_MS', 15_000, 10, 300_000),
     streamMaxPerKey: int('KEYMASTER_STREAM_MAX_PER_KEY', 1000, 1, 1_000_000),
     streamMaxPerToken: int('KEYMASTER_STREAM_MAX_PER_TOKEN', 10, 1, 10_000),
+    rateLimit,
+    customerRateLimit,
+    redis: redisUrl === undefined ? undefined : Object.freeze({ url: redisUrl, prefix: redisPrefix }),
+    headersTimeoutMs,
+    requestTimeoutMs,
     tokenSecret,
+    tokenSecretPrevious,
     corsOrigins: Object.freeze(corsOrigins),
     clientContextKeys: Object.freeze(clientContextKeys),
     contractsWebhookSecret,
@@ -352,6 +437,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     audit: Object.freeze({ signingKey: auditSigningKey, retainDays: auditRetainDays }),
     benchmarkSkipAudit: flag('KEYMASTER_BENCHMARK_SKIP_AUDIT'),
     console: Object.freeze({ adminEmail, adminPassword, publicUrl, oidc }),
+    encryption,
   };
   if (problems.length > 0) {
     throw new Error(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

@@ -8,6 +8,7 @@ import { migrateToLatest } from './db/migrate.js';
 import type { Concern } from './http/concerns.js';
 import { pruneIdempotencyKeys } from './http/idempotency.js';
 import { createMetrics } from './http/metrics.js';
+import { createRateLimit } from './http/rate-limit.js';
 import { serializeRequest } from './http/request-log.js';
 import { withAlertRules } from './modules/alerts/listener.js';
 import { createRefusedCheckAlerts } from './modules/alerts/refused-check.js';
@@ -21,7 +22,7 @@ import { createBillingSource } from './modules/billing/service.js';
 import { ChangeFeed } from './modules/changes/change-feed.js';
 import { createConsumeService } from './modules/consume/service.js';
 import { createContractService } from './modules/contracts/service.js';
-import { loadTokenSecret } from './modules/customer-tokens/secret.js';
+import { loadTokenSecret, type TokenKeys } from './modules/customer-tokens/secret.js';
 import { createCustomerTokenService } from './modules/customer-tokens/service.js';
 import { createCustomerService } from './modules/customers/service.js';
 import { createDecisionLog } from './modules/decisions/log.js';
@@ -63,7 +64,9 @@ import { createLinkDelivery } from './modules/users/link-delivery.js';
 import { createOidc } from './modules/users/oidc.js';
 import { createUserService } from './modules/users/service.js';
 import { createWebhookService } from './modules/webhooks/service.js';
+import { resealEndpointSecrets } from './modules/webhooks/store.js';
 import { createWebhookWorker, type WebhookWorker } from './modules/webhooks/worker.js';
+import { type SecretsAtRest, secretsAtRest } from './secrets-at-rest.js';
 import { version } from './version.js';
 
 export interface Keymaster {
@@ -94,7 +97,8 @@ function createServices(input: {
   database: DatabaseHandle;
   clock: Clock;
   config: Config;
-  tokenSecret: Uint8Array;
+  tokenKeys: TokenKeys;
+  secrets: SecretsAtRest;
   logger: pino.Logger;
 }) {
   const { database, clock, config } = input;
@@ -179,7 +183,7 @@ function createServices(input: {
     catalog,
   });
   const notifications = createNotificationService({ db, clock });
-  const portalTokens = createPortalTokens({ secret: input.tokenSecret, clock, customerSince });
+  const portalTokens = createPortalTokens({ keys: input.tokenKeys, clock, customerSince });
   const customers = createCustomerService({ db, clock });
   const stripe =
     config.stripe.apiKey === undefined
@@ -190,7 +194,7 @@ function createServices(input: {
     cache,
     alertRuleCache: alertRules,
     alertRules: createAlertRuleService({ db, clock }),
-    customerTokens: createCustomerTokenService({ db, secret: input.tokenSecret, clock, customerSince }),
+    customerTokens: createCustomerTokenService({ db, keys: input.tokenKeys, clock, customerSince }),
     streamHub: new StreamHub({
       heartbeatMs: config.streamHeartbeatMs,
       maxPerKey: config.streamMaxPerKey,
@@ -238,7 +242,12 @@ function createServices(input: {
     history: createHistoryService({ db, clock, snapshot }),
     usageRevenue,
     reports: createReportService({ db, dialect: database.dialect, clock, usageRevenue }),
-    webhooks: createWebhookService({ db, clock, allowPrivate: config.webhooks.allowPrivate }),
+    webhooks: createWebhookService({
+      db,
+      clock,
+      allowPrivate: config.webhooks.allowPrivate,
+      secrets: input.secrets,
+    }),
     notifications,
     users: createUserService({ db, clock }),
     portalTokens,
@@ -295,6 +304,8 @@ export async function createKeymaster(input: {
     onConnectionError: (error) =>
       logger.warn({ err: error }, 'a database connection failed; the pool opens another on next use'),
   });
+  // Holds a Redis connection when REDIS_URL is set: let go of it if the start fails past it.
+  let rateLimit: ReturnType<typeof createRateLimit> | undefined;
   try {
     await migrateToLatest(database);
     setAuditWriting(!config.benchmarkSkipAudit);
@@ -303,19 +314,38 @@ export async function createKeymaster(input: {
         'KEYMASTER_BENCHMARK_SKIP_AUDIT is set: changes write no audit rows. For benchmarks only, never for data you keep.',
       );
     }
-    const tokenSecret = await loadTokenSecret({ db: database.db, clock, configured: config.tokenSecret });
+    // Every secret kept in the database is read here, so one no configured key opens fails the
+    // start with a message naming its key, rather than a delivery or a token later.
+    const secrets = secretsAtRest(config.encryption);
+    const resealed = await resealEndpointSecrets(database.db, secrets);
+    if (resealed > 0) {
+      logger.info(
+        { endpoints: resealed },
+        secrets.encrypting
+          ? 'encrypted the webhook endpoint secrets kept in the database with KEYMASTER_ENCRYPTION_KEY'
+          : 'stored the webhook endpoint secrets unencrypted: KEYMASTER_ENCRYPTION_KEY is not set',
+      );
+    }
+    const tokenSecret = await loadTokenSecret({
+      db: database.db,
+      clock,
+      configured: config.tokenSecret,
+      configuredPrevious: config.tokenSecretPrevious,
+      secrets,
+    });
     if (tokenSecret.removedStoredCopy) {
       logger.info('deleted the customer-token secret kept in the database: KEYMASTER_TOKEN_SECRET replaces it');
     }
     // On SQLite the file is this host's alone (0600); a PostgreSQL database is read by more
     // people and tools — replicas, backups, analysts — and any of them could mint tokens.
-    if (tokenSecret.source === 'database' && database.dialect === 'postgres') {
+    if (tokenSecret.source === 'database' && database.dialect === 'postgres' && !secrets.encrypting) {
       logger.warn(
         'customer tokens are signed with a secret kept in the database (settings table): anyone who can ' +
-          'read the database can mint a token for any customer. Set KEYMASTER_TOKEN_SECRET to keep it out.',
+          'read the database can mint a token for any customer. Set KEYMASTER_TOKEN_SECRET to keep it out ' +
+          '(or KEYMASTER_ENCRYPTION_KEY to keep it encrypted).',
       );
     }
-    const services = createServices({ database, clock, config, tokenSecret: tokenSecret.key, logger });
+    const services = createServices({ database, clock, config, tokenKeys: tokenSecret.keys, secrets, logger });
     const feed = new ChangeFeed({
       db: database.db,
       readColumnNow: database.readColumnNow,
@@ -359,6 +389,7 @@ export async function createKeymaster(input: {
       clock,
       logger,
       settings: config.webhooks,
+      secrets,
     });
     const notifications = createNotificationConsumer({
       db: database.db,
@@ -421,6 +452,15 @@ export async function createKeymaster(input: {
     } else if (!(await services.users.any())) {
       setupLink = links.urlOf(await services.users.makeLink({ kind: 'setup' }));
     }
+    rateLimit =
+      config.rateLimit || config.customerRateLimit
+        ? createRateLimit({
+            limits: { default: config.rateLimit, customer: config.customerRateLimit },
+            clock,
+            redis: config.redis,
+            logger,
+          })
+        : undefined;
     const app = await buildApp({
       services,
       database,
@@ -431,6 +471,8 @@ export async function createKeymaster(input: {
       corsOrigins: config.corsOrigins,
       clientContextKeys: config.clientContextKeys,
       bodyLimitBytes: config.bodyLimitBytes,
+      timeouts: { headersMs: config.headersTimeoutMs, requestMs: config.requestTimeoutMs },
+      rateLimit: rateLimit?.concern,
       logger,
       version,
       testClock,
@@ -445,7 +487,7 @@ export async function createKeymaster(input: {
           ? createOidc({
               config: config.console.oidc,
               publicUrl: config.console.publicUrl,
-              secret: tokenSecret.key,
+              secret: tokenSecret.keys.current.key,
               now: () => clock.now(),
             })
           : undefined,
@@ -504,11 +546,13 @@ export async function createKeymaster(input: {
         clearInterval(auditPruning);
         feed.stop();
         await app.close();
+        await rateLimit?.close();
         await services.events.close();
         await database.close();
       },
     };
   } catch (error) {
+    await rateLimit?.close();
     await database.close();
     throw error;
   }

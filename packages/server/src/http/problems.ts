@@ -31,6 +31,7 @@ export const HttpProblems = {
   unsupported_media_type: 415,
   request_timeout: 408,
   headers_too_large: 431,
+  uri_too_long: 414,
   token_expired: 401,
   token_revoked: 401,
   customer_token_forbidden: 403,
@@ -70,6 +71,7 @@ const titles: Record<number, string> = {
   408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -175,9 +177,17 @@ export function validationProblem(errors: AjvError[], part: string): ProblemInpu
   return domainProblem(schemaError(errors, part));
 }
 
-/** A body that is not JSON; the parser's message quotes the body, so only its start is kept. */
+/**
+ * A body that is not JSON, with the parser's word on what is wrong — but not the excerpt of the
+ * body it may quote (`Unexpected token 'S', ..."password":SECRET"... is not valid JSON`): a body
+ * holds passwords and keys, and the answer is logged and shown.
+ */
 export function malformedJsonError(error: unknown): DomainError {
-  return malformed(error instanceof SyntaxError ? echo(error.message) : 'Body is not valid JSON');
+  if (!(error instanceof SyntaxError)) return malformed('Body is not valid JSON');
+  const quoted = /(?:,\s*)?(?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s;
+  if (!quoted.test(error.message)) return malformed(echo(error.message));
+  const what = error.message.replace(quoted, '');
+  return malformed(what === '' ? 'Body is not valid JSON' : `${echo(what)}: not valid JSON`);
 }
 
 /** The answer to a body that is not JSON (see `malformedJsonError`). */

@@ -50,7 +50,7 @@ describeEachDialect('customer tokens', (dialect) => {
         .split('.')
         .slice(0, 2)
         .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
-      expect(header).toEqual({ alg: 'HS256', typ: 'JWT' });
+      expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: expect.stringMatching(/^[0-9a-f]{8}$/) });
       expect(claims).toMatchObject({ sub: acme, iss: 'keymaster', aud: 'keymaster:customer' });
       const short = expectStatus<Token>(await mint({ customer: acme, ttl_seconds: 60 }), 201);
       expect(Date.parse(short.expires_at) - Date.parse(minted.expires_at)).toBe(60_000 - 3_600_000);
@@ -333,7 +333,9 @@ describeEachDialect('customer tokens', (dialect) => {
         headers: { ...as(token), origin },
       });
       expect(entitlements.headers.get('access-control-allow-origin')).toBe(origin);
-      expect(entitlements.headers.get('access-control-expose-headers')).toBe('x-request-id, etag');
+      expect(entitlements.headers.get('access-control-expose-headers')).toBe(
+        'x-request-id, etag, retry-after, ratelimit, ratelimit-policy',
+      );
       const checked = await fetch(`${base}/v1/check`, {
         method: 'POST',
         headers: { ...as(token), origin, 'content-type': 'application/json' },

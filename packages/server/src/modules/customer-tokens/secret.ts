@@ -1,16 +1,60 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, errors } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/schema.js';
 import type { SecretsAtRest } from '../../secrets-at-rest.js';
 
 const settingKey = 'customer_token_secret';
-/** What binds the stored value to its row (see secrets-at-rest.ts). */
-const context = `setting ${settingKey}`;
+/** The key a rotation replaced: tokens it signed still verify until they expire. */
+const previousSettingKey = 'customer_token_secret_previous';
+/** What binds a stored value to its row (see secrets-at-rest.ts). */
+const contextOf = (key: string) => `setting ${key}`;
 
-/** The key customer tokens are signed with, and where it is kept. */
-export interface TokenSecret {
+/** One key that signs customer and portal tokens, and the id tokens name it by (their `kid`). */
+export interface TokenKey {
+  id: string;
   key: Uint8Array;
+}
+
+/** The key new tokens are signed with, and the one a rotation replaced (tokens it signed still verify). */
+export interface TokenKeys {
+  current: TokenKey;
+  previous: TokenKey | undefined;
+}
+
+/** A signing key and its id: 8 hex digits of an HMAC under it, which tell keys apart and reveal nothing of them. */
+export function tokenKey(secret: string): TokenKey {
+  const key = new TextEncoder().encode(secret);
+  return { id: createHmac('sha256', key).update('keymaster token key id').digest('hex').slice(0, 8), key };
+}
+
+/**
+ * Verifies a token with the key its `kid` names. A token without a `kid` was signed before
+ * tokens named their key: it may be under either key. A `kid` no key has fails as a bad signature.
+ */
+export async function verifyUnder<T>(
+  keys: TokenKeys,
+  token: string,
+  verify: (key: TokenKey) => Promise<T>,
+): Promise<T> {
+  const { kid } = decodeProtectedHeader(token);
+  if (kid !== undefined) {
+    const key = [keys.current, keys.previous].find((candidate) => candidate?.id === kid);
+    if (key === undefined) throw new errors.JWSSignatureVerificationFailed();
+    return verify(key);
+  }
+  try {
+    return await verify(keys.current);
+  } catch (error) {
+    if (keys.previous === undefined || !(error instanceof errors.JWSSignatureVerificationFailed)) throw error;
+    return verify(keys.previous);
+  }
+}
+
+/** The keys customer tokens are signed with, and where they are kept. */
+export interface TokenSecret {
+  keys: TokenKeys;
   /**
    * environment: KEYMASTER_TOKEN_SECRET, with no copy in the database; database: the `settings`
    * row, which anyone who can read the database can use to mint a token for any customer.
@@ -36,14 +80,22 @@ export interface TokenSecret {
 export async function loadTokenSecret(input: {
   db: Kysely<Database>;
   clock: Clock;
+  /** KEYMASTER_TOKEN_SECRET and KEYMASTER_TOKEN_SECRET_PREVIOUS. */
   configured: string | undefined;
+  configuredPrevious?: string | undefined;
   secrets: SecretsAtRest;
 }): Promise<TokenSecret> {
   const { db, secrets } = input;
   if (input.configured !== undefined) {
-    const removed = await db.deleteFrom('settings').where('key', '=', settingKey).executeTakeFirst();
+    const removed = await db
+      .deleteFrom('settings')
+      .where('key', 'in', [settingKey, previousSettingKey])
+      .executeTakeFirst();
     return {
-      key: new TextEncoder().encode(input.configured),
+      keys: {
+        current: tokenKey(input.configured),
+        previous: input.configuredPrevious === undefined ? undefined : tokenKey(input.configuredPrevious),
+      },
       source: 'environment',
       removedStoredCopy: Number(removed.numDeletedRows) > 0,
     };
@@ -52,21 +104,67 @@ export async function loadTokenSecret(input: {
     .insertInto('settings')
     .values({
       key: settingKey,
-      value: secrets.seal(randomBytes(32).toString('base64url'), context),
+      value: secrets.seal(randomBytes(32).toString('base64url'), contextOf(settingKey)),
       created_at: input.clock.now(),
     })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
-  const row = await db.selectFrom('settings').select('value').where('key', '=', settingKey).executeTakeFirstOrThrow();
-  const key = secrets.open(row.value, context);
+  const current = await readStored(db, secrets, settingKey);
+  const previous = await readStored(db, secrets, previousSettingKey);
+  return {
+    keys: { current: tokenKey(current!), previous: previous === undefined ? undefined : tokenKey(previous) },
+    source: 'database',
+    removedStoredCopy: false,
+  };
+}
+
+/**
+ * A stored key, opened; a value stored otherwise than KEYMASTER_ENCRYPTION_KEY now says (before
+ * the key was set, under the previous key) is rewritten as it is read.
+ */
+async function readStored(db: Kysely<Database>, secrets: SecretsAtRest, key: string): Promise<string | undefined> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+  if (row === undefined) return undefined;
+  const opened = secrets.open(row.value, contextOf(key));
   if (secrets.isStale(row.value)) {
     // Only if still the value read: another node starting meanwhile rewrites the same key.
     await db
       .updateTable('settings')
-      .set({ value: secrets.seal(key, context) })
-      .where('key', '=', settingKey)
+      .set({ value: secrets.seal(opened, contextOf(key)) })
+      .where('key', '=', key)
       .where('value', '=', row.value)
       .execute();
   }
-  return { key: new TextEncoder().encode(key), source: 'database', removedStoredCopy: false };
+  return opened;
+}
+
+/**
+ * Rotates the token secret kept in the database: a new one signs from each node's next start, and
+ * the one it replaces still verifies the tokens it signed (until they expire; a day at most). The
+ * key a rotation before replaced is dropped. Answers the ids of the new and the replaced key.
+ */
+export async function rotateStoredTokenSecret(input: {
+  db: Kysely<Database>;
+  clock: Clock;
+  secrets: SecretsAtRest;
+}): Promise<{ current: string; previous: string | undefined }> {
+  const { db, secrets } = input;
+  return db.transaction().execute(async (tx) => {
+    const current = await readStored(tx, secrets, settingKey);
+    const next = randomBytes(32).toString('base64url');
+    await tx.deleteFrom('settings').where('key', 'in', [settingKey, previousSettingKey]).execute();
+    const now = input.clock.now();
+    await tx
+      .insertInto('settings')
+      .values([
+        { key: settingKey, value: secrets.seal(next, contextOf(settingKey)), created_at: now },
+        ...(current === undefined
+          ? []
+          : [
+              { key: previousSettingKey, value: secrets.seal(current, contextOf(previousSettingKey)), created_at: now },
+            ]),
+      ])
+      .execute();
+    return { current: tokenKey(next).id, previous: current === undefined ? undefined : tokenKey(current).id };
+  });
 }

@@ -9,6 +9,7 @@ import { type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { newId } from '../../ids.js';
 import { toIso } from '../../json-column.js';
 import { type AuditActor, appendAudit, systemActor } from '../audit/trail.js';
+import { type TokenKeys, verifyUnder } from './secret.js';
 
 export type CustomerTokenService = ReturnType<typeof createCustomerTokenService>;
 
@@ -51,7 +52,8 @@ export function looksLikeCustomerToken(credential: string): boolean {
 export function createCustomerTokenService(deps: {
   /** Where the trail records each token issued. */
   db: Db;
-  secret: Uint8Array;
+  /** The key new tokens are signed with, and the one a rotation replaced (see secret.ts). */
+  keys: TokenKeys;
   clock: Clock;
   /**
    * When the customer was created, or null when there is no such customer; from the snapshot
@@ -59,7 +61,7 @@ export function createCustomerTokenService(deps: {
    */
   customerSince: (customerId: string) => number | null | Promise<number | null>;
 }) {
-  const { secret, clock } = deps;
+  const { keys, clock } = deps;
   // Tokens recently verified, so a browser polling with one token costs a hash and a lookup, not
   // a JWT's decoding and HMAC. Keyed by the token's SHA-256, never by the token: it is a bearer
   // credential, and one kept in memory past its request outlives the request in any heap dump.
@@ -70,13 +72,15 @@ export function createCustomerTokenService(deps: {
     const digest = hash('sha256', token, 'base64');
     const cached = verified.get(digest);
     if (cached) return cached;
-    const { payload } = await jwtVerify(token, secret, {
-      algorithms: ['HS256'],
-      issuer,
-      audience,
-      requiredClaims: ['sub', 'exp', 'jti', 'iat'],
-      currentDate: new Date(clock.now()),
-    });
+    const { payload } = await verifyUnder(keys, token, ({ key }) =>
+      jwtVerify(token, key, {
+        algorithms: ['HS256'],
+        issuer,
+        audience,
+        requiredClaims: ['sub', 'exp', 'jti', 'iat'],
+        currentDate: new Date(clock.now()),
+      }),
+    );
     // Minting caps the lifetime; verifying must too, or whoever obtains the secret (or a token
     // signed before the cap existed) holds a credential that never ends. Thrown as any other
     // invalid token is: the caller cannot tell which check failed.
@@ -113,14 +117,14 @@ export function createCustomerTokenService(deps: {
       const expiresAt = issuedAt + (input.ttlSeconds ?? customerTokenTtl.default);
       const tokenId = newId('ctok');
       const token = await new SignJWT({ [sinceClaim]: since })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: keys.current.id })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(input.customer)
         .setJti(tokenId)
         .setIssuedAt(issuedAt)
         .setExpirationTime(expiresAt)
-        .sign(secret);
+        .sign(keys.current.key);
       await withTransaction({ db: deps.db, claim: input.claim }, (tx) =>
         appendAudit(tx, [
           {

@@ -3,6 +3,7 @@ import { ErrorCodes, notFound } from '@keymaster/core';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Clock } from '../../clock.js';
 import { newId } from '../../ids.js';
+import { type TokenKeys, verifyUnder } from '../customer-tokens/secret.js';
 
 /** How long a portal link, and the session it opens, lasts. */
 export const portalTtlMs = 60 * 60 * 1000;
@@ -39,12 +40,15 @@ export const looksLikePortalToken = (credential: string): boolean =>
  * customer tokens, a token ends when its customer is erased or the id is re-created.
  */
 export function createPortalTokens(deps: {
-  secret: Uint8Array;
+  /** The customer-token keys (see customer-tokens/secret.ts). */
+  keys: TokenKeys;
   clock: Clock;
   customerSince: (customerId: string) => number | null | Promise<number | null>;
 }) {
-  const { secret, clock } = deps;
-  const csrfOf = (tokenId: string) => createHmac('sha256', secret).update(`portal-csrf:${tokenId}`).digest('base64url');
+  const { keys, clock } = deps;
+  // Under the key that signed the token, so a session minted before a rotation keeps its CSRF token.
+  const csrfOf = (tokenId: string, key: Uint8Array) =>
+    createHmac('sha256', key).update(`portal-csrf:${tokenId}`).digest('base64url');
 
   return {
     async mint(input: { customer: string; returnUrl: string | undefined }) {
@@ -57,27 +61,31 @@ export function createPortalTokens(deps: {
         [sinceClaim]: since,
         ...(input.returnUrl ? { [returnClaim]: input.returnUrl } : {}),
       })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: keys.current.id })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(input.customer)
         .setJti(tokenId)
         .setIssuedAt(issuedAt)
         .setExpirationTime(expiresAt)
-        .sign(secret);
+        .sign(keys.current.key);
       return { token, tokenId, expiresAt: expiresAt * 1000 };
     },
 
     async verify(token: string): Promise<PortalVerdict> {
       let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
+      let signedWith: Uint8Array;
       try {
-        ({ payload } = await jwtVerify(token, secret, {
-          algorithms: ['HS256'],
-          issuer,
-          audience,
-          requiredClaims: ['sub', 'exp', 'jti', 'iat', sinceClaim],
-          currentDate: new Date(clock.now()),
-        }));
+        ({ payload, signedWith } = await verifyUnder(keys, token, async ({ key }) => ({
+          ...(await jwtVerify(token, key, {
+            algorithms: ['HS256'],
+            issuer,
+            audience,
+            requiredClaims: ['sub', 'exp', 'jti', 'iat', sinceClaim],
+            currentDate: new Date(clock.now()),
+          })),
+          signedWith: key,
+        })));
       } catch (error) {
         return { valid: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
       }
@@ -96,7 +104,7 @@ export function createPortalTokens(deps: {
           tokenId: payload.jti!,
           expiresAt: payload.exp! * 1000,
           returnUrl: typeof returnUrl === 'string' ? returnUrl : null,
-          csrfToken: csrfOf(payload.jti!),
+          csrfToken: csrfOf(payload.jti!, signedWith),
         },
       };
     },
