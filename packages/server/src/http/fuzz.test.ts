@@ -26,11 +26,11 @@ import { changedTables, type StateDigest, stateDigest, stateRows } from '../test
  * `code` (OFREP's routes answer in OFREP's own error format), never a 5xx or a hang, and a refused
  * request changes nothing stored (see test-support/state-digest.ts for what that covers).
  *
- * KEYMASTER_FUZZ_RUNS sets the requests an operation gets (default 80: some 8 400 a dialect, as
+ * KEYMASTER_FUZZ_RUNS sets the requests an operation gets (default 100: some 10 500 a dialect, as
  * many as fit CI's minute); a failure names its operation, fast-check's seed and the request, and
  * KEYMASTER_FUZZ_SEED with KEYMASTER_FUZZ_ONLY replays it.
  */
-const runs = Number(process.env.KEYMASTER_FUZZ_RUNS ?? 80);
+const runs = Number(process.env.KEYMASTER_FUZZ_RUNS ?? 100);
 const seed = process.env.KEYMASTER_FUZZ_SEED === undefined ? undefined : Number(process.env.KEYMASTER_FUZZ_SEED);
 /** KEYMASTER_FUZZ_ONLY: a pattern of the operations (`METHOD /route`) to run, to replay one. */
 const only = process.env.KEYMASTER_FUZZ_ONLY === undefined ? undefined : new RegExp(process.env.KEYMASTER_FUZZ_ONLY);
