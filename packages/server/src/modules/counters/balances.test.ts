@@ -1,8 +1,9 @@
 import type { Decision, IngestResult } from '@keymaster/contract';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../db/schema.js';
 import { expectStatus, seedCustomer, uniqueKey } from '../../test-support/builders.js';
-import { describeEachDialect, type TestDialect } from '../../test-support/databases.js';
+import { asOwner, describeEachDialect, type TestDialect } from '../../test-support/databases.js';
 import { dispatch, startTestServer, type TestServer, testAdminKey } from '../../test-support/server.js';
 
 const start = Date.parse('2026-06-15T12:00:00.000Z');
@@ -210,26 +211,37 @@ describeEachDialect('balances kept in memory stay coherent with the database', (
   });
 });
 
+/**
+ * Changes the schema under a running server: on PostgreSQL through the schema's owner, as the
+ * server's own role may not (test-support/databases.ts); on SQLite through the server's connection.
+ */
+function changeSchema(server: TestServer, dialect: TestDialect, change: (db: Kysely<Database>) => Promise<void>) {
+  if (dialect === 'postgres') return asOwner(server.target, ({ db }) => change(db));
+  return change(server.keymaster.database.db);
+}
+
 async function installFailingTrigger(server: TestServer, dialect: TestDialect): Promise<void> {
-  const { db } = server.keymaster.database;
-  if (dialect === 'postgres') {
-    await sql`
-      create or replace function fail_fragile() returns trigger language plpgsql as $$
-      begin
-        if new.feature = 'fragile' then raise exception 'injected failure'; end if;
-        return new;
-      end $$`.execute(db);
-    await sql`create trigger fail_fragile before insert or update on usage_counters
-      for each row execute function fail_fragile()`.execute(db);
-    return;
-  }
-  await sql`create trigger fail_fragile before insert on usage_counters when new.feature = 'fragile'
-    begin select raise(abort, 'injected failure'); end`.execute(db);
+  await changeSchema(server, dialect, async (db) => {
+    if (dialect === 'postgres') {
+      await sql`
+        create or replace function fail_fragile() returns trigger language plpgsql as $$
+        begin
+          if new.feature = 'fragile' then raise exception 'injected failure'; end if;
+          return new;
+        end $$`.execute(db);
+      await sql`create trigger fail_fragile before insert or update on usage_counters
+        for each row execute function fail_fragile()`.execute(db);
+      return;
+    }
+    await sql`create trigger fail_fragile before insert on usage_counters when new.feature = 'fragile'
+      begin select raise(abort, 'injected failure'); end`.execute(db);
+  });
 }
 
 async function removeFailingTrigger(server: TestServer, dialect: TestDialect): Promise<void> {
-  const { db } = server.keymaster.database;
-  await sql
-    .raw(dialect === 'postgres' ? 'drop trigger fail_fragile on usage_counters' : 'drop trigger fail_fragile')
-    .execute(db);
+  await changeSchema(server, dialect, async (db) => {
+    await sql
+      .raw(dialect === 'postgres' ? 'drop trigger fail_fragile on usage_counters' : 'drop trigger fail_fragile')
+      .execute(db);
+  });
 }
