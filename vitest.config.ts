@@ -14,6 +14,13 @@ const alone = [
   'packages/server/src/db/timeouts.test.ts',
   'packages/server/src/modules/subscriptions/scheduler-processes.test.ts',
 ];
+/**
+ * Files that need a process no other file ran in: they search its heap for the secrets they sent,
+ * and a file before them in the same process would have left its own behind.
+ */
+const ownProcess = ['packages/server/src/http/credential-retention.test.ts'];
+/** Runs after every other file: searches the logs of the whole run's test servers (see run-log.ts). */
+const last = ['packages/server/src/run-logs.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -26,7 +33,8 @@ export default defineConfig({
   },
   test: {
     // Builds what the tests run as JavaScript (processes, threads) from the sources first.
-    globalSetup: ['./vitest.global-setup.ts'],
+    // And gives the run a directory every test server writes its log lines to (run-log.ts).
+    globalSetup: ['./vitest.global-setup.ts', './packages/server/src/test-support/run-log.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     projects: [
@@ -35,16 +43,28 @@ export default defineConfig({
         test: {
           name: 'together',
           include,
-          exclude: alone,
+          exclude: [...alone, ...last, ...ownProcess],
           // Most files spend their time waiting on databases and child processes, not computing:
           // at least three at once even on two cores (vitest's default is one fewer than the cores).
           maxWorkers: Math.max(3, availableParallelism() - 1),
+          // Each worker imports the server once for all the files it runs, rather than once per
+          // file: that import was a large share of the whole run. Files share nothing else: each
+          // starts its own servers on its own databases.
+          isolate: false,
           sequence: { groupOrder: 0 },
         },
       },
       {
         extends: true,
+        test: { name: 'own process', include: ownProcess, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
         test: { name: 'alone', include: alone, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+      {
+        extends: true,
+        test: { name: 'last', include: last, maxWorkers: 1, sequence: { groupOrder: 2 } },
       },
     ],
   },

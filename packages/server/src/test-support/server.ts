@@ -6,6 +6,7 @@ import type { DatabaseTarget } from '../db/database.js';
 import type { Concern } from '../http/concerns.js';
 import { createKeymaster, type Keymaster } from '../runtime.js';
 import { createTestDatabase, type TestDialect } from './databases.js';
+import { runLogWriter } from './run-log.js';
 
 export const testAdminKey = 'km_sk_test_admin_key_0123456789';
 
@@ -49,7 +50,10 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** Another clock than a manual one starting at `start` (one that follows real time, say). */
   clock?: TestServer['clock'];
-  /** Receives every log line (JSON), at the level `env.LOG_LEVEL` sets; nothing is logged without it. */
+  /**
+   * Receives every log line (JSON), at the level `env.LOG_LEVEL` sets. Every server's lines also
+   * go to the run's log (run-log.ts), which the run's last test searches for credentials.
+   */
   logs?: (line: string) => void;
   /** More concerns for every API route (see `AppDeps.concerns`). */
   concerns?: readonly Concern[];
@@ -82,7 +86,16 @@ export async function startTestServerOn(input: TestServerOptions & { target: Dat
     ...loadConfig({ KEYMASTER_ADMIN_KEY: testAdminKey, KEYMASTER_FEED_POLL_MS: '50', ...input.env }),
     database: input.target,
   };
-  const logs = input.logs;
+  // The run's log (run-log.ts) hears every server, beside whatever the test listens for itself.
+  const run = runLogWriter();
+  const own = input.logs;
+  const logs =
+    own && run
+      ? (line: string) => {
+          own(line);
+          run(line);
+        }
+      : (own ?? run);
   const concerns = input.concerns ?? [];
   const keymaster = await createKeymaster(
     logs
