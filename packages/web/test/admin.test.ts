@@ -100,14 +100,21 @@ describeConsole('console admin pages in Chromium', (dialect) => {
     test.server.clock.set(Date.now());
     await untilPage(async () => (await withKey(secret)).status, 401);
     expect((await withKey(rolled)).status).toBe(200);
-    await row.first().getByText(/^Expired/).waitFor();
+    await row
+      .first()
+      .getByText(/^Expired/)
+      .waitFor();
 
     const current = page.getByRole('row').filter({ hasText: 'CI pipeline' }).filter({ hasText: 'Active' });
     await current.getByRole('button', { name: 'Revoke CI pipeline' }).click();
     const confirm = page.getByRole('alertdialog', { name: 'Revoke this API key?' });
     await confirm.getByRole('button', { name: 'Revoke key' }).click();
     await confirm.waitFor({ state: 'detached' });
-    await page.getByRole('row').filter({ hasText: 'CI pipeline' }).getByText(/^Revoked/).waitFor();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'CI pipeline' })
+      .getByText(/^Revoked/)
+      .waitFor();
     await untilPage(async () => (await withKey(rolled)).status, 401);
   });
 

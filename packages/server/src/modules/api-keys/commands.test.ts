@@ -34,7 +34,7 @@ describeEachDialect('keymaster keys', (dialect) => {
       '90d',
     ]);
     expect(created.code, created.stderr).toBe(0);
-    expect(created.stdout).toMatch(/with usage:write, check, usage:read\. Store the secret now[^]*km_sk_\w{32}/);
+    expect(created.stdout).toMatch(/with usage:write, check, usage:read\. Store the secret now[\s\S]*km_sk_\w{32}/);
     const [key] = await keys();
     expect(key).toMatchObject({ name: 'usage pipeline', scopes: '["usage:write","check","usage:read"]' });
     expect(key!.expires_at! - Date.now()).toBeGreaterThan(89 * 86_400_000);

@@ -24,7 +24,9 @@ function scopesFrom(values: readonly string[]): ApiKeyScope[] {
 function instantFrom(value: string, path: string): number {
   const duration = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
   if (duration) {
-    const unit = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as '' | 's' | 'm' | 'h' | 'd'];
+    const unit = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+      duration[2] as '' | 's' | 'm' | 'h' | 'd'
+    ];
     return systemClock.now() + Number(duration[1]) * unit;
   }
   const at = Date.parse(value);

@@ -172,7 +172,11 @@ describeEachDialect('api keys routes', (dialect) => {
       expect(byDefault.previous.expires_at).toBe(later(3_600_000));
       const b = await createKey('b', { scopes: ['check'] });
       expectStatus(
-        await server.request({ method: 'POST', url: `/v1/api-keys/${b.id}/roll`, body: { previous_expires_at: later(0) } }),
+        await server.request({
+          method: 'POST',
+          url: `/v1/api-keys/${b.id}/roll`,
+          body: { previous_expires_at: later(0) },
+        }),
         201,
       );
       expectProblem(await server.request({ method: 'GET', url: '/v1/features', headers: as(b.secret) }), {

@@ -3,9 +3,9 @@ import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyParams, ApiKeyRoll, Page, Pa
 import { Type } from '@sinclair/typebox';
 import { auditActorOf } from '../../http/audit-actor.js';
 import { claimOf } from '../../http/idempotency.js';
-import { fromIso } from '../../json-column.js';
 import { decodeCursor, toPage } from '../../http/pagination.js';
 import { problemResponses, security } from '../../http/route-helpers.js';
+import { fromIso } from '../../json-column.js';
 import { type ApiKeyService, toApiKey } from './service.js';
 
 const tags = ['API keys'];

@@ -61,7 +61,10 @@ describeEachDialect('API key scopes, route by route', (dialect) => {
   afterAll(() => server.close());
 
   /** The status a key gets: path parameters filled with an id nothing has, writes with an empty body. */
-  async function statusOf(op: { method: string; path: string }, secret: string): Promise<{ status: number; body: string }> {
+  async function statusOf(
+    op: { method: string; path: string },
+    secret: string,
+  ): Promise<{ status: number; body: string }> {
     const url = op.path.replace(/\{[^}]+\}/g, 'nothing-here');
     const headers = { authorization: `Bearer ${secret}` };
     if (op.path === '/v1/stream') {
@@ -85,7 +88,8 @@ describeEachDialect('API key scopes, route by route', (dialect) => {
   it('declares a known scope for every operation a key opens, the check path included', () => {
     expect(operations.length).toBeGreaterThan(80);
     for (const op of operations) expect(ApiKeyScopes, `${op.method} ${op.path}`).toContain(op.scope);
-    const scopeOf = (method: string, path: string) => operations.find((o) => o.method === method && o.path === path)?.scope;
+    const scopeOf = (method: string, path: string) =>
+      operations.find((o) => o.method === method && o.path === path)?.scope;
     expect(scopeOf('POST', '/v1/check')).toBe('check');
     expect(scopeOf('POST', '/v1/consume')).toBe('usage:write');
     expect(scopeOf('POST', '/ofrep/v1/evaluate/flags/{key}')).toBe('check');
@@ -100,7 +104,8 @@ describeEachDialect('API key scopes, route by route', (dialect) => {
         const { status, body } = await statusOf(op, keys.get(held)!);
         const allowed = grants(held, op.scope as ApiKeyScope);
         const refused = status === 403 && body.includes('"code":"forbidden"');
-        if (allowed && (refused || status === 401)) wrong.push(`${op.method} ${op.path}: ${held} was refused (${status})`);
+        if (allowed && (refused || status === 401))
+          wrong.push(`${op.method} ${op.path}: ${held} was refused (${status})`);
         if (!allowed && !(refused && body.includes(`\\"${op.scope}\\" scope`))) {
           wrong.push(`${op.method} ${op.path}: ${held} got ${status}, not 403 forbidden naming "${op.scope}"`);
         }

@@ -127,7 +127,8 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock; 
   async function reload(): Promise<void> {
     const rows = await listActiveKeys(db);
     const next = new Map<string, Principal>(rows.map((row) => [row.secret_hash, principalOf(row)]));
-    if (adminHash) next.set(adminHash, { keyId: environmentKeyId, scopes: allScopes, permissions: scopesGrant(allScopes) });
+    if (adminHash)
+      next.set(adminHash, { keyId: environmentKeyId, scopes: allScopes, permissions: scopesGrant(allScopes) });
     byHash = next;
   }
 

@@ -28,7 +28,10 @@ describeEachDialect('audit trail of API writes', (dialect) => {
       env: { KEYMASTER_WEBHOOK_ALLOW_PRIVATE: 'true', KEYMASTER_WEBHOOK_POLL_MS: '60000' },
     });
     await seedCatalog(server);
-    key = expectStatus(await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'auditor', scopes: ['admin'] } }), 201);
+    key = expectStatus(
+      await server.request({ method: 'POST', url: '/v1/api-keys', body: { name: 'auditor', scopes: ['admin'] } }),
+      201,
+    );
   });
   afterAll(() => server.close());
 

@@ -164,8 +164,14 @@ const memo = new Map<string, Map<string, Permission>>();
 /** `permissionFor`, remembered per method and route: keys are checked on every request, checks included. */
 export function routePermission(method: string, route: string): Permission {
   let byRoute = memo.get(method);
-  if (byRoute === undefined) memo.set(method, (byRoute = new Map()));
+  if (byRoute === undefined) {
+    byRoute = new Map();
+    memo.set(method, byRoute);
+  }
   let permission = byRoute.get(route);
-  if (permission === undefined) byRoute.set(route, (permission = permissionFor(method, route)));
+  if (permission === undefined) {
+    permission = permissionFor(method, route);
+    byRoute.set(route, permission);
+  }
   return permission;
 }
