@@ -21,6 +21,11 @@ const alone = [
 const ownProcess = ['packages/server/src/http/credential-retention.test.ts'];
 /** Runs after every other file: searches the logs of the whole run's test servers (see run-log.ts). */
 const last = ['packages/server/src/run-logs.test.ts'];
+/**
+ * Most files spend their time waiting on databases and child processes, not computing: at least
+ * three at once even on two cores (vitest's default is one fewer than the cores).
+ */
+const workers = Math.max(3, availableParallelism() - 1);
 
 export default defineConfig({
   resolve: {
@@ -44,9 +49,7 @@ export default defineConfig({
           name: 'together',
           include,
           exclude: [...alone, ...last, ...ownProcess],
-          // Most files spend their time waiting on databases and child processes, not computing:
-          // at least three at once even on two cores (vitest's default is one fewer than the cores).
-          maxWorkers: Math.max(3, availableParallelism() - 1),
+          maxWorkers: workers,
           // Each worker imports the server once for all the files it runs, rather than once per
           // file: that import was a large share of the whole run. Files share nothing else: each
           // starts its own servers on its own databases.
@@ -56,7 +59,8 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'own process', include: ownProcess, sequence: { groupOrder: 0 } },
+        // Beside the others (a group shares its workers), but in a process of its own.
+        test: { name: 'own process', include: ownProcess, maxWorkers: workers, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

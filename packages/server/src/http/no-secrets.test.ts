@@ -279,7 +279,10 @@ describeEachDialect('no secret in logs, error answers, metrics or readiness', (d
       body: { token: csrf, password: configured.adminPassword },
       headers: anonymous,
     });
-    await call('oidc', { method: 'GET', url: '/v1/sessions/oidc', headers: { authorization: undefined } });
+    // The provider is unreachable: an outage to retry (503), not a server fault.
+    const oidc = await call('oidc', { method: 'GET', url: '/v1/sessions/oidc', headers: { authorization: undefined } });
+    expect(oidc.statusCode).toBe(503);
+    expect(oidc.json()).toMatchObject({ code: 'unavailable' });
 
     // Stripe in: signed right (the subscription is then fetched with the API key, and the fake
     // has none of it), signed wrongly.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { type DatabaseHandle, type DatabaseTarget, openDatabase } from '../db/database.js';
+import { pendingColumns } from '../modules/audit/trail.js';
 
 /**
  * A digest of every table a request can change, read in one query: compare it before and after a
@@ -40,16 +41,7 @@ const skippedColumns: Record<string, readonly string[]> = { api_keys: ['last_use
  * The columns `audit_pending` and `audit_events` share, but `data`, which sealing rewrites in its
  * canonical form (keys sorted): who did what to what, when, for which request.
  */
-const auditColumns = [
-  'at',
-  'actor_type',
-  'actor_id',
-  'request_id',
-  'action',
-  'target_type',
-  'target_id',
-  'customer_id',
-];
+const auditColumns = pendingColumns.filter((column) => column !== 'data');
 
 export type StateDigest = Record<string, string>;
 

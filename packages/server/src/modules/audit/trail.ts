@@ -124,7 +124,7 @@ export function setAuditWriting(on: boolean): void {
 }
 
 /** `audit_pending`'s columns, in the order the rows below list them. */
-const pendingColumns = [
+export const pendingColumns = [
   'at',
   'actor_type',
   'actor_id',

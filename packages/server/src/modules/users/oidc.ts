@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { DomainError, ErrorCodes } from '@keymaster/core';
 import * as client from 'openid-client';
 import type { OidcConfig } from '../../config.js';
 
@@ -43,9 +44,14 @@ export function createOidc(input: { config: OidcConfig; publicUrl: string; secre
       .discovery(issuer, config.clientId, config.clientSecret, undefined, {
         ...(local ? { execute: [client.allowInsecureRequests] } : {}),
       })
-      .catch((error: unknown) => {
+      .catch(() => {
         discovered = undefined;
-        throw error;
+        // The provider being away is an outage to retry, not a fault of Keymaster's: 503.
+        throw new DomainError({
+          kind: 'unavailable',
+          code: ErrorCodes.unavailable,
+          message: `The sign-in provider (${issuer.origin}) did not answer: try again shortly.`,
+        });
       });
     return discovered;
   }

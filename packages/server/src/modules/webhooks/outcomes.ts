@@ -35,12 +35,13 @@ export async function recordOutcomes(input: {
     const succeeded: string[] = [];
     const endpointsOk = new Set<string>();
     const endpointsFailing = new Map<string, number>();
-    for (const { claimed, at, result } of outcomes) {
+    for (const { claimed, at, endedAt, result } of outcomes) {
       const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
       const attemptsSoFar = claimed.attempts + 1;
       const nextRetryAt = ok
         ? null
-        : nextAttemptAt({ schedule: retrySchedule, attempts: attemptsSoFar, at: at + result.durationMs });
+        : // From when the attempt ended, by the clock (a simulated one moves only when told to).
+          nextAttemptAt({ schedule: retrySchedule, attempts: attemptsSoFar, at: endedAt });
       attempts.push({
         id: input.attemptId(),
         delivery_id: claimed.id,

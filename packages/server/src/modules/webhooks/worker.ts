@@ -42,7 +42,9 @@ export interface Claimed {
 
 export interface Outcome {
   claimed: Claimed;
+  /** When the attempt started, and when it ended, by the clock (which retries are scheduled from). */
   at: number;
+  endedAt: number;
   result: SendResult;
 }
 
@@ -148,6 +150,7 @@ export function createWebhookWorker(deps: {
       return {
         claimed,
         at,
+        endedAt: clock.now(),
         result: { statusCode: null, responseBody: null, error: `the URL ${verdict.reason}`, durationMs },
       };
     }
@@ -165,7 +168,7 @@ export function createWebhookWorker(deps: {
       agents,
       signal: stopping.signal,
     });
-    return { claimed, at, result };
+    return { claimed, at, endedAt: clock.now(), result };
   }
 
   function start(claimed: Claimed): void {
