@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type BatchLoadResult, type BatchLoadSettings, runBatchLoad } from './batch-load.js';
 import { eventBatchBody } from './event-batches.js';
 import { meteredEventType } from './keymaster-api.js';
+import { type PgIngestBaselineResult, pgIngestBaseline } from './pg-ingest-baseline.js';
 import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
 
 export interface IngestPoint {
@@ -13,6 +14,11 @@ export interface IngestPoint {
   variant: 'unique' | 'random-ids' | 'duplicates';
   duplicateShare: number;
   load: BatchLoadResult;
+  /**
+   * PostgreSQL, every event new: the same batches stored by `pg` directly in the same run
+   * (pg-ingest-baseline.ts), which `load` is a share of.
+   */
+  baseline?: PgIngestBaselineResult | undefined;
 }
 
 export interface IngestThroughputResult {
@@ -64,7 +70,20 @@ export async function benchIngestThroughput(input: {
           settings: input.settings,
           serverCpuMicros: server.cpuMicros,
         });
-        points.push({ database: target.database, variant, duplicateShare, load });
+        let baseline: PgIngestBaselineResult | undefined;
+        if (target.database === 'postgres' && variant !== 'duplicates') {
+          input.log(`postgres, ${variant}: the same batches through pg alone (baseline)`);
+          baseline = await pgIngestBaseline({
+            url: target.url,
+            customers: ids,
+            batchSize: input.batchSize,
+            ids: spec.ids,
+            clients: input.settings.clients,
+            warmupSeconds: input.settings.warmupSeconds,
+            durationSeconds: input.settings.durationSeconds,
+          });
+        }
+        points.push({ database: target.database, variant, duplicateShare, load, baseline });
       }
     } finally {
       await server.stop();

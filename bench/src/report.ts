@@ -48,6 +48,8 @@ export interface BenchResults {
 /** Absolute targets from the spec (the metering ones are rates, not ratios). */
 export const targets = {
   ingestSqlite: 100_000,
+  /** PostgreSQL ingestion, as a share of the same batches stored through pg alone (pg-ingest-baseline.ts). */
+  ingestPostgresBaseline: 0.5,
   consumeSqlite: 30_000,
   consumePostgresHot: 5_000,
   propagationP99Ms: 250,
@@ -286,13 +288,33 @@ function tables(results: BenchResults): Table[] {
         'other CPU',
         'target',
       ],
-      rows: ingest.points.map((p) =>
+      rows: ingest.points.flatMap((p) => [
         row(
           `${p.database}, ${ingestVariant(p)}`,
           p.load,
-          p.database === 'sqlite' && p.variant === 'unique' ? `>= ${fmt(targets.ingestSqlite)}` : '',
+          p.database === 'sqlite' && p.variant === 'unique'
+            ? `>= ${fmt(targets.ingestSqlite)}`
+            : p.baseline
+              ? `>= ${targets.ingestPostgresBaseline}× pg alone`
+              : '',
         ),
-      ),
+        ...(p.baseline
+          ? [
+              [
+                `pg alone, same batches (${ingestVariant(p)})`,
+                fmt(Math.round(p.baseline.eventsPerSecond)),
+                fmt(p.baseline.batches * ingest.batchSize),
+                '0',
+                '',
+                '',
+                '',
+                '',
+                '',
+                `ratio ${baselineRatio(p)}`,
+              ],
+            ]
+          : []),
+      ]),
       note:
         `${fmt(ingest.batchSize)}-event batches over ${fmt(ingest.customers)} customers, every event counted by a meter; ` +
         `${settings.clients} concurrent clients, each sending its next batch when the last has answered; ` +
@@ -606,10 +628,13 @@ function summary(results: BenchResults): string[] {
         ingest.points
           .map(
             (p) =>
-              `${p.database}${p.variant === 'unique' ? '' : `, ${ingestVariant(p)}`} ${fmt(p.load.eventsPerSecond)} events/s`,
+              `${p.database}${p.variant === 'unique' ? '' : `, ${ingestVariant(p)}`} ${fmt(p.load.eventsPerSecond)} events/s` +
+              (p.baseline
+                ? ` (${baselineRatio(p)}× the same batches through pg alone, ${fmt(Math.round(p.baseline.eventsPerSecond))} events/s)`
+                : ''),
           )
           .join('; ') +
-        `; target ≥ ${fmt(targets.ingestSqlite)} events/s on SQLite.`,
+        `; targets ≥ ${fmt(targets.ingestSqlite)} events/s on SQLite, ≥ ${targets.ingestPostgresBaseline}× pg alone on PostgreSQL.`,
     );
   }
   const consume = results.consume;
@@ -735,6 +760,11 @@ function ingestingSummary(runs: CheckWhileIngestingResult['runs']): string {
 }
 
 /** What an ingestion run's events were: all new (ids in order, or random UUIDs), or a share repeated. */
+/** Keymaster's PostgreSQL ingestion as a share of pg alone storing the same batches. */
+function baselineRatio(point: IngestPoint): string {
+  return point.baseline ? (point.load.eventsPerSecond / point.baseline.eventsPerSecond).toFixed(3) : '';
+}
+
 function ingestVariant(point: IngestPoint): string {
   if (point.variant === 'unique') return 'all new';
   if (point.variant === 'random-ids') return 'all new, random ids (UUIDv4)';
