@@ -159,5 +159,22 @@ describeEachDialect('alert rules', (dialect) => {
       expect((await fired(id)).map((e) => e.event)).toEqual(['usage.threshold_reached', 'usage.limit_reached']);
       expect((await fired(id))[1]).toMatchObject({ feature: 'uploads', usage: 11, limit: 10 });
     });
+
+    it("reads every customer's counter of one batch, and fires each one's limit with its own usage", async () => {
+      const customers = await Promise.all(
+        Array.from({ length: 5 }, async () => (await seedCustomer(server, { plan: 'team' })).id),
+      );
+      await upload(customers[0]!, 4);
+      // One batch: customer i gets 8 + i events, so all but the second reach the limit of 10 (the
+      // first, with 4 before, at 12).
+      const events = customers.flatMap((customer, i) =>
+        Array.from({ length: 8 + i }, () => ({ id: `up-${sent++}`, customer, type: 'upload' })),
+      );
+      expectStatus(await server.request({ method: 'POST', url: '/v1/events', body: { events } }), 200);
+      const limits = await Promise.all(
+        customers.map(async (customer) => (await fired(customer)).filter((e) => e.event === 'usage.limit_reached')),
+      );
+      expect(limits.map((fires) => fires.map((e) => e.usage))).toEqual([[12], [], [10], [11], [12]]);
+    });
   });
 });

@@ -4,7 +4,14 @@ import { withTransaction } from '../../db/transaction.js';
 import { fireAlerts, limitFired, mayFire, rememberFired, type UsageWatch } from '../alerts/fire.js';
 import { announcingUsageOnce } from '../changes/announce.js';
 import { recordWithCredits } from '../counters/grant-units.js';
-import { applyCounterChanges, type CounterChange, type HourChange, readUsage } from '../counters/store.js';
+import {
+  applyCounterChanges,
+  type CounterChange,
+  counterKey,
+  type HourChange,
+  readCounterValues,
+  readUsage,
+} from '../counters/store.js';
 import { heldThread } from './held-thread.js';
 import { eventKey, insertNewEvents, type StoredEvents, storedEventKeys } from './store.js';
 
@@ -219,7 +226,7 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
     // all the batch's customers.
     const customers = [...changes.values()].map((change) => change.customerId);
     await announcingUsageOnce({ tx, dialect, customers, write: () => writeCounters({ tx, dialect, plan, changes }) });
-    await alertOn({ tx, plan, changes, seen });
+    await alertOn({ tx, dialect, plan, changes, seen });
     return accepted;
   }).then((accepted) => {
     rememberFired(seen);
@@ -232,15 +239,38 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
  * batch moved is read after the writes (a counter whose limit already fired, with no rule
  * watching it, is not read again).
  */
-async function alertOn(input: { tx: Db; plan: BatchPlan; changes: Map<string, CounterChange>; seen: string[] }) {
+async function alertOn(input: {
+  tx: Db;
+  dialect: Dialect;
+  plan: BatchPlan;
+  changes: Map<string, CounterChange>;
+  seen: string[];
+}) {
   const { tx, plan } = input;
   if (plan.watches.size === 0) return;
-  const watches: UsageWatch[] = [];
+  const read: PlannedWatch[] = [];
   for (const [key, planned] of plan.watches) {
-    const change = input.changes.get(key);
-    if (!change) continue;
+    if (!input.changes.has(key)) continue;
     if (planned.rules.length === 0 && limitFired({ ...planned, periodStart: planned.period.start })) continue;
-    const usage = await readUsage(tx, planned);
+    read.push(planned);
+  }
+  // On PostgreSQL every one-period counter is read in one statement (a round trip each would
+  // cost more than the batch's writes); SQLite reads in process, one at a time.
+  const onePeriod = input.dialect === 'postgres' ? read.filter((planned) => planned.from === planned.to) : [];
+  const values = await readCounterValues(
+    tx,
+    onePeriod.map((planned) => ({
+      customerId: planned.customerId,
+      feature: planned.feature,
+      periodStart: planned.from,
+    })),
+  );
+  const watches: UsageWatch[] = [];
+  for (const planned of read) {
+    const usage =
+      input.dialect === 'postgres' && planned.from === planned.to
+        ? (values.get(counterKey(planned.customerId, planned.feature, planned.from)) ?? 0)
+        : await readUsage(tx, planned);
     const watch = { ...planned, usage, refused: false };
     if (mayFire(watch)) watches.push(watch);
   }
