@@ -72,8 +72,13 @@ describeConsole('console webhooks and alerts in Chromium', (dialect) => {
     await vi.waitFor(() => expect(receiver.received).toHaveLength(2), { timeout: 15_000 });
     // The same event again: receivers deduplicate by webhook-id.
     expect(receiver.received[1]!.headers['webhook-id']).toBe(receiver.received[0]!.headers['webhook-id']);
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await expect.poll(() => log.getByText('Delivered · 200').count()).toBe(2);
+    // The receiver has it; the attempt is recorded a moment later: refresh until the log shows it.
+    await expect
+      .poll(async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        return log.getByText('Delivered · 200').count();
+      })
+      .toBe(2);
     await expectAccessible(page);
     await screenshot(page, 'webhooks');
 
