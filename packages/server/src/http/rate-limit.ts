@@ -1,5 +1,4 @@
-import { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterRes } from 'rate-limiter-flexible';
 import type { Principal } from '../modules/api-keys/service.js';
 import type { Concern, Exchange, Refusal } from './concerns.js';
 import { httpProblem } from './problems.js';
@@ -107,6 +106,33 @@ function countOf(allowed: boolean, result: RateLimiterRes): Count {
  * a Redis outage does not take the API down. The outage is logged once, and its end once.
  */
 function redisCounter(input: { url: string; prefix: string; limits: Limits; logger: Logger }): Counter {
+  const connected = connectRedis(input);
+  return {
+    take: (policy, bucket) =>
+      connected.then(({ limiters, RateLimiterRes }) =>
+        limiters[policy]!.consume(bucket).then(
+          (result) => countOf(true, result),
+          (refused: unknown) => {
+            if (refused instanceof RateLimiterRes) return countOf(false, refused);
+            throw refused;
+          },
+        ),
+      ),
+    close: async () => {
+      (await connected).client.disconnect();
+    },
+  };
+}
+
+/**
+ * The Redis client and limiters, their libraries loaded only here: a node without `REDIS_URL`
+ * (every one by default) never loads them at start.
+ */
+async function connectRedis(input: { url: string; prefix: string; limits: Limits; logger: Logger }) {
+  const [{ Redis }, { RateLimiterMemory, RateLimiterRedis, RateLimiterRes }] = await Promise.all([
+    import('ioredis'),
+    import('rate-limiter-flexible'),
+  ]);
   const client = new Redis(input.url, {
     // `CLIENT LIST` tells which Keymaster a connection is.
     connectionName: input.prefix,
@@ -143,19 +169,7 @@ function redisCounter(input: { url: string; prefix: string; limits: Limits; logg
     default: limiterFor('default', input.limits.default),
     customer: limiterFor('customer', input.limits.customer),
   };
-  return {
-    take: (policy, bucket) =>
-      limiters[policy]!.consume(bucket).then(
-        (result) => countOf(true, result),
-        (refused: unknown) => {
-          if (refused instanceof RateLimiterRes) return countOf(false, refused);
-          throw refused;
-        },
-      ),
-    close: async () => {
-      client.disconnect();
-    },
-  };
+  return { client, limiters, RateLimiterRes };
 }
 
 /** The limits by policy: `default` for keys, users and addresses, `customer` for customers. */
