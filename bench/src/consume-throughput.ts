@@ -24,7 +24,8 @@ export interface ConsumeThroughputResult {
 /**
  * `POST /v1/consume` over HTTP: one unit of `api_calls` per request, every one allowed (each
  * customer's limit is lifted to a billion by a grant, so the conditional upsert still checks a
- * limit), first all on one hot customer, then rotating over many.
+ * limit), first all on one hot customer, then rotating over many (each request the next customer,
+ * so concurrent consumes are of different customers).
  */
 export async function benchConsumeThroughput(input: {
   targets: readonly DatabaseChoice[];
@@ -47,6 +48,8 @@ export async function benchConsumeThroughput(input: {
           headers: api.headers,
           settings: input.settings,
           serverCpuMicros: server.cpuMicros,
+          // Each consume the next customer: 50 connections in flight on 50 different rows.
+          spread: true,
         });
         points.push({ database: target.database, customers: customers.length, load });
       }

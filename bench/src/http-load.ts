@@ -48,6 +48,14 @@ export async function runLoad(input: {
    * used: it assumes an id length its id generator no longer has, and sends a wrong Content-Length.)
    */
   uniqueIds?: boolean;
+  /**
+   * Send `requests` in one turn shared by every connection, each request the next of the list,
+   * instead of each connection walking the list from its first: otherwise the connections move
+   * through it in step, and at any moment most of them send the same few entries (for writes to
+   * many customers, a hot spot moving over a few rows rather than load spread over all of them).
+   * Encoded as they go, like `uniqueIds`.
+   */
+  spread?: boolean;
 }): Promise<LoadResult> {
   const { settings } = input;
   const tag = randomBytes(4).toString('hex');
@@ -57,6 +65,16 @@ export async function runLoad(input: {
     if (!input.uniqueIds || body === undefined || !body.includes('[<id>]')) return { ...r };
     return { ...r, setupRequest: (request) => ({ ...request, body: body.replaceAll('[<id>]', `${tag}-${sent++}`) }) };
   };
+  let turn = 0;
+  const spread = (): AutocannonRequest[] => [
+    {
+      setupRequest: (request) => {
+        const next = fresh(input.requests[turn++ % input.requests.length]!);
+        const outgoing = { ...request, method: next.method, path: next.path, body: next.body };
+        return next.setupRequest ? next.setupRequest(outgoing, {}) : outgoing;
+      },
+    },
+  ];
   // autocannon writes its encoded buffers into the request objects: hand each run its own copies.
   const run = (duration: number) =>
     autocannon({
@@ -64,7 +82,7 @@ export async function runLoad(input: {
       connections: settings.connections,
       pipelining: settings.pipelining,
       headers: input.headers,
-      requests: input.requests.map(fresh),
+      requests: input.spread ? spread() : input.requests.map(fresh),
       duration,
     });
   if (settings.warmupSeconds > 0) await run(settings.warmupSeconds);

@@ -158,6 +158,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A POST that changes nothing (a check): no change-feed catch-up after it. */
     readOnly?: boolean;
+    /**
+     * A write whose service tells this node's cache what it changed (a consume: its customer's
+     * usage), so that its answer need not wait for a change-feed catch-up; other nodes, and this
+     * node's streams, hear of it from the feed as of any write.
+     */
+    cachesOwnWrite?: boolean;
   }
 }
 
@@ -314,7 +320,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // with the change feed before the answer leaves.
       name: 'read your writes',
       onSend: (exchange, status) => {
-        const writes = exchange.method !== 'GET' && exchange.method !== 'HEAD' && !exchange.config.readOnly;
+        const { config } = exchange;
+        const writes =
+          exchange.method !== 'GET' && exchange.method !== 'HEAD' && !config.readOnly && !config.cachesOwnWrite;
         if (writes && status < 400) return deps.syncChanges();
       },
     },

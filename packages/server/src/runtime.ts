@@ -229,6 +229,7 @@ function createServices(input: {
       snapshot,
       alerts: alertRules,
       onDecision: decisionsHeard.consumed,
+      cache,
     }),
     decisionLog,
     reservations: createReservationService({

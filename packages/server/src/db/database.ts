@@ -5,6 +5,7 @@ import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { KeymasterPostgresDialect, KeymasterSqliteDialect } from './dialects.js';
+import { preparing } from './prepared.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -261,6 +262,7 @@ function openPostgres(target: {
   pool.on('error', () => {});
   pool.on('connect', (client) => {
     client.on('error', target.onConnectionError);
+    preparing(client);
   });
   const db = new Kysely<Database>({ dialect: new KeymasterPostgresDialect({ pool }) });
   return {

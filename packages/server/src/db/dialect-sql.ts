@@ -59,9 +59,14 @@ export async function createFeedTriggers(input: { db: Kysely<unknown>; dialect: 
         .map((arg) => (arg === null ? 'null' : `'${arg}'`))
         .join(', ');
       const level = source.customerColumn ? 'row' : 'statement';
+      // A muted row is not even queued: the condition is checked as the row is written, without
+      // calling the function (which checks again, for triggers made before the condition was).
+      const when = source.mutable
+        ? ` when (current_setting('keymaster.muted_scope', true) is distinct from '${source.scope}')`
+        : '';
       await sql
         .raw(
-          `create trigger ${source.table}_feed after ${events} on ${source.table} for each ${level} execute function keymaster_feed(${args})`,
+          `create trigger ${source.table}_feed after ${events} on ${source.table} for each ${level}${when} execute function keymaster_feed(${args})`,
         )
         .execute(db);
     }

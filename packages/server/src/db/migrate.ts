@@ -30,6 +30,7 @@ import { auditPending } from './migrations/0024-audit-pending.js';
 import { consoleUsers } from './migrations/0025-console-users.js';
 import { userLinks } from './migrations/0026-user-links.js';
 import { apiKeyScopes } from './migrations/0027-api-key-scopes.js';
+import { mutedFeedCondition } from './migrations/0028-muted-feed-condition.js';
 import type { Database } from './schema.js';
 
 /**
@@ -70,6 +71,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0025-console-users': consoleUsers(),
     '0026-user-links': userLinks(),
     '0027-api-key-scopes': apiKeyScopes(dialect),
+    '0028-muted-feed-condition': mutedFeedCondition(dialect),
   };
 }
 

@@ -1,5 +1,6 @@
 import { type Compilable, CompiledQuery } from 'kysely';
 import type { Db } from './database.js';
+import { keepPrepared } from './prepared.js';
 
 /**
  * A hot statement compiled once per database (dialect) instead of built and compiled on every
@@ -9,6 +10,7 @@ import type { Db } from './database.js';
  * values in the order the compiled query takes them. The first compile checks that they are,
  * so a query whose shape and parameter list drift apart fails at once (in tests), not silently.
  * Only for queries whose SQL text does not depend on the values (no lists of varying length).
+ * On PostgreSQL each connection keeps the statement prepared (see prepared.ts).
  */
 export function precompiled<Params extends readonly unknown[]>(
   build: (db: Db, ...params: Params) => Compilable,
@@ -25,6 +27,7 @@ export function precompiled<Params extends readonly unknown[]>(
       throw new Error(`precompiled query: parameters out of order for ${compiled.sql}`);
     }
     texts.set(adapter, compiled.sql);
+    keepPrepared(compiled.sql);
     return compiled;
   };
 }

@@ -114,6 +114,24 @@ describeEachDialect('alert rules', (dialect) => {
       server.clock.set(Date.parse('2026-06-15T12:00:00.000Z'));
     });
 
+    it('fires the limit once for each of many customers consuming at once, and nothing short of it', async () => {
+      const ids = await Promise.all(
+        Array.from({ length: 8 }, async () => (await seedCustomer(server, { plan: 'team' })).id),
+      );
+      const all = async (quantity: number) => Promise.all(ids.map((id) => consume(id, quantity)));
+      // Each customer's consume arrives with everyone else's, decided together.
+      expect((await all(90)).every((answer) => answer.allowed)).toBe(true);
+      expect((await all(9)).every((answer) => answer.allowed)).toBe(true);
+      for (const id of ids) expect(await fired(id)).toEqual([]);
+      // Each reaches its limit of 100 exactly: the limit fires, once, however the consumes were batched.
+      expect((await all(1)).every((answer) => answer.allowed)).toBe(true);
+      const limitReached = (id: string) => [{ event: 'usage.limit_reached', customer: id, usage: 100, limit: 100 }];
+      for (const id of ids) expect(await fired(id)).toMatchObject(limitReached(id));
+      // Refused now: that reaches the limit too, which has fired already.
+      expect((await all(1)).some((answer) => answer.allowed)).toBe(false);
+      for (const id of ids) expect(await fired(id)).toMatchObject(limitReached(id));
+    });
+
     it("lets a customer's rule override its plan's", async () => {
       const planRule = await rule({ feature: 'calls', type: 'units', value: 5, plan: 'solo' });
       const { id: plain } = await seedCustomer(server, { plan: 'solo' });

@@ -98,6 +98,44 @@ describeEachDialect('POST /v1/consume', (dialect) => {
     expect(await check(id, 'calls')).toMatchObject({ usage });
   });
 
+  it("decides many customers' concurrent consumes together, each counter as if one by one, with its history", async () => {
+    const ids = await Promise.all(Array.from({ length: 12 }, () => customer()));
+    // 20 of 30 first, then more than the 10 left, in consumes that each fit on their own.
+    await Promise.all(ids.map((id) => ok({ customer: id, feature: 'calls', quantity: 20 })));
+    const quantities = [4, 3, 2, 5, 1, 2];
+    const sent = ids.flatMap((id) => [
+      ...quantities.map((quantity) => ({ customer: id, feature: 'calls', quantity })),
+      { customer: id, feature: 'soft_calls', quantity: 2 },
+      { customer: id, feature: 'soft_calls', quantity: 3 },
+      { customer: id, feature: 'free_calls', quantity: 4 },
+    ]);
+    const answers = await Promise.all(sent.map((body) => ok(body)));
+    for (const id of ids) {
+      const calls = answers.filter((_, i) => sent[i]!.customer === id && sent[i]!.feature === 'calls');
+      const granted = calls.filter((answer) => answer.allowed).map((answer) => answer.usage!);
+      const usage = Math.max(20, ...granted);
+      expect(usage).toBeLessThanOrEqual(30);
+      // Each granted one's usage distinct (no two were decided on the same value); each refused one
+      // did not fit on the usage it reports.
+      expect(new Set(granted).size).toBe(granted.length);
+      for (const [i, answer] of calls.entries()) {
+        if (!answer.allowed) expect(answer.usage! + quantities[i]!).toBeGreaterThan(30);
+      }
+      expect(await check(id, 'calls')).toMatchObject({ usage });
+      // Overage allowed: both recorded; unlimited: recorded.
+      expect(await check(id, 'soft_calls')).toMatchObject({ usage: 5 });
+      expect(await check(id, 'free_calls')).toMatchObject({ usage: 4 });
+      for (const [feature, total] of [
+        ['calls', usage],
+        ['soft_calls', 5],
+        ['free_calls', 4],
+      ] as const) {
+        const history = await server.request({ method: 'GET', url: `/v1/customers/${id}/usage?feature=${feature}` });
+        expect(expectStatus<{ total: number }>(history, 200).total).toBe(total);
+      }
+    }
+  });
+
   it('answers concurrent consumes alone: a conflicting one fails without failing the others', async () => {
     const id = await customer();
     const key = uniqueKey('consume');

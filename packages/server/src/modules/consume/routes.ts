@@ -15,7 +15,8 @@ const tags = ['Usage'];
 export function consumeRoute(consume: ConsumeService) {
   return hotRoute<ConsumeRequest>({
     url: '/v1/consume',
-    config: {},
+    // The service tells the cache of the usage it changed (see `usageChanged`).
+    config: { cachesOwnWrite: true },
     body: ConsumeRequest,
     response: Decision,
     handle: async (request, { claim }) => toApiDecision(await consume.consume(request, claim)),

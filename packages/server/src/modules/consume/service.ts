@@ -20,6 +20,7 @@ import type { Database } from '../../db/schema.js';
 import { claimed, type EffectClaim, withTransaction } from '../../db/transaction.js';
 import { fireAlerts, mayFire, rememberFired, type UsageWatch } from '../alerts/fire.js';
 import type { AlertRuleCache } from '../alerts/rule-cache.js';
+import type { ChangeListener } from '../changes/change-feed.js';
 import { grantUnits } from '../counters/grant-units.js';
 import { grantedDecision, meteredTarget } from '../counters/metered-target.js';
 import { createConsumeBatcher } from './batch.js';
@@ -62,11 +63,18 @@ export function createConsumeService(deps: {
   onDecision?: ((input: ConsumedDecision) => void) | undefined;
   /** The alert rules; without them no alert fires (a service built for a one-off command). */
   alerts?: AlertRuleCache | undefined;
+  /**
+   * This node's cache, told what each consume changed once it has committed — the customer's
+   * usage, or the customer (credits drawn) — so that its checks see it at once: the route answers
+   * without catching up with the change feed.
+   */
+  cache?: Pick<ChangeListener, 'usageChanged' | 'customerChanged'> | undefined;
 }) {
   const { db, clock } = deps;
   // SQLite (one writer): concurrent consumes share a transaction, each in its own savepoint.
   // PostgreSQL: concurrent consumes of one counter (customer and feature) share a transaction.
-  // See group-commit.ts. A service built on a caller's transaction: that one.
+  // See group-commit.ts. A service built on a caller's transaction: that one. Plain consumes,
+  // the most common, are decided in batches on top of this (see batch.ts).
   const own = !db.isTransaction;
   const group = deps.dialect === 'sqlite' && own ? createGroupCommit(db as Kysely<Database>) : undefined;
   const keyed = deps.dialect === 'postgres' && own ? createKeyedGroupCommit(db as Kysely<Database>) : undefined;
@@ -91,7 +99,8 @@ export function createConsumeService(deps: {
   const batcher = own
     ? createConsumeBatcher({
         dialect: deps.dialect,
-        transaction: (key, work) => transaction({ key, claim: undefined }, work),
+        db,
+        transaction: (work) => (group ? group.run(work) : withTransaction(db, work)),
       })
     : undefined;
 
@@ -132,6 +141,13 @@ export function createConsumeService(deps: {
     });
     if ('answer' in gate) return gate.answer;
     const { counted, span, cost, limit, allowance, credited } = gate.target;
+    const told = (answer: Decision): Decision => {
+      if (answer.allowed && deps.cache) {
+        if (credited) deps.cache.customerChanged(request.customer);
+        else deps.cache.usageChanged(request.customer);
+      }
+      return answer;
+    };
     // The alert rules watching this counter: one map lookup when none does.
     let rules: readonly AlertRule[] = noRules;
     if (deps.alerts) {
@@ -232,11 +248,11 @@ export function createConsumeService(deps: {
         counter: { customerId: request.customer, feature: span.feature, periodStart: span.from, limit },
         cost,
         now,
-        alerts: watch,
+        alerts: deps.alerts && { watch, from: rules.length > 0 ? -Infinity : allowance },
       });
       if ('release' in slot) {
         try {
-          return await alone();
+          return told(await alone());
         } finally {
           slot.release();
         }
@@ -245,9 +261,9 @@ export function createConsumeService(deps: {
       if (outcome !== 'alone') {
         const { granted, usage } = outcome;
         const decision = counted.decideAt({ usage: granted ? usage - cost : usage, quantity, credits: undefined });
-        return granted ? grantedDecision(decision, { usage, spent: cost }) : decision;
+        return told(granted ? grantedDecision(decision, { usage, spent: cost }) : decision);
       }
     }
-    return alone();
+    return told(await alone());
   }
 }
