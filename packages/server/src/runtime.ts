@@ -31,7 +31,7 @@ import { pruneDecisions } from './modules/decisions/store.js';
 import { cachedCatalogSource } from './modules/entitlements/around.js';
 import { toApiEntitlements } from './modules/entitlements/convert.js';
 import { entitlementsOver } from './modules/entitlements/over-database.js';
-import { localBatchWriter } from './modules/events/batch-writer.js';
+import { groupedBatchWriter, localBatchWriter } from './modules/events/batch-writer.js';
 import { cachedEventService, localEventIngester, threadEventIngester } from './modules/events/ingester.js';
 import { createFeatureService } from './modules/features/service.js';
 import { createGaugeService } from './modules/gauges/service.js';
@@ -169,7 +169,7 @@ function createServices(input: {
           cache,
           db,
           readNow: database.readNow,
-          writer: localBatchWriter(db, database.dialect),
+          writer: database.dialect === 'postgres' ? groupedBatchWriter(db) : localBatchWriter(db, database.dialect),
           clock,
           alerts: alertRules,
         }),

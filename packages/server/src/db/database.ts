@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresAdapter, type Transaction } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { KeymasterPostgresDialect, KeymasterSqliteDialect } from './dialects.js';
@@ -12,6 +12,11 @@ export type Dialect = 'sqlite' | 'postgres';
 
 /** A database handle or a transaction in its place: stores accept either. */
 export type Db = Kysely<Database> | Transaction<Database>;
+
+/** Whether `db` (a handle or a transaction) is on PostgreSQL, for a store that writes SQL of its own there. */
+export function onPostgres(db: Db): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
 
 export interface DatabaseHandle {
   db: Kysely<Database>;

@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { PostgresAdapter, type Selectable, sql } from 'kysely';
-import type { Db } from '../../db/database.js';
+import { type Selectable, sql } from 'kysely';
+import { type Db, onPostgres } from '../../db/database.js';
 import { precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import type { AuditCheckpointTable, AuditEventTable, AuditPendingTable } from '../../db/schema.js';
 import { withTransaction } from '../../db/transaction.js';
@@ -205,7 +205,7 @@ export async function sealAudit(db: Db, options: { wait?: boolean } = {}): Promi
  * loop for the busy timeout; when the database is busy the rows wait for the next seal.
  */
 async function sealOnce(db: Db, wait: boolean): Promise<number | null> {
-  if (db.isTransaction || db.getExecutor().adapter instanceof PostgresAdapter) {
+  if (db.isTransaction || onPostgres(db)) {
     return withTransaction(db, (tx) => sealSome(tx, wait));
   }
   return db.connection().execute(async (connection) => {
@@ -248,7 +248,7 @@ const insertSealed = precompiledByShape(
 
 /** One batch of `sealAudit`; null when another node holds the head and `wait` is false. */
 async function sealSome(tx: Db, wait: boolean): Promise<number | null> {
-  const postgres = tx.getExecutor().adapter instanceof PostgresAdapter;
+  const postgres = onPostgres(tx);
   let select = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
   if (postgres) select = wait ? select.forUpdate() : select.forUpdate().skipLocked();
   const head = await select.executeTakeFirst();
@@ -452,7 +452,7 @@ export async function forgetAuditData(tx: Db, customerId: string): Promise<void>
   // A seal moves rows from `audit_pending` to `audit_events` in a transaction of its own, under the
   // head's lock: hold it too (PostgreSQL; SQLite runs one writer at a time), so that no row about
   // the customer is in flight between the two tables while they are emptied.
-  if (tx.getExecutor().adapter instanceof PostgresAdapter) {
+  if (onPostgres(tx)) {
     await tx.selectFrom('audit_head').select('seq').where('id', '=', 1).forUpdate().execute();
   }
   await tx.updateTable('audit_events').set({ data: null }).where('customer_id', '=', customerId).execute();

@@ -1,5 +1,6 @@
 import { type HistoryRow, hourMs, type MeterAggregation } from '@keymaster/core';
-import type { Db } from '../../db/database.js';
+import { sql } from 'kysely';
+import { type Db, onPostgres } from '../../db/database.js';
 import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { type MergeMode, mergeRule } from './merge-rule.js';
 
@@ -51,6 +52,23 @@ export async function recordHistory(db: Db, input: { changes: Iterable<HistoryCh
       const { customerId, feature, bucketStart, periodStart, amount } = only;
       await db.executeQuery(
         addOneHour(db, customerId, feature, bucketStart, periodStart, amount, null, input.now, input.now),
+      );
+      continue;
+    }
+    if (onPostgres(db)) {
+      const column = <T>(value: (change: HistoryChange) => T) => changes.map(value);
+      await db.executeQuery(
+        historyFromArrays[mode](
+          db,
+          input.now,
+          column((c) => c.customerId),
+          column((c) => c.feature),
+          column((c) => c.bucketStart),
+          column((c) => c.periodStart),
+          column((c) => c.amount),
+          column((c) => (mode === 'latest' ? c.observedAt : null)),
+          input.now,
+        ),
       );
       continue;
     }
@@ -106,6 +124,43 @@ const upsertHistoryQuery = precompiledByShape(
   (input) => `${input.mode}:${input.rows.length}`,
   (input) => rowParameters(input.rows, historyColumns, input.now),
 );
+
+/**
+ * PostgreSQL: the history upsert of any number of rows, bound as one array a column: one text per
+ * mode, kept prepared (see `precompiled`).
+ */
+function upsertFromArrays(mode: HistoryChange['mode']) {
+  return precompiled(
+    (
+      db: Db,
+      now: number,
+      customers: string[],
+      features: string[],
+      buckets: number[],
+      periods: number[],
+      values: number[],
+      latestAt: (number | null)[],
+      updatedAt: number,
+    ) =>
+      db
+        .insertInto('usage_history')
+        .columns(['customer_id', 'feature', 'bucket_start', 'period_start', 'value', 'latest_at', 'updated_at'])
+        .expression(
+          sql`select *, ${now}::bigint from unnest(${customers}::text[], ${features}::text[], ${buckets}::bigint[],
+                                                 ${periods}::bigint[], ${values}::float8[], ${latestAt}::bigint[])`,
+        )
+        .onConflict((oc) =>
+          oc
+            .columns(['customer_id', 'feature', 'bucket_start', 'period_start'])
+            .doUpdateSet(mergeRule('usage_history', mode, updatedAt)),
+        ),
+  );
+}
+const historyFromArrays = {
+  add: upsertFromArrays('add'),
+  max: upsertFromArrays('max'),
+  latest: upsertFromArrays('latest'),
+};
 
 /** Adds to one hour of one counter's history. Parameters in SQL order. */
 const addOneHour = precompiled(

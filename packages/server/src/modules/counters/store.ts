@@ -1,6 +1,6 @@
 import type { MeterAggregation } from '@keymaster/core';
 import { CompiledQuery, sql } from 'kysely';
-import type { DatabaseHandle, Db } from '../../db/database.js';
+import { type DatabaseHandle, type Db, onPostgres } from '../../db/database.js';
 import { precompiled, precompiledByShape, rowParameters } from '../../db/precompiled.js';
 import { keepPrepared } from '../../db/prepared.js';
 import { type HistoryChange, historyMode, recordHistory } from './history-store.js';
@@ -62,12 +62,16 @@ export function byCounterId(a: CounterId, b: CounterId): number {
  * cost more than the rest of the batch. Rows go in one order (customer, feature, period, value),
  * so two batches sharing counters lock them in the same order and cannot deadlock on PostgreSQL.
  * Each change's hours go to the usage history in the same transaction (the caller's); a new
- * unique value counts in the hour of the event that brought it.
+ * unique value counts in the hour of the event that brought it. On PostgreSQL it answers the
+ * values of the counters it wrote, keyed by `counterKey`; on SQLite nothing (reading one back
+ * there costs no round trip).
  */
 export async function applyCounterChanges(
   db: Db,
   input: { changes: Iterable<CounterChange>; now: number },
-): Promise<void> {
+): Promise<Map<string, number>> {
+  // PostgreSQL: the values the upserts left, keyed by `counterKey` (see `countersFromArrays`).
+  const written = new Map<string, number>();
   const changes = [...input.changes].sort(byCounterId);
   const newlySeen = await insertDistinctValues(db, changes);
   const rows: Record<UpsertKind, CounterRow[]> = { add: [], max: [], latest: [] };
@@ -107,11 +111,29 @@ export async function applyCounterChanges(
   }
   for (const kind of ['add', 'max', 'latest'] as const) {
     const all = rows[kind];
+    if (all.length > 0 && onPostgres(db)) {
+      const column = <K extends keyof CounterRow>(name: K) => all.map((row) => row[name]);
+      const { rows: values } = await db.executeQuery<CounterValueRow>(
+        countersFromArrays[kind](
+          db,
+          input.now,
+          column('customer_id'),
+          column('feature'),
+          column('period_start'),
+          column('value'),
+          column('latest_at'),
+          input.now,
+        ),
+      );
+      for (const [key, value] of valuesByKey(values)) written.set(key, value);
+      continue;
+    }
     for (let start = 0; start < all.length; start += countersPerStatement) {
       await upsertCounters(db, { kind, rows: all.slice(start, start + countersPerStatement), now: input.now });
     }
   }
   await recordHistory(db, { changes: history, now: input.now });
+  return written;
 }
 
 interface CounterRow {
@@ -171,6 +193,45 @@ const upsertCountersQuery = precompiledByShape(
   (input) => `${input.kind}:${input.rows.length}`,
   (input) => rowParameters(input.rows, counterColumns, input.now),
 );
+
+/**
+ * PostgreSQL: the counter upsert of any number of rows, bound as one array a column: one text per
+ * kind of update, kept prepared (see `precompiled`), where a multi-row insert is planned anew for
+ * every batch and takes a statement per 500 rows. It answers the values it left, which the alert
+ * check of a batch would otherwise read again.
+ */
+function upsertFromArrays(kind: UpsertKind) {
+  return precompiled(
+    (
+      db: Db,
+      now: number,
+      customers: string[],
+      features: string[],
+      periods: number[],
+      values: number[],
+      latestAt: (number | null)[],
+      updatedAt: number,
+    ) =>
+      db
+        .insertInto('usage_counters')
+        .columns(['customer_id', 'feature', 'period_start', 'value', 'latest_at', 'updated_at'])
+        .expression(
+          sql`select *, ${now}::bigint from unnest(${customers}::text[], ${features}::text[], ${periods}::bigint[],
+                                                 ${values}::float8[], ${latestAt}::bigint[])`,
+        )
+        .onConflict((oc) =>
+          oc
+            .columns(['customer_id', 'feature', 'period_start'])
+            .doUpdateSet(mergeRule('usage_counters', kind, updatedAt)),
+        )
+        .returning(['customer_id', 'feature', 'period_start', 'value']),
+  );
+}
+const countersFromArrays = {
+  add: upsertFromArrays('add'),
+  max: upsertFromArrays('max'),
+  latest: upsertFromArrays('latest'),
+};
 
 /**
  * A metered feature's usage over the counters whose period starts in [from, to]: one counter for

@@ -197,24 +197,34 @@ function combine(input: { changes: Map<string, CounterChange>; plan: BatchPlan; 
  * each event's own time falls in) and to the usage history. A duplicate adds nothing, a repeat
  * within the batch included; either the whole batch is written or none of it.
  */
-export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan }): Promise<number> {
-  const { dialect, plan } = input;
+export async function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan }): Promise<number> {
+  const [accepted] = await writeBatches({ db: input.db, dialect: input.dialect, plans: [input.plan] });
+  return accepted!;
+}
+
+/**
+ * Writes planned batches together, in one transaction, as `writeBatch` would one after the other:
+ * an event in two of them counts in the first. Answers how many of each batch's events were new.
+ * What the batches add is combined before it is written: a counter (and an hour of its history)
+ * that several batches add to is written once.
+ */
+export function writeBatches(input: { db: Db; dialect: Dialect; plans: readonly BatchPlan[] }): Promise<number[]> {
+  const { dialect } = input;
+  const { plan, ranges, receivedAt } = mergePlans(input.plans);
   const seen: string[] = [];
   return withTransaction(input.db, async (tx) => {
     const { events, adds } = plan;
-    const inserted = await insertNewEvents(tx, { events, receivedAt: plan.now, dialect });
+    const inserted = await insertNewEvents(tx, { events, receivedAt, dialect });
     const counts: boolean[] = new Array(events.id.length).fill(inserted === 'all');
-    let accepted = inserted === 'all' ? events.id.length : 0;
     if (inserted !== 'all') {
       const counted = new Set<string>();
       for (let event = 0; event < events.id.length; event++) {
         const key = eventKey(events.source[event]!, events.id[event]!);
-        // A repeat within the batch is a duplicate too: only its first occurrence counts.
+        // A repeat is a duplicate too: only its first occurrence counts.
         if (!inserted.has(key) || counted.has(key)) continue;
         counted.add(key);
         counts[event] = true;
       }
-      accepted = counted.size;
     }
     const changes = new Map<string, CounterChange>();
     for (let add = 0; add < adds.event.length; add++) {
@@ -225,9 +235,18 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
     // hours hold what every drawing feature's events cost it). The feed gets one change for
     // all the batch's customers.
     const customers = [...changes.values()].map((change) => change.customerId);
-    await announcingUsageOnce({ tx, dialect, customers, write: () => writeCounters({ tx, dialect, plan, changes }) });
-    await alertOn({ tx, dialect, plan, changes, seen });
-    return accepted;
+    const written = await announcingUsageOnce({
+      tx,
+      dialect,
+      customers,
+      write: () => writeCounters({ tx, dialect, plan, changes }),
+    });
+    await alertOn({ tx, dialect, plan, changes, written, seen });
+    return ranges.map(([start, end]) => {
+      let accepted = 0;
+      for (let event = start; event < end; event++) if (counts[event]) accepted++;
+      return accepted;
+    });
   }).then((accepted) => {
     rememberFired(seen);
     return accepted;
@@ -235,15 +254,118 @@ export function writeBatch(input: { db: Db; dialect: Dialect; plan: BatchPlan })
 }
 
 /**
+ * Batches as one: their events and adds one after the other (each add pointing at its event in
+ * the whole), the watches and credit allowances of all (a later batch's where they overlap, as it
+ * was planned later), at the latest batch's time. `ranges`: each batch's events in the whole;
+ * `receivedAt`: each event's batch's time.
+ */
+function mergePlans(plans: readonly BatchPlan[]): {
+  plan: BatchPlan;
+  ranges: [start: number, end: number][];
+  receivedAt: number | number[];
+} {
+  const only = plans.length === 1 ? plans[0] : undefined;
+  if (only) return { plan: only, ranges: [[0, only.events.id.length]], receivedAt: only.now };
+  const events: StoredEvents = { source: [], id: [], customerId: [], type: [], timestamp: [], properties: [] };
+  const adds: PlannedAdds = { event: [], feature: [], aggregation: [], amount: [], distinct: [], periodStart: [] };
+  const ranges: [number, number][] = [];
+  const receivedAt: number[] = [];
+  const creditAllowances = new Map<string, number>();
+  const watches = new Map<string, PlannedWatch>();
+  let now = 0;
+  for (const plan of plans) {
+    const offset = events.id.length;
+    for (const column of Object.keys(events) as (keyof StoredEvents)[]) {
+      (events[column] as unknown[]).push(...plan.events[column]);
+    }
+    for (const column of Object.keys(adds) as (keyof PlannedAdds)[]) {
+      if (column === 'event') adds.event.push(...plan.adds.event.map((event) => event + offset));
+      else (adds[column] as unknown[]).push(...plan.adds[column]);
+    }
+    ranges.push([offset, events.id.length]);
+    for (let event = offset; event < events.id.length; event++) receivedAt.push(plan.now);
+    for (const [key, allowance] of plan.creditAllowances) creditAllowances.set(key, allowance);
+    for (const [key, watch] of plan.watches) watches.set(key, watch);
+    now = Math.max(now, plan.now);
+  }
+  return { plan: { now, events, adds, creditAllowances, watches }, ranges, receivedAt };
+}
+
+/** Events a grouped write takes at most: beyond this the next batches wait for the next write. */
+const groupedEventsLimit = 10_000;
+
+/**
+ * PostgreSQL: batches that arrive while one is written are written together, in the next
+ * transaction (see `writeBatches`). Every batch adds to the counters and history hours of its
+ * customers, and concurrent transactions adding to the same rows queue on their locks, each
+ * waiting for the one before to commit; together they take each row's lock once, and a batch
+ * arriving at an idle writer starts at once. When the shared transaction fails, each batch is
+ * written again on its own, so that one batch's failure is its own.
+ */
+export function groupedBatchWriter(db: Db): BatchWriter {
+  interface Waiting {
+    plan: BatchPlan;
+    resolve: (accepted: number) => void;
+    reject: (error: unknown) => void;
+  }
+  let queue: Waiting[] = [];
+  let running = false;
+  const alone = async (waiting: Waiting) => {
+    try {
+      waiting.resolve(await writeBatch({ db, dialect: 'postgres', plan: waiting.plan }));
+    } catch (error) {
+      waiting.reject(error);
+    }
+  };
+  async function drain(): Promise<void> {
+    running = true;
+    while (queue.length > 0) {
+      let events = 0;
+      let taken = 0;
+      while (
+        taken < queue.length &&
+        (taken === 0 || events + queue[taken]!.plan.events.id.length <= groupedEventsLimit)
+      ) {
+        events += queue[taken]!.plan.events.id.length;
+        taken++;
+      }
+      const group = queue.slice(0, taken);
+      queue = queue.slice(taken);
+      if (group.length === 1) {
+        await alone(group[0]!);
+        continue;
+      }
+      try {
+        const accepted = await writeBatches({ db, dialect: 'postgres', plans: group.map((waiting) => waiting.plan) });
+        group.forEach((waiting, i) => waiting.resolve(accepted[i]!));
+      } catch {
+        for (const waiting of group) await alone(waiting);
+      }
+    }
+    running = false;
+  }
+  return {
+    write: (plan) =>
+      new Promise<number>((resolve, reject) => {
+        queue.push({ plan, resolve, reject });
+        if (!running) void drain();
+      }),
+    close: async () => {},
+  };
+}
+
+/**
  * Fires the alerts the batch's counters now meet, in its transaction: each watched counter the
  * batch moved is read after the writes (a counter whose limit already fired, with no rule
- * watching it, is not read again).
+ * watching it, is not read again) — on PostgreSQL taken from what the writes answered (`written`)
+ * where they did.
  */
 async function alertOn(input: {
   tx: Db;
   dialect: Dialect;
   plan: BatchPlan;
   changes: Map<string, CounterChange>;
+  written: Map<string, number>;
   seen: string[];
 }) {
   const { tx, plan } = input;
@@ -254,9 +376,16 @@ async function alertOn(input: {
     if (planned.rules.length === 0 && limitFired({ ...planned, periodStart: planned.period.start })) continue;
     read.push(planned);
   }
-  // On PostgreSQL every one-period counter is read in one statement (a round trip each would
-  // cost more than the batch's writes); SQLite reads in process, one at a time.
-  const onePeriod = input.dialect === 'postgres' ? read.filter((planned) => planned.from === planned.to) : [];
+  // On PostgreSQL every one-period counter the writes did not answer is read in one statement (a
+  // round trip each would cost more than the batch's writes); SQLite reads in process, one at a time.
+  const { written } = input;
+  const onePeriod =
+    input.dialect === 'postgres'
+      ? read.filter(
+          (planned) =>
+            planned.from === planned.to && !written.has(counterKey(planned.customerId, planned.feature, planned.from)),
+        )
+      : [];
   const values = await readCounterValues(
     tx,
     onePeriod.map((planned) => ({
@@ -269,7 +398,9 @@ async function alertOn(input: {
   for (const planned of read) {
     const usage =
       input.dialect === 'postgres' && planned.from === planned.to
-        ? (values.get(counterKey(planned.customerId, planned.feature, planned.from)) ?? 0)
+        ? (written.get(counterKey(planned.customerId, planned.feature, planned.from)) ??
+          values.get(counterKey(planned.customerId, planned.feature, planned.from)) ??
+          0)
         : await readUsage(tx, planned);
     const watch = { ...planned, usage, refused: false };
     if (mayFire(watch)) watches.push(watch);
@@ -282,7 +413,7 @@ async function writeCounters(input: {
   dialect: Dialect;
   plan: BatchPlan;
   changes: Map<string, CounterChange>;
-}): Promise<void> {
+}): Promise<Map<string, number>> {
   const { tx, dialect, plan } = input;
   const plain: CounterChange[] = [];
   for (const change of input.changes.values()) {
@@ -304,5 +435,5 @@ async function writeCounters(input: {
       now: plan.now,
     });
   }
-  await applyCounterChanges(tx, { changes: plain, now: plan.now });
+  return applyCounterChanges(tx, { changes: plain, now: plan.now });
 }

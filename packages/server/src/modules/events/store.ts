@@ -1,5 +1,6 @@
 import { CompiledQuery } from 'kysely';
 import type { DatabaseHandle, Db, Dialect } from '../../db/database.js';
+import { keepPrepared } from '../../db/prepared.js';
 
 /** Events to store, column by column; their properties already JSON text. */
 export interface StoredEvents {
@@ -40,41 +41,41 @@ const eventColumns = [
   ['properties', (e: StoredEvents, i: number) => e.properties[i]],
 ] as const;
 
-/** The insert's SQL by dialect, row count and the columns bound once: built once, not per batch. */
+/** SQLite: the insert's SQL by row count and the columns bound once: built once, not per batch. */
 const insertSql = new Map<string, string>();
 
 /**
- * A column whose value is the same in every row of the statement (always `received_at`; often
- * `source` and `type`, since a batch tends to come from one producer) is bound once and named by
- * every row: `$N` on PostgreSQL, `@name` on SQLite (better-sqlite3 binds `?` from the arguments
- * and named ones from an object after them). Binding a value cost the writing thread more than
- * SQLite storing it. PostgreSQL answers the new rows' keys (`returning`); SQLite answers how many
- * rows it stored and the last one's rowid (see `insertNewEvents`).
+ * SQLite: a column whose value is the same in every row of the statement (always `received_at`;
+ * often `source` and `type`, since a batch tends to come from one producer) is bound once and
+ * named by every row as `@name` (better-sqlite3 binds `?` from the arguments and named ones from
+ * an object after them). Binding a value cost the writing thread more than SQLite storing it.
+ * The statement answers how many rows it stored and the last one's rowid (see `insertNewEvents`).
  */
-function insertEventsSql(dialect: Dialect, rows: number, shared: readonly boolean[]): string {
-  const key = `${dialect}:${rows}:${shared.map(Number).join('')}`;
+function insertEventsSql(rows: number, shared: readonly boolean[]): string {
+  const key = `${rows}:${shared.map(Number).join('')}`;
   let text = insertSql.get(key);
   if (text !== undefined) return text;
-  const perRow = eventColumns.filter((_, c) => !shared[c]).length;
-  const once = new Map<string, string>();
-  let next = rows * perRow;
-  for (const [c, [name]] of eventColumns.entries()) {
-    if (shared[c]) once.set(name, dialect === 'postgres' ? `$${++next}` : `@${name}`);
-  }
-  const receivedAt = dialect === 'postgres' ? `$${++next}` : '@received_at';
   const tuples: string[] = [];
-  let n = 0;
   for (let row = 0; row < rows; row++) {
-    const marks = eventColumns.map(([name]) => once.get(name) ?? (dialect === 'postgres' ? `$${++n}` : '?'));
-    tuples.push(`(${marks.join(', ')}, ${receivedAt})`);
+    const marks = eventColumns.map(([name], c) => (shared[c] ? `@${name}` : '?'));
+    tuples.push(`(${marks.join(', ')}, @received_at)`);
   }
   text =
     `insert into "events" (${[...eventColumns.map(([name]) => name), 'received_at'].map((c) => `"${c}"`).join(', ')}) ` +
-    `values ${tuples.join(', ')} on conflict ("source", "id") do nothing` +
-    (dialect === 'postgres' ? ' returning "source", "id"' : '');
+    `values ${tuples.join(', ')} on conflict ("source", "id") do nothing`;
   insertSql.set(key, text);
   return text;
 }
+
+/**
+ * PostgreSQL: any number of events in one statement, bound as one array a column — one text,
+ * kept prepared (see prepared.ts), where a multi-row insert of 7,000 values was parsed and
+ * planned anew for every batch. It answers the new rows' keys.
+ */
+const insertEventsFromArrays = `insert into "events" ("source", "id", "customer_id", "type", "timestamp", "properties", "received_at")
+select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
+on conflict ("source", "id") do nothing returning "source", "id"`;
+keepPrepared(insertEventsFromArrays);
 
 /** Which of a batch's events were new: every one, or those whose `eventKey` is in the set. */
 export type NewEvents = 'all' | Set<string>;
@@ -82,9 +83,10 @@ export type NewEvents = 'all' | Set<string>;
 /**
  * Stores the events that are not stored yet and answers which ones were new. The primary key
  * decides, in one statement (`on conflict do nothing`), never a select-then-insert that two
- * concurrent batches could both pass. The statement's text is built once per row count (and set
- * of columns bound once) and only bound per batch: building and compiling a 1,000-row insert
- * through the query builder cost about as much as SQLite's own work storing the rows.
+ * concurrent batches could both pass. On PostgreSQL that is `insertEventsFromArrays`, for the
+ * whole batch. On SQLite the statement's text is built once per row count (and set of columns
+ * bound once) and only bound per batch: building and compiling a 1,000-row insert through the
+ * query builder cost about as much as SQLite's own work storing the rows.
  *
  * On SQLite, `returning` had SQLite keep every new row in a temporary table and hand each back
  * as a JavaScript value. Instead the insert answers how many rows it stored: all of them is the
@@ -95,13 +97,31 @@ export type NewEvents = 'all' | Set<string>;
  */
 export async function insertNewEvents(
   db: Db,
-  input: { events: StoredEvents; receivedAt: number; dialect: Dialect },
+  /** `receivedAt`: of every event, or each event's own (PostgreSQL only). */
+  input: { events: StoredEvents; receivedAt: number | readonly number[]; dialect: Dialect },
 ): Promise<NewEvents> {
+  const { receivedAt } = input;
+  if (input.dialect === 'postgres') {
+    const { events } = input;
+    const { rows } = await db.executeQuery<{ source: string; id: string }>(
+      CompiledQuery.raw(insertEventsFromArrays, [
+        events.source,
+        events.id,
+        events.customerId,
+        events.type,
+        events.timestamp,
+        events.properties,
+        typeof receivedAt === 'number' ? events.id.map(() => receivedAt) : receivedAt,
+      ]),
+    );
+    return rows.length === events.id.length ? 'all' : new Set(rows.map((row) => eventKey(row.source, row.id)));
+  }
+  if (typeof receivedAt !== 'number') throw new Error('on SQLite, events are stored with one receipt time');
   const inserted = new Set<string>();
   /** SQLite: statements whose rows were all stored, as [first event, end). */
   const allStored: [number, number][] = [];
   let allNew = true;
-  const { events, dialect } = input;
+  const { events } = input;
   const total = events.id.length;
   for (let start = 0; start < total; start += rowsPerStatement) {
     const end = Math.min(total, start + rowsPerStatement);
@@ -117,22 +137,9 @@ export async function insertNewEvents(
       for (const [c, [, value]] of eventColumns.entries()) if (!shared[c]) values.push(value(events, event));
     }
     const once: Record<string, unknown> = {};
-    for (const [c, [name, value]] of eventColumns.entries()) {
-      if (shared[c]) {
-        if (dialect === 'postgres') values.push(value(events, start));
-        else once[name] = value(events, start);
-      }
-    }
-    if (dialect === 'postgres') values.push(input.receivedAt);
-    else values.push({ ...once, received_at: input.receivedAt });
-    const result = await db.executeQuery<{ source: string; id: string }>(
-      CompiledQuery.raw(insertEventsSql(dialect, end - start, shared), values),
-    );
-    if (dialect === 'postgres') {
-      if (result.rows.length < end - start) allNew = false;
-      for (const row of result.rows) inserted.add(eventKey(row.source, row.id));
-      continue;
-    }
+    for (const [c, [name, value]] of eventColumns.entries()) if (shared[c]) once[name] = value(events, start);
+    values.push({ ...once, received_at: receivedAt });
+    const result = await db.executeQuery(CompiledQuery.raw(insertEventsSql(end - start, shared), values));
     const stored = Number(result.numAffectedRows ?? 0);
     if (stored === end - start) {
       allStored.push([start, end]);
