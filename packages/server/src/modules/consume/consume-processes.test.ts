@@ -51,4 +51,53 @@ describeEachDialect('consume from several server processes on one database', (di
       expect(json.usage).toBe(limit);
     }
   }, 120_000);
+
+  it('grants each of many customers exactly its limit when their consumes race on every process', async () => {
+    const customers = Array.from({ length: 20 }, (_, i) => `racer-${i}`);
+    const [first] = servers;
+    for (const id of customers) {
+      await first!.call('PUT', `/v1/customers/${id}`, {}, { key: adminKey });
+      await first!.call('POST', `/v1/customers/${id}/subscriptions`, { plan: 'team' }, { key: adminKey });
+      await first!.call(
+        'POST',
+        `/v1/customers/${id}/grants`,
+        { feature: 'calls', limit: 30, reason: 'race' },
+        {
+          key: adminKey,
+        },
+      );
+    }
+    // Every process has heard of the last grant before the race starts.
+    const last = customers.at(-1)!;
+    for (const server of servers) {
+      for (let attempt = 0; ; attempt++) {
+        const { json } = await call(server, '/v1/check', { customer: last, feature: 'calls', quantity: 0 });
+        if (json.limit === 30) break;
+        if (attempt > 200) throw new Error(`a process never learned of the grant: ${JSON.stringify(json)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    // 4 processes × 25 callers × 8 consumes, each caller moving through the customers: 40 a customer.
+    const granted = new Map<string, number>();
+    const caller = async (server: ServerProcess, start: number) => {
+      for (let i = 0; i < 8; i++) {
+        const customer = customers[(start + i) % customers.length]!;
+        const { status, json } = await call(server, '/v1/consume', { customer, feature: 'calls' });
+        expect(status).toBe(200);
+        if (json.allowed === true) granted.set(customer, (granted.get(customer) ?? 0) + 1);
+        else expect(json.reason).toBe('limit_reached');
+      }
+    };
+    await Promise.all(
+      servers.flatMap((server, p) => Array.from({ length: 25 }, (_, j) => caller(server, (p * 25 + j) * 8))),
+    );
+    expect(Object.fromEntries(granted)).toEqual(Object.fromEntries(customers.map((id) => [id, 30])));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (const server of servers) {
+      for (const customer of customers) {
+        const { json } = await call(server, '/v1/check', { customer, feature: 'calls', quantity: 0 });
+        expect(json.usage).toBe(30);
+      }
+    }
+  }, 120_000);
 });
