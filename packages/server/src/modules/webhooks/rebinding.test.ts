@@ -44,7 +44,8 @@ describeEachDialect('webhooks: the address is checked at every delivery', (diale
       expect(receiver.received).toHaveLength(0);
       const [attempt] = await service.attempts({ endpointId: endpoint.id, after: undefined, limit: 10 });
       expect(attempt).toMatchObject({ succeeded: 0, status_code: null, error: expect.stringMatching(/127\.0\.0\.1/) });
-      expect(attempt!.next_retry_at).toBe(clock.now() + attempt!.duration_ms + 5000);
+      // The next try is due 5 s after the attempt ended on the clock, which did not move.
+      expect(attempt!.next_retry_at).toBe(clock.now() + 5000);
     } finally {
       await worker.stop();
       await receiver.close();
