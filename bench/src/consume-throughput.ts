@@ -2,6 +2,7 @@ import { compareRounds, type RoundsComparison, roundOrder, type Side, settlingSe
 import { startServer } from './child-server.js';
 import { type LoadResult, type LoadSettings, runLoad } from './http-load.js';
 import { consumeRequest, customerId, largeLimitGrant } from './keymaster-api.js';
+import { type PgConsumeBaselineResult, pgConsumeBaseline } from './pg-consume-baseline.js';
 import { type BenchDatabase, type DatabaseChoice, startSeededKeymaster } from './seeded-server.js';
 import { mean, round } from './stats.js';
 
@@ -22,6 +23,8 @@ export interface ConsumeThroughputResult {
    * machine's speed drifts more over a run than the difference measured.
    */
   manyVsHot: { database: BenchDatabase; rounds: number; comparison: RoundsComparison }[];
+  /** PostgreSQL's own row work for batches of consumes, hot and over many customers (pg-consume-baseline.ts). */
+  postgresAlone?: PgConsumeBaselineResult | undefined;
   /**
    * The bare node:http server of the check benchmark under the same load shape and request bytes:
    * the most any HTTP endpoint on node:http gets out of this machine with these settings. The
@@ -48,6 +51,7 @@ export async function benchConsumeThroughput(input: {
 }): Promise<ConsumeThroughputResult> {
   const points: ConsumePoint[] = [];
   const manyVsHot: ConsumeThroughputResult['manyVsHot'] = [];
+  let postgresAlone: PgConsumeBaselineResult | undefined;
   let sample = '';
   let headers: Record<string, string> = {};
   for (const target of input.targets) {
@@ -87,6 +91,17 @@ export async function benchConsumeThroughput(input: {
     } finally {
       await server.stop();
     }
+    if (target.database === 'postgres') {
+      input.log('postgres alone: the same row work, hot and over many customers');
+      postgresAlone = await pgConsumeBaseline({
+        url: target.url,
+        customers: ids.length,
+        // About what one batch takes under the benchmark's 50 connections, and two batches at once per node.
+        perStatement: 25,
+        clients: 2,
+        seconds: input.settings.durationSeconds,
+      });
+    }
   }
   input.log('bare node:http, the same load shape');
   const bare = await startServer({ script: 'bare-server', env: { BARE_BODY: sample }, execArgv: input.serverExecArgv });
@@ -102,7 +117,7 @@ export async function benchConsumeThroughput(input: {
   } finally {
     await bare.stop();
   }
-  return { settings: input.settings, points, manyVsHot, baseline };
+  return { settings: input.settings, points, manyVsHot, postgresAlone, baseline };
 }
 
 /** Rounds' figures as one: each the mean of the rounds'. */

@@ -361,6 +361,21 @@ function tables(results: BenchResults): Table[] {
       rows: [
         ...consume.points.map((p) => row(p.database, fmt(p.customers), p.load, target(p))),
         row('bare node:http, same load', '', consume.baseline, ''),
+        ...(consume.postgresAlone
+          ? [
+              [
+                `pg alone, the same row work, ${consume.postgresAlone.perStatement} consumes a statement`,
+                `1 / ${fmt(Math.max(...consume.points.map((p) => p.customers)))}`,
+                `${consume.postgresAlone.hot.map(fmt).join(', ')} / ${consume.postgresAlone.many.map(fmt).join(', ')}`,
+                '',
+                '',
+                '',
+                '',
+                '',
+                `many ÷ hot ${consume.postgresAlone.ratio}×`,
+              ],
+            ]
+          : []),
       ],
       note:
         `${consume.settings.connections} connections, no pipelining, ${load.warmupSeconds} s warm-up + ${load.durationSeconds} s a round; ` +
@@ -657,6 +672,9 @@ function summary(results: BenchResults): string[] {
           )
           .join('; ') +
         (consume.manyVsHot ?? []).map((m) => `; ${m.database}, many ÷ hot ${m.comparison.ratio}×`).join('') +
+        (consume.postgresAlone
+          ? `; PostgreSQL alone doing the same row work: many ÷ hot ${consume.postgresAlone.ratio}×`
+          : '') +
         `; targets ≥ ${fmt(targets.consumeSqlite)}/s on SQLite, ≥ ${fmt(targets.consumePostgresHot)}/s per hot customer on PostgreSQL` +
         ` and many customers ≥ ${targets.consumePostgresManyVsHot}× the hot figure` +
         `; a bare node:http server answering a fixed body under the same load: ${fmt(consume.baseline.requestsPerSecond)}/s.`,
