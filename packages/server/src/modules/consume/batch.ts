@@ -11,7 +11,7 @@ import {
   byCounterId,
   type CounterId,
   counterKey,
-  lockCounterValues,
+  readCounterValues,
 } from '../counters/store.js';
 
 /** One counter a batch adds to: the same for every consume in it. */
@@ -201,7 +201,7 @@ export function createConsumeBatcher(deps: {
   /** Many counters' consumes (PostgreSQL): lock, decide, add, record — four statements in all. */
   async function decideMany(tx: Transaction<Database>, batch: Picked[], seen: string[]): Promise<BatchOutcome[][]> {
     const counters = batch.map((picked) => picked.queue.counter);
-    const values = await lockCounterValues(tx, counters);
+    const values = await readCounterValues(tx, counters, { lock: true });
     const decided = batch.map(({ queue: { counter }, units }) => ({
       ...decideInOrder(values.get(keyOf(counter)) ?? 0, counter.limit, units),
       now: latest(units),

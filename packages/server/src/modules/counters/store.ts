@@ -249,14 +249,26 @@ export async function readUsage(db: Db, input: UsageRead): Promise<number> {
  * for every aggregation, one period's usage is its counter's value. Keyed by `counterKey`; a
  * counter with no row is absent (no usage). A batch of events watching a thousand customers'
  * limits reads them in one round trip rather than a thousand.
+ *
+ * `lock` (PostgreSQL): the rows are locked too (`for update`, in `byCounterId` order, so two
+ * transactions locking overlapping sets cannot deadlock); a counter with no row is not locked:
+ * whoever creates it first wins.
  */
-export async function readCounterValues(db: Db, counters: readonly CounterId[]): Promise<Map<string, number>> {
+export async function readCounterValues(
+  db: Db,
+  counters: readonly CounterId[],
+  options: { lock?: boolean } = {},
+): Promise<Map<string, number>> {
   if (counters.length === 0) return new Map();
+  const locking = options.lock
+    ? sql`order by customer_id collate "C", feature collate "C", period_start for update`
+    : sql``;
   const { rows } = await sql<CounterValueRow>`
     select customer_id, feature, period_start, value from usage_counters
     where (customer_id, feature, period_start) in (
       select * from unnest(${counters.map((c) => c.customerId)}::text[], ${counters.map((c) => c.feature)}::text[],
-                           ${counters.map((c) => c.periodStart)}::bigint[]))`.execute(db);
+                           ${counters.map((c) => c.periodStart)}::bigint[]))
+    ${locking}`.execute(db);
   return valuesByKey(rows);
 }
 
@@ -270,26 +282,9 @@ function valuesByKey(rows: readonly CounterValueRow[]): Map<string, number> {
 }
 
 /**
- * PostgreSQL: locks the rows of these counters (`for update`, in `byCounterId` order, so two
- * transactions locking overlapping sets cannot deadlock) and answers their values, keyed by
- * `counterKey`. A counter with no row is absent and not locked: whoever creates it first wins.
- */
-export async function lockCounterValues(db: Db, counters: readonly CounterId[]): Promise<Map<string, number>> {
-  if (counters.length === 0) return new Map();
-  const { rows } = await sql<CounterValueRow>`
-    select customer_id, feature, period_start, value from usage_counters
-    where (customer_id, feature, period_start) in (
-      select * from unnest(${counters.map((c) => c.customerId)}::text[], ${counters.map((c) => c.feature)}::text[],
-                           ${counters.map((c) => c.periodStart)}::bigint[]))
-    order by customer_id collate "C", feature collate "C", period_start
-    for update`.execute(db);
-  return valuesByKey(rows);
-}
-
-/**
  * PostgreSQL: adds units to many counters in one upsert (rows in the order given: pass them in
  * `byCounterId` order) and answers each counter's new value, keyed by `counterKey`. No limit is
- * checked here: the caller has decided under `lockCounterValues` and compares the values.
+ * checked here: the caller has decided under `readCounterValues`' lock and compares the values.
  */
 export async function addToCounters(
   db: Db,
