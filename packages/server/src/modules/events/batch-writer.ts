@@ -337,7 +337,7 @@ export function groupedBatchWriter(db: Db): BatchWriter {
       }
       try {
         const accepted = await writeBatches({ db, dialect: 'postgres', plans: group.map((waiting) => waiting.plan) });
-        group.forEach((waiting, i) => waiting.resolve(accepted[i]!));
+        for (const [i, waiting] of group.entries()) waiting.resolve(accepted[i]!);
       } catch {
         for (const waiting of group) await alone(waiting);
       }
